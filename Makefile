@@ -1,0 +1,43 @@
+# Two commands on a fresh machine: `make run` (pipeline on the embedded data) and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+export PATH := $(BIN):$(PATH)
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-fast lint format bench clean-venv
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Set up, run the pipeline on the embedded UCI Adult data, print the headline metrics.
+run: $(STAMP)
+	dvc repro
+	dvc metrics show
+
+## Set up and run the whole test suite (slow tests included), then the linters.
+test: $(STAMP)
+	pytest
+	$(MAKE) --no-print-directory lint
+
+test-fast: $(STAMP)
+	pytest -m "not slow"
+
+lint: $(STAMP)
+	ruff check .
+	ruff format --check .
+
+format: $(STAMP)
+	ruff format .
+	ruff check --fix .
+
+bench: $(STAMP)
+	python benchmarks/bench_pipeline.py
+
+clean-venv:
+	rm -rf $(VENV)

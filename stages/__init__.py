@@ -1,0 +1,1 @@
+"""Pipeline stages of the reference project; each module is one `dvc.yaml` stage."""
