@@ -1,12 +1,55 @@
-"""graft command line (placeholder until the experiment commands land)."""
+"""graft's command line: parse arguments and render results; no logic lives here.
+
+Each command module under :mod:`graft.commands` exposes ``register(subparsers)``, which adds
+its parser and sets ``handler`` (a function taking the parsed namespace and returning an exit
+code). Commands call :mod:`graft.api` and print what it returns. Modules are imported only
+when their command runs, so ``graft diff`` does not pay for LightGBM or DVC imports.
+"""
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import sys
+
+from graft import __version__
+from graft.errors import run_main
+
+# command name -> (module under graft.commands, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="graft", description="Git-centric ML experiments.")
+    parser.add_argument("--version", action="version", version=f"graft {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for name, (_module, help_text) in COMMANDS.items():
+        subparsers.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def _command_parser(name: str) -> argparse.ArgumentParser:
+    module = importlib.import_module(f"graft.commands.{COMMANDS[name][0]}")
+    parser = argparse.ArgumentParser(prog=f"graft {name}", description=COMMANDS[name][1])
+    module.register(parser)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    return 0
+    argv = list(sys.argv[1:] if argv is None else argv)
+    top = build_parser()
+    if not argv or argv[0] not in COMMANDS:
+        try:
+            top.parse_args(argv)
+        except SystemExit as exc:
+            return int(exc.code or 0)
+        return 2
+    try:
+        args = _command_parser(argv[0]).parse_args(argv[1:])
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return run_main(lambda: args.handler(args), "graft")
 
 
 if __name__ == "__main__":

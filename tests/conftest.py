@@ -1,0 +1,67 @@
+"""Shared fixtures: an isolated Git identity for every test and throwaway project copies."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(autouse=True)
+def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's ~/.gitconfig or /etc/gitconfig; commits get a fixed identity."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
+    for var in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{var}_NAME", "graft tests")
+        monkeypatch.setenv(f"GIT_{var}_EMAIL", "tests@graft.invalid")
+    monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.delenv("GIT_DIR", raising=False)
+    monkeypatch.delenv("GIT_WORK_TREE", raising=False)
+    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[core]\n\tautocrlf = false\n")
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def project_files() -> list[str]:
+    """The files of this project as Git would commit them (tracked plus new, minus ignored)."""
+    out = git(ROOT, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
+    return sorted(p for p in out.split("\0") if p and (ROOT / p).is_file())
+
+
+def copy_project(dest: Path, with_cache: bool = True) -> Path:
+    """Copy the project into ``dest`` as a fresh Git repository with one commit on main.
+
+    ``with_cache`` seeds the DVC cache from this checkout (when it has one) so that
+    `dvc repro` can restore unchanged outputs instead of recomputing them.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    for rel in project_files():
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, target)
+    cache = ROOT / ".dvc" / "cache"
+    if with_cache and cache.is_dir():
+        shutil.copytree(cache, dest / ".dvc" / "cache")
+    git(dest, "init", "-q", "-b", "main")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-q", "-m", "project copy")
+    return dest
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Path]:
+    """A throwaway Git + DVC copy of this project (DVC cache seeded when available)."""
+    yield copy_project(tmp_path / "project")

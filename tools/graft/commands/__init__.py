@@ -1,0 +1,1 @@
+"""One module per `graft` command: argument parsing and rendering only."""
