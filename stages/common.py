@@ -11,7 +11,9 @@ import yaml
 from graft.errors import ParamsError, run_main
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-PARAMS_FILE = Path("params.yaml")
+from stages import paths
+
+PARAMS_FILE = paths.PARAMS
 
 M = TypeVar("M", bound=BaseModel)
 
