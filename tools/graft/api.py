@@ -4,3 +4,25 @@ The CLI renders what these return; tests and other programs call them directly.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from graft.packaging import LoadedPackage, PackageResult
+
+
+def package(
+    root: Path, out_dir: Path, version: str | None = None, allow_dirty: bool = False
+) -> PackageResult:
+    """Build the release archive of the current (up-to-date, committed) pipeline outputs."""
+    from graft.packaging import package as build
+
+    return build(Path(root), Path(out_dir), version=version, allow_dirty=allow_dirty)
+
+
+def open_package(path: Path, workdir: Path | None = None) -> LoadedPackage:
+    """Verify a package (archive or folder) against its manifest and open it."""
+    from graft.packaging import load_package
+
+    return load_package(Path(path), workdir)

@@ -16,7 +16,9 @@ from graft import __version__
 from graft.errors import run_main
 
 # command name -> (module under graft.commands, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "package": ("package", "build the reproducible release archive of the current model"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
