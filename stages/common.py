@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from graft.errors import ParamsError, run_main
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from graft.errors import ParamsError, run_main
 from stages import paths
 
 PARAMS_FILE = paths.PARAMS

@@ -15,11 +15,11 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from graft.errors import DataError
-from graft.fsio import write_json, write_parquet
 from pydantic import Field, model_validator
 from sklearn.model_selection import train_test_split
 
+from graft.errors import DataError
+from graft.fsio import write_json, write_parquet
 from stages import paths
 from stages.common import Section, load_params, run_stage
 from stages.features import ENGINEERED, encode

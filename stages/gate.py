@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from graft.errors import GraftError
-from graft.fsio import write_json
 from pydantic import model_validator
 
+from graft.errors import GraftError
+from graft.fsio import write_json
 from stages import paths
 from stages.common import Section, load_params, run_stage
 

@@ -12,9 +12,9 @@ from typing import Any, Literal
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from graft.fsio import atomic_write_text, write_json
 from pydantic import Field
 
+from graft.fsio import atomic_write_text, write_json
 from stages import paths
 from stages.common import Section, load_params, run_stage
 from stages.schema import TARGET
