@@ -9,7 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from graft.packaging import LoadedPackage, PackageResult
+    from graft.replay import ReplayResult
 
 
 def package(
@@ -89,3 +92,28 @@ def monitor(
     if json_out is not None:
         result["outputs_written"].append(str(reporting.write_json(Path(json_out), result)))
     return result
+
+
+def replay(
+    data: Path,
+    url: str,
+    split: str | None = None,
+    limit: int | None = None,
+    shifts: list[str] | None = None,
+    mixes: list[str] | None = None,
+    ratios: list[str] | None = None,
+    flip_labels: float = 0.0,
+    feedback_rate: float = 1.0,
+    feedback_delay: float = 0.0,
+    batch_size: int = 50,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> ReplayResult:
+    """Send rows of ``data`` to the server at ``url`` with the induced drift, then post feedback."""
+    from graft import replay as rp
+
+    drift = rp.parse_drift(shifts or [], mixes or [], ratios or [], flip_labels)
+    rows = rp.load_rows(Path(data), split)
+    if limit is not None:
+        rows = rows.iloc[:limit]
+    return rp.replay(rows, url, drift, batch_size, feedback_rate, feedback_delay, seed, progress=progress)

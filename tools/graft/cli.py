@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "metrics": ("metrics", "show the working tree's headline metrics and gate result"),
     "monitor": ("monitor", "check a served model's inputs, outputs, feedback and fairness; exit 1 on alert"),
     "package": ("package", "build the reproducible release archive of the current model"),
+    "replay": ("replay", "send rows (optionally drifted) to a running server and post their outcomes"),
 }
 
 

@@ -103,10 +103,11 @@ def to_frames(pred_rows: list[tuple], feedback_rows: list[tuple]) -> tuple[pd.Da
     versions: list[str] = []
     columns: dict[str, list[Any]] = {c: [] for c in FEATURE_COLUMNS}
     proba: list[float] = []
+    sizes: dict[str, int] = {}
     for request_id, created_at, version, inputs, outputs in pred_rows:
         records = orjson.loads(inputs)
         probabilities = orjson.loads(outputs)["probability"]
-        n = len(records)
+        n = sizes[request_id] = len(records)
         ids.extend(f"{request_id}#{i}" for i in range(n))
         times.extend([created_at] * n)
         versions.extend([version] * n)
@@ -122,13 +123,15 @@ def to_frames(pred_rows: list[tuple], feedback_rows: list[tuple]) -> tuple[pd.Da
             "proba": np.asarray(proba, dtype=float),
         }
     )
-    feedback = pd.DataFrame(
-        {
-            "request_id": [f"{r}#{i or 0}" for r, i, _, _ in feedback_rows],
-            "ts": _timestamps([t for _, _, t, _ in feedback_rows]),
-            "outcome": [int(o == POSITIVE_LABEL) for _, _, _, o in feedback_rows],
-        }
-    )
+    fb_ids, fb_times, fb_outcomes = [], [], []
+    for request_id, index, created_at, outcome in feedback_rows:
+        # feedback without an index speaks for every record of its request
+        indices = [index] if index is not None else range(sizes.get(request_id, 1))
+        for i in indices:
+            fb_ids.append(f"{request_id}#{i}")
+            fb_times.append(created_at)
+            fb_outcomes.append(int(outcome == POSITIVE_LABEL))
+    feedback = pd.DataFrame({"request_id": fb_ids, "ts": _timestamps(fb_times), "outcome": fb_outcomes})
     return predictions, feedback
 
 

@@ -1,0 +1,66 @@
+"""`graft replay`: send rows to a running server (optionally drifted) and post their outcomes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from graft import api
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "data", type=Path, help="Parquet/CSV with the input columns and income, or a UCI file"
+    )
+    parser.add_argument("--url", required=True, help="the server, e.g. http://127.0.0.1:8000")
+    parser.add_argument("--split", help="keep only rows of this split (files with a 'split' column)")
+    parser.add_argument("--limit", type=int, help="send at most this many rows (the first ones)")
+    parser.add_argument(
+        "--shift", action="append", default=[], metavar="COL=+N|-N|*N", help="move a numeric feature"
+    )
+    parser.add_argument(
+        "--mix", action="append", default=[], metavar="COL=CAT:SHARE", help="rewrite a share of a column"
+    )
+    parser.add_argument(
+        "--ratio", action="append", default=[], metavar="COL=CAT:SHARE", help="resample a group's share"
+    )
+    parser.add_argument(
+        "--flip-labels", type=float, default=0.0, metavar="SHARE", help="flip this share of outcomes"
+    )
+    parser.add_argument("--feedback-rate", type=float, default=1.0, help="share of rows that get feedback")
+    parser.add_argument(
+        "--feedback-delay", type=float, default=0.0, metavar="SECONDS", help="wait before feedback"
+    )
+    parser.add_argument("--batch-size", type=int, default=50, help="records per /predict request")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    def progress(done: int, total: int) -> None:
+        if done == total or done % 1000 < args.batch_size:
+            print(
+                f"\rsent {done}/{total} rows", end="\n" if done == total else "", file=sys.stderr, flush=True
+            )
+
+    result = api.replay(
+        args.data,
+        args.url,
+        split=args.split,
+        limit=args.limit,
+        shifts=args.shift,
+        mixes=args.mix,
+        ratios=args.ratio,
+        flip_labels=args.flip_labels,
+        feedback_rate=args.feedback_rate,
+        feedback_delay=args.feedback_delay,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        progress=progress,
+    )
+    print(
+        f"replayed {result.rows} rows in {result.requests} requests, {result.feedback} feedback events "
+        f"({result.flipped} flipped) in {result.seconds:.1f} s"
+    )
+    return 0
