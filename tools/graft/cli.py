@@ -16,7 +16,10 @@ from graft import __version__
 from graft.errors import run_main
 
 # command name -> (module under graft.commands, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "exp": ("exp", "experiments as exp/* branches: new, grid, list"),
+    "gate": ("gate", "fail when metrics regress against a base revision or break gate.thresholds"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -215,7 +215,9 @@ def plan(document: Any, assignments: Sequence[Assignment], source: str = PARAMS_
     return out
 
 
-def plan_text(params_text: str, assignments: Sequence[Assignment], source: str = PARAMS_FILE) -> list[Override]:
+def plan_text(
+    params_text: str, assignments: Sequence[Assignment], source: str = PARAMS_FILE
+) -> list[Override]:
     try:
         document = yaml.safe_load(params_text)
     except yaml.YAMLError as exc:
@@ -271,7 +273,9 @@ def apply(params_text: str, overrides: Sequence[Override], source: str = PARAMS_
     reread = yaml.safe_load(text)
     for o in overrides:
         if get_path(reread, o.path) != o.new:
-            raise ParamsError(f"{source}: writing '{o.key}' did not round-trip (got {get_path(reread, o.path)!r})")
+            raise ParamsError(
+                f"{source}: writing '{o.key}' did not round-trip (got {get_path(reread, o.path)!r})"
+            )
     return text
 
 
