@@ -41,6 +41,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     grid.add_argument("-j", "--jobs", type=int, default=2, help="experiments run at once (default: 2)")
     grid.add_argument("--base", default="main", metavar="REV", help="revision to branch from (default: main)")
     grid.add_argument("--prefix", default="grid", metavar="NAME", help="branch name prefix (default: grid)")
+    grid.add_argument("--no-run", action="store_true", help="commit only params.yaml on each branch")
     grid.set_defaults(handler=run_grid)
 
     lst = sub.add_parser("list", help="experiment branches with base, staleness and headline metrics")
@@ -76,7 +77,13 @@ def run_grid(args: argparse.Namespace) -> int:
         )
 
     outcomes = api.exp_grid(
-        args.sets, jobs=args.jobs, base=args.base, prefix=args.prefix, progress=progress, planned=planned
+        args.sets,
+        jobs=args.jobs,
+        base=args.base,
+        prefix=args.prefix,
+        run=not args.no_run,
+        progress=progress,
+        planned=planned,
     )
     for o in outcomes:
         if o.ok:
