@@ -66,3 +66,51 @@ def blob_id(commit: pygit2.Commit, path: str) -> str | None:
 def branches(repo: pygit2.Repository, prefix: str = EXP_PREFIX) -> list[str]:
     """Local branch names starting with ``prefix``, sorted."""
     return sorted(b for b in repo.branches.local if b.startswith(prefix))
+
+
+# --- plumbing through the git command line (worktrees, commits, pushes) ----------------------
+
+
+def git(cwd: str | Path, *args: str, env: dict[str, str] | None = None) -> str:
+    """Run ``git args`` in ``cwd`` and return its stdout; a failure raises GitError with git's message."""
+    import subprocess
+
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).strip().splitlines()
+        reason = detail[-1] if detail else f"exit status {proc.returncode}"
+        raise GitError(f"git {' '.join(args)} failed in {cwd}: {reason}")
+    return proc.stdout.strip()
+
+
+def is_valid_branch_name(name: str) -> bool:
+    """Whether ``name`` is a valid branch name (git check-ref-format rules, via libgit2)."""
+    if not name or name.startswith("-") or name == "HEAD":
+        return False
+    return bool(pygit2.reference_is_valid_name(f"refs/heads/{name}"))
+
+
+def branch_exists(repo: pygit2.Repository, name: str) -> bool:
+    return repo.lookup_branch(name) is not None
+
+
+def workdir_changes(root: str | Path) -> list[str]:
+    """``git status --porcelain`` lines of a checkout (tracked changes and untracked files)."""
+    out = git(root, "status", "--porcelain", "--untracked-files=normal")
+    return [line for line in out.splitlines() if line.strip()]
+
+
+def merge_base(repo: pygit2.Repository, a: pygit2.Commit, b: pygit2.Commit) -> pygit2.Commit | None:
+    oid = repo.merge_base(a.id, b.id)
+    return None if oid is None else repo.get(oid).peel(pygit2.Commit)
+
+
+def ahead_behind(repo: pygit2.Repository, head: pygit2.Commit, base: pygit2.Commit) -> tuple[int, int]:
+    """Commits ``head`` has that ``base`` lacks, and the other way round."""
+    ahead, behind = repo.ahead_behind(head.id, base.id)
+    return int(ahead), int(behind)
+
+
+def tree_id(commit: pygit2.Commit, path: str) -> str | None:
+    """The object id of a file or directory in ``commit`` (same id = same content), or None."""
+    return blob_id(commit, path)
