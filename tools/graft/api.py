@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from graft.packaging import LoadedPackage, PackageResult
+    from graft.serving.server import Server
 
 
 def package(
@@ -26,3 +27,23 @@ def open_package(path: Path, workdir: Path | None = None) -> LoadedPackage:
     from graft.packaging import load_package
 
     return load_package(Path(path), workdir)
+
+
+def serve(
+    package: Path,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_db: str = "sqlite:///predictions.db",
+    max_body_bytes: int = 8 * 1024 * 1024,
+) -> Server:
+    """Verify and load a package, open the prediction log and return a server ready to ``run()``."""
+    from graft.serving.server import build_server
+
+    return build_server(Path(package), host, port, log_db, max_body_bytes)
+
+
+def serve_openapi(package: Path) -> str:
+    """The serving app's OpenAPI document for a package, as canonical JSON."""
+    from graft.serving.server import openapi_document
+
+    return openapi_document(Path(package))

@@ -18,6 +18,7 @@ from graft.errors import run_main
 # command name -> (module under graft.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "package": ("package", "build the reproducible release archive of the current model"),
+    "serve": ("serve", "serve a model package over HTTP (predict, health, metadata, feedback)"),
 }
 
 
