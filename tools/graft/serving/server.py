@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from graft.errors import UsageError
+from graft.errors import GraftError, UsageError
 from graft.packaging import load_package
 from graft.serving.model import ServingModel
 from graft.serving.predlog import DiscardLog, PredictionLog
@@ -20,7 +20,10 @@ def load_model(package: Path) -> ServingModel:
         return ServingModel.from_package(load_package(package))
     with tempfile.TemporaryDirectory(prefix="graft-serve-") as tmp:
         # everything is read into memory here; the extracted files are not needed afterwards
-        return ServingModel.from_package(load_package(package, Path(tmp)))
+        try:
+            return ServingModel.from_package(load_package(package, Path(tmp)))
+        except GraftError as exc:  # name the archive, not the temporary folder it was unpacked in
+            raise type(exc)(str(exc).replace(tmp, str(package))) from None
 
 
 @dataclass
