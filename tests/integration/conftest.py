@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import shutil
 import signal
@@ -46,7 +45,8 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"graft serve exited {self.proc.returncode}: {self.stderr_path.read_text()}")
+                err = self.stderr_path.read_text()
+                raise RuntimeError(f"graft serve exited {self.proc.returncode}: {err}")
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{self.url}/health/ready", timeout=1).status_code == 200:
                     return self
@@ -84,7 +84,7 @@ def _pg_bin() -> Path | None:
     initdb = shutil.which("initdb")
     if initdb:
         return Path(os.path.realpath(initdb)).parent
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
     return Path(found[-1]).parent if found else None
 
 
@@ -126,7 +126,8 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
         pytest.skip(f"initdb failed: {init.stderr.strip()[:300]}")
     options = f"-p {port} -k {root} -c listen_addresses={HOST} -c fsync=off"
-    start = run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start")
+    pg_ctl = str(bindir / "pg_ctl")
+    start = run(pg_ctl, "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start")
     if start.returncode != 0:
         detail = log.read_text()[-300:] if log.exists() else start.stderr
         shutil.rmtree(root, ignore_errors=True)

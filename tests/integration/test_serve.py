@@ -113,9 +113,9 @@ def test_health_and_metadata(server, model_package):
     assert httpx.get(f"{server.url}/health/live").json()["status"] == "ok"
     assert httpx.get(f"{server.url}/health/ready").json()["status"] == "ok"
     meta = httpx.get(f"{server.url}/metadata").json()
-    manifest = json.loads(
-        tarfile.open(model_package.archive).extractfile(f"{model_package.archive.name[:-7]}/manifest.json").read()
-    )
+    with tarfile.open(model_package.archive) as tar:
+        member = tar.extractfile(f"{model_package.archive.name.removesuffix('.tar.gz')}/manifest.json")
+        manifest = json.loads(member.read())
     assert meta["version"] == manifest["version"] and meta["model"] == "adult-income"
     assert meta["lineage"]["git_commit"] == manifest["lineage"]["git_commit"]
     assert meta["metrics"]["roc_auc"] == manifest["metrics"]["roc_auc"]
@@ -130,11 +130,13 @@ def test_predict_one_and_many_then_feedback(server):
     p = body["predictions"][0]
     assert 0 <= p["probability"] <= 1
     assert p["label"] == (">50K" if p["probability"] >= body["threshold"] else "<=50K")
-    rich = with_(capital_gain=99999, education="Doctorate", education_num=16, marital_status="Married-civ-spouse")
+    rich = with_(
+        capital_gain=99999, education="Doctorate", education_num=16, marital_status="Married-civ-spouse"
+    )
     many = httpx.post(f"{server.url}/predict", json=[RECORD, rich, with_(workclass=None, occupation=...)])
     assert many.status_code == 200, many.text
     preds = many.json()["predictions"]
-    assert [x["probability"] for x in preds][0] == p["probability"]
+    assert preds[0]["probability"] == p["probability"]
     assert preds[1]["label"] == ">50K"
     rid = many.json()["request_id"]
     assert rid != body["request_id"]
