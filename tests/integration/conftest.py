@@ -170,3 +170,18 @@ def raw_test_rows(model_package) -> tuple[list[int], list[dict]]:
             record[name] = int(value) if name in NUMERIC else str(value)
         records.append(record)
     return frame[ROW_ID].astype(int).tolist(), records
+
+
+@pytest.fixture
+def start_server(model_package, tmp_path) -> Iterator:
+    """Factory: ``start_server(log_db, *extra_args)`` -> a running ServerProcess (stopped at teardown)."""
+    started: list[ServerProcess] = []
+
+    def start(log_db: str, *extra: str) -> ServerProcess:
+        proc = ServerProcess(model_package.archive, log_db, tmp_path, *extra)
+        started.append(proc)
+        return proc.start()
+
+    yield start
+    for proc in started:
+        proc.stop()
