@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -217,7 +218,7 @@ class RecordValidator:
         """A list of records -> columns, checked column-wise."""
         if not records:
             raise InvalidInput([FieldError(loc, "at least one record is required", "too_short")])
-        if any(type(r) is not dict for r in records):
+        if set(map(type, records)) != {dict}:
             i = next(i for i, r in enumerate(records) if type(r) is not dict)
             raise InvalidInput(
                 [FieldError((*loc, i), f"must be an object, got {_json_type(records[i])}", "type")]
@@ -225,7 +226,13 @@ class RecordValidator:
         if not self.additional and set().union(*records) - self.allowed:
             errors = [e for i, r in enumerate(records) for e in self._extra(r, (*loc, i))]
             raise InvalidInput(errors)
-        columns = {rule.name: [r.get(rule.name, MISSING) for r in records] for rule in self.rules}
+        names = [rule.name for rule in self.rules]
+        if len(names) > 1 and set(map(len, records)) == {len(names)}:
+            # every record has every field (extra keys were refused above): transpose in C
+            rows = map(itemgetter(*names), records)
+            columns = dict(zip(names, map(list, zip(*rows, strict=True)), strict=True))
+        else:
+            columns = {name: [r.get(name, MISSING) for r in records] for name in names}
         return self.validate_columns(columns, loc, index=True)
 
     def validate_columns(
