@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,35 @@ def copy_project(dest: Path, with_cache: bool = True) -> Path:
 def project(tmp_path: Path) -> Iterator[Path]:
     """A throwaway Git + DVC copy of this project (DVC cache seeded when available)."""
     yield copy_project(tmp_path / "project")
+
+
+# --- a model package built once per session (serving tests) --------------------------------
+
+
+@dataclass(frozen=True)
+class BuiltPackage:
+    project: Path  # the project copy the package was built from (pipeline outputs in place)
+    archive: Path
+
+
+@pytest.fixture(scope="session")
+def model_package(tmp_path_factory: pytest.TempPathFactory) -> BuiltPackage:
+    """`dvc repro` in a project copy (DVC cache seeded, so usually a checkout) and `graft package`."""
+    from graft import api
+
+    base = tmp_path_factory.mktemp("model-package")
+    home = base / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOME", str(home))
+        mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        mp.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
+        for var in ("AUTHOR", "COMMITTER"):
+            mp.setenv(f"GIT_{var}_NAME", "graft tests")
+            mp.setenv(f"GIT_{var}_EMAIL", "tests@graft.invalid")
+        mp.setenv("PATH", f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+        project = copy_project(base / "project")
+        subprocess.run([str(BIN / "dvc"), "repro", "-q"], cwd=project, check=True, capture_output=True)
+        result = api.package(project, base / "dist", allow_dirty=True)
+    return BuiltPackage(project, result.path)

@@ -1,14 +1,22 @@
-"""Module-scoped throwaway projects for the slow tests (one `dvc repro` is shared by many tests)."""
+"""Integration fixtures: module-scoped throwaway projects (one `dvc repro` shared by many tests),
+real `graft serve` processes on free loopback ports, and a throwaway PostgreSQL server."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import BIN, copy_project, git
@@ -68,3 +76,172 @@ def repo_state(root: Path) -> dict[str, object]:
         "worktrees": git(root, "worktree", "list", "--porcelain"),
         "files": file_hashes(root),
     }
+
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+class ServerProcess:
+    """`graft serve PACKAGE --port P --log-db URL`; stop() sends SIGTERM (graceful shutdown)."""
+
+    def __init__(self, package: Path, log_db: str, workdir: Path, *extra: str) -> None:
+        self.package, self.log_db, self.workdir, self.extra = package, log_db, workdir, extra
+        self.port = free_port()
+        self.url = f"http://{HOST}:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.stderr_path = workdir / f"serve-{self.port}.err"
+
+    def start(self, timeout: float = 60.0) -> ServerProcess:
+        cmd = [str(BIN / "graft"), "serve", str(self.package), "--host", HOST, "--port", str(self.port)]
+        cmd += ["--log-db", self.log_db, *self.extra]
+        with self.stderr_path.open("wb") as err:
+            self.proc = subprocess.Popen(cmd, cwd=self.workdir, stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.stderr_path.read_text()
+                raise RuntimeError(f"graft serve exited {self.proc.returncode}: {err}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/health/ready", timeout=1).status_code == 200:
+                    return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"graft serve not ready after {timeout}s: {self.stderr_path.read_text()}")
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def server(model_package, tmp_path_factory) -> Iterator[ServerProcess]:
+    """One server per test module, SQLite log, a 1 MiB body limit."""
+    work = tmp_path_factory.mktemp("serve")
+    proc = ServerProcess(
+        model_package.archive, f"sqlite:///{work / 'log.db'}", work, "--max-body-bytes", str(1 << 20)
+    )
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+# --- PostgreSQL ----------------------------------------------------------------------------
+
+
+def _pg_bin() -> Path | None:
+    initdb = shutil.which("initdb")
+    if initdb:
+        return Path(os.path.realpath(initdb)).parent
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return Path(found[-1]).parent if found else None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server started for the session (initdb + pg_ctl in a temp dir, loopback only).
+
+    Skipped, with the reason, where the binaries are missing or the server cannot start.
+    As root, the server runs as the `postgres` user (PostgreSQL refuses to run as root).
+    """
+    bindir = _pg_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) not found: apt-get install postgresql")
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        runuser = shutil.which("runuser")
+        try:
+            import pwd
+
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no 'postgres' user to run the server as")
+        if runuser is None:
+            pytest.skip("running as root and runuser is missing")
+        prefix = [runuser, "-u", "postgres", "--"]
+    root = Path(tempfile.mkdtemp(prefix="graft-pg-"))
+    root.chmod(0o755)
+    data = root / "data"
+    if prefix:
+        shutil.chown(root, "postgres", "postgres")
+    port = free_port()
+    log = root / "server.log"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*prefix, *args], capture_output=True, text=True, timeout=120, cwd=root)
+
+    init = run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "graft", "--no-sync")
+    if init.returncode != 0:
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.skip(f"initdb failed: {init.stderr.strip()[:300]}")
+    options = f"-p {port} -k {root} -c listen_addresses={HOST} -c fsync=off"
+    pg_ctl = str(bindir / "pg_ctl")
+    start = run(pg_ctl, "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start")
+    if start.returncode != 0:
+        detail = log.read_text()[-300:] if log.exists() else start.stderr
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.skip(f"PostgreSQL did not start: {detail.strip()}")
+    try:
+        yield f"postgresql://graft@{HOST}:{port}/postgres"
+    finally:
+        run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_database(postgres_url: str) -> str:
+    """A fresh, empty database on the session's PostgreSQL server."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return postgres_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(scope="session")
+def raw_test_rows(model_package) -> tuple[list[int], list[dict]]:
+    """Raw records of adult.test (split == 'test') as JSON-ready dicts, with their row_ids."""
+    import pandas as pd
+
+    from stages.schema import FEATURE_COLUMNS, NUMERIC, ROW_ID, SPLIT
+
+    frame = pd.read_parquet(model_package.project / "data" / "validated" / "adult.parquet")
+    frame = frame[frame[SPLIT] == "test"].sort_values(ROW_ID)
+    records = []
+    for row in frame[list(FEATURE_COLUMNS)].astype(object).itertuples(index=False):
+        record = {}
+        for name, value in zip(FEATURE_COLUMNS, row, strict=True):
+            if pd.isna(value):
+                continue  # nullable fields may be omitted
+            record[name] = int(value) if name in NUMERIC else str(value)
+        records.append(record)
+    return frame[ROW_ID].astype(int).tolist(), records
+
+
+@pytest.fixture
+def start_server(model_package, tmp_path) -> Iterator:
+    """Factory: ``start_server(log_db, *extra_args)`` -> a running ServerProcess (stopped at teardown)."""
+    started: list[ServerProcess] = []
+
+    def start(log_db: str, *extra: str) -> ServerProcess:
+        proc = ServerProcess(model_package.archive, log_db, tmp_path, *extra)
+        started.append(proc)
+        return proc.start()
+
+    yield start
+    for proc in started:
+        proc.stop()

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from graft.gate import Report
     from graft.packaging import LoadedPackage, PackageResult
     from graft.replay import ReplayResult
+    from graft.serving.server import Server
 
 
 def package(
@@ -243,3 +244,23 @@ def gate(base: str, head: str = "HEAD", working_tree: bool = False, cwd: str | P
         base_metrics, head_metrics, compare_rules(params, source), gating.thresholds(params, source)
     )
     return gating.Report(base, base_rev.sha, head_name, head_sha, tuple(checks))
+
+
+def serve(
+    package: Path,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_db: str = "sqlite:///predictions.db",
+    max_body_bytes: int = 8 * 1024 * 1024,
+) -> Server:
+    """Verify and load a package, open the prediction log and return a server ready to ``run()``."""
+    from graft.serving.server import build_server
+
+    return build_server(Path(package), host, port, log_db, max_body_bytes)
+
+
+def serve_openapi(package: Path) -> str:
+    """The serving app's OpenAPI document for a package, as canonical JSON."""
+    from graft.serving.server import openapi_document
+
+    return openapi_document(Path(package))

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "monitor": ("monitor", "check a served model's inputs, outputs, feedback and fairness; exit 1 on alert"),
     "package": ("package", "build the reproducible release archive of the current model"),
     "replay": ("replay", "send rows (optionally drifted) to a running server and post their outcomes"),
+    "serve": ("serve", "serve a model package over HTTP (predict, health, metadata, feedback)"),
 }
 
 

@@ -1,0 +1,322 @@
+"""Benchmark `graft serve` against a bare FastAPI app serving the same model, in one run.
+
+* graft: `graft serve PACKAGE` as a real uvicorn process (validation + prediction log on).
+* bare: a FastAPI app that only validates with a pydantic model built from schema.json and
+  predicts from numpy with the same Booster (no log, no request id, no size limit).
+
+Both listen on 127.0.0.1 (free ports). Clients use keep-alive HTTP/1.1 connections from this
+process: sequential single-record requests, then concurrent clients, then 10,000-row batches.
+Every loop is bounded in count and in time.
+
+    python benchmarks/bench_serve.py [--package dist/adult-income-*.tar.gz] [--json out.json]
+"""
+# No `from __future__ import annotations`: FastAPI must see the bare app's pydantic model class.
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+BIN = Path(sys.executable).parent
+TIME_LIMIT = 120.0  # seconds per phase, whatever the counts
+
+RECORD = {
+    "age": 39,
+    "workclass": "State-gov",
+    "fnlwgt": 77516,
+    "education": "Bachelors",
+    "education_num": 13,
+    "marital_status": "Never-married",
+    "occupation": "Adm-clerical",
+    "relationship": "Not-in-family",
+    "race": "White",
+    "sex": "Male",
+    "capital_gain": 2174,
+    "capital_loss": 0,
+    "hours_per_week": 40,
+    "native_country": "United-States",
+}
+
+
+# --- the bare app (runs in its own process: `bench_serve.py --bare PACKAGE PORT`) ------------
+
+
+def bare_app(package: Path):
+    from typing import Literal
+
+    import lightgbm as lgb
+    from fastapi import FastAPI
+    from pydantic import ConfigDict, Field, create_model
+
+    from graft.api import open_package
+    from stages.features import encode
+
+    pkg = open_package(package, Path(tempfile.mkdtemp(prefix="bench-bare-")))
+    spec, schema = pkg.json("features.json"), pkg.json("schema.json")
+    threshold = float(pkg.manifest["lineage"]["params"]["evaluate"]["threshold"])
+    booster = lgb.Booster(model_file=str(pkg.path("model.txt")))
+    fields = {}
+    for name, prop in schema["properties"].items():
+        types = prop["type"] if isinstance(prop["type"], list) else [prop["type"]]
+        nullable = "null" in types
+        if "integer" in types:
+            kind, extra = int, {"ge": prop.get("minimum"), "le": prop.get("maximum")}
+        else:
+            kind, extra = Literal[tuple(v for v in prop["enum"] if v is not None)], {}
+        if nullable:
+            fields[name] = (kind | None, Field(None, **extra))
+        else:
+            fields[name] = (kind, Field(..., **extra))
+    record_model = create_model("Record", __config__=ConfigDict(extra="forbid"), **fields)
+    names = list(schema["properties"])
+    app = FastAPI()
+
+    def predict(records: list) -> list[dict]:
+        columns = {n: [getattr(r, n) for r in records] for n in names}
+        proba = booster.predict(encode(columns, spec), num_threads=1 if len(records) <= 256 else 0)
+        return [{"probability": p, "label": ">50K" if p >= threshold else "<=50K"} for p in proba.tolist()]
+
+    @app.post("/predict")
+    def predict_one(record: record_model) -> dict:  # type: ignore[valid-type]
+        return {"predictions": predict([record])}
+
+    @app.post("/predict_batch")
+    def predict_many(records: list[record_model]) -> dict:  # type: ignore[valid-type]
+        return {"predictions": predict(records)}
+
+    @app.get("/health/ready")
+    def ready() -> dict:
+        return {"status": "ok"}
+
+    return app
+
+
+def run_bare(package: str, port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(bare_app(Path(package)), host=HOST, port=port, log_level="warning", access_log=False)
+
+
+# --- harness ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server on port {port} exited with {proc.returncode}")
+        try:
+            conn = http.client.HTTPConnection(HOST, port, timeout=2)
+            conn.request("GET", "/health/ready")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"server on port {port} not ready after {timeout}s")
+
+
+def post(conn: http.client.HTTPConnection, path: str, body: bytes) -> bytes:
+    conn.request("POST", path, body, {"Content-Type": "application/json"})
+    response = conn.getresponse()
+    data = response.read()
+    if response.status != 200:
+        raise SystemExit(f"POST {path}: {response.status} {data[:200]!r}")
+    return data
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def sequential(port: int, path: str, body: bytes, n: int) -> dict:
+    conn = http.client.HTTPConnection(HOST, port, timeout=30)
+    for _ in range(min(200, n)):  # warm-up
+        post(conn, path, body)
+    latencies = []
+    start = time.perf_counter()
+    for _ in range(n):
+        t = time.perf_counter()
+        post(conn, path, body)
+        latencies.append(time.perf_counter() - t)
+        if t - start > TIME_LIMIT:
+            break
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return summary(latencies, elapsed)
+
+
+def concurrent(port: int, path: str, body: bytes, clients: int, per_client: int) -> dict:
+    latencies: list[float] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(clients + 1)
+
+    def client() -> None:
+        conn = http.client.HTTPConnection(HOST, port, timeout=30)
+        post(conn, path, body)
+        mine = []
+        barrier.wait()
+        begin = time.perf_counter()
+        for _ in range(per_client):
+            t = time.perf_counter()
+            post(conn, path, body)
+            mine.append(time.perf_counter() - t)
+            if t - begin > TIME_LIMIT:
+                break
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for t in threads:
+        t.join()
+    return summary(latencies, time.perf_counter() - start)
+
+
+def batches(port: int, path: str, body: bytes, rows: int, n: int) -> dict:
+    conn = http.client.HTTPConnection(HOST, port, timeout=120)
+    post(conn, path, body)  # warm-up
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        post(conn, path, body)
+        times.append(time.perf_counter() - t)
+    conn.close()
+    return {
+        "rows": rows,
+        "requests": n,
+        "median_s": round(percentile(times, 50), 4),
+        "rows_per_s": round(rows / percentile(times, 50)),
+    }
+
+
+def summary(latencies: list[float], elapsed: float) -> dict:
+    return {
+        "requests": len(latencies),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 3),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 3),
+        "req_per_s": round(len(latencies) / elapsed, 1),
+    }
+
+
+def batch_body(rows: int) -> bytes:
+    records = []
+    for i in range(rows):
+        r = dict(RECORD)
+        r["age"] = 17 + i % 74
+        r["hours_per_week"] = 1 + i % 99
+        r["capital_gain"] = (i * 37) % 10000
+        records.append(r)
+    return json.dumps(records).encode()
+
+
+def newest_package() -> Path:
+    found = sorted((ROOT / "dist").glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise SystemExit("no package in dist/: run `dvc repro` and `graft package --allow-dirty` first")
+    return found[-1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--package", type=Path)
+    parser.add_argument("--sequential", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--per-client", type=int, default=500)
+    parser.add_argument("--batch-rows", type=int, default=10_000)
+    parser.add_argument("--batches", type=int, default=5)
+    parser.add_argument("--log-db", help="graft's prediction log (default: SQLite in a temp dir)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--bare", nargs=2, metavar=("PACKAGE", "PORT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bare:
+        run_bare(args.bare[0], int(args.bare[1]))
+        return
+    package = (args.package or newest_package()).resolve()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    log_db = args.log_db or f"sqlite:///{tmp / 'predictions.db'}"
+    graft_port, bare_port = free_port(), free_port()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tools")]))
+    graft = subprocess.Popen(
+        [
+            *(str(BIN / "graft"), "serve", str(package), "--host", HOST, "--port", str(graft_port)),
+            *("--log-db", log_db, "--max-body-bytes", str(64 << 20)),
+        ],
+        cwd=tmp,
+    )
+    bare = subprocess.Popen(
+        [sys.executable, __file__, "--bare", str(package), str(bare_port)], cwd=ROOT, env=env
+    )
+    results: dict = {"package": package.name, "cpus": os.cpu_count()}
+    try:
+        wait_ready(graft_port, graft)
+        wait_ready(bare_port, bare)
+        one = json.dumps(RECORD).encode()
+        big = batch_body(args.batch_rows)
+        apps = {
+            "graft": (graft_port, "/predict", "/predict"),
+            "bare": (bare_port, "/predict", "/predict_batch"),
+        }
+        for name, (port, path, batch_path) in apps.items():
+            results[name] = {
+                "sequential": sequential(port, path, one, args.sequential),
+                "concurrent": concurrent(port, path, one, args.clients, args.per_client),
+                "batch": batches(port, batch_path, big, args.batch_rows, args.batches),
+            }
+    finally:
+        for proc in (graft, bare):
+            proc.send_signal(signal.SIGTERM)
+        for proc in (graft, bare):
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    g, b = results["graft"], results["bare"]
+    results["ratio"] = {
+        "sequential_throughput": round(g["sequential"]["req_per_s"] / b["sequential"]["req_per_s"], 3),
+        "concurrent_throughput": round(g["concurrent"]["req_per_s"] / b["concurrent"]["req_per_s"], 3),
+        "batch_rows_per_s": round(g["batch"]["rows_per_s"] / b["batch"]["rows_per_s"], 3),
+    }
+    print(f"package {package.name}, {os.cpu_count()} CPUs, graft log {log_db}")
+    print(f"{'':28}{'graft':>14}{'bare':>14}{'graft/bare':>12}")
+    for phase in ("sequential", "concurrent"):
+        for key in ("req_per_s", "p50_ms", "p99_ms"):
+            gv, bv = g[phase][key], b[phase][key]
+            print(f"{phase + ' ' + key:28}{gv:>14}{bv:>14}{gv / bv:>12.2f}")
+    gv, bv = g["batch"]["rows_per_s"], b["batch"]["rows_per_s"]
+    print(f"{f'batch {args.batch_rows} rows_per_s':28}{gv:>14}{bv:>14}{gv / bv:>12.2f}")
+    targets = {
+        "sequential throughput >= 70% of bare": results["ratio"]["sequential_throughput"] >= 0.7,
+        "sequential p99 <= 3 ms": g["sequential"]["p99_ms"] <= 3.0,
+        "batch >= 100,000 rows/s": g["batch"]["rows_per_s"] >= 100_000,
+    }
+    for target, ok in targets.items():
+        print(f"{'met ' if ok else 'MISSED'} {target}")
+    results["targets"] = targets
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""`graft serve`: serve a model package over HTTP with a prediction log."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from graft import api
+
+DEFAULT_MAX_BODY = 8 * 1024 * 1024
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("package", type=Path, help="package archive (.tar.gz) or extracted folder")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument(
+        "--log-db",
+        default="sqlite:///predictions.db",
+        help="prediction log: sqlite:///PATH (default sqlite:///predictions.db) or postgresql://...",
+    )
+    parser.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=DEFAULT_MAX_BODY,
+        help=f"largest accepted request body; larger ones get 413 (default {DEFAULT_MAX_BODY})",
+    )
+    parser.add_argument(
+        "--print-openapi", action="store_true", help="print the OpenAPI document (JSON) and exit"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.print_openapi:
+        sys.stdout.write(api.serve_openapi(args.package))
+        return 0
+    server = api.serve(args.package, args.host, args.port, args.log_db, args.max_body_bytes)
+    print(
+        f"graft serve: {server.model.name} {server.model.version} on {server.url} "
+        f"(log: {server.log.display_url})",
+        file=sys.stderr,
+        flush=True,
+    )
+    server.run()
+    return 0

@@ -1,0 +1,73 @@
+"""Load a package, open the prediction log and run the app under uvicorn."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from graft.errors import GraftError, UsageError
+from graft.packaging import load_package
+from graft.serving.model import ServingModel
+from graft.serving.predlog import DiscardLog, PredictionLog
+
+
+def load_model(package: Path) -> ServingModel:
+    """Verify the package against its manifest (refusing a tampered or incomplete one) and load it."""
+    package = Path(package)
+    if package.is_dir():
+        return ServingModel.from_package(load_package(package))
+    with tempfile.TemporaryDirectory(prefix="graft-serve-") as tmp:
+        # everything is read into memory here; the extracted files are not needed afterwards
+        try:
+            return ServingModel.from_package(load_package(package, Path(tmp)))
+        except GraftError as exc:  # name the archive, not the temporary folder it was unpacked in
+            raise type(exc)(str(exc).replace(tmp, str(package))) from None
+
+
+@dataclass
+class Server:
+    model: ServingModel
+    log: PredictionLog
+    app: Any
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def run(self) -> None:
+        """Serve until SIGINT/SIGTERM; the log is flushed and closed on the way out."""
+        import uvicorn
+
+        try:
+            uvicorn.run(
+                self.app,
+                host=self.host,
+                port=self.port,
+                log_level="warning",
+                access_log=False,
+                timeout_graceful_shutdown=30,
+            )
+        finally:
+            self.log.close()
+
+
+def build_server(package: Path, host: str, port: int, log_db: str, max_body_bytes: int) -> Server:
+    from graft.serving.app import create_app
+
+    if not 0 < port < 65536:
+        raise UsageError(f"--port {port}: expected 1..65535")
+    if max_body_bytes < 1:
+        raise UsageError(f"--max-body-bytes {max_body_bytes}: expected a positive number")
+    model = load_model(package)
+    log = PredictionLog(log_db)
+    return Server(model, log, create_app(model, log, max_body_bytes), host, port)
+
+
+def openapi_document(package: Path) -> str:
+    from graft.serving.app import create_app, openapi_json
+
+    return openapi_json(create_app(load_model(package), DiscardLog()))
