@@ -16,7 +16,10 @@ from graft import __version__
 from graft.errors import run_main
 
 # command name -> (module under graft.commands, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "diff": ("diff", "params and metrics of revisions side by side against a base"),
+    "report": ("report", "Markdown comparison report of a head against a base (for PR comments)"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
