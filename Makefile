@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 ## Set up, run the pipeline on the embedded UCI Adult data, print the headline metrics.
 run: $(STAMP)
 	dvc repro
-	dvc metrics show
+	graft metrics
 
 ## Set up and run the whole test suite (slow tests included), then the linters.
 test: $(STAMP)

@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from graft.errors import ParamsError, run_main
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-PARAMS_FILE = Path("params.yaml")
+from graft.errors import ParamsError, run_main
+from stages import paths
+
+PARAMS_FILE = paths.PARAMS
 
 M = TypeVar("M", bound=BaseModel)
 

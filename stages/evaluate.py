@@ -8,7 +8,6 @@ data behind the plots declared in dvc.yaml.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
@@ -22,22 +21,18 @@ from fairlearn.metrics import (
     selection_rate,
     true_positive_rate,
 )
-from graft.fsio import atomic_write_text, write_json, write_parquet
 from pydantic import Field
 from sklearn import metrics as skm
 
+from graft.fsio import atomic_write_text, write_json, write_parquet
+from stages import paths
 from stages.common import Section, load_params, run_stage
-from stages.featurize import OUT_DIR as FEATURES
-from stages.featurize import SPEC, TARGET
-from stages.ingest import ROW_ID
-from stages.schema import LABELS
-from stages.train import MODEL
-from stages.validate import OUTPUT as VALIDATED
+from stages.schema import LABELS, ROW_ID, TARGET
 
-METRICS = Path("metrics/metrics.json")
-FAIRNESS = Path("metrics/fairness.json")
-PREDICTIONS = Path("metrics/predictions.parquet")
-PLOTS = Path("metrics/plots")
+METRICS = paths.METRICS
+FAIRNESS = paths.FAIRNESS
+PREDICTIONS = paths.PREDICTIONS
+PLOTS = paths.PLOTS
 DIGITS = 6
 CURVE_POINTS = 201
 
@@ -180,10 +175,10 @@ def evaluate(
 
 def main() -> None:
     params = load_params("evaluate", EvaluateParams)
-    spec = json.loads(SPEC.read_text(encoding="utf-8"))
-    booster = lgb.Booster(model_file=str(MODEL))
-    test = pd.read_parquet(FEATURES / "test.parquet")
-    raw = pd.read_parquet(VALIDATED, columns=[ROW_ID, *params.group_columns])
+    spec = json.loads(paths.FEATURE_SPEC.read_text(encoding="utf-8"))
+    booster = lgb.Booster(model_file=str(paths.MODEL))
+    test = pd.read_parquet(paths.features_split("test"))
+    raw = pd.read_parquet(paths.VALIDATED, columns=[ROW_ID, *params.group_columns])
     result = evaluate(test, raw, booster, spec, params)
     write_json(METRICS, result["metrics"])
     write_json(FAIRNESS, result["fairness"])

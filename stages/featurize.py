@@ -11,26 +11,24 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from graft.errors import DataError
-from graft.fsio import write_json, write_parquet
 from pydantic import Field, model_validator
 from sklearn.model_selection import train_test_split
 
+from graft.errors import DataError
+from graft.fsio import write_json, write_parquet
+from stages import paths
 from stages.common import Section, load_params, run_stage
 from stages.features import ENGINEERED, encode
-from stages.ingest import ROW_ID
-from stages.schema import CATEGORIES, LABEL, NUMERIC, POSITIVE_LABEL, SPLIT
-from stages.validate import OUTPUT as INPUT
+from stages.schema import CATEGORIES, LABEL, NUMERIC, POSITIVE_LABEL, ROW_ID, SPLIT, TARGET
 
-OUT_DIR = Path("data/features")
-SPEC = OUT_DIR / "spec.json"
+INPUT = paths.VALIDATED
+OUT_DIR = paths.FEATURES
+SPEC = paths.FEATURE_SPEC
 SPLITS = ("train", "valid", "test")
-TARGET = "label"
 
 
 class MissingPolicy(Section):
@@ -236,7 +234,7 @@ def main() -> None:
     raw = pd.read_parquet(INPUT)
     parts, spec = featurize(raw, params)
     for name, frame in parts.items():
-        write_parquet(OUT_DIR / f"{name}.parquet", frame)
+        write_parquet(paths.features_split(name), frame)
     write_json(SPEC, spec)
 
 

@@ -6,17 +6,16 @@ A breach writes the check table, then fails the pipeline naming metric, value an
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
+
+from pydantic import model_validator
 
 from graft.errors import GraftError
 from graft.fsio import write_json
-from pydantic import model_validator
-
+from stages import paths
 from stages.common import Section, load_params, run_stage
-from stages.evaluate import METRICS
 
-RESULT = Path("metrics/gate.json")
+RESULT = paths.GATE
 
 
 class Bound(Section):
@@ -43,7 +42,7 @@ def lookup(metrics: dict[str, Any], dotted: str) -> Any:
     node: Any = metrics
     for part in dotted.split("."):
         if not isinstance(node, dict) or part not in node:
-            raise GateFailed(f"gate: metric '{dotted}' not found in {METRICS}")
+            raise GateFailed(f"gate: metric '{dotted}' not found in {paths.METRICS}")
         node = node[part]
     return node
 
@@ -72,7 +71,7 @@ def describe(row: dict[str, Any]) -> str:
 
 def main() -> None:
     params = load_params("gate", GateParams)
-    metrics = json.loads(METRICS.read_text(encoding="utf-8"))
+    metrics = json.loads(paths.METRICS.read_text(encoding="utf-8"))
     rows = check(metrics, params.thresholds)
     failed = [row for row in rows if not row["passed"]]
     write_json(RESULT, {"passed": not failed, "checks": rows})

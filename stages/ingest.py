@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import Literal
 
 import pandas as pd
+
 from graft.errors import DataError
 from graft.fsio import write_parquet
-
+from stages import paths
 from stages.common import Section, load_params, run_stage
-from stages.schema import COLUMNS, LABEL, NUMERIC, RAW_COLUMNS, SPLIT, snake
+from stages.schema import COLUMNS, LABEL, NUMERIC, RAW_COLUMNS, ROW_ID, SPLIT, snake
 
-OUTPUT = Path("data/interim/adult.parquet")
+OUTPUT = paths.INGESTED
 MISSING_MARKERS = frozenset({"?", ""})
-ROW_ID = "row_id"
 
 
 class Source(Section):

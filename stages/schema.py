@@ -31,6 +31,8 @@ LABEL = "income"
 LABELS: tuple[str, ...] = ("<=50K", ">50K")
 POSITIVE_LABEL = ">50K"
 SPLIT = "split"
+ROW_ID = "row_id"
+TARGET = "label"
 
 NUMERIC: tuple[str, ...] = (
     "age",

@@ -7,21 +7,20 @@ model is saved in LightGBM's text format at its best iteration (no pickle anywhe
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any, Literal
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from graft.fsio import atomic_write_text, write_json
 from pydantic import Field
 
+from graft.fsio import atomic_write_text, write_json
+from stages import paths
 from stages.common import Section, load_params, run_stage
-from stages.featurize import OUT_DIR as FEATURES
-from stages.featurize import SPEC, TARGET
+from stages.schema import TARGET
 
-MODEL = Path("models/model.txt")
-METRICS = Path("metrics/train.json")
+MODEL = paths.MODEL
+METRICS = paths.TRAIN_METRICS
 
 
 class TrainParams(Section):
@@ -104,9 +103,9 @@ def model_text(booster: lgb.Booster) -> str:
 
 def main() -> None:
     params = load_params("train", TrainParams)
-    spec = json.loads(SPEC.read_text(encoding="utf-8"))
-    train_df = pd.read_parquet(FEATURES / "train.parquet")
-    valid_df = pd.read_parquet(FEATURES / "valid.parquet")
+    spec = json.loads(paths.FEATURE_SPEC.read_text(encoding="utf-8"))
+    train_df = pd.read_parquet(paths.features_split("train"))
+    valid_df = pd.read_parquet(paths.features_split("valid"))
     booster, summary = train(train_df, valid_df, spec, params)
     atomic_write_text(MODEL, model_text(booster))
     write_json(METRICS, summary)

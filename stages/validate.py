@@ -8,23 +8,22 @@ runs nothing downstream.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
 import pandera.pandas as pa
 from annotated_types import Len
-from graft.errors import DataError
-from graft.fsio import atomic_write_bytes, write_json
 from pandera.errors import SchemaErrors
 
+from graft.errors import DataError
+from graft.fsio import atomic_write_bytes, write_json
+from stages import paths
 from stages.common import Section, load_params, run_stage
-from stages.ingest import OUTPUT as INPUT
-from stages.ingest import ROW_ID
-from stages.schema import CATEGORIES, LABEL, LABELS, NUMERIC, SPLIT
+from stages.schema import CATEGORIES, LABEL, LABELS, NUMERIC, ROW_ID, SPLIT
 
-OUTPUT = Path("data/validated/adult.parquet")
-REPORT = Path("reports/validation.json")
+INPUT = paths.INGESTED
+OUTPUT = paths.VALIDATED
+REPORT = paths.VALIDATION_REPORT
 EXAMPLES = 5
 
 

@@ -17,8 +17,10 @@ from graft.errors import run_main
 
 # command name -> (module under graft.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "metrics": ("metrics", "show the working tree's headline metrics and gate result"),
+    "monitor": ("monitor", "check a served model's inputs, outputs, feedback and fairness; exit 1 on alert"),
+    "package": ("package", "build the reproducible release archive of the current model"),
     "diff": ("diff", "params and metrics of revisions side by side against a base"),
-    "report": ("report", "Markdown comparison report of a head against a base (for PR comments)"),
 }
 
 

@@ -1,0 +1,139 @@
+"""Read a window of the prediction log (SQLite or PostgreSQL) into flat frames.
+
+The log (written by `graft serve`) keeps one row per request: ``inputs`` is a JSON array of
+records, ``outputs`` a JSON object ``{"probability": [...], "label": [...]}``. Feedback rows
+name a request and, for batch requests, the record's index. Here every record becomes one
+row, identified as ``<request_id>#<index>``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from graft.errors import GraftError, UsageError
+from graft.monitoring.run import Window
+from stages.schema import FEATURE_COLUMNS, POSITIVE_LABEL
+
+PREDICTIONS_SQL = (
+    "SELECT request_id, created_at, model_version, inputs, outputs FROM predictions{where} "
+    "ORDER BY created_at, request_id"
+)
+FEEDBACK_SQL = "SELECT request_id, record_index, created_at, outcome FROM feedback WHERE outcome IS NOT NULL"
+
+
+class LogReadError(GraftError):
+    pass
+
+
+def parse_time(value: str | None, flag: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(
+            f"{flag} {value!r}: expected an ISO 8601 time such as 2026-11-27T10:00:00Z"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _where(since: datetime | None, until: datetime | None, placeholder: str) -> tuple[str, list[Any]]:
+    clauses, args = [], []
+    if since is not None:
+        clauses.append(f"created_at >= {placeholder}")
+        args.append(since)
+    if until is not None:
+        clauses.append(f"created_at < {placeholder}")
+        args.append(until)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
+
+
+def _fetch(url: str, since: datetime | None, until: datetime | None) -> tuple[list[tuple], list[tuple]]:
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.is_file():
+            raise LogReadError(f"{url}: no such prediction log")
+        where, args = _where(since, until, "?")
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                # SQLite stores ISO text: compare in the same format
+                text_args = [a.astimezone(UTC).isoformat() for a in args]
+                preds = conn.execute(PREDICTIONS_SQL.format(where=where), text_args).fetchall()
+                feedback = conn.execute(FEEDBACK_SQL).fetchall()
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise LogReadError(f"{url}: cannot read the prediction log ({exc})") from None
+        return preds, feedback
+    if url.startswith(("postgresql://", "postgres://")):
+        import psycopg
+
+        where, args = _where(since, until, "%s")
+        try:
+            with psycopg.connect(url) as conn:
+                preds = conn.execute(
+                    PREDICTIONS_SQL.format(where=where).replace(
+                        "inputs, outputs", "inputs::text, outputs::text"
+                    ),
+                    args,
+                ).fetchall()
+                feedback = conn.execute(FEEDBACK_SQL).fetchall()
+        except psycopg.Error as exc:
+            raise LogReadError(f"{url}: cannot read the prediction log ({exc})") from None
+        return preds, feedback
+    raise UsageError(f"--log-db {url!r}: expected sqlite:///PATH or postgresql://...")
+
+
+def _timestamps(values: list[Any]) -> pd.Series:
+    return pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601")
+
+
+def to_frames(pred_rows: list[tuple], feedback_rows: list[tuple]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per served record: record id, time, version, the inputs, probability and label."""
+    ids: list[str] = []
+    times: list[Any] = []
+    versions: list[str] = []
+    columns: dict[str, list[Any]] = {c: [] for c in FEATURE_COLUMNS}
+    proba: list[float] = []
+    for request_id, created_at, version, inputs, outputs in pred_rows:
+        records = orjson.loads(inputs)
+        probabilities = orjson.loads(outputs)["probability"]
+        n = len(records)
+        ids.extend(f"{request_id}#{i}" for i in range(n))
+        times.extend([created_at] * n)
+        versions.extend([version] * n)
+        for column, values in columns.items():
+            values.extend(record.get(column) for record in records)
+        proba.extend(probabilities)
+    predictions = pd.DataFrame(
+        {
+            "request_id": ids,
+            "ts": _timestamps(times),
+            "model_version": versions,
+            **columns,
+            "proba": np.asarray(proba, dtype=float),
+        }
+    )
+    feedback = pd.DataFrame(
+        {
+            "request_id": [f"{r}#{i or 0}" for r, i, _, _ in feedback_rows],
+            "ts": _timestamps([t for _, _, t, _ in feedback_rows]),
+            "outcome": [int(o == POSITIVE_LABEL) for _, _, _, o in feedback_rows],
+        }
+    )
+    return predictions, feedback
+
+
+def read_window(url: str, since: str | None, until: str | None) -> Window:
+    start, end = parse_time(since, "--since"), parse_time(until, "--until")
+    preds, feedback = _fetch(url, start, end)
+    predictions, feedback_frame = to_frames(preds, feedback)
+    return Window(predictions, feedback_frame, since, until)
