@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from graft.compare import DiffResult
     from graft.packaging import LoadedPackage, PackageResult
+    from graft.report import ReportResult
 
 
 def package(
@@ -120,3 +121,25 @@ def diff(
     reader = SnapshotReader()
     snapshots = [reader.read(rev) for rev in resolved]
     return build_diff(snapshots, rules_from(snapshots[0]), only_changed=only_changed, sort=sort)
+
+
+def report(
+    root: Path,
+    base: str = "main",
+    head: str = "HEAD",
+    also: list[str] | None = None,
+    all_experiments: bool = False,
+    png_dir: Path | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> ReportResult:
+    """The Markdown comparison report of ``head`` against ``base`` (wording: templates/report.md.j2).
+
+    With ``png_dir``, PNG charts are written there too (needs matplotlib).
+    """
+    from graft import report as rep
+
+    context = rep.build_context(root, base, head, also or [], all_experiments, resamples, seed)
+    pngs = rep.write_pngs(context, png_dir) if png_dir is not None else []
+    context["png"] = [str(p) for p in pngs]
+    return rep.ReportResult(rep.render(context), context, pngs)

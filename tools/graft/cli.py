@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "monitor": ("monitor", "check a served model's inputs, outputs, feedback and fairness; exit 1 on alert"),
     "package": ("package", "build the reproducible release archive of the current model"),
     "diff": ("diff", "params and metrics of revisions side by side against a base"),
+    "report": ("report", "Markdown comparison report of a head against a base (for PR comments)"),
 }
 
 
