@@ -1,6 +1,7 @@
 import io
 import json
 import re
+import sys
 
 import numpy as np
 import pandas as pd
@@ -152,27 +153,20 @@ def test_cli_writes_file_and_unknown_revision(repo, tmp_path, capsys):
     )
 
 
-def test_png_dir(repo, tmp_path, capsys):
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        args = [
-            "report",
-            "-C",
-            str(repo),
-            "--head",
-            "exp/same",
-            "--resamples",
-            "10",
-            "--png-dir",
-            str(tmp_path),
-        ]
-        assert main(args) == 1
-        assert "--png-dir needs matplotlib" in capsys.readouterr().err
-    else:
-        result = api.report(repo, head="exp/better", resamples=10, png_dir=tmp_path)
-        assert {p.name for p in result.png_files} == {
-            "roc.png",
-            "selection_rate_sex.png",
-            "selection_rate_race.png",
-        }
+def test_png_dir_without_matplotlib_is_a_clear_error(repo, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails as if not installed
+    args = ["report", "-C", str(repo), "--head", "exp/same", "--resamples", "10", "--png-dir", str(tmp_path)]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        "graft: error: --png-dir needs matplotlib, which is not installed (pip install matplotlib)"
+    )
+
+
+def test_png_dir_writes_charts(repo, tmp_path):
+    pytest.importorskip("matplotlib")
+    result = api.report(repo, head="exp/better", resamples=10, png_dir=tmp_path)
+    names = {p.name for p in result.png_files}
+    assert names == {"roc.png", "selection_rate_sex.png", "selection_rate_race.png"}
+    assert all((tmp_path / n).read_bytes().startswith(b"\x89PNG") for n in names)
+    assert "PNG versions:" in result.markdown
