@@ -185,7 +185,10 @@ def _row(section: Section, key: str, snapshots: Sequence[Snapshot], rules: Mappi
     return Row(section, key, direction, cells, changed)
 
 
-def _canonical(value: Any) -> str:
+def _canonical(value: Any) -> Any:
+    """A hashable stand-in for equality checks (1, 1.0 and True stay distinct)."""
+    if value is None or isinstance(value, (str, int, float)):
+        return (type(value).__name__, value)
     return json.dumps(value, sort_keys=True, default=str)
 
 
