@@ -7,7 +7,7 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint format bench clean-venv
+.PHONY: run test test-fast lint format bench bench-diff clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	python benchmarks/bench_pipeline.py
+
+## graft diff --all against dvc exp show / dvc metrics diff on 100 committed experiment branches.
+bench-diff: $(STAMP)
+	python benchmarks/bench_diff.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from graft.compare import DiffResult
     from graft.experiments import Info, Outcome, ProgressCallback, Result, Spec
     from graft.gate import Report
     from graft.packaging import LoadedPackage, PackageResult
     from graft.replay import ReplayResult
+    from graft.report import ReportResult
     from graft.serving.server import Server
 
 
@@ -264,3 +266,55 @@ def serve_openapi(package: Path) -> str:
     from graft.serving.server import openapi_document
 
     return openapi_document(Path(package))
+
+
+def diff(
+    root: Path,
+    revisions: list[str] | None = None,
+    base: str = "main",
+    all_experiments: bool = False,
+    only_changed: bool = False,
+    sort: str | None = None,
+) -> DiffResult:
+    """Params and metrics of ``base`` and ``revisions`` side by side, read from Git objects.
+
+    No revisions and no ``all_experiments``: compare ``HEAD``. ``all_experiments`` adds every
+    ``exp/*`` branch. A revision named twice (or equal to the base name) is shown once.
+    Directions for best marks come from the base revision's ``compare.metrics``.
+    """
+    from graft import gitrepo
+    from graft.compare import SnapshotReader, build_diff, rules_from
+
+    repo = gitrepo.open_repo(root)
+    names = list(revisions or [])
+    if all_experiments:
+        names += gitrepo.branches(repo)
+    elif not names:
+        names = ["HEAD"]
+    ordered = list(dict.fromkeys([base, *names]))
+    resolved = [gitrepo.resolve(repo, name) for name in ordered]  # unknown names fail here
+    reader = SnapshotReader()
+    snapshots = [reader.read(rev) for rev in resolved]
+    return build_diff(snapshots, rules_from(snapshots[0]), only_changed=only_changed, sort=sort)
+
+
+def report(
+    root: Path,
+    base: str = "main",
+    head: str = "HEAD",
+    also: list[str] | None = None,
+    all_experiments: bool = False,
+    png_dir: Path | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> ReportResult:
+    """The Markdown comparison report of ``head`` against ``base`` (wording: templates/report.md.j2).
+
+    With ``png_dir``, PNG charts are written there too (needs matplotlib).
+    """
+    from graft import report as rep
+
+    context = rep.build_context(root, base, head, also or [], all_experiments, resamples, seed)
+    pngs = rep.write_pngs(context, png_dir) if png_dir is not None else []
+    context["png"] = [str(p) for p in pngs]
+    return rep.ReportResult(rep.render(context), context, pngs)

@@ -17,12 +17,14 @@ from graft.errors import run_main
 
 # command name -> (module under graft.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "diff": ("diff", "params and metrics of revisions side by side against a base"),
     "exp": ("exp", "experiments as exp/* branches: new, grid, list"),
     "gate": ("gate", "fail when metrics regress against a base revision or break gate.thresholds"),
     "metrics": ("metrics", "show the working tree's headline metrics and gate result"),
     "monitor": ("monitor", "check a served model's inputs, outputs, feedback and fairness; exit 1 on alert"),
     "package": ("package", "build the reproducible release archive of the current model"),
     "replay": ("replay", "send rows (optionally drifted) to a running server and post their outcomes"),
+    "report": ("report", "Markdown comparison report of a head against a base (for PR comments)"),
     "serve": ("serve", "serve a model package over HTTP (predict, health, metadata, feedback)"),
 }
 

@@ -1,0 +1,172 @@
+import io
+import json
+import re
+import sys
+
+import numpy as np
+import pandas as pd
+import pygit2
+import pytest
+import yaml
+
+from graft import api
+from graft.cli import main
+from graft.report import MARKER
+from tests.conftest import copy_project
+from tests.integration.repos import branch, read_json
+
+
+def better_predictions(root):
+    frame = pd.read_parquet(root / "metrics/predictions.parquet")
+    # a much better model: probabilities pushed towards the labels
+    frame["proba"] = np.clip(0.5 * frame["proba"] + 0.5 * frame["label"] * 0.9 + 0.02, 0, 1)
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        home = tmp_path_factory.mktemp("home")
+        mp.setenv("HOME", str(home))
+        mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        mp.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
+        for var in ("AUTHOR", "COMMITTER"):
+            mp.setenv(f"GIT_{var}_NAME", "graft tests")
+            mp.setenv(f"GIT_{var}_EMAIL", "tests@graft.invalid")
+        root = copy_project(tmp_path_factory.mktemp("r") / "project", with_cache=False)
+    g = pygit2.Repository(str(root))
+    fairness = read_json(g, "metrics/fairness.json")
+    fairness["sex"]["Female"]["selection_rate"] = round(fairness["sex"]["Female"]["selection_rate"] + 0.05, 6)
+    gate = read_json(g, "metrics/gate.json")
+    gate["passed"] = False
+    gate["checks"][0]["passed"] = False
+    lock = yaml.safe_load(g.revparse_single("main").peel(pygit2.Commit).tree["dvc.lock"].data)
+    lock["stages"]["ingest"]["deps"][0]["md5"] = "0" * 32
+    branch(
+        root,
+        "exp/better",
+        metrics={"roc_auc": 0.95, "log_loss": 0.25},
+        params={"train.learning_rate": 0.05, "featurize.engineered": ["capital_net"]},
+        files={
+            "metrics/predictions.parquet": better_predictions(root),
+            "metrics/fairness.json": json.dumps(fairness).encode(),
+            "metrics/gate.json": json.dumps(gate).encode(),
+            "dvc.lock": yaml.safe_dump(lock, sort_keys=False).encode(),
+        },
+    )
+    branch(root, "exp/same", params={"train.seed": 1})
+    branch(root, "exp/nopreds", files={"metrics/predictions.parquet": None})
+    return root
+
+
+@pytest.fixture(scope="module")
+def better(repo):
+    return api.report(repo, base="main", head="exp/better", also=["exp/same"], resamples=300)
+
+
+def line_of(text, start):
+    return next(ln for ln in text.splitlines() if ln.startswith(start))
+
+
+def test_marker_and_verdict(better):
+    md = better.markdown
+    assert md.splitlines()[0] == MARKER
+    verdict = md.splitlines()[3]
+    assert verdict.startswith("❌ **Gate failed**")
+    assert "ROC AUC +" in verdict and "**significant improvement**" in verdict
+    assert re.search(
+        r"log loss -0\.\d{4} \(95% CI \[-0\.\d{4}, -0\.\d{4}\]\): \*\*significant improvement", verdict
+    )
+
+
+def test_metrics_table_numbers(better, repo):
+    base_auc = json.loads((repo / "metrics/metrics.json").read_text())["roc_auc"]
+    row = line_of(better.markdown, "| `roc_auc` |")
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1:4] == [f"{base_auc:.4f}", "0.9500", f"{0.95 - base_auc:+.4f}"]
+    ci = better.context["bootstrap"]["metrics"]["roc_auc"]
+    assert cells[4] == f"[{ci['low']:+.4f}, {ci['high']:+.4f}]" and ci["low"] > 0
+    assert cells[5] == "significant improvement"
+    assert better.context["bootstrap"]["rows"] == 16281
+
+
+def test_params_data_fairness_sections(better):
+    md = better.markdown
+    assert "| `train.learning_rate` | 0.03 | 0.05 |" in md
+    assert '| `featurize.engineered` | ["capital_net", "hours_x_education"] | ["capital_net"] |' in md
+    assert re.search(r"\| `data/raw/adult.data.gz` \| [0-9a-f]{8} \| 00000000 \| changed \|", md)
+    female = line_of(md, "| sex | Female |")
+    assert "| +0.0500 | +0.0000 | +0.0000 | +0.0000 |" in female
+    assert "Failed gate checks" in md
+
+
+def test_mermaid_blocks(better):
+    blocks = re.findall(r"```mermaid\n(.*?)```", better.markdown, flags=re.S)
+    assert len(blocks) == 3  # ROC + sex + race
+    roc = blocks[0]
+    assert "\nxychart-beta\n" in roc
+    labels = re.search(r'x-axis "false positive rate" \[(.*)\]', roc).group(1).split(", ")
+    lines = re.findall(r"^    line \[(.*)\]$", roc, flags=re.M)
+    assert len(lines) == 2 and all(len(x.split(", ")) == len(labels) == 21 for x in lines)
+    sex = next(b for b in blocks if 'title "Selection rate by sex"' in b)
+    assert 'x-axis ["Female (main)", "Female (exp/better)", "Male (main)", "Male (exp/better)"]' in sex
+    bars = re.search(r"bar \[(.*)\]", sex).group(1).split(", ")
+    assert len(bars) == 4 and float(bars[1]) == pytest.approx(float(bars[0]) + 0.05, abs=1e-4)
+
+
+def test_leaderboard(better):
+    board = better.context["leaderboard"]
+    assert [e["name"] for e in board["entries"]] == ["exp/better", "main", "exp/same"]
+    assert "| 1 | `exp/better` |" in better.markdown and "**0.9500**" in better.markdown
+
+
+def test_identical_head_is_within_noise(repo):
+    result = api.report(repo, base="main", head="exp/same", resamples=200)
+    for m in ("roc_auc", "log_loss"):
+        c = result.context["bootstrap"]["metrics"][m]
+        assert (c["low"], c["high"], c["verdict"]) == (0.0, 0.0, "noise")
+    assert "✅ **Gate passed**" in result.markdown
+    assert result.markdown.count("**within noise**") == 2
+    assert "| `train.seed` | 42 | 1 |" in result.markdown
+    assert "No data file changed" in result.markdown
+    assert "### Leaderboard" not in result.markdown
+
+
+def test_missing_predictions_reported_not_crashing(repo):
+    md = api.report(repo, base="main", head="exp/nopreds", resamples=50).markdown
+    assert "significance not assessed: no predictions committed for exp/nopreds" in md
+
+
+def test_cli_writes_file_and_unknown_revision(repo, tmp_path, capsys):
+    out = tmp_path / "report.md"
+    args = ["report", "-C", str(repo), "--head", "exp/same", "--all", "--resamples", "50", "-o", str(out)]
+    assert main(args) == 0
+    text = out.read_text()
+    assert text.startswith(MARKER) and "`exp/nopreds` |" in text
+    assert main(["report", "-C", str(repo), "--head", "exp/missing"]) == 1
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith("unknown revision 'exp/missing' (expected a branch, tag or commit)")
+    )
+
+
+def test_png_dir_without_matplotlib_is_a_clear_error(repo, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails as if not installed
+    args = ["report", "-C", str(repo), "--head", "exp/same", "--resamples", "10", "--png-dir", str(tmp_path)]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        "graft: error: --png-dir needs matplotlib, which is not installed (pip install matplotlib)"
+    )
+
+
+def test_png_dir_writes_charts(repo, tmp_path):
+    pytest.importorskip("matplotlib")
+    result = api.report(repo, head="exp/better", resamples=10, png_dir=tmp_path)
+    names = {p.name for p in result.png_files}
+    assert names == {"roc.png", "selection_rate_sex.png", "selection_rate_race.png"}
+    assert all((tmp_path / n).read_bytes().startswith(b"\x89PNG") for n in names)
+    assert "PNG versions:" in result.markdown

@@ -1,0 +1,34 @@
+"""`graft diff`: params and metrics of revisions side by side against a base."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from graft import api
+from graft.difffmt import FORMATS, render
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("revisions", nargs="*", metavar="REV", help="revisions to compare (default: HEAD)")
+    parser.add_argument("--all", dest="all_experiments", action="store_true", help="every exp/* branch")
+    parser.add_argument("--base", default="main", help="the revision deltas are taken against (main)")
+    parser.add_argument("--format", choices=FORMATS, default="table", help="output format (table)")
+    parser.add_argument("--sort", metavar="METRIC", help="order revisions best-first by this metric")
+    parser.add_argument("--only-changed", action="store_true", help="hide rows equal in every revision")
+    parser.add_argument("-C", dest="root", type=Path, default=Path(), help="project folder")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = api.diff(
+        args.root,
+        args.revisions,
+        base=args.base,
+        all_experiments=args.all_experiments,
+        only_changed=args.only_changed,
+        sort=args.sort,
+    )
+    sys.stdout.write(render(result, args.format))
+    return 0
