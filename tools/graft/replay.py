@@ -38,6 +38,10 @@ class ReplayError(GraftError):
     pass
 
 
+class Rejected(ReplayError):
+    """The server answered 4xx: the input was refused (the log holds nothing of it)."""
+
+
 @dataclass(frozen=True)
 class Drift:
     shifts: list[tuple[str, str, float]] = field(default_factory=list)
@@ -150,7 +154,9 @@ class Client:
         except (OSError, http.client.HTTPException) as exc:
             self.conn.close()
             raise ReplayError(f"POST http://{self.host}:{self.port}{path}: {exc}") from None
-        if response.status >= 400:
+        if 400 <= response.status < 500:
+            raise Rejected(f"POST {path}: HTTP {response.status}: {data[:300].decode(errors='replace')}")
+        if response.status >= 500:
             raise ReplayError(f"POST {path}: HTTP {response.status}: {data[:300].decode(errors='replace')}")
         return json.loads(data)
 
@@ -164,6 +170,8 @@ class ReplayResult:
     requests: int = 0
     feedback: int = 0
     flipped: int = 0
+    rejected: int = 0
+    rejections: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -191,10 +199,22 @@ def replay(
     try:
         for start in range(0, len(bodies), batch_size):
             batch = bodies[start : start + batch_size]
-            answer = client.post("/predict", batch)
-            for i in range(len(batch)):
-                sent.append((answer["request_id"], i, outcomes[start + i]))
-            result.requests += 1
+            try:
+                answer = client.post("/predict", batch)
+                sent += [(answer["request_id"], i, outcomes[start + i]) for i in range(len(batch))]
+                result.requests += 1
+            except Rejected:
+                # drifted rows can leave the schema: send them one by one, count the refusals
+                for i, record in enumerate(batch):
+                    result.requests += 1
+                    try:
+                        answer = client.post("/predict", record)
+                    except Rejected as exc:
+                        result.rejected += 1
+                        if len(result.rejections) < 5:
+                            result.rejections.append(str(exc))
+                        continue
+                    sent.append((answer["request_id"], 0, outcomes[start + i]))
             result.rows += len(batch)
             if progress:
                 progress(result.rows, len(bodies))

@@ -61,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"replayed {result.rows} rows in {result.requests} requests, {result.feedback} feedback events "
-        f"({result.flipped} flipped) in {result.seconds:.1f} s"
+        f"({result.flipped} flipped) in {result.seconds:.1f} s; "
+        f"{result.rejected} row(s) rejected by the server"
     )
+    for line in result.rejections:
+        print(f"  rejected: {line}")
     return 0
