@@ -21,10 +21,7 @@ from graft.errors import GraftError, UsageError
 from graft.monitoring.run import Window
 from stages.schema import FEATURE_COLUMNS, POSITIVE_LABEL
 
-PREDICTIONS_SQL = (
-    "SELECT request_id, created_at, model_version, inputs, outputs FROM predictions{where} "
-    "ORDER BY created_at, request_id"
-)
+PREDICTIONS_SQL = "SELECT request_id, created_at, model_version, inputs, outputs FROM predictions{where}"
 FEEDBACK_SQL = "SELECT request_id, record_index, created_at, outcome FROM feedback WHERE outcome IS NOT NULL"
 
 
@@ -98,30 +95,31 @@ def _timestamps(values: list[Any]) -> pd.Series:
 
 def to_frames(pred_rows: list[tuple], feedback_rows: list[tuple]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One row per served record: record id, time, version, the inputs, probability and label."""
+    records: list[dict[str, Any]] = []
+    proba: list[float] = []
     ids: list[str] = []
     times: list[Any] = []
     versions: list[str] = []
-    columns: dict[str, list[Any]] = {c: [] for c in FEATURE_COLUMNS}
-    proba: list[float] = []
     sizes: dict[str, int] = {}
     for request_id, created_at, version, inputs, outputs in pred_rows:
-        records = orjson.loads(inputs)
-        probabilities = orjson.loads(outputs)["probability"]
-        n = sizes[request_id] = len(records)
-        ids.extend(f"{request_id}#{i}" for i in range(n))
-        times.extend([created_at] * n)
-        versions.extend([version] * n)
-        for column, values in columns.items():
-            values.extend(record.get(column) for record in records)
-        proba.extend(probabilities)
-    predictions = pd.DataFrame(
-        {
-            "request_id": ids,
-            "ts": _timestamps(times),
-            "model_version": versions,
-            **columns,
-            "proba": np.asarray(proba, dtype=float),
-        }
+        batch = orjson.loads(inputs)
+        n = sizes[request_id] = len(batch)
+        records += batch
+        proba += orjson.loads(outputs)["probability"]
+        if n == 1:
+            ids.append(f"{request_id}#0")
+            times.append(created_at)
+            versions.append(version)
+        else:
+            ids += [f"{request_id}#{i}" for i in range(n)]
+            times += [created_at] * n
+            versions += [version] * n
+    inputs_frame = pd.DataFrame.from_records(records, columns=list(FEATURE_COLUMNS), nrows=len(records))
+    predictions = inputs_frame.assign(
+        request_id=ids,
+        ts=_timestamps(times).to_numpy(),
+        model_version=versions,
+        proba=np.asarray(proba, dtype=float),
     )
     fb_ids, fb_times, fb_outcomes = [], [], []
     for request_id, index, created_at, outcome in feedback_rows:

@@ -52,6 +52,8 @@ class MonitorParams(_Strict):
 
 
 def parse_params(raw: Any, source: str) -> MonitorParams:
+    if raw is None:
+        raise ParamsError(f"{source}: missing section 'monitor' (package built before monitoring existed?)")
     try:
         return MonitorParams.model_validate(raw)
     except ValidationError as exc:
