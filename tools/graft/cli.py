@@ -18,6 +18,10 @@ from graft.errors import run_main
 # command name -> (module under graft.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "package": ("package", "build the reproducible release archive of the current model"),
+    "release": ("release", "version, package and tag HEAD as <model>@vX.Y.Z (GTO format)"),
+    "models": ("models", "list released model versions with their headline metrics"),
+    "reproduce": ("reproduce", "re-run a release in a temporary worktree and verify every output"),
+    "check-repro": ("check_repro", "fail when the reproduced dvc.lock or metrics/ differ from HEAD"),
 }
 
 
