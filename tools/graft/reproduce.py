@@ -82,8 +82,9 @@ def _run_pipeline(worktree: Path, log: Path) -> None:
             check=False,
         )
     if done.returncode != 0:
-        lines = [ln for ln in log.read_text(encoding="utf-8").splitlines() if ln.strip()]
-        last = lines[-1] if lines else f"exit {done.returncode}"
+        lines = [ln.strip() for ln in log.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        errors = [ln for ln in lines if ln.startswith("ERROR")]
+        last = (errors or lines or [f"exit {done.returncode}"])[0 if errors else -1]
         raise ReproduceError(f"`dvc repro --force` failed in the worktree of the tag: {last} (log: {log})")
 
 
