@@ -7,7 +7,7 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint format bench bench-diff clean-venv
+.PHONY: run test test-fast lint lint-workflows install format bench bench-diff clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,7 @@ run: $(STAMP)
 test: $(STAMP)
 	pytest
 	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory lint-workflows
 
 test-fast: $(STAMP)
 	pytest -m "not slow"
@@ -31,6 +32,14 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	ruff check .
 	ruff format --check .
+
+## Schema-check the GitHub workflows and audit them (no finding of medium severity or above).
+lint-workflows: $(STAMP)
+	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	zizmor --offline --min-severity medium .github/workflows
+
+## Create .venv and install the project with its dev tools (what CI runs first).
+install: $(STAMP)
 
 format: $(STAMP)
 	ruff format .

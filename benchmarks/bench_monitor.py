@@ -40,7 +40,7 @@ BASELINE = """
 import sqlite3, sys, orjson
 conn = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
 n = 0
-for inputs, outputs in conn.execute("SELECT inputs, outputs FROM predictions ORDER BY created_at, request_id"):
+for inputs, outputs in conn.execute("SELECT inputs, outputs FROM predictions"):
     n += len(orjson.loads(inputs)) + 0 * len(orjson.loads(outputs)["probability"])
 fb = conn.execute("SELECT request_id, record_index, created_at, outcome FROM feedback").fetchall()
 print(n, len(fb))
@@ -134,9 +134,8 @@ def main() -> None:
         log = work / "log.db"
         t0 = time.perf_counter()
         build_log(log, args.rows)
-        print(
-            f"log: {args.rows:,} predictions, {log.stat().st_size / 2**20:.0f} MiB, built in {time.perf_counter() - t0:.0f} s"
-        )
+        size = log.stat().st_size / 2**20
+        print(f"log: {args.rows:,} predictions, {size:.0f} MiB, built in {time.perf_counter() - t0:.0f} s")
         baseline_cmd = [sys.executable, "-c", BASELINE, str(log)]
         monitor_cmd = [
             str(BIN / "graft"),
@@ -161,16 +160,12 @@ def main() -> None:
         base_peak, mon_peak = max(base_peaks), max(mon_peaks)
         result = json.loads((work / "result.json").read_text())
         b, m = statistics.median(base_runs), statistics.median(mon_runs)
-        print(
-            f"baseline (read + parse the log only): median {b:.2f} s over {args.runs} runs, peak RSS {base_peak:.0f} MiB"
-        )
+        print(f"baseline (read + parse the log only): median {b:.2f} s, peak RSS {base_peak:.0f} MiB")
         print(f"graft monitor (full analysis + HTML report): median {m:.2f} s, peak RSS {mon_peak:.0f} MiB")
-        print(
-            f"ratio graft monitor / baseline: {m / b:.2f}x; target: graft monitor <= 30 s -> {'met' if m <= 30 else 'MISSED'}"
-        )
-        print(
-            f"monitor verdict on the synthetic log: {result['verdict']}; alerts: {[a['kind'] + ':' + a.get('feature', a.get('metric', '')) for a in result['alerts']]}"
-        )
+        verdict = "met" if m <= 30 else "MISSED"
+        print(f"runs: {args.runs}; ratio graft monitor / baseline: {m / b:.2f}x; target <= 30 s: {verdict}")
+        kinds = [f"{a['kind']}:{a.get('feature', a.get('metric', ''))}" for a in result["alerts"]]
+        print(f"monitor verdict on the synthetic log: {result['verdict']}; alerts: {kinds}")
 
 
 if __name__ == "__main__":

@@ -10,12 +10,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from graft.checkrepro import Difference
     from graft.compare import DiffResult
     from graft.experiments import Info, Outcome, ProgressCallback, Result, Spec
     from graft.gate import Report
     from graft.packaging import LoadedPackage, PackageResult
+    from graft.releases import ModelVersion, NextVersion, ReleaseResult
     from graft.replay import ReplayResult
     from graft.report import ReportResult
+    from graft.reproduce import ReproduceResult
     from graft.serving.server import Server
 
 
@@ -318,3 +321,46 @@ def report(
     pngs = rep.write_pngs(context, png_dir) if png_dir is not None else []
     context["png"] = [str(p) for p in pngs]
     return rep.ReportResult(rep.render(context), context, pngs)
+
+
+def next_version(root: Path, bump: str = "auto") -> NextVersion:
+    """The version the next release of HEAD gets (GTO tag ``<model>@vX.Y.Z``) and why."""
+    from graft.releases import next_version as plan
+
+    return plan(Path(root), bump)
+
+
+def release(
+    root: Path,
+    out_dir: Path,
+    bump: str = "auto",
+    dry_run: bool = False,
+    push: bool = False,
+    remote: str = "origin",
+) -> ReleaseResult:
+    """Version, package and tag HEAD (and push the tag when asked)."""
+    from graft.releases import release as run
+
+    return run(Path(root), Path(out_dir), bump=bump, dry_run=dry_run, push=push, remote=remote)
+
+
+def models(root: Path, model: str | None = None) -> list[ModelVersion]:
+    """Released versions (GTO-format tags), highest first, with headline metrics from Git."""
+    from graft.releases import model_versions
+
+    return model_versions(Path(root), model)
+
+
+def reproduce(root: Path, tag: str, archive: Path | None = None, keep: bool = False) -> ReproduceResult:
+    """Re-run a release's pipeline in a temporary worktree and compare every output."""
+    from graft.reproduce import reproduce as run
+
+    return run(Path(root), tag, archive=archive, keep=keep)
+
+
+def check_repro(root: Path, paths: list[str] | None = None) -> list[Difference]:
+    """Files of dvc.lock and metrics/ whose working-tree bytes differ from HEAD."""
+    from graft.checkrepro import DEFAULT_PATHS
+    from graft.checkrepro import check_repro as run
+
+    return run(Path(root), paths or DEFAULT_PATHS)

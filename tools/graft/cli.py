@@ -17,14 +17,18 @@ from graft.errors import run_main
 
 # command name -> (module under graft.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "check-repro": ("check_repro", "fail when the reproduced dvc.lock or metrics/ differ from HEAD"),
     "diff": ("diff", "params and metrics of revisions side by side against a base"),
     "exp": ("exp", "experiments as exp/* branches: new, grid, list"),
     "gate": ("gate", "fail when metrics regress against a base revision or break gate.thresholds"),
     "metrics": ("metrics", "show the working tree's headline metrics and gate result"),
+    "models": ("models", "list released model versions with their headline metrics"),
     "monitor": ("monitor", "check a served model's inputs, outputs, feedback and fairness; exit 1 on alert"),
     "package": ("package", "build the reproducible release archive of the current model"),
+    "release": ("release", "version, package and tag HEAD as <model>@vX.Y.Z (GTO format)"),
     "replay": ("replay", "send rows (optionally drifted) to a running server and post their outcomes"),
     "report": ("report", "Markdown comparison report of a head against a base (for PR comments)"),
+    "reproduce": ("reproduce", "re-run a release in a temporary worktree and verify every output"),
     "serve": ("serve", "serve a model package over HTTP (predict, health, metadata, feedback)"),
 }
 

@@ -28,6 +28,7 @@ import json
 import re
 import tarfile
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,16 +134,26 @@ def input_schema(params: dict[str, Any]) -> dict[str, Any]:
     """JSON Schema of one input record, from the raw schema and the validate params."""
     from stages.schema import CATEGORIES, FEATURE_COLUMNS, NUMERIC
 
+    return build_input_schema(params, FEATURE_COLUMNS, NUMERIC, CATEGORIES)
+
+
+def build_input_schema(
+    params: dict[str, Any],
+    feature_columns: Sequence[str],
+    numeric: Sequence[str],
+    categories: Mapping[str, Sequence[str]],
+) -> dict[str, Any]:
+    """JSON Schema of one input record from explicit column lists (also used for past commits)."""
     validate = params["validate"]
     properties: dict[str, Any] = {}
-    for column in FEATURE_COLUMNS:
+    for column in feature_columns:
         nullable = column in validate["nullable"]
-        if column in NUMERIC:
+        if column in numeric:
             low, high = validate["ranges"][column]
             prop: dict[str, Any] = {"type": ["integer", "null"] if nullable else "integer"}
             prop.update(minimum=low, maximum=high)
         else:
-            values: list[Any] = list(CATEGORIES[column])
+            values: list[Any] = list(categories[column])
             prop = {
                 "type": ["string", "null"] if nullable else "string",
                 "enum": values + ([None] if nullable else []),
@@ -153,7 +164,7 @@ def input_schema(params: dict[str, Any]) -> dict[str, Any]:
         "title": "Adult income input record",
         "type": "object",
         "properties": properties,
-        "required": [c for c in FEATURE_COLUMNS if c not in validate["nullable"]],
+        "required": [c for c in feature_columns if c not in validate["nullable"]],
         "additionalProperties": False,
     }
 

@@ -1,0 +1,216 @@
+"""Release tags in GTO's format, the version rule and `graft models`, on small synthetic repos."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from graft import releases
+from graft.cli import main
+from graft.releases import ReleaseError, bump_version, next_version, parse_tag, schema_breaks
+from tests.conftest import BIN, ROOT, git
+
+METRICS = {
+    "roc_auc": 0.91,
+    "pr_auc": 0.8,
+    "log_loss": 0.3,
+    "accuracy": 0.85,
+    "f1": 0.7,
+    "fairness": {"sex": {}},
+}
+
+
+def write_lock(repo, model_md5):
+    lock = {
+        "schema": "2.0",
+        "stages": {
+            "train": {
+                "cmd": "python -m stages.train",
+                "outs": [{"path": "models/model.txt", "md5": model_md5}],
+            }
+        },
+    }
+    (repo / "dvc.lock").write_text(yaml.safe_dump(lock))
+
+
+def commit_all(repo, message):
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+@pytest.fixture
+def repo(tmp_path):
+    """params.yaml and stages/schema.py of this project, a fake dvc.lock and metrics."""
+    root = tmp_path / "repo"
+    (root / "stages").mkdir(parents=True)
+    (root / "metrics").mkdir()
+    shutil.copy(ROOT / "params.yaml", root / "params.yaml")
+    shutil.copy(ROOT / "stages" / "schema.py", root / "stages" / "schema.py")
+    write_lock(root, "a" * 32)
+    (root / "metrics" / "metrics.json").write_text(json.dumps(METRICS))
+    git(root, "init", "-q", "-b", "main")
+    commit_all(root, "first")
+    return root
+
+
+def tag(repo, name, message="Registering artifact"):
+    sig = releases.signature(releases.gitrepo.open_repo(repo))
+    pygit2_repo = releases.gitrepo.open_repo(repo)
+    head = pygit2_repo.revparse_single("HEAD").id
+    pygit2_repo.create_tag(name, head, releases.pygit2.enums.ObjectType.COMMIT, sig, message)
+
+
+def edit_params(repo, edit):
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    edit(params)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+def test_tag_names_and_version_bumps():
+    assert parse_tag("adult-income@v1.2.3") == ("adult-income", "1.2.3")
+    assert parse_tag("adult-income@1.2.3") is None
+    assert parse_tag("adult-income#prod#1") is None
+    assert releases.tag_name("m", "2.0.0") == "m@v2.0.0"
+    assert bump_version(None, "major") == "1.0.0"
+    assert bump_version(None, "minor") == "0.1.0"
+    assert bump_version(None, "patch") == "0.0.1"
+    assert bump_version("1.2.3", "major") == "2.0.0"
+    assert bump_version("1.2.3", "minor") == "1.3.0"
+    assert bump_version("1.2.3", "patch") == "1.2.4"
+
+
+def test_schema_breaks_names_what_got_stricter():
+    old = {
+        "properties": {
+            "age": {"type": "integer", "minimum": 17, "maximum": 90},
+            "sex": {"type": "string", "enum": ["Female", "Male"]},
+            "gone": {"type": "string"},
+        },
+        "required": ["age"],
+    }
+    new = {
+        "properties": {
+            "age": {"type": "integer", "minimum": 18, "maximum": 80},
+            "sex": {"type": "string", "enum": ["Female"]},
+            "extra": {"type": ["string", "null"]},
+        },
+        "required": ["age", "sex"],
+    }
+    reasons = schema_breaks(old, new)
+    assert "column 'gone' removed" in reasons
+    assert "column 'sex' now required" in reasons
+    assert "column 'sex' lost categories" in reasons
+    assert "column 'age' minimum raised" in reasons
+    assert "column 'age' maximum lowered" in reasons
+    assert schema_breaks(new, {**new, "properties": {**new["properties"], "more": {"type": "string"}}}) == []
+
+
+def test_first_release_is_1_0_0(repo):
+    plan = next_version(repo)
+    assert (plan.tag, plan.bump, plan.previous) == ("adult-income@v1.0.0", "major", None)
+    assert next_version(repo, "minor").version == "0.1.0"
+
+
+def test_auto_bump_patch_minor_major(repo):
+    tag(repo, "adult-income@v1.0.0")
+    (repo / "README.md").write_text("docs\n")
+    commit_all(repo, "docs only")
+    plan = next_version(repo)
+    assert (plan.version, plan.bump) == ("1.0.1", "patch")
+    assert plan.previous.tag == "adult-income@v1.0.0"
+
+    write_lock(repo, "b" * 32)
+    commit_all(repo, "retrained")
+    plan = next_version(repo)
+    assert (plan.version, plan.bump) == ("1.1.0", "minor")
+    assert "models/model.txt" in plan.reason
+
+    edit_params(repo, lambda p: p["validate"]["ranges"].__setitem__("age", [18, 90]))
+    commit_all(repo, "stricter age")
+    plan = next_version(repo)
+    assert (plan.version, plan.bump) == ("2.0.0", "major")
+    assert "column 'age' minimum raised" in plan.reason
+    assert next_version(repo, "patch").version == "1.0.1"
+
+
+def test_widening_a_range_is_not_major(repo):
+    tag(repo, "adult-income@v1.0.0")
+    edit_params(repo, lambda p: p["validate"]["ranges"].__setitem__("age", [16, 99]))
+    commit_all(repo, "wider age")
+    assert next_version(repo).bump == "patch"
+
+
+def test_versions_are_compared_numerically_and_per_model(repo):
+    tag(repo, "adult-income@v1.9.0")
+    (repo / "a.txt").write_text("a")
+    commit_all(repo, "a")
+    tag(repo, "adult-income@v1.10.0")
+    tag(repo, "other-model@v7.0.0")
+    (repo / "b.txt").write_text("b")
+    commit_all(repo, "b")
+    assert next_version(repo).version == "1.10.1"
+
+
+def test_already_released_head_is_refused(repo):
+    tag(repo, "adult-income@v1.0.0")
+    with pytest.raises(ReleaseError, match=r"already released as 'adult-income@v1.0.0'"):
+        next_version(repo)
+
+
+def test_missing_model_name_is_named(repo):
+    edit_params(repo, lambda p: p["package"].pop("model_name"))
+    commit_all(repo, "no name")
+    with pytest.raises(releases.ParamsError, match=r"package\.model_name"):
+        next_version(repo)
+
+
+def test_tag_is_annotated_in_gto_format_and_gto_lists_it(repo):
+    plan = next_version(repo)
+    releases.create_tag(repo, plan, releases.tag_message(plan, "adult-income-1.0.0.tar.gz", "f" * 64))
+    assert git(repo, "cat-file", "-t", "adult-income@v1.0.0") == "tag"
+    message = git(repo, "tag", "-l", "--format=%(contents)", "adult-income@v1.0.0")
+    assert message.splitlines()[0] == "Registering artifact adult-income version v1.0.0"
+    assert releases.find_release(releases.gitrepo.open_repo(repo), plan.tag).archive_sha256 == "f" * 64
+    shown = subprocess.run(
+        [str(BIN / "gto"), "show", "--json"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout
+    state = json.loads(shown)
+    assert "adult-income" in json.dumps(state)
+    assert "v1.0.0" in json.dumps(state)
+    history = subprocess.run(
+        [str(BIN / "gto"), "show", "adult-income@latest", "--ref"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert history.strip() == "adult-income@v1.0.0"
+    with pytest.raises(ReleaseError, match="already"):
+        releases.create_tag(repo, plan, "again")
+
+
+def test_models_lists_versions_with_metrics_from_git(repo, capsys):
+    tag(repo, "adult-income@v1.0.0")
+    METRICS_2 = {**METRICS, "roc_auc": 0.93}
+    (repo / "metrics" / "metrics.json").write_text(json.dumps(METRICS_2))
+    commit_all(repo, "better")
+    tag(repo, "adult-income@v1.1.0")
+    (repo / "metrics" / "metrics.json").write_text(json.dumps({"roc_auc": 0.1}))  # uncommitted: ignored
+    assert main(["models", "-C", str(repo), "--format", "json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [m["tag"] for m in listed] == ["adult-income@v1.1.0", "adult-income@v1.0.0"]
+    assert listed[0]["metrics"]["roc_auc"] == 0.93
+    assert listed[1]["metrics"]["roc_auc"] == 0.91
+    assert set(listed[0]["metrics"]) == set(releases.HEADLINE)
+    assert main(["models", "-C", str(repo)]) == 0
+    table = capsys.readouterr().out
+    assert "adult-income@v1.1.0" in table and "0.9300" in table and "roc_auc" in table
+
+
+def test_release_dry_run_prints_the_plan(repo, capsys):
+    assert main(["release", "--dry-run", "-C", str(repo)]) == 0
+    assert "adult-income@v1.0.0" in capsys.readouterr().out
+    assert git(repo, "tag", "-l") == ""

@@ -1,0 +1,53 @@
+"""`graft models`: released versions (GTO-format tags) with their headline metrics."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from graft import api
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="only this model name (default: every model)")
+    parser.add_argument("--format", choices=["table", "json"], default="table")
+    parser.add_argument("-C", dest="root", type=Path, default=Path(), help="project folder")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from graft.releases import HEADLINE
+    from graft.texttable import format_table
+
+    versions = api.models(args.root, args.model)
+    if args.format == "json":
+        payload = [
+            {
+                "tag": v.release.tag,
+                "model": v.release.model,
+                "version": v.release.version,
+                "commit": v.release.commit,
+                "tagger": v.release.tagger,
+                "created": datetime.fromtimestamp(v.release.time, UTC).isoformat(),
+                "metrics": v.metrics,
+            }
+            for v in versions
+        ]
+        print(json.dumps(payload, indent=2, sort_keys=True))
+        return 0
+    if not versions:
+        print("no released models (tags <model>@vX.Y.Z)")
+        return 0
+    rows = [
+        [
+            v.release.tag,
+            v.release.commit[:8],
+            datetime.fromtimestamp(v.release.time, UTC).strftime("%Y-%m-%d %H:%M"),
+            *(f"{v.metrics[k]:.4f}" if isinstance(v.metrics.get(k), float) else "-" for k in HEADLINE),
+        ]
+        for v in versions
+    ]
+    print(format_table(["tag", "commit", "created (UTC)", *HEADLINE], rows))
+    return 0
