@@ -178,3 +178,19 @@ def test_group_rates_gaps_and_small_groups(rng):
     race = checks.group_rates(preds, joined, "race", 0.5, min_rows=30)
     assert race["groups"]["Other"]["in_gaps"] is False
     assert race["demographic_parity_difference"] is None  # only one group is large enough
+
+
+def test_window_times_accept_iso_and_durations():
+    from datetime import UTC, datetime
+
+    from graft.errors import UsageError
+    from graft.monitoring.logreader import parse_time
+
+    now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    assert parse_time("24h", "--since", now) == datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    assert parse_time("7d", "--since", now) == datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    assert parse_time("90m", "--since", now) == datetime(2026, 11, 27, 10, 30, tzinfo=UTC)
+    assert parse_time("2026-11-01T08:00:00", "--since") == datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+    assert parse_time(None, "--since") is None
+    with pytest.raises(UsageError, match="--until 'soon': expected an ISO 8601 time"):
+        parse_time("soon", "--until")

@@ -382,6 +382,13 @@ def load_package(path: Path, workdir: Path | None = None) -> LoadedPackage:
     path = Path(path)
     if not path.exists():
         raise PackageError(f"{path}: no such package")
+    if path.is_dir() and not (path / MANIFEST).is_file():
+        archives = sorted(path.glob("*.tar.gz"))
+        if len(archives) != 1:
+            raise PackageError(
+                f"{path}: expected a package folder or a folder with one .tar.gz, found {len(archives)}"
+            )
+        path = archives[0]
     if path.is_dir():
         folder = path
     else:

@@ -15,8 +15,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-db", required=True, help="sqlite:///PATH or postgresql://... of the prediction log"
     )
-    parser.add_argument("--since", help="window start, ISO 8601 (inclusive)")
-    parser.add_argument("--until", help="window end, ISO 8601 (exclusive)")
+    parser.add_argument(
+        "--since", help="window start (inclusive): ISO 8601, or a duration back from now (24h, 7d)"
+    )
+    parser.add_argument("--until", help="window end (exclusive): ISO 8601 or a duration back from now")
     parser.add_argument("-o", "--output", type=Path, help="report file: .md (PNG plots beside it) or .html")
     parser.add_argument("--json", dest="json_out", type=Path, help="machine-readable result")
     parser.add_argument(

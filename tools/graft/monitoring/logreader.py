@@ -8,8 +8,9 @@ row, identified as ``<request_id>#<index>``.
 
 from __future__ import annotations
 
+import re
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,18 @@ class LogReadError(GraftError):
     pass
 
 
-def parse_time(value: str | None, flag: str) -> datetime | None:
+DURATION_RE = re.compile(r"^(\d+)([mhd])$")
+UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_time(value: str | None, flag: str, now: datetime | None = None) -> datetime | None:
+    """An ISO 8601 time (UTC when no zone is given) or a duration back from now: 90m, 24h, 7d."""
     if value is None:
         return None
+    duration = DURATION_RE.match(value)
+    if duration:
+        amount, unit = duration.groups()
+        return (now or datetime.now(UTC)) - timedelta(**{UNITS[unit]: int(amount)})
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
