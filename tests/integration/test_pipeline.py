@@ -86,7 +86,8 @@ def test_dvc_status_is_clean_and_a_noop_repro_runs_nothing(fresh):
 def test_dvc_metrics_show_json(fresh):
     proc = run(fresh["project"], "dvc", "metrics", "show", "--json")
     assert proc.returncode == 0, proc.stderr
-    shown = json.loads(proc.stdout)["workspace"]["data"]
+    [revision] = json.loads(proc.stdout).values()  # the workspace (keyed "" or "workspace")
+    shown = revision["data"]
     on_disk = json.loads((fresh["project"] / "metrics/metrics.json").read_text(encoding="utf-8"))
     metrics = shown["metrics/metrics.json"]["data"]
     assert metrics == on_disk
@@ -111,7 +112,9 @@ def test_dvc_params_diff_shows_a_changed_train_param(fresh):
         params.write_text(original.replace("num_leaves: 31", "num_leaves: 63"), encoding="utf-8")
         proc = run(fresh["project"], "dvc", "params", "diff", "--json")
         assert proc.returncode == 0, proc.stderr
-        assert json.loads(proc.stdout) == {"params.yaml": {"train.num_leaves": {"old": 31, "new": 63}}}
+        assert json.loads(proc.stdout) == {
+            "params.yaml": {"train.num_leaves": {"old": 31, "new": 63, "diff": 32}}
+        }
         status = run(fresh["project"], "dvc", "status").stdout
         assert "train:" in status and "modified:" in status and "featurize:" not in status
     finally:

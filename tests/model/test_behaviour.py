@@ -35,7 +35,9 @@ def predict_records(model: dict, records: list[dict]) -> np.ndarray:
 
 
 def raw_columns(frame: pd.DataFrame, spec: dict) -> dict:
-    cols = {c: frame[c].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan) for c in spec["numeric"]}
+    cols = {
+        c: frame[c].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan) for c in spec["numeric"]
+    }
     for c in [*spec["categorical"], *spec["onehot"]]:
         cols[c] = [None if pd.isna(v) else str(v) for v in frame[c]]
     return cols
