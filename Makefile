@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
+# idle OpenMP threads sleep instead of spinning: concurrent trainings (exp grid -j 2, tests)
+# then share the cores instead of slowing each other down many times over
+export OMP_WAIT_POLICY ?= PASSIVE
 STAMP := $(VENV)/.installed
 
 .PHONY: run test test-fast lint lint-workflows install format bench bench-diff clean-venv

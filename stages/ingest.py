@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -96,7 +97,16 @@ def read_csv(raw: bytes, name: str) -> pd.DataFrame:
     text = decode_utf8(raw, name)
     if not text.strip():
         raise DataError(f"{name}: no data rows (the file is empty)")
-    frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+    except pd.errors.ParserError as exc:
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if found is None:
+            raise DataError(f"{name}: not a readable CSV file ({exc})") from None
+        expected, line, got = found.groups()
+        raise DataError(
+            f"{name} line {line}: expected {expected} comma-separated fields (as in the header), found {got}"
+        ) from None
     if frame.empty:
         raise DataError(f"{name}: no data rows (the file holds only a header)")
     frame.columns = [snake(c) for c in frame.columns]
@@ -116,13 +126,30 @@ def read_parquet(path: Path) -> pd.DataFrame:
     return frame
 
 
+def check_columns(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """A header-named source must hold exactly the Adult columns (any order)."""
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    extra = [c for c in frame.columns if c not in COLUMNS]
+    if missing or extra:
+        found = "; ".join(
+            part
+            for part in (
+                f"missing column(s) {missing}" if missing else "",
+                f"unexpected column(s) {extra}" if extra else "",
+            )
+            if part
+        )
+        raise DataError(f"{name}: {found}; expected the columns {list(COLUMNS)}")
+    return frame[list(COLUMNS)]
+
+
 def read_source(source: Source) -> pd.DataFrame:
     path = Path(source.path)
     if source.format == "parquet":
-        return read_parquet(path)
+        return check_columns(read_parquet(path), str(path))
     raw = read_bytes(path)
     if source.format == "csv":
-        return read_csv(raw, str(path))
+        return check_columns(read_csv(raw, str(path)), str(path))
     return parse_uci(decode_utf8(raw, str(path)), str(path))
 
 
@@ -164,6 +191,9 @@ def combine(train: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
     table = pd.concat([train.assign(**{SPLIT: "train"}), test.assign(**{SPLIT: "test"})], ignore_index=True)
     table.insert(0, ROW_ID, pd.RangeIndex(len(table), dtype="int64"))
     table[SPLIT] = table[SPLIT].astype("string")
+    for column in table.columns:
+        if table[column].dtype == object:  # typed as numbers in one source, kept as text in the other
+            table[column] = table[column].astype("string")
     return table
 
 

@@ -50,12 +50,32 @@ def build_schema(params: ValidateParams) -> pa.DataFrameSchema:
         columns[name] = pa.Column("Int64", checks, nullable=name in params.nullable, coerce=True)
     for name, allowed in CATEGORIES.items():
         columns[name] = pa.Column("string", pa.Check.isin(list(allowed)), nullable=name in params.nullable)
-    for name in [*NUMERIC, *CATEGORIES]:
-        # an entirely missing column is a fault even where missing values are allowed
-        columns[name].checks.append(
-            pa.Check(lambda s: s.notna().any(), element_wise=False, name="not_all_null")
-        )
     return pa.DataFrameSchema(columns, strict=True, ordered=False)
+
+
+def empty_column_failures(frame: pd.DataFrame, nullable: list[str]) -> list[dict[str, Any]]:
+    """A column entirely missing in a split is a fault even where missing values are allowed
+    (the other columns fail `not_nullable` already). Checked per split: one source losing a
+    column must not hide behind the other source's values."""
+    if SPLIT not in frame:
+        return []
+    out = []
+    for name in nullable:
+        if name not in frame:
+            continue
+        empty = [str(s) for s, part in frame.groupby(SPLIT, sort=True)[name] if part.isna().all()]
+        if empty:
+            rows = int(frame[SPLIT].isin(empty).sum())
+            out.append(
+                {
+                    "column": name,
+                    "check": "not_all_null",
+                    "failures": rows,
+                    "examples": [f"split {s}" for s in empty],
+                    "detail": f"every value of '{name}' is missing in split(s) {empty}",
+                }
+            )
+    return out
 
 
 def duplicate_failures(frame: pd.DataFrame, max_fraction: float) -> list[dict[str, Any]]:
@@ -113,10 +133,15 @@ def validate(frame: pd.DataFrame, params: ValidateParams) -> tuple[pd.DataFrame 
     try:
         validated = schema.validate(frame, lazy=True)
     except SchemaErrors as exc:
-        return None, summarise_failures(exc.failure_cases) + duplicate_failures(
-            frame, params.max_duplicate_fraction
-        )
-    failures = duplicate_failures(validated, params.max_duplicate_fraction)
+        return None, [
+            *summarise_failures(exc.failure_cases),
+            *empty_column_failures(frame, params.nullable),
+            *duplicate_failures(frame, params.max_duplicate_fraction),
+        ]
+    failures = [
+        *empty_column_failures(validated, params.nullable),
+        *duplicate_failures(validated, params.max_duplicate_fraction),
+    ]
     return (None, failures) if failures else (validated, [])
 
 

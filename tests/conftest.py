@@ -19,10 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-@pytest.fixture(autouse=True)
-def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's ~/.gitconfig or /etc/gitconfig; commits get a fixed identity."""
-    home = tmp_path_factory.mktemp("home")
+def isolate_git_env(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """Point HOME and Git's config at ``home`` and give commits a fixed identity."""
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
@@ -33,6 +31,12 @@ def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     monkeypatch.delenv("GIT_DIR", raising=False)
     monkeypatch.delenv("GIT_WORK_TREE", raising=False)
     (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[core]\n\tautocrlf = false\n")
+
+
+@pytest.fixture(autouse=True)
+def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's ~/.gitconfig or /etc/gitconfig; commits get a fixed identity."""
+    isolate_git_env(monkeypatch, tmp_path_factory.mktemp("home"))
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -110,23 +114,31 @@ class BuiltPackage:
 
 
 @pytest.fixture(scope="session")
-def model_package(tmp_path_factory: pytest.TempPathFactory) -> BuiltPackage:
-    """`dvc repro` in a project copy (DVC cache seeded, so usually a checkout) and `graft package`."""
+def model_package(pipeline_project: Path, tmp_path_factory: pytest.TempPathFactory) -> BuiltPackage:
+    """`graft package` of the session's reproduced project (built once per session)."""
     from graft import api
 
-    base = tmp_path_factory.mktemp("model-package")
-    home = base / "home"
-    home.mkdir()
-    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HOME", str(home))
-        mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
-        mp.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
-        for var in ("AUTHOR", "COMMITTER"):
-            mp.setenv(f"GIT_{var}_NAME", "graft tests")
-            mp.setenv(f"GIT_{var}_EMAIL", "tests@graft.invalid")
-        mp.setenv("PATH", f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-        project = copy_project(base / "project")
-        subprocess.run([str(BIN / "dvc"), "repro", "-q"], cwd=project, check=True, capture_output=True)
-        result = api.package(project, base / "dist", allow_dirty=True)
-    return BuiltPackage(project, result.path)
+        isolate_git_env(mp, tmp_path_factory.mktemp("package-home"))
+        result = api.package(pipeline_project, tmp_path_factory.mktemp("dist"), allow_dirty=True)
+    return BuiltPackage(pipeline_project, result.path)
+
+
+def run(cwd: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run a command (``python`` means this interpreter) and capture its output as text."""
+    argv = [sys.executable, *args[1:]] if args[0] == "python" else list(args)
+    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def pipeline_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One project copy with every pipeline output in place (`dvc repro`, cache seeded), shared
+    read-only by the tests of the whole session; tests that modify a project make their own."""
+    with pytest.MonkeyPatch.context() as mp:
+        isolate_git_env(mp, tmp_path_factory.mktemp("session-home"))
+        dest = copy_project(tmp_path_factory.mktemp("pipeline") / "project")
+        run(dest, "dvc", "repro", check=True)
+        yield dest

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.conftest import BIN, copy_project, git
-from tests.releasing import clone_tree, isolated_git_env, pipeline_project
+from tests.releasing import clone_tree
 
 SKIP_DIRS = {".git", ".dvc/cache", ".dvc/tmp", ".venv"}
 
@@ -249,11 +249,10 @@ def start_server(model_package, tmp_path) -> Iterator:
 
 
 @pytest.fixture(scope="session")
-def pipeline_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """This project, committed on main, after `dvc repro` (run once per session; do not modify)."""
-    base = tmp_path_factory.mktemp("pipeline-template")
-    with isolated_git_env(base / "home"):
-        return pipeline_project(base / "project")
+def pipeline_template(pipeline_project: Path) -> Path:
+    """This project, committed on main, after `dvc repro` (shared by the session; do not modify)."""
+    assert git(pipeline_project, "status", "--porcelain") == "", "dvc repro changed committed files"
+    return pipeline_project
 
 
 @pytest.fixture

@@ -234,6 +234,9 @@ def subprocess_env(worktree: Path) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
         env.pop(var, None)
+    # parallel grid points each train with several OpenMP threads: idle threads must sleep,
+    # not spin, or two trainings on two cores slow each other down many times over
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return env
 
 

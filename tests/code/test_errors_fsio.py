@@ -1,0 +1,95 @@
+"""graft.errors.run_main exit codes and graft.fsio atomic writes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from graft import fsio
+from graft.errors import DataError, GraftError, UsageError, run_main
+
+
+def test_graft_error_is_one_line_exit_1(capsys):
+    def fail():
+        raise DataError("x.csv line 3:\n  expected 15 fields,   found 14")
+
+    assert run_main(fail, "stage ingest") == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == "stage ingest: error: x.csv line 3: expected 15 fields, found 14\n"
+
+
+def test_usage_error_exit_2(capsys):
+    def fail():
+        raise UsageError("unknown option --frob")
+
+    assert run_main(fail, "graft") == 2
+    assert capsys.readouterr().err == "graft: error: unknown option --frob\n"
+
+
+def test_unexpected_error_hints_at_graft_debug(capsys, monkeypatch):
+    monkeypatch.delenv("GRAFT_DEBUG", raising=False)
+
+    def fail():
+        raise KeyError("spec")
+
+    assert run_main(fail, "stage train") == 1
+    assert capsys.readouterr().err == (
+        "stage train: unexpected error: KeyError: 'spec' (run again with GRAFT_DEBUG=1 for the traceback)\n"
+    )
+
+
+def test_graft_debug_reraises(monkeypatch):
+    monkeypatch.setenv("GRAFT_DEBUG", "1")
+
+    def fail():
+        raise KeyError("spec")
+
+    with pytest.raises(KeyError):
+        run_main(fail, "stage train")
+
+
+def test_success_and_returned_code():
+    assert run_main(lambda: None, "x") == 0
+    assert run_main(lambda: 3, "x") == 3
+    assert issubclass(DataError, GraftError) and DataError.exit_code == 1
+
+
+def test_stage_module_exit_code_and_message(tmp_path):
+    """`python -m stages.X` in a directory without params.yaml: exit 1, one line."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "stages.gate"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 1
+    assert proc.stderr == "stage gate: error: params.yaml: file not found (run from the project root)\n"
+
+
+def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "sub" / "out.json"
+    fsio.write_json(target, {"b": float("nan"), "a": [1, 2.5]})
+    assert target.read_text() == '{\n  "a": [\n    1,\n    2.5\n  ],\n  "b": null\n}\n'
+    fsio.atomic_write_text(target, "new\n")
+    assert target.read_text() == "new\n"
+    assert [p.name for p in target.parent.iterdir()] == ["out.json"]
+    assert oct(target.stat().st_mode & 0o777) == "0o644"
+
+
+def test_failed_write_keeps_old_content_and_no_temp(tmp_path):
+    target = tmp_path / "out.parquet"
+    target.write_bytes(b"old")
+
+    class Unwritable:
+        def to_parquet(self, *args, **kwargs):
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        fsio.write_parquet(target, Unwritable())
+    assert target.read_bytes() == b"old"
+
+    # a failure while the temporary file exists (data that cannot be written) also cleans up
+    with pytest.raises(TypeError):
+        fsio.atomic_write_bytes(target, "not bytes")  # type: ignore[arg-type]
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.parquet"]
