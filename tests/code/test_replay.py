@@ -85,3 +85,19 @@ def test_records_are_json_ready_with_none_for_missing(rows):
     assert all(isinstance(r["age"], int) for r in out)
     missing = [r for r, w in zip(out, rows["workclass"].iloc[:50], strict=True) if pd.isna(w)]
     assert missing and all(r["workclass"] is None for r in missing)
+
+
+def test_load_rows_keeps_a_split_of_a_table_with_extra_columns(rows, tmp_path):
+    from graft.replay import ReplayError, load_rows
+
+    table = rows.assign(row_id=range(len(rows)), split=["train", "test"] * (len(rows) // 2))
+    path = tmp_path / "validated.parquet"
+    table.to_parquet(path, index=False)
+    loaded = load_rows(path, "test")
+    assert len(loaded) == len(rows) // 2
+    assert (loaded["split"] == "test").all()
+    with pytest.raises(ReplayError, match="no rows to replay in split 'holdout'"):
+        load_rows(path, "holdout")
+    table.drop(columns=["age"]).to_parquet(path, index=False)
+    with pytest.raises(ReplayError, match=r"missing column\(s\) \['age'\]"):
+        load_rows(path, None)

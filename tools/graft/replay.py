@@ -80,14 +80,28 @@ def parse_drift(shifts: list[str], mixes: list[str], ratios: list[str], flip: fl
 
 
 def load_rows(path: Path, split: str | None) -> pd.DataFrame:
-    """Raw records with their label: Parquet/CSV with the project's columns, or a UCI file."""
-    from stages.ingest import Source, normalise_labels, read_source, type_table
+    """Raw records with their label: Parquet/CSV with the project's columns (others are kept
+    aside, e.g. ``split``), or a UCI file."""
+    from stages.ingest import (
+        decode_utf8,
+        normalise_labels,
+        parse_uci,
+        read_bytes,
+        read_csv,
+        read_parquet,
+        type_table,
+    )
 
     if not path.is_file():
         raise ReplayError(f"{path}: no such data file")
     suffixes = "".join(path.suffixes)
-    fmt = "parquet" if suffixes.endswith(".parquet") else "csv" if ".csv" in suffixes else "uci"
-    frame = type_table(normalise_labels(read_source(Source(path=str(path), format=fmt))))
+    if suffixes.endswith(".parquet"):
+        frame = read_parquet(path)
+    elif ".csv" in suffixes:
+        frame = read_csv(read_bytes(path), str(path))
+    else:
+        frame = parse_uci(decode_utf8(read_bytes(path), str(path)), str(path))
+    frame = type_table(normalise_labels(frame))
     if split is not None:
         if SPLIT not in frame:
             raise ReplayError(f"{path}: --split {split} given but the file has no '{SPLIT}' column")
@@ -95,6 +109,8 @@ def load_rows(path: Path, split: str | None) -> pd.DataFrame:
     missing = [c for c in (*FEATURE_COLUMNS, LABEL) if c not in frame]
     if missing:
         raise ReplayError(f"{path}: missing column(s) {missing}")
+    if frame.empty:
+        raise ReplayError(f"{path}: no rows to replay" + (f" in split '{split}'" if split else ""))
     return frame.reset_index(drop=True)
 
 
