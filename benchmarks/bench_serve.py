@@ -25,27 +25,13 @@ import threading
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.samples import RECORD
+
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 BIN = Path(sys.executable).parent
 TIME_LIMIT = 120.0  # seconds per phase, whatever the counts
-
-RECORD = {
-    "age": 39,
-    "workclass": "State-gov",
-    "fnlwgt": 77516,
-    "education": "Bachelors",
-    "education_num": 13,
-    "marital_status": "Never-married",
-    "occupation": "Adm-clerical",
-    "relationship": "Not-in-family",
-    "race": "White",
-    "sex": "Male",
-    "capital_gain": 2174,
-    "capital_loss": 0,
-    "hours_per_week": 40,
-    "native_country": "United-States",
-}
 
 
 # --- the bare app (runs in its own process: `bench_serve.py --bare PACKAGE PORT`) ------------

@@ -7,7 +7,6 @@ Each helper runs the same command a workflow step runs (`dvc repro`, `graft chec
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -16,24 +15,15 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import BIN, copy_project, git
+from tests.conftest import BIN, copy_project, git, isolate_git_env
 
 
 @contextlib.contextmanager
 def isolated_git_env(home: Path) -> Iterator[None]:
     """The environment tests/conftest.py's autouse fixture sets, for session-scoped fixtures."""
     home.mkdir(parents=True, exist_ok=True)
-    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[core]\n\tautocrlf = false\n")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HOME", str(home))
-        mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
-        mp.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
-        for var in ("AUTHOR", "COMMITTER"):
-            mp.setenv(f"GIT_{var}_NAME", "graft tests")
-            mp.setenv(f"GIT_{var}_EMAIL", "tests@graft.invalid")
-        mp.setenv("PATH", f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-        mp.delenv("GIT_DIR", raising=False)
-        mp.delenv("GIT_WORK_TREE", raising=False)
+        isolate_git_env(mp, home)
         yield
 
 

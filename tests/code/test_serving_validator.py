@@ -10,24 +10,9 @@ import yaml
 
 from graft.packaging import input_schema
 from graft.serving.model import InvalidInput, NonFinite, RecordValidator
+from tests.samples import RECORD
 
 ROOT = Path(__file__).resolve().parents[2]
-RECORD = {
-    "age": 39,
-    "workclass": "State-gov",
-    "fnlwgt": 77516,
-    "education": "Bachelors",
-    "education_num": 13,
-    "marital_status": "Never-married",
-    "occupation": "Adm-clerical",
-    "relationship": "Not-in-family",
-    "race": "White",
-    "sex": "Male",
-    "capital_gain": 2174,
-    "capital_loss": 0,
-    "hours_per_week": 40,
-    "native_country": "United-States",
-}
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import BIN, copy_project, git
+from tests.conftest import BIN, copy_project, git, isolate_git_env
 from tests.releasing import clone_tree
 
 SKIP_DIRS = {".git", ".dvc/cache", ".dvc/tmp", ".venv"}
@@ -28,18 +28,8 @@ SKIP_DIRS = {".git", ".dvc/cache", ".dvc/tmp", ".venv"}
 @pytest.fixture(scope="module")
 def module_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """The isolated Git identity of tests/conftest.py, for module-scoped fixtures."""
-    home = tmp_path_factory.mktemp("home")
-    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[core]\n\tautocrlf = false\n")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HOME", str(home))
-        mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
-        mp.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
-        for var in ("AUTHOR", "COMMITTER"):
-            mp.setenv(f"GIT_{var}_NAME", "graft tests")
-            mp.setenv(f"GIT_{var}_EMAIL", "tests@graft.invalid")
-        mp.setenv("PATH", f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-        mp.delenv("GIT_DIR", raising=False)
-        mp.delenv("GIT_WORK_TREE", raising=False)
+        isolate_git_env(mp, tmp_path_factory.mktemp("home"))
         yield
 
 

@@ -12,7 +12,7 @@ import yaml
 from graft import api
 from graft.cli import main
 from graft.report import MARKER
-from tests.conftest import copy_project
+from tests.conftest import copy_project, isolate_git_env
 from tests.integration.repos import branch, read_json
 
 
@@ -28,13 +28,7 @@ def better_predictions(root):
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
-        home = tmp_path_factory.mktemp("home")
-        mp.setenv("HOME", str(home))
-        mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
-        mp.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
-        for var in ("AUTHOR", "COMMITTER"):
-            mp.setenv(f"GIT_{var}_NAME", "graft tests")
-            mp.setenv(f"GIT_{var}_EMAIL", "tests@graft.invalid")
+        isolate_git_env(mp, tmp_path_factory.mktemp("home"))
         root = copy_project(tmp_path_factory.mktemp("r") / "project", with_cache=False)
     g = pygit2.Repository(str(root))
     fairness = read_json(g, "metrics/fairness.json")

@@ -13,24 +13,10 @@ from collections import Counter
 import httpx
 import pytest
 
+from tests.samples import RECORD
+
 pytestmark = pytest.mark.slow
 
-RECORD = {
-    "age": 39,
-    "workclass": "State-gov",
-    "fnlwgt": 77516,
-    "education": "Bachelors",
-    "education_num": 13,
-    "marital_status": "Never-married",
-    "occupation": "Adm-clerical",
-    "relationship": "Not-in-family",
-    "race": "White",
-    "sex": "Male",
-    "capital_gain": 2174,
-    "capital_loss": 0,
-    "hours_per_week": 40,
-    "native_country": "United-States",
-}
 # (threads, requests per thread) for the first server run, then for the run after the restart
 LOAD = ((8, 50), (4, 25))
 
