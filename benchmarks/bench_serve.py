@@ -234,6 +234,9 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=5)
     parser.add_argument("--log-db", help="graft's prediction log (default: SQLite in a temp dir)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--compile", action="store_true", help="run graft serve --compile (lleaves for batches)"
+    )
     parser.add_argument("--bare", nargs=2, metavar=("PACKAGE", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:
@@ -248,13 +251,14 @@ def main() -> None:
         [
             *(str(BIN / "graft"), "serve", str(package), "--host", HOST, "--port", str(graft_port)),
             *("--log-db", log_db, "--max-body-bytes", str(64 << 20)),
+            *(("--compile", "--compile-cache", str(ROOT / ".graft" / "compiled")) if args.compile else ()),
         ],
         cwd=tmp,
     )
     bare = subprocess.Popen(
         [sys.executable, __file__, "--bare", str(package), str(bare_port)], cwd=ROOT, env=env
     )
-    results: dict = {"package": package.name, "cpus": os.cpu_count()}
+    results: dict = {"package": package.name, "cpus": os.cpu_count(), "graft_compile": args.compile}
     try:
         wait_ready(graft_port, graft)
         wait_ready(bare_port, bare)

@@ -288,3 +288,25 @@ def test_package_folder_serves_too(model_package, tmp_path):
     )
     assert json.loads(result.stdout)["info"]["title"] == "graft serve: adult-income"
     shutil.rmtree(tmp_path / "x")
+
+
+@pytest.mark.slow
+def test_compiled_batches_agree_with_the_evaluate_stage(start_server, model_package, raw_test_rows, tmp_path):
+    """`--compile`: batches over 256 rows use the LLVM-compiled trees (lleaves). Their summation
+    order differs from LightGBM's, so agreement is to ~1e-15, not bit for bit; labels are equal;
+    small requests keep LightGBM's exact answer."""
+    row_ids, records = raw_test_rows
+    cache = tmp_path / "compiled"
+    server = start_server(f"sqlite:///{tmp_path / 'c.db'}", "--compile", "--compile-cache", str(cache))
+    assert len(list(cache.glob("*.so"))) == 1  # compiled once, kept by the model's SHA-256
+    expected = pd.read_parquet(model_package.project / "metrics" / "predictions.parquet").set_index("row_id")
+    want = expected.loc[row_ids[:4000], "proba"].to_numpy()
+    with httpx.Client(timeout=60) as client:
+        r = client.post(f"{server.url}/predict", json=records[:4000])
+        assert r.status_code == 200, r.text
+        got = np.array([p["probability"] for p in r.json()["predictions"]])
+        labels = [p["label"] for p in r.json()["predictions"]]
+        small = client.post(f"{server.url}/predict", json=records[:10]).json()["predictions"]
+    assert np.abs(got - want).max() < 1e-12
+    assert labels == [">50K" if p >= 0.5 else "<=50K" for p in want]
+    assert [p["probability"] for p in small] == want[:10].tolist()

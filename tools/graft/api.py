@@ -257,11 +257,15 @@ def serve(
     port: int = 8000,
     log_db: str = "sqlite:///predictions.db",
     max_body_bytes: int = 8 * 1024 * 1024,
+    compile_cache: Path | None = None,
 ) -> Server:
-    """Verify and load a package, open the prediction log and return a server ready to ``run()``."""
+    """Verify and load a package, open the prediction log and return a server ready to ``run()``.
+
+    ``compile_cache``: score large batches with the lleaves-compiled model cached there.
+    """
     from graft.serving.server import build_server
 
-    return build_server(Path(package), host, port, log_db, max_body_bytes)
+    return build_server(Path(package), host, port, log_db, max_body_bytes, compile_cache)
 
 
 def serve_openapi(package: Path) -> str:

@@ -27,6 +27,18 @@ def register(parser: argparse.ArgumentParser) -> None:
         help=f"largest accepted request body; larger ones get 413 (default {DEFAULT_MAX_BODY})",
     )
     parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="score batches over 256 rows with an LLVM-compiled copy of the model (lleaves; "
+        "several times faster, agrees with LightGBM to ~1e-15; first start compiles for ~20 s)",
+    )
+    parser.add_argument(
+        "--compile-cache",
+        type=Path,
+        default=Path(".graft/compiled"),
+        help="where compiled models are kept, by SHA-256 (default .graft/compiled)",
+    )
+    parser.add_argument(
         "--print-openapi", action="store_true", help="print the OpenAPI document (JSON) and exit"
     )
     parser.set_defaults(handler=run)
@@ -36,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     if args.print_openapi:
         sys.stdout.write(api.serve_openapi(args.package))
         return 0
-    server = api.serve(args.package, args.host, args.port, args.log_db, args.max_body_bytes)
+    compile_cache = args.compile_cache if args.compile else None
+    server = api.serve(args.package, args.host, args.port, args.log_db, args.max_body_bytes, compile_cache)
     print(
         f"graft serve: {server.model.name} {server.model.version} on {server.url} "
         f"(log: {server.log.display_url})",

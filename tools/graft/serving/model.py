@@ -11,9 +11,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -298,10 +300,18 @@ class ServingModel:
     booster: Any
     positive_label: str = ">50K"
     negative_label: str = "<=50K"
+    # with `graft serve --compile`: an LLVM-compiled copy of the trees for large batches
+    batch_predict: Callable[[np.ndarray], np.ndarray] | None = None
 
     @classmethod
-    def from_package(cls, package: Any) -> ServingModel:
-        """Build from a :class:`graft.packaging.LoadedPackage` (already verified)."""
+    def from_package(cls, package: Any, compile_cache: Path | None = None) -> ServingModel:
+        """Build from a :class:`graft.packaging.LoadedPackage` (already verified).
+
+        With ``compile_cache``, batches above ``BATCH_ROWS`` rows are scored by the model
+        compiled with lleaves (cached there by the model's SHA-256): several times faster;
+        probabilities agree with LightGBM's to about 1e-15, not bit for bit, so single records
+        and small batches keep LightGBM's exact answer.
+        """
         import lightgbm as lgb
 
         manifest = package.manifest
@@ -325,6 +335,11 @@ class ServingModel:
                 f"model.txt expects {booster.num_feature()} features, features.json lists "
                 f"{len(spec['features'])}"
             )
+        batch_predict = None
+        if compile_cache is not None:
+            batch_predict = compiled_predictor(
+                package.path("model.txt"), manifest["files"]["model.txt"], compile_cache
+            )
         labels = ["<=50K", ">50K"]
         positive = spec.get("positive_label", ">50K")
         negative = next((x for x in labels if x != positive), "<=50K")
@@ -338,6 +353,7 @@ class ServingModel:
             booster=booster,
             positive_label=positive,
             negative_label=negative,
+            batch_predict=batch_predict,
         )
 
     def encode(self, columns: Mapping[str, Sequence[Any]]) -> np.ndarray:
@@ -353,9 +369,25 @@ class ServingModel:
     def predict_columns(self, columns: Mapping[str, Sequence[Any]]) -> np.ndarray:
         """Validated columns -> probability of the positive label, float64."""
         matrix = self.encode(columns)
-        threads = 1 if len(matrix) <= BATCH_ROWS else 0  # 0: LightGBM's default (all cores)
-        return self.booster.predict(matrix, num_threads=threads)
+        if len(matrix) <= BATCH_ROWS:
+            return self.booster.predict(matrix, num_threads=1)
+        if self.batch_predict is not None:
+            return self.batch_predict(matrix)
+        return self.booster.predict(matrix, num_threads=0)  # 0: LightGBM's default (all cores)
 
     def labels(self, proba: np.ndarray) -> list[str]:
         pos, neg, t = self.positive_label, self.negative_label, self.threshold
         return [pos if p >= t else neg for p in proba.tolist()]
+
+
+def compiled_predictor(model_file: Path, sha256: str, cache_dir: Path) -> Callable[[np.ndarray], np.ndarray]:
+    """Compile the trees to machine code with lleaves (once per model; cached by SHA-256)."""
+    try:
+        import lleaves
+    except ImportError:
+        raise ServingError("--compile needs lleaves: pip install 'graft[fast]'") from None
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    compiled = lleaves.Model(model_file=str(model_file))
+    compiled.compile(cache=str(cache_dir / f"{sha256}.so"))
+    jobs = os.cpu_count() or 1
+    return lambda matrix: compiled.predict(matrix, n_jobs=jobs)

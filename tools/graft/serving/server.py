@@ -13,15 +13,15 @@ from graft.serving.model import ServingModel
 from graft.serving.predlog import DiscardLog, PredictionLog
 
 
-def load_model(package: Path) -> ServingModel:
+def load_model(package: Path, compile_cache: Path | None = None) -> ServingModel:
     """Verify the package against its manifest (refusing a tampered or incomplete one) and load it."""
     package = Path(package)
     if package.is_dir():
-        return ServingModel.from_package(load_package(package))
+        return ServingModel.from_package(load_package(package), compile_cache)
     with tempfile.TemporaryDirectory(prefix="graft-serve-") as tmp:
         # everything is read into memory here; the extracted files are not needed afterwards
         try:
-            return ServingModel.from_package(load_package(package, Path(tmp)))
+            return ServingModel.from_package(load_package(package, Path(tmp)), compile_cache)
         except GraftError as exc:  # name the archive, not the temporary folder it was unpacked in
             raise type(exc)(str(exc).replace(tmp, str(package))) from None
 
@@ -55,14 +55,16 @@ class Server:
             self.log.close()
 
 
-def build_server(package: Path, host: str, port: int, log_db: str, max_body_bytes: int) -> Server:
+def build_server(
+    package: Path, host: str, port: int, log_db: str, max_body_bytes: int, compile_cache: Path | None = None
+) -> Server:
     from graft.serving.app import create_app
 
     if not 0 < port < 65536:
         raise UsageError(f"--port {port}: expected 1..65535")
     if max_body_bytes < 1:
         raise UsageError(f"--max-body-bytes {max_body_bytes}: expected a positive number")
-    model = load_model(package)
+    model = load_model(package, compile_cache)
     log = PredictionLog(log_db)
     return Server(model, log, create_app(model, log, max_body_bytes), host, port)
 
