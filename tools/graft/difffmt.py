@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from graft.compare import Cell, Column, DiffResult, Row
+from graft.texttable import align_rows
 
 FORMATS = ("table", "md", "json", "csv")
 NO_FILE = {"params": "no params", "metrics": "no metrics"}
@@ -64,8 +65,7 @@ def to_table(result: DiffResult) -> str:
             lines.append([empty, *(_section_state(c, section) for c in result.columns)])
         for row in rows:
             lines.append([row.key, *(_cut(cell_text(row, c)) for c in row.cells)])
-    widths = [max(len(line[i]) for line in lines) for i in range(len(names))]
-    out = ["  ".join(text.ljust(w) for text, w in zip(line, widths, strict=True)).rstrip() for line in lines]
+    out = align_rows(lines)
     out.append("")
     out.append(f"{BEST_MARK} best per metric (direction from compare.metrics); (+x) change against the base")
     return "\n".join(out) + "\n"

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from graft import api
+from graft.texttable import align_rows
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -155,7 +156,6 @@ def run_list(args: argparse.Namespace) -> int:
         ]
         for i in infos
     ]
-    widths = [max(len(r[c]) for r in [header, *rows_txt]) for c in range(len(header))]
-    for row in [header, *rows_txt]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    for line in align_rows([header, *rows_txt]):
+        print(line)
     return 0

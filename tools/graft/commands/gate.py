@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from graft import api
+from graft.texttable import align_rows
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +51,6 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         rows.append([c.metric, limit, _fmt(c.base), _fmt(c.head), c.detail])
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    for line in align_rows(rows):
+        print(f"  {line}")
     return 0

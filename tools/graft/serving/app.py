@@ -303,6 +303,14 @@ def create_app(
         422: {"model": ErrorBody, "description": "a field breaks the input schema (named in detail)"},
     }
 
+    async def score(columns: dict[str, list[Any]], n: int) -> tuple[Any, list[str]]:
+        """Probabilities and labels; batches over BATCH_ROWS are scored off the event loop."""
+        if n > BATCH_ROWS:
+            proba = await run_in_threadpool(model.predict_columns, columns)
+        else:
+            proba = model.predict_columns(columns)
+        return proba, model.labels(proba)
+
     def log_prediction(request_id: str, inputs: str, n: int, proba: Any, labels: list[str]) -> None:
         outputs = orjson.dumps({"probability": proba, "label": labels}, option=orjson.OPT_SERIALIZE_NUMPY)
         log.record_prediction(PredictionRow(request_id, now(), version, n, inputs, outputs.decode()))
@@ -347,11 +355,7 @@ def create_app(
         except InvalidInput as exc:
             raise invalid(exc) from None
         n = len(columns[validator.rules[0].name])
-        if n > BATCH_ROWS:
-            proba = await run_in_threadpool(model.predict_columns, columns)
-        else:
-            proba = model.predict_columns(columns)
-        labels = model.labels(proba)
+        proba, labels = await score(columns, n)
         request_id = uuid.uuid4().hex
         out = orjson.dumps(
             {
@@ -466,11 +470,7 @@ def create_app(
             columns = validator.validate_columns(columns, ("body", "inputs"), index=False)
         except InvalidInput as exc:
             raise invalid(exc) from None
-        if n > BATCH_ROWS:
-            proba = await run_in_threadpool(model.predict_columns, columns)
-        else:
-            proba = model.predict_columns(columns)
-        labels = model.labels(proba)
+        proba, labels = await score(columns, n)
         request_id = uuid.uuid4().hex
         out = orjson.dumps(
             {
