@@ -231,7 +231,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--per-client", type=int, default=500)
     parser.add_argument("--batch-rows", type=int, default=10_000)
-    parser.add_argument("--batches", type=int, default=5)
+    parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--log-db", help="graft's prediction log (default: SQLite in a temp dir)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
