@@ -81,10 +81,13 @@ def monitor(
 
     with tempfile.TemporaryDirectory(prefix="graft-monitor-") as tmp:
         pkg = open_package(Path(package_path), Path(tmp))
-        source = params_path or pkg.path("params.yaml")
-        all_params = yaml.safe_load(Path(source).read_text(encoding="utf-8"))
-        params = parse_params(all_params.get("monitor"), str(source))
-        threshold = float(yaml.safe_load(pkg.path("params.yaml").read_text())["evaluate"]["threshold"])
+        released = pkg.manifest["lineage"]["params"]  # the package's params.yaml, as recorded
+        threshold = float(released["evaluate"]["threshold"])
+        if params_path is None:
+            params = parse_params(released.get("monitor"), str(pkg.path("params.yaml")))
+        else:
+            chosen = yaml.safe_load(Path(params_path).read_text(encoding="utf-8")) or {}
+            params = parse_params(chosen.get("monitor"), str(params_path))
         reference = pd.read_parquet(pkg.path("reference.parquet"))
         reference_proba = pd.read_parquet(pkg.path("test_predictions.parquet"))["proba"].to_numpy()
         schema = pkg.json("schema.json")
