@@ -35,7 +35,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
-from graft.gitrepo import commit_files  # noqa: E402
+from graft.core.gitrepo import commit_files  # noqa: E402
 
 BIN = Path(sys.executable).parent
 SIG = pygit2.Signature("graft bench", "bench@graft.invalid", 1_700_000_000, 0)

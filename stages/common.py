@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from graft.errors import ParamsError, run_main
+from graft.core.errors import ParamsError, run_main
 from stages import paths
 
 PARAMS_FILE = paths.PARAMS

@@ -24,7 +24,7 @@ from fairlearn.metrics import (
 from pydantic import Field
 from sklearn import metrics as skm
 
-from graft.fsio import atomic_write_text, write_json, write_parquet
+from graft.core.fsio import atomic_write_text, write_json, write_parquet
 from stages import paths
 from stages.common import Section, load_params, run_stage
 from stages.schema import LABELS, ROW_ID, TARGET

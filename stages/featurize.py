@@ -18,8 +18,8 @@ import pandas as pd
 from pydantic import Field, model_validator
 from sklearn.model_selection import train_test_split
 
-from graft.errors import DataError
-from graft.fsio import write_json, write_parquet
+from graft.core.errors import DataError
+from graft.core.fsio import write_json, write_parquet
 from stages import paths
 from stages.common import Section, load_params, run_stage
 from stages.features import ENGINEERED, encode

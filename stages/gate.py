@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import model_validator
 
-from graft.errors import GraftError
-from graft.fsio import write_json
+from graft.core.errors import GraftError
+from graft.core.fsio import write_json
 from stages import paths
 from stages.common import Section, load_params, run_stage
 

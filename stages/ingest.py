@@ -17,8 +17,8 @@ from typing import Literal
 
 import pandas as pd
 
-from graft.errors import DataError
-from graft.fsio import write_parquet
+from graft.core.errors import DataError
+from graft.core.fsio import write_parquet
 from stages import paths
 from stages.common import Section, load_params, run_stage
 from stages.schema import COLUMNS, LABEL, NUMERIC, RAW_COLUMNS, ROW_ID, SPLIT, snake

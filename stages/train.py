@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from graft.fsio import atomic_write_text, write_json
+from graft.core.fsio import atomic_write_text, write_json
 from stages import paths
 from stages.common import Section, load_params, run_stage
 from stages.schema import TARGET

@@ -15,8 +15,8 @@ import pandera.pandas as pa
 from annotated_types import Len
 from pandera.errors import SchemaErrors
 
-from graft.errors import DataError
-from graft.fsio import atomic_write_bytes, write_json
+from graft.core.errors import DataError
+from graft.core.fsio import atomic_write_bytes, write_json
 from stages import paths
 from stages.common import Section, load_params, run_stage
 from stages.schema import CATEGORIES, LABEL, LABELS, NUMERIC, ROW_ID, SPLIT

@@ -5,8 +5,8 @@ import json
 import pytest
 import yaml
 
-from graft.checkrepro import check_repro
 from graft.cli import main
+from graft.release.check import check_repro
 from tests.conftest import git
 
 LOCK = {

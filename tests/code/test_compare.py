@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from graft.compare import Snapshot, best_indices, build_diff, delta, sort_order
-from graft.difffmt import CSV_HEADER, fmt_delta, fmt_value, render, to_dict
-from graft.errors import UsageError
-from graft.metrics import MetricRule, flatten
+from graft.compare.diff import Snapshot, best_indices, build_diff, delta, sort_order
+from graft.compare.formats import CSV_HEADER, fmt_delta, fmt_value, render, to_dict
+from graft.core.errors import UsageError
+from graft.project.metrics import MetricRule, flatten
 
 RULES = {
     "roc_auc": MetricRule("higher", 0.002),

@@ -1,4 +1,4 @@
-"""graft.errors.run_main exit codes and graft.fsio atomic writes."""
+"""graft.core.errors.run_main exit codes and graft.core.fsio atomic writes."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from graft import fsio
-from graft.errors import DataError, GraftError, UsageError, run_main
+from graft.core import fsio
+from graft.core.errors import DataError, GraftError, UsageError, run_main
 
 
 def test_graft_error_is_one_line_exit_1(capsys):

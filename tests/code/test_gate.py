@@ -1,8 +1,8 @@
 import pytest
 
-from graft.errors import ParamsError
-from graft.gate import Bound, describe_failure, evaluate, thresholds
-from graft.metrics import MetricRule
+from graft.compare.gate import Bound, describe_failure, evaluate, thresholds
+from graft.core.errors import ParamsError
+from graft.project.metrics import MetricRule
 
 RULES = {
     "roc_auc": MetricRule("higher", 0.002),

@@ -183,7 +183,7 @@ def test_group_rates_gaps_and_small_groups(rng):
 def test_window_times_accept_iso_and_durations():
     from datetime import UTC, datetime
 
-    from graft.errors import UsageError
+    from graft.core.errors import UsageError
     from graft.monitoring.logreader import parse_time
 
     now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

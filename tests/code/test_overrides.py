@@ -1,8 +1,8 @@
 import pytest
 import yaml
 
-from graft.errors import ParamsError, UsageError
-from graft.overrides import (
+from graft.core.errors import ParamsError, UsageError
+from graft.experiments.overrides import (
     apply,
     axis_labels,
     expand_grid,

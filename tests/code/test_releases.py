@@ -7,9 +7,9 @@ import subprocess
 import pytest
 import yaml
 
-from graft import releases
 from graft.cli import main
-from graft.releases import ReleaseError, bump_version, next_version, parse_tag, schema_breaks
+from graft.release import versions as releases
+from graft.release.versions import ReleaseError, bump_version, next_version, parse_tag, schema_breaks
 from tests.conftest import BIN, ROOT, git
 
 METRICS = {

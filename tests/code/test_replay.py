@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from graft.errors import UsageError
-from graft.replay import induce, parse_drift, records
+from graft.core.errors import UsageError
+from graft.monitoring.replay import induce, parse_drift, records
 from stages.schema import FEATURE_COLUMNS
 
 
@@ -88,7 +88,7 @@ def test_records_are_json_ready_with_none_for_missing(rows):
 
 
 def test_load_rows_keeps_a_split_of_a_table_with_extra_columns(rows, tmp_path):
-    from graft.replay import ReplayError, load_rows
+    from graft.monitoring.replay import ReplayError, load_rows
 
     table = rows.assign(row_id=range(len(rows)), split=["train", "test"] * (len(rows) // 2))
     path = tmp_path / "validated.parquet"

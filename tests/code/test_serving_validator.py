@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from graft.packaging import input_schema
+from graft.release.package import input_schema
 from graft.serving.model import InvalidInput, NonFinite, RecordValidator
 from tests.samples import RECORD
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from graft.errors import DataError, ParamsError
+from graft.core.errors import DataError, ParamsError
 from stages import evaluate, gate, ingest
 from stages.common import load_params
 from stages.features import code_categories, encode

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
-from graft.report import classify
-from graft.stats import paired_bootstrap, rank_auc, resample_weights
+from graft.compare.report import classify
+from graft.compare.stats import paired_bootstrap, rank_auc, resample_weights
 
 
 def synthetic(n=4000, seed=0):

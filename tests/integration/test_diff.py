@@ -6,7 +6,7 @@ import pytest
 
 from graft import api
 from graft.cli import main
-from graft.errors import GitError
+from graft.core.errors import GitError
 from tests.conftest import copy_project
 from tests.integration.repos import branch
 

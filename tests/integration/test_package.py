@@ -11,7 +11,7 @@ import yaml
 
 from graft import api
 from graft.cli import main
-from graft.packaging import PackageError, verify_folder
+from graft.release.package import PackageError, verify_folder
 from tests.conftest import git
 from tests.releasing import set_param
 

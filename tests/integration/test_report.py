@@ -11,7 +11,7 @@ import yaml
 
 from graft import api
 from graft.cli import main
-from graft.report import MARKER
+from graft.compare.report import MARKER
 from tests.conftest import copy_project, isolate_git_env
 from tests.integration.repos import branch, read_json
 

@@ -10,15 +10,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from graft.checkrepro import Difference
-    from graft.compare import DiffResult
-    from graft.experiments import Info, Outcome, ProgressCallback, Result, Spec
-    from graft.gate import Report
-    from graft.packaging import LoadedPackage, PackageResult
-    from graft.releases import ModelVersion, NextVersion, ReleaseResult
-    from graft.replay import ReplayResult
-    from graft.report import ReportResult
-    from graft.reproduce import ReproduceResult
+    from graft.compare.diff import DiffResult
+    from graft.compare.gate import Report
+    from graft.compare.report import ReportResult
+    from graft.experiments.branches import Info, Outcome, ProgressCallback, Result, Spec
+    from graft.monitoring.replay import ReplayResult
+    from graft.release.check import Difference
+    from graft.release.package import LoadedPackage, PackageResult
+    from graft.release.reproduce import ReproduceResult
+    from graft.release.versions import ModelVersion, NextVersion, ReleaseResult
     from graft.serving.server import Server
 
 
@@ -26,14 +26,14 @@ def package(
     root: Path, out_dir: Path, version: str | None = None, allow_dirty: bool = False
 ) -> PackageResult:
     """Build the release archive of the current (up-to-date, committed) pipeline outputs."""
-    from graft.packaging import package as build
+    from graft.release.package import package as build
 
     return build(Path(root), Path(out_dir), version=version, allow_dirty=allow_dirty)
 
 
 def open_package(path: Path, workdir: Path | None = None) -> LoadedPackage:
     """Verify a package (archive or folder) against its manifest and open it."""
-    from graft.packaging import load_package
+    from graft.release.package import load_package
 
     return load_package(Path(path), workdir)
 
@@ -42,8 +42,8 @@ def headline_metrics(root: Path) -> dict[str, Any]:
     """The working tree's metrics (flattened, dotted keys) and whether the gate passed (None: not run)."""
     import json
 
-    from graft.errors import GraftError
-    from graft.metrics import GATE_FILE, METRICS_FILE, flatten
+    from graft.core.errors import GraftError
+    from graft.project.metrics import GATE_FILE, METRICS_FILE, flatten
 
     path = Path(root) / METRICS_FILE
     try:
@@ -120,7 +120,7 @@ def replay(
     progress: Callable[[int, int], None] | None = None,
 ) -> ReplayResult:
     """Send rows of ``data`` to the server at ``url`` with the induced drift, then post feedback."""
-    from graft import replay as rp
+    from graft.monitoring import replay as rp
 
     drift = rp.parse_drift(shifts or [], mixes or [], ratios or [], flip_labels)
     rows = rp.load_rows(Path(data), split)
@@ -145,7 +145,8 @@ def exp_new(
     Every check (clean tree, name, keys, value types, remote) happens before anything is
     created; a failed run leaves no branch and raises ExperimentFailed naming its log.
     """
-    from graft import experiments, overrides
+    from graft.experiments import branches as experiments
+    from graft.experiments import overrides
 
     plan = experiments.make_plan(cwd, [(name, overrides.parse_assignments(sets))], base, run, push)
     return experiments.run_one(plan, plan.specs[0])
@@ -153,7 +154,7 @@ def exp_new(
 
 def exp_grid_points(sets: Sequence[str], prefix: str = "grid") -> list[tuple[str, list[Any]]]:
     """The grid's experiment names and their assignments (no repository needed)."""
-    from graft import overrides
+    from graft.experiments import overrides
 
     points = overrides.expand_grid(overrides.parse_grid(sets), prefix)
     return [(p.name, list(p.assignments)) for p in points]
@@ -174,10 +175,10 @@ def exp_grid(
     All points are checked before any is created; they then run ``jobs`` at a time, and a
     failing point does not stop the others. Returns one outcome per point, in grid order.
     """
-    from graft import experiments
+    from graft.experiments import branches as experiments
 
     if jobs < 1:
-        from graft.errors import UsageError
+        from graft.core.errors import UsageError
 
         raise UsageError(f"-j/--jobs must be at least 1 (got {jobs})")
     plan = experiments.make_plan(cwd, exp_grid_points(sets, prefix), base, run, push=False)
@@ -188,7 +189,7 @@ def exp_grid(
 
 def exp_list(cwd: str | Path = ".", main: str = "main") -> list[Info]:
     """Experiment branches (``exp/*``) with base, ahead/behind, stale flags and headline metrics."""
-    from graft import experiments
+    from graft.experiments import branches as experiments
 
     return experiments.list_experiments(cwd, main)
 
@@ -197,7 +198,7 @@ def exp_list(cwd: str | Path = ".", main: str = "main") -> list[Info]:
 
 
 def gate(base: str, head: str = "HEAD", working_tree: bool = False, cwd: str | Path = ".") -> Report:
-    """Compare metrics/metrics.json of ``head`` against ``base`` (see graft.gate).
+    """Compare metrics/metrics.json of ``head`` against ``base`` (see graft.compare.gate).
 
     Both sides are read from Git objects, so uncommitted files never leak into a verdict;
     ``working_tree=True`` reads the head's metrics and params from the checkout instead.
@@ -206,10 +207,10 @@ def gate(base: str, head: str = "HEAD", working_tree: bool = False, cwd: str | P
 
     import yaml
 
-    from graft import gate as gating
-    from graft import gitrepo
-    from graft.errors import GitError, ParamsError
-    from graft.metrics import METRICS_FILE, PARAMS_FILE, compare_rules
+    from graft.compare import gate as gating
+    from graft.core import gitrepo
+    from graft.core.errors import GitError, ParamsError
+    from graft.project.metrics import METRICS_FILE, PARAMS_FILE, compare_rules
 
     repo = gitrepo.open_repo(cwd)
     base_rev = gitrepo.resolve(repo, base)
@@ -292,8 +293,8 @@ def diff(
     ``exp/*`` branch. A revision named twice (or equal to the base name) is shown once.
     Directions for best marks come from the base revision's ``compare.metrics``.
     """
-    from graft import gitrepo
-    from graft.compare import SnapshotReader, build_diff, rules_from
+    from graft.compare.diff import SnapshotReader, build_diff, rules_from
+    from graft.core import gitrepo
 
     repo = gitrepo.open_repo(root)
     names = list(revisions or [])
@@ -322,7 +323,7 @@ def report(
 
     With ``png_dir``, PNG charts are written there too (needs matplotlib).
     """
-    from graft import report as rep
+    from graft.compare import report as rep
 
     context = rep.build_context(root, base, head, also or [], all_experiments, resamples, seed)
     pngs = rep.write_pngs(context, png_dir) if png_dir is not None else []
@@ -332,7 +333,7 @@ def report(
 
 def next_version(root: Path, bump: str = "auto") -> NextVersion:
     """The version the next release of HEAD gets (GTO tag ``<model>@vX.Y.Z``) and why."""
-    from graft.releases import next_version as plan
+    from graft.release.versions import next_version as plan
 
     return plan(Path(root), bump)
 
@@ -346,28 +347,28 @@ def release(
     remote: str = "origin",
 ) -> ReleaseResult:
     """Version, package and tag HEAD (and push the tag when asked)."""
-    from graft.releases import release as run
+    from graft.release.versions import release as run
 
     return run(Path(root), Path(out_dir), bump=bump, dry_run=dry_run, push=push, remote=remote)
 
 
 def models(root: Path, model: str | None = None) -> list[ModelVersion]:
     """Released versions (GTO-format tags), highest first, with headline metrics from Git."""
-    from graft.releases import model_versions
+    from graft.release.versions import model_versions
 
     return model_versions(Path(root), model)
 
 
 def reproduce(root: Path, tag: str, archive: Path | None = None, keep: bool = False) -> ReproduceResult:
     """Re-run a release's pipeline in a temporary worktree and compare every output."""
-    from graft.reproduce import reproduce as run
+    from graft.release.reproduce import reproduce as run
 
     return run(Path(root), tag, archive=archive, keep=keep)
 
 
 def check_repro(root: Path, paths: list[str] | None = None) -> list[Difference]:
     """Files of dvc.lock and metrics/ whose working-tree bytes differ from HEAD."""
-    from graft.checkrepro import DEFAULT_PATHS
-    from graft.checkrepro import check_repro as run
+    from graft.release.check import DEFAULT_PATHS
+    from graft.release.check import check_repro as run
 
     return run(Path(root), paths or DEFAULT_PATHS)

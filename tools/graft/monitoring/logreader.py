@@ -18,7 +18,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from graft.errors import GraftError, UsageError
+from graft.core.errors import GraftError, UsageError
 from graft.monitoring.run import Window
 from stages.schema import FEATURE_COLUMNS, POSITIVE_LABEL
 

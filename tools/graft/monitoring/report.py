@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from graft.errors import UsageError
-from graft.fsio import atomic_write_bytes, atomic_write_text, dumps_json
+from graft.core.errors import UsageError
+from graft.core.fsio import atomic_write_bytes, atomic_write_text, dumps_json
+from graft.core.templating import render
 from graft.monitoring import plots
-from graft.templating import render
 
 
 def make_plots(

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from graft.errors import ParamsError
+from graft.core.errors import ParamsError
 from graft.monitoring import checks
 from graft.monitoring.drift import DriftConfig, FeatureDrift, dataset_drift, feature_drift
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from graft.errors import GraftError
+from graft.core.errors import GraftError
 
 # Rows above which a prediction uses every core (and runs off the event loop).
 BATCH_ROWS = 256
@@ -305,7 +305,7 @@ class ServingModel:
 
     @classmethod
     def from_package(cls, package: Any, compile_cache: Path | None = None) -> ServingModel:
-        """Build from a :class:`graft.packaging.LoadedPackage` (already verified).
+        """Build from a :class:`graft.release.package.LoadedPackage` (already verified).
 
         With ``compile_cache``, batches above ``BATCH_ROWS`` rows are scored by the model
         compiled with lleaves (cached there by the model's SHA-256): several times faster;

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from graft.errors import GraftError
+from graft.core.errors import GraftError
 
 BATCH_MAX = 1000
 QUEUE_MAX = 100_000

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from graft.errors import GraftError, UsageError
-from graft.packaging import load_package
+from graft.core.errors import GraftError, UsageError
+from graft.release.package import load_package
 from graft.serving.model import ServingModel
 from graft.serving.predlog import DiscardLog, PredictionLog
 

@@ -32,8 +32,8 @@ from typing import Any, Literal
 import pygit2
 import yaml
 
-from graft import gitrepo
-from graft.errors import GitError, GraftError, ParamsError
+from graft.core import gitrepo
+from graft.core.errors import GitError, GraftError, ParamsError
 
 Bump = Literal["auto", "major", "minor", "patch"]
 BUMPS: tuple[str, ...] = ("auto", "major", "minor", "patch")
@@ -208,7 +208,7 @@ def lock_md5(commit: pygit2.Commit, path: str) -> str | None:
 
 def schema_at(commit: pygit2.Commit) -> dict[str, Any]:
     """The input schema a commit's package would carry, from its params.yaml and stages/schema.py."""
-    from graft.packaging import build_input_schema
+    from graft.release.package import build_input_schema
 
     source = gitrepo.read_file(commit, SCHEMA_MODULE)
     if source is None:
@@ -298,7 +298,7 @@ def signature(repo: pygit2.Repository) -> pygit2.Signature:
 
 
 def tag_message(plan: NextVersion, archive_name: str, archive_sha256: str) -> str:
-    from graft.templating import render
+    from graft.core.templating import render
 
     return render(
         "release_tag.txt.j2",
@@ -351,7 +351,7 @@ def release(
     remote: str = "origin",
 ) -> ReleaseResult:
     """Pick the next version, build its package, tag HEAD in GTO's format, optionally push the tag."""
-    from graft.packaging import package
+    from graft.release.package import package
 
     root = Path(root).resolve()
     plan = next_version(root, bump)

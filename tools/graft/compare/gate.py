@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from graft.errors import ParamsError
-from graft.metrics import PARAMS_FILE, MetricRule, flatten
+from graft.core.errors import ParamsError
+from graft.project.metrics import PARAMS_FILE, MetricRule, flatten
 
 # Absorbs float noise in "head == base - tolerance" (values are JSON round-tripped floats).
 EPSILON = 1e-12

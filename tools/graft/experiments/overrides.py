@@ -24,8 +24,8 @@ from typing import Any
 
 import yaml
 
-from graft.errors import ParamsError, UsageError
-from graft.metrics import PARAMS_FILE
+from graft.core.errors import ParamsError, UsageError
+from graft.project.metrics import PARAMS_FILE
 
 PathPart = str | int
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from graft import api
-from graft.difffmt import FORMATS, render
+from graft.compare.formats import FORMATS, render
 
 
 def register(parser: argparse.ArgumentParser) -> None:

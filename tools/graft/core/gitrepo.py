@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pygit2
 
-from graft.errors import GitError
+from graft.core.errors import GitError
 
 EXP_PREFIX = "exp/"
 

@@ -18,9 +18,9 @@ from typing import Any
 import pygit2
 import yaml
 
-from graft import gitrepo
-from graft.errors import GraftError
-from graft.metrics import DVC_LOCK, flatten
+from graft.core import gitrepo
+from graft.core.errors import GraftError
+from graft.project.metrics import DVC_LOCK, flatten
 
 DEFAULT_PATHS = (DVC_LOCK, "metrics")
 

@@ -1,7 +1,7 @@
 """Side-by-side comparison of revisions: params and metrics read from Git objects, deltas, best marks.
 
-Pure logic on plain values; :mod:`graft.difffmt` turns a :class:`DiffResult` into text. Only
-pygit2 (through :mod:`graft.gitrepo`), PyYAML and json are imported, so ``graft diff`` starts
+Pure logic on plain values; :mod:`graft.compare.formats` turns a :class:`DiffResult` into text. Only
+pygit2 (through :mod:`graft.core.gitrepo`), PyYAML and json are imported, so ``graft diff`` starts
 fast and never touches DVC, pandas or numpy.
 """
 
@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 import pygit2
 
-from graft.errors import DataError, UsageError
-from graft.gitrepo import Revision
-from graft.metrics import METRICS_FILE, PARAMS_FILE, MetricRule, compare_rules, flatten
+from graft.core.errors import DataError, UsageError
+from graft.core.gitrepo import Revision
+from graft.project.metrics import METRICS_FILE, PARAMS_FILE, MetricRule, compare_rules, flatten
 
 Section = Literal["params", "metrics"]
 Status = Literal["value", "missing", "no_file"]

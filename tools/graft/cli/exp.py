@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from graft import api
-from graft.texttable import align_rows
+from graft.core.texttable import align_rows
 
 
 def register(parser: argparse.ArgumentParser) -> None:

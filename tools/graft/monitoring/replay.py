@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
-from graft.errors import GraftError, UsageError
+from graft.core.errors import GraftError, UsageError
 from stages.schema import CATEGORIES, FEATURE_COLUMNS, LABEL, LABELS, NUMERIC, SPLIT
 
 SHIFT_RE = re.compile(r"^(?P<col>\w+)=(?P<op>[+*-])(?P<value>[0-9.]+)$")

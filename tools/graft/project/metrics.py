@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from graft.errors import ParamsError
+from graft.core.errors import ParamsError
 
 METRICS_FILE = "metrics/metrics.json"
 PARAMS_FILE = "params.yaml"

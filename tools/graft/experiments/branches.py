@@ -28,12 +28,12 @@ from typing import Any
 import pygit2
 import yaml
 
-from graft import gitrepo
-from graft.errors import GitError, GraftError, ParamsError, UsageError
-from graft.fsio import atomic_write_text
-from graft.metrics import DVC_LOCK, METRICS_FILE, PARAMS_FILE, flatten
-from graft.overrides import Assignment, Override, format_value, plan_text
-from graft.overrides import apply as apply_overrides
+from graft.core import gitrepo
+from graft.core.errors import GitError, GraftError, ParamsError, UsageError
+from graft.core.fsio import atomic_write_text
+from graft.experiments.overrides import Assignment, Override, format_value, plan_text
+from graft.experiments.overrides import apply as apply_overrides
+from graft.project.metrics import DVC_LOCK, METRICS_FILE, PARAMS_FILE, flatten
 
 GRAFT_DIR = ".graft"
 WORKTREES_DIR = f"{GRAFT_DIR}/worktrees"

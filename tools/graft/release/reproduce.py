@@ -24,9 +24,9 @@ from typing import Any
 
 import yaml
 
-from graft import gitrepo
-from graft.errors import GraftError
-from graft.metrics import DVC_LOCK, METRICS_FILE, flatten
+from graft.core import gitrepo
+from graft.core.errors import GraftError
+from graft.project.metrics import DVC_LOCK, METRICS_FILE, flatten
 
 
 class ReproduceError(GraftError):
@@ -89,7 +89,7 @@ def _run_pipeline(worktree: Path, log: Path) -> None:
 
 
 def _lock_checks(commit: Any, worktree: Path) -> list[Check]:
-    from graft.packaging import lock_outputs, md5_file
+    from graft.release.package import lock_outputs, md5_file
 
     raw = gitrepo.read_file(commit, DVC_LOCK)
     if raw is None:
@@ -116,7 +116,7 @@ def _metric_checks(commit: Any, worktree: Path) -> list[Check]:
 
 
 def _package_checks(archive: Path, rebuilt_files: dict[str, str], rebuilt_sha: str) -> list[Check]:
-    from graft.packaging import MANIFEST, load_package, sha256_bytes
+    from graft.release.package import MANIFEST, load_package, sha256_bytes
 
     with tempfile.TemporaryDirectory(prefix="graft-released-") as tmp:
         released = load_package(archive, Path(tmp))
@@ -140,8 +140,8 @@ def default_archive(root: Path, model: str, version: str) -> Path | None:
 
 def reproduce(root: Path, tag: str, archive: Path | None = None, keep: bool = False) -> ReproduceResult:
     """Re-run the tagged pipeline in a temporary worktree and compare everything it produced."""
-    from graft.packaging import MANIFEST, package, sha256_bytes
-    from graft.releases import find_release
+    from graft.release.package import MANIFEST, package, sha256_bytes
+    from graft.release.versions import find_release
 
     root = Path(root).resolve()
     repo = gitrepo.open_repo(root)

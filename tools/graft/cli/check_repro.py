@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from graft import api
-from graft.errors import GraftError
+from graft.core.errors import GraftError
 
 
 class NotReproducible(GraftError):

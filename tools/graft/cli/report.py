@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from graft import api
-from graft.fsio import atomic_write_text
+from graft.core.fsio import atomic_write_text
 
 
 def register(parser: argparse.ArgumentParser) -> None:

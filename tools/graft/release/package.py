@@ -35,9 +35,10 @@ from typing import Any
 
 import yaml
 
-from graft import __version__, gitrepo
-from graft.errors import GraftError
-from graft.fsio import atomic_write_bytes, dumps_json
+from graft import __version__
+from graft.core import gitrepo
+from graft.core.errors import GraftError
+from graft.core.fsio import atomic_write_bytes, dumps_json
 
 MANIFEST = "manifest.json"
 PACKAGE_FORMAT = 1
@@ -227,7 +228,7 @@ def reference_stats(rows: Any, predictions: Any, threshold: float) -> dict[str, 
 
 
 def render_model_card(context: dict[str, Any]) -> str:
-    from graft.templating import render
+    from graft.core.templating import render
 
     return render("model_card.md.j2", **context)
 

@@ -17,11 +17,18 @@ from typing import Any
 
 import pygit2
 
-from graft import gitrepo
-from graft.compare import Snapshot, SnapshotReader, best_indices, build_diff, is_number, rules_from
-from graft.errors import DataError, GraftError
-from graft.gitrepo import Revision
-from graft.metrics import DVC_LOCK, FAIRNESS_FILE, GATE_FILE, METRICS_FILE, PREDICTIONS_FILE, MetricRule
+from graft.compare.diff import Snapshot, SnapshotReader, best_indices, build_diff, is_number, rules_from
+from graft.core import gitrepo
+from graft.core.errors import DataError, GraftError
+from graft.core.gitrepo import Revision
+from graft.project.metrics import (
+    DVC_LOCK,
+    FAIRNESS_FILE,
+    GATE_FILE,
+    METRICS_FILE,
+    PREDICTIONS_FILE,
+    MetricRule,
+)
 
 MARKER = "<!-- graft-report -->"
 ROC_FILE = "metrics/plots/roc.csv"
@@ -131,7 +138,7 @@ def bootstrap(
     missing = [r.name for r, p in ((base, bp), (head, hp)) if p is None]
     if missing:
         return {"available": False, "missing": missing}
-    from graft.stats import paired_bootstrap
+    from graft.compare.stats import paired_bootstrap
 
     y, pb, ph = paired_predictions(bp, hp, (base.name, head.name))  # type: ignore[arg-type]
     intervals = paired_bootstrap(y, pb, ph, resamples=resamples, seed=seed, threshold=threshold)
@@ -349,7 +356,7 @@ def write_pngs(context: Mapping[str, Any], out_dir: Path) -> list[Path]:
         raise GraftError(
             "--png-dir needs matplotlib, which is not installed (pip install matplotlib)"
         ) from None
-    from graft.fsio import atomic_write_bytes
+    from graft.core.fsio import atomic_write_bytes
 
     written: list[Path] = []
 
@@ -383,6 +390,6 @@ def write_pngs(context: Mapping[str, Any], out_dir: Path) -> list[Path]:
 
 
 def render(context: Mapping[str, Any]) -> str:
-    from graft.templating import render as render_template
+    from graft.core.templating import render as render_template
 
     return render_template("report.md.j2", **context)

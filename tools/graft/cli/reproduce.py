@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from graft import api
-from graft.errors import GraftError
+from graft.core.errors import GraftError
 
 
 class NotReproduced(GraftError):
@@ -32,7 +32,7 @@ def _short(value: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from graft.texttable import format_table
+    from graft.core.texttable import format_table
 
     result = api.reproduce(args.root, args.tag, archive=args.package, keep=args.keep)
     if args.format == "json":

@@ -1,4 +1,4 @@
-"""Text formats of a :class:`graft.compare.DiffResult`: aligned table, Markdown, JSON, CSV.
+"""Text formats of a :class:`graft.compare.diff.DiffResult`: aligned table, Markdown, JSON, CSV.
 
 Pure functions from a result to a string (no printing, no heavy imports).
 """
@@ -11,8 +11,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from graft.compare import Cell, Column, DiffResult, Row
-from graft.texttable import align_rows
+from graft.compare.diff import Cell, Column, DiffResult, Row
+from graft.core.texttable import align_rows
 
 FORMATS = ("table", "md", "json", "csv")
 NO_FILE = {"params": "no params", "metrics": "no metrics"}

@@ -18,8 +18,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from graft.releases import HEADLINE
-    from graft.texttable import format_table
+    from graft.core.texttable import format_table
+    from graft.release.versions import HEADLINE
 
     versions = api.models(args.root, args.model)
     if args.format == "json":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from graft import api
-from graft.texttable import align_rows
+from graft.core.texttable import align_rows
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +25,7 @@ def _fmt(value: float | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from graft.gate import describe_failure
+    from graft.compare.gate import describe_failure
 
     report = api.gate(args.base, head=args.head, working_tree=args.working_tree)
     head = report.head if report.head_sha is None else f"{report.head} ({report.head_sha[:8]})"

@@ -1,6 +1,6 @@
 """graft's command line: parse arguments and render results; no logic lives here.
 
-Each command module under :mod:`graft.commands` exposes ``register(subparsers)``, which adds
+Each command module under :mod:`graft.cli` exposes ``register(subparsers)``, which adds
 its parser and sets ``handler`` (a function taking the parsed namespace and returning an exit
 code). Commands call :mod:`graft.api` and print what it returns. Modules are imported only
 when their command runs, so ``graft diff`` does not pay for LightGBM or DVC imports.
@@ -13,9 +13,9 @@ import importlib
 import sys
 
 from graft import __version__
-from graft.errors import run_main
+from graft.core.errors import run_main
 
-# command name -> (module under graft.commands, one-line help)
+# command name -> (module under graft.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "check-repro": ("check_repro", "fail when the reproduced dvc.lock or metrics/ differ from HEAD"),
     "diff": ("diff", "params and metrics of revisions side by side against a base"),
@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _command_parser(name: str) -> argparse.ArgumentParser:
-    module = importlib.import_module(f"graft.commands.{COMMANDS[name][0]}")
+    module = importlib.import_module(f"graft.cli.{COMMANDS[name][0]}")
     parser = argparse.ArgumentParser(prog=f"graft {name}", description=COMMANDS[name][1])
     module.register(parser)
     return parser

@@ -1,1 +1,0 @@
-"""One module per `graft` command: argument parsing and rendering only."""

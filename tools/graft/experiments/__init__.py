@@ -1,0 +1,1 @@
+"""Experiments as Git branches: params overrides, planning, running and listing exp/* branches."""
