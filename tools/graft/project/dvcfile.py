@@ -1,0 +1,210 @@
+"""What a project's ``dvc.yaml`` declares, read the way DVC reads it.
+
+* metrics files: the top-level ``metrics:`` list and every stage's ``metrics`` outputs;
+* plots files: the top-level ``plots:`` entries (a path, or ``{id: {y: {file: column}}}``) and
+  every stage's ``plots`` outputs;
+* params: each stage's ``params`` (``section`` or ``key`` entries of ``params.yaml``, or
+  ``{file: [keys]}``) and the top-level ``params:`` files;
+* artifacts: the top-level ``artifacts:`` (name -> path, type, desc, labels, meta);
+* per stage: its command, dependencies and outputs.
+
+``${key}`` in a path is resolved against ``vars:`` (inline mappings) and ``params.yaml``, as
+DVC's templating does; ``foreach``/``matrix`` stages are expanded only as far as their
+declared files are literal (their outputs are still listed by dvc.lock).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from graft.core.errors import ParamsError
+
+DEFAULT_PARAMS = "params.yaml"
+_INTERPOLATION = re.compile(r"\$\{\s*([^}]+?)\s*\}")
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str
+    path: str
+    type: str | None = None
+    desc: str | None = None
+    labels: tuple[str, ...] = ()
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    cmd: str
+    deps: tuple[str, ...]
+    outs: tuple[str, ...]
+    metrics: tuple[str, ...]
+    plots: tuple[str, ...]
+    params: Mapping[str, tuple[str, ...]]  # file -> keys ('' = the whole file)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """The files ``dvc.yaml`` declares (empty when the project has no dvc.yaml)."""
+
+    stages: Mapping[str, Stage] = field(default_factory=dict)
+    metrics: tuple[str, ...] = ()
+    plots: tuple[str, ...] = ()
+    artifacts: Mapping[str, Artifact] = field(default_factory=dict)
+    params_files: tuple[str, ...] = (DEFAULT_PARAMS,)
+
+    @property
+    def params(self) -> dict[str, tuple[str, ...]]:
+        """Params file -> the keys the stages read (in stage order, no repeats)."""
+        out: dict[str, dict[str, None]] = {}
+        for stage in self.stages.values():
+            for file, keys in stage.params.items():
+                out.setdefault(file, {}).update(dict.fromkeys(keys))
+        return {file: tuple(keys) for file, keys in out.items()}
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for stage in self.stages.values():
+            seen.update(dict.fromkeys([*stage.outs, *stage.metrics, *stage.plots]))
+        return tuple(seen)
+
+    def models(self) -> list[Artifact]:
+        return [a for a in self.artifacts.values() if a.type == "model"]
+
+
+def _lookup(context: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = context
+    for part in dotted.split("."):
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+def interpolate(text: str, context: Mapping[str, Any]) -> str:
+    """``${a.b}`` -> the value at ``a.b`` of ``context``; unresolvable references stay as written."""
+
+    def one(match: re.Match[str]) -> str:
+        value = _lookup(context, match.group(1))
+        return match.group(0) if value is None or isinstance(value, (Mapping, list)) else str(value)
+
+    return _INTERPOLATION.sub(one, text)
+
+
+def _paths(entries: Any, context: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    if entries is None:
+        return ()
+    if not isinstance(entries, list):
+        raise ParamsError(f"{where}: expected a list")
+    out: list[str] = []
+    for entry in entries:
+        if isinstance(entry, str):
+            out.append(interpolate(entry, context))
+        elif isinstance(entry, Mapping) and len(entry) == 1:
+            out.append(interpolate(str(next(iter(entry))), context))
+        else:
+            raise ParamsError(f"{where}: expected a path or {{path: options}} (got {entry!r})")
+    return tuple(out)
+
+
+def _params(entries: Any, where: str) -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for entry in entries or []:
+        if isinstance(entry, str):
+            out.setdefault(DEFAULT_PARAMS, []).append(entry)
+        elif isinstance(entry, Mapping):
+            for file, keys in entry.items():
+                if keys is None or keys == []:
+                    out.setdefault(str(file), []).append("")
+                elif isinstance(keys, list):
+                    out.setdefault(str(file), []).extend(str(k) for k in keys)
+                else:
+                    raise ParamsError(f"{where}: params of '{file}' must be a list of keys")
+        else:
+            raise ParamsError(f"{where}: expected a params key or {{file: [keys]}} (got {entry!r})")
+    return {file: tuple(keys) for file, keys in out.items()}
+
+
+def _top_plots(entries: Any, context: Mapping[str, Any]) -> list[str]:
+    out: list[str] = []
+    for entry in entries or []:
+        if isinstance(entry, str):
+            out.append(interpolate(entry, context))
+        elif isinstance(entry, Mapping):
+            for name, spec in entry.items():
+                y = spec.get("y") if isinstance(spec, Mapping) else None
+                if isinstance(y, Mapping):
+                    out.extend(interpolate(str(f), context) for f in y)
+                elif isinstance(y, str) or y is None:
+                    out.append(interpolate(str(name), context))
+    return out
+
+
+def parse_pipeline(
+    document: Any, params: Mapping[str, Any] | None = None, where: str = "dvc.yaml"
+) -> Pipeline:
+    """A :class:`Pipeline` from a parsed dvc.yaml; ``params`` (params.yaml) resolves ``${...}``."""
+    if document is None:
+        return Pipeline()
+    if not isinstance(document, Mapping):
+        raise ParamsError(f"{where}: expected a mapping at the top level")
+    context: dict[str, Any] = dict(params or {})
+    for entry in document.get("vars") or []:
+        if isinstance(entry, Mapping):
+            context.update(entry)
+    stages: dict[str, Stage] = {}
+    raw_stages = document.get("stages") or {}
+    if not isinstance(raw_stages, Mapping):
+        raise ParamsError(f"{where}: 'stages' must be a mapping of stage name -> stage")
+    for name, body in raw_stages.items():
+        if not isinstance(body, Mapping):
+            raise ParamsError(f"{where}: stage '{name}' must be a mapping")
+        at = f"{where}: stages.{name}"
+        cmd = body.get("cmd", "")
+        stages[str(name)] = Stage(
+            name=str(name),
+            cmd=" && ".join(map(str, cmd)) if isinstance(cmd, list) else str(cmd),
+            deps=_paths(body.get("deps"), context, f"{at}.deps"),
+            outs=_paths(body.get("outs"), context, f"{at}.outs"),
+            metrics=_paths(body.get("metrics"), context, f"{at}.metrics"),
+            plots=_paths(body.get("plots"), context, f"{at}.plots"),
+            params=_params(body.get("params"), f"{at}.params"),
+        )
+    metrics = list(_paths(document.get("metrics"), context, f"{where}: metrics"))
+    plots = _top_plots(document.get("plots"), context)
+    for stage in stages.values():
+        metrics.extend(stage.metrics)
+        plots.extend(stage.plots)
+    artifacts: dict[str, Artifact] = {}
+    for name, spec in (document.get("artifacts") or {}).items():
+        if not isinstance(spec, Mapping) or "path" not in spec:
+            raise ParamsError(f"{where}: artifacts.{name} needs a 'path'")
+        artifacts[str(name)] = Artifact(
+            name=str(name),
+            path=interpolate(str(spec["path"]), context),
+            type=None if spec.get("type") is None else str(spec["type"]),
+            desc=None if spec.get("desc") is None else str(spec["desc"]),
+            labels=tuple(str(x) for x in spec.get("labels") or ()),
+            meta=dict(spec.get("meta") or {}),
+        )
+    params_files = [DEFAULT_PARAMS]
+    for entry in document.get("params") or []:
+        if isinstance(entry, str) and entry not in params_files:
+            params_files.append(entry)
+    for stage in stages.values():
+        params_files.extend(f for f in stage.params if f not in params_files)
+    return Pipeline(
+        stages=stages,
+        metrics=tuple(dict.fromkeys(metrics)),
+        plots=tuple(dict.fromkeys(plots)),
+        artifacts=artifacts,
+        params_files=tuple(params_files),
+    )

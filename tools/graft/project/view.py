@@ -1,0 +1,231 @@
+"""A project's files at one source (a revision or the working tree), parsed once each.
+
+``View`` answers what commands ask of a project: its params (flattened or raw), the pipeline
+``dvc.yaml`` declares, ``dvc.lock``, graft's typed settings, the metrics (the headline file's
+keys bare, other declared metrics files' keys as ``path:key``), the committed predictions and
+per-group fairness. Parsed documents are cached by content identity across views, so reading
+the same ``params.yaml`` on a hundred branches parses it once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from graft.core.errors import DataError
+from graft.project.dvcfile import DEFAULT_PARAMS, Pipeline, parse_pipeline
+from graft.project.lock import LOCK_FILE, Lock, flatten
+from graft.project.settings import SETTINGS_FILE, Settings, infer, parse_settings
+from graft.project.source import Source
+
+if TYPE_CHECKING:
+    from graft.core.gitrepo import Revision
+
+DVC_FILE = "dvc.yaml"
+
+
+@dataclass
+class Parsed:
+    """Parsed documents by content identity (shared by every view of one project)."""
+
+    documents: dict[str, Any] = field(default_factory=dict)
+
+
+def _load(data: bytes, path: str) -> Any:
+    if path.endswith(".json"):
+        return json.loads(data)
+    import yaml
+
+    return yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """The committed predictions: ``ids``, ``labels`` and ``scores`` (1-D, or 2-D per class)."""
+
+    ids: Any
+    labels: Any
+    scores: Any
+    classes: tuple[str, ...] = ()
+
+
+class View:
+    def __init__(self, source: Source, parsed: Parsed, revision: Revision | None) -> None:
+        self.source = source
+        self.parsed = parsed
+        self.revision = revision
+
+    @property
+    def name(self) -> str:
+        return self.source.label
+
+    # --- files -----------------------------------------------------------------------------
+
+    def read(self, path: str) -> bytes | None:
+        return self.source.read(path)
+
+    def document(self, path: str, mapping: bool = True) -> Any:
+        """``path`` parsed as JSON or YAML (None when absent); errors name the revision and file."""
+        key = self.source.blob_key(path)
+        if key is None:
+            return None
+        cache_key = f"{key}:{path.rsplit('.', 1)[-1]}"
+        if cache_key not in self.parsed.documents:
+            data = self.source.read(path)
+            if data is None:
+                return None
+            try:
+                value = _load(data, path)
+            except Exception as exc:  # json/yaml errors, UnicodeDecodeError: the file is at fault
+                where = self.source.where(path)
+                raise DataError(f"{where}: cannot be parsed ({exc.__class__.__name__})") from None
+            self.parsed.documents[cache_key] = value
+        value = self.parsed.documents[cache_key]
+        if mapping and value is not None and not isinstance(value, Mapping):
+            raise DataError(f"{self.source.where(path)}: expected a mapping at the top level")
+        return value
+
+    # --- params, pipeline, lock, settings -----------------------------------------------------
+
+    @cached_property
+    def params(self) -> dict[str, Any]:
+        """The default params file (params.yaml) as a mapping ({} when absent)."""
+        return dict(self.document(DEFAULT_PARAMS) or {})
+
+    @cached_property
+    def has_params(self) -> bool:
+        return self.source.exists(DEFAULT_PARAMS)
+
+    @cached_property
+    def pipeline(self) -> Pipeline:
+        return parse_pipeline(self.document(DVC_FILE), self.params, self.source.where(DVC_FILE))
+
+    @cached_property
+    def all_params(self) -> dict[str, Any]:
+        """Every params file the pipeline reads, flattened: params.yaml's keys bare, others ``file:key``."""
+        out: dict[str, Any] = {}
+        for file in self.pipeline.params_files:
+            document = self.params if file == DEFAULT_PARAMS else self.document(file)
+            if document is None:
+                continue
+            prefix = "" if file == DEFAULT_PARAMS else f"{file}:"
+            out.update({f"{prefix}{k}": v for k, v in flatten(document).items()})
+        return out
+
+    @cached_property
+    def lock(self) -> Lock:
+        return Lock.parse(self.source.read(LOCK_FILE), self.source.where(LOCK_FILE))
+
+    @cached_property
+    def has_settings(self) -> bool:
+        return self.source.exists(SETTINGS_FILE)
+
+    @cached_property
+    def inference_notes(self) -> list[str]:
+        return self._settings[1]
+
+    @cached_property
+    def _settings(self) -> tuple[Settings, list[str]]:
+        where = self.source.where(SETTINGS_FILE)
+        if self.has_settings:
+            return parse_settings(self.document(SETTINGS_FILE), self.params, where), []
+        from graft.project.settings import guess_metrics_file
+
+        metrics_file, _ = guess_metrics_file(self.pipeline)
+        metrics = self.document(metrics_file) if metrics_file else None
+        document, notes = infer(self.pipeline, self.params, metrics)
+        return parse_settings(document, self.params, f"{where} (inferred)"), notes
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings[0]
+
+    # --- metrics ------------------------------------------------------------------------------
+
+    @property
+    def metrics_file(self) -> str | None:
+        return self.settings.metrics.file
+
+    def headline_metrics(self) -> dict[str, Any] | None:
+        """The headline metrics file, flattened (None when it is not there)."""
+        if self.metrics_file is None:
+            return None
+        document = self.document(self.metrics_file)
+        return None if document is None else flatten(document)
+
+    def metrics(self) -> dict[str, Any] | None:
+        """Every shown metrics file flattened: headline keys bare, others ``path:key``; None: none."""
+        files = self.settings.metrics.files
+        if files is None:
+            files = list(self.pipeline.metrics)
+        out: dict[str, Any] = {}
+        found = False
+        headline = self.headline_metrics()
+        if headline is not None:
+            found = True
+            out.update(headline)
+        for path in files:
+            if path == self.metrics_file:
+                continue
+            document = self.document(path, mapping=False)
+            if isinstance(document, Mapping):
+                found = True
+                out.update({f"{path}:{k}": v for k, v in flatten(document).items()})
+        return out if found else None
+
+    def metric_files(self) -> dict[str, bytes]:
+        """Every declared metrics and plots file present at this source -> its bytes."""
+        out: dict[str, bytes] = {}
+        for path in (*self.pipeline.metrics, *self.pipeline.plots):
+            data = self.source.read(path)
+            if data is not None:
+                out[path] = data
+        return out
+
+    # --- predictions and fairness ---------------------------------------------------------------
+
+    def predictions(self) -> Predictions | None:
+        """The committed predictions (numpy arrays) as ``predictions`` settings describe them."""
+        config = self.settings.predictions
+        if config.path is None:
+            return None
+        data = self.source.read(config.path)
+        if data is None:
+            return None
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        score_columns = [config.score] if isinstance(config.score, str) else list(config.score)
+        columns = [config.id, config.label, *score_columns]
+        where = self.source.where(config.path)
+        try:
+            if config.path.endswith(".csv"):
+                import pyarrow.csv as pacsv
+
+                table = pacsv.read_csv(pa.BufferReader(data)).select(columns)
+            else:
+                table = pq.read_table(pa.BufferReader(data), columns=columns)
+        except Exception as exc:  # pyarrow raises several types; the file is at fault
+            raise DataError(f"{where}: cannot read columns {', '.join(columns)} ({exc})") from None
+        scores = [table.column(c).to_numpy() for c in score_columns]
+        matrix = scores[0] if isinstance(config.score, str) else np.column_stack(scores)
+        labels = table.column(config.label).to_numpy(zero_copy_only=False)
+        return Predictions(
+            ids=table.column(config.id).to_numpy(zero_copy_only=False),
+            labels=labels,
+            scores=matrix,
+            classes=tuple(self.settings.task.labels or ()),
+        )
+
+    def fairness(self) -> dict[str, Any] | None:
+        config = self.settings.fairness
+        if config.file is None or not config.columns:
+            return None
+        document = self.document(config.file)
+        if document is None:
+            return None
+        return {c: document[c] for c in config.columns if c in document}
