@@ -19,6 +19,7 @@ NO_FILE = {"params": "no params", "metrics": "no metrics"}
 MISSING = "-"
 BEST_MARK = "*"
 TABLE_CELL_WIDTH = 40  # longer texts (descriptions, long lists) are cut in the plain table
+DIRECTION_SOURCE = "direction from the base's metrics.rules, else the task's metric"
 
 
 def fmt_value(value: Any) -> str:
@@ -67,7 +68,7 @@ def to_table(result: DiffResult) -> str:
             lines.append([row.key, *(_cut(cell_text(row, c)) for c in row.cells)])
     out = align_rows(lines)
     out.append("")
-    out.append(f"{BEST_MARK} best per metric (direction from compare.metrics); (+x) change against the base")
+    out.append(f"{BEST_MARK} best per metric ({DIRECTION_SOURCE}); (+x) change against the base")
     return "\n".join(out) + "\n"
 
 
@@ -101,7 +102,7 @@ def to_markdown(result: DiffResult) -> str:
         out.append("| | (no rows) |" + " |" * len(result.columns))
     shas = ", ".join(f"{c.name} = `{c.sha[:8]}`" for c in result.columns)
     out.append("")
-    out.append(f"Bold: best per metric (direction from `compare.metrics`). Commits: {shas}.")
+    out.append(f"Bold: best per metric ({DIRECTION_SOURCE}). Commits: {shas}.")
     return "\n".join(out) + "\n"
 
 
