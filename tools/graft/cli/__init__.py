@@ -64,7 +64,21 @@ def main(argv: list[str] | None = None) -> int:
         args = _command_parser(argv[0]).parse_args(argv[1:])
     except SystemExit as exc:
         return int(exc.code or 0)
+    _log_to_stderr()
     return run_main(lambda: args.handler(args), "graft")
+
+
+def _log_to_stderr() -> None:
+    """Library notices (logging) reach the user as ``graft: message`` lines on stderr."""
+    import logging
+
+    logger = logging.getLogger("graft")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("graft: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
 
 
 if __name__ == "__main__":
