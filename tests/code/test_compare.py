@@ -160,6 +160,10 @@ def test_json_shape():
         "best": ["exp/a"],
     }
     assert to_dict(build_diff([BASE, A], RULES)) == json.loads(render(build_diff([BASE, A], RULES), "json"))
+    # one compact line per row inside the indented document
+    text = render(build_diff([BASE, A, NONE], RULES), "json")
+    row_lines = [ln for ln in text.splitlines() if ln.startswith('    {"section": ')]
+    assert len(row_lines) == len(data["rows"]) and json.loads(row_lines[0].rstrip(",")) == data["rows"][0]
 
 
 def test_csv_long_shape():

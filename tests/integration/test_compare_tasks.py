@@ -404,7 +404,7 @@ def test_multiclass_report_bootstraps_log_loss_accuracy_macro_f1(multiclass):
     assert "| virginica | 25 |" in md
     board = result.context["leaderboard"]
     assert board["sort"] == "macro_f1"
-    assert [e["name"] for e in board["entries"]][0] == "exp/all-features"
+    assert [e["name"] for e in board["entries"]] == ["exp/all-features", "main", "exp/flat"]
     gates = {e["name"]: e["gate"]["passed"] for e in board["entries"]}
     assert gates == {"exp/all-features": True, "main": False, "exp/flat": False}  # accuracy min 0.8
 

@@ -144,7 +144,18 @@ def to_dict(result: DiffResult) -> dict[str, Any]:
 
 
 def to_json(result: DiffResult) -> str:
-    return json.dumps(to_dict(result), indent=2) + "\n"
+    """The :func:`to_dict` document, indented, with one compact line per row.
+
+    A row per line keeps the output readable and diff-friendly, and lets the C encoder write
+    the rows (a fully indented document of 100 revisions takes the pure-Python encoder).
+    """
+    document = to_dict(result)
+    rows = document.pop("rows")
+    head = json.dumps(document, indent=2)[:-2]  # without the closing newline and brace
+    if not rows:
+        return f'{head},\n  "rows": []\n}}\n'
+    lines = ",\n".join(f"    {json.dumps(row)}" for row in rows)
+    return f'{head},\n  "rows": [\n{lines}\n  ]\n}}\n'
 
 
 CSV_HEADER = ("section", "key", "revision", "commit", "status", "value", "delta", "best", "direction")
