@@ -15,6 +15,7 @@ Expected values are computed here with scikit-learn from the committed predictio
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import re
 from pathlib import Path
@@ -422,9 +423,73 @@ def test_multiclass_labels_outside_the_classes_are_named(multiclass):
         api.report(root, head="exp/rose", resamples=10)
 
 
+def test_report_without_configured_predictions_still_reports_metrics(multiclass):
+    root = multiclass["root"]
+    settings = {k: v for k, v in MULTICLASS_SETTINGS.items() if k != "predictions"}
+    commit(root, "exp/nopredictions", {"graft.yaml": as_yaml(settings)})
+    result = api.report(root, head="exp/nopredictions", resamples=10)
+    assert result.context["bootstrap"] == {
+        "available": False,
+        "missing": [],
+        "reason": "no predictions file is configured (predictions.path)",
+    }
+    md = result.markdown
+    assert " · significance not assessed: no predictions file is configured (predictions.path)" in md
+    assert "| `macro_f1` | 0.5951 | 0.5951 | +0.0000 |  |  |" in md
+    assert "### Per class" not in md and "(95% CI [" not in md
+
+
 def test_gate_with_nothing_to_check_is_an_error_naming_the_settings(multiclass):
     root = multiclass["root"]
     bare = {**MULTICLASS_SETTINGS, "metrics": {"file": "results/summary.json"}, "gate": {}}
     commit(root, "exp/nochecks", {"graft.yaml": as_yaml(bare)})
     with pytest.raises(ParamsError, match=r"graft.yaml at 'exp/nochecks' \(\w{8}\): neither metrics.rules"):
         api.gate("main", head="exp/nochecks", cwd=root)
+
+
+# --- bad input: one class of error per file, each message names the revision, file and fault --
+
+BAD_BRANCHES = itertools.count()
+
+
+@pytest.mark.parametrize(
+    ("files", "command", "message"),
+    [
+        (
+            {"graft.yaml": "task: {type: regresion}\nmetric: {}\n"},
+            ["diff", "exp/bad"],
+            "exp/bad:graft.yaml: 'task.type': Input should be 'binary', 'multiclass' or 'regression' "
+            "(got 'regresion'); unknown key 'metric'",
+        ),
+        ({"graft.yaml": "task: [unclosed\n"}, ["diff", "exp/bad"], "exp/bad:graft.yaml: cannot be parsed"),
+        ({"eval/metrics.json": "{nope"}, ["diff", "exp/bad"], "exp/bad:eval/metrics.json: cannot be parsed"),
+        (
+            {"eval/metrics.json": None},
+            ["gate", "--base", "main", "--head", "exp/bad"],
+            "no metrics at 'exp/bad' (SHA): eval/metrics.json is not committed there",
+        ),
+        (
+            {"eval/metrics.json": None},
+            ["report", "--head", "exp/bad"],
+            "no metrics at 'exp/bad' (SHA): eval/metrics.json is not committed there",
+        ),
+        (
+            {"eval/predictions.csv": "idx,target,predicted\n1,2.0,3.0\n1,2.0,3.0\n"},
+            ["report", "--head", "exp/bad", "--resamples", "10"],
+            "exp/bad:eval/predictions.csv: id column 'idx' repeats values; each row needs its own id",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_fault(regression, monkeypatch, capsys, files, command, message):
+    root = regression["root"]
+    name = f"exp/bad-{next(BAD_BRANCHES)}"
+    commit(root, name, files)
+    sha = git(root, "rev-parse", "--short=8", name)
+    state = git(root, "status", "--porcelain"), git(root, "rev-parse", "HEAD")
+    monkeypatch.chdir(root)
+    assert main([c.replace("exp/bad", name) for c in command]) == 1
+    err = capsys.readouterr().err
+    expected = message.replace("exp/bad", name).replace("SHA", sha)
+    assert err.startswith(f"graft: error: {expected}"), err
+    assert len(err.strip().splitlines()) == 1
+    assert (git(root, "status", "--porcelain"), git(root, "rev-parse", "HEAD")) == state

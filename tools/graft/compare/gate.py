@@ -147,11 +147,12 @@ def committed_metrics(view: View, where: str) -> dict[str, Any]:
     metrics = view.metrics()
     if metrics is None:
         files = metrics_files(view)
-        looked = (
-            f"none of {', '.join(files)} is there"
-            if files
-            else f"dvc.yaml declares no metrics file and {SETTINGS_FILE} sets no metrics.file"
-        )
+        if len(files) == 1:
+            looked = f"{files[0]} is not committed there"
+        elif files:
+            looked = f"none of {', '.join(files)} is committed there"
+        else:
+            looked = f"dvc.yaml declares no metrics file and {SETTINGS_FILE} sets no metrics.file"
         raise DataError(f"no metrics at {where}: {looked} (run `dvc repro` and commit its outputs)")
     return metrics
 
