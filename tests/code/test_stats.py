@@ -212,3 +212,18 @@ def test_roc_curve_equals_sklearn_with_ties():
         expected_fpr, expected_tpr, _ = sk_roc_curve(y, scores, drop_intermediate=False)
         np.testing.assert_allclose(fpr, expected_fpr)
         np.testing.assert_allclose(tpr, expected_tpr)
+
+
+def test_class_labels_by_name_or_index_and_unknown_values_named():
+    from graft.compare.predictions import class_indices
+    from graft.core.errors import DataError
+
+    classes = ("<=50K", ">50K")
+    assert class_indices(np.array([">50K", "<=50K"], dtype=object), classes, "label", "f").tolist() == [1, 0]
+    assert class_indices(np.array([1, 0, 1]), classes, "label", "f").tolist() == [1, 0, 1]
+    assert class_indices(np.array([1.0, 0.0]), classes, "label", "f").tolist() == [1, 0]
+    assert class_indices(np.array([True, False]), classes, "label", "f").tolist() == [1, 0]
+    with pytest.raises(DataError, match=r"^f: label column 'label' holds 2; expected one of '<=50K', '>50K'"):
+        class_indices(np.array([0, 2]), classes, "label", "f")
+    with pytest.raises(DataError, match=r"label column 'y' holds 'rose'; expected one of 'a', 'b', 'c'"):
+        class_indices(np.array(["a", "rose"], dtype=object), ("a", "b", "c"), "y", "f")

@@ -60,9 +60,15 @@ def class_indices(
     lookup = {name: i for i, name in enumerate(classes)}
     if k and all(v in lookup for v in set(as_text.tolist())):
         return np.fromiter((lookup[v] for v in as_text), dtype=np.int64, count=len(as_text))
-    if values.dtype.kind in "biu" and (len(values) == 0 or (values.min() >= 0 and values.max() < k)):
+    integral = values.dtype.kind in "biu" or (
+        values.dtype.kind == "f" and bool(np.isfinite(values).all()) and bool((values % 1 == 0).all())
+    )  # 0/1 written as floats (1.0) are indices too
+    if integral and (len(values) == 0 or (values.min() >= 0 and values.max() < k)):
         return values.astype(np.int64)
-    unknown = np.unique(as_text[~np.isin(as_text, list(lookup))])
+    bad = ~np.isin(as_text, list(lookup))
+    if integral:
+        bad &= (values < 0) | (values >= k)
+    unknown = np.asarray(list(dict.fromkeys(values[bad].tolist())), dtype=object)
     expected = f"one of {', '.join(map(repr, classes))} or a class index 0..{k - 1}" if k else "class names"
     raise DataError(f"{where}: label column '{column}' holds {_examples(unknown)}; expected {expected}")
 

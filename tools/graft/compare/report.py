@@ -118,9 +118,8 @@ def unavailable_reason(base: View, head: View, settings: Settings) -> str | None
     if base.settings.task.type != settings.task.type:
         before, after = base.settings.task.type, settings.task.type
         return f"the task changed ({before} at {base.name}, {after} at {head.name})"
-    if settings.task.type != "regression" and (base.settings.task.labels or None) != (
-        settings.task.labels or None
-    ):
+    before, after = base.settings.task.labels, settings.task.labels
+    if settings.task.type != "regression" and before and after and before != after:
         return f"the classes changed between {base.name} and {head.name} (task.labels)"
     return None
 
