@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 from graft.core.errors import UsageError
 
 if TYPE_CHECKING:
+    import pygit2
+
     from graft.project.settings import Settings
     from graft.project.view import View
 
@@ -125,7 +127,9 @@ def directions(settings: Settings, keys: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def revision_names(repo: Any, revisions: Sequence[str], base: str, all_experiments: bool) -> list[str]:
+def revision_names(
+    repo: pygit2.Repository, revisions: Sequence[str], base: str, all_experiments: bool
+) -> list[str]:
     """Base first, then ``revisions`` (default ``HEAD``) and every ``exp/*`` branch; no repeats."""
     from graft.core import gitrepo
 
