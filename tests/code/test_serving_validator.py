@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from graft.packaging import input_schema
-from graft.serving.model import InvalidInput, NonFinite, RecordValidator
+from graft.serving.validator import InvalidInput, NonFinite, RecordValidator
 from tests.samples import RECORD
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -29,16 +29,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from graft import __version__
-from graft.serving.model import (
-    BATCH_ROWS,
-    MISSING,
-    FieldError,
-    InvalidInput,
-    NonFinite,
-    RecordValidator,
-    ServingModel,
-)
+from graft.serving.model import BATCH_ROWS, ServingModel
 from graft.serving.predlog import FeedbackRow, PredictionLog, PredictionRow, now
+from graft.serving.validator import MISSING, FieldError, InvalidInput, NonFinite, RecordValidator
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 JSON = "application/json"
