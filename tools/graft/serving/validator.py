@@ -94,7 +94,8 @@ def _json_type(value: Any) -> str:
     return type(value).__name__
 
 
-def _show(value: Any) -> str:
+def show(value: Any) -> str:
+    """A short repr of a value for a message (non-printable characters escaped)."""
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -123,7 +124,7 @@ class Rule:
             if type(value) is not str:
                 return (f"must be a string, got {_json_type(value)}", "type")
             if self.enum is not None and value not in self.enum:
-                return (f"unknown category {_show(value)}", "unknown_category")
+                return (f"unknown category {show(value)}", "unknown_category")
             if self.min_length is not None and len(value) < self.min_length:
                 return (f"must have at least {self.min_length} character(s)", "too_short")
             if self.max_length is not None and len(value) > self.max_length:
@@ -134,16 +135,16 @@ class Rule:
             if not math.isfinite(value):
                 return ("must be a finite number", "non_finite")
             if self.kind == "integer" and not value.is_integer():
-                return (f"must be an integer, got {_show(value)}", "type")
+                return (f"must be an integer, got {show(value)}", "type")
         elif kind is not int:
             return (
                 f"must be {'an integer' if self.kind == 'integer' else 'a number'}, got {_json_type(value)}",
                 "type",
             )
         if self.minimum is not None and value < self.minimum:
-            return (f"{_show(value)} is less than the minimum {self.minimum}", "range")
+            return (f"{show(value)} is less than the minimum {self.minimum}", "range")
         if self.maximum is not None and value > self.maximum:
-            return (f"{_show(value)} is greater than the maximum {self.maximum}", "range")
+            return (f"{show(value)} is greater than the maximum {self.maximum}", "range")
         return None
 
 
