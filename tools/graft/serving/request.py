@@ -9,9 +9,9 @@ Every POST body must be UTF-8 JSON (RFC 8259) that is also I-JSON (RFC 7493), se
 * a byte order mark (UTF-8, UTF-16 or UTF-32), a body in UTF-16/UTF-32 without one, bytes that
   are not UTF-8, malformed JSON, nesting deeper than the parser allows: 400 naming the problem
   and where it is (byte offset, or line and column);
-* a key given twice in one object, at any depth, or a string (key or value) that is not text
-  that can be stored: a lone surrogate escape such as ``"\\ud800"`` or U+0000 (which
-  PostgreSQL text cannot hold): 400 naming the location (``body[3].age``);
+* a key given twice in one object, at any depth, or a string (key or value) that is not
+  Unicode text because it holds a lone surrogate escape such as ``"\\ud800"``: 400 naming
+  the location (``body[3].age``);
 * ``NaN``/``Infinity``/``-Infinity`` literals parse to :class:`NonFinite` so that the
   validator can refuse them naming their field (422).
 
@@ -157,7 +157,7 @@ def parse_json(body: bytes) -> Any:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
         return _parse_and_check(body)
-    if not _keys_unique(body, data) or b"\\u0000" in body:
+    if not _keys_unique(body, data):
         return _parse_and_check(body)
     return data
 
@@ -259,9 +259,7 @@ def _parse_and_check(body: bytes) -> Any:
 
 
 def _text_fault(text: str) -> tuple[str, str] | None:
-    """(what, why) when a string holds something the API does not accept as text, else None."""
-    if "\x00" in text:
-        return "U+0000 (NUL)", "which the API does not accept in text"
+    """(what, why) when a string is not Unicode text, else None."""
     if text.isascii():
         return None
     try:

@@ -102,10 +102,20 @@ def request_body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {JSON: {"schema": schema}}}}
 
 
+# Free text (a string without an enum) must not hold U+0000: PostgreSQL text cannot store it.
+NO_NUL = "^[^\\u0000]*$"
+
+
 def input_record_schema(validator: RecordValidator) -> dict[str, Any]:
-    """The package's schema.json as the ``InputRecord`` component."""
+    """The package's schema.json as the ``InputRecord`` component (free text without U+0000)."""
     schema = {k: v for k, v in validator.schema.items() if k not in ("$schema", "$id")}
     schema["title"] = "InputRecord"
+    free_text = {rule.name for rule in validator.rules if rule.kind == "string" and rule.enum is None}
+    if free_text:
+        schema["properties"] = {
+            name: {**prop, "pattern": NO_NUL} if name in free_text else prop
+            for name, prop in schema["properties"].items()
+        }
     return schema
 
 
@@ -114,7 +124,7 @@ def feedback_schema() -> dict[str, Any]:
         "title": "Feedback",
         "type": "object",
         "properties": {
-            "request_id": {"type": "string", "minLength": 1, "maxLength": 64},
+            "request_id": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": NO_NUL},
             "index": {
                 "type": "integer",
                 "minimum": 0,

@@ -125,6 +125,8 @@ class Rule:
                 return (f"must be a string, got {_json_type(value)}", "type")
             if self.enum is not None and value not in self.enum:
                 return (f"unknown category {show(value)}", "unknown_category")
+            if "\x00" in value:
+                return ("must not contain U+0000 (NUL)", "invalid_text")
             if self.min_length is not None and len(value) < self.min_length:
                 return (f"must have at least {self.min_length} character(s)", "too_short")
             if self.max_length is not None and len(value) > self.max_length:
@@ -276,7 +278,9 @@ class RecordValidator:
             if rule.enum is not None:
                 return present <= rule.enum
             return (
-                all(type(v) is str for v in present) and rule.min_length is None and rule.max_length is None
+                all(type(v) is str and "\x00" not in v for v in present)
+                and rule.min_length is None
+                and rule.max_length is None
             )
         kinds = set(map(type, values))
         if not kinds <= {int}:
