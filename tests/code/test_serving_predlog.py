@@ -82,13 +82,16 @@ def test_closed_log_refuses_writes(tmp_path):
 
 
 def test_logged_inputs_are_the_canonical_records():
-    """Every field in the validator's order, null where absent, one object per record."""
-    names = ["age", "workclass", "fnlwgt"]
-    one = records_json({"fnlwgt": [7], "workclass": [None], "age": [39.0]}, names, 1)
-    assert one == '[{"age":39.0,"workclass":null,"fnlwgt":7}]'
-    many = records_json({"workclass": ["a\u00e9", None], "age": [39, 40], "fnlwgt": [1, 2]}, names, 2)
+    """Every field, keys sorted, null where absent, one object per record; the parsed records,
+    when complete, give the same text as the columns."""
+    one = records_json({"fnlwgt": [7], "workclass": [None], "age": [39.0]}, 1)
+    assert one == '[{"age":39.0,"fnlwgt":7,"workclass":null}]'
+    columns = {"workclass": ["a\u00e9", None], "age": [39, 40], "fnlwgt": [1, 2]}
+    many = records_json(columns, 2)
     assert json.loads(many) == [
         {"age": 39, "workclass": "a\u00e9", "fnlwgt": 1},
         {"age": 40, "workclass": None, "fnlwgt": 2},
     ]
-    assert list(json.loads(many)[1]) == names
+    assert list(json.loads(many)[1]) == ["age", "fnlwgt", "workclass"]
+    parsed = [{"workclass": "a\u00e9", "fnlwgt": 1, "age": 39}, {"fnlwgt": 2, "age": 40, "workclass": None}]
+    assert records_json(columns, 2, complete=parsed) == many

@@ -245,12 +245,20 @@ def backend_for(url: str) -> Backend:
     raise LogError(f"--log-db {url!r}: expected sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
 
 
-def records_json(columns: Mapping[str, Sequence[Any]], names: Sequence[str], n: int) -> str:
-    """The ``inputs`` of a log row: validated columns as a JSON array of ``n`` records.
+def records_json(
+    columns: Mapping[str, Sequence[Any]], n: int, complete: list[dict[str, Any]] | None = None
+) -> str:
+    """The ``inputs`` of a log row: ``n`` validated records as a JSON array.
 
-    Canonical: every field of ``names`` in that order, ``null`` for a missing value, values as
-    scored; whatever the request's key order, omissions or spelling of numbers.
+    Canonical: one object per record holding every field of ``columns``, keys sorted, ``null``
+    for a missing value, values as scored; whatever the request's key order, omissions or
+    spelling of strings. ``complete`` may pass the parsed records themselves when each holds
+    exactly those fields (no more, none missing): they are then written as they are, keys
+    sorted, without being rebuilt from the columns (the same text, several times faster).
     """
+    if complete is not None:
+        return orjson.dumps(complete, option=orjson.OPT_SORT_KEYS).decode()
+    names = sorted(columns)
     if n == 1:
         return orjson.dumps([{name: columns[name][0] for name in names}]).decode()
     rows = zip(*(columns[name] for name in names), strict=True)

@@ -3,7 +3,7 @@
 Every POST route reads its body the same way (:meth:`Routes.json_body`: Content-Type, size,
 strict UTF-8 JSON; see :mod:`graft.serving.request`), then validates it. A request is logged
 only once it has been scored, and what the log holds is the canonical form of what was scored:
-the validated records re-serialised (every schema field, in schema order, ``null`` where a
+the validated records re-serialised (every schema field, keys sorted, ``null`` where a
 nullable field was absent), never the raw body.
 """
 
@@ -125,15 +125,29 @@ class Routes:
         check_content_type(request.headers.getlist("content-type"))
         return parse_json(await read_body(request, self.max_body_bytes))
 
-    def _score(self, columns: dict[str, list[Any]], n: int) -> tuple[Any, list[str], str]:
+    def _score(
+        self, columns: dict[str, list[Any]], n: int, records: list[Any] | None
+    ) -> tuple[Any, list[str], str]:
         proba = self.model.predict_columns(columns)
-        return proba, self.model.labels(proba), records_json(columns, self.validator.columns, n)
+        return proba, self.model.labels(proba), records_json(columns, n, self.complete(records))
 
-    async def score(self, columns: dict[str, list[Any]], n: int) -> tuple[Any, list[str], str]:
-        """Probabilities, labels and the records as logged; batches over BATCH_ROWS off the event loop."""
+    async def score(
+        self, columns: dict[str, list[Any]], n: int, records: list[Any] | None = None
+    ) -> tuple[Any, list[str], str]:
+        """Probabilities, labels and the records as logged; batches over BATCH_ROWS off the event loop.
+
+        ``records`` are the parsed records the columns were validated from, if any.
+        """
         if n > BATCH_ROWS:
-            return await run_in_threadpool(self._score, columns, n)
-        return self._score(columns, n)
+            return await run_in_threadpool(self._score, columns, n, records)
+        return self._score(columns, n, records)
+
+    def complete(self, records: list[Any] | None) -> list[dict[str, Any]] | None:
+        """``records`` when each (validated) holds exactly the schema's fields, else None."""
+        width = len(self.validator.rules)
+        if records is None or self.validator.additional or set(map(len, records)) != {width}:
+            return None
+        return records
 
     def log_prediction(self, request_id: str, inputs: str, n: int, proba: Any, labels: list[str]) -> None:
         outputs = orjson.dumps({"probability": proba, "label": labels}, option=orjson.OPT_SERIALIZE_NUMPY)
@@ -155,7 +169,7 @@ class Routes:
         except InvalidInput as exc:
             raise invalid(exc) from None
         n = len(columns[self.validator.rules[0].name])
-        proba, labels, inputs = await self.score(columns, n)
+        proba, labels, inputs = await self.score(columns, n, [data] if type(data) is dict else data)
         request_id = uuid.uuid4().hex
         out = orjson.dumps(
             {
