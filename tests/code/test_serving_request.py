@@ -12,7 +12,7 @@ import json
 import orjson
 import pytest
 
-from graft.serving.request import ApiError, check_content_type, parse_json
+from graft.serving.request import ApiError, check_content_encoding, check_content_type, parse_json
 from graft.serving.validator import NonFinite
 from tests.samples import RECORD
 
@@ -282,3 +282,18 @@ def test_anything_but_json_is_a_415(values, needle):
     with pytest.raises(ApiError) as info:
         check_content_type(values)
     assert info.value.status == 415 and needle in info.value.detail
+
+
+@pytest.mark.parametrize(
+    ("values", "named"), [(["gzip"], "'gzip'"), (["br"], "'br'"), (["identity, deflate"], "'deflate'")]
+)
+def test_a_content_coded_body_is_a_415(values, named):
+    with pytest.raises(ApiError) as info:
+        check_content_encoding(values)
+    assert info.value.status == 415
+    assert info.value.detail == f"Content-Encoding {named} is not supported: send the body uncompressed"
+
+
+def test_no_or_identity_content_coding_is_accepted():
+    check_content_encoding([])
+    check_content_encoding(["identity"])

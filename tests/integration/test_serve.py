@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -308,6 +309,8 @@ def test_only_application_json_is_accepted_on_every_post_route(server, request_i
         for media_type, needle in BAD_MEDIA_TYPES:
             headers = {} if media_type is None else {"content-type": media_type}
             attempts.append((path, text.encode(), headers, 415, needle))
+        gzipped = {**JSON, "content-encoding": "gzip"}
+        attempts.append((path, gzip.compress(text.encode()), gzipped, 415, "Content-Encoding 'gzip' is not"))
     refused_without_a_trace(server, attempts)
     # the same bodies as application/json, with or without a charset, are served
     for path, text in valid_bodies(request_id).items():

@@ -4,7 +4,7 @@ Every POST body must be UTF-8 JSON (RFC 8259) that is also I-JSON (RFC 7493), se
 ``Content-Type: application/json`` (``charset=utf-8`` is the only parameter allowed):
 
 * a missing Content-Type, another media type (``text/plain``, a form, ...), another charset or
-  another parameter: 415, before the body is read;
+  another parameter, or a Content-Encoding (gzip, ...): 415, before the body is read;
 * a body larger than the limit: 413, from Content-Length before reading, or while streaming;
 * a byte order mark (UTF-8, UTF-16 or UTF-32), a body in UTF-16/UTF-32 without one, bytes that
   are not UTF-8, malformed JSON, nesting deeper than the parser allows: 400 naming the problem
@@ -94,6 +94,16 @@ def check_content_type(values: list[str]) -> None:
             raise ApiError(415, f"Content-Type parameter {show(param.strip())} is not supported: send {JSON}")
         if value not in CHARSETS:
             raise ApiError(415, f"charset {show(value)} is not supported: {UTF8_ONLY}")
+
+
+def check_content_encoding(values: list[str]) -> None:
+    """415 for a compressed (or otherwise content-coded) body: the API reads plain UTF-8 JSON."""
+    codings = [c.strip().lower() for value in values for c in value.split(",") if c.strip()]
+    refused = [c for c in codings if c != "identity"]
+    if refused:
+        raise ApiError(
+            415, f"Content-Encoding {show(', '.join(refused))} is not supported: send the body uncompressed"
+        )
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -296,6 +306,7 @@ __all__ = [
     "JSON",
     "ApiError",
     "ClientGone",
+    "check_content_encoding",
     "check_content_type",
     "check_encoding",
     "parse_json",

@@ -19,7 +19,14 @@ from starlette.concurrency import run_in_threadpool
 
 from graft.serving.model import BATCH_ROWS, ServingModel
 from graft.serving.predlog import FeedbackRow, PredictionLog, PredictionRow, now, records_json
-from graft.serving.request import JSON, ApiError, check_content_type, parse_json, read_body
+from graft.serving.request import (
+    JSON,
+    ApiError,
+    check_content_encoding,
+    check_content_type,
+    parse_json,
+    read_body,
+)
 from graft.serving.schemas import (
     BODY_ERRORS,
     ErrorBody,
@@ -123,6 +130,7 @@ class Routes:
     async def json_body(self, request: Request) -> Any:
         """415, 413 or 400 (see :mod:`graft.serving.request`), else the parsed body."""
         check_content_type(request.headers.getlist("content-type"))
+        check_content_encoding(request.headers.getlist("content-encoding"))
         return parse_json(await read_body(request, self.max_body_bytes))
 
     def _score(

@@ -91,7 +91,10 @@ BODY_ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "body larger than the configured limit"},
     415: {
         "model": ErrorBody,
-        "description": f"Content-Type missing or not {JSON} (charset=utf-8 is the only parameter allowed)",
+        "description": (
+            f"Content-Type missing or not {JSON} (charset=utf-8 is the only parameter allowed), "
+            "or a Content-Encoding such as gzip"
+        ),
     },
     422: {"model": ErrorBody, "description": "a field breaks the input schema (named in detail)"},
 }
