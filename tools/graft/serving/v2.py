@@ -113,6 +113,8 @@ def _misfit(datatype: str, data: list[Any]) -> tuple[int, str] | None:
     if datatype == "BYTES" or not data:
         return None
     integer = datatype in INTEGER_RANGES
+    low: float
+    high: float
     if integer:
         low, high = INTEGER_RANGES[datatype]
         span = f"{low}..{high}"
