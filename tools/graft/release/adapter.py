@@ -4,15 +4,15 @@ graft never imports a project's pipeline code from the environment. A project li
 ``graft.yaml``, the files serving needs and names the entry module::
 
     package:
-      adapter: stages/serving.py
-      code: [stages/serving.py, stages/schema.py, stages/features.py]
+      adapter: src/serving.py
+      code: [src/serving.py, src/features.py]
 
 `graft package` copies those files, as committed, into the package under ``code/`` (each one
-covered by the manifest's SHA-256); `graft serve` and `graft monitor` load them from the
-package, and the version rule loads them from a commit's Git objects. :func:`load` executes the
+covered by the manifest's SHA-256); `graft serve` loads them from the package, and the
+version rule loads them from a commit's Git objects. :func:`load` executes the
 files from memory under a private module name (``_graft_code_<n>``): two packages never
 collide, neither site-packages nor the working directory is searched, and an absolute import
-of a shipped module (``from stages.features import encode``) resolves to the shipped copy, as
+of a shipped module (``from src.features import encode``) resolves to the shipped copy, as
 does a relative one (``from .features import encode``) or a script-style import of a module
 beside the entry (``import features``).
 
@@ -61,7 +61,7 @@ class AdapterError(GraftError):
 
 
 def module_name(path: str) -> str:
-    """``stages/serving.py`` -> ``stages.serving``; ``pkg/__init__.py`` -> ``pkg``."""
+    """``src/serving.py`` -> ``src.serving``; ``pkg/__init__.py`` -> ``pkg``."""
     parts = path.removesuffix(".py").split("/")
     if parts[-1] == "__init__":
         parts.pop()

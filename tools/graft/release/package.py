@@ -88,12 +88,15 @@ def md5_bytes(data: bytes) -> str:
 
 def parse_file(name: str, data: bytes) -> Any:
     """A package data file as the adapter's ``spec`` holds it: JSON/YAML parsed, else bytes."""
-    if name.endswith(".json"):
-        return json.loads(data)
-    if name.endswith((".yaml", ".yml")):
-        import yaml
+    import yaml
 
-        return yaml.safe_load(data)
+    try:
+        if name.endswith(".json"):
+            return json.loads(data)
+        if name.endswith((".yaml", ".yml")):
+            return yaml.safe_load(data)
+    except (ValueError, yaml.YAMLError) as exc:  # ValueError covers JSON and UTF-8 errors
+        raise PackageError(f"{name}: cannot be parsed ({exc.__class__.__name__})") from None
     return data
 
 
@@ -185,10 +188,7 @@ def spec_of(settings: Settings, files: Mapping[str, bytes]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in names:
         if name in files:
-            try:
-                out[name] = parse_file(name, files[name])
-            except ValueError as exc:  # json and yaml errors
-                raise PackageError(f"{name}: cannot be parsed ({exc.__class__.__name__})") from None
+            out[name] = parse_file(name, files[name])
     return out
 
 
