@@ -56,7 +56,8 @@ def read_table(data: bytes, where: str, columns: list[str] | None = None) -> pd.
 
 def schema_columns(schema: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     """The schema's numeric and string properties, in schema order."""
-    numeric, strings = [], []
+    numeric: list[str] = []
+    strings: list[str] = []
     for name, prop in schema["properties"].items():
         kind = prop.get("type")
         kinds = {kind} if isinstance(kind, str) else set(kind or ())

@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pygit2
-
 from graft.core import gitrepo
 from graft.core.errors import GitError, GraftError
 from graft.project.lock import LOCK_FILE, Lock, flatten
@@ -208,14 +206,13 @@ def _member(archive: Path, name: str) -> bytes:
 
 def reproduce(root: Path, tag: str, archive: Path | None = None, keep: bool = False) -> ReproduceResult:
     """Re-run the tagged pipeline in a temporary worktree and compare everything it produced."""
-    from graft.core.gitrepo import Revision
     from graft.project import Project
     from graft.release.package import MANIFEST, package, sha256_bytes
     from graft.release.versions import find_release
 
     project = Project.find(root)
     release = find_release(project.repo, tag)
-    tag_view = project.at(Revision(tag, project.repo.get(release.commit).peel(pygit2.Commit)))
+    tag_view = project.at(release.tag)
     if archive is not None and not Path(archive).is_file():
         raise ReproduceError(f"{archive}: no such release archive")
     archive = (

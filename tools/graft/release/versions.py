@@ -174,15 +174,13 @@ def headline_of(view: View) -> dict[str, Any]:
 
 def model_versions(root: Path, model: str | None = None) -> list[ModelVersion]:
     """Released versions with their headline metrics, read from each tag's commit."""
-    from graft.core.gitrepo import Revision
     from graft.project import Project
 
     project = Project.find(root)
     out = []
     for release in list_releases(project.repo, model):
-        commit = project.repo.get(release.commit).peel(pygit2.Commit)
         try:
-            metrics = headline_of(project.at(Revision(release.tag, commit)))
+            metrics = headline_of(project.at(release.tag))
         except GraftError:  # an unreadable file at an old tag: list the version without metrics
             metrics = {}
         out.append(ModelVersion(release, metrics))
@@ -235,7 +233,6 @@ def schema_breaks(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
 
 def next_version(root: Path, bump: str = "auto", rev: str = "HEAD") -> NextVersion:
     """The version the next release of ``rev`` gets, and why (see the module docstring)."""
-    from graft.core.gitrepo import Revision
     from graft.project import Project
     from graft.release.artifact import model_artifact, release_name
 
@@ -257,8 +254,7 @@ def next_version(root: Path, bump: str = "auto", rev: str = "HEAD") -> NextVersi
         return NextVersion(
             model, bump_version(previous.version, bump), bump, f"--bump {bump}", previous, head.sha
         )
-    old_commit = project.repo.get(previous.commit).peel(pygit2.Commit)
-    old_view = project.at(Revision(previous.tag, old_commit))
+    old_view = project.at(previous.tag)
     try:
         old_schema = schema_at(old_view)
     except GraftError as exc:
