@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check-repro": ("check_repro", "fail when the reproduced dvc.lock or metrics/ differ from HEAD"),
     "diff": ("diff", "params and metrics of revisions side by side against a base"),
     "exp": ("exp", "experiments as exp/* branches: new, grid, list"),
+    "init": ("init", "write graft.yaml for an existing DVC project from dvc.yaml and params"),
     "gate": ("gate", "fail when metrics regress against a base revision or break gate.thresholds"),
     "metrics": ("metrics", "show the working tree's headline metrics and gate result"),
     "models": ("models", "list released model versions with their headline metrics"),
@@ -63,7 +64,21 @@ def main(argv: list[str] | None = None) -> int:
         args = _command_parser(argv[0]).parse_args(argv[1:])
     except SystemExit as exc:
         return int(exc.code or 0)
+    _log_to_stderr()
     return run_main(lambda: args.handler(args), "graft")
+
+
+def _log_to_stderr() -> None:
+    """Library notices (logging) reach the user as ``graft: message`` lines on stderr."""
+    import logging
+
+    logger = logging.getLogger("graft")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("graft: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
 
 
 if __name__ == "__main__":

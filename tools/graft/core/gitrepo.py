@@ -95,9 +95,33 @@ def branch_exists(repo: pygit2.Repository, name: str) -> bool:
 
 
 def workdir_changes(root: str | Path) -> list[str]:
-    """``git status --porcelain`` lines of a checkout (tracked changes and untracked files)."""
-    out = git(root, "status", "--porcelain", "--untracked-files=normal")
-    return [line for line in out.splitlines() if line.strip()]
+    """Paths with uncommitted changes in a checkout (tracked changes and untracked files).
+
+    Read from ``git status --porcelain -z`` untrimmed: each entry is ``XY path`` (renames carry
+    the old path as the next entry, skipped).
+    """
+    import subprocess
+
+    proc = subprocess.run(
+        ["git", "status", "--porcelain", "-z", "--untracked-files=normal"],
+        cwd=root,
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise GitError(f"git status failed in {root}: {proc.stderr.decode(errors='replace').strip()}")
+    entries = proc.stdout.decode("utf-8", errors="surrogateescape").split("\0")
+    paths: list[str] = []
+    skip = False
+    for entry in entries:
+        if skip:
+            skip = False
+            continue
+        if len(entry) < 4:
+            continue
+        paths.append(entry[3:])
+        skip = entry[0] in "RC"
+    return paths
 
 
 def merge_base(repo: pygit2.Repository, a: pygit2.Commit, b: pygit2.Commit) -> pygit2.Commit | None:
