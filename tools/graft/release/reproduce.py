@@ -17,17 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import subprocess
-import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from graft.core import gitrepo
-from graft.core.errors import GitError, GraftError
+from graft.core.errors import GraftError
 from graft.project.lock import LOCK_FILE, Lock, flatten
 
 if TYPE_CHECKING:
@@ -71,58 +67,28 @@ class ReproduceResult:
 # --- running the tag's pipeline ------------------------------------------------------------------
 
 
-def run_env() -> dict[str, str]:
-    """This interpreter's tools first on PATH, no inherited Git location, sleeping OpenMP threads."""
-    env = dict(os.environ)
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
-        env.pop(var, None)
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    return env
-
-
-def _run(cmd: list[str], cwd: Path, log: Path, env: Mapping[str, str]) -> int:
-    with log.open("a", encoding="utf-8") as handle:
-        handle.write(f"$ {' '.join(cmd)}\n")
-        handle.flush()
-        done = subprocess.run(
-            cmd, cwd=cwd, env=dict(env), stdout=handle, stderr=subprocess.STDOUT, check=False
-        )
-    return done.returncode
-
-
-def _failure(log: Path, what: str, code: int) -> ReproduceError:
-    lines = [ln.strip() for ln in log.read_text(encoding="utf-8").splitlines() if ln.strip()]
-    errors = [ln for ln in lines if ln.startswith("ERROR")]
-    last = (errors or lines or [f"exit {code}"])[0 if errors else -1]
-    return ReproduceError(f"`{what}` failed in the worktree of the tag: {last} (log: {log})")
-
-
-def dvc_tracked(worktree: Path) -> list[str]:
-    """The ``.dvc`` files of the checkout (data added with ``dvc add``)."""
-    out = gitrepo.git(worktree, "ls-files", "-z", "--", "*.dvc")
-    return sorted(p for p in out.split("\0") if p)
-
-
 def run_pipeline(root: Path, worktree: Path, log: Path) -> None:
-    """Restore ``dvc add``-ed data from the project's cache, then ``dvc repro --force``."""
-    env = run_env()
-    dvc = [sys.executable, "-m", "dvc"]
-    data = dvc_tracked(worktree)
-    if data:
-        found = subprocess.run(
-            [*dvc, "cache", "dir"], cwd=root, env=env, capture_output=True, text=True, check=False
-        )
-        cache = found.stdout.strip()
-        if found.returncode != 0 or not cache:
-            raise ReproduceError(f"cannot find the DVC cache of {root}: {found.stderr.strip()}")
-        for cmd in ([*dvc, "cache", "dir", "--local", cache], [*dvc, "checkout", *data]):
-            code = _run(cmd, worktree, log, env)
-            if code != 0:  # data missing from the cache: the user has to `dvc pull` it first
-                raise _failure(log, f"dvc {cmd[3]} (data added with `dvc add`; `dvc pull` it?)", code)
-    code = _run([*dvc, "repro", "--force"], worktree, log, env)
+    """Restore ``dvc add``-ed data from the project's DVC cache, then ``dvc repro --force``."""
+    from graft.core.worktree import (
+        PipelineFailed,
+        dvc_cache_dir,
+        dvc_command,
+        pipeline_env,
+        prepare_dvc,
+        run_logged,
+    )
+
+    env = pipeline_env(worktree)
+    try:
+        prepare_dvc(root, worktree, dvc_cache_dir(root), log, env)
+    except PipelineFailed as exc:
+        raise ReproduceError(f"{exc} (log: {log})") from None
+    code = run_logged(dvc_command("repro", "--force"), worktree, log, env)
     if code != 0:
-        raise _failure(log, "dvc repro --force", code)
+        lines = [ln.strip() for ln in log.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        errors = [ln for ln in lines if ln.startswith("ERROR")]
+        last = errors[0] if errors else next((ln for ln in reversed(lines) if not ln.startswith("[exit")), "")
+        raise ReproduceError(f"`dvc repro --force` failed in the worktree of the tag: {last} (log: {log})")
 
 
 # --- what is compared ------------------------------------------------------------------------------
@@ -206,6 +172,7 @@ def _member(archive: Path, name: str) -> bytes:
 
 def reproduce(root: Path, tag: str, archive: Path | None = None, keep: bool = False) -> ReproduceResult:
     """Re-run the tagged pipeline in a temporary worktree and compare everything it produced."""
+    from graft.core.worktree import temporary_worktree
     from graft.project import Project
     from graft.release.package import MANIFEST, package, sha256_bytes
     from graft.release.versions import find_release
@@ -221,37 +188,28 @@ def reproduce(root: Path, tag: str, archive: Path | None = None, keep: bool = Fa
         else default_archive(project.root, release.model, release.version)
     )
 
-    workdir = Path(tempfile.mkdtemp(prefix=f"graft-reproduce-{release.model}-{release.version}-"))
-    checkout = workdir / "worktree"
     git_root = Path(project.repo.workdir or project.root).resolve()
-    gitrepo.git(git_root, "worktree", "add", "--detach", "--quiet", str(checkout), release.commit)
-    worktree = checkout / project.root.relative_to(git_root)  # the DVC project inside the checkout
-    try:
-        run_pipeline(project.root, worktree, workdir / "dvc-repro.log")
-        rebuilt = package(worktree, workdir / DIST, version=release.version, allow_dirty=True)
+    prefix = f"graft-reproduce-{release.model}-{release.version}"
+    fd, name = tempfile.mkstemp(prefix=f"{prefix}-", suffix=".log")
+    os.close(fd)
+    log = Path(name)
+    with temporary_worktree(git_root, release.commit, prefix, keep=keep) as checkout:
+        worktree = checkout / project.root.relative_to(git_root)  # the DVC project in the checkout
+        run_pipeline(project.root, worktree, log)  # on failure the log stays, named in the error
+        rebuilt = package(worktree, checkout.parent / DIST, version=release.version, allow_dirty=True)
         manifest_bytes = _member(rebuilt.path, f"{rebuilt.name}-{rebuilt.version}/{MANIFEST}")
         rebuilt_files = dict(json.loads(manifest_bytes)["files"])
         rebuilt_files[MANIFEST] = sha256_bytes(manifest_bytes)
         reproduced = Project(worktree).work()
         checks = lock_checks(tag_view, worktree) + metric_checks(tag_view, reproduced)
-        if archive is not None:
-            checks += package_checks(archive, rebuilt_files, rebuilt.sha256)
-        if release.archive_sha256 is not None:
-            checks.append(
-                Check(
-                    "archive (tag annotation)",
-                    "tag annotation sha256",
-                    release.archive_sha256,
-                    rebuilt.sha256,
-                )
-            )
-        return ReproduceResult(
-            release.tag, release.commit, archive, rebuilt.sha256, checks, worktree if keep else None
+    if archive is not None:
+        checks += package_checks(archive, rebuilt_files, rebuilt.sha256)
+    if release.archive_sha256 is not None:
+        checks.append(
+            Check("archive (tag annotation)", "tag annotation sha256", release.archive_sha256, rebuilt.sha256)
         )
-    finally:
-        if not keep:
-            try:
-                gitrepo.git(git_root, "worktree", "remove", "--force", str(checkout))
-            except GitError:
-                gitrepo.git(git_root, "worktree", "prune")
-            shutil.rmtree(workdir, ignore_errors=True)
+    if not keep:
+        log.unlink(missing_ok=True)
+    return ReproduceResult(
+        release.tag, release.commit, archive, rebuilt.sha256, checks, worktree if keep else None
+    )
