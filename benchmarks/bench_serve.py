@@ -48,12 +48,13 @@ def bare_app(package: Path):
     from pydantic import ConfigDict, Field, create_model
 
     from graft.api import open_package
-    from stages.features import encode
 
     pkg = open_package(package, Path(tempfile.mkdtemp(prefix="bench-bare-")))
-    spec, schema = pkg.json("features.json"), pkg.json("schema.json")
-    threshold = float(pkg.manifest["lineage"]["params"]["evaluate"]["threshold"])
-    booster = lgb.Booster(model_file=str(pkg.path("model.txt")))
+    spec, schema = pkg.spec(), pkg.schema
+    encode = pkg.adapter().encode  # the package's own feature code, as graft serve uses it
+    threshold = pkg.settings.task.threshold
+    negative, positive = pkg.settings.task.labels or ("0", "1")
+    booster = lgb.Booster(model_file=str(pkg.model_file))
     fields = {}
     for name, prop in schema["properties"].items():
         types = prop["type"] if isinstance(prop["type"], list) else [prop["type"]]
@@ -73,7 +74,7 @@ def bare_app(package: Path):
     def predict(records: list) -> list[dict]:
         columns = {n: [getattr(r, n) for r in records] for n in names}
         proba = booster.predict(encode(columns, spec), num_threads=1 if len(records) <= 256 else 0)
-        return [{"probability": p, "label": ">50K" if p >= threshold else "<=50K"} for p in proba.tolist()]
+        return [{"probability": p, "label": positive if p >= threshold else negative} for p in proba.tolist()]
 
     @app.post("/predict")
     def predict_one(record: record_model) -> dict:  # type: ignore[valid-type]

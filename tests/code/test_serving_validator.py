@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from graft.release.package import input_schema
 from graft.serving.validator import InvalidInput, NonFinite, RecordValidator
+from stages.serving import input_schema  # the reference project's serving adapter
 from tests.samples import RECORD
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""`graft check-repro`: fail when the reproduced dvc.lock or metrics/ differ from HEAD."""
+"""`graft check-repro`: fail when the reproduced dvc.lock or declared results differ from HEAD."""
 
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ class NotReproducible(GraftError):
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "paths", nargs="*", help="files or folders to compare with HEAD (default: dvc.lock metrics)"
+        "paths",
+        nargs="*",
+        help="files or folders to compare with HEAD (default: dvc.lock and every metrics, plots "
+        "and predictions file the project declares)",
     )
     parser.add_argument("-C", dest="root", type=Path, default=Path(), help="project folder")
     parser.set_defaults(handler=run)
@@ -23,7 +26,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     differences = api.check_repro(args.root, args.paths or None)
-    what = " ".join(args.paths) if args.paths else "dvc.lock and metrics/"
+    what = " ".join(args.paths) if args.paths else "dvc.lock and the declared results"
     if not differences:
         print(f"reproduced: {what} match HEAD")
         return 0

@@ -19,7 +19,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from graft.core.texttable import format_table
-    from graft.release.versions import HEADLINE
+    from graft.release.versions import headline_columns
 
     versions = api.models(args.root, args.model)
     if args.format == "json":
@@ -40,14 +40,15 @@ def run(args: argparse.Namespace) -> int:
     if not versions:
         print("no released models (tags <model>@vX.Y.Z)")
         return 0
+    columns = headline_columns(versions)
     rows = [
         [
             v.release.tag,
             v.release.commit[:8],
             datetime.fromtimestamp(v.release.time, UTC).strftime("%Y-%m-%d %H:%M"),
-            *(f"{v.metrics[k]:.4f}" if isinstance(v.metrics.get(k), float) else "-" for k in HEADLINE),
+            *(f"{v.metrics[k]:.4f}" if isinstance(v.metrics.get(k), float) else "-" for k in columns),
         ]
         for v in versions
     ]
-    print(format_table(["tag", "commit", "created (UTC)", *HEADLINE], rows))
+    print(format_table(["tag", "commit", "created (UTC)", *columns], rows))
     return 0

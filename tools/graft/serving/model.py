@@ -1,13 +1,13 @@
 """Prediction straight from numpy for a verified package.
 
 :class:`ServingModel` holds the package's validator (:mod:`graft.serving.validator`, compiled
-from schema.json), encodes validated columns with :func:`stages.features.encode` (the code the
-pipeline trained with) and predicts with the LightGBM Booster; no DataFrame.
+from schema.json), encodes validated columns with the package's own serving adapter (the
+project code of the commit that trained the model, see :mod:`graft.release.adapter`) and
+predicts with the LightGBM Booster (binary, multiclass or regression); no DataFrame.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,19 +24,69 @@ __all__ = ["BATCH_ROWS", "ServingError", "ServingModel", "compiled_predictor"]
 BATCH_ROWS = 256
 
 
+# LightGBM objectives (the model file's ``objective=`` line, first word) per task type.
+BINARY_OBJECTIVES = ("binary", "cross_entropy", "xentropy")
+MULTICLASS_OBJECTIVES = ("multiclass", "multiclassova", "softmax", "ovr", "multiclass_ova", "ova")
+NOT_REGRESSION = (
+    *BINARY_OBJECTIVES,
+    *MULTICLASS_OBJECTIVES,
+    "lambdarank",
+    "rank_xendcg",
+    "cross_entropy_lambda",
+)
+
+
+def model_objective(model_file: Path) -> str:
+    """The objective a LightGBM text model was trained with (its ``objective=`` header line)."""
+    with model_file.open("r", encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if line.startswith("objective="):
+                words = line.removeprefix("objective=").split()
+                return words[0] if words else ""
+            if line.startswith("Tree="):
+                break
+    return ""
+
+
+def check_task(task: str, objective: str, outputs: int, classes: Sequence[str], model: str) -> None:
+    """Refuse a model whose objective or output count is not the configured task's."""
+    found = f"{model} is a LightGBM '{objective or 'unknown'}' model with {outputs} output(s)"
+    if task == "binary":
+        ok = objective in BINARY_OBJECTIVES and outputs == 1
+    elif task == "multiclass":
+        ok = objective in MULTICLASS_OBJECTIVES and outputs == len(classes)
+        if objective in MULTICLASS_OBJECTIVES and outputs != len(classes):
+            raise ServingError(
+                f"{found}, but settings task.labels list {len(classes)} classes ({', '.join(classes)})"
+            )
+    else:
+        ok = objective not in NOT_REGRESSION and outputs == 1
+    if not ok:
+        raise ServingError(f"{found}, but the package's task.type is {task}")
+
+
 @dataclass
 class ServingModel:
-    """A verified package, ready to predict."""
+    """A verified package, ready to predict what its task predicts.
+
+    * binary: ``predict_columns`` gives the positive class's probability, ``labels`` applies
+      ``threshold`` (``labels[1]`` at or above it);
+    * multiclass: a (records, classes) probability matrix, the label of the largest;
+    * regression: the predicted value (no labels, no threshold).
+
+    Features come from the package's own adapter (``encode``), never from installed code.
+    """
 
     name: str
     version: str
     manifest: dict[str, Any]
     spec: dict[str, Any]
     validator: RecordValidator
-    threshold: float
+    task: str
+    classes: list[str]
+    threshold: float | None
     booster: Any
-    positive_label: str = ">50K"
-    negative_label: str = "<=50K"
+    adapter: Any
     # with `graft serve --compile`: an LLVM-compiled copy of the trees for large batches
     batch_predict: Callable[[np.ndarray], np.ndarray] | None = None
 
@@ -44,6 +94,7 @@ class ServingModel:
     def from_package(cls, package: Any, compile_cache: Path | None = None) -> ServingModel:
         """Build from a :class:`graft.release.package.LoadedPackage` (already verified).
 
+        Everything is read into memory here (the package folder may be deleted afterwards).
         With ``compile_cache``, batches above ``BATCH_ROWS`` rows are scored by the model
         compiled with lleaves (cached there by the model's SHA-256): several times faster;
         probabilities agree with LightGBM's to about 1e-15, not bit for bit, so single records
@@ -52,59 +103,55 @@ class ServingModel:
         import lightgbm as lgb
 
         manifest = package.manifest
-        spec = package.json("features.json")
-        validator = RecordValidator(package.json("schema.json"))
+        settings = package.settings
+        task = settings.task
+        validator = RecordValidator(package.schema)
+        spec = package.spec()
+        model_file = package.model_file
+        booster = lgb.Booster(model_file=str(model_file))
+        outputs = booster.num_model_per_iteration()
+        if task.type == "binary":
+            classes = list(task.labels or ("0", "1"))
+        elif task.type == "multiclass":
+            classes = list(task.labels or (str(i) for i in range(outputs)))
+        else:
+            classes = []
+        check_task(task.type, model_objective(model_file), outputs, classes, model_file.name)
+        adapter = package.adapter()
         try:
-            threshold = float(manifest["lineage"]["params"]["evaluate"]["threshold"])
-        except (KeyError, TypeError, ValueError):
-            raise ServingError("manifest.json: no lineage.params.evaluate.threshold") from None
-        needed = set(spec["numeric"]) | set(spec["categorical"]) | set(spec["onehot"])
-        missing = sorted(needed - set(validator.columns))
-        if missing:
-            raise ServingError(f"schema.json lacks feature input(s) {missing} that features.json uses")
-        for rule in validator.rules:
-            vocabulary = spec["categories"].get(rule.name) or spec["onehot"].get(rule.name)
-            if rule.enum is not None and vocabulary is not None and not rule.enum <= set(vocabulary):
-                raise ServingError(f"schema.json: categories of '{rule.name}' not in features.json")
-        booster = lgb.Booster(model_file=str(package.path("model.txt")))
-        if booster.num_feature() != len(spec["features"]):
+            width = adapter.encode({name: [] for name in validator.columns}, spec).shape[1]
+        except GraftError:
+            adapter.close()
+            raise
+        if booster.num_feature() != width:
+            adapter.close()
             raise ServingError(
-                f"model.txt expects {booster.num_feature()} features, features.json lists "
-                f"{len(spec['features'])}"
+                f"{model_file.name} expects {booster.num_feature()} features, the package's "
+                f"adapter ({manifest['adapter']}) encodes {width}"
             )
         batch_predict = None
         if compile_cache is not None:
-            batch_predict = compiled_predictor(
-                package.path("model.txt"), manifest["files"]["model.txt"], compile_cache
-            )
-        labels = ["<=50K", ">50K"]
-        positive = spec.get("positive_label", ">50K")
-        negative = next((x for x in labels if x != positive), "<=50K")
+            batch_predict = compiled_predictor(model_file, manifest["files"][model_file.name], compile_cache)
         return cls(
-            name=str(manifest.get("model", "model")),
-            version=str(manifest.get("version", "0.0.0")),
+            name=package.name,
+            version=package.version,
             manifest=manifest,
             spec=spec,
             validator=validator,
-            threshold=threshold,
+            task=task.type,
+            classes=classes,
+            threshold=task.threshold if task.type == "binary" else None,
             booster=booster,
-            positive_label=positive,
-            negative_label=negative,
+            adapter=adapter,
             batch_predict=batch_predict,
         )
 
     def encode(self, columns: Mapping[str, Sequence[Any]]) -> np.ndarray:
-        from stages.features import encode
-
-        cols = dict(columns)
-        for name in self.spec["numeric"]:
-            values = cols[name]
-            if None in values:  # a nullable numeric input: missing for LightGBM
-                cols[name] = [math.nan if v is None else v for v in values]
-        return encode(cols, self.spec)
+        """Validated columns -> the model's feature matrix, by the package's own code."""
+        return self.adapter.encode(columns, self.spec)
 
     def predict_columns(self, columns: Mapping[str, Sequence[Any]]) -> np.ndarray:
-        """Validated columns -> probability of the positive label, float64."""
+        """Validated columns -> scores, float64: P(positive) (binary), (n, classes) (multiclass), value."""
         matrix = self.encode(columns)
         if len(matrix) <= BATCH_ROWS:
             return self.booster.predict(matrix, num_threads=1)
@@ -112,9 +159,38 @@ class ServingModel:
             return self.batch_predict(matrix)
         return self.booster.predict(matrix, num_threads=0)  # 0: LightGBM's default (all cores)
 
-    def labels(self, proba: np.ndarray) -> list[str]:
-        pos, neg, t = self.positive_label, self.negative_label, self.threshold
-        return [pos if p >= t else neg for p in proba.tolist()]
+    def labels(self, scores: np.ndarray) -> list[str] | None:
+        """The predicted label per record (None for regression, which predicts a value)."""
+        if self.task == "binary":
+            neg, pos = self.classes
+            t = self.threshold
+            return [pos if p >= t else neg for p in scores.tolist()]
+        if self.task == "multiclass":
+            return [self.classes[i] for i in scores.argmax(axis=1).tolist()]
+        return None
+
+    def outputs(self, scores: np.ndarray) -> list[dict[str, Any]]:
+        """One JSON-ready prediction per record, as the task defines it.
+
+        binary ``{"probability", "label"}``; multiclass ``{"probabilities": {class: p}, "label"}``;
+        regression ``{"prediction"}``.
+        """
+        labels = self.labels(scores)
+        if self.task == "binary" and labels is not None:
+            return [{"probability": p, "label": lab} for p, lab in zip(scores.tolist(), labels, strict=True)]
+        if self.task == "multiclass" and labels is not None:
+            return [
+                {"probabilities": dict(zip(self.classes, row, strict=True)), "label": lab}
+                for row, lab in zip(scores.tolist(), labels, strict=True)
+            ]
+        return [{"prediction": v} for v in scores.tolist()]
+
+    def output_columns(self, scores: np.ndarray) -> dict[str, Any]:
+        """The same predictions column-wise (prediction log, Open Inference Protocol outputs)."""
+        labels = self.labels(scores)
+        if self.task == "regression" or labels is None:
+            return {"prediction": scores.tolist()}
+        return {"probability": scores.tolist(), "label": labels}
 
 
 def compiled_predictor(model_file: Path, sha256: str, cache_dir: Path) -> Callable[[np.ndarray], np.ndarray]:
