@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from graft.core.errors import GraftError
 from graft.serving.validator import RecordValidator, ServingError
 
 __all__ = ["BATCH_ROWS", "ServingError", "ServingModel", "compiled_predictor"]
