@@ -17,10 +17,10 @@ from typing import Literal
 
 import pandas as pd
 
-from graft.core.errors import DataError
-from graft.core.fsio import write_parquet
 from stages import paths
-from stages.common import Section, load_params, run_stage
+from stages.common import Section, load_params
+from stages.errors import DataError, run_stage
+from stages.fsio import write_parquet
 from stages.schema import COLUMNS, LABEL, NUMERIC, RAW_COLUMNS, ROW_ID, SPLIT, snake
 
 OUTPUT = paths.INGESTED

@@ -15,10 +15,10 @@ import pandera.pandas as pa
 from annotated_types import Len
 from pandera.errors import SchemaErrors
 
-from graft.core.errors import DataError
-from graft.core.fsio import atomic_write_bytes, write_json
 from stages import paths
-from stages.common import Section, load_params, run_stage
+from stages.common import Section, load_params
+from stages.errors import DataError, run_stage
+from stages.fsio import atomic_write_bytes, write_json
 from stages.schema import CATEGORIES, LABEL, LABELS, NUMERIC, ROW_ID, SPLIT
 
 INPUT = paths.INGESTED

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from graft.core.errors import DataError, ParamsError
 from stages import evaluate, gate, ingest
 from stages.common import load_params
+from stages.errors import DataError, ParamsError
 from stages.features import code_categories, encode
 from stages.train import TrainParams
 
