@@ -261,9 +261,12 @@ def human_summary(failures: list[dict[str, Any]], source: str) -> str:
 def one_line(failures: list[dict[str, Any]]) -> str:
     """The failed checks in a few words: the columns at fault, then each check of whole rows."""
     columns = ", ".join(sorted({f["column"] for f in failures if f["column"] is not None}))
-    return "; ".join(
-        [*([columns] if columns else []), *(f["label"] for f in failures if f["column"] is None)]
-    )
+    rows = [
+        _label(TABLE_CHECKS[f["check"]], f["failures"], f["rows"], f["split"])
+        for f in failures
+        if f["column"] is None
+    ]
+    return "; ".join([*([columns] if columns else []), *rows])
 
 
 def main() -> None:
