@@ -322,7 +322,10 @@ def read_parquet(path: Path) -> pd.DataFrame:
 
 
 def check_columns(frame: pd.DataFrame, name: str) -> pd.DataFrame:
-    """A header-named source must hold exactly the Adult columns (any order)."""
+    """A header-named source must hold exactly the Adult columns (any order), each once."""
+    twice = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
+    if twice:
+        raise DataError(f"{name}: column(s) {twice} appear more than once (names compared in snake_case)")
     missing = [c for c in COLUMNS if c not in frame.columns]
     extra = [c for c in frame.columns if c not in COLUMNS]
     if missing or extra:

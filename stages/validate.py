@@ -1,8 +1,11 @@
-"""Stage `validate`: a pandera schema of the ingested table, checked lazily.
+"""Stage `validate`: a pandera schema of the ingested table, checked lazily, and checks of
+whole rows: duplicate rows within a split and test rows that repeat a train row.
 
 On success the validated table is written for `featurize`; on failure a machine-readable
-report is written, a human summary goes to stderr, and the stage exits non-zero so DVC
-runs nothing downstream.
+report is written (one entry per column and check, or per check of whole rows with no
+column, each with counts and examples), a human summary goes to stderr, the one-line error
+names the columns and row checks at fault, and the stage exits non-zero so DVC runs nothing
+downstream.
 """
 
 from __future__ import annotations

@@ -325,3 +325,11 @@ def test_the_one_line_names_columns_then_checks_of_whole_rows():
         "validate.max_overlap_fraction (0.00%) allows (test metrics would overstate the model); "
         "e.g. row_id 2 repeats row_id 0",
     ]
+
+
+def test_a_column_twice_in_a_parquet_source():
+    frame = pd.DataFrame([[1] * 16], columns=[*ingest.COLUMNS, "Education-Num"])
+    frame.columns = [ingest.snake(c) for c in frame.columns]
+    assert error_of(ingest.check_columns, frame, "f.parquet") == (
+        "f.parquet: column(s) ['education_num'] appear more than once (names compared in snake_case)"
+    )
