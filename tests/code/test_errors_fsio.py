@@ -1,9 +1,7 @@
-"""graft.core.errors.run_main exit codes and graft.core.fsio atomic writes."""
+"""graft.core.errors.run_main exit codes and graft.core.fsio atomic writes (the pipeline has its
+own: tests/code/test_stage_helpers.py)."""
 
 from __future__ import annotations
-
-import subprocess
-import sys
 
 import pytest
 
@@ -55,15 +53,6 @@ def test_success_and_returned_code():
     assert run_main(lambda: None, "x") == 0
     assert run_main(lambda: 3, "x") == 3
     assert issubclass(DataError, GraftError) and DataError.exit_code == 1
-
-
-def test_stage_module_exit_code_and_message(tmp_path):
-    """`python -m stages.X` in a directory without params.yaml: exit 1, one line."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "stages.gate"], cwd=tmp_path, capture_output=True, text=True, check=False
-    )
-    assert proc.returncode == 1
-    assert proc.stderr == "stage gate: error: params.yaml: file not found (run from the project root)\n"
 
 
 def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
