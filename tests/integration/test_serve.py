@@ -111,6 +111,12 @@ def test_health_and_metadata(server, model_package):
     assert meta["lineage"]["git_commit"] == manifest["lineage"]["git_commit"]
     assert meta["metrics"]["roc_auc"] == manifest["metrics"]["roc_auc"]
     assert meta["threshold"] == 0.5 and meta["unknown_category_policy"] == "reject"
+    # what the package's settings say it predicts, and its input schema (what `graft replay` reads)
+    assert meta["task"] == {"type": "binary", "labels": ["<=50K", ">50K"]}
+    with tarfile.open(model_package.archive) as tar:
+        member = tar.extractfile(f"{model_package.archive.name.removesuffix('.tar.gz')}/schema.json")
+        assert meta["input_schema"] == json.loads(member.read())
+    assert meta["input_fields"] == list(meta["input_schema"]["properties"])
 
 
 def test_predict_one_and_many_then_feedback(server):
