@@ -114,7 +114,7 @@ class Served:
         return cls(
             model=str(metadata.get("model", "")),
             task=task_type,
-            labels=tuple(labels) if task_type != "regression" else (),
+            labels=tuple(labels or ()) if task_type != "regression" else (),
             label_column=label_column if isinstance(label_column, str) and label_column else "label",
             rules={rule.name: rule for rule in validator.rules},
         )
@@ -201,10 +201,11 @@ def induce(rows: pd.DataFrame, drift: Drift, served: Served, rng: np.random.Gene
         k = round(share * n)
         if (k and inside.empty) or (n - k and outside.empty):
             raise ReplayError(f"--ratio {column}={category}: the data has no rows to draw from")
-        pick_in = rng.choice(len(inside), k, replace=k > len(inside)) if k else []
-        pick_out = rng.choice(len(outside), n - k, replace=n - k > len(outside)) if n - k else []
+        none = np.zeros(0, dtype=np.int64)
+        pick_in = rng.choice(len(inside), k, replace=k > len(inside)) if k else none
+        pick_out = rng.choice(len(outside), n - k, replace=n - k > len(outside)) if n - k else none
         rows = pd.concat([inside.iloc[pick_in], outside.iloc[pick_out]]).sample(
-            frac=1.0, random_state=rng.integers(2**31)
+            frac=1.0, random_state=int(rng.integers(2**31))
         )
         rows = rows.reset_index(drop=True)
     for column, category, share in drift.mixes:
