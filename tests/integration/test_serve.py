@@ -124,6 +124,9 @@ def test_predict_one_and_many_then_feedback(server):
     assert one.status_code == 200, one.text
     body = one.json()
     assert len(body["predictions"]) == 1 and body["model_version"]
+    # a binary model answers as it always has: these keys, in this order
+    assert list(body) == ["request_id", "model_version", "threshold", "predictions"]
+    assert list(body["predictions"][0]) == ["probability", "label"]
     p = body["predictions"][0]
     assert 0 <= p["probability"] <= 1
     assert p["label"] == (">50K" if p["probability"] >= body["threshold"] else "<=50K")
