@@ -32,6 +32,27 @@ def write_data(dest: Path) -> None:
     frame.to_csv(dest / "data" / "diabetes.csv", index=False)
 
 
+def configure(root: Path) -> Path:
+    """`graft init` in the built project, then what init cannot know (the predictions' columns,
+    the serving adapter and the monitoring reference), committed."""
+    import yaml
+
+    from tests.releasing import graft
+
+    graft(root, "init")
+    settings = yaml.safe_load((root / "graft.yaml").read_text())
+    settings["predictions"].update(id="patient", label="progression", score="predicted")
+    settings["package"].update(
+        adapter="src/serving.py",
+        code=["src/common.py"],
+        reference={"path": "work/train.parquet", "id": "patient"},
+    )
+    (root / "graft.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    git(root, "add", "graft.yaml")
+    git(root, "commit", "-q", "-m", "graft settings: serving adapter")
+    return root
+
+
 def build(dest: Path) -> Path:
     """A Git + DVC repository of the second project with its pipeline run and committed."""
     shutil.copytree(SOURCE, dest, ignore=shutil.ignore_patterns("__pycache__"))

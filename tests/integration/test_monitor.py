@@ -47,8 +47,10 @@ def windows(server, model_package) -> dict[str, tuple[str, str]]:
             str(data),
             "--url",
             server.url,
-            "--split",
-            "test",
+            "--where",
+            "split=test",
+            "--label",
+            "income",
             "--limit",
             str(ROWS),
         ],
@@ -59,7 +61,9 @@ def windows(server, model_package) -> dict[str, tuple[str, str]]:
     for name, drift in SCENARIOS.items():
         since = stamp()
         options = {"limit": ROWS, **drift}
-        result = api.replay(data, server.url, split="test", batch_size=100, seed=3, **options)
+        result = api.replay(
+            data, server.url, where=["split=test"], label="income", batch_size=100, seed=3, **options
+        )
         rejected[name] = result.rejected
         out[name] = (since, stamp())
     # ages above 78 shifted by 12 leave the schema's range: the server refuses them

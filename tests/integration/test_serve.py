@@ -111,6 +111,12 @@ def test_health_and_metadata(server, model_package):
     assert meta["lineage"]["git_commit"] == manifest["lineage"]["git_commit"]
     assert meta["metrics"]["roc_auc"] == manifest["metrics"]["roc_auc"]
     assert meta["threshold"] == 0.5 and meta["unknown_category_policy"] == "reject"
+    # what the package's settings say it predicts, and its input schema (what `graft replay` reads)
+    assert meta["task"] == {"type": "binary", "labels": ["<=50K", ">50K"]}
+    with tarfile.open(model_package.archive) as tar:
+        member = tar.extractfile(f"{model_package.archive.name.removesuffix('.tar.gz')}/schema.json")
+        assert meta["input_schema"] == json.loads(member.read())
+    assert meta["input_fields"] == list(meta["input_schema"]["properties"])
 
 
 def test_predict_one_and_many_then_feedback(server):
@@ -118,6 +124,9 @@ def test_predict_one_and_many_then_feedback(server):
     assert one.status_code == 200, one.text
     body = one.json()
     assert len(body["predictions"]) == 1 and body["model_version"]
+    # a binary model answers as it always has: these keys, in this order
+    assert list(body) == ["request_id", "model_version", "threshold", "predictions"]
+    assert list(body["predictions"][0]) == ["probability", "label"]
     p = body["predictions"][0]
     assert 0 <= p["probability"] <= 1
     assert p["label"] == (">50K" if p["probability"] >= body["threshold"] else "<=50K")

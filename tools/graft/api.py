@@ -116,11 +116,12 @@ def monitor(
 def replay(
     data: Path,
     url: str,
-    split: str | None = None,
+    where: Sequence[str] = (),
+    label: str | None = None,
     limit: int | None = None,
-    shifts: list[str] | None = None,
-    mixes: list[str] | None = None,
-    ratios: list[str] | None = None,
+    shifts: Sequence[str] = (),
+    mixes: Sequence[str] = (),
+    ratios: Sequence[str] = (),
     flip_labels: float = 0.0,
     feedback_rate: float = 1.0,
     feedback_delay: float = 0.0,
@@ -128,14 +129,30 @@ def replay(
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> ReplayResult:
-    """Send rows of ``data`` to the server at ``url`` with the induced drift, then post feedback."""
+    """Send rows of ``data`` (``where`` COLUMN=VALUE filters) to the server at ``url`` with the
+    induced drift, then post their outcomes (column ``label``) as feedback.
+
+    The server's ``/metadata`` says which columns are inputs and what outcomes are
+    (see :mod:`graft.monitoring.replay`).
+    """
     from graft.monitoring import replay as rp
 
-    drift = rp.parse_drift(shifts or [], mixes or [], ratios or [], flip_labels)
-    rows = rp.load_rows(Path(data), split)
-    if limit is not None:
-        rows = rows.iloc[:limit]
-    return rp.replay(rows, url, drift, batch_size, feedback_rate, feedback_delay, seed, progress=progress)
+    return rp.run(
+        Path(data),
+        url,
+        where=where,
+        label=label,
+        limit=limit,
+        shifts=shifts,
+        mixes=mixes,
+        ratios=ratios,
+        flip_labels=flip_labels,
+        feedback_rate=feedback_rate,
+        feedback_delay=feedback_delay,
+        batch_size=batch_size,
+        seed=seed,
+        progress=progress,
+    )
 
 
 # --- experiments ------------------------------------------------------------------------------
