@@ -81,7 +81,7 @@ def test_bad_input_is_rejected_and_earlier_outputs_survive(case: Case, good_proj
 
     ingest = run(project, "python", "-m", "stages.ingest")
     if case.stage == "ingest":
-        assert ingest.returncode == 1, ingest.stderr
+        assert ingest.returncode == 3, ingest.stderr
         message = stage_error(ingest.stderr, "ingest")
         assert len(ingest.stderr.strip().splitlines()) == 1, ingest.stderr
         for fragment in case.message:
@@ -92,7 +92,7 @@ def test_bad_input_is_rejected_and_earlier_outputs_survive(case: Case, good_proj
         assert digest(project / INTERIM) != before[INTERIM]
         before[INTERIM] = digest(project / INTERIM)  # ingest passed: its new output is the input
         validate = run(project, "python", "-m", "stages.validate")
-        assert validate.returncode == 1, validate.stderr
+        assert validate.returncode == 3, validate.stderr
         message = stage_error(validate.stderr, "validate")
         assert message.startswith(f"{INTERIM}: ")
         for fragment in case.message:

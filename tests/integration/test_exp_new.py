@@ -145,7 +145,7 @@ def test_run_failure_leaves_no_branch_and_keeps_the_log(repo, built, monkeypatch
     refs = git(repo, "for-each-ref", "--format=%(refname) %(objectname)")
     files = {k: v for k, v in file_hashes(repo).items() if not k.startswith(".graft/")}
     code, _, err = run(repo, monkeypatch, capsys, "exp", "new", "doomed", "--set", sets)
-    assert code == 1
+    assert code == 3
     assert needle in err and "no branch created" in err
     assert git(repo, "for-each-ref", "--format=%(refname) %(objectname)") == refs
     assert len(git(repo, "worktree", "list").splitlines()) == 1

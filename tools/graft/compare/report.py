@@ -346,16 +346,13 @@ def build_context(
 
 
 def write_pngs(context: Mapping[str, Any], out_dir: Path) -> list[Path]:
-    """ROC and per-group selection-rate charts as PNG files (needs matplotlib)."""
-    try:
-        import matplotlib
+    """ROC and per-group selection-rate charts as PNG files (needs matplotlib: the ``plots`` extra;
+    the command line names it when the import fails)."""
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise GraftError(
-            "--png-dir needs matplotlib, which is not installed (pip install matplotlib)"
-        ) from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     from graft.core.fsio import atomic_write_bytes
 
     written: list[Path] = []

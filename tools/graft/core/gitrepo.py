@@ -114,8 +114,9 @@ def branches(repo: pygit2.Repository, prefix: str = EXP_PREFIX) -> list[str]:
 # --- plumbing through the git command line (worktrees, commits, pushes) ----------------------
 
 
-def git(cwd: str | Path, *args: str, env: dict[str, str] | None = None) -> str:
-    """Run ``git args`` in ``cwd`` and return its stdout; a failure raises GitError with git's message."""
+def git(cwd: str | Path, *args: str, env: dict[str, str] | None = None, strip: bool = True) -> str:
+    """Run ``git args`` in ``cwd`` and return its stdout (``strip``: without surrounding blanks);
+    a failure raises GitError with git's message."""
     import subprocess
 
     proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env, check=False)
@@ -123,7 +124,7 @@ def git(cwd: str | Path, *args: str, env: dict[str, str] | None = None) -> str:
         detail = (proc.stderr or proc.stdout).strip().splitlines()
         reason = detail[-1] if detail else f"exit status {proc.returncode}"
         raise GitError(f"git {' '.join(args)} failed in {cwd}: {reason}")
-    return proc.stdout.strip()
+    return proc.stdout.strip() if strip else proc.stdout
 
 
 def is_valid_branch_name(name: str) -> bool:
@@ -139,7 +140,8 @@ def branch_exists(repo: pygit2.Repository, name: str) -> bool:
 
 def workdir_changes(root: str | Path) -> list[str]:
     """``git status --porcelain`` lines of a checkout (tracked changes and untracked files)."""
-    out = git(root, "status", "--porcelain", "--untracked-files=normal")
+    # not stripped: the first line's status column may start with a blank (" M dvc.lock")
+    out = git(root, "status", "--porcelain", "--untracked-files=normal", strip=False)
     return [line for line in out.splitlines() if line.strip()]
 
 

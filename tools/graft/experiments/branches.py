@@ -31,6 +31,7 @@ import yaml
 from graft.core import gitrepo
 from graft.core.errors import GitError, GraftError, ParamsError, UsageError
 from graft.core.fsio import atomic_write_text
+from graft.core.progress import SILENT, Reporter
 from graft.experiments.overrides import Assignment, Override, format_value, plan_text
 from graft.experiments.overrides import apply as apply_overrides
 from graft.project.metrics import DVC_LOCK, METRICS_FILE, PARAMS_FILE, flatten
@@ -305,7 +306,9 @@ def _setup_dvc(root: Path, worktree: Path, cache_dir: Path, log: Path, env: Mapp
         raise ExperimentFailed(f"could not point the worktree at the DVC cache {cache_dir}", log)
 
 
-def run_one(plan: Plan, spec: Spec, lock: threading.Lock | None = None) -> Result:
+def run_one(
+    plan: Plan, spec: Spec, lock: threading.Lock | None = None, progress: Reporter = SILENT
+) -> Result:
     """Build ``exp/NAME`` in a worktree; on success the branch exists, on failure nothing does."""
     lock = lock or threading.Lock()
     started = time.monotonic()
@@ -313,6 +316,7 @@ def run_one(plan: Plan, spec: Spec, lock: threading.Lock | None = None) -> Resul
     log = _log_path(root, spec.name)
     keep_log = True
     try:
+        progress.step(f"{spec.branch}: preparing a worktree at {base.name} ({base.short})")
         with _worktree(root, spec.name, base.sha, lock) as wt:
             params = wt / PARAMS_FILE
             atomic_write_text(params, apply_overrides(params.read_text(encoding="utf-8"), spec.overrides))
@@ -321,6 +325,7 @@ def run_one(plan: Plan, spec: Spec, lock: threading.Lock | None = None) -> Resul
                 assert plan.cache_dir is not None
                 _setup_dvc(root, wt, plan.cache_dir, log, env)
             if plan.run:
+                progress.step(f"{spec.branch}: running dvc repro (log: {log})")
                 if _run_logged(dvc_command("repro"), wt, log, env) != 0:
                     raise ExperimentFailed(
                         f"experiment '{spec.name}': dvc repro failed ({failure_reason(log)}); "
@@ -332,11 +337,14 @@ def run_one(plan: Plan, spec: Spec, lock: threading.Lock | None = None) -> Resul
                     gitrepo.git(wt, "add", "--all", "--", "metrics")
             else:
                 gitrepo.git(wt, "add", "--", PARAMS_FILE)
+            progress.step(f"{spec.branch}: committing")
             gitrepo.git(wt, "commit", "--quiet", "--allow-empty", "-m", commit_message(spec, base, plan.run))
             sha = gitrepo.git(wt, "rev-parse", "HEAD")
             files = tuple(
                 f for f in gitrepo.git(wt, "diff", "--name-only", base.sha, sha).splitlines() if f.strip()
             )
+            if plan.push:
+                progress.step(f"{spec.branch}: pushing the data (dvc push) and the branch")
             if plan.push and _run_logged(dvc_command("push"), wt, log, env) != 0:
                 raise ExperimentFailed(
                     f"experiment '{spec.name}': dvc push failed ({failure_reason(log)}); "

@@ -26,6 +26,7 @@ import yaml
 
 from graft.core import gitrepo
 from graft.core.errors import GraftError
+from graft.core.progress import SILENT, Reporter
 from graft.project.metrics import DVC_LOCK, METRICS_FILE, flatten
 
 
@@ -138,7 +139,9 @@ def default_archive(root: Path, model: str, version: str) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def reproduce(root: Path, tag: str, archive: Path | None = None, keep: bool = False) -> ReproduceResult:
+def reproduce(
+    root: Path, tag: str, archive: Path | None = None, keep: bool = False, progress: Reporter = SILENT
+) -> ReproduceResult:
     """Re-run the tagged pipeline in a temporary worktree and compare everything it produced."""
     from graft.release.package import MANIFEST, package, sha256_bytes
     from graft.release.versions import find_release
@@ -153,13 +156,17 @@ def reproduce(root: Path, tag: str, archive: Path | None = None, keep: bool = Fa
 
     workdir = Path(tempfile.mkdtemp(prefix=f"graft-reproduce-{release.model}-{release.version}-"))
     worktree = workdir / "worktree"
+    progress.step(f"checking out {release.tag} ({release.commit[:8]}) in a temporary worktree")
     _git(root, "worktree", "add", "--detach", "--quiet", str(worktree), release.commit)
     try:
+        progress.step(f"running dvc repro --force (log: {workdir / 'dvc-repro.log'})")
         _run_pipeline(worktree, workdir / "dvc-repro.log")
+        progress.step("rebuilding the package")
         rebuilt = package(worktree, workdir / "dist", version=release.version, allow_dirty=True)
         manifest_bytes = _member(rebuilt.path, f"{rebuilt.name}-{rebuilt.version}/{MANIFEST}")
         rebuilt_files = dict(json.loads(manifest_bytes)["files"])
         rebuilt_files[MANIFEST] = sha256_bytes(manifest_bytes)
+        progress.step("comparing the outputs")
         checks = _lock_checks(commit, worktree) + _metric_checks(commit, worktree)
         if archive is not None:
             checks += _package_checks(archive, rebuilt_files, rebuilt.sha256)
