@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from graft.compare.report import ReportResult
     from graft.experiments.branches import Info, Outcome, ProgressCallback, Result, Spec
     from graft.monitoring.replay import ReplayResult
+    from graft.project.init import InitPlan
     from graft.release.check import Difference
     from graft.release.package import LoadedPackage, PackageResult
     from graft.release.reproduce import ReproduceResult
@@ -31,6 +32,20 @@ def package(
     from graft.release.package import package as build
 
     return build(Path(root), Path(out_dir), version=version, allow_dirty=allow_dirty)
+
+
+def init_plan(root: Path) -> InitPlan:
+    """What `graft init` would write in the DVC project at ``root`` (nothing is written)."""
+    from graft.project.init import plan_init
+
+    return plan_init(root)
+
+
+def init_write(plan: InitPlan, force: bool = False) -> list[Path]:
+    """Write an init plan's files; an existing file is refused unless ``force``."""
+    from graft.project.init import write_init
+
+    return write_init(plan, force)
 
 
 def open_package(path: Path, workdir: Path | None = None) -> LoadedPackage:

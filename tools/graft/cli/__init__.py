@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diff": ("diff", "params and metrics of revisions side by side against a base"),
     "exp": ("exp", "experiments as exp/* branches: new, grid, list"),
     "gate": ("gate", "fail when metrics regress against a base revision or break gate thresholds"),
+    "init": ("init", "write graft.yaml for an existing DVC project from dvc.yaml and params"),
     "metrics": ("metrics", "show the working tree's headline metrics and gate result"),
     "models": ("models", "list released model versions with their headline metrics"),
     "monitor": ("monitor", "check a served model's inputs, outputs, feedback and fairness; exit 1 on alert"),

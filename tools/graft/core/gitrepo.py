@@ -114,9 +114,8 @@ def branches(repo: pygit2.Repository, prefix: str = EXP_PREFIX) -> list[str]:
 # --- plumbing through the git command line (worktrees, commits, pushes) ----------------------
 
 
-def git(cwd: str | Path, *args: str, env: dict[str, str] | None = None, strip: bool = True) -> str:
-    """Run ``git args`` in ``cwd`` and return its stdout (``strip``: without surrounding blanks);
-    a failure raises GitError with git's message."""
+def git(cwd: str | Path, *args: str, env: dict[str, str] | None = None) -> str:
+    """Run ``git args`` in ``cwd`` and return its stdout; a failure raises GitError with git's message."""
     import subprocess
 
     proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env, check=False)
@@ -124,7 +123,7 @@ def git(cwd: str | Path, *args: str, env: dict[str, str] | None = None, strip: b
         detail = (proc.stderr or proc.stdout).strip().splitlines()
         reason = detail[-1] if detail else f"exit status {proc.returncode}"
         raise GitError(f"git {' '.join(args)} failed in {cwd}: {reason}")
-    return proc.stdout.strip() if strip else proc.stdout
+    return proc.stdout.strip()
 
 
 def is_valid_branch_name(name: str) -> bool:
@@ -139,10 +138,33 @@ def branch_exists(repo: pygit2.Repository, name: str) -> bool:
 
 
 def workdir_changes(root: str | Path) -> list[str]:
-    """``git status --porcelain`` lines of a checkout (tracked changes and untracked files)."""
-    # not stripped: the first line's status column may start with a blank (" M dvc.lock")
-    out = git(root, "status", "--porcelain", "--untracked-files=normal", strip=False)
-    return [line for line in out.splitlines() if line.strip()]
+    """Paths with uncommitted changes in a checkout (tracked changes and untracked files).
+
+    Read from ``git status --porcelain -z`` untrimmed: each entry is ``XY path`` (renames carry
+    the old path as the next entry, skipped).
+    """
+    import subprocess
+
+    proc = subprocess.run(
+        ["git", "status", "--porcelain", "-z", "--untracked-files=normal"],
+        cwd=root,
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise GitError(f"git status failed in {root}: {proc.stderr.decode(errors='replace').strip()}")
+    entries = proc.stdout.decode("utf-8", errors="surrogateescape").split("\0")
+    paths: list[str] = []
+    skip = False
+    for entry in entries:
+        if skip:
+            skip = False
+            continue
+        if len(entry) < 4:
+            continue
+        paths.append(entry[3:])
+        skip = entry[0] in "RC"
+    return paths
 
 
 def merge_base(repo: pygit2.Repository, a: pygit2.Commit, b: pygit2.Commit) -> pygit2.Commit | None:

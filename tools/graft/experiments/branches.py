@@ -10,39 +10,42 @@ its ``dvc repro`` output is kept in ``.graft/logs/NAME-<timestamp>.log``.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import shutil
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pygit2
-import yaml
 
 from graft.core import gitrepo
 from graft.core.errors import GitError, GraftError, ParamsError, UsageError
 from graft.core.fsio import atomic_write_text
 from graft.core.progress import SILENT, Reporter
+from graft.core.worktree import (
+    PipelineFailed,
+    dvc_cache_dir,
+    dvc_command,
+    pipeline_env,
+    prepare_dvc,
+    run_logged,
+    temporary_worktree,
+)
 from graft.experiments.overrides import Assignment, Override, format_value, plan_text
 from graft.experiments.overrides import apply as apply_overrides
-from graft.project.metrics import DVC_LOCK, METRICS_FILE, PARAMS_FILE, flatten
+from graft.project import Project, find_root
+from graft.project.dvcfile import DEFAULT_PARAMS as PARAMS_FILE
+from graft.project.lock import LOCK_FILE, is_code
+from graft.project.view import View
 
 GRAFT_DIR = ".graft"
 WORKTREES_DIR = f"{GRAFT_DIR}/worktrees"
 LOGS_DIR = f"{GRAFT_DIR}/logs"
 DEFAULT_BASE = "main"
 REMOTE = "origin"
-HEADLINE_METRICS = ("roc_auc", "log_loss")
-CODE_PATHS = ("stages", "dvc.yaml")
 
 
 class ExperimentFailed(GraftError):
@@ -125,16 +128,17 @@ ProgressCallback = Callable[[Progress], None]
 
 
 def project_root(cwd: str | Path = ".") -> tuple[pygit2.Repository, Path]:
-    repo = gitrepo.open_repo(cwd)
+    root = find_root(cwd)
+    repo = gitrepo.open_repo(root)
     if repo.workdir is None:
-        raise GitError(f"{Path(cwd).resolve()}: a bare repository has no checkout to run experiments from")
-    return repo, Path(repo.workdir).resolve()
+        raise GitError(f"{root}: a bare repository has no checkout to run experiments from")
+    return repo, root
 
 
 def check_clean(root: Path) -> None:
     changes = gitrepo.workdir_changes(root)
     if changes:
-        shown = ", ".join(line[3:] for line in changes[:5]) + (" ..." if len(changes) > 5 else "")
+        shown = ", ".join(changes[:5]) + (" ..." if len(changes) > 5 else "")
         raise GitError(
             f"{root}: the working tree has uncommitted changes ({shown}); commit or stash them first"
         )
@@ -162,22 +166,6 @@ def check_remote(root: Path) -> None:
         gitrepo.git(root, "remote", "get-url", REMOTE)
     except GitError:
         raise GitError(f"--push: the repository has no Git remote '{REMOTE}'") from None
-
-
-def dvc_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "dvc", *args]
-
-
-def dvc_cache_dir(root: Path) -> Path:
-    """The main checkout's DVC cache directory, as DVC resolves it (config files included)."""
-    proc = subprocess.run(dvc_command("cache", "dir"), cwd=root, capture_output=True, text=True, check=False)
-    if proc.returncode != 0 or not proc.stdout.strip():
-        reason = (proc.stderr or proc.stdout).strip().splitlines()
-        raise GraftError(
-            f"{root}: cannot find the DVC cache (dvc cache dir: {reason[-1] if reason else '?'})"
-        )
-    path = Path(proc.stdout.strip().splitlines()[-1])
-    return path if path.is_absolute() else (root / path).resolve()
 
 
 def make_plan(
@@ -227,31 +215,6 @@ def _log_path(root: Path, name: str) -> Path:
     return path
 
 
-def subprocess_env(worktree: Path) -> dict[str, str]:
-    """The project's Python first on PATH; the worktree's own code first on sys.path."""
-    env = dict(os.environ)
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    paths = [str(worktree), str(worktree / "tools"), env.get("PYTHONPATH", "")]
-    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
-    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
-        env.pop(var, None)
-    # parallel grid points each train with several OpenMP threads: idle threads must sleep,
-    # not spin, or two trainings on two cores slow each other down many times over
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    return env
-
-
-def _run_logged(cmd: Sequence[str], cwd: Path, log: Path, env: Mapping[str, str]) -> int:
-    with log.open("a", encoding="utf-8") as handle:
-        handle.write(f"$ {' '.join(cmd)}  (in {cwd})\n")
-        handle.flush()
-        proc = subprocess.run(
-            list(cmd), cwd=cwd, env=dict(env), stdout=handle, stderr=subprocess.STDOUT, check=False
-        )
-        handle.write(f"[exit status {proc.returncode}]\n")
-    return proc.returncode
-
-
 def failure_reason(log: Path) -> str:
     """The most telling line of a failed run's log (a stage's own error first, then DVC's)."""
     try:
@@ -265,24 +228,17 @@ def failure_reason(log: Path) -> str:
     return "see the log"
 
 
-@contextlib.contextmanager
-def _worktree(root: Path, name: str, sha: str, lock: threading.Lock) -> Iterator[Path]:
-    parent = root / WORKTREES_DIR
-    parent.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=f"{slug(name)}-", dir=parent))
-    try:
-        with lock:
-            gitrepo.git(root, "worktree", "add", "--quiet", "--detach", str(path), sha)
-        yield path
-    finally:
-        with lock:
-            try:
-                gitrepo.git(root, "worktree", "remove", "--force", str(path))
-            except GitError:
-                shutil.rmtree(path, ignore_errors=True)
-                with contextlib.suppress(GitError):
-                    gitrepo.git(root, "worktree", "prune")
-        shutil.rmtree(path, ignore_errors=True)
+def results_to_commit(worktree: Path) -> list[str]:
+    """What a run leaves for Git: dvc.lock and every declared metrics, plots and Git-kept output."""
+    view = Project(worktree).work()
+    repo = gitrepo.open_repo(worktree)
+    paths = [LOCK_FILE, *view.pipeline.metrics, *view.pipeline.plots, *view.pipeline.outputs]
+    keep = []
+    for path in dict.fromkeys(paths):
+        target = worktree / path
+        if target.exists() and not repo.path_is_ignored(path):
+            keep.append(path)
+    return keep
 
 
 def commit_message(spec: Spec, base: gitrepo.Revision, ran: bool) -> str:
@@ -298,14 +254,6 @@ def commit_message(spec: Spec, base: gitrepo.Revision, ran: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _setup_dvc(root: Path, worktree: Path, cache_dir: Path, log: Path, env: Mapping[str, str]) -> None:
-    local = root / ".dvc" / "config.local"
-    if local.is_file():  # remotes and credentials the user keeps out of Git
-        shutil.copy2(local, worktree / ".dvc" / "config.local")
-    if _run_logged(dvc_command("cache", "dir", "--local", str(cache_dir)), worktree, log, env) != 0:
-        raise ExperimentFailed(f"could not point the worktree at the DVC cache {cache_dir}", log)
-
-
 def run_one(
     plan: Plan, spec: Spec, lock: threading.Lock | None = None, progress: Reporter = SILENT
 ) -> Result:
@@ -317,24 +265,22 @@ def run_one(
     keep_log = True
     try:
         progress.step(f"{spec.branch}: preparing a worktree at {base.name} ({base.short})")
-        with _worktree(root, spec.name, base.sha, lock) as wt:
+        with temporary_worktree(root, base.sha, slug(spec.name), parent=root / WORKTREES_DIR) as wt:
             params = wt / PARAMS_FILE
             atomic_write_text(params, apply_overrides(params.read_text(encoding="utf-8"), spec.overrides))
-            env = subprocess_env(wt)
-            if plan.run or plan.push:
-                assert plan.cache_dir is not None
-                _setup_dvc(root, wt, plan.cache_dir, log, env)
+            env = pipeline_env(wt)
+            if plan.cache_dir is not None:
+                prepare_dvc(root, wt, plan.cache_dir, log, env)
             if plan.run:
                 progress.step(f"{spec.branch}: running dvc repro (log: {log})")
-                if _run_logged(dvc_command("repro"), wt, log, env) != 0:
+                if run_logged(dvc_command("repro"), wt, log, env) != 0:
                     raise ExperimentFailed(
                         f"experiment '{spec.name}': dvc repro failed ({failure_reason(log)}); "
                         f"no branch created; log: {log}",
                         log,
                     )
                 gitrepo.git(wt, "add", "--update")
-                if (wt / "metrics").is_dir():
-                    gitrepo.git(wt, "add", "--all", "--", "metrics")
+                gitrepo.git(wt, "add", "--all", "--", *results_to_commit(wt))
             else:
                 gitrepo.git(wt, "add", "--", PARAMS_FILE)
             progress.step(f"{spec.branch}: committing")
@@ -345,7 +291,7 @@ def run_one(
             )
             if plan.push:
                 progress.step(f"{spec.branch}: pushing the data (dvc push) and the branch")
-            if plan.push and _run_logged(dvc_command("push"), wt, log, env) != 0:
+            if plan.push and run_logged(dvc_command("push"), wt, log, env) != 0:
                 raise ExperimentFailed(
                     f"experiment '{spec.name}': dvc push failed ({failure_reason(log)}); "
                     f"no branch created; log: {log}",
@@ -367,7 +313,7 @@ def run_one(
         keep_log = False
     except ExperimentFailed:
         raise
-    except GraftError as exc:
+    except (PipelineFailed, GraftError) as exc:
         raise ExperimentFailed(
             f"experiment '{spec.name}': {exc}; no branch created; log: {log}", log
         ) from None
@@ -441,84 +387,72 @@ class Info:
     changes: dict[str, Any] = field(default_factory=dict)
 
 
-def _yaml_at(commit: pygit2.Commit, path: str) -> Any:
-    data = gitrepo.read_file(commit, path)
-    if data is None:
-        return None
-    try:
-        return yaml.safe_load(data)
-    except yaml.YAMLError:
-        return None
-
-
-def data_hashes(commit: pygit2.Commit) -> dict[str, str]:
-    """``dvc.lock`` deps under ``data/`` -> their recorded hash."""
-    lock = _yaml_at(commit, DVC_LOCK)
-    out: dict[str, str] = {}
-    stages = lock.get("stages", {}) if isinstance(lock, Mapping) else {}
-    for stage in stages.values() if isinstance(stages, Mapping) else []:
-        for dep in stage.get("deps", []) if isinstance(stage, Mapping) else []:
-            path = str(dep.get("path", ""))
-            if path.startswith("data/"):
-                out[path] = str(dep.get("md5") or dep.get("hash") or dep.get("etag") or "")
+def pipeline_params(view: View) -> dict[str, Any]:
+    """The params the pipeline's stages read (dvc.yaml ``params``), flattened; all when none listed."""
+    declared = view.pipeline.params
+    flat = view.all_params
+    if not declared:
+        return flat
+    out: dict[str, Any] = {}
+    for file, keys in declared.items():
+        prefix = "" if file == PARAMS_FILE else f"{file}:"
+        for key in keys:
+            stem = f"{prefix}{key}" if key else prefix.rstrip(":")
+            out.update({k: v for k, v in flat.items() if k == stem or k.startswith(f"{stem}.") or not key})
     return out
 
 
-def pipeline_params(commit: pygit2.Commit) -> dict[str, Any]:
-    """params.yaml flattened, without graft's own ``compare`` section (the pipeline ignores it)."""
-    params = _yaml_at(commit, PARAMS_FILE)
-    if not isinstance(params, Mapping):
-        return {}
-    return flatten({k: v for k, v in params.items() if k != "compare"})
-
-
-def headline_metrics(
-    commit: pygit2.Commit, names: Sequence[str] = HEADLINE_METRICS
-) -> dict[str, float | None]:
-    data = gitrepo.read_file(commit, METRICS_FILE)
-    values: dict[str, Any] = {}
-    if data is not None:
-        import json
-
-        with contextlib.suppress(ValueError):
-            loaded = json.loads(data)
-            values = flatten(loaded) if isinstance(loaded, Mapping) else {}
+def headline_metrics(view: View) -> dict[str, float | None]:
+    values = view.headline_metrics() or {}
     out: dict[str, float | None] = {}
-    for name in names:
+    for name in view.settings.metrics.headline:
         value = values.get(name)
         out[name] = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
     return out
 
 
-def stale_flags(main: pygit2.Commit, fork: pygit2.Commit) -> Stale:
-    code = any(gitrepo.tree_id(main, p) != gitrepo.tree_id(fork, p) for p in CODE_PATHS)
+def code_paths(view: View) -> set[str]:
+    """dvc.yaml itself and the stages' dependencies that are code (not data, not stage outputs)."""
+    produced = set(view.pipeline.outputs)
+    deps = {d for stage in view.pipeline.stages.values() for d in stage.deps}
+    return {"dvc.yaml"} | {d for d in deps - produced if is_code(d) or not view.lock.data_inputs.get(d)}
+
+
+def stale_flags(main: View, fork: View) -> Stale:
+    paths = code_paths(main) | code_paths(fork)
+    code = any(main.source.blob_key(p) != fork.source.blob_key(p) for p in paths)
     return Stale(
-        data=data_hashes(main) != data_hashes(fork),
+        data=main.lock.data_inputs != fork.lock.data_inputs,
         code=code,
         params=pipeline_params(main) != pipeline_params(fork),
     )
 
 
-def param_changes(tip: pygit2.Commit, fork: pygit2.Commit) -> dict[str, Any]:
+def param_changes(tip: View, fork: View) -> dict[str, Any]:
     """Pipeline params whose value at the branch tip differs from the fork point."""
     now, then = pipeline_params(tip), pipeline_params(fork)
     return {k: v for k, v in now.items() if then.get(k, object()) != v}
 
 
 def list_experiments(cwd: str | Path = ".", main: str = DEFAULT_BASE) -> list[Info]:
-    repo = gitrepo.open_repo(cwd)
+    project = Project.find(cwd)
+    repo = project.repo
     main_rev = gitrepo.resolve(repo, main)
+    main_view = project.at(main_rev)
     out: list[Info] = []
     for branch in gitrepo.branches(repo):
-        tip = gitrepo.resolve(repo, f"refs/heads/{branch}").commit
+        tip_rev = gitrepo.resolve(repo, f"refs/heads/{branch}")
+        tip = tip_rev.commit
         fork = gitrepo.merge_base(repo, tip, main_rev.commit)
         ahead, behind = gitrepo.ahead_behind(repo, tip, main_rev.commit)
+        tip_view = project.at(tip_rev)
         if fork is None:
             stale = Stale(None, None, None)
             changes: dict[str, Any] = {}
         else:
-            stale = stale_flags(main_rev.commit, fork)
-            changes = param_changes(tip, fork)
+            fork_view = project.at(gitrepo.Revision(str(fork.id), fork))
+            stale = stale_flags(main_view, fork_view)
+            changes = param_changes(tip_view, fork_view)
         out.append(
             Info(
                 branch=branch,
@@ -527,7 +461,7 @@ def list_experiments(cwd: str | Path = ".", main: str = DEFAULT_BASE) -> list[In
                 ahead=ahead,
                 behind=behind,
                 stale=stale,
-                metrics=headline_metrics(tip),
+                metrics=headline_metrics(tip_view),
                 changes=changes,
             )
         )

@@ -266,8 +266,33 @@ def guess_predictions(pipeline: Pipeline) -> tuple[str | None, str]:
     return found[-1], "a stage output named like predictions"
 
 
+_ID = ("row_id", "id", "index", "row")
+_LABEL = ("label", "target", "y", "y_true", "actual", "truth")
+_SCORE = ("proba", "probability", "prob", "score", "prediction", "pred", "y_pred", "predicted")
+
+
+def guess_columns(columns: list[str], task: TaskType) -> tuple[dict[str, Any], str]:
+    """id, label and score columns of a predictions table, by their names."""
+    lower = {c.lower(): c for c in columns}
+    found: dict[str, Any] = {}
+    for key, names in (("id", _ID), ("label", _LABEL), ("score", _SCORE)):
+        hit = next((lower[n] for n in names if n in lower), None)
+        if hit is not None:
+            found[key] = hit
+    if task == "multiclass":
+        probs = [c for c in columns if c.lower().startswith(("proba_", "prob_", "p_"))]
+        if probs:
+            found["score"] = probs
+    missing = [k for k in ("id", "label", "score") if k not in found]
+    why = f"columns {', '.join(columns)}" + (f"; could not tell {', '.join(missing)}" if missing else "")
+    return found, why
+
+
 def infer(
-    pipeline: Pipeline, params: Mapping[str, Any], metrics: Mapping[str, Any] | None
+    pipeline: Pipeline,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, Any] | None,
+    prediction_columns: list[str] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """A graft.yaml document inferred from dvc.yaml and params, with one explanation per value."""
     notes: list[str] = []
@@ -288,11 +313,18 @@ def infer(
         if unknown:
             shown = ", ".join(unknown[:8])
             notes.append(f"metrics.rules: no direction guessed for {shown} (add them by hand)")
-    doc["metrics"] = {"file": metrics_file, "rules": rules, "headline": list(rules)[:2]}
+    preferred = [m for m in TASK_METRICS[task] if m in rules] + [
+        m for m in rules if m not in TASK_METRICS[task]
+    ]
+    doc["metrics"] = {"file": metrics_file, "rules": rules, "headline": preferred[:2]}
     predictions, why = guess_predictions(pipeline)
-    notes.append(f"predictions.path: {predictions} ({why}; check the id, label and score columns)")
+    notes.append(f"predictions.path: {predictions} ({why})")
     if predictions:
         doc["predictions"] = {"path": predictions}
+        if prediction_columns:
+            columns, why = guess_columns(prediction_columns, task)
+            doc["predictions"].update(columns)
+            notes.append(f"predictions columns: {columns} ({why})")
     models = pipeline.models()
     if len(models) == 1:
         doc["package"] = {"model": models[0].name}

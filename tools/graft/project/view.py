@@ -136,7 +136,7 @@ class View:
 
         metrics_file, _ = guess_metrics_file(self.pipeline)
         metrics = self.document(metrics_file) if metrics_file else None
-        document, notes = infer(self.pipeline, self.params, metrics)
+        document, notes = infer(self.pipeline, self.params, metrics, self.prediction_columns())
         return parse_settings(document, self.params, f"{where} (inferred)"), notes
 
     @property
@@ -220,6 +220,26 @@ class View:
             scores=matrix,
             classes=tuple(self.settings.task.labels or ()),
         )
+
+    def prediction_columns(self) -> list[str] | None:
+        """The column names of a file named like predictions among the outputs (for inference)."""
+        from graft.project.settings import guess_predictions
+
+        path, _ = guess_predictions(self.pipeline)
+        data = None if path is None else self.source.read(path)
+        if data is None or path is None:
+            return None
+        import pyarrow as pa
+
+        try:
+            if path.endswith(".csv"):
+                header = data.split(b"\n", 1)[0].decode("utf-8", errors="replace")
+                return [c.strip().strip('"') for c in header.split(",")]
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(pa.BufferReader(data)).names)
+        except Exception:  # an unreadable file only means nothing can be inferred from it
+            return None
 
     def fairness(self) -> dict[str, Any] | None:
         config = self.settings.fairness

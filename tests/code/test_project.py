@@ -1,0 +1,230 @@
+"""The project layer: dvc.yaml, dvc.lock and graft.yaml read the way DVC reads them."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from graft.core.errors import GitError, ParamsError, UsageError
+from graft.project import Project, find_root
+from graft.project.dvcfile import parse_pipeline
+from graft.project.init import plan_init, write_init
+from graft.project.lock import Lock
+from graft.project.settings import guess_direction, guess_task, parse_settings
+
+DVC_YAML = """
+vars:
+  - out_dir: eval
+stages:
+  prepare:
+    cmd: python src/prepare.py
+    deps: [data/source.csv, src/prepare.py]
+    params: [split]
+    outs: [work/train.parquet]
+  fit:
+    cmd: python src/fit.py
+    deps: [work/train.parquet, src/fit.py]
+    params:
+      - model.lr
+      - config/extra.yaml: [depth]
+    outs: [models/reg.txt]
+    metrics:
+      - ${out_dir}/train.json:
+          cache: false
+  score:
+    cmd: python src/score.py
+    deps: [models/reg.txt]
+    outs:
+      - ${out_dir}/predictions.csv:
+          cache: false
+    plots:
+      - ${out_dir}/residuals.csv:
+          cache: false
+metrics:
+  - ${out_dir}/metrics.json
+plots:
+  - Residuals:
+      x: actual
+      y:
+        ${out_dir}/residuals.csv: residual
+artifacts:
+  reg-model:
+    path: models/reg.txt
+    type: model
+    desc: a regressor
+"""
+
+LOCK = """
+schema: '2.0'
+stages:
+  prepare:
+    cmd: python src/prepare.py
+    deps:
+    - path: data/source.csv
+      hash: md5
+      md5: aaa
+    - path: src/prepare.py
+      hash: md5
+      md5: bbb
+    outs:
+    - path: work/train.parquet
+      hash: md5
+      md5: ccc
+  fit:
+    cmd: python src/fit.py
+    deps:
+    - path: work/train.parquet
+      hash: md5
+      md5: ccc
+    params:
+      params.yaml:
+        model.lr: 0.1
+    outs:
+    - path: models/reg.txt
+      hash: md5
+      md5: ddd
+"""
+
+
+def test_pipeline_declares_metrics_plots_params_and_artifacts():
+    pipeline = parse_pipeline(yaml.safe_load(DVC_YAML), {"split": {"seed": 1}})
+    assert pipeline.metrics == ("eval/metrics.json", "eval/train.json")
+    assert pipeline.plots == ("eval/residuals.csv",)
+    assert pipeline.params == {"params.yaml": ("split", "model.lr"), "config/extra.yaml": ("depth",)}
+    assert pipeline.params_files == ("params.yaml", "config/extra.yaml")
+    assert [a.name for a in pipeline.models()] == ["reg-model"]
+    assert pipeline.models()[0].path == "models/reg.txt"
+    assert "eval/predictions.csv" in pipeline.outputs
+
+
+def test_pipeline_errors_name_the_place():
+    with pytest.raises(ParamsError, match=r"dvc.yaml: stages.fit.deps: expected a list"):
+        parse_pipeline({"stages": {"fit": {"cmd": "x", "deps": "src/fit.py"}}})
+    with pytest.raises(ParamsError, match=r"artifacts.m needs a 'path'"):
+        parse_pipeline({"artifacts": {"m": {"type": "model"}}})
+
+
+def test_lock_separates_data_inputs_code_and_outputs():
+    lock = Lock.parse(LOCK.encode())
+    assert lock.outputs == {"work/train.parquet": "ccc", "models/reg.txt": "ddd"}
+    assert lock.data_inputs == {"data/source.csv": "aaa"}  # not code, not produced by a stage
+    assert lock.code_deps == {"src/prepare.py": "bbb"}
+    assert lock.entries()["fit: param params.yaml:model.lr"] == 0.1
+    assert Lock.parse(None).outputs == {}
+
+
+def test_settings_references_resolve_to_params_values():
+    params = {"evaluate": {"threshold": 0.4}, "gate": {"thresholds": {"rmse": {"max": 50}}}}
+    settings = parse_settings(
+        {
+            "task": {"type": "regression", "threshold": "${evaluate.threshold}"},
+            "gate": {"thresholds": "${gate.thresholds}"},
+        },
+        params,
+    )
+    assert settings.task.threshold == 0.4
+    assert settings.gate.thresholds["rmse"].max == 50
+    assert settings.task_metrics == ("rmse", "mae", "r2")
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        (
+            {"task": {"type": "ranking"}},
+            r"graft.yaml: 'task.type': Input should be 'binary', 'multiclass' or 'regression'",
+        ),
+        ({"metrics": {"rulez": {}}}, r"graft.yaml: unknown key 'metrics.rulez'"),
+        ({"metrics": {"rules": {"auc": {"direction": "up"}}}}, r"'metrics.rules.auc.direction'"),
+        ({"metrics": {"rules": {"auc": {"direction": "higher", "tolerance": -1}}}}, r"tolerance"),
+        ({"gate": {"thresholds": {"auc": {}}}}, r"needs 'min' and/or 'max'"),
+        (
+            {"gate": {"thresholds": "${gate.nothing}"}},
+            r"'gate.thresholds' refers to 'gate.nothing', which params.yaml does not have",
+        ),
+        ({"task": {"type": "binary", "labels": ["a", "b", "c"]}}, r"exactly two labels"),
+        ([1, 2], r"graft.yaml: expected a mapping of settings"),
+    ],
+)
+def test_bad_settings_name_the_key(document, message):
+    with pytest.raises(ParamsError, match=message):
+        parse_settings(document, {"gate": {}})
+
+
+def test_guesses():
+    assert guess_task({"train": {"objective": "regression"}})[0] == "regression"
+    assert guess_task({"model": {"params": {"objective": "multiclass"}}})[0] == "multiclass"
+    assert guess_task({"x": 1})[0] == "binary"
+    assert guess_direction("rmse") == "lower"
+    assert guess_direction("eval/train.json:valid_roc_auc") == "higher"
+    assert guess_direction("test_rows") is None
+
+
+def _repo(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    (root / "src" / "deep").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    (root / ".dvc").mkdir()
+    (root / "dvc.yaml").write_text(DVC_YAML)
+    (root / "params.yaml").write_text("split: {seed: 1}\nmodel: {lr: 0.1, objective: regression}\n")
+    (root / "eval").mkdir()
+    (root / "eval" / "metrics.json").write_text('{"rmse": 52.1, "mae": 41.0, "r2": 0.45, "n": 89}')
+    (root / "eval" / "predictions.csv").write_text("row_id,target,prediction\n1,151.0,140.2\n")
+    return root
+
+
+def test_root_is_found_from_a_subdirectory(tmp_path):
+    root = _repo(tmp_path)
+    assert find_root(root / "src" / "deep") == root.resolve()
+    with pytest.raises(GitError, match="not inside a Git repository or DVC project"):
+        find_root(tmp_path)
+
+
+def test_work_view_without_graft_yaml_uses_inferred_settings(tmp_path):
+    root = _repo(tmp_path)
+    view = Project.find(root / "src").work()
+    assert not view.has_settings
+    settings = view.settings
+    assert settings.task.type == "regression"
+    assert settings.metrics.file == "eval/metrics.json"
+    assert settings.metrics.headline == ["rmse", "mae"]
+    assert settings.direction("r2") == "higher"
+    assert settings.predictions.path == "eval/predictions.csv"
+    assert (settings.predictions.id, settings.predictions.label, settings.predictions.score) == (
+        "row_id",
+        "target",
+        "prediction",
+    )
+    assert settings.package.model == "reg-model"
+    assert view.metrics() == {"rmse": 52.1, "mae": 41.0, "r2": 0.45, "n": 89}
+    assert any(
+        "task.type: regression (params.yaml 'model.objective: regression')" in n for n in view.inference_notes
+    )
+
+
+def test_init_writes_once_and_refuses_to_overwrite(tmp_path):
+    root = _repo(tmp_path)
+    plan = plan_init(root / "src")
+    assert list(plan.files) == ["graft.yaml"] and not plan.existing
+    write_init(plan)
+    written = (root / "graft.yaml").read_text()
+    assert "type: regression" in written and '"rmse": {direction: lower' in written
+    view = Project(root).work()
+    assert view.has_settings and view.settings.task.type == "regression"
+    again = plan_init(root)
+    assert again.existing == ["graft.yaml"]
+    with pytest.raises(UsageError, match=r"graft.yaml already exists in .*: pass --force to replace it"):
+        write_init(again)
+    (root / "graft.yaml").write_text("# mine\n")
+    write_init(again, force=True)
+    assert (root / "graft.yaml").read_text() == written
+
+
+def test_init_without_dvc_yaml_is_refused(tmp_path):
+    root = _repo(tmp_path)
+    (root / "dvc.yaml").unlink()
+    with pytest.raises(Exception, match=r"no dvc.yaml"):
+        plan_init(root)

@@ -1,0 +1,39 @@
+"""`graft init`: write graft.yaml for an existing DVC project (shows it first; --force replaces)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from graft import api
+from graft.cli.common import Ui, add_format
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--force", action="store_true", help="replace files that exist")
+    parser.add_argument("--dry-run", action="store_true", help="show what would be written, write nothing")
+    add_format(parser)
+    parser.set_defaults(handler=run)
+
+
+def to_json(plan: Any, written: list[Any], dry_run: bool) -> dict[str, Any]:
+    return {
+        "root": str(plan.root),
+        "files": dict(plan.files),
+        "notes": list(plan.notes),
+        "dry_run": dry_run,
+        "written": [str(p) for p in written],
+    }
+
+
+def run(args: argparse.Namespace, ui: Ui) -> int:
+    plan = api.init_plan(ui.root)
+    if not ui.json_mode:
+        for path, text in plan.files.items():
+            ui.out(f"--- {path}\n{text}")
+    written = [] if args.dry_run else api.init_write(plan, force=args.force)
+    if ui.json_mode:
+        ui.json(to_json(plan, written, args.dry_run))
+    for path in written:
+        ui.message(f"wrote {path}")
+    return 0

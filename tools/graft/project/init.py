@@ -1,0 +1,60 @@
+"""`graft init`: write graft's settings for an existing DVC project from what it declares.
+
+:func:`plan_init` reads ``dvc.yaml``, the params file and the headline metrics file of the
+working tree, infers what it can (task, metrics file and directions, predictions, model
+artifact) and renders ``graft.yaml`` with one comment per inferred or missing value. Nothing is
+written until :func:`write_init`, which refuses to replace an existing file unless ``force``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from graft.core.errors import GraftError, UsageError
+from graft.core.fsio import atomic_write_text
+from graft.core.templating import render
+from graft.project import Project
+from graft.project.settings import SETTINGS_FILE, guess_metrics_file, infer, parse_settings
+
+
+@dataclass(frozen=True)
+class InitPlan:
+    root: Path
+    files: dict[str, str]  # project path -> text
+    notes: list[str]
+    existing: list[str]
+
+
+def plan_init(start: str | Path = ".") -> InitPlan:
+    """What ``graft init`` would write, and why; nothing is written."""
+    project = Project.find(start)
+    view = project.work()
+    if view.read("dvc.yaml") is None:
+        raise GraftError(f"{project.root}: no dvc.yaml (graft works on a DVC pipeline: run `dvc stage add`)")
+    metrics_file, _ = guess_metrics_file(view.pipeline)
+    metrics = view.document(metrics_file) if metrics_file else None
+    document, notes = infer(view.pipeline, view.params, metrics, view.prediction_columns())
+    text = render("graft.yaml.j2", doc=_Attr(document), notes=notes)
+    import yaml
+
+    parse_settings(yaml.safe_load(text), view.params, f"{SETTINGS_FILE} (rendered)")  # always valid
+    files = {SETTINGS_FILE: text}
+    existing = [path for path in files if (project.root / path).exists()]
+    return InitPlan(project.root, files, notes, existing)
+
+
+def write_init(plan: InitPlan, force: bool = False) -> list[Path]:
+    if plan.existing and not force:
+        raise UsageError(
+            f"{', '.join(plan.existing)} already exists in {plan.root}: pass --force to replace it"
+        )
+    return [atomic_write_text(plan.root / path, text) for path, text in plan.files.items()]
+
+
+class _Attr(dict):  # type: ignore[type-arg]
+    """A mapping whose keys read as attributes in templates (``doc.task.type``)."""
+
+    def __getattr__(self, name: str) -> object:
+        value = self.get(name)
+        return _Attr(value) if isinstance(value, dict) else value
