@@ -171,7 +171,6 @@ def exp_new(
     from graft.experiments import branches as experiments
     from graft.experiments import overrides
 
-    progress.step(f"checking exp/{name}: working tree, name, overrides")
     plan = experiments.make_plan(cwd, [(name, overrides.parse_assignments(sets))], base, run, push)
     return experiments.run_one(plan, plan.specs[0], progress=progress)
 

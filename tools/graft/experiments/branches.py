@@ -349,7 +349,8 @@ def run_many(plan: Plan, jobs: int = 2, progress: ProgressCallback | None = None
         report(Progress("started", index, total, spec))
         started = time.monotonic()
         try:
-            outcome = Outcome(spec, time.monotonic() - started, result=run_one(plan, spec, lock))
+            result = run_one(plan, spec, lock)  # before the clock is read: seconds include the run
+            outcome = Outcome(spec, time.monotonic() - started, result=result)
         except ExperimentFailed as exc:
             outcome = Outcome(spec, time.monotonic() - started, error=str(exc), log=exc.log)
         except Exception as exc:  # one point's bug must not hide the others' results
