@@ -231,3 +231,17 @@ def test_completion_needs_no_project(tmp_path):
         check=False,
     )
     assert done.returncode == 0 and "_shtab_graft" in done.stdout and done.stderr == ""
+
+
+@pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed")
+def test_fish_completion_completes_commands_and_options(capsys, tmp_path):
+    assert main(["completion", "fish"]) == 0
+    path = tmp_path / "graft.fish"
+    path.write_text(capsys.readouterr().out)
+    program = f'source {path}; complete -C "graft exp "; echo SPLIT; complete -C "graft gate --"'
+    done = subprocess.run(["fish", "-c", program], capture_output=True, text=True, check=True)
+    subcommands, options = done.stdout.split("SPLIT\n")
+    assert [line.split("\t")[0] for line in subcommands.splitlines()] == ["grid", "list", "new"]
+    assert {"--base", "--head", "--working-tree", "--format", "--quiet"} <= {
+        line.split("\t")[0] for line in options.splitlines()
+    }
