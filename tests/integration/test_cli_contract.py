@@ -310,7 +310,7 @@ def test_progress_is_a_plain_line_per_step_off_a_terminal_and_nothing_in_json_or
     assert graft(monkeypatch, capsys, proj, "-q", *argv)[2] == ""
     code, out, err = graft(monkeypatch, capsys, proj, *argv, "--format", "json", "-o", "report.md")
     assert (code, err) == (0, "")
-    assert json.loads(out)["output"] == "report.md"
+    assert json.loads(out)["output"] == str(proj / "report.md")
     assert (proj / "report.md").read_text() == json.loads(out)["markdown"]
     (proj / "report.md").unlink()
 

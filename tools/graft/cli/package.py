@@ -31,7 +31,7 @@ def to_json(result: Any) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace, ui: Ui) -> int:
-    out = args.out if args.out is not None else ui.root / "dist"
+    out = (args.out if args.out is not None else ui.root / "dist").resolve()  # JSON paths are absolute
     with ui.progress() as progress:
         progress.step("building the release package")
         result = api.package(ui.root, out, version=args.pkg_version, allow_dirty=args.allow_dirty)

@@ -53,7 +53,7 @@ def to_json(result: Any, dry_run: bool, remote: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace, ui: Ui) -> int:
-    out = args.out if args.out is not None else ui.root / "dist"
+    out = (args.out if args.out is not None else ui.root / "dist").resolve()  # JSON paths are absolute
     with ui.progress() as progress:
         if not args.dry_run:
             progress.step("building the release package")

@@ -33,7 +33,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def to_json(result: Any, output: Path | None) -> dict[str, Any]:
     payload = {key: result.context.get(key) for key in JSON_KEYS}
-    payload["output"] = None if output is None else str(output)
+    payload["output"] = None if output is None else str(output.resolve())
     payload["markdown"] = result.markdown
     return payload
 
