@@ -110,7 +110,7 @@ def test_grid_checks_every_point_before_creating_any(repo, monkeypatch, capsys):
     before = git(repo, "for-each-ref", "--format=%(refname)")
     monkeypatch.chdir(repo)
     code = main(["exp", "grid", "--set", "train.num_leaves=15,31", "--set", "train.seed=1,x"])
-    assert code == 1 and "expected int" in capsys.readouterr().err
+    assert code == 3 and "expected int" in capsys.readouterr().err
     assert git(repo, "for-each-ref", "--format=%(refname)") == before
 
 
