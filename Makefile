@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	# the toolkit was installed as "graft" before the distribution became graft-ml
+	# the toolkit was installed as "graft" before the distribution became graft-toolkit
 	$(BIN)/python -m pip uninstall --quiet --quiet --yes graft
 	touch $(STAMP)
 

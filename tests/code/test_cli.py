@@ -147,7 +147,7 @@ def test_json_is_plain_standard_json():
 
 
 def test_extras_are_read_from_the_installed_metadata():
-    assert extras.distribution() == "graft-ml"
+    assert extras.distribution() == "graft-toolkit"
     assert extras.extra_for("fastapi") == "serve"
     assert extras.extra_for("uvicorn.server") == "serve"
     assert extras.extra_for("orjson", preferred="monitor") == "monitor"

@@ -263,17 +263,17 @@ def test_exit_3_unreachable_server(proj, monkeypatch, capsys):
         (
             "fastapi",
             ["serve", "pkg.tar.gz"],
-            "graft serve needs fastapi, which is not installed: pip install 'graft-ml[serve]'",
+            "graft serve needs fastapi, which is not installed: pip install 'graft-toolkit[serve]'",
         ),
         (
             "scipy",
             ["monitor", "--package", "p.tar.gz", "--log-db", "sqlite:///l.db"],
-            "graft monitor needs scipy, which is not installed: pip install 'graft-ml[monitor]'",
+            "graft monitor needs scipy, which is not installed: pip install 'graft-toolkit[monitor]'",
         ),
         (
             "matplotlib",
             ["report", "--head", "exp/better", "--resamples", "5", "--png-dir", "png"],
-            "graft report needs matplotlib, which is not installed: pip install 'graft-ml[plots]'",
+            "graft report needs matplotlib, which is not installed: pip install 'graft-toolkit[plots]'",
         ),
     ],
 )

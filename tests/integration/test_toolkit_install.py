@@ -46,7 +46,7 @@ def toolkit(tmp_path_factory) -> Path:
         (source / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, source / rel)
     checked(run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", work / "wheels", source))
-    (wheel,) = (work / "wheels").glob("graft_ml-*.whl")
+    (wheel,) = (work / "wheels").glob("graft_toolkit-*.whl")
     venv = work / "venv"
     checked(run(sys.executable, "-m", "venv", venv))
     checked(run(venv / "bin" / "python", "-m", "pip", "install", "--quiet", wheel))
@@ -75,7 +75,7 @@ def test_the_pipeline_dependencies_are_not_installed(toolkit):
         run(toolkit / "bin" / "python", "-m", "pip", "list", "--format", "json", env=env_of(toolkit))
     )
     names = {p["name"].lower() for p in json.loads(done.stdout)}
-    assert "graft-ml" in names and not names & set(PIPELINE_ONLY)
+    assert "graft-toolkit" in names and not names & set(PIPELINE_ONLY)
     assert not names & {"fastapi", "uvicorn", "matplotlib", "scikit-learn", "scipy"}  # extras stay out too
 
 
@@ -115,5 +115,6 @@ def test_a_missing_extra_names_the_package_to_install(toolkit, committed):
     done = run(toolkit / "bin" / "graft", "serve", "model.tar.gz", cwd=committed, env=env_of(toolkit))
     assert done.returncode == 3
     assert done.stderr == (
-        "graft: error: graft serve needs fastapi, which is not installed: pip install 'graft-ml[serve]'\n"
+        "graft: error: graft serve needs fastapi, which is not installed: "
+        "pip install 'graft-toolkit[serve]'\n"
     )

@@ -116,7 +116,7 @@ def _directory(path: Path | None) -> Iterator[None]:
 def _run(args: argparse.Namespace, module: ModuleType) -> int:
     ui = Ui(args.command, getattr(args, "format", None), getattr(args, "quiet", False))
     try:
-        with _directory(getattr(args, "directory", None)):
+        with ui.notices(), _directory(getattr(args, "directory", None)):
             return int(args.handler(args, ui) or 0)
     except ModuleNotFoundError as exc:
         from graft.core.extras import missing

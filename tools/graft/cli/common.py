@@ -7,7 +7,7 @@
 * ``-q``/``--quiet``: no progress and no messages on stderr (errors still are printed).
 * ``--format table|json`` on every command that prints a result: the result goes to stdout
   (JSON: one document, shapes in ``graft/cli/schemas/``), messages and progress to stderr;
-  JSON mode adds nothing to stderr but errors.
+  JSON mode adds nothing to stderr but warnings and errors.
 
 :class:`Ui` is what a command's handler gets: the result writers, the one place messages go
 to stderr, the project root and a progress reporter (rich's live display on a terminal, one
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import math
 import sys
 from collections.abc import Iterator, Sequence
@@ -142,12 +143,34 @@ class Ui:
 
     def message(self, text: str) -> None:
         """A message for the person at the terminal (stderr); none with --quiet or in JSON mode."""
-        if self.quiet or self.json_mode:
-            return
+        if not (self.quiet or self.json_mode):
+            self._stderr_line(text)
+
+    def _stderr_line(self, text: str) -> None:
         if self._live is not None:
             self._live.print(text)
         else:
             print(text, file=self.stderr, flush=True)
+
+    @contextlib.contextmanager
+    def notices(self) -> Iterator[None]:
+        """Library notices (``logging.getLogger("graft")``) as ``graft: message`` lines on stderr:
+        info and up normally, warnings and up in JSON mode, errors only with --quiet."""
+        import logging
+
+        logger = logging.getLogger("graft")
+        handler = _NoticeHandler(self)
+        handler.setLevel(logging.ERROR if self.quiet else logging.WARNING if self.json_mode else logging.INFO)
+        saved = (logger.level, logger.propagate)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(saved[0])
+            logger.propagate = saved[1]
 
     @contextlib.contextmanager
     def progress(self) -> Iterator[Reporter]:
@@ -165,6 +188,15 @@ class Ui:
                 yield live
         finally:
             self._live = None
+
+
+class _NoticeHandler(logging.Handler):
+    def __init__(self, ui: Ui) -> None:
+        super().__init__()
+        self.ui = ui
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.ui._stderr_line(f"graft: {record.getMessage()}")
 
 
 class _PlainReporter:

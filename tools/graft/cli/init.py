@@ -1,4 +1,8 @@
-"""`graft init`: write graft.yaml for an existing DVC project (shows it first; --force replaces)."""
+"""`graft init`: write graft.yaml for an existing DVC project (shows it first; --force replaces).
+
+The file is shown on stderr (like the other messages); ``--format json`` prints the files,
+the inference notes and what was written on stdout.
+"""
 
 from __future__ import annotations
 
@@ -28,9 +32,8 @@ def to_json(plan: Any, written: list[Any], dry_run: bool) -> dict[str, Any]:
 
 def run(args: argparse.Namespace, ui: Ui) -> int:
     plan = api.init_plan(ui.root)
-    if not ui.json_mode:
-        for path, text in plan.files.items():
-            ui.out(f"--- {path}\n{text}")
+    for path, text in plan.files.items():  # shown for the person at the terminal, as it is written
+        ui.message(f"--- {path}\n{text.rstrip()}")
     written = [] if args.dry_run else api.init_write(plan, force=args.force)
     if ui.json_mode:
         ui.json(to_json(plan, written, args.dry_run))

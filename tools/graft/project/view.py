@@ -10,6 +10,7 @@ the same ``params.yaml`` on a hundred branches parses it once.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -25,6 +26,21 @@ if TYPE_CHECKING:
     from graft.core.gitrepo import Revision
 
 DVC_FILE = "dvc.yaml"
+
+
+_SAID: set[str] = set()
+
+
+def _say_inferred_once(where: str) -> None:
+    """Tell the user (once per process and project) that settings were inferred, not read."""
+    key = where.rsplit(":", 1)[0]
+    if key in _SAID:
+        return
+    _SAID.add(key)
+    logging.getLogger("graft").warning(
+        "no %s: using settings inferred from dvc.yaml and params.yaml (`graft init` writes them down)",
+        where,
+    )
 
 
 @dataclass
@@ -137,6 +153,7 @@ class View:
         metrics_file, _ = guess_metrics_file(self.pipeline)
         metrics = self.document(metrics_file) if metrics_file else None
         document, notes = infer(self.pipeline, self.params, metrics, self.prediction_columns())
+        _say_inferred_once(self.source.where(SETTINGS_FILE))
         return parse_settings(document, self.params, f"{where} (inferred)"), notes
 
     @property
