@@ -15,7 +15,7 @@ from graft.cli.common import Ui, add_format
 from graft.core.fsio import atomic_write_text
 
 EXTRA = "plots"  # --png-dir draws with matplotlib
-JSON_KEYS = ("base", "head", "gate", "metrics", "params", "data", "fairness", "leaderboard", "png")
+JSON_KEYS = ("task", "base", "head", "gate", "metrics", "params", "data", "fairness", "leaderboard", "png")
 
 
 def register(parser: argparse.ArgumentParser) -> None:
