@@ -49,7 +49,7 @@ def toolkit(tmp_path_factory) -> Path:
     (wheel,) = (work / "wheels").glob("graft_toolkit-*.whl")
     venv = work / "venv"
     checked(run(sys.executable, "-m", "venv", venv))
-    checked(run(venv / "bin" / "python", "-m", "pip", "install", "--quiet", wheel))
+    checked(run(venv / "bin" / "python", "-m", "pip", "install", "--quiet", "--no-compile", wheel))
     return venv
 
 
