@@ -1,9 +1,7 @@
-"""graft.core.errors.run_main exit codes and graft.core.fsio atomic writes."""
+"""graft.core.errors.run_main exit codes and graft.core.fsio atomic writes (the pipeline has its
+own: tests/code/test_stage_helpers.py)."""
 
 from __future__ import annotations
-
-import subprocess
-import sys
 
 import pytest
 
@@ -79,15 +77,6 @@ def test_interrupt_is_exit_130(capsys):
 
     assert run_main(stop, "graft") == 130
     assert capsys.readouterr().err == "graft: interrupted\n"
-
-
-def test_stage_module_exit_code_and_message(tmp_path):
-    """`python -m stages.X` in a directory without params.yaml: exit 3, one line."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "stages.gate"], cwd=tmp_path, capture_output=True, text=True, check=False
-    )
-    assert proc.returncode == 3
-    assert proc.stderr == "stage gate: error: params.yaml: file not found (run from the project root)\n"
 
 
 def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):

@@ -56,20 +56,11 @@ def open_package(path: Path, workdir: Path | None = None) -> LoadedPackage:
 
 
 def headline_metrics(root: Path) -> dict[str, Any]:
-    """The working tree's metrics (flattened, dotted keys) and whether the gate passed (None: not run)."""
-    import json
+    """The working tree's metrics (headline file's keys bare, others ``path:key``) and whether
+    they hold graft.yaml's gate thresholds (None: no thresholds configured)."""
+    from graft.release.check import working_metrics
 
-    from graft.core.errors import GraftError
-    from graft.project.metrics import GATE_FILE, METRICS_FILE, flatten
-
-    path = Path(root) / METRICS_FILE
-    try:
-        metrics = flatten(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        raise GraftError(f"{path}: no metrics yet (run `dvc repro`)") from None
-    gate_path = Path(root) / GATE_FILE
-    gate = json.loads(gate_path.read_text(encoding="utf-8"))["passed"] if gate_path.is_file() else None
-    return {"metrics": metrics, "gate": gate}
+    return working_metrics(Path(root))
 
 
 def monitor(
@@ -84,8 +75,8 @@ def monitor(
 ) -> dict[str, Any]:
     """Monitor the logged traffic of a released model; returns the result (``alert`` says whether to fail).
 
-    Thresholds come from the package's own params.yaml (``monitor`` section) unless ``params_path``
-    names another file.
+    Thresholds come from the package's own settings (graft.yaml ``monitor``, as packaged) unless
+    ``params_path`` names a file with a ``monitor`` section.
     """
     import tempfile
 
@@ -96,22 +87,25 @@ def monitor(
     from graft.monitoring.logreader import read_window
     from graft.monitoring.run import monitor as run_monitor
     from graft.monitoring.run import parse_params
+    from graft.release.package import REFERENCE_ROWS
+    from graft.release.reference import schema_columns
 
     progress.step(f"verifying the package {package_path}")
     with tempfile.TemporaryDirectory(prefix="graft-monitor-") as tmp:
         pkg = open_package(Path(package_path), Path(tmp))
-        released = pkg.manifest["lineage"]["params"]  # the package's params.yaml, as recorded
-        threshold = float(released["evaluate"]["threshold"])
+        settings = pkg.settings  # the project's graft settings, as packaged
+        threshold = settings.task.threshold
         if params_path is None:
-            params = parse_params(released.get("monitor"), str(pkg.path("params.yaml")))
+            params = parse_params(settings.monitor or None, f"{pkg.label}: settings.json monitor")
         else:
             chosen = yaml.safe_load(Path(params_path).read_text(encoding="utf-8")) or {}
             params = parse_params(chosen.get("monitor"), str(params_path))
-        reference = pd.read_parquet(pkg.path("reference.parquet"))
-        reference_proba = pd.read_parquet(pkg.path("test_predictions.parquet"))["proba"].to_numpy()
-        schema = pkg.json("schema.json")
-        spec = pkg.json("features.json")
-        version = f"{pkg.manifest['model']} {pkg.manifest['version']}"
+        reference = pd.read_parquet(pkg.path(REFERENCE_ROWS))
+        reference_proba = pkg.reference_scores()
+        schema = pkg.schema
+        numeric, categorical = schema_columns(schema)
+        spec = {"numeric": numeric, "categorical": categorical, "onehot": {}}
+        version = f"{pkg.name} {pkg.version}"
     progress.step("reading the prediction log")
     window = read_window(log_db, since, until)
     progress.step(f"checking {len(window.predictions)} predictions: inputs, outputs, feedback, fairness")
@@ -331,8 +325,8 @@ def reproduce(
 
 
 def check_repro(root: Path, paths: list[str] | None = None) -> list[Difference]:
-    """Files of dvc.lock and metrics/ whose working-tree bytes differ from HEAD."""
-    from graft.release.check import DEFAULT_PATHS
+    """Results whose working-tree bytes differ from HEAD: dvc.lock and every metrics, plots and
+    predictions file the project declares (or only ``paths``)."""
     from graft.release.check import check_repro as run
 
-    return run(Path(root), paths or DEFAULT_PATHS)
+    return run(Path(root), paths or None)

@@ -1,7 +1,7 @@
-"""`graft check-repro [PATH...]`: fail when the reproduced dvc.lock or metrics differ from HEAD.
+"""`graft check-repro [PATH...]`: fail when the reproduced dvc.lock or declared results differ from HEAD.
 
-PATHs are relative to the current directory (default: what :mod:`graft.release.check`
-compares). Exit 1 (a check that failed) naming every differing file.
+PATHs are relative to the current directory (default: ``dvc.lock`` and every metrics, plots and
+predictions file the project declares). Exit 1 (a check that failed) naming every differing file.
 """
 
 from __future__ import annotations
@@ -18,15 +18,14 @@ def register(parser: argparse.ArgumentParser) -> None:
         "paths",
         nargs="*",
         metavar="PATH",
-        help="files or folders to compare with HEAD (default: dvc.lock metrics)",
+        help="files or folders to compare with HEAD (default: dvc.lock and every metrics, plots "
+        "and predictions file the project declares)",
     )
     add_format(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, ui: Ui) -> int:
-    from graft.release.check import DEFAULT_PATHS
-
     paths = [ui.repo_path(p) for p in args.paths] or None
     differences = api.check_repro(ui.root, paths)
     if ui.json_mode:
@@ -39,7 +38,7 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
                 ],
             }
         )
-    what = " ".join(paths or DEFAULT_PATHS)
+    what = " ".join(paths) if paths else "dvc.lock and the declared results"
     if not differences:
         if not ui.json_mode:
             ui.out(f"reproduced: {what} match HEAD")

@@ -37,6 +37,7 @@ def to_json(versions: list[Any]) -> list[dict[str, Any]]:
 
 def run(args: argparse.Namespace, ui: Ui) -> int:
     from graft.core.texttable import format_table
+    from graft.release.versions import headline_columns
 
     versions = api.models(ui.root, args.model)
     if ui.json_mode:
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
     if not versions:
         ui.out("no released models (tags <model>@vX.Y.Z)")
         return 0
-    names = list(dict.fromkeys(k for v in versions for k in v.metrics))
+    names = headline_columns(versions)
     rows = [
         [
             v.release.tag,
