@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# the toolkit was installed as "graft" before the distribution became graft-toolkit
+	$(BIN)/python -m pip uninstall --quiet --quiet --yes graft
 	touch $(STAMP)
 
 ## Set up, run the pipeline on the embedded UCI Adult data, print the headline metrics.
@@ -41,7 +43,8 @@ lint-workflows: $(STAMP)
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	zizmor --offline --min-severity medium .github/workflows
 
-## Create .venv and install the project with its dev tools (what CI runs first).
+## Create .venv and install the toolkit with every extra, the reference pipeline's dependencies
+## (the `pipeline` extra) and the dev tools (what CI runs first).
 install: $(STAMP)
 
 format: $(STAMP)

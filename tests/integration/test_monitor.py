@@ -154,7 +154,7 @@ def test_degraded_label_relation_is_flagged_on_realised_quality(server, model_pa
 
 
 def test_monitor_errors_name_what_is_wrong(server, model_package, tmp_path, capsys):
-    assert main(["monitor", "--package", str(model_package.archive), "--log-db", "sqlite:///nope.db"]) == 1
+    assert main(["monitor", "--package", str(model_package.archive), "--log-db", "sqlite:///nope.db"]) == 3
     assert "sqlite:///nope.db: no such prediction log" in capsys.readouterr().err
     args = [
         "monitor",

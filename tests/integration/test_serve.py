@@ -80,7 +80,7 @@ def test_tampered_or_incomplete_package_is_refused_naming_the_file(model_package
     else:
         (folder / "extra.txt").write_text("x")
     result = _serve_exit(folder, tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 3
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert named in lines[0] and lines[0].startswith("graft: error:")
@@ -93,7 +93,7 @@ def test_tampered_archive_is_refused(model_package, tmp_path):
     data[len(data) // 2] ^= 0xFF
     bad.write_bytes(bytes(data))
     result = _serve_exit(bad, tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 3
     assert len(result.stderr.strip().splitlines()) == 1 and "bad.tar.gz" in result.stderr
 
 

@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from graft.core.progress import SILENT, Reporter
+
 if TYPE_CHECKING:
     from graft.compare.diff import DiffResult
     from graft.compare.gate import Report
@@ -69,6 +71,7 @@ def monitor(
     report: Path | None = None,
     json_out: Path | None = None,
     params_path: Path | None = None,
+    progress: Reporter = SILENT,
 ) -> dict[str, Any]:
     """Monitor the logged traffic of a released model; returns the result (``alert`` says whether to fail).
 
@@ -87,6 +90,7 @@ def monitor(
     from graft.release.package import REFERENCE_ROWS
     from graft.release.reference import schema_columns
 
+    progress.step(f"verifying the package {package_path}")
     with tempfile.TemporaryDirectory(prefix="graft-monitor-") as tmp:
         pkg = open_package(Path(package_path), Path(tmp))
         settings = pkg.settings  # the project's graft settings, as packaged
@@ -102,10 +106,13 @@ def monitor(
         numeric, categorical = schema_columns(schema)
         spec = {"numeric": numeric, "categorical": categorical, "onehot": {}}
         version = f"{pkg.name} {pkg.version}"
+    progress.step("reading the prediction log")
     window = read_window(log_db, since, until)
+    progress.step(f"checking {len(window.predictions)} predictions: inputs, outputs, feedback, fairness")
     result = run_monitor(window, reference, reference_proba, schema, spec, params, threshold, version)
     result["outputs_written"] = []
     if report is not None:
+        progress.step(f"writing the report {report}")
         images = reporting.make_plots(result, reference, window.predictions, reference_proba, threshold)
         result["outputs_written"] += [str(p) for p in reporting.write_report(Path(report), result, images)]
     if json_out is not None:
@@ -165,6 +172,7 @@ def exp_new(
     run: bool = True,
     push: bool = False,
     cwd: str | Path = ".",
+    progress: Reporter = SILENT,
 ) -> Result:
     """Create ``exp/NAME`` from ``base`` with ``sets`` applied, run the pipeline and commit.
 
@@ -175,7 +183,7 @@ def exp_new(
     from graft.experiments import overrides
 
     plan = experiments.make_plan(cwd, [(name, overrides.parse_assignments(sets))], base, run, push)
-    return experiments.run_one(plan, plan.specs[0])
+    return experiments.run_one(plan, plan.specs[0], progress=progress)
 
 
 def exp_grid_points(sets: Sequence[str], prefix: str = "grid") -> list[tuple[str, list[Any]]]:
@@ -324,11 +332,13 @@ def models(root: Path, model: str | None = None) -> list[ModelVersion]:
     return model_versions(Path(root), model)
 
 
-def reproduce(root: Path, tag: str, archive: Path | None = None, keep: bool = False) -> ReproduceResult:
+def reproduce(
+    root: Path, tag: str, archive: Path | None = None, keep: bool = False, progress: Reporter = SILENT
+) -> ReproduceResult:
     """Re-run a release's pipeline in a temporary worktree and compare every output."""
     from graft.release.reproduce import reproduce as run
 
-    return run(Path(root), tag, archive=archive, keep=keep)
+    return run(Path(root), tag, archive=archive, keep=keep, progress=progress)
 
 
 def check_repro(root: Path, paths: list[str] | None = None) -> list[Difference]:

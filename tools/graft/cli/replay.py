@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+from typing import Any
 
 from graft import api
+from graft.cli.common import Ui, add_format
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -58,38 +59,58 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=50, help="records per /predict request")
     parser.add_argument("--seed", type=int, default=0)
+    add_format(parser)
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    def progress(done: int, total: int) -> None:
-        if done == total or done % 1000 < args.batch_size:
-            print(
-                f"\rsent {done}/{total} rows", end="\n" if done == total else "", file=sys.stderr, flush=True
-            )
+def to_json(result: Any) -> dict[str, Any]:
+    return {
+        "rows": result.rows,
+        "requests": result.requests,
+        "feedback": result.feedback,
+        "flipped": result.flipped,
+        "rejected": result.rejected,
+        "rejections": list(result.rejections),
+        "without_outcome": result.without_outcome,
+        "seconds": result.seconds,
+    }
 
-    result = api.replay(
-        args.data,
-        args.url,
-        where=args.where,
-        label=args.label,
-        limit=args.limit,
-        shifts=args.shift,
-        mixes=args.mix,
-        ratios=args.ratio,
-        flip_labels=args.flip_labels,
-        feedback_rate=args.feedback_rate,
-        feedback_delay=args.feedback_delay,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        progress=progress,
-    )
-    print(
+
+def run(args: argparse.Namespace, ui: Ui) -> int:
+    with ui.progress() as progress:
+        started: list[int] = []
+
+        def sent(done: int, total: int) -> None:
+            if not started:
+                started.append(total)
+                progress.step(f"sending rows to {args.url}", total=total)
+            progress.update(done)
+
+        result = api.replay(
+            args.data,
+            args.url,
+            where=args.where,
+            label=args.label,
+            limit=args.limit,
+            shifts=args.shift,
+            mixes=args.mix,
+            ratios=args.ratio,
+            flip_labels=args.flip_labels,
+            feedback_rate=args.feedback_rate,
+            feedback_delay=args.feedback_delay,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            progress=sent,
+        )
+    if ui.json_mode:
+        ui.json(to_json(result))
+        return 0
+    ui.out(
         f"replayed {result.rows} rows in {result.requests} requests, {result.feedback} feedback events "
         f"({result.flipped} flipped) in {result.seconds:.1f} s; "
         f"{result.rejected} row(s) rejected by the server"
         + (f"; {result.without_outcome} row(s) without an outcome" if result.without_outcome else "")
     )
     for line in result.rejections:
-        print(f"  rejected: {line}")
+        ui.out(f"  rejected: {line}")
     return 0
