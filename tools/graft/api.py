@@ -75,7 +75,7 @@ def monitor(
     import yaml
 
     from graft.monitoring import report as reporting
-    from graft.monitoring.logreader import read_window
+    from graft.monitoring.logreader import LogLayout, read_window
     from graft.monitoring.run import monitor as run_monitor
     from graft.monitoring.run import parse_params
 
@@ -93,7 +93,7 @@ def monitor(
         schema = pkg.json("schema.json")
         spec = pkg.json("features.json")
         version = f"{pkg.manifest['model']} {pkg.manifest['version']}"
-    window = read_window(log_db, since, until)
+    window = read_window(log_db, since, until, LogLayout.from_package(schema, spec))
     result = run_monitor(window, reference, reference_proba, schema, spec, params, threshold, version)
     result["outputs_written"] = []
     if report is not None:

@@ -9,6 +9,9 @@ from graft import api
 
 
 def register(parser: argparse.ArgumentParser) -> None:
+    from graft.monitoring import EXIT_NO_DATA
+
+    parser.epilog = f"exit status: 0 no alert, 1 alert, 2 usage error, {EXIT_NO_DATA} no data in the window"
     parser.add_argument(
         "--package", required=True, type=Path, help="the released package (archive or folder)"
     )
@@ -28,6 +31,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from graft.monitoring.run import exit_code
+
     result = api.monitor(
         args.package, args.log_db, args.since, args.until, args.output, args.json_out, args.params
     )
@@ -39,4 +44,4 @@ def run(args: argparse.Namespace) -> int:
     for path in result["outputs_written"]:
         print(f"wrote {path}")
     print(f"verdict: {result['verdict']}")
-    return 1 if result["alert"] else 0
+    return exit_code(result)
