@@ -15,7 +15,7 @@ import pandas as pd
 from scipy import stats
 
 from graft.monitoring.drift import DriftConfig
-from graft.monitoring.significance import gap_exceeds_pvalue, rate_change_pvalue
+from graft.monitoring.significance import gap_exceeds_pvalue, rate_change_pvalue, wasserstein
 
 
 def _r(x: float | None) -> float | None:
@@ -45,7 +45,7 @@ def output_drift(
         score = float(stats.ks_2samp(reference_proba, proba).pvalue)
     elif enough:
         spread = float(np.std(reference_proba)) or 1.0
-        score = float(stats.wasserstein_distance(reference_proba, proba) / spread)
+        score = wasserstein(reference_proba, proba) / spread
     positives = int((proba >= threshold).sum())
     return {
         "rows": n,
@@ -62,19 +62,30 @@ def output_drift(
     }
 
 
-def labelled(predictions: pd.DataFrame) -> pd.DataFrame:
-    """The window's records that received an outcome."""
-    return predictions[predictions["outcome"].notna()]
+def roc_auc(y: np.ndarray, p: np.ndarray) -> float:
+    """ROC AUC as the normalised Mann-Whitney U statistic (ties count one half), from the
+    distinct scores: memory grows with the labelled rows, a few bytes each."""
+    values, inverse = np.unique(p, return_inverse=True)
+    positives = np.bincount(inverse, weights=y, minlength=len(values))
+    negatives = np.bincount(inverse, minlength=len(values)) - positives
+    below = np.cumsum(negatives) - negatives  # negatives scored strictly lower
+    return float(np.sum(positives * (below + 0.5 * negatives)) / (positives.sum() * negatives.sum()))
+
+
+def log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    p = np.clip(p, 1e-15, 1 - 1e-15)
+    return float(-np.mean(np.where(y == 1, np.log(p), np.log1p(-p))))
 
 
 def realised_quality(predictions: pd.DataFrame, threshold: float, min_rows: int) -> dict[str, Any]:
-    from sklearn import metrics as skm
-
-    joined = labelled(predictions)
-    y = joined["outcome"].to_numpy(dtype=int)
-    p = joined["proba"].to_numpy(dtype=float)
-    enough = len(y) >= min_rows and len(np.unique(y)) == 2
-    delays = joined["feedback_delay_s"].dropna().to_numpy(dtype=float)
+    """Realised metrics over the window's records that received an outcome."""
+    outcome = predictions["outcome"].to_numpy(dtype=float)
+    labelled = ~np.isnan(outcome)
+    y = outcome[labelled]
+    p = predictions["proba"].to_numpy(dtype=float)[labelled]
+    enough = len(y) >= min_rows and 0 < y.sum() < len(y)
+    delays = predictions["feedback_delay_s"].to_numpy(dtype=float)[labelled]
+    delays = delays[~np.isnan(delays)]
     n_predictions = len(predictions)
     return {
         "rows_with_feedback": len(y),
@@ -85,9 +96,9 @@ def realised_quality(predictions: pd.DataFrame, threshold: float, min_rows: int)
         },
         "enough_feedback": bool(enough),
         "min_rows": min_rows,
-        "roc_auc": _r(skm.roc_auc_score(y, p)) if enough else None,
-        "accuracy": _r(skm.accuracy_score(y, p >= threshold)) if enough else None,
-        "log_loss": _r(skm.log_loss(y, np.clip(p, 1e-15, 1 - 1e-15), labels=[0, 1])) if enough else None,
+        "roc_auc": _r(roc_auc(y, p)) if enough else None,
+        "accuracy": _r(np.mean((p >= threshold) == (y == 1))) if enough else None,
+        "log_loss": _r(log_loss(y, p)) if enough else None,
     }
 
 
@@ -106,36 +117,36 @@ def group_rates(
     :func:`graft.monitoring.significance.gap_exceeds_pvalue`), so a small group's noise alone
     does not alert.
     """
-    codes, names = pd.factorize(predictions[column], use_na_sentinel=False, sort=False)
+    column_values = predictions[column]
+    if not isinstance(column_values.dtype, pd.CategoricalDtype):
+        column_values = column_values.astype("category")
+    codes = column_values.cat.codes.to_numpy()  # small integers, -1 for missing
+    names = [*column_values.cat.categories, None]  # None: missing
     sel = predictions["proba"].to_numpy(dtype=float) >= threshold
     outcome = predictions["outcome"].to_numpy(dtype=float)
-    k = len(names)
-
-    def per_group(mask: np.ndarray) -> np.ndarray:
-        return np.bincount(codes[mask], minlength=k)
-
-    counts, selected = per_group(np.ones(len(codes), dtype=bool)), per_group(sel)
-    positives, negatives = per_group(outcome == 1), per_group(outcome == 0)
-    true_pos, false_pos = per_group(sel & (outcome == 1)), per_group(sel & (outcome == 0))
+    is_pos, is_neg = outcome == 1, outcome == 0
     groups: dict[str, Any] = {}
     counts_for: dict[str, list[tuple[int, int]]] = {"sel": [], "tpr": [], "fpr": []}
-    for g in sorted(range(k), key=lambda i: (pd.isna(names[i]), str(names[i]))):
-        count = int(counts[g])
-        pos, neg = int(positives[g]), int(negatives[g])
-        groups[str(names[g])] = {
+    present = [int(c) for c in np.unique(codes)]
+    for code in sorted(present, key=lambda c: (c < 0, str(names[c]))):
+        mask = codes == code
+        count, selected = int(mask.sum()), int((sel & mask).sum())
+        pos, neg = int((is_pos & mask).sum()), int((is_neg & mask).sum())
+        true_pos, false_pos = int((sel & is_pos & mask).sum()), int((sel & is_neg & mask).sum())
+        groups[str(names[code]) if code >= 0 else "nan"] = {
             "count": count,
-            "selection_rate": _r(selected[g] / count),
+            "selection_rate": _r(selected / count),
             "labelled": pos + neg,
-            "tpr": _r(true_pos[g] / pos) if pos else None,
-            "fpr": _r(false_pos[g] / neg) if neg else None,
+            "tpr": _r(true_pos / pos) if pos else None,
+            "fpr": _r(false_pos / neg) if neg else None,
             "in_gaps": count >= min_rows,
             "in_odds_gaps": pos >= min_rows and neg >= min_rows,
         }
         if count >= min_rows:
-            counts_for["sel"].append((int(selected[g]), count))
+            counts_for["sel"].append((selected, count))
         if pos >= min_rows and neg >= min_rows:
-            counts_for["tpr"].append((int(true_pos[g]), pos))
-            counts_for["fpr"].append((int(false_pos[g]), neg))
+            counts_for["tpr"].append((true_pos, pos))
+            counts_for["fpr"].append((false_pos, neg))
     rates = [g["selection_rate"] for g in groups.values() if g["in_gaps"]]
     tprs = [g["tpr"] for g in groups.values() if g["in_odds_gaps"]]
     fprs = [g["fpr"] for g in groups.values() if g["in_odds_gaps"]]

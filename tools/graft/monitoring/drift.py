@@ -32,7 +32,7 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial import distance
 
-from graft.monitoring.significance import counts_test, rate_change_pvalue
+from graft.monitoring.significance import counts_test, rate_change_pvalue, wasserstein
 
 PSI_BINS = 10
 EPS = 1e-4
@@ -196,7 +196,7 @@ def numeric_drift(name: str, ref: NumericReference, current: np.ndarray, config:
             spread = float(np.std(ref.values)) or 1.0
             method, score = (
                 "wasserstein_normed",
-                float(stats.wasserstein_distance(ref.values, present) / spread),
+                wasserstein(ref.values, present) / spread,
             )
         elif ref.point_mass is None:
             method, score = "ks", float(stats.ks_2samp(ref.values, present).pvalue)

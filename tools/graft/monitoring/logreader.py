@@ -24,11 +24,12 @@ Contract:
 from __future__ import annotations
 
 import contextlib
+import io
 import re
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,8 @@ import pandas as pd
 from graft.errors import GraftError, UsageError
 from graft.monitoring.run import Window
 
-CHUNK_ROWS = 20_000  # records parsed into columns at a time (and rows fetched per round trip)
+CHUNK_ROWS = 20_000  # requests parsed into columns at a time (and rows fetched per round trip)
+CHUNK_BYTES = 32 << 20  # ... or fewer, when their JSON reaches this size (large batch requests)
 EXAMPLES = 3  # request ids kept per reason a row could not be read
 
 _SELECT = """
@@ -162,8 +164,13 @@ def _chunked(cursor: Any, url: str, error: type[Exception]) -> Iterator[tuple]:
         raise LogReadError(f"{url}: cannot read the prediction log ({exc})") from None
 
 
-class _Unreadable(Exception):
-    pass
+NOT_JSON = "inputs are not valid JSON"
+NOT_RECORDS = "inputs are not a non-empty JSON array of records"
+OUTPUTS_NOT_JSON = "outputs are not valid JSON"
+NO_PROBABILITIES = "outputs do not hold one probability per input record"
+BAD_PROBABILITY = "a probability is not a number between 0 and 1"
+FEEDBACK_INDEX = "feedback names a record index its request does not have"
+NUMBERS, TEXTS = {int, float, type(None)}, {str, type(None)}
 
 
 def _text(value: Any) -> str:
@@ -177,40 +184,200 @@ def _time(value: Any) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _parse(inputs: Any, outputs: Any) -> tuple[list[dict[str, Any]], list[float]]:
+def _parse(inputs: Any, outputs: Any) -> tuple[list[dict[str, Any]], list[float]] | str:
+    """A logged request's records and probabilities, or the reason it cannot be read."""
     try:
         records = orjson.loads(inputs)
     except orjson.JSONDecodeError:
-        raise _Unreadable("inputs are not valid JSON") from None
-    if not isinstance(records, list) or not records or not all(type(r) is dict for r in records):
-        raise _Unreadable("inputs are not a non-empty JSON array of records")
+        return NOT_JSON
+    if type(records) is not list or not records:
+        return NOT_RECORDS
+    for record in records:
+        if type(record) is not dict:
+            return NOT_RECORDS
     try:
-        out = orjson.loads(outputs)
+        probs = orjson.loads(outputs)["probability"]
     except orjson.JSONDecodeError:
-        raise _Unreadable("outputs are not valid JSON") from None
-    probs = out.get("probability") if isinstance(out, dict) else None
-    if not isinstance(probs, list) or len(probs) != len(records):
-        raise _Unreadable("outputs do not hold one probability per input record")
+        return OUTPUTS_NOT_JSON
+    except (KeyError, TypeError, IndexError):
+        return NO_PROBABILITIES
+    if type(probs) is not list or len(probs) != len(records):
+        return NO_PROBABILITIES
     for p in probs:
-        if type(p) not in (float, int) or not 0 <= p <= 1:
-            raise _Unreadable("a probability is not a number between 0 and 1")
+        if (type(p) is not float and type(p) is not int) or not 0 <= p <= 1:
+            return BAD_PROBABILITY
     return records, probs
 
 
+def _later(new: Any, old: Any) -> bool:
+    """Whether feedback time ``new`` is after ``old`` (ISO text or datetimes; unparsable: text order)."""
+    try:
+        return _time(new) > _time(old)
+    except ValueError:
+        return _text(new) > _text(old)
+
+
+def _seconds(times: list[Any]) -> np.ndarray:
+    """Epoch seconds of ISO texts (SQLite) or datetimes (PostgreSQL); NaN where unparsable."""
+    values = [t.decode("utf-8", "replace") if isinstance(t, bytes) else t for t in times]
+    parsed = pd.to_datetime(pd.Series(values, dtype=object), utc=True, errors="coerce", format="ISO8601")
+    return (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=float)
+
+
+@dataclass
+class _Chunk:
+    """Requests read from the log, not yet parsed (one entry per request; feedback by request)."""
+
+    ids: list[Any] = field(default_factory=list)
+    versions: list[Any] = field(default_factory=list)
+    inputs: list[Any] = field(default_factory=list)
+    outputs: list[Any] = field(default_factory=list)
+    served: list[Any] = field(default_factory=list)
+    feedback: list[tuple[int, tuple]] = field(default_factory=list)  # (request, feedback columns)
+    size: int = 0  # bytes of JSON held
+
+
+@dataclass
+class _Parsed:
+    """A chunk's records as columns; ``counts`` holds each request's records (0: unreadable)."""
+
+    counts: np.ndarray
+    numeric: dict[str, np.ndarray]
+    categorical: dict[str, tuple[np.ndarray, list[Any]]]  # local codes (-1 missing), their values
+    proba: np.ndarray
+    not_numbers: dict[str, int] = field(default_factory=dict)
+
+
+def _arrow_schema(layout: LogLayout) -> Any:
+    import pyarrow as pa
+
+    record = pa.struct(
+        [(c, pa.float64()) for c in layout.numeric] + [(c, pa.string()) for c in layout.categorical]
+    )
+    outputs = pa.struct([("probability", pa.list_(pa.float64())), ("label", pa.list_(pa.string()))])
+    return pa.schema([("i", pa.list_(record)), ("o", outputs)])
+
+
+def _parse_fast(chunk: _Chunk, layout: LogLayout, schema: Any) -> _Parsed | None:
+    """The whole chunk in one pass of Arrow's JSON reader; None when any row is unusual (a row
+    that is not valid JSON or has another shape, an unexpected field, a string where a number
+    belongs...): the careful per-row parse then finds and counts what is wrong."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.json as pj
+
+    pairs = zip(chunk.inputs, chunk.outputs, strict=True)
+    try:
+        if isinstance(chunk.inputs[0], bytes):  # SQLite
+            lines = b"\n".join([b'{"i":' + i + b',"o":' + o + b"}" for i, o in pairs])
+        else:  # PostgreSQL
+            lines = "\n".join(['{"i":' + i + ',"o":' + o + "}" for i, o in pairs]).encode()
+        table = pj.read_json(
+            io.BytesIO(lines),
+            read_options=pj.ReadOptions(block_size=max(len(lines) + 1, 1 << 20)),
+            parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error"),
+        ).combine_chunks()
+    except (pa.ArrowException, ValueError, TypeError):  # ValueError: not UTF-8; TypeError: mixed types
+        return None
+    inputs, outputs = table.column("i").chunk(0), table.column("o").chunk(0)
+    if table.num_rows != len(chunk.ids) or inputs.null_count or outputs.null_count:
+        return None
+    records, probs = inputs.flatten(), outputs.field("probability")
+    counts = pc.list_value_length(inputs).to_numpy(zero_copy_only=False)
+    if records.null_count or probs.null_count or not counts.all():
+        return None
+    proba = probs.flatten()
+    if proba.null_count or not np.array_equal(
+        pc.list_value_length(probs).to_numpy(zero_copy_only=False), counts
+    ):
+        return None
+    proba_np = proba.to_numpy(zero_copy_only=False)
+    if len(proba_np) and (proba_np.min() < 0 or proba_np.max() > 1):
+        return None
+    numeric = {c: records.field(c).to_numpy(zero_copy_only=False) for c in layout.numeric}
+    categorical = {}
+    for c in layout.categorical:
+        encoded = pc.dictionary_encode(records.field(c))
+        codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+        categorical[c] = (codes, encoded.dictionary.to_pylist())
+    return _Parsed(counts.astype(np.int64), numeric, categorical, proba_np)
+
+
+def _parse(inputs: Any, outputs: Any) -> tuple[list[dict[str, Any]], list[float]] | str:
+    """A logged request's records and probabilities, or the reason it cannot be read."""
+    try:
+        records = orjson.loads(inputs)
+    except orjson.JSONDecodeError:
+        return NOT_JSON
+    if type(records) is not list or not records:
+        return NOT_RECORDS
+    for record in records:
+        if type(record) is not dict:
+            return NOT_RECORDS
+    try:
+        probs = orjson.loads(outputs)["probability"]
+    except orjson.JSONDecodeError:
+        return OUTPUTS_NOT_JSON
+    except (KeyError, TypeError, IndexError):
+        return NO_PROBABILITIES
+    if type(probs) is not list or len(probs) != len(records):
+        return NO_PROBABILITIES
+    for p in probs:
+        if (type(p) is not float and type(p) is not int) or not 0 <= p <= 1:
+            return BAD_PROBABILITY
+    return records, probs
+
+
+def _parse_slow(chunk: _Chunk, layout: LogLayout, skip: Any) -> _Parsed:
+    """Row by row (orjson): unreadable rows are reported through ``skip`` and left out."""
+    records: list[dict[str, Any]] = []
+    proba: list[float] = []
+    counts = np.zeros(len(chunk.ids), dtype=np.int64)
+    for k, (inputs, outputs) in enumerate(zip(chunk.inputs, chunk.outputs, strict=True)):
+        parsed = _parse(inputs, outputs)
+        if type(parsed) is str:
+            skip(parsed, chunk.ids[k])
+            continue
+        batch, probs = parsed  # type: ignore[misc]
+        counts[k] = len(batch)
+        records += batch
+        proba += probs
+    numeric, not_numbers = {}, {}
+    for column in layout.numeric:
+        values = [r.get(column) for r in records]
+        if not set(map(type, values)) <= NUMBERS:
+            bad = [i for i, v in enumerate(values) if type(v) not in NUMBERS]
+            for i in bad:
+                values[i] = None
+            not_numbers[column] = len(bad)
+        numeric[column] = np.array(values, dtype=float).reshape(len(values))
+    categorical = {}
+    for column in layout.categorical:
+        values = [r.get(column) for r in records]
+        if not set(map(type, values)) <= TEXTS:
+            for i, v in enumerate(values):
+                if type(v) not in TEXTS:
+                    values[i] = orjson.dumps(v).decode()  # kept, so the schema check names it
+        local: dict[Any, int] = {None: -1}
+        for value in set(values).difference(local):
+            local[value] = len(local) - 1
+        codes = np.fromiter(map(local.__getitem__, values), dtype=np.int64, count=len(values))
+        categorical[column] = (codes, list(local)[1:])
+    return _Parsed(counts, numeric, categorical, np.array(proba, dtype=float), not_numbers)
+
+
 class _WindowBuilder:
-    """Accumulates parsed records chunk by chunk into compact per-column arrays."""
+    """Accumulates the window's records chunk by chunk into compact per-column arrays."""
 
     def __init__(self, layout: LogLayout) -> None:
         self.layout = layout
-        self.positive = layout.positive_label
+        self.schema = _arrow_schema(layout)
+        self.positive = {layout.positive_label, layout.positive_label.encode()}
         self.numeric_parts: dict[str, list[np.ndarray]] = {c: [] for c in layout.numeric}
         self.code_parts: dict[str, list[np.ndarray]] = {c: [] for c in layout.categorical}
         self.categories: dict[str, dict[Any, int]] = {c: {} for c in layout.categorical}
         self.float_parts: dict[str, list[np.ndarray]] = {"proba": [], "outcome": [], "feedback_delay_s": []}
-        self.records: list[dict[str, Any]] = []
-        self.proba: list[float] = []
-        self.outcome: list[float] = []
-        self.delay: list[float] = []
+        self.chunk = _Chunk()
         self.unreadable: dict[str, dict[str, Any]] = {}
         self.not_numbers: Counter[str] = Counter()
         self.versions: Counter[Any] = Counter()
@@ -222,84 +389,71 @@ class _WindowBuilder:
         if len(entry["examples"]) < EXAMPLES:
             entry["examples"].append(_text(request_id)[:80])
 
-    def add(self, head: tuple, feedback: list[tuple]) -> None:
-        request_id, created_at, version, inputs, outputs = head
-        try:
-            records, probs = _parse(inputs, outputs)
-        except _Unreadable as exc:
-            self.skip(str(exc), request_id)
-            return
-        n = len(records)
-        self.versions[version] += n
-        outcome, delay = [np.nan] * n, [np.nan] * n
-        if feedback:
-            self._feedback(request_id, created_at, n, feedback, outcome, delay)
-        self.records += records
-        self.proba += probs
-        self.outcome += outcome
-        self.delay += delay
-        if len(self.records) >= CHUNK_ROWS:
-            self.flush()
-
-    def _feedback(
-        self,
-        request_id: Any,
-        created_at: Any,
-        n: int,
-        feedback: list[tuple],
-        outcome: list[float],
-        delay: list[float],
-    ) -> None:
-        latest: list[tuple[datetime, str] | None] = [None] * n
-        for feedback_id, index, at, value in feedback:
-            self.feedback_events += 1
-            if index is not None and not 0 <= index < n:
-                self.skip("feedback names a record index its request does not have", request_id)
-                continue
-            try:
-                key = (_time(at), _text(feedback_id))
-            except ValueError:
-                self.skip("feedback time is not an ISO 8601 time", request_id)
-                continue
-            label = 1.0 if _text(value) == self.positive else 0.0
-            for i in range(n) if index is None else (index,):
-                if latest[i] is None or key > latest[i]:  # type: ignore[operator]
-                    latest[i], outcome[i] = key, label
-        try:
-            served = _time(created_at)
-        except ValueError:
-            return
-        for i, key in enumerate(latest):
-            if key is not None:
-                delay[i] = (key[0] - served).total_seconds()
+    def consume(self, rows: Iterable[tuple]) -> None:
+        """Rows of the window query, one per (request, feedback event), a request's rows together."""
+        chunk, current = self.chunk, None
+        for row in rows:
+            if row[0] != current:
+                if len(chunk.ids) >= CHUNK_ROWS or chunk.size >= CHUNK_BYTES:
+                    self.flush()
+                    chunk = self.chunk
+                current = row[0]
+                chunk.ids.append(current)
+                chunk.versions.append(row[2])
+                chunk.inputs.append(row[3])
+                chunk.outputs.append(row[4])
+                chunk.served.append(row[1])
+                chunk.size += len(row[3])
+            if row[5] is not None:
+                chunk.feedback.append((len(chunk.ids) - 1, row[5:9]))
 
     def flush(self) -> None:
-        if not self.records:
+        chunk, self.chunk = self.chunk, _Chunk()
+        if not chunk.ids:
             return
-        records = self.records
-        for column in self.layout.numeric:
-            values = [r.get(column) for r in records]
-            bad = [i for i, v in enumerate(values) if v is not None and type(v) not in (int, float)]
-            for i in bad:
-                values[i] = None
-            self.not_numbers[column] += len(bad)
-            self.numeric_parts[column].append(np.array(values, dtype=float))
-        for column in self.layout.categorical:
-            values = [r.get(column) for r in records]
-            for i, v in enumerate(values):
-                if v is not None and type(v) is not str:
-                    values[i] = orjson.dumps(v).decode()  # kept, so the schema check names it
-            codes, uniques = pd.factorize(np.array(values, dtype=object))
+        parsed = _parse_fast(chunk, self.layout, self.schema) or _parse_slow(chunk, self.layout, self.skip)
+        self.not_numbers.update(parsed.not_numbers)
+        for version, n in zip(chunk.versions, parsed.counts.tolist(), strict=True):
+            self.versions[version] += n
+        for column, values in parsed.numeric.items():
+            self.numeric_parts[column].append(values)
+        for column, (codes, values) in parsed.categorical.items():
             known = self.categories[column]
-            mapping = np.array([known.setdefault(u, len(known)) for u in uniques] + [-1], dtype=np.int32)
-            self.code_parts[column].append(mapping[codes])  # code -1 (missing) maps to the -1 appended
-        for name, values in (
-            ("proba", self.proba),
-            ("outcome", self.outcome),
-            ("feedback_delay_s", self.delay),
-        ):
-            self.float_parts[name].append(np.array(values, dtype=float))
-        self.records, self.proba, self.outcome, self.delay = [], [], [], []
+            mapping = np.array([known.setdefault(v, len(known)) for v in values] + [-1], dtype=np.int64)
+            self.code_parts[column].append(mapping[codes].astype(np.min_scalar_type(-len(known))))
+        self.float_parts["proba"].append(parsed.proba)
+        outcome, delay = self._outcomes(chunk, parsed.counts)
+        self.float_parts["outcome"].append(outcome)
+        self.float_parts["feedback_delay_s"].append(delay)
+
+    def _outcomes(self, chunk: _Chunk, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each record's outcome (last word wins) and feedback delay; NaN without feedback."""
+        total = int(counts.sum())
+        outcome, delay = np.full(total, np.nan), np.full(total, np.nan)
+        if not chunk.feedback:
+            return outcome, delay
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).tolist()
+        ns = counts.tolist()
+        last: dict[int, tuple[Any, Any, float, int]] = {}  # record -> (time, feedback id, label, request)
+        for request, (feedback_id, index, at, value) in chunk.feedback:
+            n = ns[request]
+            if not n:
+                continue  # the request could not be read
+            self.feedback_events += 1
+            if index is not None and not 0 <= index < n:
+                self.skip(FEEDBACK_INDEX, chunk.ids[request])
+                continue
+            label = 1.0 if value in self.positive else 0.0
+            start = starts[request]
+            for i in range(start, start + n) if index is None else (start + index,):
+                word = last.get(i)
+                if word is None or _later(at, word[0]) or (at == word[0] and feedback_id > word[1]):
+                    last[i] = (at, feedback_id, label, request)
+        positions = np.fromiter(last, dtype=np.int64, count=len(last))
+        words = list(last.values())
+        outcome[positions] = [w[2] for w in words]
+        delay[positions] = _seconds([w[0] for w in words]) - _seconds([chunk.served[w[3]] for w in words])
+        return outcome, delay
 
     def frame(self) -> pd.DataFrame:
         self.flush()
@@ -307,9 +461,9 @@ class _WindowBuilder:
         for column in self.layout.numeric:
             columns[column] = _concat(self.numeric_parts.pop(column), np.float64)
         for column in self.layout.categorical:
-            codes = _concat(self.code_parts.pop(column), np.int32)
-            categories = list(self.categories[column])
-            columns[column] = pd.Categorical.from_codes(codes, categories=pd.Index(categories, dtype=object))
+            codes = _concat(self.code_parts.pop(column), np.int8)
+            categories = pd.Index(list(self.categories[column]), dtype=object)
+            columns[column] = pd.Categorical.from_codes(codes, categories=categories)
         for name in ("proba", "outcome", "feedback_delay_s"):
             columns[name] = _concat(self.float_parts.pop(name), np.float64)
         return pd.DataFrame(columns, copy=False)
@@ -319,27 +473,11 @@ def _concat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
 
 
-def _requests(rows: Iterable[tuple]) -> Iterator[tuple[tuple, list[tuple]]]:
-    """Group the joined rows by request: (prediction columns, its feedback rows)."""
-    head: tuple | None = None
-    feedback: list[tuple] = []
-    for row in rows:
-        if head is None or row[0] != head[0]:
-            if head is not None:
-                yield head, feedback
-            head, feedback = row[:5], []
-        if row[5] is not None:
-            feedback.append(row[5:])
-    if head is not None:
-        yield head, feedback
-
-
 def read_window(url: str, since: str | None, until: str | None, layout: LogLayout) -> Window:
     start, end = parse_time(since, "--since"), parse_time(until, "--until")
     builder = _WindowBuilder(layout)
     with _rows(url, start, end) as rows:
-        for head, feedback in _requests(rows):
-            builder.add(head, feedback)
+        builder.consume(rows)
     predictions = builder.frame()
     return Window(
         predictions,

@@ -108,3 +108,17 @@ def gap_exceeds_pvalue(rates: list[tuple[int, int]], bound: float) -> float | No
             se = float(np.sqrt(p1 * (1 - p1) / (n1 + 2) + p2 * (1 - p2) / (n2 + 2)))
             smallest = min(smallest, float(stats.norm.sf((p1 - p2 - bound) / se)))
     return min(1.0, smallest * k * (k - 1))
+
+
+def wasserstein(reference: np.ndarray, current: np.ndarray) -> float:
+    """1-D Wasserstein distance, as :func:`scipy.stats.wasserstein_distance` computes it, from the
+    two samples' distinct values and counts (memory grows with distinct values, not rows)."""
+    ref_values, ref_counts = np.unique(reference, return_counts=True)
+    cur_values, cur_counts = np.unique(current, return_counts=True)
+    grid = np.union1d(ref_values, cur_values)
+    ref_cdf = np.zeros(len(grid))
+    ref_cdf[np.searchsorted(grid, ref_values)] = ref_counts
+    cur_cdf = np.zeros(len(grid))
+    cur_cdf[np.searchsorted(grid, cur_values)] = cur_counts
+    gaps = np.abs(np.cumsum(ref_cdf) / len(reference) - np.cumsum(cur_cdf) / len(current))
+    return float(np.sum(gaps[:-1] * np.diff(grid)))
