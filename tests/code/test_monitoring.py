@@ -556,6 +556,37 @@ def test_reader_streams_in_chunks_with_the_same_result(tmp_path, monkeypatch):
     assert int(whole["outcome"].notna().sum()) == sum(len(json.loads(rows[i][4])) for i in range(0, 60, 3))
 
 
+def test_reader_fast_and_careful_paths_agree(tmp_path, monkeypatch):
+    """Arrow's one-pass parse (normal chunks) and the per-row parse (chunks with a bad row)."""
+    rng = np.random.default_rng(4)
+    rows = [
+        prediction(
+            f"r{i:02d}",
+            i,
+            [{"x": int(rng.integers(0, 9)), "c": str(rng.choice(["a", "b"]))} for _ in range(1 + i % 3)],
+            [round(float(p), 4) for p in rng.random(1 + i % 3)],
+        )
+        for i in range(40)
+    ]
+    rows[5] = prediction("r05", 5, [{"x": 1.5, "extra": [1]}], [0.25])  # an unexpected field: careful path
+    url = write_log(tmp_path / "log.db", rows, [feedback("f1", "r02", 2, 9, "yes")])
+
+    def careful(*args):
+        raise AssertionError("the careful path was taken")
+
+    monkeypatch.setattr(logreader, "CHUNK_ROWS", 5)  # r05 is alone in the second chunk
+    with monkeypatch.context() as m:
+        m.setattr(logreader, "_parse_slow", careful)
+        with pytest.raises(AssertionError, match="careful path"):
+            read_window(url, None, None, LAYOUT)
+    fast = read_window(url, None, None, LAYOUT)
+    monkeypatch.setattr(logreader, "_parse_fast", lambda *args: None)
+    slow = read_window(url, None, None, LAYOUT)
+    pd.testing.assert_frame_equal(fast.predictions, slow.predictions)
+    assert fast.feedback_events == slow.feedback_events == 1
+    assert fast.predictions["outcome"].notna().sum() == 1
+
+
 def test_reader_of_an_empty_window_and_missing_log(tmp_path):
     url = write_log(tmp_path / "log.db", [prediction("r1", 0, [{"x": 1}], [0.5])], [])
     window = read_window(url, at(10), None, LAYOUT)

@@ -359,8 +359,8 @@ def _parse_slow(chunk: _Chunk, layout: LogLayout, skip: Any) -> _Parsed:
                 if type(v) not in TEXTS:
                     values[i] = orjson.dumps(v).decode()  # kept, so the schema check names it
         local: dict[Any, int] = {None: -1}
-        for value in set(values).difference(local):
-            local[value] = len(local) - 1
+        for value in dict.fromkeys(values):  # first-appearance order, as Arrow's dictionary
+            local.setdefault(value, len(local) - 1)
         codes = np.fromiter(map(local.__getitem__, values), dtype=np.int64, count=len(values))
         categorical[column] = (codes, list(local)[1:])
     return _Parsed(counts, numeric, categorical, np.array(proba, dtype=float), not_numbers)
