@@ -10,9 +10,11 @@ Contract:
 * Only the window's predictions are read (``created_at`` in ``[since, until)``), and only the
   feedback naming them (whenever it arrived: outcomes come after predictions), in one query,
   so the two are one consistent snapshot even while the server keeps writing.
-* Memory is bounded by the window's compact columns (a float per numeric value, a small
-  integer code per categorical value), not by the rows' JSON: rows are fetched and parsed in
-  chunks of :data:`CHUNK_ROWS` records.
+* Memory is bounded by the window's compact columns (a float per numeric value, float32 when
+  that loses nothing; a one- or two-byte code per categorical value), not by the rows' JSON:
+  rows are fetched and parsed in chunks of :data:`CHUNK_ROWS` requests (fewer when their JSON
+  reaches :data:`CHUNK_BYTES`). A chunk is parsed in one pass of Arrow's JSON reader; a chunk
+  holding any unusual row is parsed again row by row (orjson), which finds the row.
 * A row that cannot be read (inputs or outputs not valid JSON, not the expected shape, a
   probability that is not a number in [0, 1]) is skipped and counted per reason with example
   request ids; so is a feedback row naming a record its request does not have. Nothing read
@@ -373,10 +375,14 @@ class _WindowBuilder:
         self.layout = layout
         self.schema = _arrow_schema(layout)
         self.positive = {layout.positive_label, layout.positive_label.encode()}
-        self.numeric_parts: dict[str, list[np.ndarray]] = {c: [] for c in layout.numeric}
-        self.code_parts: dict[str, list[np.ndarray]] = {c: [] for c in layout.categorical}
+        self.numeric = {c: _Column(np.float32) for c in layout.numeric}
+        self.codes = {c: _Column(np.int8) for c in layout.categorical}
         self.categories: dict[str, dict[Any, int]] = {c: {} for c in layout.categorical}
-        self.float_parts: dict[str, list[np.ndarray]] = {"proba": [], "outcome": [], "feedback_delay_s": []}
+        self.floats = {
+            "proba": _Column(np.float64),
+            "outcome": _Column(np.float32),
+            "feedback_delay_s": _Column(np.float64),
+        }
         self.chunk = _Chunk()
         self.unreadable: dict[str, dict[str, Any]] = {}
         self.not_numbers: Counter[str] = Counter()
@@ -416,15 +422,15 @@ class _WindowBuilder:
         for version, n in zip(chunk.versions, parsed.counts.tolist(), strict=True):
             self.versions[version] += n
         for column, values in parsed.numeric.items():
-            self.numeric_parts[column].append(values)
+            self.numeric[column].append(_compact(values))
         for column, (codes, values) in parsed.categorical.items():
             known = self.categories[column]
             mapping = np.array([known.setdefault(v, len(known)) for v in values] + [-1], dtype=np.int64)
-            self.code_parts[column].append(mapping[codes].astype(np.min_scalar_type(-len(known))))
-        self.float_parts["proba"].append(parsed.proba)
+            self.codes[column].append(mapping[codes].astype(np.min_scalar_type(-len(known))))
+        self.floats["proba"].append(parsed.proba)
         outcome, delay = self._outcomes(chunk, parsed.counts)
-        self.float_parts["outcome"].append(outcome)
-        self.float_parts["feedback_delay_s"].append(delay)
+        self.floats["outcome"].append(_compact(outcome))
+        self.floats["feedback_delay_s"].append(delay)
 
     def _outcomes(self, chunk: _Chunk, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each record's outcome (last word wins) and feedback delay; NaN without feedback."""
@@ -459,18 +465,43 @@ class _WindowBuilder:
         self.flush()
         columns: dict[str, Any] = {}
         for column in self.layout.numeric:
-            columns[column] = _concat(self.numeric_parts.pop(column), np.float64)
+            columns[column] = self.numeric[column].array()
         for column in self.layout.categorical:
-            codes = _concat(self.code_parts.pop(column), np.int8)
+            codes = self.codes[column].array()
             categories = pd.Index(list(self.categories[column]), dtype=object)
             columns[column] = pd.Categorical.from_codes(codes, categories=categories)
-        for name in ("proba", "outcome", "feedback_delay_s"):
-            columns[name] = _concat(self.float_parts.pop(name), np.float64)
+        for name, column_values in self.floats.items():
+            columns[name] = column_values.array()
         return pd.DataFrame(columns, copy=False)
 
 
-def _concat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-    return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
+def _compact(values: np.ndarray) -> np.ndarray:
+    """float32 when that loses nothing (counts, ages, amounts below 2**24, outcomes), else float64."""
+    single = values.astype(np.float32)
+    return single if np.array_equal(single, values, equal_nan=True) else values
+
+
+class _Column:
+    """A growing array. Chunks are copied into spare capacity (grown by half when full), so a
+    column never exists twice, as its chunks and their concatenation; capacity never written
+    to is never resident."""
+
+    def __init__(self, dtype: type) -> None:
+        self.data = np.empty(0, dtype=dtype)
+        self.size = 0
+
+    def append(self, values: np.ndarray) -> None:
+        end = self.size + len(values)
+        dtype = np.promote_types(self.data.dtype, values.dtype)
+        if end > len(self.data) or dtype != self.data.dtype:
+            grown = np.empty(max(end, len(self.data) * 3 // 2, 1 << 16), dtype=dtype)
+            grown[: self.size] = self.data[: self.size]
+            self.data = grown
+        self.data[self.size : end] = values
+        self.size = end
+
+    def array(self) -> np.ndarray:
+        return self.data[: self.size]
 
 
 def read_window(url: str, since: str | None, until: str | None, layout: LogLayout) -> Window:

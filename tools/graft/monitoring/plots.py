@@ -30,21 +30,27 @@ def _png(fig: Any) -> bytes:
 
 
 def _numeric_panel(ax: Any, ref: NumericReference, current: pd.Series) -> None:
-    cur = pd.to_numeric(current).dropna().to_numpy(dtype=float)
+    values = pd.to_numeric(current).to_numpy(dtype=float)
     if ref.point_mass is None:
         edges = np.unique(np.quantile(ref.values, np.linspace(0, 1, 21)))
         if len(edges) < 3:
             edges = np.linspace(ref.values.min(), ref.values.max() + 1, 11)
+        # current values outside the training range are counted in the outer bins
+        counts = np.histogram(values, bins=edges)[0]
+        counts[0] += int(np.sum(values < edges[0]))
+        counts[-1] += int(np.sum(values > edges[-1]))
         ax.hist(ref.values, bins=edges, density=True, alpha=0.55, color=REF_COLOUR, label="training")
         ax.hist(
-            np.clip(cur, edges[0], edges[-1]),
+            edges[:-1],
             bins=edges,
+            weights=counts,
             density=True,
             alpha=0.55,
             color=CUR_COLOUR,
             label="current",
         )
         return
+    cur = values[~np.isnan(values)]
     # a point mass: its share in the legend, the other values as shares of all values per bin
     ref_counts, cur_counts = ref.counts, ref.bin_counts(cur)
     ref_share = ref_counts / max(ref_counts.sum(), 1)
