@@ -15,6 +15,7 @@ It prints the median wall time and the peak memory (max RSS of the child) for ea
 monitor / baseline ratios.
 
     python benchmarks/bench_monitor.py [--rows 1000000 5000000] [--runs 3] [--package dist/....tar.gz]
+        [--logs DIR]   # keep the built logs (5,000,000 rows: 3 GiB) for later runs
 """
 
 from __future__ import annotations
@@ -115,8 +116,9 @@ def build_log(path: Path, rows: int, seed: int = 0, chunk: int = 100_000) -> Non
     conn.close()
 
 
-def timed(command: list[str], log: Path) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one child process (its own rusage, via wait4)."""
+def timed(command: list[str], log: Path) -> tuple[float, float, float]:
+    """Wall seconds, peak RSS (MiB) and CPU seconds (user + system) of one child process (its
+    own rusage, via wait4); CPU time says how much of the wall time other load on the machine took."""
     start = time.perf_counter()
     with log.open("wb") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
@@ -125,15 +127,16 @@ def timed(command: list[str], log: Path) -> tuple[float, float]:
     code = os.waitstatus_to_exitcode(status)
     if code not in (0, 1):  # graft monitor exits 1 when an alert fires
         raise SystemExit(f"{command[:3]} failed ({code}): {log.read_text()[-2000:]}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
-def bench(package: Path, work: Path, rows: int, runs: int) -> None:
-    log = work / f"log-{rows}.db"
+def bench(package: Path, work: Path, rows: int, runs: int, logs: Path | None) -> None:
+    log = (logs or work) / f"log-{rows}.db"
     t0 = time.perf_counter()
-    build_log(log, rows)
+    if not log.exists():
+        build_log(log, rows)
     size = log.stat().st_size / 2**20
-    print(f"\nlog: {rows:,} predictions, {size:.0f} MiB, built in {time.perf_counter() - t0:.0f} s")
+    print(f"\nlog: {rows:,} predictions, {size:.0f} MiB, ready in {time.perf_counter() - t0:.0f} s")
     baseline_cmd = [sys.executable, "-c", BASELINE, str(log)]
     monitor_cmd = [
         str(BIN / "graft"),
@@ -147,21 +150,28 @@ def bench(package: Path, work: Path, rows: int, runs: int) -> None:
         "--json",
         str(work / "result.json"),
     ]
-    base_runs, mon_runs, base_peaks, mon_peaks = [], [], [], []
+    base_runs, mon_runs, base_peaks, mon_peaks, base_cpu, mon_cpu = [], [], [], [], [], []
     for _ in range(runs):  # alternate so drift in machine speed hits both alike
-        wall, peak = timed(baseline_cmd, work / "baseline.out")
+        wall, peak, cpu = timed(baseline_cmd, work / "baseline.out")
         base_runs.append(wall)
         base_peaks.append(peak)
-        wall, peak = timed(monitor_cmd, work / "monitor.out")
+        base_cpu.append(cpu)
+        wall, peak, cpu = timed(monitor_cmd, work / "monitor.out")
         mon_runs.append(wall)
         mon_peaks.append(peak)
-    log.unlink()
+        mon_cpu.append(cpu)
+    if logs is None:
+        log.unlink()
     base_peak, mon_peak = max(base_peaks), max(mon_peaks)
     result = json.loads((work / "result.json").read_text())
     b, m = statistics.median(base_runs), statistics.median(mon_runs)
-    print(f"baseline (stream + parse the window only): median {b:.2f} s, peak RSS {base_peak:.0f} MiB")
-    print(f"graft monitor (full analysis + HTML report): median {m:.2f} s, peak RSS {mon_peak:.0f} MiB")
-    ratios = f"time {m / b:.2f}x, peak RSS {mon_peak / base_peak:.2f}x"
+    bc, mc = statistics.median(base_cpu), statistics.median(mon_cpu)
+    for name, wall, cpu, peak in (
+        ("baseline (stream + parse the window only)", b, bc, base_peak),
+        ("graft monitor (full analysis + HTML report)", m, mc, mon_peak),
+    ):
+        print(f"{name}: median {wall:.2f} s (CPU {cpu:.1f} s), peak RSS {peak:.0f} MiB")
+    ratios = f"time {m / b:.2f}x, CPU {mc / bc:.2f}x, peak RSS {mon_peak / base_peak:.2f}x"
     print(f"runs: {runs}; ratio graft monitor / baseline: {ratios}")
     memory = "met" if mon_peak <= TARGET_MIB else "MISSED"
     line = f"target peak RSS <= {TARGET_MIB:.0f} MiB: {memory}"
@@ -177,12 +187,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--package", type=Path)
+    parser.add_argument("--logs", type=Path, help="keep the logs here and reuse them in later runs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-monitor-") as tmp:
         work = Path(tmp)
         package = args.package or build_package(work)
         for rows in args.rows:
-            bench(package, work, rows, args.runs)
+            bench(package, work, rows, args.runs, args.logs)
 
 
 if __name__ == "__main__":
