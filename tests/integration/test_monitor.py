@@ -210,7 +210,7 @@ def test_moved_point_mass_feature_is_flagged_and_plotted(server, model_package, 
     gain = next(f for f in result["inputs"]["features"] if f["feature"] == "capital_gain")
     assert gain["psi"] > 0.5 and gain["point_mass"]["value"] == 0
     assert gain["point_mass"]["reference_share"] > 0.9 > 0.7 > gain["point_mass"]["current_share"]
-    assert "`capital_gain` has a point mass at 0" in report.read_text()
+    assert "`capital_gain` has a point mass at 0: " in report.read_text()
 
 
 def test_empty_window_exits_with_the_no_data_status(server, model_package, tmp_path, capsys):

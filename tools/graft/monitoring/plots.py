@@ -60,7 +60,7 @@ def _numeric_panel(ax: Any, ref: NumericReference, current: pd.Series) -> None:
     ax.bar(x - 0.2, ref_share[1:], 0.4, color=REF_COLOUR, label=f"training ({ref_share[0]:.1%} at {mass})")
     ax.bar(x + 0.2, cur_share[1:], 0.4, color=CUR_COLOUR, label=f"current ({cur_share[0]:.1%} at {mass})")
     ax.set_xticks(x, ref.bin_labels()[1:], rotation=45, ha="right", fontsize=6)
-    ax.set_ylabel(f"share of values (≠ {mass})", fontsize=7)
+    ax.set_ylabel(f"share of all values (bins: ≠ {mass})", fontsize=7)
     ax.legend(fontsize=6)
 
 

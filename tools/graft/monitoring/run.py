@@ -124,15 +124,13 @@ def schema_violations(
         if "enum" in prop:
             allowed = {v for v in prop["enum"] if v is not None}
             bad = int((values.notna() & ~values.isin(allowed)).sum())
-            problem = "outside the schema"
         else:
             numbers = pd.to_numeric(values, errors="coerce")
             bad = int((numbers.notna() & ((numbers < prop["minimum"]) | (numbers > prop["maximum"]))).sum())
-            problem = "outside the schema"
             if (not_numbers or {}).get(column):
                 out.append({"column": column, "problem": "not a number", "rows": not_numbers[column]})
         if bad:
-            out.append({"column": column, "problem": problem, "rows": bad})
+            out.append({"column": column, "problem": "outside the schema", "rows": bad})
     return out
 
 
@@ -147,9 +145,7 @@ def _p(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3g}"
 
 
-def input_alerts(
-    features: list[FeatureDrift], dataset: dict[str, Any], violations: list[dict[str, Any]], p: DriftParams
-) -> list[Alert]:
+def input_alerts(features: list[FeatureDrift], dataset: dict[str, Any], p: DriftParams) -> list[Alert]:
     alerts = []
     if dataset["drifted"]:
         names = ", ".join(dataset["drifted_features"])
@@ -175,7 +171,7 @@ def input_alerts(
                 f"Holm-adjusted p {_p(f.missing_p_adjusted)})"
             )
             alerts.append(_alert("missing_rate", detail, feature=f.feature))
-    return [*alerts, *schema_alerts(violations)]
+    return alerts
 
 
 def schema_alerts(violations: list[dict[str, Any]]) -> list[Alert]:
@@ -370,7 +366,7 @@ def monitor(
     quality = checks.realised_quality(preds, threshold, params.feedback.min_rows)
     alerts = [
         *early,
-        *input_alerts(features, dataset, [], params.drift),
+        *input_alerts(features, dataset, params.drift),
         *output_alerts(outputs, params.outputs),
         *quality_alerts(quality, params.feedback),
         *(
