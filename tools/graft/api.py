@@ -64,7 +64,8 @@ def monitor(
     json_out: Path | None = None,
     params_path: Path | None = None,
 ) -> dict[str, Any]:
-    """Monitor the logged traffic of a released model; returns the result (``alert`` says whether to fail).
+    """Monitor the logged traffic of a released model; returns the result (``exit_code``: 0 no
+    alert, 1 alert, :data:`graft.monitoring.EXIT_NO_DATA` nothing to judge in the window).
 
     Thresholds come from the package's own params.yaml (``monitor`` section) unless ``params_path``
     names another file.
