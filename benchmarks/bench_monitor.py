@@ -11,8 +11,9 @@ as whole processes, in the same run (alternating, so drift in machine speed hits
   floor any monitor over this log pays;
 * `graft monitor --package P --log-db sqlite:///... -o report.html --json result.json`.
 
-It prints the median wall time and the peak memory (max RSS of the child) for each, and the
-monitor / baseline ratios.
+It prints the median wall and CPU time and the peak memory (max RSS of the child) for each,
+and the monitor / baseline ratios. The measuring process itself stays small (the logs are
+built by a child process), since a child's max RSS starts from its parent's at fork.
 
     python benchmarks/bench_monitor.py [--rows 1000000 5000000] [--runs 3] [--package dist/....tar.gz]
         [--logs DIR]   # keep the built logs (5,000,000 rows: 3 GiB) for later runs
@@ -31,19 +32,13 @@ import time
 import uuid
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 sys.path[:0] = [str(ROOT / "tools"), str(ROOT)]
 
-from graft.serving.predlog import SQLiteBackend  # noqa: E402
-from stages.schema import FEATURE_COLUMNS, NUMERIC  # noqa: E402
-
 BASELINE = """
 import sqlite3, sys, orjson
-from graft.monitoring.logreader import CHUNK_ROWS, SQLITE_SQL
+from graft.monitoring.logquery import CHUNK_ROWS, SQLITE_SQL
 conn = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
 conn.text_factory = bytes
 cursor = conn.execute(SQLITE_SQL.format(where=""))
@@ -71,6 +66,12 @@ def build_package(work: Path) -> Path:
 
 def build_log(path: Path, rows: int, seed: int = 0, chunk: int = 100_000) -> None:
     """The log, written chunk by chunk (the builder's memory stays small at 5,000,000 rows)."""
+    import numpy as np
+    import pandas as pd
+
+    from graft.serving.predlog import SQLiteBackend
+    from stages.schema import FEATURE_COLUMNS, NUMERIC
+
     # the logged outputs are the evaluate stage's own predictions for those rows
     raw = pd.read_parquet(ROOT / "data/validated/adult.parquet")
     test = raw[raw["split"] == "test"].reset_index(drop=True)
@@ -133,8 +134,9 @@ def timed(command: list[str], log: Path) -> tuple[float, float, float]:
 def bench(package: Path, work: Path, rows: int, runs: int, logs: Path | None) -> None:
     log = (logs or work) / f"log-{rows}.db"
     t0 = time.perf_counter()
-    if not log.exists():
-        build_log(log, rows)
+    if not log.exists():  # built by a child process: this one stays small (see the docstring)
+        command = [sys.executable, __file__, "--build-log", str(log), str(rows)]
+        subprocess.run(command, check=True)
     size = log.stat().st_size / 2**20
     print(f"\nlog: {rows:,} predictions, {size:.0f} MiB, ready in {time.perf_counter() - t0:.0f} s")
     baseline_cmd = [sys.executable, "-c", BASELINE, str(log)]
@@ -188,7 +190,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--package", type=Path)
     parser.add_argument("--logs", type=Path, help="keep the logs here and reuse them in later runs")
+    parser.add_argument("--build-log", nargs=2, metavar=("PATH", "ROWS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.build_log:
+        build_log(Path(args.build_log[0]), int(args.build_log[1]))
+        return
     with tempfile.TemporaryDirectory(prefix="bench-monitor-") as tmp:
         work = Path(tmp)
         package = args.package or build_package(work)

@@ -41,30 +41,11 @@ import orjson
 import pandas as pd
 
 from graft.errors import GraftError, UsageError
+from graft.monitoring.logquery import CHUNK_ROWS, POSTGRES_SQL, SQLITE_SQL
 from graft.monitoring.run import Window
 
-CHUNK_ROWS = 20_000  # requests parsed into columns at a time (and rows fetched per round trip)
 CHUNK_BYTES = 32 << 20  # ... or fewer, when their JSON reaches this size (large batch requests)
 EXAMPLES = 3  # request ids kept per reason a row could not be read
-
-_SELECT = """
-SELECT p.request_id, p.created_at, p.model_version, {inputs}, {outputs},
-       f.feedback_id, f.record_index, f.created_at, f.outcome
-FROM predictions AS p
-LEFT JOIN feedback AS f ON f.request_id = p.request_id AND f.outcome IS NOT NULL
-{where}
-ORDER BY {order}
-"""
-# SQLite walks the table in rowid order (no sort); PostgreSQL sorts by the primary key. Either
-# way the rows of one request (one per feedback event) arrive together.
-SQLITE_SQL = (
-    _SELECT.replace("{inputs}", "p.inputs").replace("{outputs}", "p.outputs").replace("{order}", "p.rowid")
-)
-POSTGRES_SQL = (
-    _SELECT.replace("{inputs}", "p.inputs::text")
-    .replace("{outputs}", "p.outputs::text")
-    .replace("{order}", "p.request_id")
-)
 
 
 class LogReadError(GraftError):
