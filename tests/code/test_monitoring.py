@@ -539,6 +539,7 @@ def test_reader_skips_and_counts_rows_it_cannot_read(tmp_path):
 
 
 def test_reader_streams_in_chunks_with_the_same_result(tmp_path, monkeypatch):
+    """Batches of two or three rows cut requests with several feedback events in two."""
     rng = np.random.default_rng(3)
     rows, fb = [], []
     for i in range(60):
@@ -547,13 +548,24 @@ def test_reader_streams_in_chunks_with_the_same_result(tmp_path, monkeypatch):
         rows.append(prediction(f"r{i:02d}", i, records, [float(p) for p in rng.random(n)]))
         if i % 3 == 0:
             fb.append(feedback(f"f{i}", f"r{i:02d}", None, i + 5, "yes" if i % 2 else "no"))
+        if i % 4 == 0:  # corrections of the first record: the request has several rows
+            fb.append(feedback(f"g{i}", f"r{i:02d}", 0, i + 6, "yes"))
+            fb.append(feedback(f"h{i}", f"r{i:02d}", 0, i + 7, "no"))
     url = write_log(tmp_path / "log.db", rows, fb)
-    whole = read_window(url, None, None, LAYOUT).predictions
-    monkeypatch.setattr(logreader, "CHUNK_ROWS", 4)
-    chunked = read_window(url, None, None, LAYOUT).predictions
-    pd.testing.assert_frame_equal(chunked, whole)
-    assert len(whole) == sum(len(json.loads(r[4])) for r in rows)
-    assert int(whole["outcome"].notna().sum()) == sum(len(json.loads(rows[i][4])) for i in range(0, 60, 3))
+    whole = read_window(url, None, None, LAYOUT)
+    monkeypatch.setattr(logreader, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(logreader, "FIRST_FETCH", 2)
+    chunked = read_window(url, None, None, LAYOUT)
+    pd.testing.assert_frame_equal(chunked.predictions, whole.predictions)
+    assert chunked.feedback_events == whole.feedback_events == len(fb)
+    frame = whole.predictions
+    assert len(frame) == sum(len(json.loads(r[4])) for r in rows)
+    labelled = {i for i in range(60) if i % 3 == 0 or i % 4 == 0}
+    firsts = np.cumsum([0] + [len(json.loads(r[4])) for r in rows])[:-1]
+    assert int(frame["outcome"].notna().sum()) == sum(
+        len(json.loads(rows[i][4])) if i % 3 == 0 else 1 for i in labelled
+    )
+    assert (frame["outcome"].to_numpy()[firsts[[i for i in range(60) if i % 4 == 0]]] == 0).all()  # "no" last
 
 
 def test_reader_fast_and_careful_paths_agree(tmp_path, monkeypatch):

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
+import operator
 import re
 import sqlite3
 from collections import Counter
@@ -45,6 +47,7 @@ from graft.monitoring.logquery import CHUNK_ROWS, POSTGRES_SQL, SQLITE_SQL
 from graft.monitoring.run import Window
 
 CHUNK_BYTES = 32 << 20  # ... or fewer, when their JSON reaches this size (large batch requests)
+FIRST_FETCH = 256  # rows in the first batch, before their size is known
 EXAMPLES = 3  # request ids kept per reason a row could not be read
 
 
@@ -104,8 +107,8 @@ def _where(since: datetime | None, until: datetime | None, placeholder: str) -> 
 
 
 @contextlib.contextmanager
-def _rows(url: str, since: datetime | None, until: datetime | None) -> Iterator[Iterable[tuple]]:
-    """The window's rows (see the SQL above), fetched in chunks; errors name the log."""
+def _batches(url: str, since: datetime | None, until: datetime | None) -> Iterator[Iterable[list[tuple]]]:
+    """The window's rows (see :mod:`graft.monitoring.logquery`) in batches; errors name the log."""
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         if not path.is_file():
@@ -118,7 +121,7 @@ def _rows(url: str, since: datetime | None, until: datetime | None) -> Iterator[
             raise LogReadError(f"{url}: cannot read the prediction log ({exc})") from None
         conn.text_factory = bytes  # text that is not UTF-8 is then a row to skip, not a crash
         try:
-            yield _chunked(conn.execute(SQLITE_SQL.format(where=where), text_args), url, sqlite3.Error)
+            yield _fetch(conn.execute(SQLITE_SQL.format(where=where), text_args), url, sqlite3.Error)
         except sqlite3.Error as exc:
             raise LogReadError(f"{url}: cannot read the prediction log ({exc})") from None
         finally:
@@ -130,19 +133,24 @@ def _rows(url: str, since: datetime | None, until: datetime | None) -> Iterator[
         where, args = _where(since, until, "%s")
         try:
             with psycopg.connect(url) as conn, conn.cursor(name="graft_monitor_window") as cur:
-                cur.itersize = CHUNK_ROWS
                 cur.execute(POSTGRES_SQL.format(where=where), args)
-                yield _chunked(cur, url, psycopg.Error)
+                yield _fetch(cur, url, psycopg.Error)
         except psycopg.Error as exc:
             raise LogReadError(f"{url}: cannot read the prediction log ({exc})") from None
         return
     raise UsageError(f"--log-db {url!r}: expected sqlite:///PATH or postgresql://...")
 
 
-def _chunked(cursor: Any, url: str, error: type[Exception]) -> Iterator[tuple]:
+def _fetch(cursor: Any, url: str, error: type[Exception]) -> Iterator[list[tuple]]:
+    """Batches of rows holding about :data:`CHUNK_BYTES` of JSON (at most :data:`CHUNK_ROWS`
+    rows): the first batch is small, later ones sized from the rows seen so far."""
+    size, rows_seen, bytes_seen = FIRST_FETCH, 0, 0
     try:
-        while rows := cursor.fetchmany(CHUNK_ROWS):
-            yield from rows
+        while rows := cursor.fetchmany(size):
+            rows_seen += len(rows)
+            bytes_seen += sum(len(r[3]) + len(r[4]) for r in rows)
+            size = max(FIRST_FETCH, min(CHUNK_ROWS, CHUNK_BYTES * rows_seen // max(bytes_seen, 1)))
+            yield rows
     except error as exc:
         raise LogReadError(f"{url}: cannot read the prediction log ({exc})") from None
 
@@ -376,23 +384,42 @@ class _WindowBuilder:
         if len(entry["examples"]) < EXAMPLES:
             entry["examples"].append(_text(request_id)[:80])
 
-    def consume(self, rows: Iterable[tuple]) -> None:
-        """Rows of the window query, one per (request, feedback event), a request's rows together."""
-        chunk, current = self.chunk, None
-        for row in rows:
-            if row[0] != current:
-                if len(chunk.ids) >= CHUNK_ROWS or chunk.size >= CHUNK_BYTES:
-                    self.flush()
-                    chunk = self.chunk
-                current = row[0]
-                chunk.ids.append(current)
-                chunk.versions.append(row[2])
-                chunk.inputs.append(row[3])
-                chunk.outputs.append(row[4])
-                chunk.served.append(row[1])
-                chunk.size += len(row[3])
-            if row[5] is not None:
-                chunk.feedback.append((len(chunk.ids) - 1, row[5:9]))
+    def consume(self, batches: Iterable[list[tuple]]) -> None:
+        """Batches of the window query's rows: one row per (request, feedback event), a
+        request's rows together. A request cut by a batch's end waits for the next batch."""
+        carry: list[tuple] = []
+        for batch in batches:
+            rows = carry + batch if carry else batch
+            cut, last = len(rows), rows[-1][0]
+            while cut and rows[cut - 1][0] == last:
+                cut -= 1
+            carry = rows[cut:]
+            self.add(rows[:cut])
+        self.add(carry)
+
+    def add(self, rows: list[tuple]) -> None:
+        """Whole requests' rows: appended to the pending chunk, parsed when it is full."""
+        if not rows:
+            return
+        chunk = self.chunk
+        offset = len(chunk.ids)
+        ids = [r[0] for r in rows]
+        if len(set(ids)) == len(ids):  # no request with more than one feedback event
+            heads, request = rows, range(len(rows))
+        else:
+            starts = [0, *(i for i in range(1, len(ids)) if ids[i] != ids[i - 1])]
+            heads = [rows[i] for i in starts]
+            request = list(itertools.accumulate(map(operator.ne, ids[1:], ids[:-1]), initial=0))
+        chunk.ids += [r[0] for r in heads]
+        chunk.served += [r[1] for r in heads]
+        chunk.versions += [r[2] for r in heads]
+        inputs = [r[3] for r in heads]
+        chunk.inputs += inputs
+        chunk.outputs += [r[4] for r in heads]
+        chunk.size += sum(map(len, inputs))
+        chunk.feedback += [(offset + request[i], r[5:9]) for i, r in enumerate(rows) if r[5] is not None]
+        if len(chunk.ids) >= CHUNK_ROWS or chunk.size >= CHUNK_BYTES:
+            self.flush()
 
     def flush(self) -> None:
         chunk, self.chunk = self.chunk, _Chunk()
@@ -488,8 +515,8 @@ class _Column:
 def read_window(url: str, since: str | None, until: str | None, layout: LogLayout) -> Window:
     start, end = parse_time(since, "--since"), parse_time(until, "--until")
     builder = _WindowBuilder(layout)
-    with _rows(url, start, end) as rows:
-        builder.consume(rows)
+    with _batches(url, start, end) as batches:
+        builder.consume(batches)
     predictions = builder.frame()
     return Window(
         predictions,
