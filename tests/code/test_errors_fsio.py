@@ -56,11 +56,13 @@ def test_success_and_returned_code():
 
 
 def test_exit_code_table_is_distinct_and_documented():
-    """0 success, 1 a failed check, 2 usage, 3 an error that stopped the command; 4 stays free."""
-    assert [int(c) for c in ExitCode] == [0, 1, 2, 3, 130]
+    """0 success, 1 a failed check, 2 usage, 3 an error that stopped the command, 4 no data."""
+    assert [int(c) for c in ExitCode] == [0, 1, 2, 3, 4, 130]
     assert (GraftError.exit_code, GitError.exit_code, DataError.exit_code) == (3, 3, 3)
     assert (CheckFailed.exit_code, UsageError.exit_code) == (1, 2)
-    assert 4 not in {int(c) for c in ExitCode}  # reserved: monitoring's "no data in the window"
+    from graft.monitoring import EXIT_NO_DATA
+
+    assert EXIT_NO_DATA == ExitCode.NO_DATA == 4  # monitoring's "no data in the window"
 
 
 def test_failed_check_is_exit_1_without_error_prefix(capsys):

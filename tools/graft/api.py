@@ -73,7 +73,8 @@ def monitor(
     params_path: Path | None = None,
     progress: Reporter = SILENT,
 ) -> dict[str, Any]:
-    """Monitor the logged traffic of a released model; returns the result (``alert`` says whether to fail).
+    """Monitor the logged traffic of a released model; returns the result (``exit_code``: 0 no
+    alert, 1 alert, :data:`graft.monitoring.EXIT_NO_DATA` nothing to judge in the window).
 
     Thresholds come from the package's own settings (graft.yaml ``monitor``, as packaged) unless
     ``params_path`` names a file with a ``monitor`` section.
@@ -84,7 +85,7 @@ def monitor(
     import yaml
 
     from graft.monitoring import report as reporting
-    from graft.monitoring.logreader import read_window
+    from graft.monitoring.logreader import LogLayout, read_window
     from graft.monitoring.run import monitor as run_monitor
     from graft.monitoring.run import parse_params
     from graft.release.package import REFERENCE_ROWS
@@ -106,8 +107,10 @@ def monitor(
         numeric, categorical = schema_columns(schema)
         spec = {"numeric": numeric, "categorical": categorical, "onehot": {}}
         version = f"{pkg.name} {pkg.version}"
+        positive = settings.task.positive or "1"
     progress.step("reading the prediction log")
-    window = read_window(log_db, since, until)
+    layout = LogLayout(tuple(numeric), tuple(categorical), positive)
+    window = read_window(log_db, since, until, layout)
     progress.step(f"checking {len(window.predictions)} predictions: inputs, outputs, feedback, fairness")
     result = run_monitor(window, reference, reference_proba, schema, spec, params, threshold, version)
     result["outputs_written"] = []

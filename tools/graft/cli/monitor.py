@@ -11,7 +11,7 @@ from pathlib import Path
 
 from graft import api
 from graft.cli.common import Ui, add_format
-from graft.core.errors import CheckFailed
+from graft.core.errors import CheckFailed, ExitCode
 
 EXTRA = "monitor"
 
@@ -64,4 +64,7 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
     if result["alert"]:
         kinds = ", ".join(dict.fromkeys(a["kind"] for a in result["alerts"]))
         raise CheckFailed(f"{len(result['alerts'])} alert(s): {kinds}")
+    if result["status"] == "no_data":
+        ui.message("no data in the window: nothing was judged")
+        return ExitCode.NO_DATA
     return 0

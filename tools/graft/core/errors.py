@@ -9,10 +9,11 @@ command (and every pipeline stage) exits with one of :class:`ExitCode`:
 2   USAGE         the command line is wrong (unknown option, missing argument, bad value)
 3   ERROR         an error stopped the command: not a repository, unknown revision,
                   unreachable server, bad params, a missing optional dependency, a bug
+4   NO_DATA       nothing to judge: `graft monitor`'s window holds too few predictions
 130 INTERRUPTED   Ctrl-C
 ==  ============  ==========================================================================
 
-4 is reserved for monitoring's "no data in the window". ``GraftError`` subclasses carry
+``GraftError`` subclasses carry
 their code as ``exit_code``; an unexpected exception prints a one-line notice saying how to
 get the traceback (``GRAFT_DEBUG=1``) and exits ``ERROR``.
 """
@@ -32,6 +33,7 @@ class ExitCode(enum.IntEnum):
     CHECK_FAILED = 1
     USAGE = 2
     ERROR = 3
+    NO_DATA = 4
     INTERRUPTED = 130
 
 
