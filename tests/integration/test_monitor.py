@@ -88,15 +88,20 @@ def windows(server, model_package) -> dict[str, tuple[str, str]]:
 
 def replay_point_mass_shift(data: Path, url: str) -> tuple[str, str]:
     """30% of the rows' first numeric point-mass column (found from the data) moved to a large value."""
-    from graft import replay as rp
+    from graft.monitoring import replay as rp
 
-    rows = rp.load_rows(data, "test").iloc[:ROWS].reset_index(drop=True)
+    client = rp.Client(url, 30.0)
+    served = client.served()
+    rows = rp.load_rows(data, served, [("split", "test")], "income").iloc[:ROWS].reset_index(drop=True)
     column = next(
         c for c in rows.select_dtypes("number").columns if rows[c].value_counts(normalize=True).iloc[0] > 0.9
     )
     rows[column] = rows[column].where(np.random.default_rng(4).random(len(rows)) >= 0.3, 15024)
     since = stamp()
-    result = rp.replay(rows, url, rp.Drift(), batch_size=100, seed=3)
+    try:
+        result = rp.replay(rows, client, served, rp.Drift(), batch_size=100, seed=3)
+    finally:
+        client.close()
     assert result.rejected == 0
     return since, stamp()
 
@@ -111,7 +116,7 @@ UNREADABLE = {  # request id -> (inputs, outputs) as a broken writer might have 
 def unreadable_window(data: Path, server) -> tuple[str, str]:
     """200 good requests and three rows no reader could use, written into the same log."""
     since = stamp()
-    api.replay(data, server.url, split="test", limit=200, batch_size=1, seed=3)
+    api.replay(data, server.url, where=["split=test"], label="income", limit=200, batch_size=1, seed=3)
     conn = sqlite3.connect(server.log_db.removeprefix("sqlite:///"), timeout=30)
     with conn:
         for request_id, (inputs, outputs) in UNREADABLE.items():
@@ -329,7 +334,7 @@ def test_monitor_reads_a_postgres_log_end_to_end(model_package, pg_database, sta
     server = start_server(pg_database)
     data = model_package.project / "data" / "validated" / "adult.parquet"
     since = stamp()
-    api.replay(data, server.url, split="test", limit=300, batch_size=7, seed=3)
+    api.replay(data, server.url, where=["split=test"], label="income", limit=300, batch_size=7, seed=3)
     window = (since, stamp())
     code, result, report = monitor(server, model_package, window, tmp_path)
     assert result["window"]["predictions"] == 300
