@@ -579,6 +579,8 @@ def run(
     """Everything `graft replay` does: ask the server what it serves, read and check the table
     and the options against it, then replay."""
     filters = parse_where(where)
+    if not Path(data).is_file():  # a local mistake is named before any request is made
+        raise ReplayError(f"{data}: no such data file")
     client = Client(url, timeout)
     try:
         served = client.served()
