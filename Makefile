@@ -15,9 +15,10 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	# the toolkit was installed as "graft" before the distribution became graft-toolkit
+	# the toolkit was installed as "graft" before the distribution became graft-toolkit; remove
+	# it first (both install bin/graft, so removing it afterwards would delete the new script)
 	$(BIN)/python -m pip uninstall --quiet --quiet --yes graft
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 ## Set up, run the pipeline on the embedded UCI Adult data, print the headline metrics.
