@@ -258,6 +258,7 @@ def _parse_fast(chunk: _Chunk, layout: LogLayout, schema: Any) -> _Parsed | None
     import pyarrow.json as pj
 
     pairs = zip(chunk.inputs, chunk.outputs, strict=True)
+    longest = max(map(len, chunk.inputs)) + max(map(len, chunk.outputs))
     try:
         if isinstance(chunk.inputs[0], bytes):  # SQLite
             lines = b"\n".join([b'{"i":' + i + b',"o":' + o + b"}" for i, o in pairs])
@@ -265,7 +266,8 @@ def _parse_fast(chunk: _Chunk, layout: LogLayout, schema: Any) -> _Parsed | None
             lines = "\n".join(['{"i":' + i + ',"o":' + o + "}" for i, o in pairs]).encode()
         table = pj.read_json(
             io.BytesIO(lines),
-            read_options=pj.ReadOptions(block_size=max(len(lines) + 1, 1 << 20)),
+            # blocks of 4 MiB are parsed in parallel; a block must hold the longest line
+            read_options=pj.ReadOptions(block_size=max(4 << 20, 2 * longest + 64)),
             parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error"),
         ).combine_chunks()
     except (pa.ArrowException, ValueError, TypeError):  # ValueError: not UTF-8; TypeError: mixed types
