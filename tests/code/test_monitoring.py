@@ -538,6 +538,29 @@ def test_reader_skips_and_counts_rows_it_cannot_read(tmp_path):
     assert list(frame["c"].astype(str)) == ["a", "7", '{"k":1}']  # kept, so the schema check names them
 
 
+def test_reader_skips_null_json_in_a_log_without_constraints(tmp_path):
+    path = tmp_path / "loose.db"
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE predictions (request_id, created_at, model_version, n_records, inputs, outputs)"
+    )
+    conn.execute("CREATE TABLE feedback (feedback_id, request_id, record_index, created_at, outcome, action)")
+    conn.executemany(
+        "INSERT INTO predictions VALUES (?, ?, 'm', 1, ?, ?)",
+        [("null-in", at(0), None, '{"probability": [0.5]}'), ("null-out", at(1), '[{"x": 1}]', None)]
+        + [(f"ok{i}", at(2 + i), '[{"x": 1}]', '{"probability": [0.5]}') for i in range(3)],
+    )
+    conn.commit()
+    conn.close()
+    window = read_window(f"sqlite:///{path}", None, None, LAYOUT)
+    assert len(window.predictions) == 3
+    assert window.unreadable == {
+        "inputs are not valid JSON": {"rows": 1, "examples": ["null-in"]},
+        "outputs are not valid JSON": {"rows": 1, "examples": ["null-out"]},
+    }
+    assert window.predictions["c"].isna().all()  # a categorical column never present: all missing
+
+
 def test_reader_streams_in_chunks_with_the_same_result(tmp_path, monkeypatch):
     """Batches of two or three rows cut requests with several feedback events in two."""
     rng = np.random.default_rng(3)

@@ -148,7 +148,7 @@ def _fetch(cursor: Any, url: str, error: type[Exception]) -> Iterator[list[tuple
     try:
         while rows := cursor.fetchmany(size):
             rows_seen += len(rows)
-            bytes_seen += sum(len(r[3]) + len(r[4]) for r in rows)
+            bytes_seen += sum(len(r[3] or b"") + len(r[4] or b"") for r in rows)
             size = max(FIRST_FETCH, min(CHUNK_ROWS, CHUNK_BYTES * rows_seen // max(bytes_seen, 1)))
             yield rows
     except error as exc:
@@ -179,7 +179,7 @@ def _parse(inputs: Any, outputs: Any) -> tuple[list[dict[str, Any]], list[float]
     """A logged request's records and probabilities, or the reason it cannot be read."""
     try:
         records = orjson.loads(inputs)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError:  # also NULL
         return NOT_JSON
     if type(records) is not list or not records:
         return NOT_RECORDS
@@ -190,7 +190,7 @@ def _parse(inputs: Any, outputs: Any) -> tuple[list[dict[str, Any]], list[float]
         probs = orjson.loads(outputs)["probability"]
     except orjson.JSONDecodeError:
         return OUTPUTS_NOT_JSON
-    except (KeyError, TypeError, IndexError):
+    except (KeyError, TypeError, IndexError):  # not an object, or no "probability"
         return NO_PROBABILITIES
     if type(probs) is not list or len(probs) != len(records):
         return NO_PROBABILITIES
@@ -259,13 +259,15 @@ def _parse_fast(chunk: _Chunk, layout: LogLayout, schema: Any) -> _Parsed | None
 
     pairs = zip(chunk.inputs, chunk.outputs, strict=True)
     try:
+        longest = max(map(len, chunk.inputs)) + max(map(len, chunk.outputs))
         if isinstance(chunk.inputs[0], bytes):  # SQLite
             lines = b"\n".join([b'{"i":' + i + b',"o":' + o + b"}" for i, o in pairs])
         else:  # PostgreSQL
             lines = "\n".join(['{"i":' + i + ',"o":' + o + "}" for i, o in pairs]).encode()
         table = pj.read_json(
             io.BytesIO(lines),
-            read_options=pj.ReadOptions(block_size=max(len(lines) + 1, 1 << 20)),
+            # blocks of 4 MiB are parsed in parallel; a block must hold the longest line
+            read_options=pj.ReadOptions(block_size=max(4 << 20, 2 * longest + 64)),
             parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error"),
         ).combine_chunks()
     except (pa.ArrowException, ValueError, TypeError):  # ValueError: not UTF-8; TypeError: mixed types
@@ -298,7 +300,7 @@ def _parse(inputs: Any, outputs: Any) -> tuple[list[dict[str, Any]], list[float]
     """A logged request's records and probabilities, or the reason it cannot be read."""
     try:
         records = orjson.loads(inputs)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError:  # also NULL
         return NOT_JSON
     if type(records) is not list or not records:
         return NOT_RECORDS
@@ -309,7 +311,7 @@ def _parse(inputs: Any, outputs: Any) -> tuple[list[dict[str, Any]], list[float]
         probs = orjson.loads(outputs)["probability"]
     except orjson.JSONDecodeError:
         return OUTPUTS_NOT_JSON
-    except (KeyError, TypeError, IndexError):
+    except (KeyError, TypeError, IndexError):  # not an object, or no "probability"
         return NO_PROBABILITIES
     if type(probs) is not list or len(probs) != len(records):
         return NO_PROBABILITIES
@@ -416,7 +418,7 @@ class _WindowBuilder:
         inputs = [r[3] for r in heads]
         chunk.inputs += inputs
         chunk.outputs += [r[4] for r in heads]
-        chunk.size += sum(map(len, inputs))
+        chunk.size += sum(len(i) for i in inputs if i is not None)
         chunk.feedback += [(offset + request[i], r[5:9]) for i, r in enumerate(rows) if r[5] is not None]
         if len(chunk.ids) >= CHUNK_ROWS or chunk.size >= CHUNK_BYTES:
             self.flush()
@@ -434,7 +436,7 @@ class _WindowBuilder:
         for column, (codes, values) in parsed.categorical.items():
             known = self.categories[column]
             mapping = np.array([known.setdefault(v, len(known)) for v in values] + [-1], dtype=np.int64)
-            self.codes[column].append(mapping[codes].astype(np.min_scalar_type(-len(known))))
+            self.codes[column].append(mapping[codes].astype(np.min_scalar_type(-len(known) - 1)))
         self.floats["proba"].append(parsed.proba)
         outcome, delay = self._outcomes(chunk, parsed.counts)
         self.floats["outcome"].append(_compact(outcome))
