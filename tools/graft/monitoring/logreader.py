@@ -175,31 +175,6 @@ def _time(value: Any) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _parse(inputs: Any, outputs: Any) -> tuple[list[dict[str, Any]], list[float]] | str:
-    """A logged request's records and probabilities, or the reason it cannot be read."""
-    try:
-        records = orjson.loads(inputs)
-    except orjson.JSONDecodeError:  # also NULL
-        return NOT_JSON
-    if type(records) is not list or not records:
-        return NOT_RECORDS
-    for record in records:
-        if type(record) is not dict:
-            return NOT_RECORDS
-    try:
-        probs = orjson.loads(outputs)["probability"]
-    except orjson.JSONDecodeError:
-        return OUTPUTS_NOT_JSON
-    except (KeyError, TypeError, IndexError):  # not an object, or no "probability"
-        return NO_PROBABILITIES
-    if type(probs) is not list or len(probs) != len(records):
-        return NO_PROBABILITIES
-    for p in probs:
-        if (type(p) is not float and type(p) is not int) or not 0 <= p <= 1:
-            return BAD_PROBABILITY
-    return records, probs
-
-
 def _later(new: Any, old: Any) -> bool:
     """Whether feedback time ``new`` is after ``old`` (ISO text or datetimes; unparsable: text order)."""
     try:
