@@ -7,13 +7,11 @@ results.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 
-from tests.conftest import git
-from tests.integration.second import dvc
+from tests.integration.second import build_repository
 
 SOURCE = Path(__file__).parent / "iris_project"
 NAMES = {
@@ -39,14 +37,4 @@ def write_data(dest: Path) -> None:
 
 def build(dest: Path) -> Path:
     """A Git + DVC repository of the multiclass project with its pipeline run and committed."""
-    shutil.copytree(SOURCE, dest, ignore=shutil.ignore_patterns("__pycache__"))
-    write_data(dest)
-    git(dest, "init", "-q", "-b", "main")
-    dvc(dest, "init", "-q")
-    dvc(dest, "add", "-q", "data/iris.csv")
-    git(dest, "add", "-A")
-    git(dest, "commit", "-q", "-m", "iris species project")
-    dvc(dest, "repro", "-q")
-    git(dest, "add", "-A")
-    git(dest, "commit", "-q", "-m", "first results")
-    return dest
+    return build_repository(SOURCE, dest, write_data, "data/iris.csv", "iris species project")
