@@ -112,34 +112,40 @@ def log_rows(deployed: Deployed, request_ids: list[str]) -> dict[str, tuple[str,
     raise AssertionError(f"the log holds {len(rows)} of {len(request_ids)} requests")
 
 
-def counts(deployed: Deployed) -> tuple[int, int]:
-    """(predictions, feedback) rows once the writer has caught up (two equal readings)."""
+def counts(deployed: Deployed, expected: tuple[int, int] | None = None) -> tuple[int, int]:
+    """(predictions, feedback) rows once the writer has caught up.
+
+    With ``expected``, wait until the log reaches it (the writer is asynchronous); without it,
+    two equal readings in a row.
+    """
     last = None
-    for _ in range(100):
+    for _ in range(200):
         with sqlite3.connect(deployed.db) as conn:
             now = (
                 conn.execute("SELECT count(*) FROM predictions").fetchone()[0],
                 conn.execute("SELECT count(*) FROM feedback").fetchone()[0],
             )
-        if now == last:
+        if now == (expected or last):
             return now
         last = now
         time.sleep(0.05)
-    raise AssertionError("the log kept changing")
+    return now
 
 
-def feedback_outcomes(deployed: Deployed, request_id: str) -> list[str]:
+def feedback_outcomes(deployed: Deployed, request_id: str, expected: int) -> list[str]:
+    """The logged outcomes for ``request_id`` once ``expected`` rows are in (the writer is async)."""
+    rows: list[tuple[str]] = []
     for _ in range(200):
         with sqlite3.connect(deployed.db) as conn:
             rows = conn.execute(
                 "SELECT outcome FROM feedback WHERE request_id = ? AND outcome IS NOT NULL "
-                "ORDER BY created_at",
+                "ORDER BY created_at, rowid",
                 (request_id,),
             ).fetchall()
-        if rows:
-            return [r[0] for r in rows]
+        if len(rows) >= expected:
+            break
         time.sleep(0.05)
-    return []
+    return [r[0] for r in rows]
 
 
 # --- regression ------------------------------------------------------------------------------------
@@ -192,7 +198,7 @@ def test_regression_feedback_takes_a_finite_number(regression):
     for outcome in (151.5, 151):
         r = regression.post("/feedback", {"request_id": rid, "index": 1, "outcome": outcome})
         assert r.status_code == 202, r.text
-    assert feedback_outcomes(regression, rid) == ["151.5", "151"]
+    assert feedback_outcomes(regression, rid, 2) == ["151.5", "151"]
     before = counts(regression)
     refused = [
         (json.dumps({"request_id": rid, "outcome": "151"}), "body.outcome: must be a number, got string"),
@@ -302,7 +308,7 @@ def test_multiclass_feedback_takes_one_of_the_classes(multiclass):
     rid = multiclass.post("/predict", multiclass.records[:2]).json()["request_id"]
     r = multiclass.post("/feedback", {"request_id": rid, "index": 0, "outcome": "versicolor"})
     assert r.status_code == 202, r.text
-    assert feedback_outcomes(multiclass, rid) == ["versicolor"]
+    assert feedback_outcomes(multiclass, rid, 1) == ["versicolor"]
     before = counts(multiclass)
     for outcome, needle in (
         ("Versicolor", "body.outcome: unknown category 'Versicolor'"),
@@ -409,7 +415,8 @@ def test_replay_sends_regression_rows_and_numeric_outcomes(regression):
     assert f"replayed {n} rows in {-(-n // 50)} requests, {n} feedback events" in done.stdout
     flipped = int(done.stdout.split("(")[1].split(" flipped")[0])
     assert 0.3 * n < flipped < 0.7 * n
-    assert counts(regression) == (before[0] + -(-n // 50), before[1] + n)
+    want = (before[0] + -(-n // 50), before[1] + n)
+    assert counts(regression, want) == want
     with sqlite3.connect(regression.db) as conn:
         outcomes = [
             float(o)
@@ -436,7 +443,8 @@ def test_replay_sends_multiclass_rows_with_a_filter_and_a_category_mix(multiclas
     assert (
         f"replayed {len(chosen)} rows in 1 requests, {len(chosen)} feedback events (0 flipped)" in done.stdout
     )
-    assert counts(multiclass) == (before[0] + 1, before[1] + len(chosen))
+    want = (before[0] + 1, before[1] + len(chosen))
+    assert counts(multiclass, want) == want
     with sqlite3.connect(multiclass.db) as conn:
         (inputs,) = conn.execute("SELECT inputs FROM predictions ORDER BY created_at DESC LIMIT 1").fetchone()
         outcomes = [
