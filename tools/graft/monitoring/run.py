@@ -56,6 +56,7 @@ from graft.monitoring.drift import (
 from graft.monitoring.significance import holm
 
 if TYPE_CHECKING:
+    from graft.monitoring.logreader import LogLayout
     from graft.project.settings import Settings
 
 DEFAULT_MIN_WINDOW = 50  # packages released before `monitor.min_window` existed get this
@@ -506,7 +507,8 @@ class Released:
     def task(self) -> str:
         return self.settings.task.type
 
-    def layout(self) -> Any:
+    def layout(self) -> LogLayout:
+        """How to read this model's log: its input columns, task, labels."""
         from graft.monitoring.logreader import LogLayout
         from graft.release.reference import schema_columns
 
