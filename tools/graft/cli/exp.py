@@ -146,7 +146,7 @@ def run_grid(args: argparse.Namespace, ui: Ui) -> int:
         ui.json([outcome_json(o) for o in outcomes])
     else:
         for o in outcomes:
-            if o.ok:
+            if o.result is not None:
                 ui.out(f"{o.spec.branch}\t{o.result.sha[:8]}")
     failed = [o for o in outcomes if not o.ok]
     if failed:

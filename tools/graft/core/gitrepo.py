@@ -126,7 +126,7 @@ def workdir_changes(root: str | Path) -> list[str]:
 
 def merge_base(repo: pygit2.Repository, a: pygit2.Commit, b: pygit2.Commit) -> pygit2.Commit | None:
     oid = repo.merge_base(a.id, b.id)
-    return None if oid is None else repo.get(oid).peel(pygit2.Commit)
+    return None if oid is None else repo[oid].peel(pygit2.Commit)
 
 
 def ahead_behind(repo: pygit2.Repository, head: pygit2.Commit, base: pygit2.Commit) -> tuple[int, int]:
