@@ -219,7 +219,7 @@ def test_a_bad_release_name_is_named(repo, edit, message):
 
 def test_tag_is_annotated_in_gto_format_and_gto_lists_it(repo):
     plan = next_version(repo)
-    releases.create_tag(repo, plan, releases.tag_message(plan, "adult-income-1.0.0.tar.gz", "f" * 64))
+    releases.create_tag(repo, plan, releases.tag_message(plan, "adult-income-1.0.0.tar.gz", "f" * 64, "e" * 64))
     assert git(repo, "cat-file", "-t", "adult-income@v1.0.0") == "tag"
     message = git(repo, "tag", "-l", "--format=%(contents)", "adult-income@v1.0.0")
     assert message.splitlines()[0] == "Registering artifact adult-income version v1.0.0"
