@@ -6,12 +6,12 @@ import argparse
 from pathlib import Path
 
 from graft import api
+from graft.cli import modelref
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--package", required=True, type=Path, help="the released package (archive or folder)"
-    )
+    parser.add_argument("--package", type=Path, help="the released package (archive or folder), or --model")
+    modelref.add_arguments(parser)
     parser.add_argument(
         "--log-db", required=True, help="sqlite:///PATH or postgresql://... of the prediction log"
     )
@@ -29,7 +29,13 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     result = api.monitor(
-        args.package, args.log_db, args.since, args.until, args.output, args.json_out, args.params
+        modelref.package_path(args, args.package),
+        args.log_db,
+        args.since,
+        args.until,
+        args.output,
+        args.json_out,
+        args.params,
     )
     window = result["window"]
     counts = f"{window['predictions']} predictions, {window['feedback']} feedback events"
