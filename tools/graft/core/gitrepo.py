@@ -10,6 +10,8 @@ import pygit2
 from graft.core.errors import GitError
 
 EXP_PREFIX = "exp/"
+# where `graft exp prune` keeps a deleted experiment branch's tip: refs/graft/archive/exp/NAME
+ARCHIVE_PREFIX = "refs/graft/archive/"
 
 
 @dataclass(frozen=True)
@@ -35,13 +37,24 @@ def open_repo(path: str | Path = ".") -> pygit2.Repository:
     return pygit2.Repository(found)
 
 
+def archive_ref(branch: str) -> str:
+    return f"{ARCHIVE_PREFIX}{branch}"
+
+
 def resolve(repo: pygit2.Repository, name: str) -> Revision:
-    """Resolve a branch, tag, ``HEAD`` or sha to its commit; a clear error names the revision."""
+    """Resolve a branch, tag, ``HEAD`` or sha to its commit; a clear error names the revision.
+
+    A pruned experiment branch still resolves by its old name (``exp/NAME``), through the
+    archive ref `graft exp prune` left (``refs/graft/archive/exp/NAME``).
+    """
     try:
         obj = repo.revparse_single(name)
         commit = obj.peel(pygit2.Commit)
     except (KeyError, ValueError, pygit2.GitError):
-        raise GitError(f"unknown revision '{name}' (expected a branch, tag or commit)") from None
+        archived = repo.references.get(archive_ref(name)) if name.startswith(EXP_PREFIX) else None
+        if archived is None:
+            raise GitError(f"unknown revision '{name}' (expected a branch, tag or commit)") from None
+        commit = archived.peel(pygit2.Commit)
     return Revision(name, commit)
 
 
