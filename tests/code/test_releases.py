@@ -241,3 +241,47 @@ def test_release_dry_run_prints_the_plan(repo, capsys):
     assert main(["release", "--dry-run", "-C", str(repo)]) == 0
     assert "adult-income@v1.0.0" in capsys.readouterr().out
     assert git(repo, "tag", "-l") == ""
+
+
+def test_the_version_rule_skips_deregistered_versions(repo):
+    """`gto deprecate MODEL v1.1.0` (a deregistration tag) takes v1.1.0 out of the rule: it is not
+    the base of the next version, and its number is not given again."""
+    tag(repo, "adult-income@v1.0.0")
+    write_small_lock(repo, "b" * 32)
+    commit_all(repo, "retrained")
+    tag(repo, "adult-income@v1.1.0")
+    tag(repo, "adult-income@v1.1.0!", "Deregistering artifact adult-income version v1.1.0")
+    assert [r.version for r in releases.list_releases(releases.gitrepo.open_repo(repo))] == ["1.0.0"]
+
+    # HEAD is the deregistered version's commit: not released again
+    with pytest.raises(
+        ReleaseError, match=r"released as 'adult-income@v1\.1\.0' and that version is deregistered"
+    ):
+        next_version(repo)
+    result = releases.release(repo, repo / "dist")
+    assert (result.status, result.tag) == ("withdrawn", "adult-income@v1.1.0")
+    assert not (repo / "dist").exists()
+
+    write_small_lock(repo, "c" * 32)
+    commit_all(repo, "retrained again")
+    plan = next_version(repo)
+    assert (plan.previous.tag, plan.bump, plan.version) == ("adult-income@v1.0.0", "minor", "1.2.0")
+    assert plan.reason.endswith("; deregistered: adult-income@v1.1.0")
+    assert next_version(repo, "patch").version == "1.0.1"
+
+
+def test_next_free_version_skips_every_taken_number():
+    assert releases.next_free_version("1.0.0", "minor", {"1.1.0", "1.2.0"}) == "1.3.0"
+    assert releases.next_free_version("1.0.0", "patch", {"1.0.1"}) == "1.0.2"
+    assert releases.next_free_version(None, "major", {"1.0.0"}) == "2.0.0"
+    assert releases.next_free_version("1.0.0-rc.1", "patch", set()) == "1.0.1"
+
+
+def test_a_model_whose_versions_are_all_deregistered_starts_again_above_them(repo):
+    tag(repo, "adult-income@v1.0.0")
+    tag(repo, "adult-income@v1.0.0!", "Deregistering artifact adult-income version v1.0.0")
+    write_small_lock(repo, "b" * 32)
+    commit_all(repo, "retrained")
+    plan = next_version(repo)
+    assert (plan.version, plan.previous) == ("2.0.0", None)
+    assert plan.reason == "first active release; deregistered: adult-income@v1.0.0"
