@@ -30,7 +30,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--outputs",
         type=Path,
         metavar="FILE",
-        help="append found=, model=, version=, tag=, stage=, package=, sha256= lines (e.g. $GITHUB_OUTPUT)",
+        help="append found=, model=, version=, tag=, commit=, stage=, package=, sha256= lines "
+        "(e.g. $GITHUB_OUTPUT)",
     )
     parser.add_argument("--format", choices=["table", "json"], default="table")
     parser.add_argument("-C", dest="root", type=Path, default=Path(), help="project folder")
@@ -62,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         "model": release.model,
         "version": release.version,
         "tag": release.tag,
+        "commit": release.commit,
         "stage": fetched.resolved.stage or "",
         "package": str(fetched.path),
         "sha256": fetched.sha256,

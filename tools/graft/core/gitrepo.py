@@ -90,10 +90,19 @@ def git(cwd: str | Path, *args: str, env: dict[str, str] | None = None) -> str:
 
     proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
-        detail = (proc.stderr or proc.stdout).strip().splitlines()
-        reason = detail[-1] if detail else f"exit status {proc.returncode}"
+        reason = failure_reason(proc.stderr or proc.stdout) or f"exit status {proc.returncode}"
         raise GitError(f"git {' '.join(args)} failed in {cwd}: {reason}")
     return proc.stdout.strip()
+
+
+def failure_reason(output: str) -> str:
+    """The line of git's output that says what went wrong: the first ``fatal:``/``error:`` line
+    (git ends many of them with advice such as "and the repository exists."), else the last line."""
+    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(("fatal:", "error:")):
+            return line
+    return lines[-1] if lines else ""
 
 
 def is_valid_branch_name(name: str) -> bool:

@@ -431,7 +431,7 @@ def push_tag(root: Path, tag: str, remote: str = "origin") -> None:
         check=False,
     )
     if done.returncode != 0:
-        detail = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
+        detail = gitrepo.failure_reason(done.stderr) or f"exit {done.returncode}"
         raise GitError(f"could not push tag '{tag}' to '{remote}': {detail}")
 
 
