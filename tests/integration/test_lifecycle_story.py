@@ -84,6 +84,29 @@ def push_change(world, message: str, edit) -> None:
     git(dev, "push", "-q", "origin", "main")
 
 
+def package_rows(archive: Path, n: int) -> list[dict]:
+    """``n`` input records from a package's own reference rows (raw columns, missing as null)."""
+    import io
+    import tarfile
+
+    import pandas as pd
+
+    with tarfile.open(archive) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith("/reference.parquet"))
+        frame = pd.read_parquet(io.BytesIO(tar.extractfile(member).read())).head(n)
+    records = json.loads(frame.to_json(orient="records"))
+    schema_columns = set(json.loads(_package_file(archive, "schema.json"))["properties"])
+    return [{k: v for k, v in r.items() if k in schema_columns and v is not None} for r in records]
+
+
+def _package_file(archive: Path, name: str) -> bytes:
+    import tarfile
+
+    with tarfile.open(archive) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith(f"/{name}"))
+        return tar.extractfile(member).read()
+
+
 def release_tags(repo: Path) -> list[str]:
     return sorted(t for t in git(repo, "tag", "-l").split() if "@v" in t)
 
@@ -165,8 +188,30 @@ def test_release_promote_deploy_deprecate_prune(world):
     assert not (server / "models" / "model.txt").exists()
     with serving(server, "--model", MODEL, "--stage", "prod") as url:
         metadata = httpx.get(f"{url}/metadata").json()
+        records = package_rows(server / ".graft" / "packages" / "adult-income-1.0.1.tar.gz", 60)
+        predicted = httpx.post(f"{url}/predict", json=records, timeout=60)
+        assert predicted.status_code == 200, predicted.text
     assert (metadata["model"], metadata["version"]) == (MODEL, "1.0.1")
     assert (server / ".graft" / "packages" / "adult-income-1.0.1.tar.gz").is_file()
+    # monitoring by stage reads the same package (from the cache now) and the server's log
+    log_db = f"sqlite:///{server / 'predictions.db'}"
+    monitored = graft(
+        server,
+        "monitor",
+        "--model",
+        MODEL,
+        "--stage",
+        "prod",
+        "--log-db",
+        log_db,
+        "--json",
+        "m.json",
+        check=False,
+    )
+    assert monitored.returncode in (0, 1), monitored.stderr  # 1: an alert on 60 rows is allowed
+    assert "adult-income v1.0.1 (prod)" in monitored.stderr and "from local cache" in monitored.stderr
+    result = json.loads((server / "m.json").read_text())
+    assert result["model_version"] == "adult-income 1.0.1" and result["window"]["predictions"] == 60
     fetched = json.loads(
         graft(server, "fetch", f"{MODEL}#prod", "--out", "deploy", "--format", "json").stdout
     )

@@ -56,8 +56,9 @@ def run(args: argparse.Namespace) -> int:
     plan = result.plan
     if result.status in ("unchanged", "withdrawn"):
         print(f"no release: {result.reason}")
-    elif result.status == "completed":
-        print(f"{result.tag}  ({result.reason}; completing it)")
+    elif result.status == "completed" or (plan is not None and plan.bump == "none"):
+        what = "a run would complete it" if args.dry_run else "completing it"
+        print(f"{result.tag}  ({result.reason}; {what})")
     elif plan is not None:
         previous = plan.previous.tag if plan.previous else "none"
         print(f"{plan.tag}  ({plan.bump}: {plan.reason}; previous: {previous})")

@@ -64,9 +64,14 @@ def resolve(root: Path, ref: ModelRef) -> Resolved:
     project = Project.find(root)
     model = ref.model or release_name(project.work())
     state = artifact_state(project.repo, model)
-    if ref.stage is not None and (not state.versions or (state.active and ref.stage not in state.in_stage)):
-        used = ", ".join(sorted(state.in_stage)) or "none"
-        raise EmptyStage(f"no version of '{model}' is in stage '{ref.stage}' (stages in use: {used})")
+    if ref.stage is not None:
+        if not state.versions:
+            raise EmptyStage(f"no version of '{model}' is in stage '{ref.stage}' ('{model}' has no versions)")
+        if not state.active:  # gto show lists nothing of a deprecated model
+            raise EmptyStage(f"no version of '{model}' is in stage '{ref.stage}' ('{model}' is deprecated)")
+        if ref.stage not in state.in_stage:
+            used = ", ".join(sorted(state.in_stage)) or "none"
+            raise EmptyStage(f"no version of '{model}' is in stage '{ref.stage}' (stages in use: {used})")
     wanted = ref if (ref.stage or ref.version) else ModelRef(model, latest=True)
     try:
         version = chosen_version(state, wanted)

@@ -337,9 +337,6 @@ class ArtifactState:
         registered = [v for v in self.versions.values() if v.registered and v.commit == commit]
         return max(registered, key=lambda v: version_key(v.version)) if registered else None
 
-    def max_counter(self, events: list[Event]) -> int:
-        return max((e.parsed.counter or 0 for e in events if e.parsed.artifact == self.name), default=0)
-
 
 def _commit_time(repo: pygit2.Repository, sha: str) -> int:
     try:

@@ -104,11 +104,6 @@ class Release:
         found = CONTENTS_LINE.search(self.message)
         return found["sha"] if found else None
 
-    @property
-    def shown(self) -> bool:
-        """Whether ``gto show`` (without ``--deprecated``) lists it."""
-        return self.status in ("active", "unregistered")
-
 
 @dataclass(frozen=True)
 class NextVersion:
