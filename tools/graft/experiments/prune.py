@@ -90,7 +90,10 @@ def _checked_out(root: Path) -> set[str]:
 
 
 def _commit(repo: pygit2.Repository, sha: str) -> pygit2.Commit:
-    return repo.get(sha).peel(pygit2.Commit)
+    obj = repo.get(sha)
+    if obj is None:
+        raise GitError(f"commit {sha[:8]} is not in this repository (fetch it first)")
+    return obj.peel(pygit2.Commit)
 
 
 def _merged_into(repo: pygit2.Repository, sha: str, bases: list[pygit2.Commit]) -> bool:

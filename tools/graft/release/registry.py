@@ -339,10 +339,10 @@ class ArtifactState:
 
 
 def _commit_time(repo: pygit2.Repository, sha: str) -> int:
-    try:
-        return int(repo.get(sha).peel(pygit2.Commit).commit_time)
-    except (KeyError, ValueError, AttributeError, pygit2.GitError):
+    obj = repo.get(sha)
+    if obj is None:  # a tag of a commit this clone does not have
         return 0
+    return int(obj.peel(pygit2.Commit).commit_time)
 
 
 def build_state(events: list[Event], repo: pygit2.Repository | None = None) -> dict[str, ArtifactState]:
