@@ -487,7 +487,11 @@ def _build(root: Path, out_dir: Path, version: str) -> tuple[Path, str, str]:
     from graft.release.package import contents_sha256, package
 
     scratch = Path(tempfile.mkdtemp(prefix=".graft-release-", dir=out_dir))
-    built = package(root, scratch, version=version, allow_dirty=False)
+    try:
+        built = package(root, scratch, version=version, allow_dirty=False)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
     return built.path, built.sha256, contents_sha256(built.files)
 
 
@@ -535,6 +539,7 @@ def _complete(
             "there is no release to complete"
         )
     store, notes = _store(root, upload)
+    out_dir.mkdir(parents=True, exist_ok=True)
     built, sha, _ = _build(root, out_dir, existing.version)
     try:
         if sha != expected:
@@ -594,7 +599,6 @@ def release(
     releases = registered_releases(project.repo, model)
     existing = [r for r in releases if r.commit == head.sha and r.status != "deregistered"]
     if existing:
-        out_dir.mkdir(parents=True, exist_ok=True)
         return _complete(root, existing[0], out_dir, dry_run, push, remote, upload)
     withdrawn = _withdrawn_at(releases, head.sha)
     if withdrawn is not None:
@@ -606,12 +610,16 @@ def release(
     plan = next_version(root, bump)
     if dry_run:
         return ReleaseResult("planned", plan, plan.tag, plan.version, plan.reason)
-    out_dir.mkdir(parents=True, exist_ok=True)
     store, notes = _store(root, upload)
+    created = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
     built, sha, contents = _build(root, out_dir, plan.version)
     try:
         previous = plan.previous
         if bump == "auto" and previous is not None and previous.contents_sha256 == contents:
+            if created:
+                shutil.rmtree(built.parent, ignore_errors=True)
+                out_dir.rmdir()
             reason = f"package contents and input schema unchanged since {previous.tag}: nothing to release"
             return ReleaseResult("unchanged", plan, None, None, reason)
         archive = _keep(built, out_dir)
