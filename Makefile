@@ -15,6 +15,9 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	# the toolkit was installed as "graft" before the distribution became graft-toolkit; remove
+	# it first (both install bin/graft, so removing it afterwards would delete the new script)
+	$(BIN)/python -m pip uninstall --quiet --quiet --yes graft
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
@@ -49,7 +52,8 @@ contract: $(STAMP)
 		tests/integration/test_serve_contract_fuzz.py \
 		tests/integration/test_serve.py::test_served_openapi_matches_the_committed_contract
 
-## Create .venv and install the project with its dev tools (what CI runs first).
+## Create .venv and install the toolkit with every extra, the reference pipeline's dependencies
+## (the `pipeline` extra) and the dev tools (what CI runs first).
 install: $(STAMP)
 
 format: $(STAMP)

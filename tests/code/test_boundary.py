@@ -104,7 +104,7 @@ def test_the_wheel_holds_only_graft(tmp_path):
     """`pip wheel` of the project: one top-level package, graft, with its templates."""
     source = tmp_path / "src"
     source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy2(ROOT / name, source / name)
     shutil.copytree(ROOT / "tools", source / "tools", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(STAGES_DIR, source / "stages", ignore=shutil.ignore_patterns("__pycache__"))
@@ -114,7 +114,7 @@ def test_the_wheel_holds_only_graft(tmp_path):
         text=True,
     )
     assert proc.returncode == 0, proc.stderr
-    [wheel] = (tmp_path / "dist").glob("graft-*.whl")
+    [wheel] = (tmp_path / "dist").glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert {n.split("/")[0] for n in names} == {"graft", f"{wheel.name.split('-py')[0]}.dist-info"}
     assert "graft/templates/model_card.md.j2" in names

@@ -105,19 +105,19 @@ def test_a_package_that_does_not_match_the_tag_is_refused_and_not_kept(repo, rem
     tag(repo, f"{MODEL}@v1.0.0", released())
     other = b"something else\n"
     upload(repo, tmp_path, data=other)
-    assert main(["fetch", "-C", str(repo), f"{MODEL}@v1.0.0"]) == 1
+    assert main(["fetch", "-C", str(repo), f"{MODEL}@v1.0.0"]) == 3
     err = capsys.readouterr().err
     assert f"{MODEL}-1.0.0.tar.gz has SHA-256 {hashlib.sha256(other).hexdigest()}" in err
     assert f"the release tag records {SHA}: refusing the package" in err
     assert not list((repo / ".graft" / "packages").glob("*"))
     # a cached file that does not match is not used either
     (repo / ".graft" / "packages" / f"{MODEL}-1.0.0.tar.gz").write_bytes(b"stale\n")
-    assert main(["fetch", "-C", str(repo), f"{MODEL}@v1.0.0"]) == 1
+    assert main(["fetch", "-C", str(repo), f"{MODEL}@v1.0.0"]) == 3
     assert "refusing the package" in capsys.readouterr().err
 
 
 def test_refusals_name_what_is_missing(repo, tmp_path, capsys):
-    def refused(*args, code=1):
+    def refused(*args, code=3):
         assert main(["fetch", "-C", str(repo), *args]) == code
         return capsys.readouterr().err
 
@@ -158,7 +158,7 @@ def test_serve_and_monitor_take_a_package_or_a_model_not_both(repo, capsys, monk
     )
     assert main(["monitor", "--log-db", "sqlite:///x.db"]) == 2
     assert "give a package path, or name a released model" in capsys.readouterr().err
-    assert main(["serve", "--model", f"{MODEL}#prod"]) == 1
+    assert main(["serve", "--model", f"{MODEL}#prod"]) == 3
     assert "no version of 'adult-income' is in stage 'prod'" in capsys.readouterr().err
 
 

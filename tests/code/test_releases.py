@@ -231,7 +231,7 @@ def test_models_lists_versions_with_metrics_from_git(repo, capsys):
     assert [m["tag"] for m in listed] == ["adult-income@v1.1.0", "adult-income@v1.0.0"]
     assert listed[0]["metrics"]["roc_auc"] == 0.93
     assert listed[1]["metrics"]["roc_auc"] == 0.91
-    assert list(listed[0]["metrics"]) == ["log_loss", "roc_auc"]  # graft.yaml metrics.headline
+    assert list(listed[0]["metrics"]) == ["roc_auc", "log_loss"]  # graft.yaml metrics.headline
     assert main(["models", "-C", str(repo)]) == 0
     table = capsys.readouterr().out
     assert "adult-income@v1.1.0" in table and "0.9300" in table and "roc_auc" in table

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -181,6 +182,9 @@ def test_regression_serves_its_own_encoding(tmp_path):
     assert model.labels(got) is None
     assert model.outputs(got)[0] == {"prediction": got[0]}
     assert model.output_columns(got) == {"prediction": got.tolist()}
+    assert model.v2_outputs(got) == [
+        {"name": "prediction", "shape": [40], "datatype": "FP64", "data": got.tolist()}
+    ]
     # the project's own scale (3.0), not another encoding: x=1 and x=0 differ by what the model learnt
     assert model.encode({"x": [1.0], "size": [2], "colour": [None]}).tolist()[0][:2] == [3.0, 2.0]
 
@@ -197,6 +201,12 @@ def test_multiclass_serves_class_probabilities_and_labels(tmp_path):
     assert labels == [["small", "medium", "large"][i] for i in scores.argmax(axis=1)]
     first = model.outputs(scores)[0]
     assert list(first["probabilities"]) == ["small", "medium", "large"] and first["label"] == labels[0]
+    # the log row and the Open Inference Protocol tensors hold the same, column-wise
+    assert model.output_columns(scores) == {"probabilities": scores.tolist(), "label": labels}
+    probabilities, label = model.v2_outputs(scores)
+    assert probabilities["shape"] == [3, 3] and probabilities["data"] == scores.ravel().tolist()
+    assert probabilities["parameters"] == {"classes": ["small", "medium", "large"]}
+    assert label == {"name": "label", "shape": [3], "datatype": "BYTES", "data": labels}
 
 
 def test_the_package_carries_code_schema_and_reference(tmp_path):
@@ -267,3 +277,39 @@ def test_a_stale_model_is_refused(tmp_path):
         handle.write("\n")
     with pytest.raises(PackageError, match=r"model/model\.txt does not match dvc\.lock"):
         package(root, tmp_path / "dist", allow_dirty=True)
+
+
+@pytest.mark.parametrize(
+    ("task", "classes", "good", "bad", "message"),
+    [
+        ("binary", ["no", "yes"], ["yes", "no"], ["Yes", 1, None], "body.outcome: unknown category 'Yes'"),
+        ("multiclass", ["a", "b", "c"], ["c"], ["d", 0.5], "body.outcome: unknown category 'd'"),
+        ("regression", [], [0, -3.5, 1e300], ["1.5", True, float("inf")], "body.outcome: must be a number"),
+    ],
+)
+def test_feedback_outcomes_are_the_tasks(task, classes, good, bad, message):
+    from graft.serving.schemas import feedback_schema
+    from graft.serving.validator import InvalidInput, NonFinite, RecordValidator
+
+    validator = RecordValidator(feedback_schema(task, classes))
+    for outcome in good:
+        validator.validate_record({"request_id": "r", "outcome": outcome})
+    for outcome in bad:
+        value = NonFinite("Infinity") if outcome == float("inf") else outcome
+        with pytest.raises(InvalidInput, match=r"body\.outcome"):
+            validator.validate_record({"request_id": "r", "outcome": value})
+    with pytest.raises(InvalidInput, match=re.escape(message)):
+        validator.validate_record({"request_id": "r", "outcome": bad[0]})
+
+
+def test_the_documented_prediction_is_the_tasks():
+    from graft.serving.schemas import predict_response_schema, prediction_schema
+
+    binary = prediction_schema("binary", ["no", "yes"])
+    assert binary["properties"]["label"]["enum"] == ["no", "yes"]
+    assert "'yes' when probability >= threshold, else 'no'" in binary["properties"]["label"]["description"]
+    multiclass = prediction_schema("multiclass", ["a", "b"])
+    assert multiclass["properties"]["probabilities"]["required"] == ["a", "b"]
+    assert prediction_schema("regression", [])["required"] == ["prediction"]
+    assert "threshold" in predict_response_schema("binary")["required"]
+    assert "threshold" not in predict_response_schema("regression")["properties"]

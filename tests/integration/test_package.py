@@ -142,7 +142,7 @@ def test_refuses_a_dirty_tree_unless_allowed(pipeline_copy, tmp_path):
 def test_refuses_a_bad_version(pipeline_copy, tmp_path, capsys):
     with pytest.raises(PackageError, match=re.escape("version '1.0' is not of the form X.Y.Z")):
         api.package(pipeline_copy, tmp_path / "dist", version="1.0")
-    assert main(["package", "-C", str(pipeline_copy), "--version", "v1", "--out", str(tmp_path)]) == 1
+    assert main(["package", "-C", str(pipeline_copy), "--version", "v1", "--out", str(tmp_path)]) == 3
     assert "version 'v1'" in capsys.readouterr().err
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from graft import api
 from graft.serving.model import ServingModel
@@ -27,18 +26,7 @@ TAG = "diabetes-progression@v1.0.0"
 @pytest.fixture(scope="module")
 def released(tmp_path_factory: pytest.TempPathFactory, module_env: None) -> Iterator[Path]:
     """The second project with graft.yaml (init, then what init cannot know) released as v1.0.0."""
-    root = second.build(tmp_path_factory.mktemp("second-release") / "diabetes")
-    graft(root, "init")
-    settings = yaml.safe_load((root / "graft.yaml").read_text())
-    settings["predictions"].update(id="patient", label="progression", score="predicted")
-    settings["package"].update(
-        adapter="src/serving.py",
-        code=["src/common.py"],
-        reference={"path": "work/train.parquet", "id": "patient"},
-    )
-    (root / "graft.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
-    git(root, "add", "graft.yaml")
-    git(root, "commit", "-q", "-m", "graft settings: serving adapter")
+    root = second.configure(second.build(tmp_path_factory.mktemp("second-release") / "diabetes"))
     graft(root, "release", "--out", "dist")
     yield root
 

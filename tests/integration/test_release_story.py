@@ -120,7 +120,7 @@ def test_reproduce_names_what_does_not_match(pipeline_copy):
 
 def test_reproduce_refuses_unknown_tags_and_release_completes_a_released_commit(pipeline_copy, tmp_path):
     done = graft(pipeline_copy, "reproduce", "adult-income@v3.0.0", check=False)
-    assert done.returncode == 1 and "no release tag 'adult-income@v3.0.0'" in done.stderr
+    assert done.returncode == 3 and "no release tag 'adult-income@v3.0.0'" in done.stderr
     first = graft(pipeline_copy, "release", "--out", str(tmp_path))
     assert "note: no default DVC remote: package not uploaded to a package store" in first.stdout
     archive = tmp_path / "adult-income-1.0.0.tar.gz"

@@ -80,7 +80,7 @@ def test_tampered_or_incomplete_package_is_refused_naming_the_file(model_package
     else:
         (folder / "extra.txt").write_text("x")
     result = _serve_exit(folder, tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 3
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert named in lines[0] and lines[0].startswith("graft: error:")
@@ -93,7 +93,7 @@ def test_tampered_archive_is_refused(model_package, tmp_path):
     data[len(data) // 2] ^= 0xFF
     bad.write_bytes(bytes(data))
     result = _serve_exit(bad, tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 3
     assert len(result.stderr.strip().splitlines()) == 1 and "bad.tar.gz" in result.stderr
 
 
@@ -111,6 +111,12 @@ def test_health_and_metadata(server, model_package):
     assert meta["lineage"]["git_commit"] == manifest["lineage"]["git_commit"]
     assert meta["metrics"]["roc_auc"] == manifest["metrics"]["roc_auc"]
     assert meta["threshold"] == 0.5 and meta["unknown_category_policy"] == "reject"
+    # what the package's settings say it predicts, and its input schema (what `graft replay` reads)
+    assert meta["task"] == {"type": "binary", "labels": ["<=50K", ">50K"]}
+    with tarfile.open(model_package.archive) as tar:
+        member = tar.extractfile(f"{model_package.archive.name.removesuffix('.tar.gz')}/schema.json")
+        assert meta["input_schema"] == json.loads(member.read())
+    assert meta["input_fields"] == list(meta["input_schema"]["properties"])
 
 
 def test_predict_one_and_many_then_feedback(server):
@@ -118,6 +124,9 @@ def test_predict_one_and_many_then_feedback(server):
     assert one.status_code == 200, one.text
     body = one.json()
     assert len(body["predictions"]) == 1 and body["model_version"]
+    # a binary model answers as it always has: these keys, in this order
+    assert list(body) == ["request_id", "model_version", "threshold", "predictions"]
+    assert list(body["predictions"][0]) == ["probability", "label"]
     p = body["predictions"][0]
     assert 0 <= p["probability"] <= 1
     assert p["label"] == (">50K" if p["probability"] >= body["threshold"] else "<=50K")

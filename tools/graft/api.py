@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from graft.core.progress import SILENT, Reporter
+
 if TYPE_CHECKING:
     from graft.compare.diff import DiffResult
     from graft.compare.gate import Report
@@ -72,8 +74,10 @@ def monitor(
     report: Path | None = None,
     json_out: Path | None = None,
     params_path: Path | None = None,
+    progress: Reporter = SILENT,
 ) -> dict[str, Any]:
-    """Monitor the logged traffic of a released model; returns the result (``alert`` says whether to fail).
+    """Monitor the logged traffic of a released model; returns the result (``exit_code``: 0 no
+    alert, 1 alert, :data:`graft.monitoring.EXIT_NO_DATA` nothing to judge in the window).
 
     Thresholds come from the package's own settings (graft.yaml ``monitor``, as packaged) unless
     ``params_path`` names a file with a ``monitor`` section.
@@ -84,12 +88,13 @@ def monitor(
     import yaml
 
     from graft.monitoring import report as reporting
-    from graft.monitoring.logreader import read_window
+    from graft.monitoring.logreader import LogLayout, read_window
     from graft.monitoring.run import monitor as run_monitor
     from graft.monitoring.run import parse_params
     from graft.release.package import REFERENCE_ROWS
     from graft.release.reference import schema_columns
 
+    progress.step(f"verifying the package {package_path}")
     with tempfile.TemporaryDirectory(prefix="graft-monitor-") as tmp:
         pkg = open_package(Path(package_path), Path(tmp))
         settings = pkg.settings  # the project's graft settings, as packaged
@@ -105,10 +110,15 @@ def monitor(
         numeric, categorical = schema_columns(schema)
         spec = {"numeric": numeric, "categorical": categorical, "onehot": {}}
         version = f"{pkg.name} {pkg.version}"
-    window = read_window(log_db, since, until)
+        positive = settings.task.positive or "1"
+    progress.step("reading the prediction log")
+    layout = LogLayout(tuple(numeric), tuple(categorical), positive)
+    window = read_window(log_db, since, until, layout)
+    progress.step(f"checking {len(window.predictions)} predictions: inputs, outputs, feedback, fairness")
     result = run_monitor(window, reference, reference_proba, schema, spec, params, threshold, version)
     result["outputs_written"] = []
     if report is not None:
+        progress.step(f"writing the report {report}")
         images = reporting.make_plots(result, reference, window.predictions, reference_proba, threshold)
         result["outputs_written"] += [str(p) for p in reporting.write_report(Path(report), result, images)]
     if json_out is not None:
@@ -119,11 +129,12 @@ def monitor(
 def replay(
     data: Path,
     url: str,
-    split: str | None = None,
+    where: Sequence[str] = (),
+    label: str | None = None,
     limit: int | None = None,
-    shifts: list[str] | None = None,
-    mixes: list[str] | None = None,
-    ratios: list[str] | None = None,
+    shifts: Sequence[str] = (),
+    mixes: Sequence[str] = (),
+    ratios: Sequence[str] = (),
     flip_labels: float = 0.0,
     feedback_rate: float = 1.0,
     feedback_delay: float = 0.0,
@@ -131,14 +142,30 @@ def replay(
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> ReplayResult:
-    """Send rows of ``data`` to the server at ``url`` with the induced drift, then post feedback."""
+    """Send rows of ``data`` (``where`` COLUMN=VALUE filters) to the server at ``url`` with the
+    induced drift, then post their outcomes (column ``label``) as feedback.
+
+    The server's ``/metadata`` says which columns are inputs and what outcomes are
+    (see :mod:`graft.monitoring.replay`).
+    """
     from graft.monitoring import replay as rp
 
-    drift = rp.parse_drift(shifts or [], mixes or [], ratios or [], flip_labels)
-    rows = rp.load_rows(Path(data), split)
-    if limit is not None:
-        rows = rows.iloc[:limit]
-    return rp.replay(rows, url, drift, batch_size, feedback_rate, feedback_delay, seed, progress=progress)
+    return rp.run(
+        Path(data),
+        url,
+        where=where,
+        label=label,
+        limit=limit,
+        shifts=shifts,
+        mixes=mixes,
+        ratios=ratios,
+        flip_labels=flip_labels,
+        feedback_rate=feedback_rate,
+        feedback_delay=feedback_delay,
+        batch_size=batch_size,
+        seed=seed,
+        progress=progress,
+    )
 
 
 # --- experiments ------------------------------------------------------------------------------
@@ -151,6 +178,7 @@ def exp_new(
     run: bool = True,
     push: bool = False,
     cwd: str | Path = ".",
+    progress: Reporter = SILENT,
 ) -> Result:
     """Create ``exp/NAME`` from ``base`` with ``sets`` applied, run the pipeline and commit.
 
@@ -161,7 +189,7 @@ def exp_new(
     from graft.experiments import overrides
 
     plan = experiments.make_plan(cwd, [(name, overrides.parse_assignments(sets))], base, run, push)
-    return experiments.run_one(plan, plan.specs[0])
+    return experiments.run_one(plan, plan.specs[0], progress=progress)
 
 
 def exp_grid_points(sets: Sequence[str], prefix: str = "grid") -> list[tuple[str, list[Any]]]:
@@ -359,11 +387,13 @@ def fetch_package(
     return fetch_ref(Path(root), ref, version, stage, Path(out_dir) if out_dir is not None else None)
 
 
-def reproduce(root: Path, tag: str, archive: Path | None = None, keep: bool = False) -> ReproduceResult:
+def reproduce(
+    root: Path, tag: str, archive: Path | None = None, keep: bool = False, progress: Reporter = SILENT
+) -> ReproduceResult:
     """Re-run a release's pipeline in a temporary worktree and compare every output."""
     from graft.release.reproduce import reproduce as run
 
-    return run(Path(root), tag, archive=archive, keep=keep)
+    return run(Path(root), tag, archive=archive, keep=keep, progress=progress)
 
 
 def check_repro(root: Path, paths: list[str] | None = None) -> list[Difference]:

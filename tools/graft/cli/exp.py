@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from typing import Any
 
 from graft import api
+from graft.cli.common import Ui, add_format, common_parent
+from graft.core.errors import GraftError
 from graft.core.texttable import align_rows
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="exp_command", metavar="SUBCOMMAND")
     sub.required = True
+    common = [common_parent()]
 
-    new = sub.add_parser("new", help="create exp/NAME from a base with params overrides and run it")
+    new = sub.add_parser(
+        "new", parents=common, help="create exp/NAME from a base with params overrides and run it"
+    )
     new.add_argument("name", metavar="NAME", help="experiment name; the branch is exp/NAME")
     new.add_argument(
         "--set",
@@ -28,9 +31,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     new.add_argument("--base", default="main", metavar="REV", help="revision to branch from (default: main)")
     new.add_argument("--no-run", action="store_true", help="commit only params.yaml, do not run dvc repro")
     new.add_argument("--push", action="store_true", help="push the branch to origin and the data to DVC")
+    add_format(new)
     new.set_defaults(handler=run_new)
 
-    grid = sub.add_parser("grid", help="one experiment per point of a parameter grid, run in parallel")
+    grid = sub.add_parser(
+        "grid", parents=common, help="one experiment per point of a parameter grid, run in parallel"
+    )
     grid.add_argument(
         "--set",
         dest="sets",
@@ -43,64 +49,120 @@ def register(parser: argparse.ArgumentParser) -> None:
     grid.add_argument("--base", default="main", metavar="REV", help="revision to branch from (default: main)")
     grid.add_argument("--prefix", default="grid", metavar="NAME", help="branch name prefix (default: grid)")
     grid.add_argument("--no-run", action="store_true", help="commit only params.yaml on each branch")
+    add_format(grid)
     grid.set_defaults(handler=run_grid)
 
-    lst = sub.add_parser("list", help="experiment branches with base, staleness and headline metrics")
-    lst.add_argument("--format", choices=("table", "json"), default="table")
+    lst = sub.add_parser(
+        "list", parents=common, help="experiment branches with base, staleness and headline metrics"
+    )
     lst.add_argument("--main", default="main", metavar="REV", help="branch to compare with (default: main)")
+    add_format(lst)
     lst.set_defaults(handler=run_list)
 
     from graft.cli import exp_prune
 
-    exp_prune.register(sub)
+    exp_prune.register(sub, common)
 
 
-def run_new(args: argparse.Namespace) -> int:
-    result = api.exp_new(args.name, args.sets, base=args.base, run=not args.no_run, push=args.push)
+# --- exp new --------------------------------------------------------------------------------
+
+
+def result_json(result: Any) -> dict[str, Any]:
+    return {
+        "name": result.name,
+        "branch": result.branch,
+        "commit": result.sha,
+        "base": {"name": result.base_name, "commit": result.base_sha},
+        "overrides": [{"key": o.key, "old": o.old, "new": o.new} for o in result.overrides],
+        "ran": result.ran,
+        "pushed": result.pushed,
+        "seconds": round(result.seconds, 3),
+        "files": list(result.files),
+    }
+
+
+def run_new(args: argparse.Namespace, ui: Ui) -> int:
+    with ui.progress() as progress:
+        result = api.exp_new(
+            args.name,
+            args.sets,
+            base=args.base,
+            run=not args.no_run,
+            push=args.push,
+            cwd=ui.root,
+            progress=progress,
+        )
+    if ui.json_mode:
+        ui.json(result_json(result))
+        return 0
     changes = ", ".join(o.describe() for o in result.overrides) or "no overrides"
     base = f"{result.base_name} {result.base_sha[:8]}"
-    print(f"created {result.branch} at {result.sha[:8]} (base {base}): {changes}")
+    ui.out(f"created {result.branch} at {result.sha[:8]} (base {base}): {changes}")
     if result.ran:
-        print(f"  ran dvc repro in {result.seconds:.1f}s; committed {len(result.files)} changed file(s)")
+        ui.out(f"  ran dvc repro in {result.seconds:.1f}s; committed {len(result.files)} changed file(s)")
     if result.pushed:
-        print(f"  pushed {result.branch} to origin and its data to the DVC remote")
+        ui.out(f"  pushed {result.branch} to origin and its data to the DVC remote")
     return 0
 
 
-def run_grid(args: argparse.Namespace) -> int:
-    def planned(specs: Any) -> None:
-        print(f"grid: {len(specs)} experiment(s), {args.jobs} at a time", file=sys.stderr)
+# --- exp grid -------------------------------------------------------------------------------
 
-    def progress(event: Any) -> None:
-        if event.event != "finished":
-            return
-        outcome = event.outcome
-        status = "ok    " if outcome.ok else "FAILED"
-        print(
-            f"[{event.index}/{event.total}] {status} {event.spec.branch} ({outcome.seconds:.1f}s)",
-            file=sys.stderr,
+
+def outcome_json(outcome: Any) -> dict[str, Any]:
+    return {
+        "name": outcome.spec.name,
+        "branch": outcome.spec.branch,
+        "ok": outcome.ok,
+        "result": None if outcome.result is None else result_json(outcome.result),
+        "error": outcome.error,
+        "log": None if outcome.log is None else str(outcome.log),
+        "seconds": round(outcome.seconds, 3),
+    }
+
+
+def run_grid(args: argparse.Namespace, ui: Ui) -> int:
+    with ui.progress() as progress:
+        finished: list[Any] = []
+
+        def planned(specs: Any) -> None:
+            progress.step(f"running {len(specs)} experiment(s), {args.jobs} at a time", total=len(specs))
+
+        def on_event(event: Any) -> None:
+            if event.event != "finished":
+                return
+            finished.append(event)
+            outcome = event.outcome
+            status = "ok    " if outcome.ok else "FAILED"
+            ui.message(f"[{event.index}/{event.total}] {status} {event.spec.branch} ({outcome.seconds:.1f}s)")
+            progress.update(len(finished))
+
+        outcomes = api.exp_grid(
+            args.sets,
+            jobs=args.jobs,
+            base=args.base,
+            prefix=args.prefix,
+            run=not args.no_run,
+            cwd=ui.root,
+            progress=on_event,
+            planned=planned,
         )
-
-    outcomes = api.exp_grid(
-        args.sets,
-        jobs=args.jobs,
-        base=args.base,
-        prefix=args.prefix,
-        run=not args.no_run,
-        progress=progress,
-        planned=planned,
-    )
-    for o in outcomes:
-        if o.ok:
-            print(f"{o.spec.branch}\t{o.result.sha[:8]}")
+    if ui.json_mode:
+        ui.json([outcome_json(o) for o in outcomes])
+    else:
+        for o in outcomes:
+            if o.ok:
+                ui.out(f"{o.spec.branch}\t{o.result.sha[:8]}")
     failed = [o for o in outcomes if not o.ok]
     if failed:
-        print(f"{len(failed)} of {len(outcomes)} experiment(s) failed:", file=sys.stderr)
         for o in failed:
             log = f" [log: {o.log}]" if o.log else ""
-            print(f"  {o.spec.branch}: {o.error}{log}", file=sys.stderr)
-        return 1
+            ui.message(f"  {o.spec.branch}: {o.error}{log}")
+        names = ", ".join(o.spec.branch for o in failed)
+        raise GraftError(f"{len(failed)} of {len(outcomes)} experiment(s) failed: {names}")
     return 0
+
+
+# --- exp list -------------------------------------------------------------------------------
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
@@ -114,39 +176,30 @@ def _flags(stale: Any) -> str:
     return ",".join(names) or "-"
 
 
-def run_list(args: argparse.Namespace) -> int:
-    infos = api.exp_list(main=args.main)
-    if args.format == "json":
-        rows = [
-            {
-                "branch": i.branch,
-                "sha": i.sha,
-                "base": i.base,
-                "ahead": i.ahead,
-                "behind": i.behind,
-                "stale": {"data": i.stale.data, "code": i.stale.code, "params": i.stale.params},
-                "metrics": i.metrics,
-                "changes": i.changes,
-            }
-            for i in infos
-        ]
-        print(json.dumps(rows, indent=2, sort_keys=True))
+def info_json(i: Any) -> dict[str, Any]:
+    return {
+        "branch": i.branch,
+        "sha": i.sha,
+        "base": i.base,
+        "ahead": i.ahead,
+        "behind": i.behind,
+        "stale": {"data": i.stale.data, "code": i.stale.code, "params": i.stale.params},
+        "metrics": i.metrics,
+        "changes": i.changes,
+    }
+
+
+def run_list(args: argparse.Namespace, ui: Ui) -> int:
+    infos = api.exp_list(cwd=ui.root, main=args.main)
+    if ui.json_mode:
+        ui.json([info_json(i) for i in infos])
         return 0
     if not infos:
-        print("no experiment branches (exp/*)")
+        ui.out("no experiment branches (exp/*)")
         return 0
-    header = [
-        "branch",
-        "sha",
-        "base",
-        "ahead",
-        "behind",
-        f"stale vs {args.main}",
-        "roc_auc",
-        "log_loss",
-        "changes",
-    ]
-    rows_txt = [
+    metrics = list(dict.fromkeys(k for i in infos for k in i.metrics))
+    header = ["branch", "sha", "base", "ahead", "behind", f"stale vs {args.main}", *metrics, "changes"]
+    rows = [
         [
             i.branch,
             i.sha,
@@ -154,12 +207,11 @@ def run_list(args: argparse.Namespace) -> int:
             str(i.ahead),
             str(i.behind),
             _flags(i.stale),
-            _fmt(i.metrics.get("roc_auc")),
-            _fmt(i.metrics.get("log_loss")),
+            *(_fmt(i.metrics.get(m)) for m in metrics),
             " ".join(f"{k}={v}" for k, v in i.changes.items()) or "-",
         ]
         for i in infos
     ]
-    for line in align_rows([header, *rows_txt]):
-        print(line)
+    for line in align_rows([header, *rows]):
+        ui.out(line)
     return 0

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from typing import Any
 
 from graft import api
+from graft.cli.common import Ui, add_format
 from graft.core.errors import GraftError
 from graft.core.texttable import align_rows
 
 
-def register(sub: Any) -> None:
+def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     prune = sub.add_parser(
         "prune",
+        parents=parents,
         help="delete merged or losing exp/* branches, keeping their results under refs/graft/archive/",
     )
     prune.add_argument("names", nargs="*", metavar="NAME", help="branches to prune (NAME or exp/NAME)")
@@ -35,7 +36,7 @@ def register(sub: Any) -> None:
     prune.add_argument(
         "--main", default="main", metavar="REV", help="the branch merges go to (default: main)"
     )
-    prune.add_argument("--format", choices=("table", "json"), default="table")
+    add_format(prune)
     prune.set_defaults(handler=run)
 
 
@@ -44,8 +45,9 @@ def _age(seconds: float) -> str:
     return f"{days:.0f}d" if days >= 1 else f"{seconds / 3600:.0f}h"
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, ui: Ui) -> int:
     result = api.exp_prune(
+        cwd=ui.root,
         names=args.names,
         merged=args.merged,
         older_than=args.older_than,
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         main=args.main,
     )
-    if args.format == "json":
+    if ui.json_mode:
         rows = [
             {
                 "branch": c.branch,
@@ -70,9 +72,9 @@ def run(args: argparse.Namespace) -> int:
             }
             for c in result.candidates
         ]
-        print(json.dumps({"dry_run": result.dry_run, "branches": rows}, indent=2, sort_keys=True))
+        ui.json({"dry_run": result.dry_run, "branches": rows})
     elif not result.candidates:
-        print("no experiment branch matches")
+        ui.out("no experiment branch matches")
     else:
         now = time.time()
         verb = "would delete" if result.dry_run else "deleted"
@@ -83,11 +85,13 @@ def run(args: argparse.Namespace) -> int:
             merged = "yes" if c.merged else "no"
             rows_txt.append([c.branch, c.sha[:8], c.where, merged, _age(now - c.committed), action, c.reason])
         for line in align_rows([header, *rows_txt]):
-            print(line)
+            ui.out(line)
         if result.dry_run and any(c.delete for c in result.candidates):
-            print("dry run: nothing deleted; run again with --no-dry-run to delete (tips are archived first)")
+            ui.out(
+                "dry run: nothing deleted; run again with --no-dry-run to delete (tips are archived first)"
+            )
         elif result.deleted:
-            print(f"archived as refs/graft/archive/exp/* and deleted: {', '.join(result.deleted)}")
+            ui.out(f"archived as refs/graft/archive/exp/* and deleted: {', '.join(result.deleted)}")
     if result.failed:
         details = "; ".join(f"{b}: {m}" for b, m in result.failed.items())
         raise GraftError(f"{len(result.failed)} branch(es) could not be pruned: {details}")

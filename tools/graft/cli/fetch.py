@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
 from graft import api
+from graft.cli.common import Ui, add_format
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -33,8 +32,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="append found=, model=, version=, tag=, commit=, stage=, package=, sha256= lines "
         "(e.g. $GITHUB_OUTPUT)",
     )
-    parser.add_argument("--format", choices=["table", "json"], default="table")
-    parser.add_argument("-C", dest="root", type=Path, default=Path(), help="project folder")
+    add_format(parser)
     parser.set_defaults(handler=run)
 
 
@@ -43,19 +41,19 @@ def _write_outputs(path: Path, values: dict[str, str]) -> None:
         handle.writelines(f"{key}={value}\n" for key, value in values.items())
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, ui: Ui) -> int:
     from graft.release.fetch import EmptyStage
 
     try:
-        fetched = api.fetch_package(args.root, args.ref, args.model_version, args.stage, args.out)
+        fetched = api.fetch_package(ui.root, args.ref, args.model_version, args.stage, args.out)
     except EmptyStage as exc:
         if not args.missing_ok:
             raise
-        print(f"graft fetch: {exc}; nothing fetched", file=sys.stderr)
+        ui.message(f"graft fetch: {exc}; nothing fetched")
         if args.outputs is not None:
             _write_outputs(args.outputs, {"found": "false"})
-        if args.format == "json":
-            print(json.dumps({"found": False, "reason": str(exc)}, indent=2, sort_keys=True))
+        if ui.json_mode:
+            ui.json({"found": False, "reason": str(exc)})
         return 0
     release = fetched.release
     values = {
@@ -70,10 +68,10 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.outputs is not None:
         _write_outputs(args.outputs, values)
-    if args.format == "json":
-        print(json.dumps({**values, "found": True, "source": fetched.source}, indent=2, sort_keys=True))
+    if ui.json_mode:
+        ui.json({**values, "found": True, "source": fetched.source})
         return 0
     stage = f" ({fetched.resolved.stage})" if fetched.resolved.stage else ""
-    print(f"{release.model} v{release.version}{stage}: {fetched.path}")
-    print(f"sha256 {fetched.sha256} matches {release.tag} (from {fetched.source})")
+    ui.out(f"{release.model} v{release.version}{stage}: {fetched.path}")
+    ui.out(f"sha256 {fetched.sha256} matches {release.tag} (from {fetched.source})")
     return 0

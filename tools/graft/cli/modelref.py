@@ -8,10 +8,10 @@ release tag; the command then runs on that package as if its path had been given
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from graft import api
+from graft.cli.common import Ui
 from graft.core.errors import UsageError
 
 
@@ -29,7 +29,7 @@ def wanted(args: argparse.Namespace) -> bool:
     return bool(args.model or args.stage)
 
 
-def package_path(args: argparse.Namespace, given: Path | None, root: Path | None = None) -> Path:
+def package_path(args: argparse.Namespace, given: Path | None, ui: Ui) -> Path:
     """The package to run on: ``given``, or the fetched package the model options name."""
     if given is not None:
         if wanted(args):
@@ -37,15 +37,12 @@ def package_path(args: argparse.Namespace, given: Path | None, root: Path | None
         return given
     if not wanted(args):
         raise UsageError("give a package path, or name a released model with --model and/or --stage")
-    where = root if root is not None else getattr(args, "root", Path())
-    fetched = api.fetch_package(where, args.model, stage=args.stage)
+    fetched = api.fetch_package(ui.root, args.model, stage=args.stage)
     release = fetched.release
     stage = f" ({fetched.resolved.stage})" if fetched.resolved.stage else ""
     source = "local cache" if fetched.source == "cache" else fetched.source
-    print(
+    ui.message(
         f"graft: {release.model} v{release.version}{stage}: {fetched.path} from {source}, "
-        f"sha256 {fetched.sha256[:12]}... matches {release.tag}",
-        file=sys.stderr,
-        flush=True,
+        f"sha256 {fetched.sha256[:12]}... matches {release.tag}"
     )
     return fetched.path

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 from graft import api
+from graft.cli.common import Ui, add_format
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -21,14 +20,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--push", action="store_true", help="fetch the remote's tags first, push the new tag")
     parser.add_argument("--remote", default="origin", help="remote to push to (default: origin)")
     parser.add_argument("-m", "--message", help="tag annotation (default: GTO's)")
-    parser.add_argument("--format", choices=["table", "json"], default="table")
-    parser.add_argument("-C", dest="root", type=Path, default=Path(), help="project folder")
+    add_format(parser)
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, ui: Ui) -> int:
     result = api.promote(
-        args.root,
+        ui.root,
         args.ref,
         args.stage,
         version=args.model_version,
@@ -36,28 +34,24 @@ def run(args: argparse.Namespace) -> int:
         remote=args.remote,
         message=args.message,
     )
-    if args.format == "json":
-        print(
-            json.dumps(
-                {
-                    "model": result.model,
-                    "version": result.version,
-                    "stage": result.stage,
-                    "tag": result.tag,
-                    "created": result.created,
-                    "pushed": result.pushed,
-                    "replaced": result.replaced,
-                },
-                indent=2,
-                sort_keys=True,
-            )
+    if ui.json_mode:
+        ui.json(
+            {
+                "model": result.model,
+                "version": result.version,
+                "stage": result.stage,
+                "tag": result.tag,
+                "created": result.created,
+                "pushed": result.pushed,
+                "replaced": result.replaced,
+            }
         )
         return 0
     if result.created:
         was = f"; was {result.replaced}" if result.replaced else ""
-        print(f"{result.model} {result.version} -> {result.stage} (tag {result.tag}{was})")
+        ui.out(f"{result.model} {result.version} -> {result.stage} (tag {result.tag}{was})")
     else:
-        print(f"{result.model} {result.version} is already in {result.stage} (tag {result.tag}): no new tag")
+        ui.out(f"{result.model} {result.version} is already in {result.stage} (tag {result.tag}): no new tag")
     if result.pushed:
-        print(f"pushed {result.tag} to {args.remote}")
+        ui.out(f"pushed {result.tag} to {args.remote}")
     return 0

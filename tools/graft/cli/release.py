@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from graft import api
+from graft.cli.common import Ui, add_format
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +29,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="upload the package to the package store, the default DVC remote (default: when one is set)",
     )
-    parser.add_argument("--out", type=Path, default=Path("dist"), help="package folder (default: dist/)")
+    parser.add_argument("--out", type=Path, help="package folder (default: dist/ at the project root)")
     parser.add_argument(
         "--outputs",
         type=Path,
@@ -37,43 +39,80 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--summary", type=Path, metavar="FILE", help="append a Markdown summary (e.g. $GITHUB_STEP_SUMMARY)"
     )
-    parser.add_argument("-C", dest="root", type=Path, default=Path(), help="project folder")
+    add_format(parser)
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from graft.core.templating import render
-
-    result = api.release(
-        args.root,
-        args.out,
-        bump=args.bump,
-        dry_run=args.dry_run,
-        push=args.push,
-        remote=args.remote,
-        upload=args.upload,
-    )
+def to_json(result: Any, dry_run: bool, remote: str) -> dict[str, Any]:
     plan = result.plan
+    return {
+        "status": result.status,
+        "tag": result.tag,
+        "model": plan.model if plan is not None else None,
+        "version": result.version,
+        "bump": plan.bump if plan is not None else None,
+        "reason": result.reason,
+        "previous": plan.previous.tag if plan is not None and plan.previous else None,
+        "commit": plan.commit if plan is not None else None,
+        "dry_run": dry_run,
+        "archive": None if result.archive is None else str(result.archive),
+        "archive_sha256": result.archive_sha256,
+        "uploaded": result.uploaded,
+        "stored": result.stored,
+        "notes": list(result.notes),
+        "tagged": result.tagged,
+        "pushed": result.pushed,
+        "remote": remote if result.pushed else None,
+    }
+
+
+def _lines(result: Any, dry_run: bool, remote: str) -> list[str]:
+    plan = result.plan
+    lines = []
     if result.status in ("unchanged", "withdrawn"):
-        print(f"no release: {result.reason}")
+        lines.append(f"no release: {result.reason}")
     elif result.status == "completed" or (plan is not None and plan.bump == "none"):
-        what = "a run would complete it" if args.dry_run else "completing it"
-        print(f"{result.tag}  ({result.reason}; {what})")
+        what = "a run would complete it" if dry_run else "completing it"
+        lines.append(f"{result.tag}  ({result.reason}; {what})")
     elif plan is not None:
         previous = plan.previous.tag if plan.previous else "none"
-        print(f"{plan.tag}  ({plan.bump}: {plan.reason}; previous: {previous})")
+        lines.append(f"{plan.tag}  ({plan.bump}: {plan.reason}; previous: {previous})")
     if result.archive is not None:
-        print(f"{result.archive}  sha256:{result.archive_sha256}")
+        lines.append(f"{result.archive}  sha256:{result.archive_sha256}")
     if result.uploaded:
-        print(f"uploaded to {result.uploaded}")
+        lines.append(f"uploaded to {result.uploaded}")
     elif result.stored:
-        print(f"already in the package store: {result.stored}")
-    for note in result.notes:
-        print(f"note: {note}")
+        lines.append(f"already in the package store: {result.stored}")
+    lines.extend(f"note: {note}" for note in result.notes)
     if result.tagged:
-        print(f"tagged {result.plan.commit[:8] if result.plan else ''} as {result.tag}")
-    if result.pushed:
-        print(f"pushed {result.tag} to {args.remote}")
+        pushed = f", pushed to {remote}" if result.pushed else ""
+        lines.append(f"tagged {plan.commit[:8] if plan else ''} as {result.tag}{pushed}")
+    elif result.pushed:
+        lines.append(f"pushed {result.tag} to {remote}")
+    return lines
+
+
+def run(args: argparse.Namespace, ui: Ui) -> int:
+    from graft.core.templating import render
+
+    out = (args.out if args.out is not None else ui.root / "dist").resolve()  # JSON paths are absolute
+    with ui.progress() as progress:
+        if not args.dry_run:
+            progress.step("building the release package")
+        result = api.release(
+            ui.root,
+            out,
+            bump=args.bump,
+            dry_run=args.dry_run,
+            push=args.push,
+            remote=args.remote,
+            upload=args.upload,
+        )
+    if ui.json_mode:
+        ui.json(to_json(result, args.dry_run, args.remote))
+    else:
+        for line in _lines(result, args.dry_run, args.remote):
+            ui.out(line)
     if args.outputs is not None and not args.dry_run:
         with args.outputs.open("a", encoding="utf-8") as handle:
             handle.write(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from graft import api
 from graft.cli import modelref
+from graft.cli.common import Ui
 
+EXTRA = "serve"
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
 
 
@@ -48,18 +49,18 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    package = modelref.package_path(args, args.package)
+def run(args: argparse.Namespace, ui: Ui) -> int:
+    package = modelref.package_path(args, args.package, ui)
     if args.print_openapi:
-        sys.stdout.write(api.serve_openapi(package))
+        ui.stdout.write(api.serve_openapi(package))
         return 0
     compile_cache = args.compile_cache if args.compile else None
+    if compile_cache is not None:
+        ui.message(f"graft serve: loading the compiled model (compiled into {compile_cache} on first use)")
     server = api.serve(package, args.host, args.port, args.log_db, args.max_body_bytes, compile_cache)
-    print(
+    ui.message(
         f"graft serve: {server.model.name} {server.model.version} on {server.url} "
-        f"(log: {server.log.display_url})",
-        file=sys.stderr,
-        flush=True,
+        f"(log: {server.log.display_url})"
     )
     server.run()
     return 0

@@ -24,6 +24,7 @@ import pygit2
 from graft.core import gitrepo
 from graft.core.errors import GitError, GraftError, ParamsError, UsageError
 from graft.core.fsio import atomic_write_text
+from graft.core.progress import SILENT, Reporter
 from graft.core.worktree import (
     PipelineFailed,
     dvc_cache_dir,
@@ -253,7 +254,9 @@ def commit_message(spec: Spec, base: gitrepo.Revision, ran: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_one(plan: Plan, spec: Spec, lock: threading.Lock | None = None) -> Result:
+def run_one(
+    plan: Plan, spec: Spec, lock: threading.Lock | None = None, progress: Reporter = SILENT
+) -> Result:
     """Build ``exp/NAME`` in a worktree; on success the branch exists, on failure nothing does."""
     lock = lock or threading.Lock()
     started = time.monotonic()
@@ -261,6 +264,7 @@ def run_one(plan: Plan, spec: Spec, lock: threading.Lock | None = None) -> Resul
     log = _log_path(root, spec.name)
     keep_log = True
     try:
+        progress.step(f"{spec.branch}: preparing a worktree at {base.name} ({base.short})")
         with temporary_worktree(root, base.sha, slug(spec.name), parent=root / WORKTREES_DIR) as wt:
             params = wt / PARAMS_FILE
             atomic_write_text(params, apply_overrides(params.read_text(encoding="utf-8"), spec.overrides))
@@ -268,6 +272,7 @@ def run_one(plan: Plan, spec: Spec, lock: threading.Lock | None = None) -> Resul
             if plan.cache_dir is not None:
                 prepare_dvc(root, wt, plan.cache_dir, log, env)
             if plan.run:
+                progress.step(f"{spec.branch}: running dvc repro (log: {log})")
                 if run_logged(dvc_command("repro"), wt, log, env) != 0:
                     raise ExperimentFailed(
                         f"experiment '{spec.name}': dvc repro failed ({failure_reason(log)}); "
@@ -278,11 +283,14 @@ def run_one(plan: Plan, spec: Spec, lock: threading.Lock | None = None) -> Resul
                 gitrepo.git(wt, "add", "--all", "--", *results_to_commit(wt))
             else:
                 gitrepo.git(wt, "add", "--", PARAMS_FILE)
+            progress.step(f"{spec.branch}: committing")
             gitrepo.git(wt, "commit", "--quiet", "--allow-empty", "-m", commit_message(spec, base, plan.run))
             sha = gitrepo.git(wt, "rev-parse", "HEAD")
             files = tuple(
                 f for f in gitrepo.git(wt, "diff", "--name-only", base.sha, sha).splitlines() if f.strip()
             )
+            if plan.push:
+                progress.step(f"{spec.branch}: pushing the data (dvc push) and the branch")
             if plan.push and run_logged(dvc_command("push"), wt, log, env) != 0:
                 raise ExperimentFailed(
                     f"experiment '{spec.name}': dvc push failed ({failure_reason(log)}); "
@@ -341,7 +349,8 @@ def run_many(plan: Plan, jobs: int = 2, progress: ProgressCallback | None = None
         report(Progress("started", index, total, spec))
         started = time.monotonic()
         try:
-            outcome = Outcome(spec, time.monotonic() - started, result=run_one(plan, spec, lock))
+            result = run_one(plan, spec, lock)  # before the clock is read: seconds include the run
+            outcome = Outcome(spec, time.monotonic() - started, result=result)
         except ExperimentFailed as exc:
             outcome = Outcome(spec, time.monotonic() - started, error=str(exc), log=exc.log)
         except Exception as exc:  # one point's bug must not hide the others' results

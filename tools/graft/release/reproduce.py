@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from graft.core.errors import GraftError
+from graft.core.progress import SILENT, Reporter
 from graft.project.lock import LOCK_FILE, Lock, flatten
 
 if TYPE_CHECKING:
@@ -170,7 +171,9 @@ def _member(archive: Path, name: str) -> bytes:
         return handle.read()
 
 
-def reproduce(root: Path, tag: str, archive: Path | None = None, keep: bool = False) -> ReproduceResult:
+def reproduce(
+    root: Path, tag: str, archive: Path | None = None, keep: bool = False, progress: Reporter = SILENT
+) -> ReproduceResult:
     """Re-run the tagged pipeline in a temporary worktree and compare everything it produced."""
     from graft.core.worktree import temporary_worktree
     from graft.project import Project
@@ -193,13 +196,17 @@ def reproduce(root: Path, tag: str, archive: Path | None = None, keep: bool = Fa
     fd, name = tempfile.mkstemp(prefix=f"{prefix}-", suffix=".log")
     os.close(fd)
     log = Path(name)
+    progress.step(f"checking out {release.tag} ({release.commit[:8]}) in a temporary worktree")
     with temporary_worktree(git_root, release.commit, prefix, keep=keep) as checkout:
         worktree = checkout / project.root.relative_to(git_root)  # the DVC project in the checkout
+        progress.step(f"running dvc repro --force (log: {log})")
         run_pipeline(project.root, worktree, log)  # on failure the log stays, named in the error
+        progress.step("rebuilding the package")
         rebuilt = package(worktree, checkout.parent / DIST, version=release.version, allow_dirty=True)
         manifest_bytes = _member(rebuilt.path, f"{rebuilt.name}-{rebuilt.version}/{MANIFEST}")
         rebuilt_files = dict(json.loads(manifest_bytes)["files"])
         rebuilt_files[MANIFEST] = sha256_bytes(manifest_bytes)
+        progress.step("comparing the outputs")
         reproduced = Project(worktree).work()
         checks = lock_checks(tag_view, worktree) + metric_checks(tag_view, reproduced)
     if archive is not None:

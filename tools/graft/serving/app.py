@@ -10,7 +10,9 @@ The pieces live in their own modules:
   shapes.
 
 Here: the app, its error responses (every error is ``{"detail": one line, "errors": [...]}``),
-and the OpenAPI document, whose record schema is the package's schema.json. A client that
+and the OpenAPI document, generated per package: its record schema is the package's
+schema.json, its predictions, metadata and feedback those of the package's task and labels
+(:func:`graft.serving.schemas.task_components`). A client that
 disconnects before sending its whole body is logged as one INFO line on the ``graft.serving``
 logger; nothing is scored or logged for it.
 """
@@ -35,7 +37,7 @@ from graft.serving.model import ServingModel
 from graft.serving.predlog import PredictionLog
 from graft.serving.request import JSON, ApiError, ClientGone
 from graft.serving.routes import Routes
-from graft.serving.schemas import feedback_schema, input_record_schema, v2_request_schema
+from graft.serving.schemas import task_components
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 
@@ -74,20 +76,16 @@ def create_app(
         title=f"graft serve: {model.name}",
         version=__version__,
         description=(
-            "Predictions of a graft model package. Request bodies are UTF-8 JSON sent as "
-            "application/json; records follow the package's schema.json; unknown categories, "
-            "out-of-range numbers, missing/extra fields and NaN/Infinity are rejected with 422 "
-            "naming the field."
+            f"Predictions of a graft model package ({model.task}). Request bodies are UTF-8 JSON "
+            "sent as application/json; records follow the package's schema.json; unknown "
+            "categories, out-of-range numbers, missing/extra fields and NaN/Infinity are "
+            "rejected with 422 naming the field."
         ),
         lifespan=lifespan,
     )
     add_error_handlers(app)
     Routes(model, log, max_body_bytes).register(app)
-    components = {
-        "InputRecord": input_record_schema(model.validator),
-        "Feedback": feedback_schema(),
-        "InferenceRequest": v2_request_schema(model.validator),
-    }
+    components = task_components(model.task, model.classes, model.validator)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -90,6 +90,8 @@ class ServingModel:
     adapter: Any
     # with `graft serve --compile`: an LLVM-compiled copy of the trees for large batches
     batch_predict: Callable[[np.ndarray], np.ndarray] | None = None
+    # the outcome column of the project's tables (graft.yaml predictions.label)
+    label_column: str = "label"
 
     @classmethod
     def from_package(cls, package: Any, compile_cache: Path | None = None) -> ServingModel:
@@ -145,6 +147,7 @@ class ServingModel:
             booster=booster,
             adapter=adapter,
             batch_predict=batch_predict,
+            label_column=settings.predictions.label,
         )
 
     def encode(self, columns: Mapping[str, Sequence[Any]]) -> np.ndarray:
@@ -162,36 +165,65 @@ class ServingModel:
 
     def labels(self, scores: np.ndarray) -> list[str] | None:
         """The predicted label per record (None for regression, which predicts a value)."""
+        return None if self.task == "regression" else self._labels(scores)
+
+    def _labels(self, scores: np.ndarray) -> list[str]:
         if self.task == "binary":
             neg, pos = self.classes
             t = self.threshold
             return [pos if p >= t else neg for p in scores.tolist()]
-        if self.task == "multiclass":
-            return [self.classes[i] for i in scores.argmax(axis=1).tolist()]
-        return None
+        return [self.classes[i] for i in scores.argmax(axis=1).tolist()]
 
-    def outputs(self, scores: np.ndarray) -> list[dict[str, Any]]:
-        """One JSON-ready prediction per record, as the task defines it.
+    def outputs(self, scores: np.ndarray, labels: list[str] | None = None) -> list[dict[str, Any]]:
+        """One JSON-ready prediction per record, as the task defines it (``labels``, if known).
 
         binary ``{"probability", "label"}``; multiclass ``{"probabilities": {class: p}, "label"}``;
         regression ``{"prediction"}``.
         """
-        labels = self.labels(scores)
-        if self.task == "binary" and labels is not None:
+        if self.task == "regression":
+            return [{"prediction": v} for v in scores.tolist()]
+        labels = self._labels(scores) if labels is None else labels
+        if self.task == "binary":
             return [{"probability": p, "label": lab} for p, lab in zip(scores.tolist(), labels, strict=True)]
-        if self.task == "multiclass" and labels is not None:
-            return [
-                {"probabilities": dict(zip(self.classes, row, strict=True)), "label": lab}
-                for row, lab in zip(scores.tolist(), labels, strict=True)
-            ]
-        return [{"prediction": v} for v in scores.tolist()]
+        return [
+            {"probabilities": dict(zip(self.classes, row, strict=True)), "label": lab}
+            for row, lab in zip(scores.tolist(), labels, strict=True)
+        ]
 
-    def output_columns(self, scores: np.ndarray) -> dict[str, Any]:
-        """The same predictions column-wise (prediction log, Open Inference Protocol outputs)."""
-        labels = self.labels(scores)
-        if self.task == "regression" or labels is None:
+    def output_columns(self, scores: np.ndarray, labels: list[str] | None = None) -> dict[str, Any]:
+        """The same predictions column-wise: the ``outputs`` of a prediction log row.
+
+        binary ``{"probability": [p], "label": [l]}``; multiclass ``{"probabilities": [[p per
+        class, in the order of task.labels]], "label": [l]}``; regression ``{"prediction": [v]}``.
+        """
+        if self.task == "regression":
             return {"prediction": scores.tolist()}
-        return {"probability": scores.tolist(), "label": labels}
+        labels = self._labels(scores) if labels is None else labels
+        key = "probability" if self.task == "binary" else "probabilities"
+        return {key: scores.tolist(), "label": labels}
+
+    def v2_outputs(self, scores: np.ndarray, labels: list[str] | None = None) -> list[dict[str, Any]]:
+        """The same predictions as Open Inference Protocol output tensors.
+
+        binary: ``probability`` [n] FP64 and ``label`` [n] BYTES; multiclass: ``probabilities``
+        [n, classes] FP64 (row-major, flattened; ``parameters.classes`` names the columns)
+        and ``label`` [n] BYTES; regression: ``prediction`` [n] FP64.
+        """
+        n = len(scores)
+        if self.task == "regression":
+            return [{"name": "prediction", "shape": [n], "datatype": "FP64", "data": scores.tolist()}]
+        labels = self._labels(scores) if labels is None else labels
+        if self.task == "binary":
+            first = {"name": "probability", "shape": [n], "datatype": "FP64", "data": scores.tolist()}
+        else:
+            first = {
+                "name": "probabilities",
+                "shape": [n, len(self.classes)],
+                "datatype": "FP64",
+                "data": scores.ravel().tolist(),
+                "parameters": {"classes": self.classes},
+            }
+        return [first, {"name": "label", "shape": [n], "datatype": "BYTES", "data": labels}]
 
 
 def compiled_predictor(model_file: Path, sha256: str, cache_dir: Path) -> Callable[[np.ndarray], np.ndarray]:

@@ -10,6 +10,14 @@ loses at most the rows queued but not yet committed, typically the last few mill
 traffic. Each row's primary key (the request id, or the feedback id) makes a replayed insert a
 no-op, so a batch retried after a transient database error is never duplicated.
 
+Rows: ``predictions`` holds one row per request: ``inputs``, a JSON array of the validated
+records; ``outputs``, a JSON object of lists with one entry per record, as the package's task
+predicts (:meth:`graft.serving.model.ServingModel.output_columns`): binary
+``{"probability": [p], "label": [l]}``, multiclass ``{"probabilities": [[p per class, in the
+order of task.labels]], "label": [l]}``, regression ``{"prediction": [v]}``. ``feedback``
+holds one row per event: ``outcome`` is a label of the task, or for regression the observed
+number's JSON text (``"151.5"``).
+
 URLs: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` (WAL mode) or
 ``postgresql://user@host:port/dbname`` (psycopg 3).
 """
@@ -52,7 +60,7 @@ class PredictionRow:
     model_version: str
     n_records: int
     inputs: str  # JSON array of the validated input records (see records_json)
-    outputs: str  # JSON object: {"probability": [...], "label": [...]}
+    outputs: str  # JSON object of per-record lists, as the task predicts (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,7 @@ class FeedbackRow:
     request_id: str
     record_index: int | None
     created_at: datetime
-    outcome: str | None
+    outcome: str | None  # a label of the task, or (regression) the observed number's JSON text
     action: str | None
 
 

@@ -11,7 +11,7 @@ Every POST body must be UTF-8 JSON (RFC 8259) that is also I-JSON (RFC 7493), se
   and where it is (byte offset, or line and column);
 * a key given twice in one object, at any depth, or a string (key or value) that is not
   Unicode text because it holds a lone surrogate escape such as ``"\\ud800"``: 400 naming
-  the location (``body[3].age``);
+  the location (``body[3].size``);
 * ``NaN``/``Infinity``/``-Infinity`` literals parse to :class:`NonFinite` so that the
   validator can refuse them naming their field (422).
 

@@ -5,6 +5,12 @@ strict UTF-8 JSON; see :mod:`graft.serving.request`), then validates it. A reque
 only once it has been scored, and what the log holds is the canonical form of what was scored:
 the validated records re-serialised (every schema field, keys sorted, ``null`` where a
 nullable field was absent), never the raw body.
+
+What a prediction holds follows the package's task (settings.json ``task``; see
+:meth:`graft.serving.model.ServingModel.outputs`): binary ``probability`` and ``label`` (and
+the response's ``threshold``), multiclass ``probabilities`` per class and ``label``,
+regression ``prediction``. Feedback's ``outcome`` is one of the task's labels, or a finite
+number for regression (logged as its JSON text).
 """
 
 from __future__ import annotations
@@ -32,9 +38,8 @@ from graft.serving.schemas import (
     ErrorBody,
     FeedbackAccepted,
     Health,
-    Metadata,
-    PredictResponse,
     V2Response,
+    documented,
     feedback_schema,
     request_body,
 )
@@ -48,6 +53,13 @@ def invalid(exc: InvalidInput) -> ApiError:
     return ApiError(422, str(exc), exc.errors)
 
 
+def outcome_text(outcome: Any) -> str | None:
+    """A validated outcome as the log's text column holds it: a label, or a number's JSON text."""
+    if outcome is None or isinstance(outcome, str):
+        return outcome
+    return orjson.dumps(outcome).decode()
+
+
 class Routes:
     """The handlers of one served model; :meth:`register` adds them to an app."""
 
@@ -56,16 +68,19 @@ class Routes:
         self.log = log
         self.max_body_bytes = max_body_bytes
         self.validator = model.validator
-        self.feedback_validator = RecordValidator(feedback_schema())
+        self.feedback_validator = RecordValidator(feedback_schema(model.task, model.classes))
         self.metadata_body = orjson.dumps(
             {
                 "model": model.name,
                 "version": model.version,
+                "task": {"type": model.task, "labels": model.classes or None},
                 "threshold": model.threshold,
                 "created_by": model.manifest.get("created_by"),
                 "lineage": model.manifest.get("lineage", {}),
                 "metrics": model.manifest.get("metrics", {}),
                 "input_fields": self.validator.columns,
+                "input_schema": self.validator.schema,
+                "label_column": model.label_column,
                 "unknown_category_policy": "reject",
             }
         )
@@ -75,8 +90,7 @@ class Routes:
             "/predict",
             self.predict,
             methods=["POST"],
-            response_model=PredictResponse,
-            responses=BODY_ERRORS,
+            responses={200: documented("PredictResponse"), **BODY_ERRORS},
             summary="Predict for one record or a list of records",
             openapi_extra=request_body(
                 {
@@ -112,8 +126,8 @@ class Routes:
         app.add_api_route(
             "/metadata",
             self.metadata,
-            response_model=Metadata,
-            summary="Model version, lineage and headline metrics",
+            responses={200: documented("Metadata")},
+            summary="Model version, task, lineage, headline metrics and input schema",
         )
         app.add_api_route(
             "/v2/models/{model_name}/infer",
@@ -135,16 +149,16 @@ class Routes:
 
     def _score(
         self, columns: dict[str, list[Any]], n: int, records: list[Any] | None
-    ) -> tuple[Any, list[str], str]:
-        proba = self.model.predict_columns(columns)
-        return proba, self.model.labels(proba), records_json(columns, n, self.complete(records))
+    ) -> tuple[Any, list[str] | None, str]:
+        scores = self.model.predict_columns(columns)
+        return scores, self.model.labels(scores), records_json(columns, n, self.complete(records))
 
     async def score(
         self, columns: dict[str, list[Any]], n: int, records: list[Any] | None = None
-    ) -> tuple[Any, list[str], str]:
-        """Probabilities, labels and the records as logged; batches over BATCH_ROWS off the event loop.
-
-        ``records`` are the parsed records the columns were validated from, if any.
+    ) -> tuple[Any, list[str] | None, str]:
+        """Scores, labels (None for regression) and the records as logged; batches over
+        BATCH_ROWS off the event loop. ``records`` are the parsed records the columns were
+        validated from, if any.
         """
         if n > BATCH_ROWS:
             return await run_in_threadpool(self._score, columns, n, records)
@@ -157,8 +171,10 @@ class Routes:
             return None
         return records
 
-    def log_prediction(self, request_id: str, inputs: str, n: int, proba: Any, labels: list[str]) -> None:
-        outputs = orjson.dumps({"probability": proba, "label": labels}, option=orjson.OPT_SERIALIZE_NUMPY)
+    def log_prediction(
+        self, request_id: str, inputs: str, n: int, scores: Any, labels: list[str] | None
+    ) -> None:
+        outputs = orjson.dumps(self.model.output_columns(scores, labels))
         self.log.record_prediction(
             PredictionRow(request_id, now(), self.model.version, n, inputs, outputs.decode())
         )
@@ -177,19 +193,14 @@ class Routes:
         except InvalidInput as exc:
             raise invalid(exc) from None
         n = len(columns[self.validator.rules[0].name])
-        proba, labels, inputs = await self.score(columns, n, [data] if type(data) is dict else data)
+        scores, labels, inputs = await self.score(columns, n, [data] if type(data) is dict else data)
         request_id = uuid.uuid4().hex
-        out = orjson.dumps(
-            {
-                "request_id": request_id,
-                "model_version": self.model.version,
-                "threshold": self.model.threshold,
-                "predictions": [
-                    {"probability": p, "label": lab} for p, lab in zip(proba.tolist(), labels, strict=True)
-                ],
-            }
-        )
-        self.log_prediction(request_id, inputs, n, proba, labels)
+        body: dict[str, Any] = {"request_id": request_id, "model_version": self.model.version}
+        if self.model.task == "binary":
+            body["threshold"] = self.model.threshold
+        body["predictions"] = self.model.outputs(scores, labels)
+        out = orjson.dumps(body)
+        self.log_prediction(request_id, inputs, n, scores, labels)
         return Response(out, media_type=JSON)
 
     async def feedback(self, request: Request) -> Response:
@@ -216,7 +227,7 @@ class Routes:
                 request_id,
                 None if index is None else int(index),
                 now(),
-                data.get("outcome"),
+                outcome_text(data.get("outcome")),
                 data.get("action"),
             )
         )
@@ -244,19 +255,15 @@ class Routes:
             columns = self.validator.validate_columns(columns, ("body", "inputs"), index=False)
         except InvalidInput as exc:
             raise invalid(exc) from None
-        proba, labels, inputs = await self.score(columns, n)
+        scores, labels, inputs = await self.score(columns, n)
         request_id = uuid.uuid4().hex
         out = orjson.dumps(
             {
                 "model_name": model.name,
                 "model_version": model.version,
                 "id": request_id,
-                "outputs": [
-                    {"name": "probability", "shape": [n], "datatype": "FP64", "data": proba},
-                    {"name": "label", "shape": [n], "datatype": "BYTES", "data": labels},
-                ],
-            },
-            option=orjson.OPT_SERIALIZE_NUMPY,
+                "outputs": model.v2_outputs(scores, labels),
+            }
         )
-        self.log_prediction(request_id, inputs, n, proba, labels)
+        self.log_prediction(request_id, inputs, n, scores, labels)
         return Response(out, media_type=JSON)

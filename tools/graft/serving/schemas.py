@@ -1,13 +1,18 @@
 """The API's documented shapes: response models, request-body schemas and error responses.
 
-Responses are serialised with orjson directly; the pydantic models here only describe them in
-the OpenAPI document. Request bodies are parsed and checked by hand (:mod:`graft.serving.request`,
-:mod:`graft.serving.validator`), so their schemas are plain JSON Schema: the package's
-schema.json for a record, :func:`feedback_schema`, :func:`v2_request_schema`.
+Responses are serialised with orjson directly; the pydantic models here only describe the
+shapes every package shares (errors, health, feedback receipts, V2 responses) in the OpenAPI
+document. What depends on the package is plain JSON Schema built from it
+(:func:`task_components`): the input record (its schema.json), what a prediction holds for the
+package's task and labels (``Prediction``, ``PredictResponse``), ``Metadata`` and ``Feedback``
+(whose ``outcome`` is one of the task's labels, or a number for regression). Request bodies are
+checked by hand (:mod:`graft.serving.request`, :mod:`graft.serving.validator`) against the same
+schemas.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -17,18 +22,6 @@ from graft.serving.v2 import ACCEPTED, DATATYPES
 from graft.serving.validator import RecordValidator
 
 ACTIONS = ("accepted", "overridden", "ignored", "escalated")
-
-
-class Prediction(BaseModel):
-    probability: float = Field(ge=0, le=1, description="probability of the positive label")
-    label: Literal[">50K", "<=50K"] = Field(description="positive when probability >= threshold")
-
-
-class PredictResponse(BaseModel):
-    request_id: str = Field(description="quote it in POST /feedback")
-    model_version: str
-    threshold: float
-    predictions: list[Prediction] = Field(description="one per input record, in input order")
 
 
 class ErrorItem(BaseModel):
@@ -47,17 +40,6 @@ class Health(BaseModel):
     detail: str | None = None
 
 
-class Metadata(BaseModel):
-    model: str
-    version: str
-    threshold: float
-    created_by: str | None
-    lineage: dict[str, Any]
-    metrics: dict[str, Any]
-    input_fields: list[str]
-    unknown_category_policy: Literal["reject"] = "reject"
-
-
 class FeedbackAccepted(BaseModel):
     feedback_id: str
     request_id: str
@@ -69,6 +51,9 @@ class V2Output(BaseModel):
     shape: list[int]
     datatype: str
     data: list[Any]
+    parameters: dict[str, Any] | None = Field(
+        None, description="multiclass probabilities: 'classes', the class of each column"
+    )
 
 
 class V2Response(BaseModel):
@@ -122,7 +107,14 @@ def input_record_schema(validator: RecordValidator) -> dict[str, Any]:
     return schema
 
 
-def feedback_schema() -> dict[str, Any]:
+def outcome_schema(task: str, classes: Sequence[str]) -> dict[str, Any]:
+    """What an observed outcome is: one of the labels (classification) or a finite number."""
+    if task == "regression":
+        return {"type": "number", "description": "the observed value (a finite number)"}
+    return {"type": "string", "enum": list(classes), "description": "the observed label"}
+
+
+def feedback_schema(task: str, classes: Sequence[str]) -> dict[str, Any]:
     return {
         "title": "Feedback",
         "type": "object",
@@ -133,12 +125,131 @@ def feedback_schema() -> dict[str, Any]:
                 "minimum": 0,
                 "description": "the record's position in the request; omit for the whole request",
             },
-            "outcome": {"type": "string", "enum": [">50K", "<=50K"], "description": "the observed label"},
+            "outcome": outcome_schema(task, classes),
             "action": {"type": "string", "enum": list(ACTIONS), "description": "what the user did"},
         },
         "required": ["request_id"],
         "anyOf": [{"required": ["outcome"]}, {"required": ["action"]}],
         "additionalProperties": False,
+    }
+
+
+def _object(title: str | None, properties: dict[str, Any], description: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "object", "properties": properties, "required": list(properties)}
+    if title:
+        out["title"] = title
+    if description:
+        out["description"] = description
+    return out
+
+
+PROBABILITY = {"type": "number", "minimum": 0, "maximum": 1}
+
+
+def prediction_schema(task: str, classes: Sequence[str]) -> dict[str, Any]:
+    """One record's prediction: binary probability + label, per-class probabilities + label, or a value."""
+    if task == "regression":
+        return _object("Prediction", {"prediction": {"type": "number", "description": "the predicted value"}})
+    label = {"type": "string", "enum": list(classes)}
+    if task == "binary":
+        negative, positive = classes
+        return _object(
+            "Prediction",
+            {
+                "probability": {
+                    **PROBABILITY,
+                    "description": f"probability of the positive label {positive!r}",
+                },
+                "label": {
+                    **label,
+                    "description": f"{positive!r} when probability >= threshold, else {negative!r}",
+                },
+            },
+        )
+    per_class = _object(None, {c: PROBABILITY for c in classes}, "probability of each class")
+    per_class["additionalProperties"] = False
+    return _object(
+        "Prediction",
+        {
+            "probabilities": per_class,
+            "label": {**label, "description": "the class of the largest probability"},
+        },
+    )
+
+
+def predict_response_schema(task: str) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "request_id": {"type": "string", "description": "quote it in POST /feedback"},
+        "model_version": {"type": "string"},
+    }
+    if task == "binary":
+        properties["threshold"] = {"type": "number", "description": "the decision threshold of the label"}
+    properties["predictions"] = {
+        "type": "array",
+        "items": {"$ref": "#/components/schemas/Prediction"},
+        "description": "one per input record, in input order",
+    }
+    return _object("PredictResponse", properties)
+
+
+def metadata_schema(task: str) -> dict[str, Any]:
+    nullable_text = {"type": ["string", "null"]}
+    return _object(
+        "Metadata",
+        {
+            "model": {"type": "string"},
+            "version": {"type": "string"},
+            "task": _object(
+                None,
+                {
+                    "type": {"type": "string", "enum": [task]},
+                    "labels": (
+                        {"type": "null"}
+                        if task == "regression"
+                        else {"type": "array", "items": {"type": "string"}, "description": "the classes"}
+                    ),
+                },
+                "what the model predicts",
+            ),
+            "threshold": (
+                {"type": "number", "description": "the decision threshold of the positive label"}
+                if task == "binary"
+                else {"type": "null"}
+            ),
+            "created_by": nullable_text,
+            "lineage": {"type": "object"},
+            "metrics": {"type": "object"},
+            "input_fields": {"type": "array", "items": {"type": "string"}},
+            "input_schema": {
+                "type": "object",
+                "description": "JSON Schema of one input record (the package's schema.json; InputRecord)",
+            },
+            "label_column": {
+                "type": "string",
+                "description": "the outcome column of the project's tables (graft.yaml predictions.label)",
+            },
+            "unknown_category_policy": {"type": "string", "enum": ["reject"]},
+        },
+    )
+
+
+def task_components(task: str, classes: Sequence[str], validator: RecordValidator) -> dict[str, Any]:
+    """The OpenAPI components that depend on the served package."""
+    return {
+        "InputRecord": input_record_schema(validator),
+        "Prediction": prediction_schema(task, classes),
+        "PredictResponse": predict_response_schema(task),
+        "Metadata": metadata_schema(task),
+        "Feedback": feedback_schema(task, classes),
+        "InferenceRequest": v2_request_schema(validator),
+    }
+
+
+def documented(component: str, description: str = "Successful Response") -> dict[str, Any]:
+    """A response documented by one of :func:`task_components` (for a route's ``responses``)."""
+    return {
+        "description": description,
+        "content": {JSON: {"schema": {"$ref": f"#/components/schemas/{component}"}}},
     }
 
 

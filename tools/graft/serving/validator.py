@@ -4,7 +4,7 @@
   fields. One record is checked field by field; a list of records is checked column by column
   with set and min/max operations, falling back to a per-value scan only to name the first
   offending record.
-* Every problem is a :class:`FieldError` whose location names the field (``body[3].age``);
+* Every problem is a :class:`FieldError` whose location names the field (``body[3].size``);
   :class:`InvalidInput` carries up to ``MAX_ERRORS`` of them and reads as the first one.
 * Values come from the strict JSON parser (:mod:`graft.serving.request`): ``NaN``/``Infinity``
   literals arrive as :class:`NonFinite` so they can be refused naming their field.
