@@ -1,4 +1,4 @@
-"""`graft exp new|grid|list`: experiments as `exp/*` branches (parsing and rendering only)."""
+"""`graft exp new|grid|list|prune`: experiments as `exp/*` branches (parsing and rendering only)."""
 
 from __future__ import annotations
 
@@ -58,6 +58,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     lst.add_argument("--main", default="main", metavar="REV", help="branch to compare with (default: main)")
     add_format(lst)
     lst.set_defaults(handler=run_list)
+
+    from graft.cli import exp_prune
+
+    exp_prune.register(sub, common)
 
 
 # --- exp new --------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from graft.core.errors import ParamsError
 from graft.project.dvcfile import Pipeline
@@ -41,6 +41,8 @@ SETTINGS_FILE = "graft.yaml"
 TaskType = Literal["binary", "multiclass", "regression"]
 Direction = Literal["higher", "lower"]
 _REFERENCE = re.compile(r"^\$\{\s*([^}]+?)\s*\}$")
+# a model stage as GTO writes it in a tag (MODEL#STAGE#N): letters, digits, '-', '_', '/'
+STAGE_NAME = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-/_]*[a-zA-Z0-9])?$")
 
 # Metrics each task's report bootstraps (the ones its predictions allow), in display order.
 TASK_METRICS: dict[str, tuple[str, ...]] = {
@@ -159,6 +161,19 @@ class Settings(_Model):
     monitor: dict[str, Any] = Field(default_factory=dict)
     stages: list[str] = Field(default_factory=lambda: ["dev", "staging", "prod"])
     search: Search = Field(default_factory=Search)
+
+    @field_validator("stages")
+    @classmethod
+    def _stage_names(cls, stages: list[str]) -> list[str]:
+        for name in stages:
+            if not STAGE_NAME.match(name):
+                raise ValueError(
+                    f"stage '{name}' cannot be written in a GTO tag: letters, digits, '-', '_' and '/', "
+                    "starting and ending with a letter or digit"
+                )
+        if len(set(stages)) != len(stages):
+            raise ValueError("stage names must be distinct")
+        return stages
 
     def direction(self, metric: str) -> Direction | None:
         rule = self.metrics.rules.get(metric)
