@@ -28,6 +28,7 @@ A value may be ``${key}``: the value at that dotted key of ``params.yaml``, as i
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -213,18 +214,32 @@ def _describe(error: Mapping[str, Any]) -> str:
     return f"'{where}': {error['msg']} (got {error.get('input')!r})"
 
 
-def parse_settings(document: Any, params: Mapping[str, Any], where: str = SETTINGS_FILE) -> Settings:
-    """Validate a parsed graft.yaml (``${...}`` resolved against ``params``); errors name the key."""
+def parse_settings(
+    document: Any,
+    params: Mapping[str, Any],
+    where: str = SETTINGS_FILE,
+    validated: dict[str, Settings] | None = None,
+) -> Settings:
+    """Validate a parsed graft.yaml (``${...}`` resolved against ``params``); errors name the key.
+
+    ``validated`` keeps settings by their resolved contents, so equal documents are validated once.
+    """
     if document is None:
         document = {}
     if not isinstance(document, Mapping):
         raise ParamsError(f"{where}: expected a mapping of settings at the top level")
     resolved = resolve_references(document, params, where)
+    key = json.dumps(resolved, sort_keys=True, default=repr) if validated is not None else ""
+    if validated is not None and key in validated:
+        return validated[key]
     try:
-        return Settings.model_validate(resolved)
+        settings = Settings.model_validate(resolved)
     except ValidationError as exc:
         problems = "; ".join(_describe(e) for e in exc.errors()[:5])
         raise ParamsError(f"{where}: {problems}") from None
+    if validated is not None:
+        validated[key] = settings
+    return settings
 
 
 # --- inference (no graft.yaml, and `graft init`) --------------------------------------------------
