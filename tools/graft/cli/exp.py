@@ -1,4 +1,4 @@
-"""`graft exp new|grid|list`: experiments as `exp/*` branches (parsing and rendering only)."""
+"""`graft exp new|grid|list|prune`: experiments as `exp/*` branches (parsing and rendering only)."""
 
 from __future__ import annotations
 
@@ -58,6 +58,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     lst.add_argument("--main", default="main", metavar="REV", help="branch to compare with (default: main)")
     add_format(lst)
     lst.set_defaults(handler=run_list)
+
+    from graft.cli import exp_prune
+
+    exp_prune.register(sub, common)
 
 
 # --- exp new --------------------------------------------------------------------------------
@@ -146,7 +150,7 @@ def run_grid(args: argparse.Namespace, ui: Ui) -> int:
         ui.json([outcome_json(o) for o in outcomes])
     else:
         for o in outcomes:
-            if o.ok:
+            if o.result is not None:
                 ui.out(f"{o.spec.branch}\t{o.result.sha[:8]}")
     failed = [o for o in outcomes if not o.ok]
     if failed:
