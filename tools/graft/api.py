@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from graft.compare.gate import Report
     from graft.compare.report import ReportResult
     from graft.experiments.branches import Info, Outcome, ProgressCallback, Result, Spec
+    from graft.experiments.search import SearchResult, Summary, TrialEvent
     from graft.monitoring.replay import ReplayResult
     from graft.project.init import InitPlan
     from graft.release.check import Difference
@@ -154,17 +155,40 @@ def exp_new(
     run: bool = True,
     push: bool = False,
     cwd: str | Path = ".",
+    cluster: str | None = None,
+    git_remote: str | None = None,
 ) -> Result:
     """Create ``exp/NAME`` from ``base`` with ``sets`` applied, run the pipeline and commit.
 
-    Every check (clean tree, name, keys, value types, remote) happens before anything is
-    created; a failed run leaves no branch and raises ExperimentFailed naming its log.
+    Every check (clean tree, name, keys, value types, remotes, cluster) happens before anything
+    is created; a failed run leaves no branch and raises ExperimentFailed naming its log.
+    ``cluster`` (``tcp://HOST:PORT`` or ``local:N``) runs it on a Dask worker, which pushes
+    the branch to the Git remote (``git_remote``, default origin); it is then fetched here.
     """
     from graft.experiments import branches as experiments
     from graft.experiments import overrides
 
-    plan = experiments.make_plan(cwd, [(name, overrides.parse_assignments(sets))], base, run, push)
-    return experiments.run_one(plan, plan.specs[0])
+    assignments = overrides.parse_assignments(sets)
+    plan = experiments.make_plan(
+        cwd, [(name, assignments)], base, run, push, cluster=cluster is not None, git_remote=git_remote
+    )
+    if cluster is None:
+        return experiments.run_one(plan, plan.specs[0])
+    (outcome,) = _run_batch(plan, 1, cluster, None)
+    if outcome.result is None:
+        raise experiments.ExperimentFailed(outcome.error or "failed", outcome.log)
+    return outcome.result
+
+
+def _run_batch(plan: Any, jobs: int, cluster: str | None, progress: ProgressCallback | None) -> list[Outcome]:
+    from graft.experiments import branches as experiments
+    from graft.experiments.executors import open_executor
+
+    executor = open_executor(plan, jobs, cluster)
+    try:
+        return experiments.run_many(plan, jobs, progress, executor=executor)
+    finally:
+        executor.close()
 
 
 def exp_grid_points(sets: Sequence[str], prefix: str = "grid") -> list[tuple[str, list[Any]]]:
@@ -183,23 +207,85 @@ def exp_grid(
     run: bool = True,
     cwd: str | Path = ".",
     progress: ProgressCallback | None = None,
-    planned: Callable[[Sequence[Spec]], None] | None = None,
+    planned: Callable[[Sequence[Spec], str], None] | None = None,
+    cluster: str | None = None,
+    git_remote: str | None = None,
 ) -> list[Outcome]:
     """One experiment per point of the cartesian product of ``sets`` (``key=v1,v2,...``).
 
-    All points are checked before any is created; they then run ``jobs`` at a time, and a
-    failing point does not stop the others. Returns one outcome per point, in grid order.
+    All points are checked before any is created; they then run ``jobs`` at a time here, or
+    as tasks of the Dask ``cluster``; a failing point does not stop the others. Returns one
+    outcome per point, in grid order. ``planned(specs, how)`` is called before the first runs.
     """
     from graft.experiments import branches as experiments
+    from graft.experiments.executors import open_executor
 
     if jobs < 1:
         from graft.core.errors import UsageError
 
         raise UsageError(f"-j/--jobs must be at least 1 (got {jobs})")
-    plan = experiments.make_plan(cwd, exp_grid_points(sets, prefix), base, run, push=False)
-    if planned is not None:
-        planned(plan.specs)
-    return experiments.run_many(plan, jobs, progress)
+    plan = experiments.make_plan(
+        cwd,
+        exp_grid_points(sets, prefix),
+        base,
+        run,
+        push=False,
+        cluster=cluster is not None,
+        git_remote=git_remote,
+    )
+    executor = open_executor(plan, jobs, cluster)
+    try:
+        if planned is not None:
+            planned(plan.specs, executor.description)
+        return experiments.run_many(plan, jobs, progress, executor=executor)
+    finally:
+        executor.close()
+
+
+def exp_search(
+    name: str,
+    trials: int = 20,
+    params: Sequence[str] = (),
+    space: Path | None = None,
+    seed: int = 0,
+    jobs: int = 2,
+    cluster: str | None = None,
+    git_remote: str | None = None,
+    storage: str | None = None,
+    keep: int = 3,
+    base: str = "main",
+    cwd: str | Path = ".",
+    progress: Callable[[TrialEvent], None] | None = None,
+    planned: Callable[[str, int, int, str], None] | None = None,
+) -> SearchResult:
+    """Run or resume the Optuna search ``name`` (see graft.experiments.search) and keep the best trials."""
+    from graft.experiments import search
+
+    dimensions = search.parse_params(params)
+    if space is not None:
+        dimensions = search.parse_space_file(Path(space)) + dimensions
+    return search.run_search(
+        cwd,
+        name,
+        trials,
+        dimensions or None,
+        seed=seed,
+        jobs=jobs,
+        cluster=cluster,
+        git_remote=git_remote,
+        storage=storage,
+        keep=keep,
+        base=base,
+        progress=progress,
+        planned=planned,
+    )
+
+
+def exp_search_show(name: str, storage: str | None = None, cwd: str | Path = ".") -> Summary:
+    """Every trial of the search ``name`` with its state, objective, params and kept branch."""
+    from graft.experiments import search
+
+    return search.show(cwd, name, storage)
 
 
 def exp_list(cwd: str | Path = ".", main: str = "main") -> list[Info]:

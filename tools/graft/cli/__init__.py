@@ -19,7 +19,7 @@ from graft.core.errors import run_main
 COMMANDS: dict[str, tuple[str, str]] = {
     "check-repro": ("check_repro", "fail when the reproduced dvc.lock or metrics/ differ from HEAD"),
     "diff": ("diff", "params and metrics of revisions side by side against a base"),
-    "exp": ("exp", "experiments as exp/* branches: new, grid, list"),
+    "exp": ("exp", "experiments as exp/* branches: new, grid, search, list"),
     "init": ("init", "write graft.yaml for an existing DVC project from dvc.yaml and params"),
     "gate": ("gate", "fail when metrics regress against a base revision or break gate.thresholds"),
     "metrics": ("metrics", "show the working tree's headline metrics and gate result"),

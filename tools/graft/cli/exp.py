@@ -1,10 +1,11 @@
-"""`graft exp new|grid|list`: experiments as `exp/*` branches (parsing and rendering only)."""
+"""`graft exp new|grid|search|list`: experiments as `exp/*` branches (parsing and rendering only)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from graft import api
@@ -28,6 +29,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     new.add_argument("--base", default="main", metavar="REV", help="revision to branch from (default: main)")
     new.add_argument("--no-run", action="store_true", help="commit only params.yaml, do not run dvc repro")
     new.add_argument("--push", action="store_true", help="push the branch to origin and the data to DVC")
+    _cluster_options(new)
     new.set_defaults(handler=run_new)
 
     grid = sub.add_parser("grid", help="one experiment per point of a parameter grid, run in parallel")
@@ -43,7 +45,37 @@ def register(parser: argparse.ArgumentParser) -> None:
     grid.add_argument("--base", default="main", metavar="REV", help="revision to branch from (default: main)")
     grid.add_argument("--prefix", default="grid", metavar="NAME", help="branch name prefix (default: grid)")
     grid.add_argument("--no-run", action="store_true", help="commit only params.yaml on each branch")
+    _cluster_options(grid)
     grid.set_defaults(handler=run_grid)
+
+    search = sub.add_parser(
+        "search",
+        help="Optuna search over params (validation objective from graft.yaml); `search show NAME` lists it",
+    )
+    search.add_argument("name", metavar="NAME", help="the search (its study; kept trials are exp/NAME-tNNN)")
+    search.add_argument("show_name", nargs="?", metavar="NAME", help=argparse.SUPPRESS)
+    search.add_argument("--trials", type=int, default=20, help="trials the study should hold (default: 20)")
+    search.add_argument(
+        "--param",
+        dest="params",
+        action="append",
+        default=[],
+        metavar="KEY=SPEC",
+        help="a dimension: int:LOW..HIGH[:log], float:LOW..HIGH[:log] or cat:A,B,C; repeatable",
+    )
+    search.add_argument("--space", type=Path, metavar="FILE", help="search space YAML (KEY: SPEC per line)")
+    search.add_argument("--seed", type=int, default=0, help="TPE sampler seed (default: 0)")
+    search.add_argument("-j", "--jobs", type=int, default=2, help="trials run at once here (default: 2)")
+    search.add_argument("--keep", type=int, default=3, help="best trials made exp/ branches (default: 3)")
+    search.add_argument(
+        "--base", default="main", metavar="REV", help="revision to search from (default: main)"
+    )
+    search.add_argument(
+        "--storage", metavar="URL", help="Optuna storage URL (default: sqlite .graft/search/NAME.db)"
+    )
+    search.add_argument("--format", choices=("table", "json"), default="table", help="`search show` output")
+    _cluster_options(search)
+    search.set_defaults(handler=run_search)
 
     lst = sub.add_parser("list", help="experiment branches with base, staleness and headline metrics")
     lst.add_argument("--format", choices=("table", "json"), default="table")
@@ -51,21 +83,50 @@ def register(parser: argparse.ArgumentParser) -> None:
     lst.set_defaults(handler=run_list)
 
 
+def _cluster_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run on a Dask cluster: tcp://HOST:PORT of a scheduler, or local:N worker processes",
+    )
+    parser.add_argument(
+        "--git-remote",
+        metavar="URL",
+        help="Git remote the workers clone from and push to (a URL or remote name; default: origin)",
+    )
+
+
 def run_new(args: argparse.Namespace) -> int:
-    result = api.exp_new(args.name, args.sets, base=args.base, run=not args.no_run, push=args.push)
+    result = api.exp_new(
+        args.name,
+        args.sets,
+        base=args.base,
+        run=not args.no_run,
+        push=args.push,
+        cluster=args.cluster,
+        git_remote=args.git_remote,
+    )
     changes = ", ".join(o.describe() for o in result.overrides) or "no overrides"
     base = f"{result.base_name} {result.base_sha[:8]}"
     print(f"created {result.branch} at {result.sha[:8]} (base {base}): {changes}")
     if result.ran:
         print(f"  ran dvc repro in {result.seconds:.1f}s; committed {len(result.files)} changed file(s)")
+    if result.stages:
+        print(f"  stages: {_stages(result.stages)}")
+    if result.worker:
+        print(f"  ran on worker {result.worker}")
     if result.pushed:
-        print(f"  pushed {result.branch} to origin and its data to the DVC remote")
+        print(f"  pushed {result.branch} to the Git remote and its data to the DVC remote")
     return 0
 
 
+def _stages(stages: dict[str, str]) -> str:
+    return ", ".join(f"{name} {status}" for name, status in stages.items())
+
+
 def run_grid(args: argparse.Namespace) -> int:
-    def planned(specs: Any) -> None:
-        print(f"grid: {len(specs)} experiment(s), {args.jobs} at a time", file=sys.stderr)
+    def planned(specs: Any, how: str) -> None:
+        print(f"grid: {len(specs)} experiment(s), {how}", file=sys.stderr)
 
     def progress(event: Any) -> None:
         if event.event != "finished":
@@ -85,6 +146,8 @@ def run_grid(args: argparse.Namespace) -> int:
         run=not args.no_run,
         progress=progress,
         planned=planned,
+        cluster=args.cluster,
+        git_remote=args.git_remote,
     )
     for o in outcomes:
         if o.ok:
@@ -157,5 +220,107 @@ def run_list(args: argparse.Namespace) -> int:
         for i in infos
     ]
     for line in align_rows([header, *rows_txt]):
+        print(line)
+    return 0
+
+
+def run_search(args: argparse.Namespace) -> int:
+    if args.name == "show":
+        if not args.show_name:
+            print("graft exp search show: error: give the search NAME", file=sys.stderr)
+            return 2
+        return show_search(args)
+    if args.show_name:
+        print(f"graft exp search: error: unexpected argument '{args.show_name}'", file=sys.stderr)
+        return 2
+
+    def planned(storage: str, existing: int, total: int, how: str) -> None:
+        state = f"resuming ({existing} trial(s) in the study)" if existing else "new"
+        line = f"search {args.name}: {state}, {total} trial(s) in all, {how}; study: {storage}"
+        print(line, file=sys.stderr)
+
+    def progress(event: Any) -> None:
+        status = f"{event.value:.6g}" if event.ok else f"FAILED ({event.error})"
+        best = "-" if event.best_value is None else f"{event.best_value:.6g} (trial {event.best_number})"
+        print(f"[{event.done}/{event.total}] trial {event.number}: {status}; best {best}", file=sys.stderr)
+
+    result = api.exp_search(
+        args.name,
+        trials=args.trials,
+        params=args.params,
+        space=args.space,
+        seed=args.seed,
+        jobs=args.jobs,
+        cluster=args.cluster,
+        git_remote=args.git_remote,
+        storage=args.storage,
+        keep=args.keep,
+        base=args.base,
+        progress=progress,
+        planned=planned,
+    )
+    objective = result.objective
+    if result.best_number is None:
+        print(f"search {result.name}: no trial completed")
+        return 1
+    print(
+        f"search {result.name}: best trial {result.best_number}, {objective.key} = {result.best_value:.6g} "
+        f"({objective.direction} is better)"
+    )
+    print("  params: " + " ".join(f"{k}={v}" for k, v in result.best_params.items()))
+    failed = 0
+    for kept in result.kept:
+        if kept.error:
+            failed += 1
+            print(f"  could not keep trial {kept.number}: {kept.error}", file=sys.stderr)
+            continue
+        note = " (already there)" if kept.existed else ""
+        again = "" if kept.rerun_value is None else f", re-run {kept.rerun_value:.6g}"
+        print(f"  kept {kept.branch} at {(kept.sha or '')[:8]}: {kept.value:.6g}{again}{note}")
+    return 1 if failed else 0
+
+
+def show_search(args: argparse.Namespace) -> int:
+    summary = api.exp_search_show(args.show_name, storage=args.storage)
+    if args.format == "json":
+        doc = {
+            "name": summary.name,
+            "storage": summary.storage,
+            "objective": summary.objective,
+            "direction": summary.direction,
+            "config": summary.config.as_dict() if summary.config else None,
+            "best": summary.best_number,
+            "trials": [
+                {
+                    "number": r.number,
+                    "state": r.state,
+                    "value": r.value,
+                    "params": r.params,
+                    "seconds": r.seconds,
+                    "branch": r.branch,
+                    "error": r.error,
+                    "log": r.log,
+                }
+                for r in summary.rows
+            ],
+        }
+        print(json.dumps(doc, indent=2, sort_keys=True))
+        return 0
+    what = f"{summary.objective} ({summary.direction} is better)"
+    print(f"search {summary.name}: {what}; study: {summary.storage}")
+    keys = list(dict.fromkeys(k for r in summary.rows for k in r.params))
+    header = ["trial", "state", summary.objective, *keys, "seconds", "branch"]
+    rows = [
+        [
+            f"{r.number}{'*' if r.number == summary.best_number else ''}",
+            r.state,
+            _fmt(r.value, 6),
+            *[str(r.params.get(k, "-")) for k in keys],
+            "-" if r.seconds is None else f"{r.seconds:.1f}",
+            r.branch or "-",
+        ]
+        for r in summary.rows
+    ]
+    for line in align_rows([header, *rows]):
         print(line)
     return 0
