@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
@@ -72,6 +73,7 @@ def run_logged(cmd: Sequence[str], cwd: Path, log: Path, env: Mapping[str, str] 
     with log.open("a", encoding="utf-8") as handle:
         handle.write(f"$ {' '.join(cmd)}  (in {cwd})\n")
         handle.flush()
+        started = time.monotonic()
         proc = subprocess.run(
             list(cmd),
             cwd=cwd,
@@ -80,7 +82,7 @@ def run_logged(cmd: Sequence[str], cwd: Path, log: Path, env: Mapping[str, str] 
             stderr=subprocess.STDOUT,
             check=False,
         )
-        handle.write(f"[exit status {proc.returncode}]\n")
+        handle.write(f"[exit status {proc.returncode} after {time.monotonic() - started:.1f}s]\n")
     return proc.returncode
 
 
@@ -227,9 +229,9 @@ def kept_clone(home: Path, url: str, sha: str) -> Path:
 # runs whose data comes from the DVC remote
 
 
-def repro_command(pull: bool = False) -> list[str]:
-    """``dvc repro``; with ``pull``, missing data and run-cache entries come from the DVC remote."""
-    return dvc_command("repro", "--pull") if pull else dvc_command("repro")
+def repro_command(pull: bool = False, targets: Sequence[str] = ()) -> list[str]:
+    """``dvc repro [TARGETS]``; with ``pull``, missing data and run-cache entries come from the DVC remote."""
+    return dvc_command("repro", *(["--pull"] if pull else []), *targets)
 
 
 _STAGE_LINES = (

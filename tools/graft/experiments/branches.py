@@ -106,6 +106,7 @@ class Plan:
     cache_dir: Path | None
     cluster: Cluster | None = None
     branches: bool = True  # False: search trials (run, report metrics, keep no branch)
+    targets: tuple[str, ...] = ()  # stages to reproduce (with their upstream); () = the pipeline
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class Job:
     branch: bool = True
     git_remote: str | None = None
     identity: tuple[str, str] | None = None  # (name, email) the commit is made with
+    targets: tuple[str, ...] = ()  # stages to reproduce (with their upstream); () = the pipeline
 
 
 @dataclass(frozen=True)
@@ -335,7 +337,8 @@ def jobs_of(plan: Plan) -> list[Job]:
     who = identity(plan.root) if plan.cluster else None
     url = plan.cluster.git_remote if plan.cluster else None
     return [
-        Job(spec, plan.base.sha, plan.base.name, plan.run, plan.branches, url, who) for spec in plan.specs
+        Job(spec, plan.base.sha, plan.base.name, plan.run, plan.branches, url, who, plan.targets)
+        for spec in plan.specs
     ]
 
 
@@ -477,7 +480,7 @@ def build(
         stages: dict[str, str] = {}
         if job.run:
             start = log.stat().st_size
-            if run_logged(repro_command(pull), wt, log, env) != 0:
+            if run_logged(repro_command(pull, job.targets), wt, log, env) != 0:
                 raise PipelineFailed(f"dvc repro failed ({failure_reason(log)})", log)
             with log.open(encoding="utf-8", errors="replace") as handle:
                 handle.seek(start)
@@ -506,7 +509,7 @@ def build(
 
 def run_one(plan: Plan, spec: Spec, lock: threading.Lock | None = None) -> Result:
     """Build ``exp/NAME`` here; on success the branch exists, on failure nothing does."""
-    job = Job(spec, plan.base.sha, plan.base.name, plan.run, plan.branches)
+    job = Job(spec, plan.base.sha, plan.base.name, plan.run, plan.branches, targets=plan.targets)
     return run_local(plan, job, lock or threading.Lock())
 
 

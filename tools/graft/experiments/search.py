@@ -18,8 +18,10 @@ in it): every trial of a round is asked from the same history, and trial ``n`` s
 seed ``seed + n``. A search is therefore reproducible (same seed and batch, same trials) and
 an interrupted one resumes exactly where it was: trials left running are re-run with their
 own params, then new rounds follow. Each trial is an experiment without a branch (a
-temporary worktree, its metrics read back); on a cluster its outputs and run-cache entries
-go to the DVC remote. At the end the best ``keep`` trials become ``exp/NAME-tNNN`` branches
+temporary worktree, its metrics read back) that reproduces the pipeline only up to the stage
+writing the objective: nothing of the test split is computed while choosing, and no
+test-split gate can fail a trial. On a cluster its outputs and run-cache entries go to the
+DVC remote. At the end the best ``keep`` trials become ``exp/NAME-tNNN`` branches
 through the normal experiment path, every stage restored from the run cache.
 
 The study lives in an Optuna storage: ``.graft/search/NAME.db`` (SQLite) by default, or any
@@ -209,6 +211,7 @@ def check_space(dimensions: Sequence[Dimension], params_text: str, source: str) 
 class Objective:
     key: str
     direction: Literal["lower", "higher"]
+    stage: str | None = None  # the stage writing it: trials reproduce only up to there
 
     @property
     def optuna_direction(self) -> str:
@@ -231,7 +234,9 @@ def objective_of(project: Project, base: gitrepo.Revision) -> Objective:
             f"graft.yaml: search.objective '{settings.objective}' is not a metric of '{base.name}' "
             f"({base.short}); metrics there: {known or 'none'}"
         )
-    return Objective(settings.objective, settings.direction)
+    path = settings.objective.split(":", 1)[0] if ":" in settings.objective else view.metrics_file
+    stage = next((n for n, s in view.pipeline.stages.items() if path in s.metrics or path in s.outs), None)
+    return Objective(settings.objective, settings.direction, stage)
 
 
 def default_storage(root: Path, name: str) -> str:
@@ -427,6 +432,9 @@ def run_search(
         plan = branches.make_plan(
             root, [], base, run=True, cluster=cluster is not None, git_remote=git_remote, branches=False
         )
+        # a trial runs the pipeline only up to the stage writing the objective: nothing of the
+        # test split is computed (nor can a test-split gate fail a trial) while choosing
+        plan = replace(plan, targets=(objective.stage,) if objective.stage else ())
         executor = open_executor(plan, jobs, cluster)
         try:
             given = Config(
