@@ -300,6 +300,8 @@ def show_search(args: argparse.Namespace) -> int:
                     "branch": r.branch,
                     "error": r.error,
                     "log": r.log,
+                    "stages": r.stages,
+                    "worker": r.worker,
                 }
                 for r in summary.rows
             ],

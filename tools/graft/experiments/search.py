@@ -190,17 +190,10 @@ def check_space(dimensions: Sequence[Dimension], params_text: str, source: str) 
         seen.add(dim.key)
         samples = list(dim.choices) if dim.kind == "cat" else [dim.raw(dim.low), dim.raw(dim.high)]
         try:
-            checked = plan_text(params_text, [Assignment(dim.key, raw) for raw in samples[:1]], source)
-            for raw in samples[1:]:
+            for raw in samples:
                 plan_text(params_text, [Assignment(dim.key, raw)], source)
         except ParamsError as exc:
             raise ParamsError(f"search space {dim.key}={dim.text()}: {exc}".replace("--set ", "")) from None
-        old = checked[0].old
-        if dim.kind == "float" and (isinstance(old, bool) or not isinstance(old, float)):
-            raise ParamsError(
-                f"search space {dim.key}={dim.text()}: {source} holds {old!r} there, not a float "
-                "(use int: or cat:)"
-            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,6 +243,21 @@ def check_study_name(name: str) -> None:
 
 def trial_name(study: str, number: int) -> str:
     return f"{study}-t{number:03d}"
+
+
+def _find_study(storage: str, name: str) -> Any:
+    """The study ``name`` in ``storage``, or None (nothing is created)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        names = optuna.get_all_study_names(storage)
+    except Exception as exc:
+        reason = " ".join(str(exc).split())[:300]
+        raise GraftError(f"--storage {storage}: {type(exc).__name__}: {reason}") from None
+    if name not in names:
+        return None
+    return _open_study(storage, name, None, create=False)
 
 
 def _open_study(storage: str, name: str, direction: str | None, create: bool) -> Any:
@@ -427,8 +435,22 @@ def run_search(
     if storage is None:
         (root / SEARCH_DIR).mkdir(parents=True, exist_ok=True)
     with _driver_lock(root, name, storage is not None):
-        study = _open_study(url, name, objective.optuna_direction, create=True)
-        stored = _stored_config(study)
+        exists = storage is not None or (root / SEARCH_DIR / f"{name}.db").is_file()
+        study = _find_study(url, name) if exists else None
+        stored = _stored_config(study) if study is not None else None
+        given = Config(
+            tuple(f"{d.key}={d.text()}" for d in dimensions or ()),
+            seed,
+            revision.sha,
+            objective.key,
+            objective.direction,
+            jobs,
+        )
+        if stored is None and not dimensions:
+            raise UsageError(f"search '{name}' is new: give its space with --param or --space")
+        config = given if stored is None else _reconcile(stored, given, bool(dimensions), name)
+        dims = _dimensions_from_config(config)
+        check_space(dims, params_text, source)
         plan = branches.make_plan(
             root, [], base, run=True, cluster=cluster is not None, git_remote=git_remote, branches=False
         )
@@ -437,23 +459,10 @@ def run_search(
         plan = replace(plan, targets=(objective.stage,) if objective.stage else ())
         executor = open_executor(plan, jobs, cluster)
         try:
-            given = Config(
-                tuple(f"{d.key}={d.text()}" for d in dimensions or ()),
-                seed,
-                revision.sha,
-                objective.key,
-                objective.direction,
-                _slots(executor, jobs),
-            )
-            if stored is None:
-                if not dimensions:
-                    raise UsageError(f"search '{name}' is new: give its space with --param or --space")
-                study.set_user_attr(ATTR, given.as_dict())
-                config = given
-            else:
-                config = _reconcile(stored, given, bool(dimensions), name)
-            dims = _dimensions_from_config(config)
-            check_space(dims, params_text, source)
+            if stored is None:  # created only now that every check passed
+                config = replace(config, batch=_slots(executor, jobs))
+                study = _open_study(url, name, objective.optuna_direction, create=True)
+                study.set_user_attr(ATTR, config.as_dict())
             if planned is not None:
                 planned(url, len(study.trials), trials, executor.description)
             ran, resumed = _drive(
@@ -511,6 +520,19 @@ def _drive(
     pending: list[tuple[Any, dict[str, Any]]] = [(Trial(study, t._trial_id), dict(t.params)) for t in stale]
     resumed = len(pending)
     ran = 0
+    running: dict[str, Any] = {}  # trial name -> trial, this round
+
+    def told(event: branches.Progress) -> None:
+        # each trial is told as soon as it finishes: an interruption loses only running ones
+        nonlocal ran
+        if event.event != "finished" or event.outcome is None:
+            return
+        trial = running[event.spec.name]
+        _tell(study, trial, event.outcome, objective)
+        ran += 1
+        if progress is not None:
+            progress(_event(study, trial.number, trials))
+
     while True:
         if pending:
             batch, pending = pending, []
@@ -529,32 +551,29 @@ def _drive(
             overrides = plan_text(params_text, assignments, f"{branches.PARAMS_FILE} at {config.base[:8]}")
             trial.set_user_attr("overrides", {a.key: a.raw for a in assignments})
             specs.append(branches.Spec(trial_name(name, trial.number), tuple(overrides)))
-        outcomes = branches.run_many(replace(plan, specs=tuple(specs)), executor=executor)
-        for (trial, _), outcome in zip(batch, outcomes, strict=True):
-            _tell(study, trial, outcome, objective)
-            ran += 1
-            if progress is not None:
-                frozen = study.get_trials(deepcopy=False)
-                best = _best(study)
-                done = sum(1 for t in frozen if t.state != TrialState.RUNNING)
-                value = study.get_trials(deepcopy=False)[trial.number].value
-                progress(
-                    TrialEvent(
-                        trial.number,
-                        outcome.ok and value is not None,
-                        value,
-                        None if outcome.ok and value is not None else _trial_error(study, trial.number),
-                        done,
-                        trials,
-                        best.number if best else None,
-                        best.value if best else None,
-                    )
-                )
+        running.clear()
+        running.update({spec.name: trial for spec, (trial, _) in zip(specs, batch, strict=True)})
+        branches.run_many(replace(plan, specs=tuple(specs)), executor=executor, progress=told)
     return ran, resumed
 
 
-def _trial_error(study: Any, number: int) -> str | None:
-    return study.get_trials(deepcopy=False)[number].user_attrs.get("error")
+def _event(study: Any, number: int, total: int) -> TrialEvent:
+    from optuna.trial import TrialState
+
+    frozen = study.get_trials(deepcopy=False)
+    trial = frozen[number]
+    best = _best(study)
+    ok = trial.state == TrialState.COMPLETE
+    return TrialEvent(
+        number,
+        ok,
+        trial.value if ok else None,
+        None if ok else trial.user_attrs.get("error"),
+        sum(1 for t in frozen if t.state != TrialState.RUNNING),
+        total,
+        best.number if best else None,
+        best.value if best else None,
+    )
 
 
 def _tell(study: Any, trial: Any, outcome: branches.Outcome, objective: Objective) -> None:
@@ -678,6 +697,8 @@ class TrialRow:
     branch: str | None
     error: str | None
     log: str | None
+    stages: dict[str, str] = field(default_factory=dict)
+    worker: str | None = None
 
 
 @dataclass(frozen=True)
@@ -709,11 +730,13 @@ def show(cwd: str | Path, name: str, storage: str | None = None) -> Summary:
                 t.number,
                 t.state.name.lower(),
                 t.value,
-                dict(t.user_attrs.get("overrides") or t.params),
+                dict(t.params),
                 t.user_attrs.get("seconds"),
                 branch if gitrepo.branch_exists(repo, branch) else None,
                 t.user_attrs.get("error"),
                 t.user_attrs.get("log"),
+                dict(t.user_attrs.get("stages") or {}),
+                t.user_attrs.get("worker"),
             )
         )
     best = _best(study)
