@@ -199,6 +199,18 @@ def exp_grid_points(sets: Sequence[str], prefix: str = "grid") -> list[tuple[str
     return [(p.name, list(p.assignments)) for p in points]
 
 
+def exp_grid_check(
+    sets: Sequence[str], base: str = "main", prefix: str = "grid", cwd: str | Path = "."
+) -> list[tuple[str, list[str]]]:
+    """Check every grid point against the repository (as ``exp_grid`` would) and return them as
+    (name, ["key=value", ...]); nothing is created (a workflow's matrix, for instance)."""
+    from graft.experiments import branches as experiments
+
+    points = exp_grid_points(sets, prefix)
+    experiments.make_plan(cwd, points, base, run=False)
+    return [(name, [f"{a.key}={a.raw}" for a in assignments]) for name, assignments in points]
+
+
 def exp_grid(
     sets: Sequence[str],
     jobs: int = 2,

@@ -45,6 +45,11 @@ def register(parser: argparse.ArgumentParser) -> None:
     grid.add_argument("--base", default="main", metavar="REV", help="revision to branch from (default: main)")
     grid.add_argument("--prefix", default="grid", metavar="NAME", help="branch name prefix (default: grid)")
     grid.add_argument("--no-run", action="store_true", help="commit only params.yaml on each branch")
+    grid.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check every point and print them as JSON ([{name, sets}]); create nothing",
+    )
     _cluster_options(grid)
     grid.set_defaults(handler=run_grid)
 
@@ -125,6 +130,11 @@ def _stages(stages: dict[str, str]) -> str:
 
 
 def run_grid(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        points = api.exp_grid_check(args.sets, base=args.base, prefix=args.prefix)
+        print(json.dumps([{"name": name, "sets": sets} for name, sets in points]))
+        return 0
+
     def planned(specs: Any, how: str) -> None:
         print(f"grid: {len(specs)} experiment(s), {how}", file=sys.stderr)
 
