@@ -7,13 +7,9 @@ import pytest
 from graft.compare.diff import Snapshot, best_indices, build_diff, delta, sort_order
 from graft.compare.formats import CSV_HEADER, fmt_delta, fmt_value, render, to_dict
 from graft.core.errors import UsageError
-from graft.project.metrics import MetricRule, flatten
+from graft.project.lock import flatten
 
-RULES = {
-    "roc_auc": MetricRule("higher", 0.002),
-    "log_loss": MetricRule("lower", 0.002),
-    "fairness.sex.dp": MetricRule("lower", 0.02),
-}
+RULES = {"roc_auc": "higher", "log_loss": "lower", "fairness.sex.dp": "lower"}
 
 
 def snap(name, params=None, metrics=None):
@@ -164,6 +160,10 @@ def test_json_shape():
         "best": ["exp/a"],
     }
     assert to_dict(build_diff([BASE, A], RULES)) == json.loads(render(build_diff([BASE, A], RULES), "json"))
+    # one compact line per row inside the indented document
+    text = render(build_diff([BASE, A, NONE], RULES), "json")
+    row_lines = [ln for ln in text.splitlines() if ln.startswith('    {"section": ')]
+    assert len(row_lines) == len(data["rows"]) and json.loads(row_lines[0].rstrip(",")) == data["rows"][0]
 
 
 def test_csv_long_shape():

@@ -1,13 +1,13 @@
 import pytest
 
-from graft.compare.gate import Bound, describe_failure, evaluate, thresholds
+from graft.compare.gate import describe_failure, evaluate
 from graft.core.errors import ParamsError
-from graft.project.metrics import MetricRule
+from graft.project.settings import Bound, MetricRule, parse_settings
 
 RULES = {
-    "roc_auc": MetricRule("higher", 0.002),
-    "log_loss": MetricRule("lower", 0.002),
-    "fairness.sex.dp": MetricRule("lower", 0.02),
+    "roc_auc": MetricRule(direction="higher", tolerance=0.002),
+    "log_loss": MetricRule(direction="lower", tolerance=0.002),
+    "fairness.sex.dp": MetricRule(direction="lower", tolerance=0.02),
 }
 BASE = {"roc_auc": 0.9280, "log_loss": 0.2760, "fairness": {"sex": {"dp": 0.170}}}
 
@@ -49,18 +49,50 @@ def test_missing_at_head_fails_missing_at_base_passes():
     assert by_metric(evaluate(base, BASE, RULES, {}))["roc_auc"].passed
 
 
+def test_a_rule_for_a_metric_neither_side_has_fails_naming_it():
+    rules = {**RULES, "roc_acu": MetricRule(direction="higher", tolerance=0.0)}
+    check = by_metric(evaluate(BASE, BASE, rules, {}))["roc_acu"]
+    assert not check.passed
+    assert describe_failure(check) == (
+        "roc_acu: head missing, base missing, no such metric at base or head (higher is better, tolerance 0)"
+    )
+
+
+def test_metrics_of_other_files_are_addressed_as_path_key():
+    rules = {"eval/scores.json:rmse": MetricRule(direction="lower", tolerance=0.1)}
+    base, head = {"eval/scores.json:rmse": 3.0}, {"eval/scores.json:rmse": 3.2}
+    (check,) = evaluate(base, head, rules, {"eval/scores.json:rmse": Bound(max=3.5)})[:1]
+    assert not check.passed and check.detail == "rose by 0.2"
+
+
 def test_absolute_bounds_apply_to_the_head():
-    bounds = {"roc_auc": Bound(0.93, None), "log_loss": Bound(None, 0.28)}
+    bounds = {"roc_auc": Bound(min=0.93), "log_loss": Bound(max=0.28)}
     checks = by_metric(evaluate(BASE, BASE, RULES, bounds), "threshold")
     assert not checks["roc_auc"].passed and checks["log_loss"].passed
     assert "below the minimum 0.93" in describe_failure(checks["roc_auc"])
 
 
-def test_thresholds_parse_and_reject_bad_entries():
-    params = {"gate": {"thresholds": {"roc_auc": {"min": 0.9}, "fairness.x": {"max": 0.1}}}}
-    assert thresholds(params) == {"roc_auc": Bound(0.9, None), "fairness.x": Bound(None, 0.1)}
-    assert thresholds({}) == {}
+def test_rules_and_bounds_come_from_settings_and_bad_entries_name_the_key():
+    settings = parse_settings(
+        {
+            "metrics": {"rules": {"rmse": {"direction": "lower", "tolerance": 0.5}}},
+            "gate": {"thresholds": "${gate.thresholds}"},
+        },
+        {"gate": {"thresholds": {"r2": {"min": 0.3}, "rmse": {"max": 60}}}},
+    )
+    assert settings.gate.thresholds == {"r2": Bound(min=0.3), "rmse": Bound(max=60)}
+    checks = evaluate(
+        {"rmse": 55.0, "r2": 0.4},
+        {"rmse": 55.4, "r2": 0.25},
+        settings.metrics.rules,
+        settings.gate.thresholds,
+    )
+    assert [(c.metric, c.kind, c.passed) for c in checks] == [
+        ("rmse", "regression", True),
+        ("r2", "threshold", False),
+        ("rmse", "threshold", True),
+    ]
     with pytest.raises(ParamsError, match=r"gate\.thresholds\.roc_auc"):
-        thresholds({"gate": {"thresholds": {"roc_auc": {"minimum": 0.9}}}})
+        parse_settings({"gate": {"thresholds": {"roc_auc": {"minimum": 0.9}}}}, {})
     with pytest.raises(ParamsError, match=r"gate\.thresholds\.roc_auc\.max"):
-        thresholds({"gate": {"thresholds": {"roc_auc": {"max": "high"}}}})
+        parse_settings({"gate": {"thresholds": {"roc_auc": {"max": "high"}}}}, {})

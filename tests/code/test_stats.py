@@ -1,9 +1,27 @@
 import numpy as np
 import pytest
-from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    brier_score_loss,
+    f1_score,
+    log_loss,
+    mean_absolute_error,
+    mean_squared_error,
+    r2_score,
+    roc_auc_score,
+)
+from sklearn.metrics import roc_curve as sk_roc_curve
 
 from graft.compare.report import classify
-from graft.compare.stats import paired_bootstrap, rank_auc, resample_weights
+from graft.compare.stats import (
+    SCORERS,
+    MulticlassScorer,
+    RegressionScorer,
+    paired_bootstrap,
+    rank_auc,
+    resample_weights,
+    roc_curve,
+)
 
 
 def synthetic(n=4000, seed=0):
@@ -72,3 +90,140 @@ def test_small_noise_is_within_noise():
     q = np.clip(p + rng.normal(0, 0.002, len(p)), 0, 1)
     iv = paired_bootstrap(y, p, q, resamples=500, seed=0)
     assert classify(iv["roc_auc"], "higher") == "noise"
+
+
+# --- multiclass and regression ---------------------------------------------------------------
+
+
+def three_classes(n=3000, seed=0, strength=1.5):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    logits = rng.normal(0, 1.0, (n, 3))
+    logits[np.arange(n), y] += strength
+    p = np.exp(logits)
+    return y, p / p.sum(axis=1, keepdims=True)
+
+
+def regression_data(n=2000, seed=0, noise=1.0):
+    rng = np.random.default_rng(seed)
+    y = rng.normal(150, 70, n)  # a target of the diabetes data's scale: large mean, large spread
+    return y, y + rng.normal(0, 30 * noise, n)
+
+
+def weights_of(idx, n):
+    return np.bincount(idx, minlength=n).astype(np.float64)[None, :]
+
+
+def test_multiclass_point_values_equal_sklearn_and_ci_holds_the_delta():
+    y, p = three_classes()
+    y2, q = three_classes(seed=0, strength=2.5)  # same labels and noise, a stronger signal
+    assert (y2 == y).all()
+    iv = paired_bootstrap(y, p, q, resamples=300, seed=4, task="multiclass")
+    assert list(iv) == ["log_loss", "accuracy", "macro_f1"]
+    assert iv["log_loss"].base == pytest.approx(log_loss(y, p, labels=[0, 1, 2]), rel=1e-12)
+    assert iv["log_loss"].head == pytest.approx(log_loss(y, q, labels=[0, 1, 2]), rel=1e-12)
+    assert iv["accuracy"].base == pytest.approx(accuracy_score(y, p.argmax(axis=1)), abs=1e-15)
+    assert iv["macro_f1"].base == pytest.approx(f1_score(y, p.argmax(axis=1), average="macro"), rel=1e-12)
+    assert iv["macro_f1"].head == pytest.approx(f1_score(y, q.argmax(axis=1), average="macro"), rel=1e-12)
+    for m, i in iv.items():
+        assert i.low <= i.delta <= i.high, m
+    # the stronger model is a significant improvement on every metric
+    assert classify(iv["log_loss"], "lower") == "improvement"
+    assert classify(iv["macro_f1"], "higher") == "improvement"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_multiclass_resample_values_equal_sklearn_on_the_resampled_rows(seed):
+    y, p = three_classes(n=400, seed=seed)
+    rng = np.random.default_rng(seed + 10)
+    idx = rng.integers(0, len(y), len(y))
+    scorer = MulticlassScorer(y, p)
+    w = weights_of(idx, len(y))
+    assert scorer.score("macro_f1", w)[0] == pytest.approx(
+        f1_score(y[idx], p[idx].argmax(axis=1), average="macro"), rel=1e-12
+    )
+    assert scorer.score("log_loss", w)[0] == pytest.approx(
+        log_loss(y[idx], p[idx], labels=[0, 1, 2]), rel=1e-12
+    )
+    assert scorer.score("accuracy", w)[0] == pytest.approx(accuracy_score(y[idx], p[idx].argmax(axis=1)))
+
+
+def test_macro_f1_averages_over_the_classes_present_as_sklearn_does():
+    y = np.array([0, 0, 1, 1, 2, 2])
+    p = np.eye(3)[[0, 1, 1, 1, 2, 0]] * 0.8 + 0.2 / 3
+    idx = np.array([0, 1, 2, 3, 0, 2])  # class 2 neither a label nor a prediction in this resample
+    got = MulticlassScorer(y, p).score("macro_f1", weights_of(idx, len(y)))[0]
+    assert got == pytest.approx(f1_score(y[idx], p[idx].argmax(axis=1), average="macro"))
+    assert got == pytest.approx((4 / 5 + 6 / 7) / 2)  # class 2 left out of the average, not a 0
+
+
+def test_regression_point_values_equal_sklearn_and_ci_holds_the_delta():
+    y, p = regression_data()
+    _, q = regression_data(noise=0.8)
+    iv = paired_bootstrap(y, p, q, resamples=400, seed=2, task="regression")
+    assert list(iv) == ["rmse", "mae", "r2"]
+    assert iv["rmse"].base == pytest.approx(np.sqrt(mean_squared_error(y, p)), rel=1e-12)
+    assert iv["mae"].head == pytest.approx(mean_absolute_error(y, q), rel=1e-12)
+    assert iv["r2"].base == pytest.approx(r2_score(y, p), rel=1e-12)
+    assert iv["r2"].delta == pytest.approx(r2_score(y, q) - r2_score(y, p), rel=1e-9)
+    for m, i in iv.items():
+        assert i.low <= i.delta <= i.high, m
+    assert classify(iv["rmse"], "lower") == "improvement"
+    assert classify(iv["r2"], "higher") == "improvement"
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_regression_resample_values_equal_sklearn_on_the_resampled_rows(seed):
+    y, p = regression_data(n=300, seed=seed)
+    idx = np.random.default_rng(seed).integers(0, len(y), len(y))
+    scorer = RegressionScorer(y, p)
+    w = weights_of(idx, len(y))
+    assert scorer.score("rmse", w)[0] == pytest.approx(np.sqrt(mean_squared_error(y[idx], p[idx])), rel=1e-12)
+    assert scorer.score("mae", w)[0] == pytest.approx(mean_absolute_error(y[idx], p[idx]), rel=1e-12)
+    assert scorer.score("r2", w)[0] == pytest.approx(r2_score(y[idx], p[idx]), rel=1e-10)
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_identical_predictions_are_noise_for_every_task(task):
+    y, p = three_classes() if task == "multiclass" else regression_data()
+    for m, iv in paired_bootstrap(y, p, p.copy(), resamples=100, seed=1, task=task).items():
+        assert (iv.low, iv.high, iv.delta) == (0.0, 0.0, 0.0), m
+
+
+def test_task_metrics_match_what_the_bootstrap_computes():
+    from graft.project.settings import TASK_METRICS
+
+    assert {task: cls.metrics for task, cls in SCORERS.items()} == TASK_METRICS
+
+
+def test_unknown_task_or_metric_is_refused():
+    y, p = regression_data(n=10)
+    with pytest.raises(ValueError, match="unknown regression metrics: \\['roc_auc'\\]"):
+        paired_bootstrap(y, p, p, metrics=("roc_auc",), task="regression")
+    with pytest.raises(ValueError, match="unknown task type 'ranking'"):
+        paired_bootstrap(y, p, p, task="ranking")
+
+
+def test_roc_curve_equals_sklearn_with_ties():
+    y, p = synthetic(n=500, seed=3)
+    coarse = np.round(p, 1)
+    for scores in (p, coarse):
+        fpr, tpr = roc_curve(y, scores)
+        expected_fpr, expected_tpr, _ = sk_roc_curve(y, scores, drop_intermediate=False)
+        np.testing.assert_allclose(fpr, expected_fpr)
+        np.testing.assert_allclose(tpr, expected_tpr)
+
+
+def test_class_labels_by_name_or_index_and_unknown_values_named():
+    from graft.compare.predictions import class_indices
+    from graft.core.errors import DataError
+
+    classes = ("<=50K", ">50K")
+    assert class_indices(np.array([">50K", "<=50K"], dtype=object), classes, "label", "f").tolist() == [1, 0]
+    assert class_indices(np.array([1, 0, 1]), classes, "label", "f").tolist() == [1, 0, 1]
+    assert class_indices(np.array([1.0, 0.0]), classes, "label", "f").tolist() == [1, 0]
+    assert class_indices(np.array([True, False]), classes, "label", "f").tolist() == [1, 0]
+    with pytest.raises(DataError, match=r"^f: label column 'label' holds 2; expected one of '<=50K', '>50K'"):
+        class_indices(np.array([0, 2]), classes, "label", "f")
+    with pytest.raises(DataError, match=r"label column 'y' holds 'rose'; expected one of 'a', 'b', 'c'"):
+        class_indices(np.array(["a", "rose"], dtype=object), ("a", "b", "c"), "y", "f")

@@ -33,20 +33,17 @@ def repo(tmp_path_factory):
     g = pygit2.Repository(str(root))
     fairness = read_json(g, "metrics/fairness.json")
     fairness["sex"]["Female"]["selection_rate"] = round(fairness["sex"]["Female"]["selection_rate"] + 0.05, 6)
-    gate = read_json(g, "metrics/gate.json")
-    gate["passed"] = False
-    gate["checks"][0]["passed"] = False
     lock = yaml.safe_load(g.revparse_single("main").peel(pygit2.Commit).tree["dvc.lock"].data)
     lock["stages"]["ingest"]["deps"][0]["md5"] = "0" * 32
     branch(
         root,
         "exp/better",
-        metrics={"roc_auc": 0.95, "log_loss": 0.25},
+        # a fairness gap beyond its gate.thresholds bound: graft's gate fails the head
+        metrics={"roc_auc": 0.95, "log_loss": 0.25, "fairness.sex.demographic_parity_difference": 0.3},
         params={"train.learning_rate": 0.05, "featurize.engineered": ["capital_net"]},
         files={
             "metrics/predictions.parquet": better_predictions(root),
             "metrics/fairness.json": json.dumps(fairness).encode(),
-            "metrics/gate.json": json.dumps(gate).encode(),
             "dvc.lock": yaml.safe_dump(lock, sort_keys=False).encode(),
         },
     )
@@ -91,20 +88,29 @@ def test_params_data_fairness_sections(better):
     assert "| `train.learning_rate` | 0.03 | 0.05 |" in md
     assert '| `featurize.engineered` | ["capital_net", "hours_x_education"] | ["capital_net"] |' in md
     assert re.search(r"\| `data/raw/adult.data.gz` \| [0-9a-f]{8} \| 00000000 \| changed \|", md)
-    female = line_of(md, "| sex | Female |")
-    assert "| +0.0500 | +0.0000 | +0.0000 | +0.0000 |" in female
-    assert "Failed gate checks" in md
+    assert "| column | group | count | fpr | roc_auc | selection_rate | tpr |" in md
+    female = [c.strip() for c in line_of(md, "| sex | Female |").strip("|").split("|")]
+    assert female[2] == "5421 (+0)" and female[5].endswith(" (+0.0500)")
+    assert all(c.endswith("(+0.0000)") for c in (female[3], female[4], female[6]))
+    # graft's own gate (head's rules and bounds), not a file the pipeline wrote
+    failed = re.findall(r"^\* `(.*)`$", md, flags=re.M)
+    assert failed == [
+        "fairness.sex.demographic_parity_difference: head 0.3, base 0.177117, rose by 0.122883 "
+        "(lower is better, tolerance 0.02)",
+        "fairness.sex.demographic_parity_difference: head 0.3, base 0.177117, above the maximum 0.25 "
+        "(gate.thresholds: max 0.25)",
+    ]
 
 
 def test_mermaid_blocks(better):
     blocks = re.findall(r"```mermaid\n(.*?)```", better.markdown, flags=re.S)
-    assert len(blocks) == 3  # ROC + sex + race
+    assert len(blocks) == 2  # ROC + the per-group rate that moved (sex); nothing moved for race
     roc = blocks[0]
     assert "\nxychart-beta\n" in roc
     labels = re.search(r'x-axis "false positive rate" \[(.*)\]', roc).group(1).split(", ")
     lines = re.findall(r"^    line \[(.*)\]$", roc, flags=re.M)
     assert len(lines) == 2 and all(len(x.split(", ")) == len(labels) == 21 for x in lines)
-    sex = next(b for b in blocks if 'title "Selection rate by sex"' in b)
+    sex = next(b for b in blocks if 'title "selection_rate by sex"' in b)
     assert 'x-axis ["Female (main)", "Female (exp/better)", "Male (main)", "Male (exp/better)"]' in sex
     bars = re.search(r"bar \[(.*)\]", sex).group(1).split(", ")
     assert len(bars) == 4 and float(bars[1]) == pytest.approx(float(bars[0]) + 0.05, abs=1e-4)
@@ -124,7 +130,7 @@ def test_identical_head_is_within_noise(repo):
     assert "✅ **Gate passed**" in result.markdown
     assert result.markdown.count("**within noise**") == 2
     assert "| `train.seed` | 42 | 1 |" in result.markdown
-    assert "No data file changed" in result.markdown
+    assert "No data input changed" in result.markdown
     assert "### Leaderboard" not in result.markdown
 
 
@@ -161,6 +167,6 @@ def test_png_dir_writes_charts(repo, tmp_path):
     pytest.importorskip("matplotlib")
     result = api.report(repo, head="exp/better", resamples=10, png_dir=tmp_path)
     names = {p.name for p in result.png_files}
-    assert names == {"roc.png", "selection_rate_sex.png", "selection_rate_race.png"}
+    assert names == {"roc.png", "selection_rate_sex.png"}
     assert all((tmp_path / n).read_bytes().startswith(b"\x89PNG") for n in names)
     assert "PNG versions:" in result.markdown

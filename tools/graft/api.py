@@ -311,61 +311,14 @@ def exp_list(cwd: str | Path = ".", main: str = "main") -> list[Info]:
 
 
 def gate(base: str, head: str = "HEAD", working_tree: bool = False, cwd: str | Path = ".") -> Report:
-    """Compare metrics/metrics.json of ``head`` against ``base`` (see graft.compare.gate).
+    """Gate ``head``'s metrics against ``base`` with the head's rules and bounds (graft.compare.gate).
 
     Both sides are read from Git objects, so uncommitted files never leak into a verdict;
-    ``working_tree=True`` reads the head's metrics and params from the checkout instead.
+    ``working_tree=True`` reads the head's metrics and settings from the checkout instead.
     """
-    import json
+    from graft.compare.gate import run
 
-    import yaml
-
-    from graft.compare import gate as gating
-    from graft.core import gitrepo
-    from graft.core.errors import GitError, ParamsError
-    from graft.project.metrics import METRICS_FILE, PARAMS_FILE, compare_rules
-
-    repo = gitrepo.open_repo(cwd)
-    base_rev = gitrepo.resolve(repo, base)
-
-    def load(data: bytes | None, path: str, where: str, parse: Callable[[bytes], Any]) -> Any:
-        if data is None:
-            raise GitError(f"{path}: not found at {where}")
-        try:
-            value = parse(data)
-        except ValueError as exc:  # json and yaml errors
-            raise ParamsError(f"{path} at {where}: cannot be parsed ({' '.join(str(exc).split())})") from None
-        if not isinstance(value, dict):
-            raise ParamsError(f"{path} at {where}: expected a mapping")
-        return value
-
-    base_where = f"'{base}' ({base_rev.short})"
-    base_metrics = load(
-        gitrepo.read_file(base_rev.commit, METRICS_FILE), METRICS_FILE, base_where, json.loads
-    )
-    if working_tree:
-        if repo.workdir is None:
-            raise GitError("--working-tree: the repository is bare")
-        root = Path(repo.workdir)
-
-        def read(path: str) -> bytes | None:
-            return (root / path).read_bytes() if (root / path).is_file() else None
-
-        head_name, head_sha, head_where = "working tree", None, f"the working tree ({root})"
-    else:
-        head_rev = gitrepo.resolve(repo, head)
-
-        def read(path: str) -> bytes | None:
-            return gitrepo.read_file(head_rev.commit, path)
-
-        head_name, head_sha, head_where = head, head_rev.sha, f"'{head}' ({head_rev.short})"
-    head_metrics = load(read(METRICS_FILE), METRICS_FILE, head_where, json.loads)
-    params = load(read(PARAMS_FILE), PARAMS_FILE, head_where, yaml.safe_load)
-    source = f"{PARAMS_FILE} at {head_where}"
-    checks = gating.evaluate(
-        base_metrics, head_metrics, compare_rules(params, source), gating.thresholds(params, source)
-    )
-    return gating.Report(base, base_rev.sha, head_name, head_sha, tuple(checks))
+    return run(cwd, base, head, working_tree)
 
 
 def serve(
@@ -404,22 +357,11 @@ def diff(
 
     No revisions and no ``all_experiments``: compare ``HEAD``. ``all_experiments`` adds every
     ``exp/*`` branch. A revision named twice (or equal to the base name) is shown once.
-    Directions for best marks come from the base revision's ``compare.metrics``.
+    Directions for best marks come from the base revision's settings.
     """
-    from graft.compare.diff import SnapshotReader, build_diff, rules_from
-    from graft.core import gitrepo
+    from graft.compare.diff import compare_revisions
 
-    repo = gitrepo.open_repo(root)
-    names = list(revisions or [])
-    if all_experiments:
-        names += gitrepo.branches(repo)
-    elif not names:
-        names = ["HEAD"]
-    ordered = list(dict.fromkeys([base, *names]))
-    resolved = [gitrepo.resolve(repo, name) for name in ordered]  # unknown names fail here
-    reader = SnapshotReader()
-    snapshots = [reader.read(rev) for rev in resolved]
-    return build_diff(snapshots, rules_from(snapshots[0]), only_changed=only_changed, sort=sort)
+    return compare_revisions(root, revisions or [], base, all_experiments, only_changed, sort)
 
 
 def report(
@@ -436,12 +378,9 @@ def report(
 
     With ``png_dir``, PNG charts are written there too (needs matplotlib).
     """
-    from graft.compare import report as rep
+    from graft.compare.report import make_report
 
-    context = rep.build_context(root, base, head, also or [], all_experiments, resamples, seed)
-    pngs = rep.write_pngs(context, png_dir) if png_dir is not None else []
-    context["png"] = [str(p) for p in pngs]
-    return rep.ReportResult(rep.render(context), context, pngs)
+    return make_report(root, base, head, also or [], all_experiments, png_dir, resamples, seed)
 
 
 def next_version(root: Path, bump: str = "auto") -> NextVersion:

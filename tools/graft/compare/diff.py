@@ -1,8 +1,13 @@
-"""Side-by-side comparison of revisions: params and metrics read from Git objects, deltas, best marks.
+"""Side-by-side comparison of revisions: params and metrics read through the project layer.
 
-Pure logic on plain values; :mod:`graft.compare.formats` turns a :class:`DiffResult` into text. Only
-pygit2 (through :mod:`graft.core.gitrepo`), PyYAML and json are imported, so ``graft diff`` starts
-fast and never touches DVC, pandas or numpy.
+A revision's row values come from :class:`graft.project.view.View`: every params file the
+pipeline declares (``params.yaml`` keys bare, others ``file:key``) and the shown metrics files
+(the headline file's keys bare, others ``path:key``), all read from Git objects. Which direction
+is better for a metric comes from the base revision's settings (``metrics.rules``, else the
+task's own metrics). :mod:`graft.compare.formats` turns a :class:`DiffResult` into text.
+
+Only pygit2, PyYAML, json and the settings model are imported, so ``graft diff`` starts fast and
+never touches DVC, pandas or numpy.
 """
 
 from __future__ import annotations
@@ -11,32 +16,45 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
-import pygit2
+from graft.core.errors import UsageError
 
-from graft.core.errors import DataError, UsageError
-from graft.core.gitrepo import Revision
-from graft.project.metrics import METRICS_FILE, PARAMS_FILE, MetricRule, compare_rules, flatten
+if TYPE_CHECKING:
+    import pygit2
+
+    from graft.project.settings import Settings
+    from graft.project.view import View
 
 Section = Literal["params", "metrics"]
 Status = Literal["value", "missing", "no_file"]
 SECTIONS: tuple[Section, ...] = ("params", "metrics")
-FILES: dict[Section, str] = {"params": PARAMS_FILE, "metrics": METRICS_FILE}
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What one revision holds: flattened params and metrics (None when the file is absent)."""
+    """What one revision holds: flattened params and metrics (None when no such file is there).
+
+    ``files``: the key prefix of each shown metrics file (``""`` for the headline file's bare
+    keys, ``"path:"`` for the others); ``absent``: the prefixes whose file is not committed, so
+    a key of an absent file reads "no file" rather than "missing".
+    """
 
     name: str
     sha: str
     params: dict[str, Any] | None
     metrics: dict[str, Any] | None
-    raw_params: Mapping[str, Any] | None = None
+    files: tuple[str, ...] = ()
+    absent: frozenset[str] = frozenset()
 
     def section(self, section: Section) -> dict[str, Any] | None:
         return self.params if section == "params" else self.metrics
+
+    def file_absent(self, key: str) -> bool:
+        """Whether the metrics file ``key`` belongs to is not committed here."""
+        owner = next((p for p in self.files if p and key.startswith(p)), "")
+        return owner in self.absent
 
 
 @dataclass(frozen=True)
@@ -71,66 +89,81 @@ class DiffResult:
     rows: list[Row]
     sort: str | None = None
     only_changed: bool = False
-    rules: dict[str, MetricRule] = field(default_factory=dict)
+    directions: dict[str, str] = field(default_factory=dict)
 
 
 # --- reading revisions -----------------------------------------------------------------------
 
 
-def _yaml_load(data: bytes) -> Any:
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return yaml.load(data, Loader=loader)
-
-
-class SnapshotReader:
-    """Reads params.yaml and metrics/metrics.json of revisions; parses each distinct blob once."""
-
-    def __init__(self) -> None:
-        self._parsed: dict[str, Any] = {}
-
-    def _parse(self, commit: pygit2.Commit, path: str, rev: str) -> Any:
-        try:
-            entry = commit.tree[path]
-        except KeyError:
-            return None
-        key = str(entry.id)
-        if key not in self._parsed:
-            blob = entry.peel(pygit2.Blob)
-            try:
-                value = json.loads(blob.data) if path.endswith(".json") else _yaml_load(blob.data)
-            except Exception as exc:  # json.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError
-                raise DataError(f"{rev}:{path}: cannot be parsed ({exc.__class__.__name__})") from None
-            if not isinstance(value, Mapping):
-                raise DataError(f"{rev}:{path}: expected a mapping at the top level")
-            self._parsed[key] = value
-        return self._parsed[key]
-
-    def read(self, rev: Revision) -> Snapshot:
-        params = self._parse(rev.commit, PARAMS_FILE, rev.name)
-        metrics = self._parse(rev.commit, METRICS_FILE, rev.name)
-        return Snapshot(
-            name=rev.name,
-            sha=rev.sha,
-            params=None if params is None else flatten(params),
-            metrics=None if metrics is None else flatten(metrics),
-            raw_params=params,
-        )
+def metrics_files(view: View) -> list[str]:
+    """The metrics files a view shows: the headline file first, then the others."""
+    shown = view.settings.metrics.files
+    files = [view.settings.metrics.file, *(shown if shown is not None else view.pipeline.metrics)]
+    return list(dict.fromkeys(f for f in files if f))
 
 
-def rules_from(snapshot: Snapshot) -> dict[str, MetricRule]:
-    """The compare rules of a revision's params.yaml; none when it has no `compare` section."""
-    raw = snapshot.raw_params
-    if raw is None or "compare" not in raw:
-        return {}
-    return compare_rules(raw, source=f"{snapshot.name}:{PARAMS_FILE}")
+def snapshot(view: View) -> Snapshot:
+    """The params and metrics of one view (a revision, or the working tree: sha ``""``)."""
+    has_params = bool(view.all_params) or view.has_params
+    headline = view.settings.metrics.file
+    prefixes = {f: "" if f == headline else f"{f}:" for f in metrics_files(view)}
+    return Snapshot(
+        name=view.name,
+        sha="" if view.revision is None else view.revision.sha,
+        params=dict(view.all_params) if has_params else None,
+        metrics=view.metrics(),
+        files=tuple(prefixes.values()),
+        absent=frozenset(p for f, p in prefixes.items() if not view.source.exists(f)),
+    )
+
+
+def directions(settings: Settings, keys: Iterable[str]) -> dict[str, str]:
+    """Metric -> ``higher``/``lower`` for the ``keys`` whose direction ``settings`` know."""
+    out: dict[str, str] = {}
+    for key in keys:
+        direction = settings.direction(key)
+        if direction is not None:
+            out[key] = direction
+    return out
+
+
+def revision_names(
+    repo: pygit2.Repository, revisions: Sequence[str], base: str, all_experiments: bool
+) -> list[str]:
+    """Base first, then ``revisions`` (default ``HEAD``) and every ``exp/*`` branch; no repeats."""
+    from graft.core import gitrepo
+
+    names = list(revisions)
+    if all_experiments:
+        names += gitrepo.branches(repo)
+    elif not names:
+        names = ["HEAD"]
+    return list(dict.fromkeys([base, *names]))
+
+
+def compare_revisions(
+    root: str | Path,
+    revisions: Sequence[str] = (),
+    base: str = "main",
+    all_experiments: bool = False,
+    only_changed: bool = False,
+    sort: str | None = None,
+) -> DiffResult:
+    """Params and metrics of ``base`` and the other revisions, read from Git objects."""
+    from graft.project import Project
+
+    project = Project.find(root)
+    names = revision_names(project.repo, revisions, base, all_experiments)
+    views = [project.at(name) for name in names]  # unknown names fail here, before any reading
+    snapshots = [snapshot(view) for view in views]
+    keys = _ordered_keys(s.metrics for s in snapshots)
+    return build_diff(snapshots, directions(views[0].settings, keys), only_changed, sort)
 
 
 # --- comparing -------------------------------------------------------------------------------
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -143,7 +176,7 @@ def delta(base: Any, value: Any) -> float | None:
 
 
 def best_indices(values: Sequence[Any], direction: str | None) -> set[int]:
-    """Indices holding the best number by ``direction``; none when no rule or all numbers equal."""
+    """Indices holding the best number by ``direction``; none when no direction or all numbers equal."""
     if direction not in ("higher", "lower"):
         return set()
     numbers = {i: v for i, v in enumerate(values) if is_number(v)}
@@ -164,15 +197,15 @@ def _ordered_keys(sections: Iterable[dict[str, Any] | None]) -> list[str]:
 _ABSENT = object()
 
 
-def _row(section: Section, key: str, snapshots: Sequence[Snapshot], rules: Mapping[str, MetricRule]) -> Row:
+def _row(section: Section, key: str, snapshots: Sequence[Snapshot], directions: Mapping[str, str]) -> Row:
     flats = [s.section(section) for s in snapshots]
     raw = [_ABSENT if flat is None else flat.get(key, _ABSENT) for flat in flats]
-    direction = rules[key].direction if section == "metrics" and key in rules else None
+    direction = directions.get(key) if section == "metrics" else None
     best = best_indices([None if v is _ABSENT else v for v in raw], direction)
     base_value = raw[0]
     cells: list[Cell] = []
-    for i, (flat, value) in enumerate(zip(flats, raw, strict=True)):
-        if flat is None:
+    for i, (flat, value, snap) in enumerate(zip(flats, raw, snapshots, strict=True)):
+        if flat is None or (value is _ABSENT and section == "metrics" and snap.file_absent(key)):
             cells.append(Cell("no_file"))
         elif value is _ABSENT:
             cells.append(Cell("missing"))
@@ -192,17 +225,17 @@ def _canonical(value: Any) -> Any:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def sort_order(snapshots: Sequence[Snapshot], metric: str, rules: Mapping[str, MetricRule]) -> list[int]:
+def sort_order(snapshots: Sequence[Snapshot], metric: str, directions: Mapping[str, str]) -> list[int]:
     """Indices of the revisions (base first, always) ordered best-first by ``metric``.
 
-    Direction comes from ``compare.metrics``; a metric without a rule sorts highest first.
-    Revisions without the metric go last, in their given order.
+    A metric without a known direction sorts highest first. Revisions without the metric go
+    last, in their given order.
     """
     if not any(s.metrics and metric in s.metrics for s in snapshots):
         known = sorted(_ordered_keys(s.metrics for s in snapshots))
         hint = f" (known: {', '.join(known[:12])}{', ...' if len(known) > 12 else ''})" if known else ""
         raise UsageError(f"--sort: no revision has metric '{metric}'{hint}")
-    sign = 1.0 if metric in rules and rules[metric].direction == "lower" else -1.0
+    sign = 1.0 if directions.get(metric) == "lower" else -1.0
     rest = list(range(1, len(snapshots)))
     with_value = [i for i in rest if is_number((snapshots[i].metrics or {}).get(metric))]
     without = [i for i in rest if i not in set(with_value)]
@@ -212,29 +245,29 @@ def sort_order(snapshots: Sequence[Snapshot], metric: str, rules: Mapping[str, M
 
 def build_diff(
     snapshots: Sequence[Snapshot],
-    rules: Mapping[str, MetricRule] | None = None,
+    directions: Mapping[str, str] | None = None,
     only_changed: bool = False,
     sort: str | None = None,
 ) -> DiffResult:
     """Compare ``snapshots[0]`` (the base) with the others, key by key.
 
-    Params and metrics are flattened to dotted keys; each row holds one cell per revision with
-    its value, its delta against the base (numbers only) and whether it is the best value of
-    the row (metrics with a direction in ``rules``; ties all marked; no mark when all equal).
+    Each row holds one cell per revision with its value, its delta against the base (numbers
+    only) and whether it is the best value of the row (metrics with a direction in
+    ``directions``; ties all marked; no mark when all equal).
     """
     if not snapshots:
         raise UsageError("nothing to compare")
-    rules = dict(rules or {})
-    order = sort_order(snapshots, sort, rules) if sort else list(range(len(snapshots)))
+    directions = dict(directions or {})
+    order = sort_order(snapshots, sort, directions) if sort else list(range(len(snapshots)))
     ordered = [snapshots[i] for i in order]
     rows: list[Row] = []
     for section in SECTIONS:
         for key in _ordered_keys(s.section(section) for s in ordered):
-            row = _row(section, key, ordered, rules)
+            row = _row(section, key, ordered, directions)
             if not only_changed or row.changed:
                 rows.append(row)
     columns = [
         Column(s.name, s.sha, i == 0, s.params is not None, s.metrics is not None)
         for i, s in enumerate(ordered)
     ]
-    return DiffResult(columns, rows, sort, only_changed, rules)
+    return DiffResult(columns, rows, sort, only_changed, directions)

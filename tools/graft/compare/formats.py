@@ -19,6 +19,7 @@ NO_FILE = {"params": "no params", "metrics": "no metrics"}
 MISSING = "-"
 BEST_MARK = "*"
 TABLE_CELL_WIDTH = 40  # longer texts (descriptions, long lists) are cut in the plain table
+DIRECTION_SOURCE = "direction from the base's metrics.rules, else the task's metric"
 
 
 def fmt_value(value: Any) -> str:
@@ -67,7 +68,7 @@ def to_table(result: DiffResult) -> str:
             lines.append([row.key, *(_cut(cell_text(row, c)) for c in row.cells)])
     out = align_rows(lines)
     out.append("")
-    out.append(f"{BEST_MARK} best per metric (direction from compare.metrics); (+x) change against the base")
+    out.append(f"{BEST_MARK} best per metric ({DIRECTION_SOURCE}); (+x) change against the base")
     return "\n".join(out) + "\n"
 
 
@@ -101,7 +102,7 @@ def to_markdown(result: DiffResult) -> str:
         out.append("| | (no rows) |" + " |" * len(result.columns))
     shas = ", ".join(f"{c.name} = `{c.sha[:8]}`" for c in result.columns)
     out.append("")
-    out.append(f"Bold: best per metric (direction from `compare.metrics`). Commits: {shas}.")
+    out.append(f"Bold: best per metric ({DIRECTION_SOURCE}). Commits: {shas}.")
     return "\n".join(out) + "\n"
 
 
@@ -143,7 +144,18 @@ def to_dict(result: DiffResult) -> dict[str, Any]:
 
 
 def to_json(result: DiffResult) -> str:
-    return json.dumps(to_dict(result), indent=2) + "\n"
+    """The :func:`to_dict` document, indented, with one compact line per row.
+
+    A row per line keeps the output readable and diff-friendly, and lets the C encoder write
+    the rows (a fully indented document of 100 revisions takes the pure-Python encoder).
+    """
+    document = to_dict(result)
+    rows = document.pop("rows")
+    head = json.dumps(document, indent=2)[:-2]  # without the closing newline and brace
+    if not rows:
+        return f'{head},\n  "rows": []\n}}\n'
+    lines = ",\n".join(f"    {json.dumps(row)}" for row in rows)
+    return f'{head},\n  "rows": [\n{lines}\n  ]\n}}\n'
 
 
 CSV_HEADER = ("section", "key", "revision", "commit", "status", "value", "delta", "best", "direction")

@@ -1,29 +1,31 @@
 """Quality gate between two revisions: no metric may fall behind its base by more than its tolerance
-(``compare.metrics`` in params.yaml) and none may break an absolute bound (``gate.thresholds``).
+(``metrics.rules`` of graft's settings) and none may break an absolute bound (``gate.thresholds``).
 
-Both the rules and the bounds are taken from the head's params.yaml: the change under review
-states what it must satisfy, and a change to the rules shows up in the same diff.
+Both the rules and the bounds are taken from the head's settings: the change under review
+states what it must satisfy, and a change to the rules shows up in the same diff. Metrics are
+those the project layer shows for each side (the headline file's keys bare, other declared
+metrics files' keys as ``path:key``), so a rule can name a metric of any declared file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
-from graft.core.errors import ParamsError
-from graft.project.metrics import PARAMS_FILE, MetricRule, flatten
+from graft.compare.diff import metrics_files
+from graft.core.errors import DataError, ParamsError
+from graft.project.lock import flatten
+from graft.project.settings import SETTINGS_FILE, Bound, MetricRule
+
+if TYPE_CHECKING:
+    from graft.project.view import View
 
 # Absorbs float noise in "head == base - tolerance" (values are JSON round-tripped floats).
 EPSILON = 1e-12
 
 CheckKind = Literal["regression", "threshold"]
-
-
-@dataclass(frozen=True)
-class Bound:
-    min: float | None
-    max: float | None
 
 
 @dataclass(frozen=True)
@@ -46,29 +48,8 @@ def _number(value: Any) -> float | None:
 
 
 def metric_values(metrics: Mapping[str, Any]) -> dict[str, float | None]:
-    """metrics.json flattened to dotted keys; non-numbers become None."""
+    """Metrics flattened to dotted keys; non-numbers become None."""
     return {k: _number(v) for k, v in flatten(metrics).items()}
-
-
-def thresholds(params: Mapping[str, Any], source: str = PARAMS_FILE) -> dict[str, Bound]:
-    """``gate.thresholds`` (metric -> {min, max}); a missing section means no bounds."""
-    section = params.get("gate")
-    if section is None:
-        return {}
-    raw = section.get("thresholds", {}) if isinstance(section, Mapping) else None
-    if not isinstance(raw, Mapping):
-        raise ParamsError(f"{source}: 'gate.thresholds' must be a mapping of metric -> {{min, max}}")
-    out: dict[str, Bound] = {}
-    for name, bound in raw.items():
-        key = f"gate.thresholds.{name}"
-        if not isinstance(bound, Mapping) or not bound or set(bound) - {"min", "max"}:
-            raise ParamsError(f"{source}: '{key}' needs 'min' and/or 'max' (got {bound!r})")
-        lo, hi = bound.get("min"), bound.get("max")
-        for side, value in (("min", lo), ("max", hi)):
-            if value is not None and _number(value) is None:
-                raise ParamsError(f"{source}: '{key}.{side}' must be a number (got {value!r})")
-        out[str(name)] = Bound(_number(lo), _number(hi))
-    return out
 
 
 def regression_check(metric: str, rule: MetricRule, base: float | None, head: float | None) -> Check:
@@ -76,7 +57,9 @@ def regression_check(metric: str, rule: MetricRule, base: float | None, head: fl
         return Check(metric, "regression", head, base, passed, detail, rule.direction, rule.tolerance)
 
     if head is None:
-        return make(base is None, "missing at head" if base is not None else "missing at base and head")
+        if base is None:  # a rule for a metric neither side has: a typo or a moved file
+            return make(False, "no such metric at base or head")
+        return make(False, "missing at head")
     if base is None:
         return make(True, "no base value to compare with")
     delta = head - base
@@ -128,9 +111,11 @@ def describe_failure(check: Check) -> str:
             f"{check.metric}: head {head}, base {base}, {check.detail} "
             f"({check.direction} is better, tolerance {check.tolerance:.6g})"
         )
-    bound = check.bound or Bound(None, None)
+    bound = check.bound
     limits = ", ".join(
-        f"{side} {value:.6g}" for side, value in (("min", bound.min), ("max", bound.max)) if value is not None
+        f"{side} {value:.6g}"
+        for side, value in (("min", bound and bound.min), ("max", bound and bound.max))
+        if value is not None
     )
     return f"{check.metric}: head {head}, base {base}, {check.detail} (gate.thresholds: {limits})"
 
@@ -152,3 +137,53 @@ class Report:
     @property
     def failures(self) -> tuple[Check, ...]:
         return tuple(c for c in self.checks if not c.passed)
+
+
+# --- reading both sides through the project layer -----------------------------------------------
+
+
+def committed_metrics(view: View, where: str) -> dict[str, Any]:
+    """The view's shown metrics; an error naming the files looked for when there are none."""
+    metrics = view.metrics()
+    if metrics is None:
+        files = metrics_files(view)
+        if len(files) == 1:
+            looked = f"{files[0]} is not committed there"
+        elif files:
+            looked = f"none of {', '.join(files)} is committed there"
+        else:
+            looked = f"dvc.yaml declares no metrics file and {SETTINGS_FILE} sets no metrics.file"
+        raise DataError(f"no metrics at {where}: {looked} (run `dvc repro` and commit its outputs)")
+    return metrics
+
+
+def check_views(base: View, head: View, base_where: str, head_where: str) -> list[Check]:
+    """The gate's checks of ``head`` against ``base``, with the head's rules and bounds."""
+    settings = head.settings
+    if not settings.metrics.rules and not settings.gate.thresholds:
+        raise ParamsError(
+            f"{SETTINGS_FILE} at {head_where}: neither metrics.rules nor "
+            "gate.thresholds is set, so the gate has nothing to check"
+        )
+    base_metrics = committed_metrics(base, base_where)
+    head_metrics = committed_metrics(head, head_where)
+    return evaluate(base_metrics, head_metrics, settings.metrics.rules, settings.gate.thresholds)
+
+
+def run(root: str | Path, base: str, head: str = "HEAD", working_tree: bool = False) -> Report:
+    """Gate ``head`` (or the working tree) against ``base``, both read through the project layer."""
+    from graft.project import Project
+
+    project = Project.find(root)
+    base_rev = project.resolve(base)
+    base_view = project.at(base_rev)
+    base_where = f"'{base}' ({base_rev.short})"
+    if working_tree:
+        head_view = project.work()
+        head_name, head_sha, head_where = "working tree", None, f"the working tree ({project.root})"
+    else:
+        head_rev = project.resolve(head)
+        head_view = project.at(head_rev)
+        head_name, head_sha, head_where = head, head_rev.sha, f"'{head}' ({head_rev.short})"
+    checks = check_views(base_view, head_view, base_where, head_where)
+    return Report(base, base_rev.sha, head_name, head_sha, tuple(checks))

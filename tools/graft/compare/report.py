@@ -1,47 +1,39 @@
 """`graft report`: everything a pull-request comment needs to judge a head against a base.
 
-Reads committed files of both revisions straight from Git objects: metrics, fairness, gate
-result, plot data, dvc.lock and the test-set predictions (``metrics/predictions.parquet``).
-Builds one context dictionary; the wording lives in ``templates/report.md.j2``.
+Reads both revisions through the project layer (Git objects, no checkout): params, the shown
+metrics, the committed predictions, per-group fairness and ``dvc.lock``. The head's settings
+decide the task, its metrics, the headline, metric directions, the gate's rules and bounds and
+whether there is a fairness section (only when sensitive columns are configured). Builds one
+context dictionary; the wording lives in ``templates/report.md.j2``.
+
+* verdict: graft's gate of head against base, then each headline metric's change (with its
+  bootstrap interval when the task's metrics include it);
+* significance: a paired bootstrap of the task's metrics on the test rows both revisions
+  scored (joined on the predictions' id column);
+* metrics, changed params, changed data inputs, fairness by group, task charts, leaderboard.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pygit2
+from graft.compare import charts
+from graft.compare.diff import Snapshot, best_indices, build_diff, directions, is_number, snapshot
+from graft.compare.gate import committed_metrics, describe_failure, evaluate
+from graft.compare.predictions import class_names
+from graft.project.lock import flatten
 
-from graft.compare.diff import Snapshot, SnapshotReader, best_indices, build_diff, is_number, rules_from
-from graft.core import gitrepo
-from graft.core.errors import DataError, GraftError
-from graft.core.gitrepo import Revision
-from graft.project.metrics import (
-    DVC_LOCK,
-    FAIRNESS_FILE,
-    GATE_FILE,
-    METRICS_FILE,
-    PREDICTIONS_FILE,
-    MetricRule,
-)
+if TYPE_CHECKING:
+    from graft.compare.predictions import Scored
+    from graft.project import Project
+    from graft.project.settings import Settings
+    from graft.project.view import View
 
 MARKER = "<!-- graft-report -->"
-ROC_FILE = "metrics/plots/roc.csv"
-BOOTSTRAP_METRICS = ("roc_auc", "log_loss", "accuracy", "brier")
-VERDICT_METRICS = ("roc_auc", "log_loss")
-DIRECTIONS: dict[str, str] = {
-    "roc_auc": "higher",
-    "log_loss": "lower",
-    "accuracy": "higher",
-    "brier": "lower",
-}
-LEADERBOARD_METRICS = ("roc_auc", "pr_auc", "log_loss", "accuracy", "f1", "brier")
-ROC_GRID = [i / 20 for i in range(21)]
+LEVEL = 0.95
 
 
 @dataclass(frozen=True)
@@ -51,103 +43,54 @@ class ReportResult:
     png_files: list[Path] = field(default_factory=list)
 
 
-# --- reading -----------------------------------------------------------------------------------
+# --- significance ----------------------------------------------------------------------------
 
 
-def _json(rev: Revision, path: str) -> Any:
-    data = gitrepo.read_file(rev.commit, path)
-    if data is None:
-        return None
-    try:
-        return json.loads(data)
-    except ValueError:
-        raise DataError(f"{rev.name}:{path}: not valid JSON") from None
-
-
-def read_predictions(rev: Revision) -> dict[str, Any] | None:
-    """row_id, label and proba of the committed test-set predictions (numpy arrays), or None."""
-    data = gitrepo.read_file(rev.commit, PREDICTIONS_FILE)
-    if data is None:
-        return None
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(pa.BufferReader(data), columns=["row_id", "label", "proba"])
-    except Exception as exc:
-        raise DataError(f"{rev.name}:{PREDICTIONS_FILE}: cannot be read ({exc})") from None
-    return {name: table.column(name).to_numpy() for name in ("row_id", "label", "proba")}
-
-
-def read_roc(rev: Revision) -> list[tuple[float, float]] | None:
-    data = gitrepo.read_file(rev.commit, ROC_FILE)
-    if data is None:
-        return None
-    rows = csv.DictReader(io.StringIO(data.decode("utf-8")))
-    try:
-        return [(float(r["fpr"]), float(r["tpr"])) for r in rows]
-    except (KeyError, ValueError):
-        raise DataError(f"{rev.name}:{ROC_FILE}: expected numeric columns fpr,tpr") from None
-
-
-def data_hashes(rev: Revision) -> dict[str, str]:
-    """Path -> md5 of every data dependency/output in dvc.lock (code files left out)."""
-    import yaml
-
-    raw = gitrepo.read_file(rev.commit, DVC_LOCK)
-    if raw is None:
-        return {}
-    lock = yaml.safe_load(raw) or {}
-    out: dict[str, str] = {}
-    for stage in (lock.get("stages") or {}).values():
-        for entry in [*(stage.get("deps") or []), *(stage.get("outs") or [])]:
-            path = str(entry.get("path", ""))
-            if path.startswith("data/") and "md5" in entry:
-                out[path] = str(entry["md5"])
-    return out
-
-
-# --- comparing ---------------------------------------------------------------------------------
-
-
-def paired_predictions(base: Mapping[str, Any], head: Mapping[str, Any], names: tuple[str, str]) -> Any:
-    """Labels and both models' probabilities on the rows both revisions scored (joined on row_id)."""
-    import numpy as np
-
-    _, ib, ih = np.intersect1d(base["row_id"], head["row_id"], assume_unique=True, return_indices=True)
-    if len(ib) == 0:
-        raise DataError(f"{names[0]} and {names[1]}: predictions share no row_id")
-    y = base["label"][ib]
-    if not np.array_equal(y, head["label"][ih]):
-        raise DataError(f"{names[0]} and {names[1]}: labels differ on shared row_id in {PREDICTIONS_FILE}")
-    return y, base["proba"][ib], head["proba"][ih]
-
-
-def classify(interval: Any, direction: str) -> str:
+def classify(interval: Any, direction: str | None) -> str:
     """'improvement' / 'regression' when the CI excludes zero, else 'noise'."""
-    if not interval.excludes_zero:
+    if not interval.excludes_zero or direction is None:
         return "noise"
     better = interval.low > 0 if direction == "higher" else interval.high < 0
     return "improvement" if better else "regression"
 
 
 def bootstrap(
-    base: Revision, head: Revision, resamples: int, seed: int, threshold: float
-) -> dict[str, Any] | None:
-    bp, hp = read_predictions(base), read_predictions(head)
-    missing = [r.name for r, p in ((base, bp), (head, hp)) if p is None]
-    if missing:
-        return {"available": False, "missing": missing}
+    base: Scored | None,
+    head: Scored | None,
+    names: tuple[str, str],
+    settings: Settings,
+    resamples: int,
+    seed: int,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """The paired bootstrap of the task's metrics, or why it was not run."""
+    if reason is not None:
+        return {"available": False, "missing": [], "reason": reason}
+    missing = [name for name, s in zip(names, (base, head), strict=True) if s is None]
+    if missing or base is None or head is None:
+        return {"available": False, "missing": missing, "reason": None}
+    from graft.compare.predictions import pair
     from graft.compare.stats import paired_bootstrap
 
-    y, pb, ph = paired_predictions(bp, hp, (base.name, head.name))  # type: ignore[arg-type]
-    intervals = paired_bootstrap(y, pb, ph, resamples=resamples, seed=seed, threshold=threshold)
+    paired = pair(base, head)
+    intervals = paired_bootstrap(
+        paired.y,
+        paired.base,
+        paired.head,
+        resamples=resamples,
+        seed=seed,
+        level=LEVEL,
+        threshold=settings.task.threshold,
+        metrics=settings.task_metrics,
+        task=settings.task.type,
+    )
     return {
         "available": True,
-        "rows": len(y),
+        "rows": len(paired.y),
         "resamples": resamples,
         "seed": seed,
-        "level": 0.95,
+        "level": LEVEL,
+        "id": settings.predictions.id,
         "metrics": {
             m: {
                 "base": iv.base,
@@ -155,37 +98,97 @@ def bootstrap(
                 "delta": iv.delta,
                 "low": iv.low,
                 "high": iv.high,
-                "verdict": classify(iv, DIRECTIONS[m]),
+                "verdict": classify(iv, settings.direction(m)),
             }
             for m, iv in intervals.items()
         },
     }
 
 
-def metric_rows(base: Snapshot, head: Snapshot, rules: Mapping[str, MetricRule], boot: Any) -> list[dict]:
+def _scored(view: View, settings: Settings) -> Scored | None:
+    from graft.compare.predictions import scored
+
+    return scored(view, settings.task)
+
+
+def unavailable_reason(base: View, head: View, settings: Settings) -> str | None:
+    """Why the two revisions' predictions cannot be compared at all (None: they can)."""
+    if settings.predictions.path is None:
+        return "no predictions file is configured (predictions.path)"
+    if base.settings.task.type != settings.task.type:
+        before, after = base.settings.task.type, settings.task.type
+        return f"the task changed ({before} at {base.name}, {after} at {head.name})"
+    before, after = base.settings.task.labels, settings.task.labels
+    if settings.task.type != "regression" and before and after and before != after:
+        return f"the classes changed between {base.name} and {head.name} (task.labels)"
+    return None
+
+
+# --- tables ----------------------------------------------------------------------------------
+
+
+def _better(delta: Any, direction: str | None) -> bool | None:
+    if delta is None or direction is None or delta == 0:
+        return None
+    return delta > 0 if direction == "higher" else delta < 0
+
+
+def metric_rows(
+    base: Snapshot, head: Snapshot, dirs: Mapping[str, str], boot: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """One row per shown metric (bootstrap interval attached by name), then the task's
+    bootstrapped metrics that no metrics file holds (point values from the predictions)."""
     rows = []
-    diff = build_diff([base, head], rules)
-    for row in diff.rows:
+    for row in build_diff([base, head], dirs).rows:
         if row.section != "metrics":
             continue
         b, h = row.cells
-        entry: dict[str, Any] = {
-            "key": row.key,
-            "base": b.value if b.status == "value" else None,
-            "head": h.value if h.status == "value" else None,
-            "delta": h.delta,
-            "direction": row.direction,
-            "ci": None,
-        }
-        if entry["delta"] is not None and row.direction and entry["delta"] != 0:
-            up = entry["delta"] > 0
-            entry["better"] = up if row.direction == "higher" else not up
-        else:
-            entry["better"] = None
-        if boot and boot.get("available") and row.key in boot["metrics"]:
-            entry["ci"] = boot["metrics"][row.key]
-        rows.append(entry)
+        rows.append(
+            {
+                "key": row.key,
+                "base": b.value if b.status == "value" else None,
+                "head": h.value if h.status == "value" else None,
+                "delta": h.delta,
+                "direction": row.direction,
+                "better": _better(h.delta, row.direction),
+                "ci": boot["metrics"].get(row.key) if boot["available"] else None,
+                "from_predictions": False,
+            }
+        )
+    if boot["available"]:
+        shown = {r["key"] for r in rows}
+        for metric, ci in boot["metrics"].items():
+            if metric not in shown:
+                rows.append(
+                    {
+                        "key": metric,
+                        "base": ci["base"],
+                        "head": ci["head"],
+                        "delta": ci["delta"],
+                        "direction": dirs.get(metric),
+                        "better": _better(ci["delta"], dirs.get(metric)),
+                        "ci": ci,
+                        "from_predictions": True,
+                    }
+                )
     return rows
+
+
+def verdict_rows(
+    settings: Settings, rows: Sequence[Mapping[str, Any]], boot: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """The headline metrics (default: the task's first two) with their change, CI when known."""
+    wanted = list(settings.metrics.headline) or list(settings.task_metrics[:2])
+    by_key = {r["key"]: r for r in rows}
+    out = []
+    for metric in wanted:
+        ci = boot["metrics"].get(metric) if boot["available"] else None
+        row = by_key.get(metric)
+        if ci is not None:
+            out.append({"key": metric, "delta": ci["delta"], "ci": ci, "better": None})
+        elif row is not None and row["delta"] is not None:
+            out.append({"key": metric, "delta": row["delta"], "ci": None, "better": row["better"]})
+    return out
 
 
 def params_changed(base: Snapshot, head: Snapshot) -> list[dict[str, Any]]:
@@ -203,8 +206,9 @@ def params_changed(base: Snapshot, head: Snapshot) -> list[dict[str, Any]]:
     ]
 
 
-def data_changed(base: Revision, head: Revision) -> list[dict[str, Any]]:
-    b, h = data_hashes(base), data_hashes(head)
+def data_changed(base: View, head: View) -> list[dict[str, Any]]:
+    """The pipeline's data inputs (from each side's dvc.lock) whose hash differs."""
+    b, h = base.lock.data_inputs, head.lock.data_inputs
     out = []
     for path in sorted(set(b) | set(h)):
         if b.get(path) != h.get(path):
@@ -213,95 +217,110 @@ def data_changed(base: Revision, head: Revision) -> list[dict[str, Any]]:
     return out
 
 
-def fairness_rows(base: Any, head: Any) -> list[dict[str, Any]]:
-    """One row per (group column, group) with base, head and delta of each per-group metric."""
-    rows = []
+def fairness_rows(base: Any, head: Any) -> tuple[list[str], list[dict[str, Any]]]:
+    """Per-group metric names (first-seen order) and one row per (column, group) with each
+    metric's base, head and delta."""
     base, head = base or {}, head or {}
-    for column in list(dict.fromkeys([*base, *head])):
-        groups_b, groups_h = base.get(column) or {}, head.get(column) or {}
-        for group in list(dict.fromkeys([*groups_b, *groups_h])):
-            gb, gh = groups_b.get(group) or {}, groups_h.get(group) or {}
-            row: dict[str, Any] = {"column": column, "group": group}
-            for m in ("count", "selection_rate", "tpr", "fpr", "roc_auc"):
+    metrics: dict[str, None] = {}
+    rows = []
+    for column in dict.fromkeys([*base, *head]):
+        groups_b = base.get(column) if isinstance(base.get(column), Mapping) else {}
+        groups_h = head.get(column) if isinstance(head.get(column), Mapping) else {}
+        for group in dict.fromkeys([*groups_b, *groups_h]):
+            gb = flatten(groups_b[group]) if isinstance(groups_b.get(group), Mapping) else {}
+            gh = flatten(groups_h[group]) if isinstance(groups_h.get(group), Mapping) else {}
+            values = {}
+            for m in dict.fromkeys([*gb, *gh]):
+                metrics.setdefault(m, None)
                 vb, vh = gb.get(m), gh.get(m)
-                row[m] = {
-                    "base": vb,
-                    "head": vh,
-                    "delta": vh - vb if is_number(vb) and is_number(vh) else None,
-                }
-            rows.append(row)
-    return rows
+                d = vh - vb if is_number(vb) and is_number(vh) else None
+                values[m] = {"base": vb, "head": vh, "delta": d}
+            rows.append({"column": column, "group": group, "values": values})
+    return list(metrics), rows
 
 
-def gate_summary(gate: Any) -> dict[str, Any]:
-    if not isinstance(gate, Mapping) or "passed" not in gate:
-        return {"present": False, "passed": None, "failed": []}
-    failed = [c for c in gate.get("checks") or [] if not c.get("passed", True)]
-    return {"present": True, "passed": bool(gate["passed"]), "failed": failed}
-
-
-def roc_series(points: Sequence[tuple[float, float]] | None) -> list[float] | None:
-    """TPR at evenly spaced FPR (Mermaid line charts need a shared, evenly spaced x axis)."""
-    if not points:
+def fairness_section(base: View, head: View, settings: Settings) -> dict[str, Any] | None:
+    """None when no sensitive columns are configured; else the per-group table and charts."""
+    if not settings.fairness.columns:
         return None
-    import numpy as np
+    metrics, rows = fairness_rows(base.fairness(), head.fairness())
+    return {
+        "file": settings.fairness.file,
+        "columns": list(settings.fairness.columns),
+        "metrics": metrics,
+        "rows": rows,
+        "charts": charts.fairness_charts(rows, metrics),
+    }
 
-    pts = sorted(points)
-    fpr = np.array([p[0] for p in pts])
-    tpr = np.maximum.accumulate(np.array([p[1] for p in pts]))
-    return [round(float(v), 4) for v in np.interp(ROC_GRID, fpr, tpr)]
 
-
-def selection_charts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    charts: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        chart = charts.setdefault(row["column"], {"column": row["column"], "groups": []})
-        sr = row["selection_rate"]
-        chart["groups"].append({"group": row["group"], "base": sr["base"], "head": sr["head"]})
-    return list(charts.values())
+def gate_summary(base_metrics: Mapping[str, Any] | None, head: View) -> dict[str, Any]:
+    """graft's gate of ``head`` against the base metrics, with ``head``'s rules and bounds."""
+    settings = head.settings
+    metrics = head.metrics()
+    if (not settings.metrics.rules and not settings.gate.thresholds) or metrics is None:
+        return {"present": False, "passed": None, "failed": []}
+    checks = evaluate(base_metrics or {}, metrics, settings.metrics.rules, settings.gate.thresholds)
+    failed = [{"metric": c.metric, "line": describe_failure(c)} for c in checks if not c.passed]
+    return {"present": True, "passed": not failed, "failed": failed, "checks": len(checks)}
 
 
 def leaderboard(
-    repo: pygit2.Repository, reader: SnapshotReader, names: list[str], rules: Mapping[str, MetricRule]
+    project: Project, names: Sequence[str], base_metrics: Mapping[str, Any] | None, settings: Settings
 ) -> dict[str, Any]:
-    revs = [gitrepo.resolve(repo, n) for n in names]
-    snaps = [reader.read(r) for r in revs]
-    gates = [gate_summary(_json(r, GATE_FILE)) for r in revs]
-    sort_metric = next((m for m in LEADERBOARD_METRICS if m in rules), "roc_auc")
-    sign = -1.0 if rules.get(sort_metric, MetricRule("higher", 0)).direction == "higher" else 1.0
+    """Revisions ranked by the first headline metric; each with its gate against the base."""
+    views = [project.at(n) for n in names]
+    snaps = [snapshot(v) for v in views]
+    present = {k for s in snaps for k in (s.metrics or {})}
+    wanted = [*settings.metrics.headline, *settings.task_metrics]
+    metrics = [m for m in dict.fromkeys(wanted) if m in present]
+    dirs = directions(settings, metrics)
+    sort_metric = metrics[0] if metrics else None
+    sign = -1.0 if sort_metric is None or dirs.get(sort_metric) != "lower" else 1.0
 
     def key(i: int) -> tuple[int, float]:
-        value = (snaps[i].metrics or {}).get(sort_metric)
+        value = (snaps[i].metrics or {}).get(sort_metric) if sort_metric else None
         return (0, sign * value) if is_number(value) else (1, 0.0)
 
     order = sorted(range(len(snaps)), key=key)
-    best: dict[str, set[int]] = {}
-    for m in LEADERBOARD_METRICS:
-        direction = rules[m].direction if m in rules else None
-        best[m] = best_indices([(s.metrics or {}).get(m) for s in snaps], direction)
+    best = {m: best_indices([(s.metrics or {}).get(m) for s in snaps], dirs.get(m)) for m in metrics}
     entries = []
     for rank, i in enumerate(order, start=1):
-        metrics = snaps[i].metrics
+        values = snaps[i].metrics
         entries.append(
             {
                 "rank": rank,
                 "name": snaps[i].name,
                 "sha": snaps[i].sha[:8],
-                "has_metrics": metrics is not None,
-                "values": {
-                    m: {"value": (metrics or {}).get(m), "best": i in best[m]} for m in LEADERBOARD_METRICS
-                },
-                "gate": gates[i],
+                "has_metrics": values is not None,
+                "values": {m: {"value": (values or {}).get(m), "best": i in best[m]} for m in metrics},
+                "gate": gate_summary(base_metrics, views[i]),
             }
         )
-    return {"sort": sort_metric, "metrics": list(LEADERBOARD_METRICS), "entries": entries}
+    return {"sort": sort_metric, "metrics": metrics, "entries": entries}
+
+
+def task_charts(settings: Settings, base: Scored | None, head: Scored | None) -> dict[str, Any]:
+    """What the task's predictions show beyond the metrics: ROC (binary), per-class precision and
+    recall (multiclass), error summary (regression); None where the task has no such chart."""
+    task = settings.task.type
+    either = base is not None or head is not None
+    roc = None
+    if task == "binary":
+        roc = {"grid": charts.ROC_GRID, "base": charts.roc_series(base), "head": charts.roc_series(head)}
+    classes = None
+    if task == "multiclass" and either:
+        classes = charts.class_table(base, head, class_names(settings))
+    errors = None
+    if task == "regression" and either:
+        errors = {"base": charts.regression_errors(base), "head": charts.regression_errors(head)}
+    return {"roc": roc, "classes": classes, "errors": errors}
 
 
 # --- the report --------------------------------------------------------------------------------
 
 
 def build_context(
-    root: Path,
+    root: str | Path,
     base: str = "main",
     head: str = "HEAD",
     also: Sequence[str] = (),
@@ -309,87 +328,64 @@ def build_context(
     resamples: int = 1000,
     seed: int = 0,
 ) -> dict[str, Any]:
-    repo = gitrepo.open_repo(root)
-    base_rev, head_rev = gitrepo.resolve(repo, base), gitrepo.resolve(repo, head)
-    reader = SnapshotReader()
-    base_snap, head_snap = reader.read(base_rev), reader.read(head_rev)
-    if head_snap.metrics is None:
-        raise GraftError(f"{head}: no {METRICS_FILE} committed (run `dvc repro` and commit)")
-    rules = rules_from(base_snap)
-    threshold = (head_snap.metrics or {}).get("threshold", 0.5)
-    boot = bootstrap(base_rev, head_rev, resamples, seed, float(threshold if is_number(threshold) else 0.5))
-    fair = fairness_rows(_json(base_rev, FAIRNESS_FILE), _json(head_rev, FAIRNESS_FILE))
+    from graft.core import gitrepo
+    from graft.project import Project
+
+    project = Project.find(root)
+    base_rev, head_rev = project.resolve(base), project.resolve(head)
+    bv, hv = project.at(base_rev), project.at(head_rev)
+    settings = hv.settings
+    base_snap, head_snap = snapshot(bv), snapshot(hv)
+    committed_metrics(hv, f"'{head}' ({head_rev.short})")  # a clear error when there are none
+    reason = unavailable_reason(bv, hv, settings)
+    scored_b = scored_h = None
+    if reason is None:
+        scored_b, scored_h = _scored(bv, settings), _scored(hv, settings)
+    boot = bootstrap(scored_b, scored_h, (base, head), settings, resamples, seed, reason)
+    keys = [*(base_snap.metrics or {}), *(head_snap.metrics or {}), *settings.task_metrics]
+    dirs = directions(settings, keys)
+    rows = metric_rows(base_snap, head_snap, dirs, boot)
     board_names: list[str] = []
     if also or all_experiments:
-        extra = list(also) + (gitrepo.branches(repo) if all_experiments else [])
+        extra = list(also) + (gitrepo.branches(project.repo) if all_experiments else [])
         board_names = list(dict.fromkeys([base, head, *extra]))
+    board = leaderboard(project, board_names, base_snap.metrics, settings) if board_names else None
     return {
         "marker": MARKER,
+        "task": settings.task.type,
         "base": {"name": base, "sha": base_rev.short, "has_metrics": base_snap.metrics is not None},
         "head": {"name": head, "sha": head_rev.short},
-        "gate": gate_summary(_json(head_rev, GATE_FILE)),
+        "gate": gate_summary(base_snap.metrics, hv),
         "bootstrap": boot,
-        "verdict_metrics": list(VERDICT_METRICS),
-        "metrics": metric_rows(base_snap, head_snap, rules, boot),
+        "verdict": verdict_rows(settings, rows, boot),
+        "metrics": rows,
         "params": params_changed(base_snap, head_snap),
-        "data": data_changed(base_rev, head_rev),
-        "fairness": fair,
-        "roc": {
-            "grid": ROC_GRID,
-            "base": roc_series(read_roc(base_rev)),
-            "head": roc_series(read_roc(head_rev)),
-        },
-        "selection": selection_charts(fair),
-        "leaderboard": leaderboard(repo, reader, board_names, rules) if board_names else None,
+        "data": data_changed(bv, hv),
+        "fairness": fairness_section(bv, hv, settings),
+        **task_charts(settings, scored_b, scored_h),
+        "leaderboard": board,
         "png": [],
     }
-
-
-def write_pngs(context: Mapping[str, Any], out_dir: Path) -> list[Path]:
-    """ROC and per-group selection-rate charts as PNG files (needs matplotlib)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise GraftError(
-            "--png-dir needs matplotlib, which is not installed (pip install matplotlib)"
-        ) from None
-    from graft.core.fsio import atomic_write_bytes
-
-    written: list[Path] = []
-
-    def save(fig: Any, name: str) -> None:
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
-        plt.close(fig)
-        written.append(atomic_write_bytes(Path(out_dir) / name, buffer.getvalue()))
-
-    roc = context["roc"]
-    fig, ax = plt.subplots(figsize=(5, 5))
-    for label in ("base", "head"):
-        if roc[label]:
-            ax.plot(roc["grid"], roc[label], label=f"{label} ({context[label]['name']})")
-    ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve (test split)")
-    ax.legend(loc="lower right")
-    save(fig, "roc.png")
-    for chart in context["selection"]:
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        groups = [g["group"] for g in chart["groups"]]
-        xs = range(len(groups))
-        ax.bar([x - 0.2 for x in xs], [g["base"] or 0 for g in chart["groups"]], 0.4, label="base")
-        ax.bar([x + 0.2 for x in xs], [g["head"] or 0 for g in chart["groups"]], 0.4, label="head")
-        ax.set_xticks(list(xs), groups, rotation=20)
-        ax.set(ylabel="selection rate", title=f"Selection rate by {chart['column']}")
-        ax.legend()
-        fig.tight_layout()
-        save(fig, f"selection_rate_{chart['column']}.png")
-    return written
 
 
 def render(context: Mapping[str, Any]) -> str:
     from graft.core.templating import render as render_template
 
     return render_template("report.md.j2", **context)
+
+
+def make_report(
+    root: str | Path,
+    base: str = "main",
+    head: str = "HEAD",
+    also: Sequence[str] = (),
+    all_experiments: bool = False,
+    png_dir: Path | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> ReportResult:
+    """The Markdown report (and, with ``png_dir``, its charts as PNG files)."""
+    context = build_context(root, base, head, also, all_experiments, resamples, seed)
+    pngs = charts.write_pngs(context, Path(png_dir)) if png_dir is not None else []
+    context["png"] = [str(p) for p in pngs]
+    return ReportResult(render(context), context, pngs)
