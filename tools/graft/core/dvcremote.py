@@ -10,7 +10,9 @@
   that any other machine's ``dvc repro --pull`` restores those stages instead of re-running
   them. ``dvc push --run-cache`` does not do this: it leaves out the ``cache: false`` outputs
   its entries name (a fresh clone then re-runs the stage) and re-sends every entry of the
-  local cache on each push.
+  local cache on each push. DVC also records no entry at all for a stage with a
+  ``cache: false`` output other than a metric or plot (Git-kept predictions, say); the
+  entry is recorded here, from the up-to-date stage, with those outputs copied to the cache.
 
 The last two run in a separate process (``python -m graft.core.dvcremote check|push-run``,
 inside a worktree), like every other DVC command graft runs: DVC's repository object is not
@@ -123,14 +125,19 @@ def push_run(root: Path) -> tuple[int, int]:
         _, legacy = _remote_odbs(repo)
         objects = []
         entries: list[tuple[str, str]] = []
-        for stage in repo.index.stages:
-            objects += [out.hash_info for out in stage.outs if out.hash_info]
-            if stage.cmd and _can_hash(stage):
-                key = _get_stage_hash(stage)
-                value = _get_cache_hash(to_single_stage_lockfile(stage))
-                local = repo.stage_cache._get_cache_path(key, value)
-                if Path(local).is_file():
-                    entries.append((local, legacy.fs.join(legacy.path, "runs", key[:2], key, value)))
+        with repo.lock:  # DVC reads the stages' state under its repository lock
+            for stage in repo.index.stages:
+                objects += [out.hash_info for out in stage.outs if out.hash_info]
+                if stage.cmd and _can_hash(stage):
+                    key = _get_stage_hash(stage)
+                    value = _get_cache_hash(to_single_stage_lockfile(stage))
+                    local = repo.stage_cache._get_cache_path(key, value)
+                    if not Path(local).is_file() and not stage.changed():
+                        # DVC records no entry for a stage with a `cache: false` output that is not
+                        # a metric or plot (here: Git-kept predictions); record it, outputs included
+                        repo.stage_cache.save(stage)
+                    if Path(local).is_file():
+                        entries.append((local, legacy.fs.join(legacy.path, "runs", key[:2], key, value)))
         result = repo.cloud.push(objects)
         if result.failed:
             raise GraftError(f"{len(result.failed)} output(s) could not be pushed to the DVC remote")

@@ -259,9 +259,10 @@ def check_cluster(
     taken = [s.branch for s in specs if s.branch in heads]
     if taken:
         raise GitError(f"branch '{taken[0]}' already exists on the Git remote {url} (pick another name)")
-    on_remote = any(
-        sha == base.sha or _is_ancestor(root, base.sha, sha) for sha in dict.fromkeys(heads.values())
-    )
+    # the remote branch named like the base first, then main: usually one `git merge-base` call
+    first = [heads[n] for n in (base.name.removeprefix(f"{REMOTE}/"), DEFAULT_BASE) if n in heads]
+    candidates = dict.fromkeys([*first, *heads.values()])
+    on_remote = any(sha == base.sha or _is_ancestor(root, base.sha, sha) for sha in candidates)
     if not on_remote:
         raise GitError(
             f"base '{base.name}' ({base.short}) is not on the Git remote {url}: workers clone from "
