@@ -235,14 +235,14 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_search(args: argparse.Namespace) -> int:
+    from graft.core.errors import UsageError
+
     if args.name == "show":
         if not args.show_name:
-            print("graft exp search show: error: give the search NAME", file=sys.stderr)
-            return 2
+            raise UsageError("graft exp search show: give the search NAME")
         return show_search(args)
     if args.show_name:
-        print(f"graft exp search: error: unexpected argument '{args.show_name}'", file=sys.stderr)
-        return 2
+        raise UsageError(f"graft exp search: unexpected argument '{args.show_name}'")
 
     def planned(storage: str, existing: int, total: int, how: str) -> None:
         state = f"resuming ({existing} trial(s) in the study)" if existing else "new"
@@ -290,6 +290,10 @@ def run_search(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _param(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
 def show_search(args: argparse.Namespace) -> int:
     summary = api.exp_search_show(args.show_name, storage=args.storage)
     if args.format == "json":
@@ -327,7 +331,7 @@ def show_search(args: argparse.Namespace) -> int:
             f"{r.number}{'*' if r.number == summary.best_number else ''}",
             r.state,
             _fmt(r.value, 6),
-            *[str(r.params.get(k, "-")) for k in keys],
+            *[_param(r.params.get(k, "-")) for k in keys],
             "-" if r.seconds is None else f"{r.seconds:.1f}",
             r.branch or "-",
         ]
