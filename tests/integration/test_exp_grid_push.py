@@ -146,12 +146,12 @@ def test_grid_dry_run_lists_checked_points_and_creates_nothing(repo):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == [
         {
-            "name": "wf-num_leaves-15-engineered-_a_b",
+            "name": "wf-num_leaves-15-engineered-a_b",
             "sets": ["train.num_leaves=15", "featurize.engineered=[a, b]"],
         },
         {"name": "wf-num_leaves-15-engineered-_", "sets": ["train.num_leaves=15", "featurize.engineered=[]"]},
         {
-            "name": "wf-num_leaves-31-engineered-_a_b",
+            "name": "wf-num_leaves-31-engineered-a_b",
             "sets": ["train.num_leaves=31", "featurize.engineered=[a, b]"],
         },
         {"name": "wf-num_leaves-31-engineered-_", "sets": ["train.num_leaves=31", "featurize.engineered=[]"]},
