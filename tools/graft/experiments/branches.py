@@ -501,7 +501,8 @@ def build(
             files = tuple(
                 f for f in gitrepo.git(wt, "diff", "--name-only", job.base_sha, sha).splitlines() if f.strip()
             )
-        if push_data and job.run:
+        # a run where no stage ran got everything from the DVC remote: nothing new to send
+        if push_data and job.run and (pull is False or "ran" in stages.values()):
             push_run(wt, log, env)
         if publish is not None and sha is not None:
             sha = publish(sha)
