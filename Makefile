@@ -15,6 +15,9 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	# the toolkit was installed as "graft" before the distribution became graft-toolkit; remove
+	# it first (both install bin/graft, so removing it afterwards would delete the new script)
+	$(BIN)/python -m pip uninstall --quiet --quiet --yes graft
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
@@ -41,7 +44,8 @@ lint-workflows: $(STAMP)
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	zizmor --offline --min-severity medium .github/workflows
 
-## Create .venv and install the project with its dev tools (what CI runs first).
+## Create .venv and install the toolkit with every extra, the reference pipeline's dependencies
+## (the `pipeline` extra) and the dev tools (what CI runs first).
 install: $(STAMP)
 
 format: $(STAMP)

@@ -34,9 +34,9 @@ import pygit2
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
+sys.path[:0] = [str(ROOT / "tools"), str(ROOT)]
 
-from graft.core.gitrepo import commit_files  # noqa: E402
+from tests.gitobjects import commit_files  # noqa: E402
 
 BIN = Path(sys.executable).parent
 # graft diff reads dvc.yaml, graft.yaml and every declared params/metrics file per revision and

@@ -1,17 +1,15 @@
-"""What every stage shares: typed params loading and the stage entry point."""
+"""What every stage shares: its params section loaded into a typed, strict object."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from graft.core.errors import ParamsError, run_main
 from stages import paths
+from stages.errors import ParamsError
 
 PARAMS_FILE = paths.PARAMS
 
@@ -55,8 +53,3 @@ def load_params(section: str, model: type[M], path: Path = PARAMS_FILE) -> M:
     if not isinstance(document, dict):
         raise ParamsError(f"{path}: expected a mapping of sections at the top level")
     return parse_section(document.get(section), section, model, str(path))
-
-
-def run_stage(main: Callable[[], None], name: str) -> None:
-    """Entry point of ``python -m stages.<name>``: exit codes come from graft's one error handler."""
-    sys.exit(run_main(main, f"stage {name}"))

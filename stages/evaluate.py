@@ -24,9 +24,10 @@ from fairlearn.metrics import (
 from pydantic import Field
 from sklearn import metrics as skm
 
-from graft.core.fsio import atomic_write_text, write_json, write_parquet
 from stages import paths
-from stages.common import Section, load_params, run_stage
+from stages.common import Section, load_params
+from stages.errors import run_stage
+from stages.fsio import write_json, write_parquet, write_text
 from stages.schema import LABELS, ROW_ID, TARGET
 
 METRICS = paths.METRICS
@@ -184,7 +185,7 @@ def main() -> None:
     write_json(FAIRNESS, result["fairness"])
     write_parquet(PREDICTIONS, result["predictions"])
     for name, frame in result["plots"].items():
-        atomic_write_text(PLOTS / f"{name}.csv", frame.to_csv(index=False, lineterminator="\n"))
+        write_text(PLOTS / f"{name}.csv", frame.to_csv(index=False, lineterminator="\n"))
 
 
 if __name__ == "__main__":

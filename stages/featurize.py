@@ -18,11 +18,11 @@ import pandas as pd
 from pydantic import Field, model_validator
 from sklearn.model_selection import train_test_split
 
-from graft.core.errors import DataError
-from graft.core.fsio import write_json, write_parquet
 from stages import paths
-from stages.common import Section, load_params, run_stage
+from stages.common import Section, load_params
+from stages.errors import DataError, run_stage
 from stages.features import ENGINEERED, encode
+from stages.fsio import write_json, write_parquet
 from stages.schema import CATEGORIES, LABEL, NUMERIC, POSITIVE_LABEL, ROW_ID, SPLIT, TARGET
 
 INPUT = paths.VALIDATED

@@ -10,10 +10,10 @@ from typing import Any
 
 from pydantic import model_validator
 
-from graft.core.errors import GraftError
-from graft.core.fsio import write_json
 from stages import paths
-from stages.common import Section, load_params, run_stage
+from stages.common import Section, load_params
+from stages.errors import StageError, run_stage
+from stages.fsio import write_json
 
 RESULT = paths.GATE
 
@@ -34,7 +34,7 @@ class GateParams(Section):
     thresholds: dict[str, Bound]
 
 
-class GateFailed(GraftError):
+class GateFailed(StageError):
     pass
 
 

@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from graft.core.fsio import atomic_write_text, write_json
 from stages import paths
-from stages.common import Section, load_params, run_stage
+from stages.common import Section, load_params
+from stages.errors import run_stage
+from stages.fsio import write_json, write_text
 from stages.schema import TARGET
 
 MODEL = paths.MODEL
@@ -107,7 +108,7 @@ def main() -> None:
     train_df = pd.read_parquet(paths.features_split("train"))
     valid_df = pd.read_parquet(paths.features_split("valid"))
     booster, summary = train(train_df, valid_df, spec, params)
-    atomic_write_text(MODEL, model_text(booster))
+    write_text(MODEL, model_text(booster))
     write_json(METRICS, summary)
 
 

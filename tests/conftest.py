@@ -74,7 +74,22 @@ _WARM: dict[str, Path] = {}
 def _cache_holds_lock_outputs(cache: Path) -> bool:
     """Whether ``cache`` holds every output dvc.lock records (so repro only checks out)."""
     lock = yaml.safe_load((ROOT / "dvc.lock").read_text(encoding="utf-8"))
-    md5s = [o["md5"] for s in lock["stages"].values() for o in s.get("outs", []) if "md5" in o]
+    dvc_yaml = yaml.safe_load((ROOT / "dvc.yaml").read_text(encoding="utf-8"))
+    in_git = {  # outputs declared `cache: false` live in Git, never in the cache
+        path
+        for stage in dvc_yaml["stages"].values()
+        for kind in ("outs", "metrics", "plots")
+        for entry in stage.get(kind) or []
+        if isinstance(entry, dict)
+        for path, options in entry.items()
+        if (options or {}).get("cache") is False
+    }
+    md5s = [
+        o["md5"]
+        for s in lock["stages"].values()
+        for o in s.get("outs", [])
+        if "md5" in o and o["path"] not in in_git
+    ]
     return all((cache / "files" / "md5" / m[:2] / m[2:]).is_file() for m in md5s)
 
 

@@ -75,12 +75,12 @@ def clone_with_outputs(origin: Path, dest: Path, cache_from: Path | None = None)
     return dest
 
 
-def set_param(project: Path, dotted: str, value: Any) -> None:
-    """Set one params.yaml value (comments kept)."""
+def set_param(project: Path, dotted: str, value: Any, file: str = "params.yaml") -> None:
+    """Set one params.yaml (or ``file``) value (comments kept)."""
     from ruamel.yaml import YAML
 
     yaml = YAML()
-    path = project / "params.yaml"
+    path = project / file
     data = yaml.load(path.read_text(encoding="utf-8"))
     *parents, last = dotted.split(".")
     node = data
@@ -89,6 +89,11 @@ def set_param(project: Path, dotted: str, value: Any) -> None:
     node[last] = value
     with path.open("w", encoding="utf-8") as handle:
         yaml.dump(data, handle)
+
+
+def set_setting(project: Path, dotted: str, value: Any) -> None:
+    """Set one graft.yaml value (comments kept)."""
+    set_param(project, dotted, value, "graft.yaml")
 
 
 def commit_pipeline_change(project: Path, dotted: str, value: Any, message: str) -> str:

@@ -1,21 +1,19 @@
-"""graft.core.errors.run_main exit codes and graft.core.fsio atomic writes."""
+"""graft.core.errors.run_main exit codes and graft.core.fsio atomic writes (the pipeline has its
+own: tests/code/test_stage_helpers.py)."""
 
 from __future__ import annotations
-
-import subprocess
-import sys
 
 import pytest
 
 from graft.core import fsio
-from graft.core.errors import DataError, GraftError, UsageError, run_main
+from graft.core.errors import CheckFailed, DataError, ExitCode, GitError, GraftError, UsageError, run_main
 
 
-def test_graft_error_is_one_line_exit_1(capsys):
+def test_graft_error_is_one_line_exit_3(capsys):
     def fail():
         raise DataError("x.csv line 3:\n  expected 15 fields,   found 14")
 
-    assert run_main(fail, "stage ingest") == 1
+    assert run_main(fail, "stage ingest") == 3
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == "stage ingest: error: x.csv line 3: expected 15 fields, found 14\n"
@@ -35,7 +33,7 @@ def test_unexpected_error_hints_at_graft_debug(capsys, monkeypatch):
     def fail():
         raise KeyError("spec")
 
-    assert run_main(fail, "stage train") == 1
+    assert run_main(fail, "stage train") == 3
     assert capsys.readouterr().err == (
         "stage train: unexpected error: KeyError: 'spec' (run again with GRAFT_DEBUG=1 for the traceback)\n"
     )
@@ -54,16 +52,33 @@ def test_graft_debug_reraises(monkeypatch):
 def test_success_and_returned_code():
     assert run_main(lambda: None, "x") == 0
     assert run_main(lambda: 3, "x") == 3
-    assert issubclass(DataError, GraftError) and DataError.exit_code == 1
+    assert issubclass(DataError, GraftError) and DataError.exit_code == 3
 
 
-def test_stage_module_exit_code_and_message(tmp_path):
-    """`python -m stages.X` in a directory without params.yaml: exit 1, one line."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "stages.gate"], cwd=tmp_path, capture_output=True, text=True, check=False
-    )
-    assert proc.returncode == 1
-    assert proc.stderr == "stage gate: error: params.yaml: file not found (run from the project root)\n"
+def test_exit_code_table_is_distinct_and_documented():
+    """0 success, 1 a failed check, 2 usage, 3 an error that stopped the command, 4 no data."""
+    assert [int(c) for c in ExitCode] == [0, 1, 2, 3, 4, 130]
+    assert (GraftError.exit_code, GitError.exit_code, DataError.exit_code) == (3, 3, 3)
+    assert (CheckFailed.exit_code, UsageError.exit_code) == (1, 2)
+    from graft.monitoring import EXIT_NO_DATA
+
+    assert EXIT_NO_DATA == ExitCode.NO_DATA == 4  # monitoring's "no data in the window"
+
+
+def test_failed_check_is_exit_1_without_error_prefix(capsys):
+    def fail():
+        raise CheckFailed("gate failed: 1 check(s) (auc)")
+
+    assert run_main(fail, "graft") == 1
+    assert capsys.readouterr().err == "graft: gate failed: 1 check(s) (auc)\n"
+
+
+def test_interrupt_is_exit_130(capsys):
+    def stop():
+        raise KeyboardInterrupt
+
+    assert run_main(stop, "graft") == 130
+    assert capsys.readouterr().err == "graft: interrupted\n"
 
 
 def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):

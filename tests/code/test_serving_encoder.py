@@ -30,6 +30,6 @@ def test_single_record_encoding_and_prediction_match_the_pipeline(model_package,
         record = {c: (int(v) if c in NUMERIC else str(v)) for c, v in values.items() if not pd.isna(v)}
         columns = model.validator.validate_record(record)
         encoded = model.encode(columns)[0]
-        want = features.loc[row_id, model.spec["features"]].to_numpy(dtype=np.float64)
+        want = features.loc[row_id, model.spec["features.json"]["features"]].to_numpy(dtype=np.float64)
         assert np.array_equal(encoded, want), row_id
         assert model.predict_columns(columns)[0] == expected.loc[row_id], row_id

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 
 import pytest
 
-from graft.serving.predlog import FeedbackRow, LogError, PredictionLog, PredictionRow, backend_for, now
+from graft.serving.predlog import (
+    FeedbackRow,
+    LogError,
+    PredictionLog,
+    PredictionRow,
+    backend_for,
+    now,
+    records_json,
+)
 
 
 def row(i: int, n: int = 1) -> PredictionRow:
@@ -70,3 +79,19 @@ def test_closed_log_refuses_writes(tmp_path):
     log.close()  # idempotent
     with pytest.raises(RuntimeError):
         log.record_prediction(row(1))
+
+
+def test_logged_inputs_are_the_canonical_records():
+    """Every field, keys sorted, null where absent, one object per record; the parsed records,
+    when complete, give the same text as the columns."""
+    one = records_json({"fnlwgt": [7], "workclass": [None], "age": [39.0]}, 1)
+    assert one == '[{"age":39.0,"fnlwgt":7,"workclass":null}]'
+    columns = {"workclass": ["a\u00e9", None], "age": [39, 40], "fnlwgt": [1, 2]}
+    many = records_json(columns, 2)
+    assert json.loads(many) == [
+        {"age": 39, "workclass": "a\u00e9", "fnlwgt": 1},
+        {"age": 40, "workclass": None, "fnlwgt": 2},
+    ]
+    assert list(json.loads(many)[1]) == ["age", "fnlwgt", "workclass"]
+    parsed = [{"workclass": "a\u00e9", "fnlwgt": 1, "age": 39}, {"fnlwgt": 2, "age": 40, "workclass": None}]
+    assert records_json(columns, 2, complete=parsed) == many

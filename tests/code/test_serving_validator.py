@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from graft.release.package import input_schema
-from graft.serving.model import InvalidInput, NonFinite, RecordValidator
+from graft.serving.validator import InvalidInput, NonFinite, RecordValidator
+from stages.serving import input_schema  # the reference project's serving adapter
 from tests.samples import RECORD
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,3 +101,23 @@ def test_errors_are_capped(validator):
     with pytest.raises(InvalidInput) as info:
         validator.validate_records(records)
     assert len(info.value.errors) == 20
+
+
+def test_free_text_must_not_hold_nul():
+    """A string field without an enum (another project's schema; feedback's request_id) refuses
+    U+0000, which PostgreSQL text cannot store; elsewhere any Unicode text is accepted."""
+    text = RecordValidator(
+        {
+            "type": "object",
+            "properties": {"note": {"type": ["string", "null"]}, "n": {"type": "integer"}},
+            "required": ["n"],
+        }
+    )
+    assert text.validate_record({"n": 1, "note": "caf\u00e9 \U0001f600"})["note"] == ["caf\u00e9 \U0001f600"]
+    with pytest.raises(InvalidInput) as info:
+        text.validate_record({"n": 1, "note": "a\x00b"})
+    assert str(info.value) == "body.note: must not contain U+0000 (NUL)"
+    records = [{"n": i, "note": "ok"} for i in range(5)] + [{"n": 5, "note": "\x00"}]
+    with pytest.raises(InvalidInput) as info:
+        text.validate_records(records)
+    assert info.value.errors[0].where == "body[5].note" and info.value.errors[0].type == "invalid_text"

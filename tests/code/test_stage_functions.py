@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from graft.core.errors import DataError, ParamsError
 from stages import evaluate, gate, ingest
 from stages.common import load_params
+from stages.errors import DataError, ParamsError
 from stages.features import code_categories, encode
 from stages.train import TrainParams
 
@@ -34,12 +34,13 @@ def test_parse_uci_skips_banner_blank_lines_and_a_header():
     frame = ingest.parse_uci(text, "x.data")
     assert list(frame.columns) == list(ingest.COLUMNS)
     assert frame.shape == (2, 15)
+    assert frame.index.tolist() == [3, 5]  # rows are labelled with their line
     assert frame.iloc[0].tolist() == [
         "39", "State-gov", "77516", "Bachelors", "13", "Never-married", "Adm-clerical",
         "Not-in-family", "White", "Male", "2174", "0", "40", "United-States", "<=50K",
     ]  # fmt: skip
-    assert frame.loc[1, "workclass"] is None and frame.loc[1, "occupation"] is None
-    assert frame.loc[1, "income"] == ">50K."  # the dot goes in normalise_labels
+    assert frame.loc[5, "workclass"] is None and frame.loc[5, "occupation"] is None
+    assert frame.loc[5, "income"] == ">50K."  # the dot goes in normalise_labels
 
 
 def test_normalise_labels_drops_the_trailing_dot_and_keeps_missing():

@@ -225,13 +225,17 @@ def raw_test_rows(model_package) -> tuple[list[int], list[dict]]:
 
 @pytest.fixture
 def start_server(model_package, tmp_path) -> Iterator:
-    """Factory: ``start_server(log_db, *extra_args)`` -> a running ServerProcess (stopped at teardown)."""
+    """Factory: ``start_server(log_db, *extra_args)`` -> a running ServerProcess (stopped at teardown).
+
+    With ``--compile`` the server compiles the trees before it is ready (minutes on a busy
+    machine), so readiness is awaited longer.
+    """
     started: list[ServerProcess] = []
 
     def start(log_db: str, *extra: str) -> ServerProcess:
         proc = ServerProcess(model_package.archive, log_db, tmp_path, *extra)
         started.append(proc)
-        return proc.start()
+        return proc.start(timeout=900.0 if "--compile" in extra else 60.0)
 
     yield start
     for proc in started:

@@ -12,7 +12,7 @@ from typing import Any
 import pygit2
 import yaml
 
-from graft.core.gitrepo import commit_files
+from tests.gitobjects import commit_files
 
 SIG = pygit2.Signature("graft tests", "tests@graft.invalid", 1_700_000_000, 0)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import git
@@ -32,16 +33,43 @@ def write_data(dest: Path) -> None:
     frame.to_csv(dest / "data" / "diabetes.csv", index=False)
 
 
-def build(dest: Path) -> Path:
-    """A Git + DVC repository of the second project with its pipeline run and committed."""
-    shutil.copytree(SOURCE, dest, ignore=shutil.ignore_patterns("__pycache__"))
-    write_data(dest)
+def configure(root: Path) -> Path:
+    """`graft init` in the built project, then what init cannot know (the predictions' columns,
+    the serving adapter and the monitoring reference), committed."""
+    import yaml
+
+    from tests.releasing import graft
+
+    graft(root, "init")
+    settings = yaml.safe_load((root / "graft.yaml").read_text())
+    settings["predictions"].update(id="patient", label="progression", score="predicted")
+    settings["package"].update(
+        adapter="src/serving.py",
+        code=["src/common.py"],
+        reference={"path": "work/train.parquet", "id": "patient"},
+    )
+    (root / "graft.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    git(root, "add", "graft.yaml")
+    git(root, "commit", "-q", "-m", "graft settings: serving adapter")
+    return root
+
+
+def build_repository(source: Path, dest: Path, write: Callable[[Path], None], data: str, title: str) -> Path:
+    """``source`` copied to ``dest`` as a user's repository: ``write`` its data, `dvc add` ``data``,
+    commit, run the pipeline, commit its results."""
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    write(dest)
     git(dest, "init", "-q", "-b", "main")
     dvc(dest, "init", "-q")
-    dvc(dest, "add", "-q", "data/diabetes.csv")
+    dvc(dest, "add", "-q", data)
     git(dest, "add", "-A")
-    git(dest, "commit", "-q", "-m", "diabetes regression project")
+    git(dest, "commit", "-q", "-m", title)
     dvc(dest, "repro", "-q")
     git(dest, "add", "-A")
     git(dest, "commit", "-q", "-m", "first results")
     return dest
+
+
+def build(dest: Path) -> Path:
+    """A Git + DVC repository of the second project with its pipeline run and committed."""
+    return build_repository(SOURCE, dest, write_data, "data/diabetes.csv", "diabetes regression project")

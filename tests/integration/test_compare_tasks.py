@@ -487,7 +487,8 @@ def test_bad_input_is_one_line_naming_the_fault(regression, monkeypatch, capsys,
     sha = git(root, "rev-parse", "--short=8", name)
     state = git(root, "status", "--porcelain"), git(root, "rev-parse", "HEAD")
     monkeypatch.chdir(root)
-    assert main([c.replace("exp/bad", name) for c in command]) == 1
+    # exit 3: an error stopped the command; --quiet leaves only the error line on stderr
+    assert main([*(c.replace("exp/bad", name) for c in command), "--quiet"]) == 3
     err = capsys.readouterr().err
     expected = message.replace("exp/bad", name).replace("SHA", sha)
     assert err.startswith(f"graft: error: {expected}"), err

@@ -56,7 +56,7 @@ def test_cli_table_no_metrics_cell(repo, capsys):
 
 
 def test_unknown_revision_is_one_line_error(repo, capsys):
-    assert main(["diff", "-C", str(repo), "exp/lr", "exp/nope"]) == 1
+    assert main(["diff", "-C", str(repo), "exp/lr", "exp/nope"]) == 3
     err = capsys.readouterr().err
     assert err.strip() == "graft: error: unknown revision 'exp/nope' (expected a branch, tag or commit)"
     with pytest.raises(GitError, match="'nobase'"):

@@ -78,7 +78,7 @@ def test_grid_runs_in_parallel_and_reports_every_failure(repo):
     assert git(repo, "status", "--porcelain") == ""
 
 
-def test_grid_cli_shows_progress_and_exits_1_on_failure(repo):
+def test_grid_cli_shows_progress_and_exits_3_on_failure(repo):
     proc = subprocess.run(
         [
             "graft",
@@ -96,9 +96,9 @@ def test_grid_cli_shows_progress_and_exits_1_on_failure(repo):
         text=True,
         check=False,
     )
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == 3, proc.stderr
     lines = proc.stderr.splitlines()
-    assert lines[0] == "grid: 2 experiment(s), 2 at a time"
+    assert lines[0] == "graft exp: running 2 experiment(s), 2 at a time"
     finished = [line for line in lines if line.startswith("[")]
     assert len(finished) == 2 and all(line.endswith("s)") for line in finished)
     assert any("FAILED exp/cli-num_leaves-1-threshold-0.4" in line for line in finished)
@@ -111,7 +111,7 @@ def test_grid_checks_every_point_before_creating_any(repo, monkeypatch, capsys):
     before = git(repo, "for-each-ref", "--format=%(refname)")
     monkeypatch.chdir(repo)
     code = main(["exp", "grid", "--set", "train.num_leaves=15,31", "--set", "train.seed=1,x"])
-    assert code == 1 and "expected int" in capsys.readouterr().err
+    assert code == 3 and "expected int" in capsys.readouterr().err
     assert git(repo, "for-each-ref", "--format=%(refname)") == before
 
 

@@ -103,28 +103,32 @@ def test_refusals_change_nothing(repo, built, monkeypatch, capsys, argv, needle)
         git(repo, "branch", "exp/taken", "main")
     before = repo_state(repo)
     code, out, err = run(repo, monkeypatch, capsys, *argv)
-    assert code in (1, 2)
+    assert code in (2, 3)
     assert needle in err and len(err.strip().splitlines()) == 1 and out == ""
     assert repo_state(repo) == before
 
 
+def _append_newline(path: Path) -> None:
+    path.write_text(path.read_text() + "\n", encoding="utf-8")
+
+
 @pytest.mark.parametrize(
-    "change",
+    ("change", "named"),
     [
-        lambda root: (root / "params.yaml").write_text(
-            (root / "params.yaml").read_text() + "\n", encoding="utf-8"
-        ),
-        lambda root: (root / "notes.txt").write_text("scratch\n", encoding="utf-8"),
+        (lambda root: _append_newline(root / "params.yaml"), "params.yaml"),
+        # what `dvc exp run` leaves behind; the first porcelain line starts with a blank (" M")
+        (lambda root: _append_newline(root / "dvc.lock"), "dvc.lock"),
+        (lambda root: (root / "notes.txt").write_text("scratch\n", encoding="utf-8"), "notes.txt"),
     ],
-    ids=["modified", "untracked"],
+    ids=["modified", "modified-dvc-lock", "untracked"],
 )
-def test_dirty_tree_is_refused(repo, built, monkeypatch, capsys, change):
-    pristine = {p: (repo / p).read_bytes() for p in ["params.yaml"]}
+def test_dirty_tree_is_refused(repo, built, monkeypatch, capsys, change, named):
+    pristine = {p: (repo / p).read_bytes() for p in ["params.yaml", "dvc.lock"]}
     change(repo)
     try:
         before = repo_state(repo)
         code, _, err = run(repo, monkeypatch, capsys, "exp", "new", "dirty", "--set", "train.num_leaves=15")
-        assert code == 1 and "uncommitted changes" in err
+        assert code == 3 and f"uncommitted changes ({named});" in err, err
         assert repo_state(repo) == before
     finally:
         for p, data in pristine.items():
@@ -145,7 +149,7 @@ def test_run_failure_leaves_no_branch_and_keeps_the_log(repo, built, monkeypatch
     refs = git(repo, "for-each-ref", "--format=%(refname) %(objectname)")
     files = {k: v for k, v in file_hashes(repo).items() if not k.startswith(".graft/")}
     code, _, err = run(repo, monkeypatch, capsys, "exp", "new", "doomed", "--set", sets)
-    assert code == 1
+    assert code == 3
     assert needle in err and "no branch created" in err
     assert git(repo, "for-each-ref", "--format=%(refname) %(objectname)") == refs
     assert len(git(repo, "worktree", "list").splitlines()) == 1

@@ -81,7 +81,7 @@ def test_gate_reads_commits_unless_asked_for_the_working_tree(project, monkeypat
 
 def test_gate_errors_name_the_revision(project, monkeypatch, capsys):
     monkeypatch.chdir(project)
-    assert main(["gate", "--base", "nope"]) == 1
+    assert main(["gate", "--base", "nope"]) == 3
     assert "unknown revision 'nope'" in capsys.readouterr().err
     assert main(["gate"]) == 2
 

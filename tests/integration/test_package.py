@@ -13,10 +13,11 @@ from graft import api
 from graft.cli import main
 from graft.release.package import PackageError, verify_folder
 from tests.conftest import git
-from tests.releasing import set_param
+from tests.releasing import set_setting
 
 pytestmark = pytest.mark.slow
 
+CODE = {"code/stages/serving.py", "code/stages/schema.py", "code/stages/features.py"}
 FILES = {
     "MODEL_CARD.md",
     "fairness.json",
@@ -28,7 +29,9 @@ FILES = {
     "reference.json",
     "reference.parquet",
     "schema.json",
+    "settings.json",
     "test_predictions.parquet",
+    *CODE,
 }
 
 
@@ -84,6 +87,30 @@ def test_lineage_matches_head_and_dvc_lock(pipeline_copy, built):
     assert lineage["data"]["data/raw/adult.data.gz"] == md5(pipeline_copy / "data/raw/adult.data.gz")
     assert lineage["outputs"]["models/model.txt"] == lock_outs(pipeline_copy)["models/model.txt"]
     assert lineage["params"] == yaml.safe_load((pipeline_copy / "params.yaml").read_text())
+    assert (manifest["task"], manifest["model_file"], manifest["adapter"]) == (
+        "binary",
+        "model.txt",
+        "code/stages/serving.py",
+    )
+
+
+def test_serving_code_is_the_committed_code(pipeline_copy, built):
+    """The package ships the project's own serving code, byte for byte as HEAD holds it, and the
+    schema its adapter derives from params.yaml."""
+    files = members(built.path)
+    for name in CODE:
+        path = name.removeprefix("code/")
+        assert (
+            files[f"adult-income-1.2.3/{name}"].decode() == git(pipeline_copy, "show", f"HEAD:{path}") + "\n"
+        )
+    schema = json.loads(files["adult-income-1.2.3/schema.json"])
+    params = yaml.safe_load((pipeline_copy / "params.yaml").read_text())
+    assert schema["properties"]["age"] == {"type": "integer", "minimum": 17, "maximum": 90}
+    assert schema["properties"]["age"]["maximum"] == params["validate"]["ranges"]["age"][1]
+    settings = json.loads(files["adult-income-1.2.3/settings.json"])
+    assert settings["task"] == {"type": "binary", "labels": ["<=50K", ">50K"], "threshold": 0.5}
+    reference = json.loads(files["adult-income-1.2.3/reference.json"])
+    assert reference["predictions"]["positive_rate"] > 0 and reference["rows"] > 20000
 
 
 def test_model_card_contains_the_metrics(pipeline_copy, built):
@@ -115,7 +142,7 @@ def test_refuses_a_dirty_tree_unless_allowed(pipeline_copy, tmp_path):
 def test_refuses_a_bad_version(pipeline_copy, tmp_path, capsys):
     with pytest.raises(PackageError, match=re.escape("version '1.0' is not of the form X.Y.Z")):
         api.package(pipeline_copy, tmp_path / "dist", version="1.0")
-    assert main(["package", "-C", str(pipeline_copy), "--version", "v1", "--out", str(tmp_path)]) == 1
+    assert main(["package", "-C", str(pipeline_copy), "--version", "v1", "--out", str(tmp_path)]) == 3
     assert "version 'v1'" in capsys.readouterr().err
 
 
@@ -125,10 +152,13 @@ def test_default_version_names_the_commit(pipeline_copy, tmp_path, capsys):
     assert f"adult-income-0.0.0+g{head[:8]}.tar.gz" in capsys.readouterr().out
 
 
-def test_refuses_a_missing_model_name(pipeline_copy, tmp_path):
-    set_param(pipeline_copy, "package.model_name", None)
-    with pytest.raises(PackageError, match=r"package\.model_name"):
+def test_refuses_an_unknown_model_artifact(pipeline_copy, tmp_path):
+    from graft.core.errors import ParamsError
+
+    set_setting(pipeline_copy, "package.model", "income")
+    with pytest.raises(ParamsError, match=r"package\.model 'income' is not an artifact in dvc\.yaml"):
         api.package(pipeline_copy, tmp_path / "dist", allow_dirty=True)
+    assert not (tmp_path / "dist").exists()
 
 
 @pytest.fixture

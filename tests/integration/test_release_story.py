@@ -120,7 +120,7 @@ def test_reproduce_names_what_does_not_match(pipeline_copy):
 
 def test_reproduce_and_release_refuse_unknown_or_repeated_tags(pipeline_copy, tmp_path):
     done = graft(pipeline_copy, "reproduce", "adult-income@v3.0.0", check=False)
-    assert done.returncode == 1 and "no release tag 'adult-income@v3.0.0'" in done.stderr
+    assert done.returncode == 3 and "no release tag 'adult-income@v3.0.0'" in done.stderr
     graft(pipeline_copy, "release", "--out", str(tmp_path))
     again = graft(pipeline_copy, "release", "--out", str(tmp_path), check=False)
-    assert again.returncode == 1 and "already released as 'adult-income@v1.0.0'" in again.stderr
+    assert again.returncode == 3 and "already released as 'adult-income@v1.0.0'" in again.stderr

@@ -145,7 +145,7 @@ def test_cli_writes_file_and_unknown_revision(repo, tmp_path, capsys):
     assert main(args) == 0
     text = out.read_text()
     assert text.startswith(MARKER) and "`exp/nopreds` |" in text
-    assert main(["report", "-C", str(repo), "--head", "exp/missing"]) == 1
+    assert main(["report", "-C", str(repo), "--head", "exp/missing"]) == 3
     assert (
         capsys.readouterr()
         .err.strip()
@@ -156,10 +156,11 @@ def test_cli_writes_file_and_unknown_revision(repo, tmp_path, capsys):
 def test_png_dir_without_matplotlib_is_a_clear_error(repo, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails as if not installed
     args = ["report", "-C", str(repo), "--head", "exp/same", "--resamples", "10", "--png-dir", str(tmp_path)]
-    assert main(args) == 1
-    err = capsys.readouterr().err
-    assert err.strip() == (
-        "graft: error: --png-dir needs matplotlib, which is not installed (pip install matplotlib)"
+    assert main(args) == 3
+    err = capsys.readouterr().err  # after the progress line (stderr is not a terminal)
+    assert err.strip().splitlines()[-1] == (
+        "graft: error: graft report needs matplotlib, which is not installed: "
+        "pip install 'graft-toolkit[plots]'"
     )
 
 

@@ -79,3 +79,61 @@ def test_03_exp_grid_and_list(repo: Path) -> None:
     assert set(wide["metrics"]) == {"rmse", "mae"}
     assert wide["metrics"]["rmse"] == json.loads(git(repo, "show", "exp/wide:eval/metrics.json"))["rmse"]
     assert wide["stale"] == {"data": False, "code": False, "params": False}
+
+
+def test_04_diff_all_shows_every_branch_with_its_metrics(repo: Path) -> None:
+    code, out, err = graft(repo, "diff", "--all", "--format", "json")
+    assert code == 0, err
+    diff = json.loads(out)
+    names = [c["name"] for c in diff["revisions"]]
+    assert names[0] == "main" and set(names[1:]) == {
+        "exp/wide",
+        "exp/grid-learning_rate-0.02",
+        "exp/grid-learning_rate-0.1",
+    }
+    rows = {(r["section"], r["key"]): r for r in diff["rows"]}
+    rmse = rows[("metrics", "rmse")]
+    assert rmse["values"] == {
+        n: json.loads(git(repo, "show", f"{n}:eval/metrics.json"))["rmse"] for n in names
+    }
+    assert rmse["direction"] == "lower"
+    best = min(rmse["values"].values())
+    assert rmse["best"] == [n for n in names if rmse["values"][n] == best]
+    assert ("metrics", "eval/validation.json:valid_rmse") in rows
+    assert rows[("params", "model.num_leaves")]["values"]["exp/wide"] == 15
+    assert rows[("params", "model.num_leaves")]["values"]["main"] == 7
+
+
+def test_05_report_bootstraps_the_regression_metrics(repo: Path, tmp_path: Path) -> None:
+    out_file = tmp_path / "report.md"
+    code, _, err = graft(repo, "report", "--base", "main", "--head", "exp/wide", "-o", str(out_file))
+    assert code == 0, err
+    text = out_file.read_text()
+    assert text.startswith("<!-- graft-report -->")
+    for metric in ("rmse", "mae", "r2"):
+        assert metric in text
+    assert "roc" not in text.lower() and "fairness" not in text.lower()
+
+
+def test_06_gate_reads_rules_and_bounds_from_graft_yaml(repo: Path) -> None:
+    base = json.loads(git(repo, "show", "main:eval/metrics.json"))
+    head = json.loads(git(repo, "show", "exp/wide:eval/metrics.json"))
+    code, out, err = graft(repo, "gate", "--base", "main", "--head", "exp/wide")
+    worse = head["rmse"] > base["rmse"] or head["mae"] > base["mae"] or head["r2"] < base["r2"]
+    assert (code != 0) == (worse or head["r2"] < 0.2), out + err
+    if code != 0:
+        assert "tolerance 0" in out + err or "gate.thresholds" in out + err
+
+
+def test_07_check_repro_watches_declared_metrics_outside_a_metrics_folder(repo: Path) -> None:
+    code, _, err = graft(repo, "check-repro")
+    assert code == 0, err
+    path = repo / "eval" / "metrics.json"
+    original = path.read_text()
+    path.write_text(original.replace('"rmse": ', '"rmse": 1'))
+    try:
+        code, out, err = graft(repo, "check-repro")
+        assert code == 1
+        assert "eval/metrics.json" in out + err
+    finally:
+        path.write_text(original)

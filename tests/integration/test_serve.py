@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
 import tarfile
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -22,6 +27,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 CONTRACT = ROOT / "contracts" / "openapi.json"
+JSON = {"content-type": "application/json"}
 
 
 def with_(**changes):
@@ -74,7 +80,7 @@ def test_tampered_or_incomplete_package_is_refused_naming_the_file(model_package
     else:
         (folder / "extra.txt").write_text("x")
     result = _serve_exit(folder, tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 3
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert named in lines[0] and lines[0].startswith("graft: error:")
@@ -87,7 +93,7 @@ def test_tampered_archive_is_refused(model_package, tmp_path):
     data[len(data) // 2] ^= 0xFF
     bad.write_bytes(bytes(data))
     result = _serve_exit(bad, tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 3
     assert len(result.stderr.strip().splitlines()) == 1 and "bad.tar.gz" in result.stderr
 
 
@@ -105,6 +111,12 @@ def test_health_and_metadata(server, model_package):
     assert meta["lineage"]["git_commit"] == manifest["lineage"]["git_commit"]
     assert meta["metrics"]["roc_auc"] == manifest["metrics"]["roc_auc"]
     assert meta["threshold"] == 0.5 and meta["unknown_category_policy"] == "reject"
+    # what the package's settings say it predicts, and its input schema (what `graft replay` reads)
+    assert meta["task"] == {"type": "binary", "labels": ["<=50K", ">50K"]}
+    with tarfile.open(model_package.archive) as tar:
+        member = tar.extractfile(f"{model_package.archive.name.removesuffix('.tar.gz')}/schema.json")
+        assert meta["input_schema"] == json.loads(member.read())
+    assert meta["input_fields"] == list(meta["input_schema"]["properties"])
 
 
 def test_predict_one_and_many_then_feedback(server):
@@ -112,6 +124,9 @@ def test_predict_one_and_many_then_feedback(server):
     assert one.status_code == 200, one.text
     body = one.json()
     assert len(body["predictions"]) == 1 and body["model_version"]
+    # a binary model answers as it always has: these keys, in this order
+    assert list(body) == ["request_id", "model_version", "threshold", "predictions"]
+    assert list(body["predictions"][0]) == ["probability", "label"]
     p = body["predictions"][0]
     assert 0 <= p["probability"] <= 1
     assert p["label"] == (">50K" if p["probability"] >= body["threshold"] else "<=50K")
@@ -179,7 +194,7 @@ BAD_INPUTS = [
     ("malformed JSON", '{"age": 39,', 400, "malformed JSON"),
     ("trailing garbage", json.dumps(RECORD) + "x", 400, "malformed JSON"),
     ("empty body", "", 400, "empty"),
-    ("not UTF-8", b'{"age": "\xff"}', 400, "malformed JSON"),
+    ("not UTF-8", b'{"age": "\xff"}', 400, "not valid UTF-8: byte 0xff at offset 9"),
     ("deep nesting", "[" * 100_000 + "]" * 100_000, 400, "malformed JSON"),
 ]
 
@@ -213,8 +228,8 @@ def test_bad_input_never_reaches_the_log(server):
     httpx.post(f"{server.url}/predict", json=RECORD)
     before = _settled_counts(server, db)
     for _case, body, _status, _needle in BAD_INPUTS:
-        httpx.post(f"{server.url}/predict", content=body, timeout=30)
-    httpx.post(f"{server.url}/feedback", content=b'{"request_id": NaN}')
+        httpx.post(f"{server.url}/predict", content=body, headers=JSON, timeout=30)
+    httpx.post(f"{server.url}/feedback", content=b'{"request_id": NaN}', headers=JSON)
     httpx.post(f"{server.url}/feedback", json={"request_id": "x" * 65, "outcome": ">50K"})
     assert _settled_counts(server, db) == before
     with sqlite3.connect(db) as conn:
@@ -234,6 +249,364 @@ def _settled_counts(server, db: Path) -> tuple[int, int]:
         last = now
         time.sleep(0.05)
     return last
+
+
+# --- the input edge: media type, encodings, text, repeated keys, V2 datatypes ------------------
+#
+# Each class is sent to every POST route in several forms; each request must get its 4xx with a
+# one-line detail naming the problem, and none may leave a row in the prediction log.
+
+V2 = "/v2/models/adult-income/infer"
+RECORD_TEXT = json.dumps(RECORD)
+
+
+def v2_inputs(record: dict = RECORD, n: int = 1) -> list[dict]:
+    return [
+        {"name": k, "shape": [n], "datatype": "INT64" if isinstance(v, int) else "BYTES", "data": [v] * n}
+        for k, v in record.items()
+    ]
+
+
+def valid_bodies(request_id: str) -> dict[str, str]:
+    """One valid JSON text per POST route (a known request id for /feedback)."""
+    return {
+        "/predict": RECORD_TEXT,
+        "/feedback": json.dumps({"request_id": request_id, "outcome": ">50K"}),
+        V2: json.dumps({"inputs": v2_inputs()}),
+    }
+
+
+@pytest.fixture(scope="module")
+def request_id(server) -> str:
+    r = httpx.post(f"{server.url}/predict", json=RECORD)
+    assert r.status_code == 200, r.text
+    return r.json()["request_id"]
+
+
+def refused_without_a_trace(server, attempts: list[tuple[str, bytes, dict, int, str]]) -> None:
+    """POST each (path, body, headers, status, detail prefix or fragment); the log stays as it was."""
+    db = server_db(server)
+    before = _settled_counts(server, db)
+    failures = []
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        for path, body, headers, status, needle in attempts:
+            r = client.post(path, content=body, headers=headers)
+            detail = r.json().get("detail", "") if r.headers.get("content-type") == "application/json" else ""
+            if r.status_code != status or needle not in detail or "\n" in detail:
+                failures.append((path, body[:60], headers, r.status_code, r.text[:300]))
+    assert not failures, failures
+    assert _settled_counts(server, db) == before
+    assert httpx.get(f"{server.url}/health/ready").status_code == 200
+
+
+BAD_MEDIA_TYPES = [
+    (None, "missing Content-Type header"),
+    ("text/plain", "Content-Type 'text/plain' is not supported"),
+    ("text/plain; charset=utf-8", "is not supported"),
+    ("application/x-www-form-urlencoded", "is not supported"),
+    ("multipart/form-data; boundary=xyz", "is not supported"),
+    ("application/xml", "is not supported"),
+    ("application/json-patch+json", "is not supported"),
+    ("application/json; charset=utf-16", "charset 'utf-16' is not supported"),
+    ("application/json; charset=iso-8859-1", "charset 'iso-8859-1' is not supported"),
+]
+
+
+def test_only_application_json_is_accepted_on_every_post_route(server, request_id):
+    attempts = []
+    for path, text in valid_bodies(request_id).items():
+        for media_type, needle in BAD_MEDIA_TYPES:
+            headers = {} if media_type is None else {"content-type": media_type}
+            attempts.append((path, text.encode(), headers, 415, needle))
+        gzipped = {**JSON, "content-encoding": "gzip"}
+        attempts.append((path, gzip.compress(text.encode()), gzipped, 415, "Content-Encoding 'gzip' is not"))
+    refused_without_a_trace(server, attempts)
+    # the same bodies as application/json, with or without a charset, are served
+    for path, text in valid_bodies(request_id).items():
+        for media_type in (
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON;charset=UTF-8",
+        ):
+            r = httpx.post(f"{server.url}{path}", content=text.encode(), headers={"content-type": media_type})
+            assert r.status_code in (200, 202), (path, media_type, r.text)
+
+
+ENCODINGS = [
+    ("utf-8-sig", "starts with a UTF-8 byte order mark"),
+    ("utf-16", "starts with a UTF-16LE byte order mark"),
+    ("utf-32", "starts with a UTF-32LE byte order mark"),
+    ("utf-16-le", "looks like UTF-16LE"),
+    ("utf-16-be", "looks like UTF-16BE"),
+    ("utf-32-le", "looks like UTF-32LE"),
+    ("utf-32-be", "looks like UTF-32BE"),
+]
+
+
+def test_bodies_in_another_encoding_or_with_a_byte_order_mark_get_a_400(server, request_id):
+    attempts = []
+    for path, text in valid_bodies(request_id).items():
+        for codec, needle in ENCODINGS:
+            attempts.append((path, text.encode(codec), JSON, 400, needle))
+        attempts.append((path, b"\xfe\xff" + text.encode("utf-16-be"), JSON, 400, "UTF-16BE byte order mark"))
+        attempts.append(
+            (path, b"\x00\x00\xfe\xff" + text.encode("utf-32-be"), JSON, 400, "UTF-32BE byte order")
+        )
+        latin1 = (text[:-1] + ', "note": "caf\u00e9"}').encode("latin-1")
+        attempts.append((path, latin1, JSON, 400, "not valid UTF-8: byte 0xe9"))
+    attempts += [
+        ("/predict", json.dumps([RECORD, RECORD]).encode("utf-16"), JSON, 400, "UTF-16LE byte order mark"),
+        (
+            "/predict",
+            RECORD_TEXT.replace("Bachelors", "Bachelors\u00e9").encode("latin-1"),
+            JSON,
+            400,
+            "0xe9",
+        ),
+        ("/predict", b'{"age": "\xed\xa0\x80"}', JSON, 400, "not valid UTF-8: byte 0xed at offset 9"),
+    ]
+    refused_without_a_trace(server, attempts)
+
+
+def _bytes(body: str | bytes) -> bytes:
+    return body.encode() if isinstance(body, str) else body
+
+
+def _swap(text: str, old: str, new: str) -> bytes:
+    assert old in text
+    return text.replace(old, new, 1).encode()
+
+
+def test_lone_surrogates_get_a_400_naming_the_field(server, request_id):
+    bodies = valid_bodies(request_id)
+    batch = json.dumps([RECORD, RECORD])
+    attempts = [
+        (
+            "/predict",
+            _swap(RECORD_TEXT, '"age"', '"\\ud800"'),
+            "body: key '\\ud800' contains a lone surrogate",
+        ),
+        ("/predict", _swap(RECORD_TEXT, '"age"', '"ag\\udfffe"'), "body: key 'ag\\udfffe' contains a lone"),
+        (
+            "/predict",
+            _swap(RECORD_TEXT, "State-gov", "State\\udc00-gov"),
+            "body.workclass: string contains a lone",
+        ),
+        (
+            "/predict",
+            _swap(RECORD_TEXT, "Bachelors", "\\ud83d"),
+            "body.education: string contains a lone surrogate",
+        ),
+        (
+            "/predict",
+            batch.replace("Bachelors", "\\udbff\\udbff").encode(),
+            "body[0].education: string contains",
+        ),
+        (
+            "/feedback",
+            _swap(bodies["/feedback"], request_id, "\\ud800"),
+            "body.request_id: string contains a lone",
+        ),
+        ("/feedback", _swap(bodies["/feedback"], '"outcome"', '"\\udc00"'), "body: key '\\udc00' contains"),
+        (
+            V2,
+            _swap(bodies[V2], '"age"', '"\\ud800"'),
+            "body.inputs[0].name: string contains a lone surrogate",
+        ),
+        (V2, _swap(bodies[V2], '["State-gov"]', '["\\udfff"]'), "body.inputs[1].data[0]: string contains"),
+        (V2, _swap(bodies[V2], '"shape"', '"\\ud800"'), "body.inputs[0]: key '\\ud800' contains a lone"),
+    ]
+    refused_without_a_trace(server, [(path, body, JSON, 400, needle) for path, body, needle in attempts])
+    # U+0000 is Unicode text, but not in a category, nor in free text (PostgreSQL cannot store it)
+    nul = [
+        ("/predict", _swap(RECORD_TEXT, "State-gov", "State\\u0000-gov"), "body.workclass: unknown category"),
+        (
+            "/feedback",
+            _swap(bodies["/feedback"], request_id, "\\u0000"),
+            "body.request_id: must not contain U+0000",
+        ),
+    ]
+    refused_without_a_trace(server, [(path, body, JSON, 422, needle) for path, body, needle in nul])
+
+
+def test_repeated_keys_get_a_400_naming_the_key(server, request_id):
+    bodies = valid_bodies(request_id)
+    again = RECORD_TEXT[:-1]
+    attempts = [
+        ("/predict", f'{again}, "age": 50}}', "body.age: key given more than once"),
+        ("/predict", f'{again}, "age": 39}}', "body.age: key given more than once"),  # same value
+        (
+            "/predict",
+            f'{again}, "\\u0061ge": 50}}',
+            "body.age: key given more than once",
+        ),  # spelt differently
+        ("/predict", f'{again}, "occupation": null}}', "body.occupation: key given more than once"),
+        ("/predict", f'[{RECORD_TEXT}, {again}, "sex": "Female"}}]', "body[1].sex: key given more than once"),
+        (
+            "/feedback",
+            bodies["/feedback"][:-1] + ', "outcome": "<=50K"}',
+            "body.outcome: key given more than once",
+        ),
+        (
+            "/feedback",
+            '{"request_id": "a", "request_id": "' + request_id + '", "outcome": ">50K"}',
+            "body.request_id",
+        ),
+        (
+            V2,
+            _swap(bodies[V2], '"data": [39]', '"data": [39], "data": [40]'),
+            "body.inputs[0].data: key given",
+        ),
+        (V2, bodies[V2][:-1] + ', "inputs": []}', "body.inputs: key given more than once"),
+    ]
+    refused_without_a_trace(
+        server, [(path, _bytes(body), JSON, 400, needle) for path, body, needle in attempts]
+    )
+
+
+def test_v2_datatypes_are_checked_against_the_protocol_and_the_schema(server):
+    def with_datatype(name: str, datatype: object, data: list | None = None) -> bytes:
+        inputs = v2_inputs()
+        for tensor in inputs:
+            if tensor["name"] == name:
+                tensor["datatype"] = datatype
+                if data is not None:
+                    tensor["data"] = data
+                if datatype is None:
+                    del tensor["datatype"]
+        return json.dumps({"inputs": inputs}).encode()
+
+    attempts = [
+        (
+            with_datatype("age", "FLOAT"),
+            "body.inputs[0].datatype: 'FLOAT' is not an Open Inference Protocol datatype",
+        ),
+        (with_datatype("age", "int64"), "'int64' is not an Open Inference Protocol datatype (input 'age')"),
+        (with_datatype("age", 64), "64 is not an Open Inference Protocol datatype"),
+        (with_datatype("age", None), "body.inputs[0].datatype: missing for input 'age'"),
+        (with_datatype("age", "BYTES"), "body.inputs[0].datatype: BYTES cannot carry input 'age' (integer)"),
+        (with_datatype("age", "BOOL"), "BOOL cannot carry input 'age' (integer)"),
+        (with_datatype("age", "FP16"), "FP16 cannot carry input 'age' (integer)"),
+        (
+            with_datatype("workclass", "INT64"),
+            "body.inputs[1].datatype: INT64 cannot carry input 'workclass'",
+        ),
+        (
+            with_datatype("fnlwgt", "INT8"),
+            "input 'fnlwgt' value 0 (77516) does not fit INT8: outside -128..127",
+        ),
+        (with_datatype("capital_loss", "UINT8", [-1]), "value 0 (-1) does not fit UINT8: outside 0..255"),
+        (with_datatype("age", "INT64", [39.5]), "value 0 (39.5) does not fit INT64: not a whole number"),
+    ]
+    refused_without_a_trace(server, [(V2, body, JSON, 422, needle) for body, needle in attempts])
+    single = httpx.post(f"{server.url}/predict", json=RECORD).json()["predictions"][0]["probability"]
+    for datatype, data in (("INT32", [39]), ("UINT8", [39]), ("FP64", [39.0]), ("FP32", [39])):
+        r = httpx.post(f"{server.url}{V2}", content=with_datatype("age", datatype, data), headers=JSON)
+        assert r.status_code == 200, (datatype, r.text)
+        assert r.json()["outputs"][0]["data"] == [single]
+
+
+def _raw_post(server, request: bytes, body: bytes) -> None:
+    """Send a request's head and part of its body on a raw socket, then hang up."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request + body)
+        time.sleep(0.2)  # let the server start reading the body
+
+
+def test_a_client_hanging_up_mid_body_is_one_info_line(server, request_id):
+    db = server_db(server)
+    before = _settled_counts(server, db)
+    seen = len(server.stderr_path.read_bytes())
+    part = RECORD_TEXT.encode()[:100]
+    sent = 0
+    for path in ("/predict", "/feedback", V2):
+        head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        _raw_post(server, f"{head}Content-Length: 1000\r\n\r\n".encode(), part)
+        _raw_post(server, f"{head}Content-Length: 500\r\n\r\n".encode(), b"")
+        _raw_post(server, f"{head}Transfer-Encoding: chunked\r\n\r\n".encode(), b"64\r\n" + part + b"\r\n")
+        sent += 3
+    deadline = time.monotonic() + 10
+    lines: list[str] = []
+    while time.monotonic() < deadline:
+        lines = server.stderr_path.read_bytes()[seen:].decode().splitlines()
+        if len(lines) >= sent:
+            break
+        time.sleep(0.1)
+    time.sleep(0.3)  # anything else it would log
+    lines = server.stderr_path.read_bytes()[seen:].decode().splitlines()
+    assert len(lines) == sent, lines
+    assert all(line.startswith("INFO:") and "disconnected" in line for line in lines), lines
+    assert sum("after 100 of 1000 body bytes; nothing scored or logged" in line for line in lines) == 3
+    assert sum("after 0 of 500 body bytes" in line for line in lines) == 3
+    assert sum("after 100 body bytes" in line for line in lines) == 3
+    assert _settled_counts(server, db) == before
+    assert httpx.get(f"{server.url}/health/ready").status_code == 200
+
+
+def test_the_log_holds_the_records_as_scored_and_monitor_reads_it(server, model_package, tmp_path):
+    """Whatever the request's spelling (key order, omitted nullable fields, escapes, 39.0), the
+    log holds the validated records re-serialised; bad input in between leaves no row, and
+    `graft monitor` reads the window without a JSON error."""
+    fields = httpx.get(f"{server.url}/metadata").json()["input_fields"]
+    spelled = "{" + ", ".join(
+        f'"{k}": {json.dumps(v)}' for k, v in reversed(RECORD.items()) if k != "occupation"
+    )
+    spelled = spelled.replace('"age": 39', '"age": 39.0').replace("State-gov", "\\u0053tate-gov") + "}"
+    since = datetime.now(UTC).isoformat()
+    time.sleep(0.02)
+    ids = {}
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        for name, body in [("spelled", spelled), ("batch", f"[{spelled}, {RECORD_TEXT}]")] + [
+            (f"many{i}", json.dumps([dict(RECORD, age=20 + i + j) for j in range(10)])) for i in range(4)
+        ]:
+            r = client.post("/predict", content=body.encode(), headers=JSON)
+            assert r.status_code == 200, r.text
+            ids[name] = r.json()["request_id"]
+            for _codec, _ in ENCODINGS:  # bad input in between leaves nothing
+                assert client.post("/predict", content=body.encode(_codec), headers=JSON).status_code == 400
+            assert (
+                client.post(
+                    "/predict", content=body.encode(), headers={"content-type": "text/plain"}
+                ).status_code
+                == 415
+            )
+        r = client.post(V2, json={"inputs": v2_inputs(RECORD, 3)})
+        assert r.status_code == 200
+        ids["v2"] = r.json()["id"]
+    time.sleep(0.02)
+    until = datetime.now(UTC).isoformat()
+    _settled_counts(server, server_db(server))
+    marks = ",".join("?" * len(ids))
+    with sqlite3.connect(server_db(server)) as conn:
+        query = f"SELECT request_id, inputs FROM predictions WHERE request_id IN ({marks})"
+        rows = dict(conn.execute(query, list(ids.values())).fetchall())
+    expected_one = {**RECORD, "age": 39.0, "occupation": None}
+    canonical = {k: expected_one[k] for k in sorted(fields)}
+    assert rows[ids["spelled"]] == json.dumps([canonical], separators=(",", ":"))
+    assert json.loads(rows[ids["batch"]]) == [canonical, RECORD]
+    assert all(list(record) == sorted(fields) for rid in ids.values() for record in json.loads(rows[rid]))
+    assert json.loads(rows[ids["v2"]]) == [{k: RECORD[k] for k in fields}] * 3
+    args = ["monitor", "--package", str(model_package.archive), "--log-db", server.log_db]
+    args += [
+        "--since",
+        since,
+        "--until",
+        until,
+        "-o",
+        str(tmp_path / "m.md"),
+        "--json",
+        str(tmp_path / "m.json"),
+    ]
+    result = subprocess.run(
+        [str(BIN / "graft"), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "GRAFT_DEBUG": "1"},
+        timeout=300,
+    )
+    assert "Traceback" not in result.stderr and "error:" not in result.stderr, result.stderr
+    summary = json.loads((tmp_path / "m.json").read_text())
+    assert summary["window"]["predictions"] == 1 + 2 + 40 + 3
 
 
 # --- the contract --------------------------------------------------------------------------

@@ -123,6 +123,6 @@ def test_unreachable_or_bad_log_url_is_refused_in_one_line(model_package, tmp_pa
             text=True,
             timeout=120,
         )
-        assert result.returncode == 1
+        assert result.returncode == 3
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and needle in lines[0], result.stderr

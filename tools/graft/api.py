@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from graft.core.progress import SILENT, Reporter
+
 if TYPE_CHECKING:
     from graft.compare.diff import DiffResult
     from graft.compare.gate import Report
@@ -55,20 +57,11 @@ def open_package(path: Path, workdir: Path | None = None) -> LoadedPackage:
 
 
 def headline_metrics(root: Path) -> dict[str, Any]:
-    """The working tree's metrics (flattened, dotted keys) and whether the gate passed (None: not run)."""
-    import json
+    """The working tree's metrics (headline file's keys bare, others ``path:key``) and whether
+    they hold graft.yaml's gate thresholds (None: no thresholds configured)."""
+    from graft.release.check import working_metrics
 
-    from graft.core.errors import GraftError
-    from graft.project.metrics import GATE_FILE, METRICS_FILE, flatten
-
-    path = Path(root) / METRICS_FILE
-    try:
-        metrics = flatten(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        raise GraftError(f"{path}: no metrics yet (run `dvc repro`)") from None
-    gate_path = Path(root) / GATE_FILE
-    gate = json.loads(gate_path.read_text(encoding="utf-8"))["passed"] if gate_path.is_file() else None
-    return {"metrics": metrics, "gate": gate}
+    return working_metrics(Path(root))
 
 
 def monitor(
@@ -79,11 +72,13 @@ def monitor(
     report: Path | None = None,
     json_out: Path | None = None,
     params_path: Path | None = None,
+    progress: Reporter = SILENT,
 ) -> dict[str, Any]:
-    """Monitor the logged traffic of a released model; returns the result (``alert`` says whether to fail).
+    """Monitor the logged traffic of a released model; returns the result (``exit_code``: 0 no
+    alert, 1 alert, :data:`graft.monitoring.EXIT_NO_DATA` nothing to judge in the window).
 
-    Thresholds come from the package's own params.yaml (``monitor`` section) unless ``params_path``
-    names another file.
+    Thresholds come from the package's own settings (graft.yaml ``monitor``, as packaged) unless
+    ``params_path`` names a file with a ``monitor`` section.
     """
     import tempfile
 
@@ -91,28 +86,37 @@ def monitor(
     import yaml
 
     from graft.monitoring import report as reporting
-    from graft.monitoring.logreader import read_window
+    from graft.monitoring.logreader import LogLayout, read_window
     from graft.monitoring.run import monitor as run_monitor
     from graft.monitoring.run import parse_params
+    from graft.release.package import REFERENCE_ROWS
+    from graft.release.reference import schema_columns
 
+    progress.step(f"verifying the package {package_path}")
     with tempfile.TemporaryDirectory(prefix="graft-monitor-") as tmp:
         pkg = open_package(Path(package_path), Path(tmp))
-        released = pkg.manifest["lineage"]["params"]  # the package's params.yaml, as recorded
-        threshold = float(released["evaluate"]["threshold"])
+        settings = pkg.settings  # the project's graft settings, as packaged
+        threshold = settings.task.threshold
         if params_path is None:
-            params = parse_params(released.get("monitor"), str(pkg.path("params.yaml")))
+            params = parse_params(settings.monitor or None, f"{pkg.label}: settings.json monitor")
         else:
             chosen = yaml.safe_load(Path(params_path).read_text(encoding="utf-8")) or {}
             params = parse_params(chosen.get("monitor"), str(params_path))
-        reference = pd.read_parquet(pkg.path("reference.parquet"))
-        reference_proba = pd.read_parquet(pkg.path("test_predictions.parquet"))["proba"].to_numpy()
-        schema = pkg.json("schema.json")
-        spec = pkg.json("features.json")
-        version = f"{pkg.manifest['model']} {pkg.manifest['version']}"
-    window = read_window(log_db, since, until)
+        reference = pd.read_parquet(pkg.path(REFERENCE_ROWS))
+        reference_proba = pkg.reference_scores()
+        schema = pkg.schema
+        numeric, categorical = schema_columns(schema)
+        spec = {"numeric": numeric, "categorical": categorical, "onehot": {}}
+        version = f"{pkg.name} {pkg.version}"
+        positive = settings.task.positive or "1"
+    progress.step("reading the prediction log")
+    layout = LogLayout(tuple(numeric), tuple(categorical), positive)
+    window = read_window(log_db, since, until, layout)
+    progress.step(f"checking {len(window.predictions)} predictions: inputs, outputs, feedback, fairness")
     result = run_monitor(window, reference, reference_proba, schema, spec, params, threshold, version)
     result["outputs_written"] = []
     if report is not None:
+        progress.step(f"writing the report {report}")
         images = reporting.make_plots(result, reference, window.predictions, reference_proba, threshold)
         result["outputs_written"] += [str(p) for p in reporting.write_report(Path(report), result, images)]
     if json_out is not None:
@@ -123,11 +127,12 @@ def monitor(
 def replay(
     data: Path,
     url: str,
-    split: str | None = None,
+    where: Sequence[str] = (),
+    label: str | None = None,
     limit: int | None = None,
-    shifts: list[str] | None = None,
-    mixes: list[str] | None = None,
-    ratios: list[str] | None = None,
+    shifts: Sequence[str] = (),
+    mixes: Sequence[str] = (),
+    ratios: Sequence[str] = (),
     flip_labels: float = 0.0,
     feedback_rate: float = 1.0,
     feedback_delay: float = 0.0,
@@ -135,14 +140,30 @@ def replay(
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> ReplayResult:
-    """Send rows of ``data`` to the server at ``url`` with the induced drift, then post feedback."""
+    """Send rows of ``data`` (``where`` COLUMN=VALUE filters) to the server at ``url`` with the
+    induced drift, then post their outcomes (column ``label``) as feedback.
+
+    The server's ``/metadata`` says which columns are inputs and what outcomes are
+    (see :mod:`graft.monitoring.replay`).
+    """
     from graft.monitoring import replay as rp
 
-    drift = rp.parse_drift(shifts or [], mixes or [], ratios or [], flip_labels)
-    rows = rp.load_rows(Path(data), split)
-    if limit is not None:
-        rows = rows.iloc[:limit]
-    return rp.replay(rows, url, drift, batch_size, feedback_rate, feedback_delay, seed, progress=progress)
+    return rp.run(
+        Path(data),
+        url,
+        where=where,
+        label=label,
+        limit=limit,
+        shifts=shifts,
+        mixes=mixes,
+        ratios=ratios,
+        flip_labels=flip_labels,
+        feedback_rate=feedback_rate,
+        feedback_delay=feedback_delay,
+        batch_size=batch_size,
+        seed=seed,
+        progress=progress,
+    )
 
 
 # --- experiments ------------------------------------------------------------------------------
@@ -157,6 +178,7 @@ def exp_new(
     cwd: str | Path = ".",
     cluster: str | None = None,
     git_remote: str | None = None,
+    progress: Reporter = SILENT,
 ) -> Result:
     """Create ``exp/NAME`` from ``base`` with ``sets`` applied, run the pipeline and commit.
 
@@ -167,28 +189,26 @@ def exp_new(
     """
     from graft.experiments import branches as experiments
     from graft.experiments import overrides
+    from graft.experiments.executors import check_address, open_executor
 
+    if cluster is not None:
+        check_address(cluster)
     assignments = overrides.parse_assignments(sets)
     plan = experiments.make_plan(
         cwd, [(name, assignments)], base, run, push, cluster=cluster is not None, git_remote=git_remote
     )
     if cluster is None:
-        return experiments.run_one(plan, plan.specs[0])
-    (outcome,) = _run_batch(plan, 1, cluster, None)
+        return experiments.run_one(plan, plan.specs[0], progress=progress)
+    progress.step(f"{plan.specs[0].branch}: connecting to the cluster {cluster}")
+    executor = open_executor(plan, 1, cluster)
+    try:
+        progress.step(f"{plan.specs[0].branch}: running on {executor.description}")
+        (outcome,) = experiments.run_many(plan, 1, executor=executor)
+    finally:
+        executor.close()
     if outcome.result is None:
         raise experiments.ExperimentFailed(outcome.error or "failed", outcome.log)
     return outcome.result
-
-
-def _run_batch(plan: Any, jobs: int, cluster: str | None, progress: ProgressCallback | None) -> list[Outcome]:
-    from graft.experiments import branches as experiments
-    from graft.experiments.executors import open_executor
-
-    executor = open_executor(plan, jobs, cluster)
-    try:
-        return experiments.run_many(plan, jobs, progress, executor=executor)
-    finally:
-        executor.close()
 
 
 def exp_grid_points(sets: Sequence[str], prefix: str = "grid") -> list[tuple[str, list[Any]]]:
@@ -230,12 +250,14 @@ def exp_grid(
     outcome per point, in grid order. ``planned(specs, how)`` is called before the first runs.
     """
     from graft.experiments import branches as experiments
-    from graft.experiments.executors import open_executor
+    from graft.experiments.executors import check_address, open_executor
 
     if jobs < 1:
         from graft.core.errors import UsageError
 
         raise UsageError(f"-j/--jobs must be at least 1 (got {jobs})")
+    if cluster is not None:
+        check_address(cluster)
     plan = experiments.make_plan(
         cwd,
         exp_grid_points(sets, prefix),
@@ -411,16 +433,18 @@ def models(root: Path, model: str | None = None) -> list[ModelVersion]:
     return model_versions(Path(root), model)
 
 
-def reproduce(root: Path, tag: str, archive: Path | None = None, keep: bool = False) -> ReproduceResult:
+def reproduce(
+    root: Path, tag: str, archive: Path | None = None, keep: bool = False, progress: Reporter = SILENT
+) -> ReproduceResult:
     """Re-run a release's pipeline in a temporary worktree and compare every output."""
     from graft.release.reproduce import reproduce as run
 
-    return run(Path(root), tag, archive=archive, keep=keep)
+    return run(Path(root), tag, archive=archive, keep=keep, progress=progress)
 
 
 def check_repro(root: Path, paths: list[str] | None = None) -> list[Difference]:
-    """Files of dvc.lock and metrics/ whose working-tree bytes differ from HEAD."""
-    from graft.release.check import DEFAULT_PATHS
+    """Results whose working-tree bytes differ from HEAD: dvc.lock and every metrics, plots and
+    predictions file the project declares (or only ``paths``)."""
     from graft.release.check import check_repro as run
 
-    return run(Path(root), paths or DEFAULT_PATHS)
+    return run(Path(root), paths or None)

@@ -1,27 +1,37 @@
 """graft's command line: parse arguments and render results; no logic lives here.
 
-Each command module under :mod:`graft.cli` exposes ``register(subparsers)``, which adds
-its parser and sets ``handler`` (a function taking the parsed namespace and returning an exit
-code). Commands call :mod:`graft.api` and print what it returns. Modules are imported only
-when their command runs, so ``graft diff`` does not pay for LightGBM or DVC imports.
+Each command module under :mod:`graft.cli` exposes ``register(parser)``, which adds its
+arguments and sets ``handler`` (a function taking the parsed namespace and a
+:class:`~graft.cli.common.Ui`, returning an exit code); a module whose command needs an
+optional extra names it as ``EXTRA``. Every command parser gets the shared parent parser
+(``-C DIR``, ``--quiet``); commands that print a result add ``--format``. Modules are imported
+only when their command runs, so ``graft diff`` does not pay for LightGBM or DVC imports;
+``graft completion`` builds the full parser tree. Exit codes: :class:`graft.core.errors.ExitCode`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
 
 from graft import __version__
-from graft.core.errors import run_main
+from graft.cli.common import Ui, common_parent
+from graft.core.errors import ExitCode, run_main
 
 # command name -> (module under graft.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "check-repro": ("check_repro", "fail when the reproduced dvc.lock or metrics/ differ from HEAD"),
+    "check-repro": ("check_repro", "fail when the reproduced dvc.lock or metrics differ from HEAD"),
+    "completion": ("completion", "print a shell completion script (bash, zsh, fish)"),
     "diff": ("diff", "params and metrics of revisions side by side against a base"),
     "exp": ("exp", "experiments as exp/* branches: new, grid, search, list"),
+    "gate": ("gate", "fail when metrics regress against a base revision or break gate thresholds"),
     "init": ("init", "write graft.yaml for an existing DVC project from dvc.yaml and params"),
-    "gate": ("gate", "fail when metrics regress against a base revision or break gate.thresholds"),
     "metrics": ("metrics", "show the working tree's headline metrics and gate result"),
     "models": ("models", "list released model versions with their headline metrics"),
     "monitor": ("monitor", "check a served model's inputs, outputs, feedback and fairness; exit 1 on alert"),
@@ -32,53 +42,105 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reproduce": ("reproduce", "re-run a release in a temporary worktree and verify every output"),
     "serve": ("serve", "serve a model package over HTTP (predict, health, metadata, feedback)"),
 }
+PROG = "graft"
+GLOBAL_FLAGS = ("-q", "--quiet")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="graft", description="Git-centric ML experiments.")
+def _top_parser(subcommands: bool = True) -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Git-centric ML experiments.",
+        parents=[common_parent()],
+        epilog="exit codes: 0 success, 1 a check failed, 2 usage error, 3 error",
+    )
     parser.add_argument("--version", action="version", version=f"graft {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for name, (_module, help_text) in COMMANDS.items():
-        subparsers.add_parser(name, help=help_text, add_help=False)
+    return parser, subparsers
+
+
+def _module(name: str) -> ModuleType:
+    return importlib.import_module(f"graft.cli.{COMMANDS[name][0]}")
+
+
+def _add_command(subparsers: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        name, help=COMMANDS[name][1], description=COMMANDS[name][1], parents=[common_parent()]
+    )
+    _module(name).register(parser)
     return parser
 
 
-def _command_parser(name: str) -> argparse.ArgumentParser:
-    module = importlib.import_module(f"graft.cli.{COMMANDS[name][0]}")
-    parser = argparse.ArgumentParser(prog=f"graft {name}", description=COMMANDS[name][1])
-    module.register(parser)
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command tree (every command module imported): for help and shell completion."""
+    parser, subparsers = _top_parser()
+    for name in COMMANDS:
+        _add_command(subparsers, name)
     return parser
+
+
+def _split(argv: list[str]) -> int | None:
+    """Index of the command name in ``argv`` (after global options), or None."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in COMMANDS:
+            return i
+        if arg == "-C":
+            i += 2
+        elif (arg.startswith("-C") and len(arg) > 2) or arg in GLOBAL_FLAGS:
+            i += 1
+        else:
+            return None
+    return None
+
+
+@contextlib.contextmanager
+def _directory(path: Path | None) -> Iterator[None]:
+    """``-C``: work in ``path`` for the command's duration."""
+    if path is None:
+        yield
+        return
+    if not path.is_dir():
+        from graft.core.errors import UsageError
+
+        raise UsageError(f"-C {path}: no such directory")
+    previous = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+def _run(args: argparse.Namespace, module: ModuleType) -> int:
+    ui = Ui(args.command, getattr(args, "format", None), getattr(args, "quiet", False))
+    try:
+        with ui.notices(), _directory(getattr(args, "directory", None)):
+            return int(args.handler(args, ui) or 0)
+    except ModuleNotFoundError as exc:
+        from graft.core.extras import missing
+
+        error = missing(exc, f"graft {args.command}", getattr(module, "EXTRA", None))
+        if error is None:
+            raise
+        raise error from None
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    top = build_parser()
-    if not argv or argv[0] not in COMMANDS:
-        try:
-            top.parse_args(argv)
-        except SystemExit as exc:
-            return int(exc.code or 0)
-        return 2
+    at = _split(argv)
     try:
-        args = _command_parser(argv[0]).parse_args(argv[1:])
+        if at is None:  # no command: help, --version or a usage error, from the whole tree
+            build_parser().parse_args(argv)
+            return ExitCode.USAGE
+        top, subparsers = _top_parser()
+        name = argv[at]
+        _add_command(subparsers, name)
+        args = top.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    _log_to_stderr()
-    return run_main(lambda: args.handler(args), "graft")
-
-
-def _log_to_stderr() -> None:
-    """Library notices (logging) reach the user as ``graft: message`` lines on stderr."""
-    import logging
-
-    logger = logging.getLogger("graft")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("graft: %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
+    return run_main(lambda: _run(args, _module(name)), PROG)
 
 
 if __name__ == "__main__":

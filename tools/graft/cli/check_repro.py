@@ -1,35 +1,52 @@
-"""`graft check-repro`: fail when the reproduced dvc.lock or metrics/ differ from HEAD."""
+"""`graft check-repro [PATH...]`: fail when the reproduced dvc.lock or declared results differ from HEAD.
+
+PATHs are relative to the current directory (default: ``dvc.lock`` and every metrics, plots and
+predictions file the project declares). Exit 1 (a check that failed) naming every differing file.
+"""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from graft import api
-from graft.core.errors import GraftError
-
-
-class NotReproducible(GraftError):
-    pass
+from graft.cli.common import Ui, add_format
+from graft.core.errors import CheckFailed
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "paths", nargs="*", help="files or folders to compare with HEAD (default: dvc.lock metrics)"
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="files or folders to compare with HEAD (default: dvc.lock and every metrics, plots "
+        "and predictions file the project declares)",
     )
-    parser.add_argument("-C", dest="root", type=Path, default=Path(), help="project folder")
+    add_format(parser)
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    differences = api.check_repro(args.root, args.paths or None)
-    what = " ".join(args.paths) if args.paths else "dvc.lock and metrics/"
+def run(args: argparse.Namespace, ui: Ui) -> int:
+    paths = [ui.repo_path(p) for p in args.paths] or None
+    differences = api.check_repro(ui.root, paths)
+    if ui.json_mode:
+        ui.json(
+            {
+                "reproduced": not differences,
+                "paths": paths,
+                "differences": [
+                    {"path": d.path, "status": d.status, "details": list(d.details)} for d in differences
+                ],
+            }
+        )
+    what = " ".join(paths) if paths else "dvc.lock and the declared results"
     if not differences:
-        print(f"reproduced: {what} match HEAD")
+        if not ui.json_mode:
+            ui.out(f"reproduced: {what} match HEAD")
         return 0
-    for diff in differences:
-        print(f"{diff.path}: {diff.status}")
-        for line in diff.details:
-            print(f"  {line}")
+    if not ui.json_mode:
+        for diff in differences:
+            ui.out(f"{diff.path}: {diff.status}")
+            for line in diff.details:
+                ui.out(f"  {line}")
     names = ", ".join(d.path for d in differences)
-    raise NotReproducible(f"the reproduced results differ from the committed ones: {names}")
+    raise CheckFailed(f"the reproduced results differ from the committed ones: {names}")

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 from graft import api
+from graft.cli.common import Ui
 from graft.compare.formats import FORMATS, render
 
 
@@ -17,18 +16,17 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (table)")
     parser.add_argument("--sort", metavar="METRIC", help="order revisions best-first by this metric")
     parser.add_argument("--only-changed", action="store_true", help="hide rows equal in every revision")
-    parser.add_argument("-C", dest="root", type=Path, default=Path(), help="project folder")
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, ui: Ui) -> int:
     result = api.diff(
-        args.root,
+        ui.root,
         args.revisions,
         base=args.base,
         all_experiments=args.all_experiments,
         only_changed=args.only_changed,
         sort=args.sort,
     )
-    sys.stdout.write(render(result, args.format))
+    ui.stdout.write(render(result, args.format))
     return 0

@@ -1,22 +1,33 @@
-"""`graft exp new|grid|search|list`: experiments as `exp/*` branches (parsing and rendering only)."""
+"""`graft exp new|grid|search|list`: experiments as `exp/*` branches (parsing and rendering only).
+
+``new``, ``grid`` and ``search`` take ``--cluster ADDRESS`` (a Dask scheduler, or ``local:N``)
+and ``--git-remote URL``; without them experiments run here. ``search show NAME`` lists a
+study. JSON shapes: schemas/exp-new.json, exp-grid.json (``--dry-run``: the checked points),
+exp-search.json (a search's result, or ``search show``'s trials), exp-list.json. A missing
+optional extra (dask/distributed for ``--cluster``, optuna for ``search``, dvc-s3 on a worker
+for an S3 remote) is one line naming it.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from graft import api
+from graft.cli.common import Ui, add_format, common_parent
+from graft.core.errors import GraftError, UsageError
 from graft.core.texttable import align_rows
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="exp_command", metavar="SUBCOMMAND")
     sub.required = True
+    common = [common_parent()]
 
-    new = sub.add_parser("new", help="create exp/NAME from a base with params overrides and run it")
+    new = sub.add_parser(
+        "new", parents=common, help="create exp/NAME from a base with params overrides and run it"
+    )
     new.add_argument("name", metavar="NAME", help="experiment name; the branch is exp/NAME")
     new.add_argument(
         "--set",
@@ -30,9 +41,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     new.add_argument("--no-run", action="store_true", help="commit only params.yaml, do not run dvc repro")
     new.add_argument("--push", action="store_true", help="push the branch to origin and the data to DVC")
     _cluster_options(new)
+    add_format(new)
     new.set_defaults(handler=run_new)
 
-    grid = sub.add_parser("grid", help="one experiment per point of a parameter grid, run in parallel")
+    grid = sub.add_parser(
+        "grid", parents=common, help="one experiment per point of a parameter grid, run in parallel"
+    )
     grid.add_argument(
         "--set",
         dest="sets",
@@ -48,13 +62,15 @@ def register(parser: argparse.ArgumentParser) -> None:
     grid.add_argument(
         "--dry-run",
         action="store_true",
-        help="check every point and print them as JSON ([{name, sets}]); create nothing",
+        help="check every point and print them (name and --set values); create nothing",
     )
     _cluster_options(grid)
+    add_format(grid)
     grid.set_defaults(handler=run_grid)
 
     search = sub.add_parser(
         "search",
+        parents=common,
         help="Optuna search over params (validation objective from graft.yaml); `search show NAME` lists it",
     )
     search.add_argument("name", metavar="NAME", help="the search (its study; kept trials are exp/NAME-tNNN)")
@@ -78,13 +94,15 @@ def register(parser: argparse.ArgumentParser) -> None:
     search.add_argument(
         "--storage", metavar="URL", help="Optuna storage URL (default: sqlite .graft/search/NAME.db)"
     )
-    search.add_argument("--format", choices=("table", "json"), default="table", help="`search show` output")
     _cluster_options(search)
+    add_format(search)
     search.set_defaults(handler=run_search)
 
-    lst = sub.add_parser("list", help="experiment branches with base, staleness and headline metrics")
-    lst.add_argument("--format", choices=("table", "json"), default="table")
+    lst = sub.add_parser(
+        "list", parents=common, help="experiment branches with base, staleness and headline metrics"
+    )
     lst.add_argument("--main", default="main", metavar="REV", help="branch to compare with (default: main)")
+    add_format(lst)
     lst.set_defaults(handler=run_list)
 
 
@@ -101,75 +119,132 @@ def _cluster_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run_new(args: argparse.Namespace) -> int:
-    result = api.exp_new(
-        args.name,
-        args.sets,
-        base=args.base,
-        run=not args.no_run,
-        push=args.push,
-        cluster=args.cluster,
-        git_remote=args.git_remote,
-    )
-    changes = ", ".join(o.describe() for o in result.overrides) or "no overrides"
-    base = f"{result.base_name} {result.base_sha[:8]}"
-    print(f"created {result.branch} at {result.sha[:8]} (base {base}): {changes}")
-    if result.ran:
-        print(f"  ran dvc repro in {result.seconds:.1f}s; committed {len(result.files)} changed file(s)")
-    if result.stages:
-        print(f"  stages: {_stages(result.stages)}")
-    if result.worker:
-        print(f"  ran on worker {result.worker}")
-    if result.pushed:
-        print(f"  pushed {result.branch} to the Git remote and its data to the DVC remote")
-    return 0
+# --- exp new --------------------------------------------------------------------------------
+
+
+def result_json(result: Any) -> dict[str, Any]:
+    return {
+        "name": result.name,
+        "branch": result.branch,
+        "commit": result.sha,
+        "base": {"name": result.base_name, "commit": result.base_sha},
+        "overrides": [{"key": o.key, "old": o.old, "new": o.new} for o in result.overrides],
+        "ran": result.ran,
+        "pushed": result.pushed,
+        "seconds": round(result.seconds, 3),
+        "files": list(result.files),
+        "stages": dict(result.stages),
+        "worker": result.worker,
+    }
 
 
 def _stages(stages: dict[str, str]) -> str:
     return ", ".join(f"{name} {status}" for name, status in stages.items())
 
 
-def run_grid(args: argparse.Namespace) -> int:
-    if args.dry_run:
-        points = api.exp_grid_check(args.sets, base=args.base, prefix=args.prefix)
-        print(json.dumps([{"name": name, "sets": sets} for name, sets in points]))
-        return 0
-
-    def planned(specs: Any, how: str) -> None:
-        print(f"grid: {len(specs)} experiment(s), {how}", file=sys.stderr)
-
-    def progress(event: Any) -> None:
-        if event.event != "finished":
-            return
-        outcome = event.outcome
-        status = "ok    " if outcome.ok else "FAILED"
-        print(
-            f"[{event.index}/{event.total}] {status} {event.spec.branch} ({outcome.seconds:.1f}s)",
-            file=sys.stderr,
+def run_new(args: argparse.Namespace, ui: Ui) -> int:
+    with ui.progress() as progress:
+        result = api.exp_new(
+            args.name,
+            args.sets,
+            base=args.base,
+            run=not args.no_run,
+            push=args.push,
+            cwd=ui.root,
+            cluster=args.cluster,
+            git_remote=args.git_remote,
+            progress=progress,
         )
+    if ui.json_mode:
+        ui.json(result_json(result))
+        return 0
+    changes = ", ".join(o.describe() for o in result.overrides) or "no overrides"
+    base = f"{result.base_name} {result.base_sha[:8]}"
+    ui.out(f"created {result.branch} at {result.sha[:8]} (base {base}): {changes}")
+    if result.ran:
+        ui.out(f"  ran dvc repro in {result.seconds:.1f}s; committed {len(result.files)} changed file(s)")
+    if result.stages:
+        ui.out(f"  stages: {_stages(result.stages)}")
+    if result.worker:
+        ui.out(f"  ran on worker {result.worker}")
+    if result.pushed:
+        ui.out(f"  pushed {result.branch} to the Git remote and its data to the DVC remote")
+    return 0
 
-    outcomes = api.exp_grid(
-        args.sets,
-        jobs=args.jobs,
-        base=args.base,
-        prefix=args.prefix,
-        run=not args.no_run,
-        progress=progress,
-        planned=planned,
-        cluster=args.cluster,
-        git_remote=args.git_remote,
-    )
-    for o in outcomes:
-        if o.ok:
-            print(f"{o.spec.branch}\t{o.result.sha[:8]}")
+
+# --- exp grid -------------------------------------------------------------------------------
+
+
+def outcome_json(outcome: Any) -> dict[str, Any]:
+    return {
+        "name": outcome.spec.name,
+        "branch": outcome.spec.branch,
+        "ok": outcome.ok,
+        "result": None if outcome.result is None else result_json(outcome.result),
+        "error": outcome.error,
+        "log": None if outcome.log is None else str(outcome.log),
+        "seconds": round(outcome.seconds, 3),
+    }
+
+
+def run_grid(args: argparse.Namespace, ui: Ui) -> int:
+    if args.dry_run:
+        return dry_run_grid(args, ui)
+    with ui.progress() as progress:
+        finished: list[Any] = []
+
+        def planned(specs: Any, how: str) -> None:
+            progress.step(f"running {len(specs)} experiment(s), {how}", total=len(specs))
+
+        def on_event(event: Any) -> None:
+            if event.event != "finished":
+                return
+            finished.append(event)
+            outcome = event.outcome
+            status = "ok    " if outcome.ok else "FAILED"
+            ui.message(f"[{event.index}/{event.total}] {status} {event.spec.branch} ({outcome.seconds:.1f}s)")
+            progress.update(len(finished))
+
+        outcomes = api.exp_grid(
+            args.sets,
+            jobs=args.jobs,
+            base=args.base,
+            prefix=args.prefix,
+            run=not args.no_run,
+            cwd=ui.root,
+            progress=on_event,
+            planned=planned,
+            cluster=args.cluster,
+            git_remote=args.git_remote,
+        )
+    if ui.json_mode:
+        ui.json([outcome_json(o) for o in outcomes])
+    else:
+        for o in outcomes:
+            if o.ok:
+                ui.out(f"{o.spec.branch}\t{o.result.sha[:8]}")
     failed = [o for o in outcomes if not o.ok]
     if failed:
-        print(f"{len(failed)} of {len(outcomes)} experiment(s) failed:", file=sys.stderr)
         for o in failed:
             log = f" [log: {o.log}]" if o.log else ""
-            print(f"  {o.spec.branch}: {o.error}{log}", file=sys.stderr)
-        return 1
+            ui.message(f"  {o.spec.branch}: {o.error}{log}")
+        names = ", ".join(o.spec.branch for o in failed)
+        raise GraftError(f"{len(failed)} of {len(outcomes)} experiment(s) failed: {names}")
     return 0
+
+
+def dry_run_grid(args: argparse.Namespace, ui: Ui) -> int:
+    """``--dry-run``: every point checked against the repository, nothing created (a workflow's matrix)."""
+    points = api.exp_grid_check(args.sets, base=args.base, prefix=args.prefix, cwd=ui.root)
+    if ui.json_mode:
+        ui.json([{"name": name, "sets": sets} for name, sets in points])
+        return 0
+    for line in align_rows([[name, " ".join(sets)] for name, sets in points]):
+        ui.out(line)
+    return 0
+
+
+# --- exp list -------------------------------------------------------------------------------
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
@@ -183,39 +258,30 @@ def _flags(stale: Any) -> str:
     return ",".join(names) or "-"
 
 
-def run_list(args: argparse.Namespace) -> int:
-    infos = api.exp_list(main=args.main)
-    if args.format == "json":
-        rows = [
-            {
-                "branch": i.branch,
-                "sha": i.sha,
-                "base": i.base,
-                "ahead": i.ahead,
-                "behind": i.behind,
-                "stale": {"data": i.stale.data, "code": i.stale.code, "params": i.stale.params},
-                "metrics": i.metrics,
-                "changes": i.changes,
-            }
-            for i in infos
-        ]
-        print(json.dumps(rows, indent=2, sort_keys=True))
+def info_json(i: Any) -> dict[str, Any]:
+    return {
+        "branch": i.branch,
+        "sha": i.sha,
+        "base": i.base,
+        "ahead": i.ahead,
+        "behind": i.behind,
+        "stale": {"data": i.stale.data, "code": i.stale.code, "params": i.stale.params},
+        "metrics": i.metrics,
+        "changes": i.changes,
+    }
+
+
+def run_list(args: argparse.Namespace, ui: Ui) -> int:
+    infos = api.exp_list(cwd=ui.root, main=args.main)
+    if ui.json_mode:
+        ui.json([info_json(i) for i in infos])
         return 0
     if not infos:
-        print("no experiment branches (exp/*)")
+        ui.out("no experiment branches (exp/*)")
         return 0
-    header = [
-        "branch",
-        "sha",
-        "base",
-        "ahead",
-        "behind",
-        f"stale vs {args.main}",
-        "roc_auc",
-        "log_loss",
-        "changes",
-    ]
-    rows_txt = [
+    metrics = list(dict.fromkeys(k for i in infos for k in i.metrics))
+    header = ["branch", "sha", "base", "ahead", "behind", f"stale vs {args.main}", *metrics, "changes"]
+    rows = [
         [
             i.branch,
             i.sha,
@@ -223,107 +289,155 @@ def run_list(args: argparse.Namespace) -> int:
             str(i.ahead),
             str(i.behind),
             _flags(i.stale),
-            _fmt(i.metrics.get("roc_auc")),
-            _fmt(i.metrics.get("log_loss")),
+            *(_fmt(i.metrics.get(m)) for m in metrics),
             " ".join(f"{k}={v}" for k, v in i.changes.items()) or "-",
         ]
         for i in infos
     ]
-    for line in align_rows([header, *rows_txt]):
-        print(line)
+    for line in align_rows([header, *rows]):
+        ui.out(line)
     return 0
 
 
-def run_search(args: argparse.Namespace) -> int:
-    from graft.core.errors import UsageError
+# --- exp search -----------------------------------------------------------------------------
 
+
+def _objective(key: str, direction: str) -> dict[str, str]:
+    return {"key": key, "direction": direction}
+
+
+def search_json(result: Any) -> dict[str, Any]:
+    best = None
+    if result.best_number is not None:
+        best = {"number": result.best_number, "value": result.best_value, "params": result.best_params}
+    return {
+        "name": result.name,
+        "storage": result.storage,
+        "objective": _objective(result.objective.key, result.objective.direction),
+        "config": result.config.as_dict(),
+        "ran": result.ran,
+        "resumed": result.resumed,
+        "best": best,
+        "kept": [
+            {
+                "number": k.number,
+                "branch": k.branch,
+                "commit": k.sha,
+                "value": k.value,
+                "rerun_value": k.rerun_value,
+                "existed": k.existed,
+                "error": k.error,
+            }
+            for k in result.kept
+        ],
+    }
+
+
+def run_search(args: argparse.Namespace, ui: Ui) -> int:
     if args.name == "show":
         if not args.show_name:
             raise UsageError("graft exp search show: give the search NAME")
-        return show_search(args)
+        return show_search(args, ui)
     if args.show_name:
         raise UsageError(f"graft exp search: unexpected argument '{args.show_name}'")
+    with ui.progress() as progress:
 
-    def planned(storage: str, existing: int, total: int, how: str) -> None:
-        state = f"resuming ({existing} trial(s) in the study)" if existing else "new"
-        line = f"search {args.name}: {state}, {total} trial(s) in all, {how}; study: {storage}"
-        print(line, file=sys.stderr)
+        def planned(storage: str, existing: int, total: int, how: str) -> None:
+            state = f"resuming ({existing} trial(s) in the study)" if existing else "new"
+            progress.step(
+                f"search {args.name}: {state}, {total} trial(s) in all, {how}; study: {storage}", total=total
+            )
+            progress.update(existing)
 
-    def progress(event: Any) -> None:
-        status = f"{event.value:.6g}" if event.ok else f"FAILED ({event.error})"
-        best = "-" if event.best_value is None else f"{event.best_value:.6g} (trial {event.best_number})"
-        print(f"[{event.done}/{event.total}] trial {event.number}: {status}; best {best}", file=sys.stderr)
+        def on_trial(event: Any) -> None:
+            status = f"{event.value:.6g}" if event.ok else f"FAILED ({event.error})"
+            best = "-" if event.best_value is None else f"{event.best_value:.6g} (trial {event.best_number})"
+            ui.message(f"[{event.done}/{event.total}] trial {event.number}: {status}; best {best}")
+            progress.update(event.done)
 
-    result = api.exp_search(
-        args.name,
-        trials=args.trials,
-        params=args.params,
-        space=args.space,
-        seed=args.seed,
-        jobs=args.jobs,
-        cluster=args.cluster,
-        git_remote=args.git_remote,
-        storage=args.storage,
-        keep=args.keep,
-        base=args.base,
-        progress=progress,
-        planned=planned,
-    )
-    objective = result.objective
+        result = api.exp_search(
+            args.name,
+            trials=args.trials,
+            params=args.params,
+            space=args.space,
+            seed=args.seed,
+            jobs=args.jobs,
+            cluster=args.cluster,
+            git_remote=args.git_remote,
+            storage=args.storage,
+            keep=args.keep,
+            base=args.base,
+            cwd=ui.root,
+            progress=on_trial,
+            planned=planned,
+        )
+    if ui.json_mode:
+        ui.json(search_json(result))
+    elif result.best_number is not None:
+        objective = result.objective
+        ui.out(
+            f"search {result.name}: best trial {result.best_number}, {objective.key} = "
+            f"{result.best_value:.6g} ({objective.direction} is better)"
+        )
+        ui.out("  params: " + " ".join(f"{k}={v}" for k, v in result.best_params.items()))
+        for kept in result.kept:
+            if kept.error is None:
+                note = " (already there)" if kept.existed else ""
+                again = "" if kept.rerun_value is None else f", re-run {kept.rerun_value:.6g}"
+                ui.out(f"  kept {kept.branch} at {(kept.sha or '')[:8]}: {kept.value:.6g}{again}{note}")
     if result.best_number is None:
-        print(f"search {result.name}: no trial completed")
-        return 1
-    print(
-        f"search {result.name}: best trial {result.best_number}, {objective.key} = {result.best_value:.6g} "
-        f"({objective.direction} is better)"
-    )
-    print("  params: " + " ".join(f"{k}={v}" for k, v in result.best_params.items()))
-    failed = 0
-    for kept in result.kept:
-        if kept.error:
-            failed += 1
-            print(f"  could not keep trial {kept.number}: {kept.error}", file=sys.stderr)
-            continue
-        note = " (already there)" if kept.existed else ""
-        again = "" if kept.rerun_value is None else f", re-run {kept.rerun_value:.6g}"
-        print(f"  kept {kept.branch} at {(kept.sha or '')[:8]}: {kept.value:.6g}{again}{note}")
-    return 1 if failed else 0
+        raise GraftError(f"search {result.name}: no trial completed (graft exp search show {result.name})")
+    failed = [k for k in result.kept if k.error is not None]
+    if failed:
+        for kept in failed:
+            ui.message(f"  could not keep trial {kept.number}: {kept.error}")
+        numbers = ", ".join(str(k.number) for k in failed)
+        raise GraftError(f"search {result.name}: {len(failed)} best trial(s) could not be kept: {numbers}")
+    return 0
 
 
 def _param(value: Any) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
-def show_search(args: argparse.Namespace) -> int:
-    summary = api.exp_search_show(args.show_name, storage=args.storage)
-    if args.format == "json":
-        doc = {
-            "name": summary.name,
-            "storage": summary.storage,
-            "objective": summary.objective,
-            "direction": summary.direction,
-            "config": summary.config.as_dict() if summary.config else None,
-            "best": summary.best_number,
-            "trials": [
-                {
-                    "number": r.number,
-                    "state": r.state,
-                    "value": r.value,
-                    "params": r.params,
-                    "seconds": r.seconds,
-                    "branch": r.branch,
-                    "error": r.error,
-                    "log": r.log,
-                    "stages": r.stages,
-                    "worker": r.worker,
-                }
-                for r in summary.rows
-            ],
-        }
-        print(json.dumps(doc, indent=2, sort_keys=True))
+def show_json(summary: Any) -> dict[str, Any]:
+    best_row = next((r for r in summary.rows if r.number == summary.best_number), None)
+    best = (
+        None
+        if best_row is None
+        else {"number": best_row.number, "value": best_row.value, "params": best_row.params}
+    )
+    return {
+        "name": summary.name,
+        "storage": summary.storage,
+        "objective": _objective(summary.objective, summary.direction),
+        "config": summary.config.as_dict() if summary.config else None,
+        "best": best,
+        "trials": [
+            {
+                "number": r.number,
+                "state": r.state,
+                "value": r.value,
+                "params": r.params,
+                "seconds": r.seconds,
+                "branch": r.branch,
+                "error": r.error,
+                "log": r.log,
+                "stages": r.stages,
+                "worker": r.worker,
+            }
+            for r in summary.rows
+        ],
+    }
+
+
+def show_search(args: argparse.Namespace, ui: Ui) -> int:
+    summary = api.exp_search_show(args.show_name, storage=args.storage, cwd=ui.root)
+    if ui.json_mode:
+        ui.json(show_json(summary))
         return 0
     what = f"{summary.objective} ({summary.direction} is better)"
-    print(f"search {summary.name}: {what}; study: {summary.storage}")
+    ui.out(f"search {summary.name}: {what}; study: {summary.storage}")
     keys = list(dict.fromkeys(k for r in summary.rows for k in r.params))
     header = ["trial", "state", summary.objective, *keys, "seconds", "branch"]
     rows = [
@@ -338,5 +452,5 @@ def show_search(args: argparse.Namespace) -> int:
         for r in summary.rows
     ]
     for line in align_rows([header, *rows]):
-        print(line)
+        ui.out(line)
     return 0

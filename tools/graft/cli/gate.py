@@ -1,10 +1,17 @@
-"""`graft gate --base REV [--head REV | --working-tree]`: fail on regressions and broken bounds."""
+"""`graft gate --base REV [--head REV | --working-tree]`: fail on regressions and broken bounds.
+
+Exit 0 when every check passes, 1 (a check that failed) otherwise; the result is printed
+either way (``--format json``: schemas/gate.json).
+"""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from graft import api
+from graft.cli.common import Ui, add_format
+from graft.core.errors import CheckFailed
 from graft.core.texttable import align_rows
 
 
@@ -15,8 +22,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     head.add_argument(
         "--working-tree",
         action="store_true",
-        help="use the checkout's metrics/metrics.json and params.yaml instead of a commit",
+        help="use the checkout's metrics and params instead of a commit (e.g. right after dvc repro)",
     )
+    add_format(parser)
     parser.set_defaults(handler=run)
 
 
@@ -24,33 +32,55 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.6g}"
 
 
-def run(args: argparse.Namespace) -> int:
+def to_json(report: Any) -> dict[str, Any]:
+    return {
+        "passed": report.passed,
+        "base": {"name": report.base, "commit": report.base_sha},
+        "head": {"name": report.head, "commit": report.head_sha},
+        "checks": [
+            {
+                "metric": c.metric,
+                "kind": c.kind,
+                "passed": c.passed,
+                "base": c.base,
+                "head": c.head,
+                "detail": c.detail,
+                "direction": c.direction,
+                "tolerance": c.tolerance,
+                "bound": None if c.bound is None else {"min": c.bound.min, "max": c.bound.max},
+            }
+            for c in report.checks
+        ],
+    }
+
+
+def _limit(c: Any) -> str:
+    if c.kind == "regression":
+        return f"{c.direction}, tol {c.tolerance:.6g}"
+    sides = (("min", c.bound.min if c.bound else None), ("max", c.bound.max if c.bound else None))
+    return ", ".join(f"{side} {v:.6g}" for side, v in sides if v is not None)
+
+
+def run(args: argparse.Namespace, ui: Ui) -> int:
     from graft.compare.gate import describe_failure
 
-    report = api.gate(args.base, head=args.head, working_tree=args.working_tree)
-    head = report.head if report.head_sha is None else f"{report.head} ({report.head_sha[:8]})"
-    where = f"head {head} vs base {report.base} ({report.base_sha[:8]})"
+    report = api.gate(args.base, head=args.head, working_tree=args.working_tree, cwd=ui.root)
+    if ui.json_mode:
+        ui.json(to_json(report))
+    else:
+        head = report.head if report.head_sha is None else f"{report.head} ({report.head_sha[:8]})"
+        where = f"head {head} vs base {report.base} ({report.base_sha[:8]})"
+        if report.passed:
+            ui.out(f"gate passed: {where}")
+            rows = [["metric", "check", "base", "head", "result"]]
+            rows += [[c.metric, _limit(c), _fmt(c.base), _fmt(c.head), c.detail] for c in report.checks]
+            for line in align_rows(rows):
+                ui.out(f"  {line}")
+        else:
+            ui.out(f"gate FAILED: {where}")
+            for check in report.failures:
+                ui.out(f"  FAIL {describe_failure(check)}")
     if not report.passed:
-        print(f"gate FAILED: {where}")
-        for check in report.failures:
-            print(f"  FAIL {describe_failure(check)}")
-        return 1
-    print(f"gate passed: {where}")
-    rows = [["metric", "check", "base", "head", "result"]]
-    for c in report.checks:
-        limit = (
-            f"{c.direction}, tol {c.tolerance:.6g}"
-            if c.kind == "regression"
-            else ", ".join(
-                f"{side} {v:.6g}"
-                for side, v in (
-                    ("min", c.bound.min if c.bound else None),
-                    ("max", c.bound.max if c.bound else None),
-                )
-                if v is not None
-            )
-        )
-        rows.append([c.metric, limit, _fmt(c.base), _fmt(c.head), c.detail])
-    for line in align_rows(rows):
-        print(f"  {line}")
+        names = ", ".join(dict.fromkeys(c.metric for c in report.failures))
+        raise CheckFailed(f"gate failed: {len(report.failures)} check(s) ({names})")
     return 0

@@ -1,27 +1,42 @@
-"""`graft init`: write graft.yaml for an existing DVC project (shows it first; --force replaces)."""
+"""`graft init`: write graft.yaml for an existing DVC project (shows it first; --force replaces).
+
+The file is shown on stderr (like the other messages); ``--format json`` prints the files,
+the inference notes and what was written on stdout.
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
+from typing import Any
 
 from graft import api
+from graft.cli.common import Ui, add_format
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-C", dest="root", type=Path, default=Path(), help="project folder")
     parser.add_argument("--force", action="store_true", help="replace files that exist")
     parser.add_argument("--dry-run", action="store_true", help="show what would be written, write nothing")
+    add_format(parser)
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    plan = api.init_plan(args.root)
-    for path, text in plan.files.items():
-        sys.stderr.write(f"--- {path}\n{text}")
-    if args.dry_run:
-        return 0
-    for written in api.init_write(plan, force=args.force):
-        sys.stderr.write(f"wrote {written}\n")
+def to_json(plan: Any, written: list[Any], dry_run: bool) -> dict[str, Any]:
+    return {
+        "root": str(plan.root),
+        "files": dict(plan.files),
+        "notes": list(plan.notes),
+        "dry_run": dry_run,
+        "written": [str(p) for p in written],
+    }
+
+
+def run(args: argparse.Namespace, ui: Ui) -> int:
+    plan = api.init_plan(ui.root)
+    for path, text in plan.files.items():  # shown for the person at the terminal, as it is written
+        ui.message(f"--- {path}\n{text.rstrip()}")
+    written = [] if args.dry_run else api.init_write(plan, force=args.force)
+    if ui.json_mode:
+        ui.json(to_json(plan, written, args.dry_run))
+    for path in written:
+        ui.message(f"wrote {path}")
     return 0

@@ -3,51 +3,58 @@
 from __future__ import annotations
 
 import argparse
-import json
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
 from graft import api
+from graft.cli.common import Ui, add_format
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="only this model name (default: every model)")
-    parser.add_argument("--format", choices=["table", "json"], default="table")
-    parser.add_argument("-C", dest="root", type=Path, default=Path(), help="project folder")
+    add_format(parser)
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from graft.core.texttable import format_table
-    from graft.release.versions import HEADLINE
+def _created(time: int) -> datetime:
+    return datetime.fromtimestamp(time, UTC)
 
-    versions = api.models(args.root, args.model)
-    if args.format == "json":
-        payload = [
-            {
-                "tag": v.release.tag,
-                "model": v.release.model,
-                "version": v.release.version,
-                "commit": v.release.commit,
-                "tagger": v.release.tagger,
-                "created": datetime.fromtimestamp(v.release.time, UTC).isoformat(),
-                "metrics": v.metrics,
-            }
-            for v in versions
-        ]
-        print(json.dumps(payload, indent=2, sort_keys=True))
+
+def to_json(versions: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "tag": v.release.tag,
+            "model": v.release.model,
+            "version": v.release.version,
+            "commit": v.release.commit,
+            "tagger": v.release.tagger,
+            "created": _created(v.release.time).isoformat(),
+            "metrics": v.metrics,
+        }
+        for v in versions
+    ]
+
+
+def run(args: argparse.Namespace, ui: Ui) -> int:
+    from graft.core.texttable import format_table
+    from graft.release.versions import headline_columns
+
+    versions = api.models(ui.root, args.model)
+    if ui.json_mode:
+        ui.json(to_json(versions))
         return 0
     if not versions:
-        print("no released models (tags <model>@vX.Y.Z)")
+        ui.out("no released models (tags <model>@vX.Y.Z)")
         return 0
+    names = headline_columns(versions)
     rows = [
         [
             v.release.tag,
             v.release.commit[:8],
-            datetime.fromtimestamp(v.release.time, UTC).strftime("%Y-%m-%d %H:%M"),
-            *(f"{v.metrics[k]:.4f}" if isinstance(v.metrics.get(k), float) else "-" for k in HEADLINE),
+            _created(v.release.time).strftime("%Y-%m-%d %H:%M"),
+            *(f"{v.metrics[k]:.4f}" if isinstance(v.metrics.get(k), float) else "-" for k in names),
         ]
         for v in versions
     ]
-    print(format_table(["tag", "commit", "created (UTC)", *HEADLINE], rows))
+    ui.out(format_table(["tag", "commit", "created (UTC)", *names], rows))
     return 0

@@ -1,4 +1,8 @@
-"""`graft monitor`: drift, outputs, feedback and fairness of a served model, from its prediction log."""
+"""`graft monitor`: drift, outputs, feedback and fairness of a served model, from its prediction log.
+
+Exit 1 (a check that failed) when an alert fires; the result is printed either way
+(``--format json``: schemas/monitor.json, the same document ``--json FILE`` writes).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,10 @@ import argparse
 from pathlib import Path
 
 from graft import api
+from graft.cli.common import Ui, add_format
+from graft.core.errors import CheckFailed, ExitCode
+
+EXTRA = "monitor"
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -20,23 +28,43 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--until", help="window end (exclusive): ISO 8601 or a duration back from now")
     parser.add_argument("-o", "--output", type=Path, help="report file: .md (PNG plots beside it) or .html")
-    parser.add_argument("--json", dest="json_out", type=Path, help="machine-readable result")
+    parser.add_argument(
+        "--json", dest="json_out", type=Path, metavar="FILE", help="also write the result here"
+    )
     parser.add_argument(
         "--params", type=Path, help="thresholds from this params.yaml instead of the package's"
     )
+    add_format(parser)
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    result = api.monitor(
-        args.package, args.log_db, args.since, args.until, args.output, args.json_out, args.params
-    )
-    window = result["window"]
-    counts = f"{window['predictions']} predictions, {window['feedback']} feedback events"
-    print(f"{result['model_version']}: {counts}")
-    for alert in result["alerts"]:
-        print(f"ALERT {alert['kind']}: {alert['detail']}")
+def run(args: argparse.Namespace, ui: Ui) -> int:
+    with ui.progress() as progress:
+        result = api.monitor(
+            args.package,
+            args.log_db,
+            args.since,
+            args.until,
+            args.output,
+            args.json_out,
+            args.params,
+            progress=progress,
+        )
+    if ui.json_mode:
+        ui.json(result)
+    else:
+        window = result["window"]
+        counts = f"{window['predictions']} predictions, {window['feedback']} feedback events"
+        ui.out(f"{result['model_version']}: {counts}")
+        for alert in result["alerts"]:
+            ui.out(f"ALERT {alert['kind']}: {alert['detail']}")
+        ui.out(f"verdict: {result['verdict']}")
     for path in result["outputs_written"]:
-        print(f"wrote {path}")
-    print(f"verdict: {result['verdict']}")
-    return 1 if result["alert"] else 0
+        ui.message(f"wrote {path}")
+    if result["alert"]:
+        kinds = ", ".join(dict.fromkeys(a["kind"] for a in result["alerts"]))
+        raise CheckFailed(f"{len(result['alerts'])} alert(s): {kinds}")
+    if result["status"] == "no_data":
+        ui.message("no data in the window: nothing was judged")
+        return ExitCode.NO_DATA
+    return 0

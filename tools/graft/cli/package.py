@@ -4,21 +4,39 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from graft import api
+from graft.cli.common import Ui, add_format
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=Path("dist"), help="output folder (default: dist/)")
+    parser.add_argument("--out", type=Path, help="output folder (default: dist/ at the project root)")
     parser.add_argument(
         "--version", dest="pkg_version", help="package version X.Y.Z (default 0.0.0+g<commit>)"
     )
     parser.add_argument("--allow-dirty", action="store_true", help="package despite uncommitted changes")
-    parser.add_argument("-C", dest="root", type=Path, default=Path(), help="project folder")
+    add_format(parser)
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    result = api.package(args.root, args.out, version=args.pkg_version, allow_dirty=args.allow_dirty)
-    print(f"{result.path}  sha256:{result.sha256}  ({len(result.files)} files)")
+def to_json(result: Any) -> dict[str, Any]:
+    return {
+        "path": str(result.path),
+        "name": result.name,
+        "version": result.version,
+        "sha256": result.sha256,
+        "files": dict(result.files),
+    }
+
+
+def run(args: argparse.Namespace, ui: Ui) -> int:
+    out = (args.out if args.out is not None else ui.root / "dist").resolve()  # JSON paths are absolute
+    with ui.progress() as progress:
+        progress.step("building the release package")
+        result = api.package(ui.root, out, version=args.pkg_version, allow_dirty=args.allow_dirty)
+    if ui.json_mode:
+        ui.json(to_json(result))
+    else:
+        ui.out(f"{result.path}  sha256:{result.sha256}  ({len(result.files)} files)")
     return 0

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from graft import api
+from graft.cli.common import Ui, add_format
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -20,31 +22,55 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--push", action="store_true", help="push the new tag to --remote")
     parser.add_argument("--remote", default="origin", help="remote to push the tag to (default: origin)")
-    parser.add_argument("--out", type=Path, default=Path("dist"), help="package folder (default: dist/)")
+    parser.add_argument("--out", type=Path, help="package folder (default: dist/ at the project root)")
     parser.add_argument(
         "--outputs",
         type=Path,
         metavar="FILE",
         help="append tag=, version=, package= lines to FILE (e.g. $GITHUB_OUTPUT)",
     )
-    parser.add_argument("-C", dest="root", type=Path, default=Path(), help="project folder")
+    add_format(parser)
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    result = api.release(
-        args.root, args.out, bump=args.bump, dry_run=args.dry_run, push=args.push, remote=args.remote
-    )
+def to_json(result: Any, dry_run: bool, remote: str) -> dict[str, Any]:
     plan = result.plan
-    previous = plan.previous.tag if plan.previous else "none"
-    print(f"{plan.tag}  ({plan.bump}: {plan.reason}; previous: {previous})")
-    if result.archive is not None:
-        print(f"{result.archive}  sha256:{result.archive_sha256}")
-    if result.tagged:
-        print(
-            f"tagged {plan.commit[:8]} as {plan.tag}"
-            + (f", pushed to {args.remote}" if result.pushed else "")
+    return {
+        "tag": plan.tag,
+        "model": plan.model,
+        "version": plan.version,
+        "bump": plan.bump,
+        "reason": plan.reason,
+        "previous": plan.previous.tag if plan.previous else None,
+        "commit": plan.commit,
+        "dry_run": dry_run,
+        "archive": None if result.archive is None else str(result.archive),
+        "archive_sha256": result.archive_sha256,
+        "tagged": result.tagged,
+        "pushed": result.pushed,
+        "remote": remote if result.pushed else None,
+    }
+
+
+def run(args: argparse.Namespace, ui: Ui) -> int:
+    out = (args.out if args.out is not None else ui.root / "dist").resolve()  # JSON paths are absolute
+    with ui.progress() as progress:
+        if not args.dry_run:
+            progress.step("building the release package")
+        result = api.release(
+            ui.root, out, bump=args.bump, dry_run=args.dry_run, push=args.push, remote=args.remote
         )
+    plan = result.plan
+    if ui.json_mode:
+        ui.json(to_json(result, args.dry_run, args.remote))
+    else:
+        previous = plan.previous.tag if plan.previous else "none"
+        ui.out(f"{plan.tag}  ({plan.bump}: {plan.reason}; previous: {previous})")
+        if result.archive is not None:
+            ui.out(f"{result.archive}  sha256:{result.archive_sha256}")
+        if result.tagged:
+            pushed = f", pushed to {args.remote}" if result.pushed else ""
+            ui.out(f"tagged {plan.commit[:8]} as {plan.tag}{pushed}")
     if args.outputs is not None and not args.dry_run:
         with args.outputs.open("a", encoding="utf-8") as handle:
             handle.write(f"tag={plan.tag}\nversion={plan.version}\npackage={result.archive}\n")

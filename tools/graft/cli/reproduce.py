@@ -1,29 +1,28 @@
-"""`graft reproduce TAG`: re-run a release in a temporary worktree and verify every output."""
+"""`graft reproduce TAG`: re-run a release in a temporary worktree and verify every output.
+
+Exit 0 when every output matches, 1 (a check that failed) naming each mismatch.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+from typing import Any
 
 from graft import api
-from graft.core.errors import GraftError
-
-
-class NotReproduced(GraftError):
-    pass
+from graft.cli.common import Ui, add_format
+from graft.core.errors import CheckFailed
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("tag", help="release tag, e.g. adult-income@v1.0.0")
+    parser.add_argument("tag", help="release tag, e.g. <model>@v1.0.0")
     parser.add_argument(
         "--package",
         type=Path,
         help="the release archive to verify against (default: dist/<model>-<version>.tar.gz if present)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary worktree for inspection")
-    parser.add_argument("--format", choices=["table", "json"], default="table")
-    parser.add_argument("-C", dest="root", type=Path, default=Path(), help="project folder")
+    add_format(parser)
     parser.set_defaults(handler=run)
 
 
@@ -31,36 +30,41 @@ def _short(value: str) -> str:
     return value if len(value) <= 20 else f"{value[:16]}…"
 
 
-def run(args: argparse.Namespace) -> int:
+def to_json(result: Any) -> dict[str, Any]:
+    return {
+        "tag": result.tag,
+        "commit": result.commit,
+        "archive": str(result.archive) if result.archive else None,
+        "rebuilt_sha256": result.rebuilt_sha256,
+        "reproduced": not result.mismatches,
+        "worktree": None if result.worktree is None else str(result.worktree),
+        "checks": [
+            {"item": c.item, "source": c.source, "expected": c.expected, "got": c.got, "match": c.match}
+            for c in result.checks
+        ],
+    }
+
+
+def run(args: argparse.Namespace, ui: Ui) -> int:
     from graft.core.texttable import format_table
 
-    result = api.reproduce(args.root, args.tag, archive=args.package, keep=args.keep)
-    if args.format == "json":
-        payload = {
-            "tag": result.tag,
-            "commit": result.commit,
-            "archive": str(result.archive) if result.archive else None,
-            "rebuilt_sha256": result.rebuilt_sha256,
-            "reproduced": not result.mismatches,
-            "checks": [
-                {"item": c.item, "source": c.source, "expected": c.expected, "got": c.got, "match": c.match}
-                for c in result.checks
-            ],
-        }
-        print(json.dumps(payload, indent=2))
+    with ui.progress() as progress:
+        result = api.reproduce(ui.root, args.tag, archive=args.package, keep=args.keep, progress=progress)
+    if ui.json_mode:
+        ui.json(to_json(result))
     else:
         rows = [
             [c.item, c.source, _short(c.expected), _short(c.got), "yes" if c.match else "NO"]
             for c in result.checks
         ]
-        print(format_table(["file", "expected from", "expected", "got", "match"], rows))
+        ui.out(format_table(["file", "expected from", "expected", "got", "match"], rows))
         against = f"release archive {result.archive}" if result.archive else "the tag's dvc.lock and metrics"
-        print(f"\n{result.tag} ({result.commit[:8]}) checked against {against}")
+        ui.out(f"\n{result.tag} ({result.commit[:8]}) checked against {against}")
         if result.worktree is not None:
-            print(f"worktree kept at {result.worktree}")
+            ui.out(f"worktree kept at {result.worktree}")
     if result.mismatches:
         names = ", ".join(c.item for c in result.mismatches)
-        raise NotReproduced(f"{result.tag} did not reproduce: {names}")
-    if args.format == "table":
-        print(f"verdict: {result.tag} reproduced ({len(result.checks)} checks match)")
+        raise CheckFailed(f"{result.tag} did not reproduce: {names}")
+    if not ui.json_mode:
+        ui.out(f"verdict: {result.tag} reproduced ({len(result.checks)} checks match)")
     return 0

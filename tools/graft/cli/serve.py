@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from graft import api
+from graft.cli.common import Ui
 
+EXTRA = "serve"
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
 
 
@@ -44,17 +45,17 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, ui: Ui) -> int:
     if args.print_openapi:
-        sys.stdout.write(api.serve_openapi(args.package))
+        ui.stdout.write(api.serve_openapi(args.package))
         return 0
     compile_cache = args.compile_cache if args.compile else None
+    if compile_cache is not None:
+        ui.message(f"graft serve: loading the compiled model (compiled into {compile_cache} on first use)")
     server = api.serve(args.package, args.host, args.port, args.log_db, args.max_body_bytes, compile_cache)
-    print(
+    ui.message(
         f"graft serve: {server.model.name} {server.model.version} on {server.url} "
-        f"(log: {server.log.display_url})",
-        file=sys.stderr,
-        flush=True,
+        f"(log: {server.log.display_url})"
     )
     server.run()
     return 0

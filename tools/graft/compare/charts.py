@@ -19,8 +19,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from graft.core.errors import GraftError
-
 if TYPE_CHECKING:
     from graft.compare.predictions import Scored
 
@@ -137,16 +135,13 @@ def fairness_charts(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -
 
 
 def write_pngs(context: Mapping[str, Any], out_dir: Path) -> list[Path]:
-    """The report's charts as PNG files (needs matplotlib): the ROC curve and the fairness charts."""
-    try:
-        import matplotlib
+    """The report's charts as PNG files (needs matplotlib: the ``plots`` extra, which the command
+    line names when the import fails): the ROC curve and the fairness charts."""
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise GraftError(
-            "--png-dir needs matplotlib, which is not installed (pip install matplotlib)"
-        ) from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     from graft.core.fsio import atomic_write_bytes
 
     written: list[Path] = []

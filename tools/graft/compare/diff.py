@@ -95,18 +95,11 @@ class DiffResult:
 # --- reading revisions -----------------------------------------------------------------------
 
 
-def metrics_files(view: View) -> list[str]:
-    """The metrics files a view shows: the headline file first, then the others."""
-    shown = view.settings.metrics.files
-    files = [view.settings.metrics.file, *(shown if shown is not None else view.pipeline.metrics)]
-    return list(dict.fromkeys(f for f in files if f))
-
-
 def snapshot(view: View) -> Snapshot:
     """The params and metrics of one view (a revision, or the working tree: sha ``""``)."""
     has_params = bool(view.all_params) or view.has_params
     headline = view.settings.metrics.file
-    prefixes = {f: "" if f == headline else f"{f}:" for f in metrics_files(view)}
+    prefixes = {f: "" if f == headline else f"{f}:" for f in view.shown_metrics_files()}
     return Snapshot(
         name=view.name,
         sha="" if view.revision is None else view.revision.sha,

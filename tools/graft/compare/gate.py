@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from graft.compare.diff import metrics_files
 from graft.core.errors import DataError, ParamsError
 from graft.project.lock import flatten
 from graft.project.settings import SETTINGS_FILE, Bound, MetricRule
@@ -146,7 +145,7 @@ def committed_metrics(view: View, where: str) -> dict[str, Any]:
     """The view's shown metrics; an error naming the files looked for when there are none."""
     metrics = view.metrics()
     if metrics is None:
-        files = metrics_files(view)
+        files = view.shown_metrics_files()
         if len(files) == 1:
             looked = f"{files[0]} is not committed there"
         elif files:

@@ -22,6 +22,7 @@ meant to be shared by threads, and its output lands in the run's log.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,23 @@ def default_remote(config_text: str | None) -> Remote | None:
     return remotes(config).get(name) if name else None
 
 
+# DVC's remote filesystems that live in a plugin distribution (dvc-s3 is module dvc_s3)
+PLUGINS = ("s3", "gs", "azure", "ssh", "oss", "gdrive", "hdfs", "webdav", "http")
+_SCHEMES = {"webdavs": "webdav", "https": "http", "webhdfs": "hdfs"}
+
+
+def check_plugin(remote: Remote) -> None:
+    """Raise the one-line MissingDependency when ``remote`` needs a DVC plugin not installed here."""
+    import importlib.util
+
+    scheme = remote.url.split("://", 1)[0] if "://" in remote.url else ""
+    protocol = _SCHEMES.get(scheme, scheme)
+    if protocol in PLUGINS and importlib.util.find_spec(f"dvc_{protocol}") is None:
+        from graft.core.extras import dvc_plugin
+
+        raise dvc_plugin(protocol, f"'{remote.name}' ({remote.url})")
+
+
 # ---------------------------------------------------------------------------------------------
 # inside a worktree (separate process)
 
@@ -85,6 +103,15 @@ def _remote_odbs(repo: Any) -> tuple[Any, Any]:
         legacy = repo.cloud.get_remote_odb(None, "push --run-cache", hash_name="md5-dos2unix")
     except NoRemoteError:
         raise GraftError("no default DVC remote is configured (core.remote)") from None
+    except ImportError as exc:  # DVC: "s3 is supported, but requires 'dvc-s3' to be installed"
+        plugin = re.search(r"requires '(dvc-([\w-]+))'", str(exc))
+        if plugin is None:
+            raise
+        from graft.core.extras import dvc_plugin
+
+        name = repo.config["core"].get("remote")
+        url = str(repo.config["remote"].get(name, {}).get("url", name))
+        raise dvc_plugin(plugin.group(2), f"'{name}' ({url})") from None
     return odb, legacy
 
 

@@ -1,29 +1,58 @@
 """The one exception base for user-facing errors and the one place that maps them to exit codes.
 
-Library code raises; only :func:`run_main` prints and decides the exit status:
+Library code raises; only :func:`run_main` prints and decides the exit status. Every graft
+command (and every pipeline stage) exits with one of :class:`ExitCode`:
 
-* ``GraftError`` (and subclasses): a one-line message on stderr, exit 1.
-* ``UsageError``: the message on stderr, exit 2.
-* anything else: a short notice saying how to get the traceback (``GRAFT_DEBUG=1``), exit 1.
+==  ============  ==========================================================================
+0   OK            success (a check that ran and passed included)
+1   CHECK_FAILED  a check ran and failed: the gate, a drift alert, a reproduction mismatch
+2   USAGE         the command line is wrong (unknown option, missing argument, bad value)
+3   ERROR         an error stopped the command: not a repository, unknown revision,
+                  unreachable server, bad params, a missing optional dependency, a bug
+4   NO_DATA       nothing to judge: `graft monitor`'s window holds too few predictions
+130 INTERRUPTED   Ctrl-C
+==  ============  ==========================================================================
+
+``GraftError`` subclasses carry
+their code as ``exit_code``; an unexpected exception prints a one-line notice saying how to
+get the traceback (``GRAFT_DEBUG=1``) and exits ``ERROR``.
 """
 
 from __future__ import annotations
 
+import enum
 import os
 import sys
 from collections.abc import Callable
 
 
+class ExitCode(enum.IntEnum):
+    """graft's exit statuses (the table in this module's docstring and the README)."""
+
+    OK = 0
+    CHECK_FAILED = 1
+    USAGE = 2
+    ERROR = 3
+    NO_DATA = 4
+    INTERRUPTED = 130
+
+
 class GraftError(Exception):
     """A failure the user can act on; its message names the file, key, column or branch at fault."""
 
-    exit_code = 1
+    exit_code: int = ExitCode.ERROR
+
+
+class CheckFailed(GraftError):
+    """A check ran to the end and its verdict is "failed" (gate, drift alert, reproduction)."""
+
+    exit_code = ExitCode.CHECK_FAILED
 
 
 class UsageError(GraftError):
     """The command line itself is wrong."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class DataError(GraftError):
@@ -38,6 +67,10 @@ class GitError(GraftError):
     """A Git operation was refused or failed (dirty tree, unknown branch, ...)."""
 
 
+class MissingDependency(GraftError):
+    """An optional dependency is not installed; the message names the extra that brings it."""
+
+
 def one_line(message: str) -> str:
     """Collapse a message to one line so stderr stays greppable."""
     return " ".join(str(message).split())
@@ -47,12 +80,15 @@ def run_main(func: Callable[[], int | None], prog: str) -> int:
     """Run ``func`` and turn its outcome into an exit code; the only place errors are printed."""
     try:
         code = func()
+    except CheckFailed as exc:
+        print(f"{prog}: {one_line(str(exc))}", file=sys.stderr)
+        return exc.exit_code
     except GraftError as exc:
         print(f"{prog}: error: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
     except Exception as exc:  # the one catch-all: report, point at the traceback
         if os.environ.get("GRAFT_DEBUG"):
             raise
@@ -61,5 +97,5 @@ def run_main(func: Callable[[], int | None], prog: str) -> int:
             "(run again with GRAFT_DEBUG=1 for the traceback)",
             file=sys.stderr,
         )
-        return 1
+        return ExitCode.ERROR
     return int(code or 0)

@@ -35,9 +35,10 @@ import pygit2
 
 from graft.core import gitrepo
 from graft.core.dvcremote import CONFIG_FILE as DVC_CONFIG
-from graft.core.dvcremote import Remote, default_remote
+from graft.core.dvcremote import Remote, check_plugin, default_remote
 from graft.core.errors import GitError, GraftError, ParamsError, UsageError
 from graft.core.fsio import atomic_write_text
+from graft.core.progress import SILENT, Reporter
 from graft.core.worktree import (
     PipelineFailed,
     dvc_cache_dir,
@@ -281,6 +282,11 @@ def check_cluster(
     return Cluster(url, remote)
 
 
+def _dvc_config(root: Path) -> str | None:
+    path = root / DVC_CONFIG
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
 def _is_ancestor(root: Path, ancestor: str, sha: str) -> bool:
     try:
         gitrepo.git(root, "merge-base", "--is-ancestor", ancestor, sha)
@@ -319,6 +325,9 @@ def make_plan(
         specs.append(Spec(name, tuple(plan_text(params_text, assignments, f"{PARAMS_FILE} at {base}"))))
     if push and not cluster:
         check_remote(root)
+        remote = default_remote(_dvc_config(root))
+        if remote is not None:  # dvc push runs here: its filesystem plugin must be installed here
+            check_plugin(remote)
     target = check_cluster(root, revision, specs if branches else (), git_remote) if cluster else None
     cache = dvc_cache_dir(root) if (run or push) and not cluster else None
     return Plan(root, revision, tuple(specs), run, push or cluster, cache, target, branches)
@@ -462,15 +471,18 @@ def build(
     push_data: bool = False,
     publish: Callable[[str], str] | None = None,
     env_extra: Mapping[str, str] | None = None,
+    progress: Reporter = SILENT,
 ) -> Built:
     """Run ``job`` in a temporary worktree of ``root`` (a checkout or a bare kept clone).
 
     ``pull``: data and run cache come from the DVC remote (``dvc repro --pull``); ``push_data``:
     the run's outputs and run-cache entries go back to it; ``publish(sha)`` makes the commit
     visible (a local branch, a push) and returns the commit that now stands for it. A search
-    trial (``job.branch`` false) commits nothing and returns its metrics.
+    trial (``job.branch`` false) commits nothing and returns its metrics. ``progress`` hears
+    each step (worktree, repro, commit, push).
     """
     spec = job.spec
+    progress.step(f"{spec.branch}: preparing a worktree at {job.base_name} ({job.base_sha[:8]})")
     with temporary_worktree(root, job.base_sha, slug(spec.name), parent=worktrees) as wt:
         params = wt / PARAMS_FILE
         atomic_write_text(params, apply_overrides(params.read_text(encoding="utf-8"), spec.overrides))
@@ -480,6 +492,7 @@ def build(
         metrics: dict[str, Any] = {}
         stages: dict[str, str] = {}
         if job.run:
+            progress.step(f"{spec.branch}: running dvc repro (log: {log})")
             start = log.stat().st_size
             if run_logged(repro_command(pull, job.targets), wt, log, env) != 0:
                 raise PipelineFailed(f"dvc repro failed ({failure_reason(log)})", log)
@@ -495,6 +508,7 @@ def build(
                 gitrepo.git(wt, "add", "--all", "--", *results_to_commit(wt))
             else:
                 gitrepo.git(wt, "add", "--", PARAMS_FILE)
+            progress.step(f"{spec.branch}: committing")
             message = commit_message(spec, job.base_name, job.base_sha, job.run)
             gitrepo.git(wt, "commit", "--quiet", "--allow-empty", "-m", message, env=env)
             sha = gitrepo.git(wt, "rev-parse", "HEAD")
@@ -503,19 +517,22 @@ def build(
             )
         # a run where no stage ran got everything from the DVC remote: nothing new to send
         if push_data and job.run and (pull is False or "ran" in stages.values()):
+            progress.step(f"{spec.branch}: pushing the outputs and run cache to the DVC remote")
             push_run(wt, log, env)
         if publish is not None and sha is not None:
             sha = publish(sha)
     return Built(sha, files, metrics, stages)
 
 
-def run_one(plan: Plan, spec: Spec, lock: threading.Lock | None = None) -> Result:
+def run_one(
+    plan: Plan, spec: Spec, lock: threading.Lock | None = None, progress: Reporter = SILENT
+) -> Result:
     """Build ``exp/NAME`` here; on success the branch exists, on failure nothing does."""
     job = Job(spec, plan.base.sha, plan.base.name, plan.run, plan.branches, targets=plan.targets)
-    return run_local(plan, job, lock or threading.Lock())
+    return run_local(plan, job, lock or threading.Lock(), progress)
 
 
-def run_local(plan: Plan, job: Job, lock: threading.Lock) -> Result:
+def run_local(plan: Plan, job: Job, lock: threading.Lock, progress: Reporter = SILENT) -> Result:
     """One job in the user's repository (threads of :class:`LocalExecutor`)."""
     started = time.monotonic()
     root, spec = plan.root, job.spec
@@ -545,6 +562,7 @@ def run_local(plan: Plan, job: Job, lock: threading.Lock) -> Result:
             root / WORKTREES_DIR,
             push_data=plan.push,
             publish=publish if job.branch else None,
+            progress=progress,
         )
         keep_log = False
     except ExperimentFailed:

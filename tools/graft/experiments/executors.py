@@ -100,15 +100,22 @@ def parse_cluster(address: str) -> tuple[str, int | None]:
     raise UsageError(f"--cluster {address}: expected tcp://HOST:PORT of a Dask scheduler, or local:N")
 
 
+def check_address(address: str) -> None:
+    """``--cluster ADDRESS`` checked before anything else: its form, then the extra it needs."""
+    from graft.core.extras import require
+
+    parse_cluster(address)
+    require("distributed", "--cluster", "cluster")
+
+
 class DaskExecutor:
     """Run jobs as tasks of a Dask cluster (see the module docstring)."""
 
     def __init__(self, address: str, root: Path) -> None:
+        check_address(address)
         kind, workers = parse_cluster(address)
-        try:
-            from distributed import Client, LocalCluster
-        except ImportError:
-            raise GraftError("--cluster needs dask.distributed: pip install 'graft[cluster]'") from None
+        from distributed import Client, LocalCluster
+
         self.address = address
         self.cluster: Any = None
         if kind == "local":

@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from graft.core.errors import ParamsError, UsageError
-from graft.project.metrics import PARAMS_FILE
+from graft.project.dvcfile import DEFAULT_PARAMS as PARAMS_FILE
 
 PathPart = str | int
 

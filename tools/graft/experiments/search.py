@@ -414,9 +414,13 @@ def run_search(
     planned: Callable[[str, int, int, str], None] | None = None,
 ) -> SearchResult:
     """Run (or resume) search ``name`` until it holds ``trials`` trials; keep the best ``keep``."""
-    from graft.experiments.executors import open_executor
+    from graft.core.extras import require
+    from graft.experiments.executors import check_address, open_executor
 
     check_study_name(name)
+    require("optuna", "graft exp search", "search")
+    if cluster is not None:
+        check_address(cluster)
     if trials < 1:
         raise UsageError(f"--trials must be at least 1 (got {trials})")
     if keep < 0:
@@ -714,7 +718,10 @@ class Summary:
 
 def show(cwd: str | Path, name: str, storage: str | None = None) -> Summary:
     """Every trial of search ``name``: state, objective, params, seconds, kept branch."""
+    from graft.core.extras import require
+
     check_study_name(name)
+    require("optuna", "graft exp search", "search")
     _, root = branches.project_root(cwd)
     url = storage or default_storage(root, name)
     if storage is None and not (root / SEARCH_DIR / f"{name}.db").is_file():

@@ -1,8 +1,9 @@
 """Output drift, realised quality from feedback, and fairness over a window of the log.
 
-Inputs are two frames (see :mod:`graft.monitoring.logreader`):
-``predictions`` (request_id, ts, model_version, the raw input columns, proba, label) and
-``feedback`` (request_id, ts, outcome 0/1). Every function returns plain dicts.
+The window is one frame (see :mod:`graft.monitoring.logreader`): one row per served record
+with the input columns, ``proba``, and, for records that received feedback, ``outcome`` (0/1;
+NaN without feedback) and ``feedback_delay_s``. Every function returns plain dicts; tests
+report raw p-values, which :mod:`graft.monitoring.run` adjusts with the window's others.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from graft.monitoring.drift import DriftConfig
+from graft.monitoring.significance import gap_exceeds_pvalue, rate_change_pvalue, wasserstein
+
 
 def _r(x: float | None) -> float | None:
     return None if x is None or not np.isfinite(x) else round(float(x), 6)
@@ -22,57 +26,67 @@ def output_drift(
     proba: np.ndarray,
     reference_proba: np.ndarray,
     threshold: float,
-    small_window: int,
-    p_value: float,
-    distance_threshold: float,
+    config: DriftConfig,
     max_rate_change: float,
 ) -> dict[str, Any]:
-    """Prediction distribution and positive rate against the released model's test predictions."""
-    if len(proba) == 0:
-        return {"rows": 0, "drifted": False, "rate_alert": False}
-    small = len(proba) <= small_window
-    if small:
+    """Prediction distribution and positive rate against the released model's test predictions.
+
+    ``score`` is the raw KS p-value (windows up to ``small_window`` rows) or the normed
+    Wasserstein distance; ``rate_p_value`` tests "the positive rate moved by more than
+    ``max_rate_change``". Both are None below ``min_window`` rows.
+    """
+    n = len(proba)
+    rate = float((proba >= threshold).mean()) if n else None
+    ref_rate = float((reference_proba >= threshold).mean())
+    enough = n >= config.min_window
+    small = n <= config.small_window
+    score: float | None = None
+    if enough and small:
         score = float(stats.ks_2samp(reference_proba, proba).pvalue)
-        drifted = score < p_value
-    else:
-        score = float(stats.wasserstein_distance(reference_proba, proba) / (np.std(reference_proba) or 1.0))
-        drifted = score >= distance_threshold
-    rate, ref_rate = float((proba >= threshold).mean()), float((reference_proba >= threshold).mean())
+    elif enough:
+        spread = float(np.std(reference_proba)) or 1.0
+        score = wasserstein(reference_proba, proba) / spread
+    positives = int((proba >= threshold).sum())
     return {
-        "rows": len(proba),
-        "method": "ks" if small else "wasserstein_normed",
+        "rows": n,
+        "method": ("ks" if small else "wasserstein_normed") if enough else "none",
         "score": _r(score),
-        "threshold": p_value if small else distance_threshold,
-        "drifted": bool(drifted),
-        "mean_proba": _r(proba.mean()),
+        "threshold": config.p_value if small else config.distance_threshold,
+        "mean_proba": _r(proba.mean()) if n else None,
         "reference_mean_proba": _r(reference_proba.mean()),
         "positive_rate": _r(rate),
         "reference_positive_rate": _r(ref_rate),
-        "positive_rate_change": _r(rate - ref_rate),
+        "positive_rate_change": _r(rate - ref_rate) if rate is not None else None,
         "max_rate_change": max_rate_change,
-        "rate_alert": abs(rate - ref_rate) > max_rate_change,
+        "rate_p_value": rate_change_pvalue(positives, n, ref_rate, max_rate_change) if enough else None,
     }
 
 
-def join_feedback(predictions: pd.DataFrame, feedback: pd.DataFrame) -> pd.DataFrame:
-    """Predictions that received an outcome, with the outcome and the delay in seconds (last word wins)."""
-    if feedback.empty:
-        return predictions.iloc[0:0].assign(outcome=pd.Series(dtype=float), delay_s=pd.Series(dtype=float))
-    last = feedback.dropna(subset=["outcome"]).sort_values("ts").drop_duplicates("request_id", keep="last")
-    joined = predictions.merge(last[["request_id", "outcome", "ts"]], on="request_id", suffixes=("", "_fb"))
-    joined["delay_s"] = (joined["ts_fb"] - joined["ts"]).dt.total_seconds()
-    return joined.drop(columns=["ts_fb"])
+def roc_auc(y: np.ndarray, p: np.ndarray) -> float:
+    """ROC AUC as the normalised Mann-Whitney U statistic (ties count one half), from the
+    distinct scores: memory grows with the labelled rows, a few bytes each."""
+    values, inverse = np.unique(p, return_inverse=True)
+    positives = np.bincount(inverse, weights=y, minlength=len(values))
+    negatives = np.bincount(inverse, minlength=len(values)) - positives
+    below = np.cumsum(negatives) - negatives  # negatives scored strictly lower
+    return float(np.sum(positives * (below + 0.5 * negatives)) / (positives.sum() * negatives.sum()))
 
 
-def realised_quality(
-    joined: pd.DataFrame, n_predictions: int, threshold: float, min_rows: int
-) -> dict[str, Any]:
-    from sklearn import metrics as skm
+def log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    p = np.clip(p, 1e-15, 1 - 1e-15)
+    return float(-np.mean(np.where(y == 1, np.log(p), np.log1p(-p))))
 
-    y = joined["outcome"].to_numpy(dtype=int)
-    p = joined["proba"].to_numpy(dtype=float)
-    enough = len(y) >= min_rows and len(np.unique(y)) == 2
-    delays = joined["delay_s"].to_numpy(dtype=float)
+
+def realised_quality(predictions: pd.DataFrame, threshold: float, min_rows: int) -> dict[str, Any]:
+    """Realised metrics over the window's records that received an outcome."""
+    outcome = predictions["outcome"].to_numpy(dtype=float)
+    labelled = ~np.isnan(outcome)
+    y = outcome[labelled]
+    p = predictions["proba"].to_numpy(dtype=float)[labelled]
+    enough = len(y) >= min_rows and 0 < y.sum() < len(y)
+    delays = predictions["feedback_delay_s"].to_numpy(dtype=float)[labelled]
+    delays = delays[~np.isnan(delays)]
+    n_predictions = len(predictions)
     return {
         "rows_with_feedback": len(y),
         "coverage": _r(len(y) / n_predictions) if n_predictions else None,
@@ -82,40 +96,68 @@ def realised_quality(
         },
         "enough_feedback": bool(enough),
         "min_rows": min_rows,
-        "roc_auc": _r(skm.roc_auc_score(y, p)) if enough else None,
-        "accuracy": _r(skm.accuracy_score(y, p >= threshold)) if enough else None,
-        "log_loss": _r(skm.log_loss(y, np.clip(p, 1e-15, 1 - 1e-15), labels=[0, 1])) if enough else None,
+        "roc_auc": _r(roc_auc(y, p)) if enough else None,
+        "accuracy": _r(np.mean((p >= threshold) == (y == 1))) if enough else None,
+        "log_loss": _r(log_loss(y, p)) if enough else None,
     }
 
 
 def group_rates(
-    predictions: pd.DataFrame, joined: pd.DataFrame, column: str, threshold: float, min_rows: int
+    predictions: pd.DataFrame,
+    column: str,
+    threshold: float,
+    min_rows: int,
+    max_parity_gap: float = 1.0,
+    max_odds_gap: float = 1.0,
 ) -> dict[str, Any]:
     """Selection rate per group, and TPR/FPR where feedback exists; with the two gap summaries.
 
     Groups (or labelled subsets) smaller than ``min_rows`` are reported but left out of the gaps.
+    Each gap comes with the p-value of "the gap is at most its bound" (see
+    :func:`graft.monitoring.significance.gap_exceeds_pvalue`), so a small group's noise alone
+    does not alert.
     """
+    column_values = predictions[column]
+    if not isinstance(column_values.dtype, pd.CategoricalDtype):
+        column_values = column_values.astype("category")
+    codes = column_values.cat.codes.to_numpy()  # small integers, -1 for missing
+    names = [*column_values.cat.categories, None]  # None: missing
+    sel = predictions["proba"].to_numpy(dtype=float) >= threshold
+    outcome = predictions["outcome"].to_numpy(dtype=float)
+    is_pos, is_neg = outcome == 1, outcome == 0
     groups: dict[str, Any] = {}
-    pred = predictions.assign(sel=predictions["proba"] >= threshold)
-    fb = joined.assign(sel=joined["proba"] >= threshold)
-    for group, rows in pred.groupby(column, dropna=False, sort=True):
-        labelled = fb[fb[column] == group]
-        pos, neg = labelled[labelled["outcome"] == 1], labelled[labelled["outcome"] == 0]
-        groups[str(group)] = {
-            "count": len(rows),
-            "selection_rate": _r(rows["sel"].mean()),
-            "labelled": len(labelled),
-            "tpr": _r(pos["sel"].mean()) if len(pos) else None,
-            "fpr": _r(neg["sel"].mean()) if len(neg) else None,
-            "in_gaps": len(rows) >= min_rows,
-            "in_odds_gaps": len(pos) >= min_rows and len(neg) >= min_rows,
+    counts_for: dict[str, list[tuple[int, int]]] = {"sel": [], "tpr": [], "fpr": []}
+    present = [int(c) for c in np.unique(codes)]
+    for code in sorted(present, key=lambda c: (c < 0, str(names[c]))):
+        mask = codes == code
+        count, selected = int(mask.sum()), int((sel & mask).sum())
+        pos, neg = int((is_pos & mask).sum()), int((is_neg & mask).sum())
+        true_pos, false_pos = int((sel & is_pos & mask).sum()), int((sel & is_neg & mask).sum())
+        groups[str(names[code]) if code >= 0 else "nan"] = {
+            "count": count,
+            "selection_rate": _r(selected / count),
+            "labelled": pos + neg,
+            "tpr": _r(true_pos / pos) if pos else None,
+            "fpr": _r(false_pos / neg) if neg else None,
+            "in_gaps": count >= min_rows,
+            "in_odds_gaps": pos >= min_rows and neg >= min_rows,
         }
+        if count >= min_rows:
+            counts_for["sel"].append((selected, count))
+        if pos >= min_rows and neg >= min_rows:
+            counts_for["tpr"].append((true_pos, pos))
+            counts_for["fpr"].append((false_pos, neg))
     rates = [g["selection_rate"] for g in groups.values() if g["in_gaps"]]
     tprs = [g["tpr"] for g in groups.values() if g["in_odds_gaps"]]
     fprs = [g["fpr"] for g in groups.values() if g["in_odds_gaps"]]
     eod = max((max(v) - min(v)) for v in (tprs, fprs)) if len(tprs) > 1 and len(fprs) > 1 else None
+    tpr_p, fpr_p = (gap_exceeds_pvalue(counts_for[key], max_odds_gap) for key in ("tpr", "fpr"))
+    # the larger of two gaps: Bonferroni over the TPR and FPR tests
+    odds_p = None if tpr_p is None or fpr_p is None else min(1.0, 2 * min(tpr_p, fpr_p))
     return {
         "groups": groups,
         "demographic_parity_difference": _r(max(rates) - min(rates)) if len(rates) > 1 else None,
         "equalized_odds_difference": _r(eod),
+        "demographic_parity_p_value": gap_exceeds_pvalue(counts_for["sel"], max_parity_gap),
+        "equalized_odds_p_value": odds_p,
     }

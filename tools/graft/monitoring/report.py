@@ -13,6 +13,7 @@ from graft.core.errors import UsageError
 from graft.core.fsio import atomic_write_bytes, atomic_write_text, dumps_json
 from graft.core.templating import render
 from graft.monitoring import plots
+from graft.monitoring.drift import Reference
 
 
 def make_plots(
@@ -24,8 +25,14 @@ def make_plots(
 ) -> dict[str, bytes]:
     if "inputs" not in result:
         return {}
+    features = result["inputs"]["features"]
+    profile = Reference.build(
+        reference,
+        [f["feature"] for f in features if f["kind"] == "numeric"],
+        [f["feature"] for f in features if f["kind"] == "categorical"],
+    )
     return {
-        "features": plots.feature_distributions(reference, current, result["inputs"]["features"]),
+        "features": plots.feature_distributions(profile, current, features),
         "drift": plots.drift_scores(result["inputs"]["features"]),
         "predictions": plots.predictions(current["proba"].to_numpy(dtype=float), reference_proba, threshold),
         "fairness": plots.fairness(result["fairness"]),

@@ -1,8 +1,21 @@
-"""Assemble one monitoring result (inputs, outputs, feedback, fairness) and its alerts."""
+"""Assemble one monitoring result (inputs, outputs, feedback, fairness), its alerts and exit code.
+
+False alarms are controlled per window: every hypothesis test run on the window (each
+feature's distribution test and missing-rate test, the prediction distribution test and the
+positive-rate test) goes into one family whose p-values are adjusted with Holm's method, and a
+test alerts only when its adjusted p-value is below ``monitor.drift.p_value``. The chance that
+an undrifted window raises any of these alerts is then at most that rate, whatever the number
+of features and however they depend on each other (Holm needs no independence, unlike
+Benjamini-Hochberg, and the decision that matters here, page or not, is per window).
+
+A window with fewer than ``monitor.min_window`` readable predictions is not judged: each check
+reports "insufficient data" and the exit code is :data:`EXIT_NO_DATA` (unless an alert that
+needs no statistics fires: unreadable log rows, schema violations).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -10,8 +23,19 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from graft.core.errors import ParamsError
-from graft.monitoring import checks
-from graft.monitoring.drift import DriftConfig, FeatureDrift, dataset_drift, feature_drift
+from graft.monitoring import EXIT_NO_DATA, checks
+from graft.monitoring.drift import (
+    INSUFFICIENT,
+    DriftConfig,
+    FeatureDrift,
+    Reference,
+    dataset_drift,
+    decide,
+    feature_drift,
+)
+from graft.monitoring.significance import holm
+
+DEFAULT_MIN_WINDOW = 50  # packages released before `monitor.min_window` existed get this
 
 
 class _Strict(BaseModel):
@@ -45,10 +69,22 @@ class FairnessParams(_Strict):
 
 
 class MonitorParams(_Strict):
+    min_window: int = Field(default=DEFAULT_MIN_WINDOW, ge=1)
     drift: DriftParams
     outputs: OutputParams
     feedback: FeedbackParams
     fairness: FairnessParams
+
+    def drift_config(self) -> DriftConfig:
+        d = self.drift
+        return DriftConfig(
+            small_window=d.small_window,
+            p_value=d.p_value,
+            distance_threshold=d.distance_threshold,
+            dataset_share=d.dataset_share,
+            min_window=self.min_window,
+            max_missing_rate_change=d.max_missing_rate_change,
+        )
 
 
 def parse_params(raw: Any, source: str) -> MonitorParams:
@@ -64,13 +100,20 @@ def parse_params(raw: Any, source: str) -> MonitorParams:
 
 @dataclass(frozen=True)
 class Window:
-    predictions: pd.DataFrame
-    feedback: pd.DataFrame
-    since: str | None
-    until: str | None
+    """One window of the log: a row per served record (see :mod:`graft.monitoring.logreader`)."""
+
+    predictions: pd.DataFrame  # input columns, proba, outcome (0/1, NaN), feedback_delay_s
+    since: str | None = None
+    until: str | None = None
+    feedback_events: int = 0  # feedback rows naming the window's requests
+    unreadable: dict[str, dict[str, Any]] = field(default_factory=dict)  # reason -> rows, examples
+    not_numbers: dict[str, int] = field(default_factory=dict)  # column -> values that are not numbers
+    model_versions: dict[str, int] = field(default_factory=dict)  # version -> records
 
 
-def schema_violations(frame: pd.DataFrame, schema: dict[str, Any]) -> list[dict[str, Any]]:
+def schema_violations(
+    frame: pd.DataFrame, schema: dict[str, Any], not_numbers: dict[str, int] | None = None
+) -> list[dict[str, Any]]:
     """Logged inputs that break the package's input schema (should be none: the server rejects them)."""
     out = []
     for column, prop in schema["properties"].items():
@@ -80,14 +123,14 @@ def schema_violations(frame: pd.DataFrame, schema: dict[str, Any]) -> list[dict[
         values = frame[column]
         if "enum" in prop:
             allowed = {v for v in prop["enum"] if v is not None}
-            bad = values.notna() & ~values.isin(allowed)
+            bad = int((values.notna() & ~values.isin(allowed)).sum())
         else:
             numbers = pd.to_numeric(values, errors="coerce")
-            bad = values.notna() & (
-                numbers.isna() | (numbers < prop["minimum"]) | (numbers > prop["maximum"])
-            )
-        if int(bad.sum()):
-            out.append({"column": column, "problem": "outside the schema", "rows": int(bad.sum())})
+            bad = int((numbers.notna() & ((numbers < prop["minimum"]) | (numbers > prop["maximum"]))).sum())
+            if (not_numbers or {}).get(column):
+                out.append({"column": column, "problem": "not a number", "rows": not_numbers[column]})
+        if bad:
+            out.append({"column": column, "problem": "outside the schema", "rows": bad})
     return out
 
 
@@ -98,9 +141,11 @@ def _alert(kind: str, detail: str, **extra: str) -> Alert:
     return {"kind": kind, "detail": detail, **extra}
 
 
-def input_alerts(
-    features: list[FeatureDrift], dataset: dict[str, Any], violations: list[dict[str, Any]], p: DriftParams
-) -> list[Alert]:
+def _p(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3g}"
+
+
+def input_alerts(features: list[FeatureDrift], dataset: dict[str, Any], p: DriftParams) -> list[Alert]:
     alerts = []
     if dataset["drifted"]:
         names = ", ".join(dataset["drifted_features"])
@@ -111,30 +156,45 @@ def input_alerts(
             )
         )
     for f in features:
-        if f.drifted and f.psi >= p.feature_psi_alert:
-            detail = f"{f.feature}: {f.method} {f.score:.4g} (threshold {f.threshold}), PSI {f.psi:.3f}"
-            alerts.append(_alert("feature_drift", f"{detail} >= {p.feature_psi_alert}", feature=f.feature))
-        if abs(f.current_missing_rate - f.reference_missing_rate) > p.max_missing_rate_change:
+        if f.drifted and f.psi is not None and f.psi >= p.feature_psi_alert:
+            if f.is_test:
+                how = f"{f.method} p {_p(f.score)}, Holm-adjusted {_p(f.p_adjusted)} < {f.threshold}"
+            else:
+                how = f"{f.method} {f.score:.4g} >= {f.threshold}"
+            detail = f"{f.feature}: {how}; PSI {f.psi:.3f} >= {p.feature_psi_alert}"
+            alerts.append(_alert("feature_drift", detail, feature=f.feature))
+        if f.missing_alert:
             now, before = f.current_missing_rate, f.reference_missing_rate
-            detail = f"{f.feature}: missing rate {now:.3f}, {before:.3f} in training"
+            detail = (
+                f"{f.feature}: missing rate {now:.3f}, {before:.3f} in training "
+                f"(moved by more than {p.max_missing_rate_change}: "
+                f"Holm-adjusted p {_p(f.missing_p_adjusted)})"
+            )
             alerts.append(_alert("missing_rate", detail, feature=f.feature))
-    for v in violations:
-        alerts.append(
-            _alert("schema", f"{v['column']}: {v['rows']} row(s) {v['problem']}", feature=v["column"])
-        )
     return alerts
+
+
+def schema_alerts(violations: list[dict[str, Any]]) -> list[Alert]:
+    return [
+        _alert("schema", f"{v['column']}: {v['rows']} row(s) {v['problem']}", feature=v["column"])
+        for v in violations
+    ]
 
 
 def output_alerts(outputs: dict[str, Any], p: OutputParams) -> list[Alert]:
     alerts = []
     if outputs.get("drifted"):
-        alerts.append(
-            _alert("output_drift", f"prediction distribution moved: {outputs['method']} {outputs['score']}")
+        how = (
+            f"ks p {_p(outputs['score'])}, Holm-adjusted {_p(outputs['p_adjusted'])}"
+            if outputs["method"] == "ks"
+            else f"{outputs['method']} {outputs['score']}"
         )
+        alerts.append(_alert("output_drift", f"prediction distribution moved: {how}"))
     if outputs.get("rate_alert"):
         detail = (
             f"positive rate {outputs['positive_rate']:.3f} vs {outputs['reference_positive_rate']:.3f} "
-            f"on the test set (max change {p.max_positive_rate_change})"
+            f"on the test set (moved by more than {p.max_positive_rate_change}: "
+            f"Holm-adjusted p {_p(outputs['rate_p_adjusted'])})"
         )
         alerts.append(_alert("positive_rate", detail))
     return alerts
@@ -163,24 +223,87 @@ def quality_alerts(quality: dict[str, Any], p: FeedbackParams) -> list[Alert]:
     return alerts
 
 
-def fairness_alerts(column: str, rates: dict[str, Any], p: FairnessParams) -> list[Alert]:
+FAIRNESS_GAPS = ("demographic_parity", "equalized_odds")
+
+
+def fairness_alerts(column: str, rates: dict[str, Any], p: FairnessParams, alpha: float) -> list[Alert]:
     alerts = []
-    for key, bound in (
-        ("demographic_parity_difference", p.max_demographic_parity_difference),
-        ("equalized_odds_difference", p.max_equalized_odds_difference),
+    for gap, bound in zip(
+        FAIRNESS_GAPS, (p.max_demographic_parity_difference, p.max_equalized_odds_difference), strict=True
     ):
-        value = rates[key]
-        if value is not None and value > bound:
-            label = key.replace("_", " ").replace("difference", "gap")
-            alerts.append(
-                _alert("fairness", f"{column}: {label} {value:.3f} > {bound}", metric=f"{column}.{key}")
-            )
+        value, adjusted = rates[f"{gap}_difference"], rates.get(f"{gap}_p_adjusted")
+        if value is not None and value > bound and adjusted is not None and adjusted < alpha:
+            label = gap.replace("_", " ") + " gap"
+            detail = f"{column}: {label} {value:.3f} > {bound} (Holm-adjusted p {_p(adjusted)})"
+            alerts.append(_alert("fairness", detail, metric=f"{column}.{gap}_difference"))
     return alerts
+
+
+def unreadable_alerts(window: Window) -> list[Alert]:
+    alerts = []
+    for reason, info in sorted(window.unreadable.items()):
+        examples = ", ".join(info["examples"])
+        detail = f"{info['rows']} log row(s) skipped: {reason} (e.g. request {examples})"
+        alerts.append(_alert("unreadable_rows", detail))
+    return alerts
+
+
+def adjust(
+    features: list[FeatureDrift],
+    outputs: dict[str, Any],
+    fairness: dict[str, dict[str, Any]],
+    config: DriftConfig,
+) -> tuple[list[FeatureDrift], dict[str, Any], int]:
+    """Holm over every test of the window: decides the features and outputs, annotates fairness
+    in place; returns the decided features and outputs, and the number of tests in the family."""
+    family: list[tuple[str, Any, float]] = []
+    for i, f in enumerate(features):
+        if f.is_test and f.score is not None:
+            family.append(("feature", i, f.score))
+        if f.missing_p_value is not None:
+            family.append(("missing", i, f.missing_p_value))
+    if outputs["method"] == "ks" and outputs["score"] is not None:
+        family.append(("output", 0, outputs["score"]))
+    if outputs["rate_p_value"] is not None:
+        family.append(("rate", 0, outputs["rate_p_value"]))
+    for column, rates in fairness.items():
+        for gap in FAIRNESS_GAPS:
+            if rates[f"{gap}_p_value"] is not None:
+                family.append((gap, column, rates[f"{gap}_p_value"]))
+    adjusted = dict(zip([(k, i) for k, i, _ in family], holm([p for *_, p in family]), strict=True))
+    decided = [
+        decide(f, adjusted.get(("feature", i)), adjusted.get(("missing", i)), config)
+        for i, f in enumerate(features)
+    ]
+    outputs = dict(outputs)
+    outputs["p_adjusted"] = adjusted.get(("output", 0))
+    outputs["rate_p_adjusted"] = adjusted.get(("rate", 0))
+    if outputs["method"] == "none":
+        outputs["status"], outputs["drifted"] = INSUFFICIENT, False
+    elif outputs["method"] == "ks":
+        outputs["drifted"] = outputs["p_adjusted"] < config.p_value
+    else:
+        outputs["drifted"] = outputs["score"] >= config.distance_threshold
+    outputs.setdefault("status", "drift" if outputs["drifted"] else "ok")
+    rate_p = outputs["rate_p_adjusted"]
+    outputs["rate_alert"] = rate_p is not None and rate_p < config.p_value
+    for column, rates in fairness.items():
+        for gap in FAIRNESS_GAPS:
+            rates[f"{gap}_p_adjusted"] = adjusted.get((gap, column))
+    return decided, outputs, len(family)
+
+
+def exit_code(result: dict[str, Any]) -> int:
+    """1 when an alert fired (graft's "check failed"), else :data:`EXIT_NO_DATA` when nothing
+    was judged, else 0."""
+    if result["alert"]:
+        return 1
+    return EXIT_NO_DATA if result["status"] == "no_data" else 0
 
 
 def monitor(
     window: Window,
-    reference: pd.DataFrame,
+    reference: pd.DataFrame | Reference,
     reference_proba: np.ndarray,
     schema: dict[str, Any],
     spec: dict[str, Any],
@@ -190,58 +313,87 @@ def monitor(
 ) -> dict[str, Any]:
     """Everything the report shows, plus the alerts that make `graft monitor` exit 1."""
     preds = window.predictions
+    n = len(preds)
+    unreadable_rows = sum(info["rows"] for info in window.unreadable.values())
     result: dict[str, Any] = {
         "model_version": model_version,
         "window": {
             "since": window.since,
             "until": window.until,
-            "predictions": len(preds),
-            "feedback": len(window.feedback),
+            "predictions": n,
+            "feedback": window.feedback_events,
+            "unreadable_rows": unreadable_rows,
+            "model_versions": dict(window.model_versions),
+            "min_window": params.min_window,
         },
+        "unreadable": window.unreadable,
     }
-    if preds.empty:
-        result.update(alerts=[], alert=False, verdict="no predictions in the window")
+    violations = schema_violations(preds, schema, window.not_numbers) if n else []
+    early = [*unreadable_alerts(window), *schema_alerts(violations)]
+    if n < params.min_window:
+        what = f"{n} prediction(s), fewer than {params.min_window}" if n else "no predictions in the window"
+        result.update(
+            alerts=early,
+            alert=bool(early),
+            status="alert" if early else "no_data",
+            verdict=f"{len(early)} alert(s); {what}" if early else f"insufficient data: {what}",
+        )
+        result["exit_code"] = exit_code(result)
         return result
-    d = params.drift
-    config = DriftConfig(d.small_window, d.p_value, d.distance_threshold, d.dataset_share)
-    features = feature_drift(
-        reference, preds, list(spec["numeric"]), [*spec["categorical"], *spec["onehot"]], config
-    )
-    dataset = dataset_drift(features, config)
-    violations = schema_violations(preds, schema)
+    config = params.drift_config()
+    numeric, categorical = list(spec["numeric"]), [*spec["categorical"], *spec["onehot"]]
+    if isinstance(reference, pd.DataFrame):
+        reference = Reference.build(reference, numeric, categorical)
+    raw = feature_drift(reference, preds, numeric, categorical, config)
     proba = preds["proba"].to_numpy(dtype=float)
-    outputs = checks.output_drift(
-        proba,
-        reference_proba,
-        threshold,
-        d.small_window,
-        d.p_value,
-        d.distance_threshold,
-        params.outputs.max_positive_rate_change,
+    raw_outputs = checks.output_drift(
+        proba, reference_proba, threshold, config, params.outputs.max_positive_rate_change
     )
-    joined = checks.join_feedback(preds, window.feedback)
-    quality = checks.realised_quality(joined, len(preds), threshold, params.feedback.min_rows)
+    fp = params.fairness
     fairness = {
-        column: checks.group_rates(preds, joined, column, threshold, params.fairness.min_group_rows)
-        for column in params.fairness.group_columns
+        column: checks.group_rates(
+            preds,
+            column,
+            threshold,
+            fp.min_group_rows,
+            fp.max_demographic_parity_difference,
+            fp.max_equalized_odds_difference,
+        )
+        for column in fp.group_columns
     }
+    features, outputs, family = adjust(raw, raw_outputs, fairness, config)
+    dataset = dataset_drift(features, config)
+    quality = checks.realised_quality(preds, threshold, params.feedback.min_rows)
     alerts = [
-        *input_alerts(features, dataset, violations, d),
+        *early,
+        *input_alerts(features, dataset, params.drift),
         *output_alerts(outputs, params.outputs),
         *quality_alerts(quality, params.feedback),
-        *(a for column, rates in fairness.items() for a in fairness_alerts(column, rates, params.fairness)),
+        *(
+            a
+            for column, rates in fairness.items()
+            for a in fairness_alerts(column, rates, fp, config.p_value)
+        ),
     ]
+    insufficient = [f.feature for f in features if f.status == INSUFFICIENT]
+    insufficient += ["outputs"] if outputs["status"] == INSUFFICIENT else []
+    insufficient += [] if quality["enough_feedback"] else ["realised quality"]
     result.update(
         inputs={
             "features": [f.as_dict() for f in features],
             "dataset": dataset,
             "schema_violations": violations,
+            "tests_in_family": family,
+            "family_error_rate": config.p_value,
         },
         outputs=outputs,
         feedback=quality,
         fairness=fairness,
+        insufficient_data=insufficient,
         alerts=alerts,
         alert=bool(alerts),
+        status="alert" if alerts else "ok",
         verdict=f"{len(alerts)} alert(s)" if alerts else "no alerts",
     )
+    result["exit_code"] = exit_code(result)
     return result

@@ -19,6 +19,7 @@ A value may be ``${key}``: the value at that dotted key of ``params.yaml``, as i
 ``package``        ``name`` (default: the model artifact's name), ``model`` (artifact), ``code``
                    (project files serving needs), ``adapter`` (its entry module), ``files``
                    (name in package -> project path), ``reference`` (monitoring rows), ``card``
+                   (model card text: ``intended_use``, ``out_of_scope``, ``data``, ``limitations``)
 ``monitor``        drift, output, feedback and fairness thresholds (see graft.monitoring)
 ``stages``         the names ``graft promote`` accepts (dev, staging, prod)
 ``search``         ``objective``: the validation metric ``exp search`` optimises; ``direction``
@@ -128,6 +129,7 @@ class Reference(_Model):
 
 class Card(_Model):
     intended_use: str = ""
+    data: str = ""
     out_of_scope: str = ""
     limitations: list[str] = Field(default_factory=list)
 

@@ -173,18 +173,22 @@ class View:
         document = self.document(self.metrics_file)
         return None if document is None else flatten(document)
 
+    def shown_metrics_files(self) -> list[str]:
+        """The metrics files shown: the headline file first, then ``metrics.files`` (default: every
+        metrics file dvc.yaml declares)."""
+        shown = self.settings.metrics.files
+        files = [self.metrics_file, *(shown if shown is not None else self.pipeline.metrics)]
+        return list(dict.fromkeys(f for f in files if f))
+
     def metrics(self) -> dict[str, Any] | None:
         """Every shown metrics file flattened: headline keys bare, others ``path:key``; None: none."""
-        files = self.settings.metrics.files
-        if files is None:
-            files = list(self.pipeline.metrics)
         out: dict[str, Any] = {}
         found = False
         headline = self.headline_metrics()
         if headline is not None:
             found = True
             out.update(headline)
-        for path in files:
+        for path in self.shown_metrics_files():
             if path == self.metrics_file:
                 continue
             document = self.document(path, mapping=False)

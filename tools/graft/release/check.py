@@ -1,32 +1,36 @@
-"""`graft check-repro`: after `dvc repro`, do dvc.lock and metrics/ still match the commit?
+"""`graft check-repro`: after `dvc repro`, do the committed results still match the commit?
 
-CI runs the pipeline on a clean checkout; if the reproduced ``dvc.lock`` or any file under
-``metrics/`` differs from what HEAD committed, the committed results were not produced by the
-committed code, data and parameters. Files are compared byte for byte against HEAD's Git
-objects (pygit2: no checkout, no index); a differing file is named, with the differing entries
-of ``dvc.lock`` (stage, output/dependency, md5) and the differing keys of JSON metrics.
+CI runs the pipeline on a clean checkout; if the reproduced ``dvc.lock`` or any result file the
+project declares differs from what HEAD committed, the committed results were not produced by
+the committed code, data and parameters. The files compared (:func:`result_paths`) are read
+through the project layer: ``dvc.lock``, every metrics and plots file ``dvc.yaml`` declares (as
+DVC lists them: top-level ``metrics:``/``plots:`` and each stage's ``metrics``/``plots``
+outputs), graft.yaml's headline metrics, fairness and predictions files. Files are compared
+byte for byte against HEAD's Git objects (no checkout, no index); a differing file is named,
+with the differing entries of ``dvc.lock`` (stage, output/dependency, md5) and the differing
+keys of JSON/YAML metrics.
+
+:func:`working_metrics` is `graft metrics`: the working tree's metrics and whether they hold
+graft.yaml's gate thresholds.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pygit2
 import yaml
 
-from graft.core import gitrepo
-from graft.core.errors import GraftError
-from graft.project.metrics import DVC_LOCK, flatten
+from graft.core.errors import DataError, GraftError
+from graft.project.lock import LOCK_FILE, Lock, flatten
+from graft.project.source import GitSource
 
-DEFAULT_PATHS = (DVC_LOCK, "metrics")
-
-
-class ReproducibilityError(GraftError):
-    pass
+if TYPE_CHECKING:
+    from graft.project import Project
+    from graft.project.view import View
 
 
 @dataclass(frozen=True)
@@ -36,57 +40,32 @@ class Difference:
     details: list[str] = field(default_factory=list)
 
 
-def _head_files(commit: pygit2.Commit, path: str) -> dict[str, bytes]:
-    try:
-        entry = commit.tree[path]
-    except KeyError:
-        return {}
-    obj = entry.peel(pygit2.Tree) if entry.type_str == "tree" else entry.peel(pygit2.Blob)
-    if isinstance(obj, pygit2.Blob):
-        return {path: obj.data}
-    out: dict[str, bytes] = {}
-    stack = [(path, obj)]
-    while stack:
-        prefix, tree = stack.pop()
-        for child in tree:
-            name = f"{prefix}/{child.name}"
-            if child.type_str == "tree":
-                stack.append((name, child.peel(pygit2.Tree)))
-            elif child.type_str == "blob":
-                out[name] = child.peel(pygit2.Blob).data
-    return out
+def result_paths(view: View) -> list[str]:
+    """dvc.lock and every result file the project declares, in a stable order without repeats."""
+    settings = view.settings
+    pipeline = view.pipeline
+    extra = [settings.metrics.file, settings.fairness.file, settings.predictions.path]
+    paths = [LOCK_FILE, *pipeline.metrics, *pipeline.plots, *(p for p in extra if p)]
+    return list(dict.fromkeys(p.strip("/") for p in paths))
 
 
-def _work_files(repo: pygit2.Repository, root: Path, path: str) -> dict[str, bytes]:
-    target = root / path
+def _work_files(project: Project, path: str) -> dict[str, bytes]:
+    target = project.root / path
     if target.is_file():
         return {path: target.read_bytes()}
     if not target.is_dir():
         return {}
+    repo = project.repo
+    prefix = project.root.relative_to(Path(repo.workdir).resolve()) if repo.workdir else Path()
     out = {}
     for file in sorted(p for p in target.rglob("*") if p.is_file()):
-        rel = file.relative_to(root).as_posix()
-        if not repo.path_is_ignored(rel):
+        rel = file.relative_to(project.root).as_posix()
+        if not repo.path_is_ignored((prefix / rel).as_posix()):
             out[rel] = file.read_bytes()
     return out
 
 
-def lock_entries(data: bytes) -> dict[str, Any]:
-    """dvc.lock as flat ``stage: kind path -> md5`` (plus params and cmd) for naming what differs."""
-    lock = yaml.safe_load(data) or {}
-    flat: dict[str, Any] = {}
-    for stage, body in (lock.get("stages") or {}).items():
-        flat[f"{stage}: cmd"] = body.get("cmd")
-        for kind in ("deps", "outs"):
-            for item in body.get(kind) or []:
-                flat[f"{stage}: {kind[:-1]} {item.get('path')}"] = item.get("md5")
-        for source, values in (body.get("params") or {}).items():
-            for key, value in flatten(values or {}).items():
-                flat[f"{stage}: param {source}:{key}"] = value
-    return flat
-
-
-def _changed_keys(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+def _changed_keys(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
     details = []
     for key in sorted(set(before) | set(after)):
         old, new = before.get(key, "(absent)"), after.get(key, "(absent)")
@@ -95,27 +74,45 @@ def _changed_keys(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     return details
 
 
+def _document(data: bytes, path: str) -> dict[str, Any]:
+    value = json.loads(data) if path.endswith(".json") else yaml.safe_load(data)
+    if not isinstance(value, Mapping):
+        raise ValueError("not a mapping")
+    return flatten(value)
+
+
 def explain(path: str, old: bytes, new: bytes) -> list[str]:
     """What differs inside a file, for the formats graft understands; empty otherwise."""
     try:
-        if path.endswith("dvc.lock"):
-            return _changed_keys(lock_entries(old), lock_entries(new))
-        if path.endswith(".json"):
-            return _changed_keys(flatten(json.loads(old)), flatten(json.loads(new)))
-    except (ValueError, yaml.YAMLError, AttributeError):
+        if path.rsplit("/", 1)[-1] == LOCK_FILE:
+            return _changed_keys(Lock.parse(old, path).entries(), Lock.parse(new, path).entries())
+        if path.endswith((".json", ".yaml", ".yml")):
+            return _changed_keys(_document(old, path), _document(new, path))
+    except (ValueError, DataError, yaml.YAMLError):
         return ["unreadable"]
     return []
 
 
-def check_repro(root: Path, paths: Iterable[str] = DEFAULT_PATHS, rev: str = "HEAD") -> list[Difference]:
-    """Every file under ``paths`` whose working-tree bytes differ from ``rev``'s (empty: reproduced)."""
-    root = Path(root).resolve()
-    repo = gitrepo.open_repo(root)
-    commit = gitrepo.resolve(repo, rev).commit
+def check_repro(root: Path, paths: Iterable[str] | None = None, rev: str = "HEAD") -> list[Difference]:
+    """Every result file whose working-tree bytes differ from ``rev``'s (empty: reproduced).
+
+    ``paths`` limits the check to those files or folders; by default :func:`result_paths` of
+    the working tree (so a result newly declared but not committed shows as "new").
+    """
+    from graft.project import Project
+
+    project = Project.find(root)
+    committed_view = project.at(rev)
+    if paths is None:
+        paths = list(dict.fromkeys([*result_paths(project.work()), *result_paths(committed_view)]))
+    source = committed_view.source
+    if not isinstance(source, GitSource):  # Project.at always reads Git objects
+        raise TypeError("check_repro needs a committed revision")
     differences = []
     for path in paths:
         path = path.strip("/")
-        committed, present = _head_files(commit, path), _work_files(repo, root, path)
+        committed = source.files_under(path)
+        present = _work_files(project, path)
         for name in sorted(set(committed) | set(present)):
             if name not in present:
                 differences.append(Difference(name, "missing"))
@@ -124,3 +121,37 @@ def check_repro(root: Path, paths: Iterable[str] = DEFAULT_PATHS, rev: str = "HE
             elif committed[name] != present[name]:
                 differences.append(Difference(name, "changed", explain(name, committed[name], present[name])))
     return differences
+
+
+def holds(value: Any, low: float | None, high: float | None) -> bool:
+    """Whether ``value`` is a number within the bounds (a missing or non-numeric value is not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
+class MetricsMissing(GraftError):
+    pass
+
+
+def working_metrics(root: Path) -> dict[str, Any]:
+    """The working tree's metrics and whether they hold graft.yaml's gate thresholds.
+
+    ``gate`` is None when no thresholds are configured; a threshold on a metric that is absent
+    or not a number fails it.
+    """
+    from graft.project import Project
+
+    view = Project.find(root).work()
+    metrics = view.metrics()
+    if metrics is None:
+        declared = view.settings.metrics.file or "none declared in dvc.yaml"
+        raise MetricsMissing(f"no metrics yet (headline metrics file: {declared}): run `dvc repro`")
+    bounds = view.settings.gate.thresholds
+    gate: bool | None = None
+    if bounds:
+        gate = True
+        for metric, bound in bounds.items():
+            if not holds(metrics.get(metric), bound.min, bound.max):
+                gate = False
+    return {"metrics": metrics, "gate": gate}

@@ -1,22 +1,27 @@
 """`graft package`: one reproducible archive holding everything needed to serve and monitor a model.
 
-Layout of ``<model>-<version>.tar.gz`` (all under the folder ``<model>-<version>/``):
+Everything is read through the project layer (graft.yaml, dvc.yaml, dvc.lock); the layout of
+``<name>-<version>.tar.gz`` (all under the folder ``<name>-<version>/``):
 
-==========================  ==========================================================
-``model.txt``               the LightGBM model, text format
-``features.json``           the feature spec: order, category codes, one-hot groups
-``schema.json``             JSON Schema of one input record (types, ranges, categories)
-``reference.parquet``       the training rows' raw inputs (monitoring reference)
-``reference.json``          summary statistics of those rows and of the test predictions
-``test_predictions.parquet`` the evaluate stage's test-set predictions (row_id, label, proba)
-``metrics.json``            headline metrics; ``fairness.json`` per-group metrics
-``params.yaml``             the parameters the model was built with
-``MODEL_CARD.md``           intended use, data, metrics, fairness, limitations
-``manifest.json``           lineage (commit, data hashes, params) and SHA-256 of every file
-==========================  ==========================================================
+===========================  ====================================================================
+``<model file>``              the model artifact of dvc.yaml (``package.model``), by its file name
+``code/<path>``               the serving code (``package.code``, with ``package.adapter``), as
+                              committed; loaded by serving from here (graft.release.adapter)
+``<name>`` of package.files   project files serving needs (e.g. a feature spec), as named there
+``schema.json``               JSON Schema of one input record (the adapter's ``input_schema``)
+``settings.json``             graft's settings of the project, resolved (task, monitor, ...)
+``params.yaml``               the parameters the model was built with
+``metrics.json``              the headline metrics file; ``fairness.json`` the per-group file
+``test_predictions.<ext>``    the committed test-set predictions (``predictions.path``)
+``reference.parquet``         the monitoring reference rows (``package.reference``)
+``reference.json``            statistics of those rows and of the test predictions
+``MODEL_CARD.md``             intended use, data, metrics, fairness, limitations
+``manifest.json``             lineage (commit, data hashes, params) and SHA-256 of every file
+===========================  ====================================================================
 
-The archive is deterministic: sorted members, fixed owner and modes, the commit's time as
-every mtime, gzip without a name or timestamp.
+Outputs are refused when they are not the ones dvc.lock records (stale), code files when they
+are not committed; the archive is deterministic: sorted members, fixed owner and modes, the
+commit's time as every mtime, gzip without a name or timestamp.
 """
 
 from __future__ import annotations
@@ -28,32 +33,36 @@ import json
 import re
 import tarfile
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
-import yaml
+from functools import cached_property
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
 
 from graft import __version__
-from graft.core import gitrepo
 from graft.core.errors import GraftError
 from graft.core.fsio import atomic_write_bytes, dumps_json
 
+if TYPE_CHECKING:
+    from graft.project import Project
+    from graft.project.settings import Settings
+    from graft.project.view import View
+    from graft.release.adapter import Adapter
+
 MANIFEST = "manifest.json"
-PACKAGE_FORMAT = 1
+PACKAGE_FORMAT = 2
+CODE_DIR = "code"
+SCHEMA = "schema.json"
+SETTINGS = "settings.json"
+PARAMS = "params.yaml"
+METRICS = "metrics.json"
+FAIRNESS = "fairness.json"
+PREDICTIONS = "test_predictions"
+REFERENCE_ROWS = "reference.parquet"
+REFERENCE_STATS = "reference.json"
+CARD = "MODEL_CARD.md"
+GENERATED = frozenset({MANIFEST, SCHEMA, SETTINGS, REFERENCE_ROWS, REFERENCE_STATS, CARD})
 VERSION_RE = re.compile(r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]+)?$")
-# repo path -> name in the package, for files copied as they are
-COPIED = {
-    "models/model.txt": "model.txt",
-    "data/features/spec.json": "features.json",
-    "metrics/metrics.json": "metrics.json",
-    "metrics/fairness.json": "fairness.json",
-    "metrics/predictions.parquet": "test_predictions.parquet",
-    "params.yaml": "params.yaml",
-}
-VALIDATED = "data/validated/adult.parquet"
-TRAIN_FEATURES = "data/features/train.parquet"
 
 
 class PackageError(GraftError):
@@ -73,52 +82,30 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def md5_file(path: Path) -> str:
-    return hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+def md5_bytes(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
-# --- inputs ---------------------------------------------------------------------------------
+def parse_file(name: str, data: bytes) -> Any:
+    """A package data file as the adapter's ``spec`` holds it: JSON/YAML parsed, else bytes."""
+    import yaml
+
+    try:
+        if name.endswith(".json"):
+            return json.loads(data)
+        if name.endswith((".yaml", ".yml")):
+            return yaml.safe_load(data)
+    except (ValueError, yaml.YAMLError) as exc:  # ValueError covers JSON and UTF-8 errors
+        raise PackageError(f"{name}: cannot be parsed ({exc.__class__.__name__})") from None
+    return data
 
 
-def lock_outputs(lock: dict[str, Any]) -> dict[str, str]:
-    """Every output path recorded in dvc.lock -> its md5."""
-    return {
-        out["path"]: out["md5"]
-        for stage in lock.get("stages", {}).values()
-        for out in stage.get("outs", [])
-        if "md5" in out
-    }
+# --- what goes in ----------------------------------------------------------------------------
 
 
-def data_hashes(lock: dict[str, Any]) -> dict[str, str]:
-    """The raw data the pipeline started from: non-code dependencies of dvc.lock."""
-    out = {}
-    for stage in lock.get("stages", {}).values():
-        for dep in stage.get("deps", []):
-            path = dep["path"]
-            if path.startswith("data/") and path not in lock_outputs(lock) and "md5" in dep:
-                out[path] = dep["md5"]
-    return dict(sorted(out.items()))
-
-
-def check_outputs_match_lock(root: Path, lock: dict[str, Any]) -> None:
-    """Refuse to package outputs that are not the ones dvc.lock records."""
-    recorded = lock_outputs(lock)
-    needed = [p for p in COPIED if p != "params.yaml"] + [VALIDATED, TRAIN_FEATURES]
-    for rel in needed:
-        path = root / rel
-        if rel not in recorded:
-            raise PackageError(f"dvc.lock records no output '{rel}': run `dvc repro` first")
-        if not path.is_file():
-            raise PackageError(f"{rel} is missing from the workspace: run `dvc repro` or `dvc checkout`")
-        if md5_file(path) != recorded[rel]:
-            raise PackageError(f"{rel} does not match dvc.lock (stale output): run `dvc repro` first")
-
-
-def head_commit(root: Path, allow_dirty: bool) -> tuple[str, int, bool]:
-    repo = gitrepo.open_repo(root)
-    head = gitrepo.resolve(repo, "HEAD")
-    flags = repo.status(untracked_files="no")
+def head_commit(project: Project, allow_dirty: bool) -> tuple[str, int, bool]:
+    head = project.resolve("HEAD")
+    flags = project.repo.status(untracked_files="no")
     dirty = bool(flags)
     if dirty and not allow_dirty:
         changed = ", ".join(sorted(flags)[:5])
@@ -128,103 +115,121 @@ def head_commit(root: Path, allow_dirty: bool) -> tuple[str, int, bool]:
     return head.sha, int(head.commit.commit_time), dirty
 
 
-# --- derived files --------------------------------------------------------------------------
+def copied_files(view: View) -> dict[str, str]:
+    """Name in the package -> project path, for every file copied as it is."""
+    from graft.project.dvcfile import DEFAULT_PARAMS
+    from graft.release.artifact import model_artifact
+
+    settings = view.settings
+    artifact = model_artifact(view)
+    out: dict[str, str] = {}
+
+    def add(name: str, path: str, key: str) -> None:
+        if name in out or name in GENERATED or name.startswith(f"{CODE_DIR}/"):
+            raise PackageError(
+                f"graft.yaml: {key} would be packaged as '{name}', a name already taken; "
+                "rename it under package.files"
+            )
+        out[name] = path
+
+    add(PurePosixPath(artifact.path).name, artifact.path, f"the model artifact '{artifact.name}'")
+    if view.has_params:
+        add(PARAMS, DEFAULT_PARAMS, "params.yaml")
+    if settings.metrics.file is not None:
+        add(METRICS, settings.metrics.file, "metrics.file")
+    if settings.fairness.file is not None and view.source.exists(settings.fairness.file):
+        add(FAIRNESS, settings.fairness.file, "fairness.file")
+    if settings.predictions.path is not None:
+        suffix = PurePosixPath(settings.predictions.path).suffix
+        add(f"{PREDICTIONS}{suffix}", settings.predictions.path, "predictions.path")
+    for name, path in settings.package.files.items():
+        if "/" in name or name.startswith("."):
+            raise PackageError(f"graft.yaml: package.files '{name}' must be a plain file name")
+        add(name, path, f"package.files '{name}'")
+    return out
 
 
-def input_schema(params: dict[str, Any]) -> dict[str, Any]:
-    """JSON Schema of one input record, from the raw schema and the validate params."""
-    from stages.schema import CATEGORIES, FEATURE_COLUMNS, NUMERIC
-
-    return build_input_schema(params, FEATURE_COLUMNS, NUMERIC, CATEGORIES)
-
-
-def build_input_schema(
-    params: dict[str, Any],
-    feature_columns: Sequence[str],
-    numeric: Sequence[str],
-    categories: Mapping[str, Sequence[str]],
-) -> dict[str, Any]:
-    """JSON Schema of one input record from explicit column lists (also used for past commits)."""
-    validate = params["validate"]
-    properties: dict[str, Any] = {}
-    for column in feature_columns:
-        nullable = column in validate["nullable"]
-        if column in numeric:
-            low, high = validate["ranges"][column]
-            prop: dict[str, Any] = {"type": ["integer", "null"] if nullable else "integer"}
-            prop.update(minimum=low, maximum=high)
-        else:
-            values: list[Any] = list(categories[column])
-            prop = {
-                "type": ["string", "null"] if nullable else "string",
-                "enum": values + ([None] if nullable else []),
-            }
-        properties[column] = prop
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "Adult income input record",
-        "type": "object",
-        "properties": properties,
-        "required": [c for c in feature_columns if c not in validate["nullable"]],
-        "additionalProperties": False,
-    }
+def read_outputs(view: View, paths: list[str], model_path: str) -> dict[str, bytes]:
+    """The workspace bytes of ``paths``, refused when dvc.lock records other bytes (stale)."""
+    lock = view.lock
+    out: dict[str, bytes] = {}
+    for path in dict.fromkeys(paths):
+        recorded = lock.md5(path)
+        if path == model_path and recorded is None:
+            raise PackageError(f"dvc.lock records no output '{path}' (the model): run `dvc repro` first")
+        data = view.read(path)
+        if data is None:
+            raise PackageError(f"{path} is missing from the workspace: run `dvc repro` or `dvc checkout`")
+        if recorded is not None and md5_bytes(data) != recorded:
+            raise PackageError(f"{path} does not match dvc.lock (stale output): run `dvc repro` first")
+        out[path] = data
+    return out
 
 
-def reference_rows(root: Path) -> Any:
-    """The raw input columns of exactly the rows the model was trained on."""
-    import pandas as pd
+def committed_code(project: Project, view: View, commit: str, allow_dirty: bool) -> dict[str, bytes]:
+    """The serving code from the working tree, refused unless it is exactly what ``commit`` holds."""
+    from graft.release.artifact import code_files
 
-    from stages.schema import FEATURE_COLUMNS, LABEL, ROW_ID
+    files = code_files(view)
+    if not allow_dirty:
+        committed = project.at(commit)
+        for path, data in files.items():
+            if committed.read(path) != data:
+                raise PackageError(
+                    f"{path} (serving code in graft.yaml package.code) is not committed as it is: "
+                    "commit it, or pass --allow-dirty"
+                )
+    return files
 
-    train_ids = pd.read_parquet(root / TRAIN_FEATURES, columns=[ROW_ID])[ROW_ID]
-    raw = pd.read_parquet(root / VALIDATED)
-    rows = raw[raw[ROW_ID].isin(train_ids)].sort_values(ROW_ID)
-    return rows[[ROW_ID, *FEATURE_COLUMNS, LABEL]].reset_index(drop=True)
+
+def spec_of(settings: Settings, files: Mapping[str, bytes]) -> dict[str, Any]:
+    """The adapter's ``spec``: each ``package.files`` entry and params.yaml, parsed."""
+    names = [*settings.package.files, PARAMS]
+    out: dict[str, Any] = {}
+    for name in names:
+        if name in files:
+            out[name] = parse_file(name, files[name])
+    return out
 
 
-def reference_stats(rows: Any, predictions: Any, threshold: float) -> dict[str, Any]:
-    import numpy as np
+def check_encoding(adapter: Adapter, schema: Mapping[str, Any], spec: Mapping[str, Any]) -> int:
+    """Encode zero records: the adapter, its spec and the schema fit together. The feature count."""
+    matrix = adapter.encode({name: [] for name in schema["properties"]}, spec)
+    return int(matrix.shape[1])
 
-    from stages.schema import CATEGORIES, LABEL, NUMERIC, POSITIVE_LABEL
 
-    quantiles = [0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99]
-    numeric = {}
-    for column in NUMERIC:
-        values = rows[column].astype("Float64").dropna().to_numpy(dtype=float)
-        numeric[column] = {
-            "mean": round(float(values.mean()), 6),
-            "std": round(float(values.std()), 6),
-            "min": float(values.min()),
-            "max": float(values.max()),
-            "quantiles": {
-                str(q): round(float(v), 6)
-                for q, v in zip(quantiles, np.quantile(values, quantiles), strict=True)
-            },
-            "missing_rate": round(float(rows[column].isna().mean()), 6),
-        }
-    categorical = {}
-    for column in CATEGORIES:
-        counts = rows[column].value_counts(dropna=True)
-        categorical[column] = {
-            "frequencies": {str(k): round(float(v / len(rows)), 6) for k, v in sorted(counts.items())},
-            "missing_rate": round(float(rows[column].isna().mean()), 6),
-        }
-    proba = predictions["proba"].to_numpy()
-    hist, edges = np.histogram(proba, bins=10, range=(0.0, 1.0))
-    return {
-        "rows": len(rows),
-        "label_positive_rate": round(float((rows[LABEL] == POSITIVE_LABEL).mean()), 6),
-        "numeric": numeric,
-        "categorical": categorical,
-        "predictions": {
-            "source": "test_predictions.parquet",
-            "rows": len(proba),
-            "mean": round(float(proba.mean()), 6),
-            "threshold": threshold,
-            "positive_rate": round(float((proba >= threshold).mean()), 6),
-            "histogram": {"edges": [round(float(e), 6) for e in edges], "counts": [int(c) for c in hist]},
-        },
-    }
+# --- building ----------------------------------------------------------------------------------
+
+
+def training_params(view: View, model_path: str) -> dict[str, Any]:
+    """The parameters of the stage that writes the model (dotted keys), for the model card."""
+    from graft.project.dvcfile import DEFAULT_PARAMS
+
+    flat = view.all_params
+    for stage in view.pipeline.stages.values():
+        if model_path in stage.outs:
+            out: dict[str, Any] = {}
+            for file, keys in stage.params.items():
+                prefix = "" if file == DEFAULT_PARAMS else f"{file}:"
+                for key in keys:
+                    start = f"{prefix}{key}"
+                    out.update({k: v for k, v in flat.items() if k == start or k.startswith(f"{start}.")})
+            return out
+    return {}
+
+
+def fairness_tables(fairness: Mapping[str, Any]) -> dict[str, tuple[list[str], dict[str, dict[str, Any]]]]:
+    """Per sensitive column: the scalar fields its groups report, and each group's values."""
+    out: dict[str, tuple[list[str], dict[str, dict[str, Any]]]] = {}
+    for column, groups in fairness.items():
+        if not isinstance(groups, Mapping):
+            continue
+        rows = {str(g): dict(v) for g, v in groups.items() if isinstance(v, Mapping)}
+        fields = list(
+            dict.fromkeys(k for row in rows.values() for k, v in row.items() if not isinstance(v, Mapping))
+        )
+        out[str(column)] = (fields, rows)
+    return out
 
 
 def render_model_card(context: dict[str, Any]) -> str:
@@ -233,7 +238,86 @@ def render_model_card(context: dict[str, Any]) -> str:
     return render("model_card.md.j2", **context)
 
 
-# --- archive --------------------------------------------------------------------------------
+def build_files(
+    project: Project, view: View, name: str, version: str, commit: str, dirty: bool, allow_dirty: bool
+) -> dict[str, bytes]:
+    from graft.release.adapter import load
+    from graft.release.artifact import code_paths, model_artifact
+    from graft.release.reference import reference_rows, reference_stats
+
+    settings = view.settings
+    artifact = model_artifact(view)
+    copied = copied_files(view)
+    reference = settings.package.reference
+    needed = list(copied.values())
+    if reference is not None:
+        needed += [reference.path] + ([reference.rows_from] if reference.rows_from else [])
+    outputs = read_outputs(view, needed, artifact.path)
+    files = {package_name: outputs[path] for package_name, path in copied.items()}
+
+    code = committed_code(project, view, commit, allow_dirty)
+    entry, _ = code_paths(view)
+    adapter = load(code, entry, view.name)
+    try:
+        schema = adapter.input_schema(view.params)
+        spec = spec_of(settings, files)
+        check_encoding(adapter, schema, spec)
+    finally:
+        adapter.close()
+    files.update({f"{CODE_DIR}/{path}": data for path, data in code.items()})
+    files[SCHEMA] = dumps_json(schema).encode()
+    files[SETTINGS] = dumps_json(settings.model_dump(mode="json")).encode()
+
+    predictions = view.predictions()
+    stats: dict[str, Any] | None = None
+    if reference is not None:
+        rows = reference_rows(reference, schema, outputs.get, view.source.where)
+        buffer = io.BytesIO()
+        rows.to_parquet(buffer, index=False, compression="zstd", engine="pyarrow")
+        files[REFERENCE_ROWS] = buffer.getvalue()
+        stats = reference_stats(rows, schema, predictions, settings)
+        files[REFERENCE_STATS] = dumps_json(stats).encode()
+
+    metrics = view.headline_metrics() or {}
+    lock = view.lock
+    lineage = {
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "data": lock.data_inputs,
+        "outputs": {p: lock.md5(p) for p in sorted(outputs) if lock.md5(p) is not None},
+        "params": view.params,
+    }
+    fairness = view.fairness()
+    files[CARD] = render_model_card(
+        {
+            "name": name,
+            "version": version,
+            "task": settings.task,
+            "artifact": artifact,
+            "model_file": PurePosixPath(artifact.path).name,
+            "card": settings.package.card,
+            "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+            "headline": settings.metrics.headline,
+            "fairness": fairness_tables(fairness or {}),
+            "reference": stats,
+            "lineage": lineage,
+            "train_params": training_params(view, artifact.path),
+        }
+    ).encode()
+    manifest = {
+        "format": PACKAGE_FORMAT,
+        "model": name,
+        "version": version,
+        "created_by": f"graft {__version__}",
+        "task": settings.task.type,
+        "model_file": PurePosixPath(artifact.path).name,
+        "adapter": f"{CODE_DIR}/{entry}",
+        "lineage": lineage,
+        "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool))},
+        "files": {n: sha256_bytes(b) for n, b in sorted(files.items())},
+    }
+    files[MANIFEST] = dumps_json(manifest).encode()
+    return files
 
 
 def deterministic_targz(folder: str, files: dict[str, bytes], mtime: int) -> bytes:
@@ -253,94 +337,128 @@ def deterministic_targz(folder: str, files: dict[str, bytes], mtime: int) -> byt
     return out.getvalue()
 
 
-def build_files(root: Path, name: str, version: str, commit: str, dirty: bool) -> dict[str, bytes]:
-    import pandas as pd
-
-    params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
-    lock = yaml.safe_load((root / "dvc.lock").read_text(encoding="utf-8"))
-    files = {dest: (root / src).read_bytes() for src, dest in COPIED.items()}
-    rows = reference_rows(root)
-    buffer = io.BytesIO()
-    rows.to_parquet(buffer, index=False, compression="zstd", engine="pyarrow")
-    files["reference.parquet"] = buffer.getvalue()
-    predictions = pd.read_parquet(io.BytesIO(files["test_predictions.parquet"]))
-    threshold = float(params["evaluate"]["threshold"])
-    reference = reference_stats(rows, predictions, threshold)
-    files["reference.json"] = dumps_json(reference).encode()
-    files["schema.json"] = dumps_json(input_schema(params)).encode()
-    metrics = json.loads(files["metrics.json"])
-    lineage = {
-        "git_commit": commit,
-        "git_dirty": dirty,
-        "data": data_hashes(lock),
-        "outputs": {p: m for p, m in sorted(lock_outputs(lock).items()) if p in COPIED or p == VALIDATED},
-        "params": params,
-    }
-    card_context = {
-        "name": name,
-        "version": version,
-        "metrics": metrics,
-        "fairness": json.loads(files["fairness.json"]),
-        "reference": reference,
-        "lineage": lineage,
-        "train_params": params.get("train", {}),
-        "package": params.get("package", {}),
-    }
-    files["MODEL_CARD.md"] = render_model_card(card_context).encode()
-    manifest = {
-        "format": PACKAGE_FORMAT,
-        "model": name,
-        "version": version,
-        "created_by": f"graft {__version__}",
-        "lineage": lineage,
-        "metrics": {k: v for k, v in metrics.items() if not isinstance(v, dict)},
-        "files": {n: sha256_bytes(b) for n, b in sorted(files.items())},
-    }
-    files[MANIFEST] = dumps_json(manifest).encode()
-    return files
-
-
-def model_name(root: Path) -> str:
-    params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8")) or {}
-    name = (params.get("package") or {}).get("model_name")
-    if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
-        raise PackageError(f"params.yaml: 'package.model_name' must be a lowercase slug (got {name!r})")
-    return name
-
-
 def package(
     root: Path, out_dir: Path, version: str | None = None, allow_dirty: bool = False
 ) -> PackageResult:
-    """Build ``<out_dir>/<model>-<version>.tar.gz`` from the current, up-to-date pipeline outputs."""
-    root = root.resolve()
-    name = model_name(root)
-    commit, commit_time, dirty = head_commit(root, allow_dirty)
+    """Build ``<out_dir>/<name>-<version>.tar.gz`` from the current, up-to-date pipeline outputs."""
+    from graft.project import Project
+    from graft.release.artifact import release_name
+
+    project = Project.find(root)
+    view = project.work()
+    name = release_name(view)
+    commit, commit_time, dirty = head_commit(project, allow_dirty)
     version = version or f"0.0.0+g{commit[:8]}"
     if not VERSION_RE.match(version):
         raise PackageError(f"version '{version}' is not of the form X.Y.Z (semantic versioning)")
-    lock = yaml.safe_load((root / "dvc.lock").read_text(encoding="utf-8"))
-    check_outputs_match_lock(root, lock)
-    files = build_files(root, name, version, commit, dirty)
+    files = build_files(project, view, name, version, commit, dirty, allow_dirty)
     folder = f"{name}-{version}"
     archive = deterministic_targz(folder, files, commit_time)
-    path = atomic_write_bytes(out_dir / f"{folder}.tar.gz", archive)
+    path = atomic_write_bytes(Path(out_dir) / f"{folder}.tar.gz", archive)
     manifest = json.loads(files[MANIFEST])
     return PackageResult(path, name, version, sha256_bytes(archive), manifest["files"])
 
 
-# --- reading a package back ---------------------------------------------------------------
+# --- reading a package back ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class LoadedPackage:
+    """A verified package folder and what its files say."""
+
     root: Path
     manifest: dict[str, Any]
 
     def path(self, name: str) -> Path:
         return self.root / name
 
+    def read(self, name: str) -> bytes:
+        return self.path(name).read_bytes()
+
     def json(self, name: str) -> Any:
         return json.loads(self.path(name).read_text(encoding="utf-8"))
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest.get("model", "model"))
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest.get("version", "0.0.0"))
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}-{self.version}"
+
+    @cached_property
+    def settings(self) -> Settings:
+        """The project's graft settings as packaged (task, predictions, monitor thresholds)."""
+        from pydantic import ValidationError
+
+        from graft.project.settings import Settings
+
+        try:
+            return Settings.model_validate(self.json(SETTINGS))
+        except (ValidationError, ValueError, OSError) as exc:
+            raise PackageError(f"{self.label}: {SETTINGS} is unreadable ({exc.__class__.__name__})") from None
+
+    @property
+    def model_file(self) -> Path:
+        return self.path(str(self.manifest["model_file"]))
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        return dict(self.json(SCHEMA))
+
+    def code(self) -> dict[str, bytes]:
+        """The shipped serving code: project path -> bytes, each checked against the manifest."""
+        prefix = f"{CODE_DIR}/"
+        out: dict[str, bytes] = {}
+        for name, digest in self.manifest["files"].items():
+            if name.startswith(prefix):
+                data = self.read(name)
+                if sha256_bytes(data) != digest:
+                    raise PackageError(
+                        f"{self.label}: file '{name}' does not match its SHA-256 in the manifest"
+                    )
+                out[name.removeprefix(prefix)] = data
+        return out
+
+    def adapter(self) -> Adapter:
+        """The shipped serving adapter, loaded from the package's own code (never from the environment)."""
+        from graft.release.adapter import load
+
+        entry = str(self.manifest["adapter"]).removeprefix(f"{CODE_DIR}/")
+        return load(self.code(), entry, f"package {self.label}")
+
+    def spec(self) -> dict[str, Any]:
+        """The adapter's ``spec``: the package's data files parsed."""
+        files = {
+            n: self.read(n) for n in [*self.settings.package.files, PARAMS] if n in self.manifest["files"]
+        }
+        return spec_of(self.settings, files)
+
+    def predictions_file(self) -> Path | None:
+        found = [n for n in self.manifest["files"] if PurePosixPath(n).stem == PREDICTIONS]
+        return self.path(found[0]) if found else None
+
+    def reference_scores(self) -> Any:
+        """The committed test predictions' scores (1-D, or 2-D per class), as settings describe them."""
+        import numpy as np
+
+        from graft.release.reference import read_table
+
+        path = self.predictions_file()
+        if path is None:
+            return None
+        score = self.settings.predictions.score
+        columns = [score] if isinstance(score, str) else list(score)
+        table = read_table(path.read_bytes(), str(path), columns)
+        return (
+            table[score].to_numpy()
+            if isinstance(score, str)
+            else np.column_stack([table[c] for c in columns])
+        )
 
 
 def _extract(archive: Path, dest: Path) -> Path:
@@ -365,6 +483,11 @@ def verify_folder(folder: Path) -> dict[str, Any]:
         expected: dict[str, str] = manifest["files"]
     except (ValueError, KeyError, TypeError):
         raise PackageError(f"{manifest_path}: unreadable manifest") from None
+    if manifest.get("format") != PACKAGE_FORMAT:
+        raise PackageError(
+            f"{manifest_path}: package format {manifest.get('format')!r}, this graft reads format "
+            f"{PACKAGE_FORMAT}: rebuild the package with `graft package`"
+        )
     present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {MANIFEST}
     for name in sorted(set(expected) - present):
         raise PackageError(f"{folder}: file '{name}' listed in the manifest is missing")

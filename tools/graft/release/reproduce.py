@@ -1,32 +1,36 @@
 """`graft reproduce TAG`: re-run a released pipeline from scratch and check it gives the same bytes.
 
-The tag is checked out in a temporary Git worktree (the user's checkout is never touched), the
-pipeline re-runs there with ``dvc repro --force`` on an empty DVC cache (raw data is in Git),
-and the package is rebuilt with the tag's version. Expected values come from:
+The tag is checked out in a temporary Git worktree (the user's checkout is never touched); data
+tracked with ``dvc add`` is restored there from the project's DVC cache, every stage re-runs
+with ``dvc repro --force``, and the package is rebuilt with the tag's version. Everything
+expected is read through the project layer at the tag's commit:
 
-* the tag commit's ``dvc.lock`` (md5 of every output) and ``metrics/metrics.json`` — always;
-* the release archive, when one is given or found in ``dist/`` — SHA-256 of every file in its
-  manifest and of the archive itself;
-* the tag annotation's ``package: ... sha256:...`` line — the archive's SHA-256.
+* ``dvc.lock``: the md5 of every output (compared with the reproduced lock, so folders count);
+* every declared metrics file (dvc.yaml and graft.yaml), key by key;
+* the release archive, when one is given or found in ``dist/``: the SHA-256 of every file in
+  its manifest and of the archive itself;
+* the tag annotation's ``package: ... sha256:...`` line: the archive's SHA-256.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import shutil
-import subprocess
-import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from graft.core import gitrepo
 from graft.core.errors import GraftError
-from graft.project.metrics import DVC_LOCK, METRICS_FILE, flatten
+from graft.core.progress import SILENT, Reporter
+from graft.project.lock import LOCK_FILE, Lock, flatten
+
+if TYPE_CHECKING:
+    from graft.project.view import View
+
+DIST = "dist"
 
 
 class ReproduceError(GraftError):
@@ -61,61 +65,80 @@ class ReproduceResult:
         return [c for c in self.checks if not c.match]
 
 
-def _git(root: Path, *args: str) -> None:
-    done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise ReproduceError(f"git {' '.join(args[:2])} failed: {done.stderr.strip() or done.returncode}")
+# --- running the tag's pipeline ------------------------------------------------------------------
 
 
-def _run_pipeline(worktree: Path, log: Path) -> None:
-    """``dvc repro --force`` in ``worktree`` with the tag's own graft and stages on the path."""
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["PYTHONPATH"] = os.pathsep.join([str(worktree / "tools"), str(worktree)])
-    with log.open("w", encoding="utf-8") as handle:
-        done = subprocess.run(
-            [sys.executable, "-m", "dvc", "repro", "--force"],
-            cwd=worktree,
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            check=False,
-        )
-    if done.returncode != 0:
+def run_pipeline(root: Path, worktree: Path, log: Path) -> None:
+    """Restore ``dvc add``-ed data from the project's DVC cache, then ``dvc repro --force``."""
+    from graft.core.worktree import (
+        PipelineFailed,
+        dvc_cache_dir,
+        dvc_command,
+        pipeline_env,
+        prepare_dvc,
+        run_logged,
+    )
+
+    env = pipeline_env(worktree)
+    try:
+        prepare_dvc(root, worktree, dvc_cache_dir(root), log, env)
+    except PipelineFailed as exc:
+        raise ReproduceError(f"{exc} (log: {log})") from None
+    code = run_logged(dvc_command("repro", "--force"), worktree, log, env)
+    if code != 0:
         lines = [ln.strip() for ln in log.read_text(encoding="utf-8").splitlines() if ln.strip()]
         errors = [ln for ln in lines if ln.startswith("ERROR")]
-        last = (errors or lines or [f"exit {done.returncode}"])[0 if errors else -1]
+        last = errors[0] if errors else next((ln for ln in reversed(lines) if not ln.startswith("[exit")), "")
         raise ReproduceError(f"`dvc repro --force` failed in the worktree of the tag: {last} (log: {log})")
 
 
-def _lock_checks(commit: Any, worktree: Path) -> list[Check]:
-    from graft.release.package import lock_outputs, md5_file
+# --- what is compared ------------------------------------------------------------------------------
 
-    raw = gitrepo.read_file(commit, DVC_LOCK)
-    if raw is None:
-        raise ReproduceError(f"the tag's commit has no {DVC_LOCK}")
+
+def md5_file(path: Path) -> str:
+    return hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+
+
+def lock_checks(tag_view: View, worktree: Path) -> list[Check]:
+    """Every output md5 the tag's dvc.lock records against the reproduced run's."""
+    expected = tag_view.lock.outputs
+    if not expected:
+        raise ReproduceError(f"{tag_view.source.where(LOCK_FILE)}: records no outputs")
+    reproduced = Lock.parse((worktree / LOCK_FILE).read_bytes() if (worktree / LOCK_FILE).is_file() else None)
+    got = reproduced.outputs
     checks = []
-    for path, md5 in sorted(lock_outputs(yaml.safe_load(raw) or {}).items()):
+    for path, md5 in sorted(expected.items()):
         target = worktree / path
-        got = md5_file(target) if target.is_file() else "missing"
-        checks.append(Check(path, "dvc.lock md5", md5, got))
+        value = got.get(path) or (md5_file(target) if target.is_file() else "missing")
+        checks.append(Check(path, "dvc.lock md5", md5, value))
     return checks
 
 
-def _metric_checks(commit: Any, worktree: Path) -> list[Check]:
-    raw = gitrepo.read_file(commit, METRICS_FILE)
-    if raw is None:
-        return []
-    expected = flatten(json.loads(raw))
-    target = worktree / METRICS_FILE
-    got = flatten(json.loads(target.read_text(encoding="utf-8"))) if target.is_file() else {}
-    return [
-        Check(f"{METRICS_FILE}:{key}", "tag metrics", repr(expected.get(key)), repr(got.get(key)))
-        for key in sorted(set(expected) | set(got))
-    ]
+def _metric_files(view: View) -> list[str]:
+    files = [*view.pipeline.metrics]
+    if view.settings.metrics.file:
+        files.append(view.settings.metrics.file)
+    return list(dict.fromkeys(files))
 
 
-def _package_checks(archive: Path, rebuilt_files: dict[str, str], rebuilt_sha: str) -> list[Check]:
+def _flat(view: View, path: str) -> dict[str, Any]:
+    document = view.document(path, mapping=False)
+    return flatten(document) if isinstance(document, Mapping) else {}
+
+
+def metric_checks(tag_view: View, reproduced: View) -> list[Check]:
+    """Every key of every declared metrics file at the tag against the reproduced file's."""
+    checks = []
+    for path in _metric_files(tag_view):
+        expected, got = _flat(tag_view, path), _flat(reproduced, path)
+        checks += [
+            Check(f"{path}:{key}", "tag metrics", repr(expected.get(key)), repr(got.get(key)))
+            for key in sorted(set(expected) | set(got))
+        ]
+    return checks
+
+
+def package_checks(archive: Path, rebuilt_files: dict[str, str], rebuilt_sha: str) -> list[Check]:
     from graft.release.package import MANIFEST, load_package, sha256_bytes
 
     with tempfile.TemporaryDirectory(prefix="graft-released-") as tmp:
@@ -134,51 +157,8 @@ def _package_checks(archive: Path, rebuilt_files: dict[str, str], rebuilt_sha: s
 
 
 def default_archive(root: Path, model: str, version: str) -> Path | None:
-    candidate = root / "dist" / f"{model}-{version}.tar.gz"
+    candidate = root / DIST / f"{model}-{version}.tar.gz"
     return candidate if candidate.is_file() else None
-
-
-def reproduce(root: Path, tag: str, archive: Path | None = None, keep: bool = False) -> ReproduceResult:
-    """Re-run the tagged pipeline in a temporary worktree and compare everything it produced."""
-    from graft.release.package import MANIFEST, package, sha256_bytes
-    from graft.release.versions import find_release
-
-    root = Path(root).resolve()
-    repo = gitrepo.open_repo(root)
-    release = find_release(repo, tag)
-    commit = repo.get(release.commit)
-    if archive is not None and not Path(archive).is_file():
-        raise ReproduceError(f"{archive}: no such release archive")
-    archive = Path(archive) if archive is not None else default_archive(root, release.model, release.version)
-
-    workdir = Path(tempfile.mkdtemp(prefix=f"graft-reproduce-{release.model}-{release.version}-"))
-    worktree = workdir / "worktree"
-    _git(root, "worktree", "add", "--detach", "--quiet", str(worktree), release.commit)
-    try:
-        _run_pipeline(worktree, workdir / "dvc-repro.log")
-        rebuilt = package(worktree, workdir / "dist", version=release.version, allow_dirty=True)
-        manifest_bytes = _member(rebuilt.path, f"{rebuilt.name}-{rebuilt.version}/{MANIFEST}")
-        rebuilt_files = dict(json.loads(manifest_bytes)["files"])
-        rebuilt_files[MANIFEST] = sha256_bytes(manifest_bytes)
-        checks = _lock_checks(commit, worktree) + _metric_checks(commit, worktree)
-        if archive is not None:
-            checks += _package_checks(archive, rebuilt_files, rebuilt.sha256)
-        if release.archive_sha256 is not None:
-            checks.append(
-                Check(
-                    "archive (tag annotation)",
-                    "tag annotation sha256",
-                    release.archive_sha256,
-                    rebuilt.sha256,
-                )
-            )
-        return ReproduceResult(
-            release.tag, release.commit, archive, rebuilt.sha256, checks, worktree if keep else None
-        )
-    finally:
-        if not keep:
-            _git(root, "worktree", "remove", "--force", str(worktree))
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _member(archive: Path, name: str) -> bytes:
@@ -189,3 +169,54 @@ def _member(archive: Path, name: str) -> bytes:
         if handle is None:
             raise ReproduceError(f"{archive}: no member '{name}'")
         return handle.read()
+
+
+def reproduce(
+    root: Path, tag: str, archive: Path | None = None, keep: bool = False, progress: Reporter = SILENT
+) -> ReproduceResult:
+    """Re-run the tagged pipeline in a temporary worktree and compare everything it produced."""
+    from graft.core.worktree import temporary_worktree
+    from graft.project import Project
+    from graft.release.package import MANIFEST, package, sha256_bytes
+    from graft.release.versions import find_release
+
+    project = Project.find(root)
+    release = find_release(project.repo, tag)
+    tag_view = project.at(release.tag)
+    if archive is not None and not Path(archive).is_file():
+        raise ReproduceError(f"{archive}: no such release archive")
+    archive = (
+        Path(archive)
+        if archive is not None
+        else default_archive(project.root, release.model, release.version)
+    )
+
+    git_root = Path(project.repo.workdir or project.root).resolve()
+    prefix = f"graft-reproduce-{release.model}-{release.version}"
+    fd, name = tempfile.mkstemp(prefix=f"{prefix}-", suffix=".log")
+    os.close(fd)
+    log = Path(name)
+    progress.step(f"checking out {release.tag} ({release.commit[:8]}) in a temporary worktree")
+    with temporary_worktree(git_root, release.commit, prefix, keep=keep) as checkout:
+        worktree = checkout / project.root.relative_to(git_root)  # the DVC project in the checkout
+        progress.step(f"running dvc repro --force (log: {log})")
+        run_pipeline(project.root, worktree, log)  # on failure the log stays, named in the error
+        progress.step("rebuilding the package")
+        rebuilt = package(worktree, checkout.parent / DIST, version=release.version, allow_dirty=True)
+        manifest_bytes = _member(rebuilt.path, f"{rebuilt.name}-{rebuilt.version}/{MANIFEST}")
+        rebuilt_files = dict(json.loads(manifest_bytes)["files"])
+        rebuilt_files[MANIFEST] = sha256_bytes(manifest_bytes)
+        progress.step("comparing the outputs")
+        reproduced = Project(worktree).work()
+        checks = lock_checks(tag_view, worktree) + metric_checks(tag_view, reproduced)
+    if archive is not None:
+        checks += package_checks(archive, rebuilt_files, rebuilt.sha256)
+    if release.archive_sha256 is not None:
+        checks.append(
+            Check("archive (tag annotation)", "tag annotation sha256", release.archive_sha256, rebuilt.sha256)
+        )
+    if not keep:
+        log.unlink(missing_ok=True)
+    return ReproduceResult(
+        release.tag, release.commit, archive, rebuilt.sha256, checks, worktree if keep else None
+    )

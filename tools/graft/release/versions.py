@@ -2,17 +2,19 @@
 
 Tag format (the one GTO's ``gto register`` writes, so ``gto show`` lists graft's releases):
 an *annotated* tag ``<model>@v<MAJOR>.<MINOR>.<PATCH>`` on the released commit, where
-``<model>`` is ``package.model_name`` in params.yaml. The annotation's first line is GTO's
-default message (``Registering artifact <model> version v<X.Y.Z>``); the lines after it say why
-the version was bumped and give the release archive's SHA-256, which `graft reproduce` checks.
+``<model>`` is the release name (graft.yaml ``package.name``, else the model artifact's name in
+dvc.yaml). The annotation's first line is GTO's default message (``Registering artifact <model>
+version v<X.Y.Z>``); the lines after it say why the version was bumped and give the release
+archive's SHA-256, which `graft reproduce` checks.
 
-Version rule (``--bump auto``), comparing HEAD with the highest released version:
+Version rule (``--bump auto``), comparing HEAD with the highest released version; everything is
+read through the project layer from Git objects, so it needs neither checkout nor archive:
 
 * **major**: the input schema became stricter: a record the released model accepted could be
   refused (a column removed or newly required, a type or category dropped, a range narrowed).
-  Both schemas are derived from Git objects (``params.yaml`` + ``stages/schema.py``), so this
-  needs neither checkout nor archive.
-* **minor**: the model changed: ``models/model.txt``'s md5 in ``dvc.lock`` differs.
+  Each commit's schema is its own serving adapter's ``input_schema(params)``, loaded from that
+  commit's Git objects (graft.release.adapter).
+* **minor**: the model changed: the md5 dvc.lock records for the model artifact's path differs.
 * **patch**: anything else (docs, code, parameters that leave the model as it was).
 
 The first release is ``1.0.0`` (``auto``/``major``), ``0.1.0`` (``minor``) or ``0.0.1`` (``patch``).
@@ -20,26 +22,24 @@ The first release is ``1.0.0`` (``auto``/``major``), ``0.1.0`` (``minor``) or ``
 
 from __future__ import annotations
 
-import builtins
 import os
 import re
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pygit2
-import yaml
 
 from graft.core import gitrepo
-from graft.core.errors import GitError, GraftError, ParamsError
+from graft.core.errors import GitError, GraftError
+
+if TYPE_CHECKING:
+    from graft.project.view import View
 
 Bump = Literal["auto", "major", "minor", "patch"]
 BUMPS: tuple[str, ...] = ("auto", "major", "minor", "patch")
-MODEL_OUT = "models/model.txt"
-SCHEMA_MODULE = "stages/schema.py"
-HEADLINE = ("roc_auc", "pr_auc", "log_loss", "accuracy", "f1")
 TAG_RE = re.compile(r"^(?P<model>[a-z0-9][a-z0-9-]*)@v(?P<version>(\d+)\.(\d+)\.(\d+))$")
 TAGS_PREFIX = "refs/tags/"
 SHA_LINE = re.compile(r"^package: (?P<file>\S+) sha256:(?P<sha>[0-9a-f]{64})$", re.MULTILINE)
@@ -87,10 +87,15 @@ class NextVersion:
 
 @dataclass(frozen=True)
 class ModelVersion:
-    """A release with its headline metrics, read from the tag's commit."""
+    """A release with its headline metrics (graft.yaml ``metrics.headline`` at the tag's commit)."""
 
     release: Release
     metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def headline_columns(versions: list[ModelVersion]) -> list[str]:
+    """Every headline metric the versions report, in first-seen order (a table's columns)."""
+    return list(dict.fromkeys(k for v in versions for k in v.metrics))
 
 
 # --- names --------------------------------------------------------------------------------
@@ -123,20 +128,6 @@ def bump_version(previous: str | None, bump: str) -> str:
     if bump == "minor":
         return f"{major}.{minor + 1}.0"
     return f"{major}.{minor}.{patch + 1}"
-
-
-def params_at(commit: pygit2.Commit) -> dict[str, Any]:
-    data = gitrepo.read_file(commit, "params.yaml")
-    if data is None:
-        raise ParamsError(f"params.yaml is missing at commit {str(commit.id)[:8]}")
-    return yaml.safe_load(data) or {}
-
-
-def model_name_from(params: Mapping[str, Any]) -> str:
-    name = (params.get("package") or {}).get("model_name")
-    if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
-        raise ParamsError(f"params.yaml: 'package.model_name' must be a lowercase slug (got {name!r})")
-    return name
 
 
 # --- reading releases ---------------------------------------------------------------------
@@ -174,19 +165,24 @@ def find_release(repo: pygit2.Repository, tag: str) -> Release:
     raise ReleaseError(f"no release tag '{tag}' in this repository (fetch tags with `git fetch --tags`)")
 
 
-def model_versions(root: Path, model: str | None = None) -> list[ModelVersion]:
-    """Released versions with their headline metrics (metrics/metrics.json at each tag's commit)."""
-    import json
+def headline_of(view: View) -> dict[str, Any]:
+    """The headline metrics of a view: graft.yaml ``metrics.headline``, else the task's metrics."""
+    metrics = view.metrics() or {}
+    wanted = view.settings.metrics.headline or list(view.settings.task_metrics)
+    return {k: metrics[k] for k in wanted if k in metrics}
 
-    repo = gitrepo.open_repo(root)
+
+def model_versions(root: Path, model: str | None = None) -> list[ModelVersion]:
+    """Released versions with their headline metrics, read from each tag's commit."""
+    from graft.project import Project
+
+    project = Project.find(root)
     out = []
-    for release in list_releases(repo, model):
-        commit = repo.get(release.commit)
-        raw = gitrepo.read_file(commit, "metrics/metrics.json")
-        metrics: dict[str, Any] = {}
-        if raw is not None:
-            values = json.loads(raw)
-            metrics = {k: values[k] for k in HEADLINE if k in values}
+    for release in list_releases(project.repo, model):
+        try:
+            metrics = headline_of(project.at(release.tag))
+        except GraftError:  # an unreadable file at an old tag: list the version without metrics
+            metrics = {}
         out.append(ModelVersion(release, metrics))
     return out
 
@@ -194,30 +190,15 @@ def model_versions(root: Path, model: str | None = None) -> list[ModelVersion]:
 # --- the version rule ---------------------------------------------------------------------
 
 
-def lock_md5(commit: pygit2.Commit, path: str) -> str | None:
-    raw = gitrepo.read_file(commit, "dvc.lock")
-    if raw is None:
-        return None
-    lock = yaml.safe_load(raw) or {}
-    for stage in lock.get("stages", {}).values():
-        for out in stage.get("outs", []):
-            if out.get("path") == path:
-                return out.get("md5")
-    return None
+def schema_at(view: View) -> dict[str, Any]:
+    """The input schema a view's package would carry: its own adapter's ``input_schema(params)``."""
+    from graft.release.artifact import load_adapter
 
-
-def schema_at(commit: pygit2.Commit) -> dict[str, Any]:
-    """The input schema a commit's package would carry, from its params.yaml and stages/schema.py."""
-    from graft.release.package import build_input_schema
-
-    source = gitrepo.read_file(commit, SCHEMA_MODULE)
-    if source is None:
-        raise ReleaseError(f"{SCHEMA_MODULE} is missing at commit {str(commit.id)[:8]}")
-    namespace: dict[str, Any] = {"__name__": "graft_schema_snapshot", "__builtins__": builtins}
-    exec(compile(source, f"{str(commit.id)[:8]}:{SCHEMA_MODULE}", "exec"), namespace)
-    return build_input_schema(
-        params_at(commit), namespace["FEATURE_COLUMNS"], namespace["NUMERIC"], namespace["CATEGORIES"]
-    )
+    adapter = load_adapter(view)
+    try:
+        return adapter.input_schema(view.params)
+    finally:
+        adapter.close()
 
 
 def _types(prop: Mapping[str, Any]) -> set[str]:
@@ -245,17 +226,23 @@ def schema_breaks(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
             reasons.append(f"column '{column}' minimum raised")
         if after.get("maximum", float("inf")) < before.get("maximum", float("inf")):
             reasons.append(f"column '{column}' maximum lowered")
+    if old.get("additionalProperties", True) is not False and new.get("additionalProperties", True) is False:
+        reasons.append("extra fields no longer allowed")
     return reasons
 
 
 def next_version(root: Path, bump: str = "auto", rev: str = "HEAD") -> NextVersion:
     """The version the next release of ``rev`` gets, and why (see the module docstring)."""
+    from graft.project import Project
+    from graft.release.artifact import model_artifact, release_name
+
     if bump not in BUMPS:
         raise ReleaseError(f"--bump must be one of {', '.join(BUMPS)} (got '{bump}')")
-    repo = gitrepo.open_repo(root)
-    head = gitrepo.resolve(repo, rev)
-    model = model_name_from(params_at(head.commit))
-    releases = list_releases(repo, model)
+    project = Project.find(root)
+    head = project.resolve(rev)
+    head_view = project.at(head)
+    model = release_name(head_view)
+    releases = list_releases(project.repo, model)
     previous = releases[0] if releases else None
     for release in releases:
         if release.commit == head.sha:
@@ -267,14 +254,22 @@ def next_version(root: Path, bump: str = "auto", rev: str = "HEAD") -> NextVersi
         return NextVersion(
             model, bump_version(previous.version, bump), bump, f"--bump {bump}", previous, head.sha
         )
-    old_commit = repo.get(previous.commit)
-    breaks = schema_breaks(schema_at(old_commit), schema_at(head.commit))
+    old_view = project.at(previous.tag)
+    try:
+        old_schema = schema_at(old_view)
+    except GraftError as exc:
+        raise ReleaseError(
+            f"cannot compare input schemas with {previous.tag}: {exc}; choose the bump with "
+            "--bump major|minor|patch"
+        ) from None
+    breaks = schema_breaks(old_schema, schema_at(head_view))
     if breaks:
         chosen, reason = "major", "input schema changed incompatibly: " + "; ".join(breaks)
     else:
-        old_md5, new_md5 = lock_md5(old_commit, MODEL_OUT), lock_md5(head.commit, MODEL_OUT)
+        path = model_artifact(head_view).path
+        old_md5, new_md5 = old_view.lock.md5(model_artifact(old_view).path), head_view.lock.md5(path)
         if old_md5 != new_md5:
-            chosen, reason = "minor", f"model changed ({MODEL_OUT} md5 {old_md5} -> {new_md5})"
+            chosen, reason = "minor", f"model changed ({path} md5 {old_md5} -> {new_md5})"
         else:
             chosen, reason = "patch", "model and input schema unchanged"
     return NextVersion(model, bump_version(previous.version, chosen), chosen, reason, previous, head.sha)

@@ -1,5 +1,9 @@
 """Online serving of a graft package: validation, prediction, the prediction log and the HTTP app.
 
-Only :mod:`graft.serving.app` imports FastAPI; :mod:`graft.serving.model` and
-:mod:`graft.serving.predlog` need numpy, LightGBM and a database driver alone.
+``request`` (body bytes to JSON), ``validator`` (records against schema.json), ``v2`` (Open
+Inference Protocol tensors), ``model`` (encoding and prediction), ``predlog`` (the log),
+``schemas``/``routes``/``app`` (the FastAPI app) and ``server`` (uvicorn). Only ``schemas``,
+``routes``, ``app`` and ``server`` import FastAPI/uvicorn at import time; ``request``,
+``validator`` and ``v2`` are pure Python (plus orjson); ``model`` and ``predlog`` need numpy,
+LightGBM and a database driver alone.
 """

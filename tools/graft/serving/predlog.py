@@ -10,6 +10,14 @@ loses at most the rows queued but not yet committed, typically the last few mill
 traffic. Each row's primary key (the request id, or the feedback id) makes a replayed insert a
 no-op, so a batch retried after a transient database error is never duplicated.
 
+Rows: ``predictions`` holds one row per request: ``inputs``, a JSON array of the validated
+records; ``outputs``, a JSON object of lists with one entry per record, as the package's task
+predicts (:meth:`graft.serving.model.ServingModel.output_columns`): binary
+``{"probability": [p], "label": [l]}``, multiclass ``{"probabilities": [[p per class, in the
+order of task.labels]], "label": [l]}``, regression ``{"prediction": [v]}``. ``feedback``
+holds one row per event: ``outcome`` is a label of the task, or for regression the observed
+number's JSON text (``"151.5"``).
+
 URLs: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` (WAL mode) or
 ``postgresql://user@host:port/dbname`` (psycopg 3).
 """
@@ -17,17 +25,23 @@ URLs: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` (WAL mode)
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import sqlite3
-import sys
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from graft.core.errors import GraftError
+
+logger = logging.getLogger("graft.serving")
 
 BATCH_MAX = 1000
 QUEUE_MAX = 100_000
@@ -45,8 +59,8 @@ class PredictionRow:
     created_at: datetime
     model_version: str
     n_records: int
-    inputs: str  # JSON array of the input records
-    outputs: str  # JSON object: {"probability": [...], "label": [...]}
+    inputs: str  # JSON array of the validated input records (see records_json)
+    outputs: str  # JSON object of per-record lists, as the task predicts (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -55,7 +69,7 @@ class FeedbackRow:
     request_id: str
     record_index: int | None
     created_at: datetime
-    outcome: str | None
+    outcome: str | None  # a label of the task, or (regression) the observed number's JSON text
     action: str | None
 
 
@@ -239,6 +253,26 @@ def backend_for(url: str) -> Backend:
     raise LogError(f"--log-db {url!r}: expected sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
 
 
+def records_json(
+    columns: Mapping[str, Sequence[Any]], n: int, complete: list[dict[str, Any]] | None = None
+) -> str:
+    """The ``inputs`` of a log row: ``n`` validated records as a JSON array.
+
+    Canonical: one object per record holding every field of ``columns``, keys sorted, ``null``
+    for a missing value, values as scored; whatever the request's key order, omissions or
+    spelling of strings. ``complete`` may pass the parsed records themselves when each holds
+    exactly those fields (no more, none missing): they are then written as they are, keys
+    sorted, without being rebuilt from the columns (the same text, several times faster).
+    """
+    if complete is not None:
+        return orjson.dumps(complete, option=orjson.OPT_SORT_KEYS).decode()
+    names = sorted(columns)
+    if n == 1:
+        return orjson.dumps([{name: columns[name][0] for name in names}]).decode()
+    rows = zip(*(columns[name] for name in names), strict=True)
+    return orjson.dumps(list(map(dict, map(zip, repeat(names), rows)))).decode()
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -355,9 +389,9 @@ class PredictionLog:
             except Exception as exc:
                 attempt += 1
                 self.error = f"{type(exc).__name__}: {exc}"
-                print(f"graft serve: prediction log write failed ({self.error}); retrying", file=sys.stderr)
+                logger.warning("prediction log write failed (%s); retrying", self.error)
                 if retries is not None and attempt > retries:
-                    print(f"graft serve: gave up; {len(batch)} log row(s) lost", file=sys.stderr)
+                    logger.error("prediction log: gave up; %d log row(s) lost", len(batch))
                     break
                 time.sleep(RETRY_SECONDS)
                 with contextlib.suppress(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,12 +48,23 @@ class Server:
                 self.app,
                 host=self.host,
                 port=self.port,
+                log_config=log_config(),
                 log_level="warning",
                 access_log=False,
                 timeout_graceful_shutdown=30,
             )
         finally:
             self.log.close()
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging set-up plus the ``graft.serving`` logger at INFO (client disconnects,
+    prediction log trouble), on stderr in uvicorn's format."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["graft.serving"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
 
 
 def build_server(

@@ -1,0 +1,62 @@
+"""Serving adapter of the Adult pipeline: what a released model needs from this project's code.
+
+`graft package` ships this file with stages/schema.py and stages/features.py (graft.yaml
+``package.code``) and serving calls the two functions below from the shipped copies, so a
+served model encodes records with the code of the commit that trained it.
+
+* :func:`input_schema`: JSON Schema of one raw record, from the schema module and the
+  ``validate`` section of params.yaml (ranges, nullable columns).
+* :func:`encode`: validated raw columns -> the model's feature matrix, with the feature spec
+  `featurize` wrote (shipped as ``features.json``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from stages.features import encode as encode_features
+from stages.schema import CATEGORIES, FEATURE_COLUMNS, NUMERIC
+
+SPEC_FILE = "features.json"
+
+
+def input_schema(params: Mapping[str, Any]) -> dict[str, Any]:
+    """JSON Schema of one input record (types, ranges, categories, required columns)."""
+    validate = params["validate"]
+    nullable = set(validate["nullable"])
+    properties: dict[str, Any] = {}
+    for column in FEATURE_COLUMNS:
+        if column in NUMERIC:
+            low, high = validate["ranges"][column]
+            prop: dict[str, Any] = {"type": ["integer", "null"] if column in nullable else "integer"}
+            prop.update(minimum=low, maximum=high)
+        else:
+            values: list[Any] = list(CATEGORIES[column])
+            prop = {
+                "type": ["string", "null"] if column in nullable else "string",
+                "enum": values + ([None] if column in nullable else []),
+            }
+        properties[column] = prop
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Adult income input record",
+        "type": "object",
+        "properties": properties,
+        "required": [c for c in FEATURE_COLUMNS if c not in nullable],
+        "additionalProperties": False,
+    }
+
+
+def encode(columns: Mapping[str, Sequence[Any]], spec: Mapping[str, Any]) -> np.ndarray:
+    """Validated columns (None = missing) -> float64 matrix in the trained feature order."""
+    features = spec[SPEC_FILE]
+    cols = dict(columns)
+    for name in features["numeric"]:
+        values = cols[name]
+        if None in values:  # a nullable numeric input: missing for LightGBM
+            cols[name] = [math.nan if v is None else v for v in values]
+    return encode_features(cols, features)

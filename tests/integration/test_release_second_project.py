@@ -1,0 +1,82 @@
+"""Releases of the second project (regression, `dvc add` data, results under eval/, scripts run as
+files): release, models, check-repro, reproduce and the served regression model, all read
+through the project layer; nothing in graft names the project's files or columns.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from graft import api
+from graft.serving.model import ServingModel
+from tests.conftest import git
+from tests.integration import second
+from tests.releasing import graft
+
+pytestmark = pytest.mark.slow
+TAG = "diabetes-progression@v1.0.0"
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory: pytest.TempPathFactory, module_env: None) -> Iterator[Path]:
+    """The second project with graft.yaml (init, then what init cannot know) released as v1.0.0."""
+    root = second.configure(second.build(tmp_path_factory.mktemp("second-release") / "diabetes"))
+    graft(root, "release", "--out", "dist")
+    yield root
+
+
+def test_release_tags_the_artifact_and_models_lists_its_metrics(released):
+    assert git(released, "tag", "-l") == TAG
+    listed = json.loads(graft(released, "models", "--format", "json").stdout)
+    metrics = json.loads((released / "eval" / "metrics.json").read_text())
+    assert [m["tag"] for m in listed] == [TAG]
+    assert listed[0]["metrics"] == {k: metrics[k] for k in ("rmse", "mae")}
+
+
+def test_the_package_serves_the_regression_its_pipeline_scored(released, tmp_path):
+    archive = released / "dist" / "diabetes-progression-1.0.0.tar.gz"
+    loaded = api.open_package(archive, tmp_path / "unpacked")
+    assert sorted(loaded.code()) == ["src/common.py", "src/serving.py"]
+    assert loaded.model_file.name == "regressor.txt"
+    model = ServingModel.from_package(loaded)
+    assert (model.task, model.threshold) == ("regression", None)
+    test = pd.read_parquet(released / "work" / "test.parquet")
+    features = list(loaded.schema["properties"])
+    records = test[features].to_dict(orient="records")
+    got = model.predict_columns(model.validator.validate_records(records))
+    want = pd.read_parquet(released / "eval" / "predictions.parquet")["predicted"].to_numpy()
+    assert np.array_equal(got, want)
+    assert model.outputs(got[:1]) == [{"prediction": want[0]}]
+    reference = loaded.json("reference.json")
+    assert reference["predictions"]["task"] == "regression"
+    assert reference["rows"] == len(pd.read_parquet(released / "work" / "train.parquet"))
+
+
+def test_check_repro_compares_the_declared_metrics_at_their_own_path(released):
+    assert graft(released, "check-repro").returncode == 0
+    metrics = released / "eval" / "metrics.json"
+    original = metrics.read_text()
+    try:
+        metrics.write_text(original.replace('"rows"', '"rows_scored"'))
+        done = graft(released, "check-repro", check=False)
+        assert done.returncode == 1 and "eval/metrics.json" in done.stderr
+    finally:
+        metrics.write_text(original)
+
+
+def test_reproduce_restores_dvc_add_data_and_matches(released):
+    before = git(released, "status", "--porcelain", "--untracked-files=all")
+    done = graft(released, "reproduce", TAG)
+    assert f"verdict: {TAG} reproduced" in done.stdout
+    report = json.loads(graft(released, "reproduce", TAG, "--format", "json").stdout)
+    items = {c["item"] for c in report["checks"]}
+    assert {"models/regressor.txt", "eval/metrics.json:rmse", "eval/validation.json:valid_rmse"} <= items
+    assert "package:code/src/serving.py" in items
+    assert git(released, "status", "--porcelain", "--untracked-files=all") == before  # dist/ only
+    assert len(git(released, "worktree", "list").splitlines()) == 1

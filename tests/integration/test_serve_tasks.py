@@ -1,0 +1,516 @@
+"""`graft serve` of a regression and a multiclass package as real processes over HTTP.
+
+* regression: the second project (``tests/integration/second_project``, scikit-learn's diabetes
+  data; built by ``second.py``), packaged and served;
+* multiclass: the iris project (``tests/integration/iris_project``: four measurements and a
+  categorical, sometimes missing ``site``; built by ``iris.py``), packaged and served.
+
+Each answers /predict (one record and many), the Open Inference Protocol route and /feedback
+with what its task predicts, refuses bad input with a 4xx that leaves nothing in the log, logs
+what it answered, publishes its own OpenAPI document, and takes `graft replay` traffic read from
+its /metadata. Served values must equal the ones each pipeline's score stage wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from graft import api
+from tests.conftest import BIN
+from tests.integration import iris, second
+from tests.integration.conftest import ServerProcess
+
+pytestmark = pytest.mark.slow
+JSON = {"content-type": "application/json"}
+DIABETES = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
+CLASSES = ["setosa", "versicolor", "virginica"]
+
+
+@dataclass(frozen=True)
+class Deployed:
+    root: Path
+    archive: Path
+    server: ServerProcess
+    records: list[dict[str, Any]]  # the pipeline's test rows as the API takes them
+    want: np.ndarray  # what the pipeline's score stage predicted for them
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def db(self) -> Path:
+        return Path(self.server.log_db.removeprefix("sqlite:///"))
+
+    def post(self, path: str, body: Any) -> httpx.Response:
+        return httpx.post(f"{self.url}{path}", json=body, timeout=30)
+
+
+def as_records(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
+    """JSON-ready records; a missing value is left out (the server fills null)."""
+    out = []
+    for row in frame[columns].astype(object).itertuples(index=False):
+        out.append({c: v for c, v in zip(columns, row, strict=True) if not pd.isna(v)})
+    return out
+
+
+def deploy(root: Path, work: Path) -> tuple[Path, ServerProcess]:
+    archive = api.package(root, work / "dist", version="1.0.0").path
+    return archive, ServerProcess(archive, f"sqlite:///{work / 'log.db'}", work).start()
+
+
+@pytest.fixture(scope="module")
+def regression(tmp_path_factory: pytest.TempPathFactory, module_env: None) -> Iterator[Deployed]:
+    work = tmp_path_factory.mktemp("regression")
+    root = second.configure(second.build(work / "diabetes"))
+    archive, server = deploy(root, work)
+    test = pd.read_parquet(root / "work" / "test.parquet")
+    want = pd.read_parquet(root / "eval" / "predictions.parquet").set_index("patient")
+    yield Deployed(
+        root, archive, server, as_records(test, DIABETES), want.loc[test["patient"], "predicted"].to_numpy()
+    )
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def multiclass(tmp_path_factory: pytest.TempPathFactory, module_env: None) -> Iterator[Deployed]:
+    work = tmp_path_factory.mktemp("multiclass")
+    root = iris.build(work / "iris")
+    archive, server = deploy(root, work)
+    test = pd.read_parquet(root / "work" / "test.parquet")
+    columns = [*iris.NAMES.values(), "site"]
+    want = pd.read_parquet(root / "eval" / "predictions.parquet").set_index("id").loc[test["id"]]
+    proba = want[[f"proba_{c}" for c in CLASSES]].to_numpy()
+    yield Deployed(root, archive, server, as_records(test, columns), proba)
+    server.stop()
+
+
+def log_rows(deployed: Deployed, request_ids: list[str]) -> dict[str, tuple[str, str]]:
+    """request id -> (inputs, outputs) once the log's writer has committed them."""
+    marks = ",".join("?" * len(request_ids))
+    for _ in range(200):
+        with sqlite3.connect(deployed.db) as conn:
+            rows = conn.execute(
+                f"SELECT request_id, inputs, outputs FROM predictions WHERE request_id IN ({marks})",
+                request_ids,
+            ).fetchall()
+        if len(rows) == len(set(request_ids)):
+            return {r[0]: (r[1], r[2]) for r in rows}
+        time.sleep(0.05)
+    raise AssertionError(f"the log holds {len(rows)} of {len(request_ids)} requests")
+
+
+def counts(deployed: Deployed, expected: tuple[int, int] | None = None) -> tuple[int, int]:
+    """(predictions, feedback) rows once the writer has caught up.
+
+    With ``expected``, wait until the log reaches it (the writer is asynchronous); without it,
+    two equal readings in a row.
+    """
+    last = None
+    for _ in range(200):
+        with sqlite3.connect(deployed.db) as conn:
+            now = (
+                conn.execute("SELECT count(*) FROM predictions").fetchone()[0],
+                conn.execute("SELECT count(*) FROM feedback").fetchone()[0],
+            )
+        if now == (expected or last):
+            return now
+        last = now
+        time.sleep(0.05)
+    return now
+
+
+def feedback_outcomes(deployed: Deployed, request_id: str, expected: int) -> list[str]:
+    """The logged outcomes for ``request_id`` once ``expected`` rows are in (the writer is async)."""
+    rows: list[tuple[str]] = []
+    for _ in range(200):
+        with sqlite3.connect(deployed.db) as conn:
+            rows = conn.execute(
+                "SELECT outcome FROM feedback WHERE request_id = ? AND outcome IS NOT NULL "
+                "ORDER BY created_at, rowid",
+                (request_id,),
+            ).fetchall()
+        if len(rows) >= expected:
+            break
+        time.sleep(0.05)
+    return [r[0] for r in rows]
+
+
+# --- regression ------------------------------------------------------------------------------------
+
+
+def test_regression_metadata_states_the_task_and_the_input_schema(regression):
+    meta = httpx.get(f"{regression.url}/metadata").json()
+    schema = api.open_package(regression.archive, regression.root.parent / "unpacked-r").schema
+    assert (meta["model"], meta["version"]) == ("diabetes-progression", "1.0.0")
+    assert meta["task"] == {"type": "regression", "labels": None}
+    assert meta["threshold"] is None
+    assert meta["input_schema"] == schema and sorted(meta["input_fields"]) == sorted(DIABETES)
+    assert meta["label_column"] == "progression"
+
+
+def test_regression_predicts_the_values_its_pipeline_scored(regression):
+    one = regression.post("/predict", regression.records[0])
+    assert one.status_code == 200, one.text
+    body = one.json()
+    assert list(body) == ["request_id", "model_version", "predictions"]  # no threshold
+    assert body["predictions"] == [{"prediction": regression.want[0]}]
+    many = regression.post("/predict", regression.records)
+    assert many.status_code == 200, many.text
+    got = np.array([p["prediction"] for p in many.json()["predictions"]])
+    assert np.array_equal(got, regression.want)
+    assert all(list(p) == ["prediction"] for p in many.json()["predictions"])
+    rows = log_rows(regression, [body["request_id"], many.json()["request_id"]])
+    assert json.loads(rows[body["request_id"]][1]) == {"prediction": [regression.want[0]]}
+    assert json.loads(rows[many.json()["request_id"]][1]) == {"prediction": regression.want.tolist()}
+    assert json.loads(rows[body["request_id"]][0]) == [
+        {k: regression.records[0][k] for k in sorted(regression.records[0])}
+    ]
+
+
+def test_regression_over_the_open_inference_protocol(regression):
+    batch = regression.records[:5]
+    inputs = [{"name": k, "shape": [5], "datatype": "FP64", "data": [r[k] for r in batch]} for k in DIABETES]
+    r = regression.post("/v2/models/diabetes-progression/infer", {"inputs": inputs})
+    assert r.status_code == 200, r.text
+    assert r.json()["outputs"] == [
+        {"name": "prediction", "shape": [5], "datatype": "FP64", "data": regression.want[:5].tolist()}
+    ]
+    assert json.loads(log_rows(regression, [r.json()["id"]])[r.json()["id"]][1]) == {
+        "prediction": regression.want[:5].tolist()
+    }
+
+
+def test_regression_feedback_takes_a_finite_number(regression):
+    rid = regression.post("/predict", regression.records[:3]).json()["request_id"]
+    for outcome in (151.5, 151):
+        r = regression.post("/feedback", {"request_id": rid, "index": 1, "outcome": outcome})
+        assert r.status_code == 202, r.text
+    assert feedback_outcomes(regression, rid, 2) == ["151.5", "151"]
+    before = counts(regression)
+    refused = [
+        (json.dumps({"request_id": rid, "outcome": "151"}), "body.outcome: must be a number, got string"),
+        (json.dumps({"request_id": rid, "outcome": True}), "body.outcome: must be a number, got boolean"),
+        (f'{{"request_id": "{rid}", "outcome": NaN}}', "body.outcome: NaN is not allowed"),
+        (f'{{"request_id": "{rid}", "outcome": 1e400}}', "body.outcome: must be a finite number"),
+        (json.dumps({"request_id": rid, "index": 3, "outcome": 1.0}), "body.index: 3 is out of range"),
+        (
+            json.dumps({"request_id": rid, "outcome": 1.0, "note": "x"}),
+            "body.note: extra field not permitted",
+        ),
+    ]
+    for body, needle in refused:
+        r = httpx.post(f"{regression.url}/feedback", content=body, headers=JSON)
+        assert r.status_code == 422 and needle in r.json()["detail"], (body, r.text)
+    assert regression.post("/feedback", {"request_id": "nope", "outcome": 1.0}).status_code == 404
+    assert counts(regression) == before
+
+
+BAD_REGRESSION = [
+    ("missing field", lambda r: {k: v for k, v in r.items() if k != "bmi"}, 422, "body.bmi: field required"),
+    ("text for a number", lambda r: {**r, "bp": "high"}, 422, "body.bp: must be a number, got string"),
+    ("extra field", lambda r: {**r, "weight": 80}, 422, "body.weight: extra field not permitted"),
+    ("null", lambda r: {**r, "s1": None}, 422, "body.s1: must not be null"),
+    ("list with a bad record", lambda r: [r, {**r, "age": []}], 422, "body[1].age: must be a number"),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "change", "status", "needle"), BAD_REGRESSION, ids=[c[0] for c in BAD_REGRESSION]
+)
+def test_regression_bad_input_gets_a_4xx_and_leaves_no_row(regression, case, change, status, needle):
+    before = counts(regression)
+    r = regression.post("/predict", change(dict(regression.records[0])))
+    assert r.status_code == status and needle in r.json()["detail"], r.text
+    assert counts(regression) == before
+
+
+# --- multiclass ------------------------------------------------------------------------------------
+
+
+def test_multiclass_metadata_states_the_classes(multiclass):
+    meta = httpx.get(f"{multiclass.url}/metadata").json()
+    assert meta["task"] == {"type": "multiclass", "labels": CLASSES}
+    assert meta["threshold"] is None and meta["label_column"] == "species"
+    assert meta["input_schema"]["properties"]["site"] == {
+        "enum": ["A", "B", "C", None],
+        "type": ["string", "null"],
+    }
+
+
+def test_multiclass_predicts_class_probabilities_and_the_likeliest_label(multiclass):
+    assert any("site" not in r for r in multiclass.records)  # some records leave the site out
+    one = multiclass.post("/predict", multiclass.records[0])
+    assert one.status_code == 200, one.text
+    assert list(one.json()) == ["request_id", "model_version", "predictions"]
+    first = one.json()["predictions"][0]
+    assert first == {
+        "probabilities": dict(zip(CLASSES, multiclass.want[0].tolist(), strict=True)),
+        "label": CLASSES[int(multiclass.want[0].argmax())],
+    }
+    many = multiclass.post("/predict", multiclass.records)
+    assert many.status_code == 200, many.text
+    predictions = many.json()["predictions"]
+    got = np.array([[p["probabilities"][c] for c in CLASSES] for p in predictions])
+    assert np.array_equal(got, multiclass.want)
+    assert [p["label"] for p in predictions] == [CLASSES[i] for i in multiclass.want.argmax(axis=1)]
+    rid = many.json()["request_id"]
+    logged = json.loads(log_rows(multiclass, [rid])[rid][1])
+    assert logged == {
+        "probabilities": multiclass.want.tolist(),
+        "label": [p["label"] for p in predictions],
+    }
+
+
+def test_multiclass_over_the_open_inference_protocol(multiclass):
+    batch = [r for r in multiclass.records if "site" in r][:4]
+    want = multiclass.want[[multiclass.records.index(r) for r in batch]]
+    inputs = [
+        {
+            "name": k,
+            "shape": [4],
+            "datatype": "BYTES" if k == "site" else "FP64",
+            "data": [r[k] for r in batch],
+        }
+        for k in batch[0]
+    ]
+    r = multiclass.post("/v2/models/iris-species/infer", {"inputs": inputs})
+    assert r.status_code == 200, r.text
+    probabilities, labels = r.json()["outputs"]
+    assert probabilities == {
+        "name": "probabilities",
+        "shape": [4, 3],
+        "datatype": "FP64",
+        "data": want.ravel().tolist(),
+        "parameters": {"classes": CLASSES},
+    }
+    assert labels == {
+        "name": "label",
+        "shape": [4],
+        "datatype": "BYTES",
+        "data": [CLASSES[i] for i in want.argmax(axis=1)],
+    }
+
+
+def test_multiclass_feedback_takes_one_of_the_classes(multiclass):
+    rid = multiclass.post("/predict", multiclass.records[:2]).json()["request_id"]
+    r = multiclass.post("/feedback", {"request_id": rid, "index": 0, "outcome": "versicolor"})
+    assert r.status_code == 202, r.text
+    assert feedback_outcomes(multiclass, rid, 1) == ["versicolor"]
+    before = counts(multiclass)
+    for outcome, needle in (
+        ("Versicolor", "body.outcome: unknown category 'Versicolor'"),
+        (">50K", "body.outcome: unknown category '>50K'"),
+        (1, "body.outcome: must be a string, got number"),
+    ):
+        r = multiclass.post("/feedback", {"request_id": rid, "outcome": outcome})
+        assert r.status_code == 422 and needle in r.json()["detail"], r.text
+    assert counts(multiclass) == before
+
+
+BAD_MULTICLASS = [
+    ("unknown category", lambda r: {**r, "site": "D"}, 422, "body.site: unknown category 'D'"),
+    ("above the maximum", lambda r: {**r, "petal_length": 31}, 422, "body.petal_length: 31 is greater than"),
+    (
+        "missing measurement",
+        lambda r: {k: v for k, v in r.items() if k != "sepal_width"},
+        422,
+        "body.sepal_width",
+    ),
+    ("category as a number", lambda r: {**r, "site": 1}, 422, "body.site: must be a string"),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "change", "status", "needle"), BAD_MULTICLASS, ids=[c[0] for c in BAD_MULTICLASS]
+)
+def test_multiclass_bad_input_gets_a_4xx_and_leaves_no_row(multiclass, case, change, status, needle):
+    before = counts(multiclass)
+    r = multiclass.post("/predict", change(dict(multiclass.records[0])))
+    assert r.status_code == status and needle in r.json()["detail"], r.text
+    assert counts(multiclass) == before
+
+
+# --- both: transport errors, the contract, replay ----------------------------------------------------
+
+
+@pytest.mark.parametrize("task", ["regression", "multiclass"])
+def test_transport_errors_are_4xx_on_every_task(task, request):
+    deployed: Deployed = request.getfixturevalue(task)
+    before = counts(deployed)
+    body = json.dumps(deployed.records[0]).encode()
+    assert (
+        httpx.post(
+            f"{deployed.url}/predict", content=body, headers={"content-type": "text/plain"}
+        ).status_code
+        == 415
+    )
+    assert httpx.post(f"{deployed.url}/predict", content=body[:-1], headers=JSON).status_code == 400
+    name = api.open_package(deployed.archive, deployed.root.parent / f"unpacked-{task}").name
+    inputs = [
+        {"name": k, "shape": [1], "datatype": "BYTES", "data": [str(v)]}
+        for k, v in deployed.records[0].items()
+    ]
+    r = deployed.post(f"/v2/models/{name}/infer", {"inputs": inputs})
+    assert r.status_code == 422 and "BYTES cannot carry input" in r.json()["detail"], r.text
+    assert deployed.post("/v2/models/other/infer", {"inputs": inputs}).status_code == 404
+    assert counts(deployed) == before
+
+
+@pytest.mark.parametrize("task", ["regression", "multiclass"])
+def test_each_package_publishes_its_own_contract(task, request):
+    deployed: Deployed = request.getfixturevalue(task)
+    served = httpx.get(f"{deployed.url}/openapi.json").json()
+    printed = subprocess.run(
+        [str(BIN / "graft"), "serve", str(deployed.archive), "--print-openapi"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert json.loads(printed) == served
+    schemas = served["components"]["schemas"]
+    assert "threshold" not in schemas["PredictResponse"]["properties"]
+    outcome = schemas["Feedback"]["properties"]["outcome"]
+    if task == "regression":
+        assert list(schemas["Prediction"]["properties"]) == ["prediction"]
+        assert outcome["type"] == "number"
+    else:
+        assert list(schemas["Prediction"]["properties"]) == ["probabilities", "label"]
+        assert schemas["Prediction"]["properties"]["probabilities"]["required"] == CLASSES
+        assert outcome["enum"] == CLASSES
+    assert "50K" not in printed.decode()  # nothing of the reference project
+
+
+def replay(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "graft"), "replay", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_replay_sends_regression_rows_and_numeric_outcomes(regression):
+    test = pd.read_parquet(regression.root / "work" / "test.parquet")
+    before = counts(regression)
+    done = replay(
+        str(regression.root / "work" / "test.parquet"),
+        "--url",
+        regression.url,
+        "--shift",
+        "bmi=*1.2",
+        "--flip-labels",
+        "0.5",
+        "--seed",
+        "1",
+    )
+    assert done.returncode == 0, done.stderr
+    n = len(test)
+    assert f"replayed {n} rows in {-(-n // 50)} requests, {n} feedback events" in done.stdout
+    flipped = int(done.stdout.split("(")[1].split(" flipped")[0])
+    assert 0.3 * n < flipped < 0.7 * n
+    want = (before[0] + -(-n // 50), before[1] + n)
+    assert counts(regression, want) == want
+    with sqlite3.connect(regression.db) as conn:
+        outcomes = [
+            float(o)
+            for (o,) in conn.execute("SELECT outcome FROM feedback ORDER BY created_at DESC LIMIT ?", (n,))
+        ]
+        inputs = [
+            json.loads(i)
+            for (i,) in conn.execute("SELECT inputs FROM predictions ORDER BY created_at DESC LIMIT 1")
+        ]
+    assert set(outcomes) <= set(test["progression"].astype(float))  # flipped: another row's outcome
+    last = test.iloc[-(n % 50 or 50) :]
+    assert [r["bmi"] for r in inputs[0]] == pytest.approx((last["bmi"] * 1.2).tolist())
+
+
+def test_replay_sends_multiclass_rows_with_a_filter_and_a_category_mix(multiclass):
+    data = multiclass.root / "data" / "iris.csv"
+    table = pd.read_csv(data, keep_default_na=False, na_values=[""])
+    chosen = table[table["site"] == "B"]
+    before = counts(multiclass)
+    done = replay(
+        str(data), "--url", multiclass.url, "--where", "site=B", "--mix", "site=C:0.5", "--batch-size", "1000"
+    )
+    assert done.returncode == 0, done.stderr
+    assert (
+        f"replayed {len(chosen)} rows in 1 requests, {len(chosen)} feedback events (0 flipped)" in done.stdout
+    )
+    want = (before[0] + 1, before[1] + len(chosen))
+    assert counts(multiclass, want) == want
+    with sqlite3.connect(multiclass.db) as conn:
+        (inputs,) = conn.execute("SELECT inputs FROM predictions ORDER BY created_at DESC LIMIT 1").fetchone()
+        outcomes = [
+            o
+            for (o,) in conn.execute(
+                "SELECT outcome FROM feedback ORDER BY created_at DESC LIMIT ?", (len(chosen),)
+            )
+        ]
+    sites = [r["site"] for r in json.loads(inputs)]
+    assert set(sites) == {"B", "C"} and 0.3 < sites.count("C") / len(sites) < 0.7
+    assert [r["petal_length"] for r in json.loads(inputs)] == chosen["petal_length"].tolist()
+    assert sorted(outcomes) == sorted(chosen["species"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--shift", "site=+1"], "--shift 'site=+1': 'site' is not a numeric input of the served model"),
+        (["--mix", "site=D:0.5"], "'D' is not a category of 'site' (expected one of A, B, C)"),
+        (["--label", "site"], "outcome column 'site' holds 'A', 'B', 'C', not labels of the served model"),
+        (["--label", "kind"], "no outcome column 'kind' (--label)"),
+        (["--where", "garden=east"], "--where garden=east: no column 'garden'"),
+    ],
+)
+def test_replay_refuses_options_that_do_not_fit_the_served_model(multiclass, args, message):
+    before = counts(multiclass)
+    done = replay(str(multiclass.root / "data" / "iris.csv"), "--url", multiclass.url, *args)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], done.stderr
+    assert counts(multiclass) == before  # checked before anything was sent
+
+
+# --- the contract, fuzzed -----------------------------------------------------------------------------
+
+OPERATIONS = {
+    "POST /predict": 25,
+    "POST /feedback": 15,
+    "POST /v2/models/{model_name}/infer": 15,
+    "GET /metadata": 2,
+}
+
+
+@pytest.mark.parametrize("task", ["regression", "multiclass"])
+def test_responses_conform_to_the_package_contract(task, request):
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+
+    deployed: Deployed = request.getfixturevalue(task)
+    schema = schemathesis.openapi.from_url(f"{deployed.url}/openapi.json")
+    for label, examples in OPERATIONS.items():
+        operation = schema.find_operation_by_label(label)
+        modes = [schemathesis.GenerationMode.POSITIVE]
+        if operation.method.upper() == "POST":
+            modes.append(schemathesis.GenerationMode.NEGATIVE)
+        for mode in modes:
+
+            @given(case=operation.as_strategy(generation_mode=mode))
+            @settings(
+                max_examples=examples,
+                deadline=None,
+                derandomize=True,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
+            def check(case: Any) -> None:
+                case.call_and_validate(base_url=deployed.url, timeout=30)
+
+            check()

@@ -1,0 +1,267 @@
+"""What every command shares: the parent parsers (``-C``, ``--quiet``, ``--format``) and :class:`Ui`.
+
+* ``-C DIR``: run as if graft was started in ``DIR`` (as ``git -C``); the project root is then
+  found from there like Git and DVC find theirs (:func:`graft.project.find_root`), so every
+  command works from any subdirectory. Accepted before the command (``graft -C DIR diff``) or
+  after it.
+* ``-q``/``--quiet``: no progress and no messages on stderr (errors still are printed).
+* ``--format table|json`` on every command that prints a result: the result goes to stdout
+  (JSON: one document, shapes in ``graft/cli/schemas/``), messages and progress to stderr;
+  JSON mode adds nothing to stderr but warnings and errors.
+
+:class:`Ui` is what a command's handler gets: the result writers, the one place messages go
+to stderr, the project root and a progress reporter (rich's live display on a terminal, one
+plain line per step otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import math
+import sys
+from collections.abc import Iterator, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from graft.core.progress import SILENT, Reporter
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+TABLE_JSON = ("table", "json")
+
+
+def common_parent() -> argparse.ArgumentParser:
+    """``-C DIR`` and ``--quiet``; defaults are suppressed so an option given before the command
+    is not overwritten by the subcommand's default."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "-C",
+        dest="directory",
+        metavar="DIR",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="run as if graft was started in DIR (the project root is found from there)",
+    )
+    parent.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="no progress or messages on stderr (errors are still printed)",
+    )
+    return parent
+
+
+def add_format(parser: argparse.ArgumentParser, choices: Sequence[str] = TABLE_JSON) -> None:
+    """``--format``: how the result is printed on stdout (the first choice is the default)."""
+    parser.add_argument(
+        "--format",
+        choices=list(choices),
+        default=choices[0],
+        help=f"output format on stdout (default: {choices[0]})",
+    )
+
+
+def dump_json(payload: Any) -> str:
+    """Indented JSON; NaN and infinities become null (JSON has neither), numpy values plain ones."""
+    return json.dumps(_plain(payload), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):  # numpy arrays and scalars
+        return _plain(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class Ui:
+    """Output of one command run: result on stdout, messages and progress on stderr."""
+
+    def __init__(
+        self,
+        command: str,
+        fmt: str | None = None,
+        quiet: bool = False,
+        stdout: TextIO | None = None,
+        stderr: TextIO | None = None,
+        terminal: bool | None = None,
+    ) -> None:
+        self.command = command
+        self.format = fmt
+        self.quiet = quiet
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+        self.terminal = self.stderr.isatty() if terminal is None else terminal
+        self._live: _RichReporter | None = None
+
+    # --- the project ---------------------------------------------------------------------------
+
+    @cached_property
+    def root(self) -> Path:
+        """The project root, found from the current directory (after ``-C``)."""
+        from graft.project import find_root
+
+        return find_root(Path.cwd())
+
+    def repo_path(self, path: str) -> str:
+        """``path`` as typed (relative to the current directory) made relative to the root."""
+        resolved = (Path.cwd() / path).resolve()
+        try:
+            return resolved.relative_to(self.root).as_posix() or "."
+        except ValueError:
+            from graft.core.errors import UsageError
+
+            raise UsageError(f"{path}: outside the project at {self.root}") from None
+
+    # --- output --------------------------------------------------------------------------------
+
+    @property
+    def json_mode(self) -> bool:
+        return self.format == "json"
+
+    def json(self, payload: Any) -> None:
+        """The result as one JSON document on stdout."""
+        self.stdout.write(dump_json(payload))
+        self.stdout.flush()
+
+    def out(self, text: str = "") -> None:
+        """One line of the (non-JSON) result on stdout."""
+        self.stdout.write(text if text.endswith("\n") else text + "\n")
+        self.stdout.flush()
+
+    def message(self, text: str) -> None:
+        """A message for the person at the terminal (stderr); none with --quiet or in JSON mode."""
+        if not (self.quiet or self.json_mode):
+            self._stderr_line(text)
+
+    def _stderr_line(self, text: str) -> None:
+        if self._live is not None:
+            self._live.print(text)
+        else:
+            print(text, file=self.stderr, flush=True)
+
+    @contextlib.contextmanager
+    def notices(self) -> Iterator[None]:
+        """Library notices (``logging.getLogger("graft")``) as ``graft: message`` lines on stderr:
+        info and up normally, warnings and up in JSON mode, errors only with --quiet."""
+        import logging
+
+        logger = logging.getLogger("graft")
+        handler = _NoticeHandler(self)
+        handler.setLevel(logging.ERROR if self.quiet else logging.WARNING if self.json_mode else logging.INFO)
+        saved = (logger.level, logger.propagate)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(saved[0])
+            logger.propagate = saved[1]
+
+    @contextlib.contextmanager
+    def progress(self) -> Iterator[Reporter]:
+        """A reporter for a long operation: live on a terminal, plain lines otherwise, or silent."""
+        if self.quiet or self.json_mode:
+            yield SILENT
+            return
+        if not self.terminal:
+            yield _PlainReporter(self.stderr, f"graft {self.command}")
+            return
+        live = _RichReporter(self.stderr)
+        self._live = live
+        try:
+            with live:
+                yield live
+        finally:
+            self._live = None
+
+
+class _NoticeHandler(logging.Handler):
+    def __init__(self, ui: Ui) -> None:
+        super().__init__()
+        self.ui = ui
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.ui._stderr_line(f"graft: {record.getMessage()}")
+
+
+class _PlainReporter:
+    """One line per step on a stream that is not a terminal (CI logs, pipes)."""
+
+    def __init__(self, stream: TextIO, prefix: str) -> None:
+        self.stream = stream
+        self.prefix = prefix
+
+    def step(self, description: str, total: int | None = None) -> None:
+        print(f"{self.prefix}: {description}", file=self.stream, flush=True)
+
+    def update(self, completed: int) -> None:
+        return None
+
+
+class _RichReporter:
+    """rich's live progress display on stderr: a spinner per step, a bar when the step counts."""
+
+    def __init__(self, stream: TextIO) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.console = Console(file=stream, force_terminal=True)
+        self.bar: Progress = Progress(
+            SpinnerColumn(finished_text="[green]✓[/green]"),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[count]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+        )
+        self.task: TaskID | None = None
+
+    def __enter__(self) -> _RichReporter:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._finish()
+        self.bar.stop()
+
+    def _finish(self) -> None:
+        if self.task is not None:
+            task = self.bar.tasks[-1]
+            done = task.total if task.total is not None else 1
+            self.bar.update(self.task, total=done, completed=done)
+            self.bar.stop_task(self.task)
+            self.task = None
+
+    def step(self, description: str, total: int | None = None) -> None:
+        self._finish()
+        self.task = self.bar.add_task(description, total=total, count="")
+
+    def update(self, completed: int) -> None:
+        if self.task is not None:
+            total = self.bar.tasks[-1].total
+            count = f"{completed}/{int(total)}" if total is not None else str(completed)
+            self.bar.update(self.task, completed=completed, count=count)
+
+    def print(self, text: str) -> None:
+        self.console.print(text, markup=False, highlight=False)

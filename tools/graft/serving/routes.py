@@ -1,0 +1,269 @@
+"""The endpoints: what each does with a request, and how it is documented.
+
+Every POST route reads its body the same way (:meth:`Routes.json_body`: Content-Type, size,
+strict UTF-8 JSON; see :mod:`graft.serving.request`), then validates it. A request is logged
+only once it has been scored, and what the log holds is the canonical form of what was scored:
+the validated records re-serialised (every schema field, keys sorted, ``null`` where a
+nullable field was absent), never the raw body.
+
+What a prediction holds follows the package's task (settings.json ``task``; see
+:meth:`graft.serving.model.ServingModel.outputs`): binary ``probability`` and ``label`` (and
+the response's ``threshold``), multiclass ``probabilities`` per class and ``label``,
+regression ``prediction``. Feedback's ``outcome`` is one of the task's labels, or a finite
+number for regression (logged as its JSON text).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from graft.serving.model import BATCH_ROWS, ServingModel
+from graft.serving.predlog import FeedbackRow, PredictionLog, PredictionRow, now, records_json
+from graft.serving.request import (
+    JSON,
+    ApiError,
+    check_content_encoding,
+    check_content_type,
+    parse_json,
+    read_body,
+)
+from graft.serving.schemas import (
+    BODY_ERRORS,
+    ErrorBody,
+    FeedbackAccepted,
+    Health,
+    V2Response,
+    documented,
+    feedback_schema,
+    request_body,
+)
+from graft.serving.v2 import columns_from_tensors
+from graft.serving.validator import InvalidInput, RecordValidator
+
+READY = b'{"status":"ok","detail":null}'
+
+
+def invalid(exc: InvalidInput) -> ApiError:
+    return ApiError(422, str(exc), exc.errors)
+
+
+def outcome_text(outcome: Any) -> str | None:
+    """A validated outcome as the log's text column holds it: a label, or a number's JSON text."""
+    if outcome is None or isinstance(outcome, str):
+        return outcome
+    return orjson.dumps(outcome).decode()
+
+
+class Routes:
+    """The handlers of one served model; :meth:`register` adds them to an app."""
+
+    def __init__(self, model: ServingModel, log: PredictionLog, max_body_bytes: int) -> None:
+        self.model = model
+        self.log = log
+        self.max_body_bytes = max_body_bytes
+        self.validator = model.validator
+        self.feedback_validator = RecordValidator(feedback_schema(model.task, model.classes))
+        self.metadata_body = orjson.dumps(
+            {
+                "model": model.name,
+                "version": model.version,
+                "task": {"type": model.task, "labels": model.classes or None},
+                "threshold": model.threshold,
+                "created_by": model.manifest.get("created_by"),
+                "lineage": model.manifest.get("lineage", {}),
+                "metrics": model.manifest.get("metrics", {}),
+                "input_fields": self.validator.columns,
+                "input_schema": self.validator.schema,
+                "label_column": model.label_column,
+                "unknown_category_policy": "reject",
+            }
+        )
+
+    def register(self, app: FastAPI) -> None:
+        app.add_api_route(
+            "/predict",
+            self.predict,
+            methods=["POST"],
+            responses={200: documented("PredictResponse"), **BODY_ERRORS},
+            summary="Predict for one record or a list of records",
+            openapi_extra=request_body(
+                {
+                    "oneOf": [
+                        {"$ref": "#/components/schemas/InputRecord"},
+                        {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {"$ref": "#/components/schemas/InputRecord"},
+                        },
+                    ]
+                }
+            ),
+        )
+        app.add_api_route(
+            "/feedback",
+            self.feedback,
+            methods=["POST"],
+            status_code=202,
+            response_model=FeedbackAccepted,
+            responses={**BODY_ERRORS, 404: {"model": ErrorBody, "description": "unknown request id"}},
+            summary="Record the observed outcome and/or the user's action for a prediction",
+            openapi_extra=request_body({"$ref": "#/components/schemas/Feedback"}),
+        )
+        app.add_api_route("/health/live", self.live, response_model=Health, summary="The process is up")
+        app.add_api_route(
+            "/health/ready",
+            self.ready,
+            response_model=Health,
+            responses={503: {"model": Health, "description": "the prediction log cannot be written"}},
+            summary="The model is loaded and the prediction log is writable",
+        )
+        app.add_api_route(
+            "/metadata",
+            self.metadata,
+            responses={200: documented("Metadata")},
+            summary="Model version, task, lineage, headline metrics and input schema",
+        )
+        app.add_api_route(
+            "/v2/models/{model_name}/infer",
+            self.v2_infer,
+            methods=["POST"],
+            response_model=V2Response,
+            responses={**BODY_ERRORS, 404: {"model": ErrorBody, "description": "no model of that name"}},
+            summary="Open Inference Protocol (KServe V2) inference; one input tensor per field",
+            openapi_extra=request_body({"$ref": "#/components/schemas/InferenceRequest"}),
+        )
+
+    # --- shared steps -----------------------------------------------------------------------
+
+    async def json_body(self, request: Request) -> Any:
+        """415, 413 or 400 (see :mod:`graft.serving.request`), else the parsed body."""
+        check_content_type(request.headers.getlist("content-type"))
+        check_content_encoding(request.headers.getlist("content-encoding"))
+        return parse_json(await read_body(request, self.max_body_bytes))
+
+    def _score(
+        self, columns: dict[str, list[Any]], n: int, records: list[Any] | None
+    ) -> tuple[Any, list[str] | None, str]:
+        scores = self.model.predict_columns(columns)
+        return scores, self.model.labels(scores), records_json(columns, n, self.complete(records))
+
+    async def score(
+        self, columns: dict[str, list[Any]], n: int, records: list[Any] | None = None
+    ) -> tuple[Any, list[str] | None, str]:
+        """Scores, labels (None for regression) and the records as logged; batches over
+        BATCH_ROWS off the event loop. ``records`` are the parsed records the columns were
+        validated from, if any.
+        """
+        if n > BATCH_ROWS:
+            return await run_in_threadpool(self._score, columns, n, records)
+        return self._score(columns, n, records)
+
+    def complete(self, records: list[Any] | None) -> list[dict[str, Any]] | None:
+        """``records`` when each (validated) holds exactly the schema's fields, else None."""
+        width = len(self.validator.rules)
+        if records is None or self.validator.additional or set(map(len, records)) != {width}:
+            return None
+        return records
+
+    def log_prediction(
+        self, request_id: str, inputs: str, n: int, scores: Any, labels: list[str] | None
+    ) -> None:
+        outputs = orjson.dumps(self.model.output_columns(scores, labels))
+        self.log.record_prediction(
+            PredictionRow(request_id, now(), self.model.version, n, inputs, outputs.decode())
+        )
+
+    # --- handlers ---------------------------------------------------------------------------
+
+    async def predict(self, request: Request) -> Response:
+        data = await self.json_body(request)
+        try:
+            if type(data) is dict:
+                columns = self.validator.validate_record(data)
+            elif type(data) is list:
+                columns = self.validator.validate_records(data)
+            else:
+                raise ApiError(422, "body: expected a record (object) or a list of records")
+        except InvalidInput as exc:
+            raise invalid(exc) from None
+        n = len(columns[self.validator.rules[0].name])
+        scores, labels, inputs = await self.score(columns, n, [data] if type(data) is dict else data)
+        request_id = uuid.uuid4().hex
+        body: dict[str, Any] = {"request_id": request_id, "model_version": self.model.version}
+        if self.model.task == "binary":
+            body["threshold"] = self.model.threshold
+        body["predictions"] = self.model.outputs(scores, labels)
+        out = orjson.dumps(body)
+        self.log_prediction(request_id, inputs, n, scores, labels)
+        return Response(out, media_type=JSON)
+
+    async def feedback(self, request: Request) -> Response:
+        data = await self.json_body(request)
+        try:
+            self.feedback_validator.validate_record(data)
+        except InvalidInput as exc:
+            raise invalid(exc) from None
+        if data.get("outcome") is None and data.get("action") is None:
+            raise ApiError(422, "body: give 'outcome', 'action' or both")
+        request_id = data["request_id"]
+        n = await run_in_threadpool(self.log.request_records, request_id)
+        if n is None:
+            raise ApiError(404, f"unknown request id {request_id!r}")
+        index = data.get("index")
+        if index is not None and index >= n:
+            raise ApiError(
+                422, f"body.index: {index} is out of range; request {request_id} had {n} record(s)"
+            )
+        feedback_id = uuid.uuid4().hex
+        self.log.record_feedback(
+            FeedbackRow(
+                feedback_id,
+                request_id,
+                None if index is None else int(index),
+                now(),
+                outcome_text(data.get("outcome")),
+                data.get("action"),
+            )
+        )
+        body = {"feedback_id": feedback_id, "request_id": request_id, "status": "recorded"}
+        return Response(orjson.dumps(body), status_code=202, media_type=JSON)
+
+    async def live(self) -> Response:
+        return Response(READY, media_type=JSON)
+
+    async def ready(self) -> Response:
+        if self.log.healthy:
+            return Response(READY, media_type=JSON)
+        body = {"status": "unavailable", "detail": f"prediction log: {self.log.error or 'writer stopped'}"}
+        return Response(orjson.dumps(body), status_code=503, media_type=JSON)
+
+    async def metadata(self) -> Response:
+        return Response(self.metadata_body, media_type=JSON)
+
+    async def v2_infer(self, model_name: str, request: Request) -> Response:
+        model = self.model
+        if model_name != model.name:
+            raise ApiError(404, f"unknown model {model_name!r}; this server serves {model.name!r}")
+        columns, n = columns_from_tensors(await self.json_body(request), self.validator)
+        try:
+            columns = self.validator.validate_columns(columns, ("body", "inputs"), index=False)
+        except InvalidInput as exc:
+            raise invalid(exc) from None
+        scores, labels, inputs = await self.score(columns, n)
+        request_id = uuid.uuid4().hex
+        out = orjson.dumps(
+            {
+                "model_name": model.name,
+                "model_version": model.version,
+                "id": request_id,
+                "outputs": model.v2_outputs(scores, labels),
+            }
+        )
+        self.log_prediction(request_id, inputs, n, scores, labels)
+        return Response(out, media_type=JSON)
