@@ -83,6 +83,43 @@ def test_default_remote_as_committed():
     assert default_remote(None) is None
 
 
+def test_a_remote_whose_dvc_plugin_is_missing_is_named_in_one_line(monkeypatch):
+    import importlib.util
+
+    from graft.core.dvcremote import check_plugin
+    from graft.core.errors import MissingDependency
+
+    remote = default_remote(CONFIG)
+    check_plugin(default_remote(CONFIG.replace("remote = store", "remote = other")))  # a folder
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "dvc_s3" else real(name))
+    with pytest.raises(MissingDependency) as info:
+        check_plugin(remote)
+    assert str(info.value) == (
+        "DVC remote 'store' (s3://bucket/dvc) needs dvc-s3, which is not installed: "
+        "pip install 'graft-toolkit[s3]'"
+    )
+
+
+def test_a_worker_without_the_dvc_plugin_says_so(tmp_path):
+    """What a worker's remote check prints when DVC cannot open an S3 remote (dvc-s3 missing)."""
+    git(tmp_path, "init", "-q")
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / ".dvc" / "config").write_text(CONFIG)
+    code = (
+        "import sys\n"
+        "sys.modules['dvc_s3'] = None\n"
+        "from graft.core.dvcremote import main\n"
+        "sys.exit(main(['check']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        "error: DVC remote 'store' (s3://bucket/dvc) needs dvc-s3, which is not installed: "
+        "pip install 'graft-toolkit[s3]'\n"
+    )
+
+
 def test_clone_keys_are_stable_and_distinct():
     a = clone_key("git@github.com:team/project.git")
     assert a == clone_key("git@github.com:team/project.git")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -111,6 +112,8 @@ def worker_env(home: Path, worker_dir: Path) -> dict[str, str]:
             "HOME": str(home),
             "OMP_WAIT_POLICY": "PASSIVE",
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            # one retry: the server is on loopback, and an unreachable endpoint fails fast
+            "AWS_MAX_ATTEMPTS": "2",
         }
     )
     return env
@@ -128,8 +131,9 @@ class Worker:
         return self.proc.pid
 
     def kill(self) -> None:
-        """SIGKILL the worker process (no nanny: the machine is gone as far as Dask knows)."""
-        os.kill(self.proc.pid, signal.SIGKILL)
+        """SIGKILL the worker and the commands it runs (its process group): as when its machine
+        goes away (no nanny restarts it; the scheduler sees the worker gone)."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
 
     def running_logs(self) -> list[Path]:
@@ -210,15 +214,11 @@ class DaskCluster:
     def wait_for(self, count: int, timeout: float = 120) -> None:
         _wait(lambda: self.connected() == count, timeout, f"{count} dask worker(s)")
 
-    def replace_workers(self) -> None:
-        """Stop every worker and start as many fresh ones (new folders: no clone, no cache)."""
-        count = len(self.alive())
+    def forget(self) -> None:
+        """Delete what the (idle) workers kept: their Git clones, DVC caches and worktrees."""
         for worker in self.alive():
-            _stop(worker.proc)
-        self.wait_for(0)
-        for _ in range(count):
-            self.add_worker()
-        self.wait_for(count)
+            for kept in ("clones", "dvc-cache", "worktrees"):
+                shutil.rmtree(worker.directory / kept, ignore_errors=True)
 
     def stop(self) -> None:
         for worker in self.workers:

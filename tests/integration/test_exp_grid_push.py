@@ -13,6 +13,7 @@ from graft import api
 from graft.cli import main
 from tests.conftest import git
 from tests.integration.conftest import checked_out_project, dvc, repo_state
+from tests.schemas import validate
 
 pytestmark = pytest.mark.slow
 
@@ -137,13 +138,14 @@ def test_grid_dry_run_lists_checked_points_and_creates_nothing(repo):
     before = repo_state(repo)
     axes = ["--set", "train.num_leaves=15,31", "--set", "featurize.engineered=[a, b],[]"]
     proc = subprocess.run(
-        ["graft", "exp", "grid", *axes, "--prefix", "wf", "--dry-run"],
+        ["graft", "exp", "grid", *axes, "--prefix", "wf", "--dry-run", "--format", "json"],
         cwd=repo,
         capture_output=True,
         text=True,
         check=False,
     )
-    assert proc.returncode == 0, proc.stderr
+    assert (proc.returncode, proc.stderr) == (0, "")
+    validate(json.loads(proc.stdout), "exp-grid")
     assert json.loads(proc.stdout) == [
         {
             "name": "wf-num_leaves-15-engineered-a_b",
@@ -163,5 +165,5 @@ def test_grid_dry_run_lists_checked_points_and_creates_nothing(repo):
         text=True,
         check=False,
     )
-    assert bad.returncode == 1 and "expected int" in bad.stderr and bad.stdout == ""
+    assert bad.returncode == 3 and "expected int" in bad.stderr and bad.stdout == ""
     assert repo_state(repo) == before

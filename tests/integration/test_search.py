@@ -1,5 +1,8 @@
 """`graft exp search` on the real pipeline: trials stop at the validation objective's stage, the
-study resumes, a second study with the same seed makes the same trials, the best are kept."""
+study resumes, a second study with the same seed makes the same trials, the best are kept.
+
+The searches run once (module fixtures) in the session's shared project; every test below checks
+what they left. The refusals run no trial."""
 
 from __future__ import annotations
 
@@ -10,8 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from graft.cli import main
 from tests.conftest import BIN, git
-from tests.integration.conftest import checked_out_project, repo_state
+from tests.integration.conftest import repo_state
+from tests.schemas import validate
 
 pytestmark = pytest.mark.slow
 
@@ -25,44 +30,49 @@ def graft(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def shown(root: Path, name: str) -> dict:
     proc = graft(root, "exp", "search", "show", name, "--format", "json")
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    doc = json.loads(proc.stdout)
+    validate(doc, "exp-search")
+    return doc
 
 
 @pytest.fixture(scope="module")
-def repo(module_env, tmp_path_factory) -> Path:
-    return checked_out_project(tmp_path_factory.mktemp("search") / "project")
+def repo(module_env, shared) -> Path:
+    return shared.root
 
 
 @pytest.fixture(scope="module")
 def first(repo):
-    """Two trials, then resumed to three; the best one kept."""
-    started = graft(repo, "exp", "search", "s", "--trials", "2", *SPACE, "--seed", "3", "--keep", "1")
-    resumed = graft(repo, "exp", "search", "s", "--trials", "3", "--seed", "3", "--keep", "1")
+    """One trial (none kept), then resumed to two (JSON) and the best one kept."""
+    started = graft(repo, "exp", "search", "s", "--trials", "1", *SPACE, "--seed", "3", "--keep", "0")
+    resumed = graft(
+        repo, "exp", "search", "s", "--trials", "2", "--seed", "3", "--keep", "1", "--format", "json"
+    )
     return started, resumed
 
 
 def test_search_runs_and_resumes(repo, first):
     started, resumed = first
     assert started.returncode == 0, started.stderr
-    assert started.stderr.splitlines()[0].startswith(
-        "search s: new, 2 trial(s) in all, 2 at a time; study: sqlite:"
-    )
-    assert resumed.returncode == 0, resumed.stderr
-    assert resumed.stderr.splitlines()[0].startswith(
-        "search s: resuming (2 trial(s) in the study), 3 trial(s)"
-    )
+    progress = started.stderr.splitlines()
+    assert progress[0].startswith("graft exp: search s: new, 1 trial(s) in all, 2 at a time; study: sqlite:")
+    assert progress[1].startswith("[1/1] trial 0: ") and len(progress) == 2
+    assert (resumed.returncode, resumed.stderr) == (0, "")  # JSON mode: nothing on stderr
+    result = json.loads(resumed.stdout)
+    validate(result, "exp-search")
+    assert (result["ran"], result["resumed"]) == (1, 0)
     doc = shown(repo, "s")
-    assert [t["number"] for t in doc["trials"]] == [0, 1, 2]
+    assert [t["number"] for t in doc["trials"]] == [0, 1]
     assert all(t["state"] == "complete" and isinstance(t["value"], float) for t in doc["trials"])
-    assert doc["objective"] == OBJECTIVE and doc["direction"] == "lower"
+    assert doc["objective"] == {"key": OBJECTIVE, "direction": "lower"}
     assert doc["config"]["space"] == [
         "train.num_leaves=int:8..64:log",
         "train.learning_rate=float:0.1..0.3:log",
     ]
     assert (doc["config"]["seed"], doc["config"]["batch"]) == (3, 2)
     best = min(doc["trials"], key=lambda t: t["value"])
-    assert doc["best"] == best["number"]
+    assert doc["best"] == {"number": best["number"], "value": best["value"], "params": best["params"]}
+    assert result["best"] == doc["best"] and result["objective"] == doc["objective"]
 
 
 def test_trials_never_reach_the_test_split(repo, first):
@@ -73,10 +83,10 @@ def test_trials_never_reach_the_test_split(repo, first):
 
 def test_the_best_trial_is_kept_as_a_branch(repo, first):
     doc = shown(repo, "s")
-    best = next(t for t in doc["trials"] if t["number"] == doc["best"])
+    best = next(t for t in doc["trials"] if t["number"] == doc["best"]["number"])
     branch = f"exp/s-t{best['number']:03d}"
     assert best["branch"] == branch
-    assert [t["branch"] for t in doc["trials"] if t["number"] != doc["best"]] == [None, None]
+    assert [t["branch"] for t in doc["trials"] if t["number"] != best["number"]] == [None]
     params = yaml.safe_load(git(repo, "show", f"{branch}:params.yaml"))["train"]
     assert params["num_leaves"] == best["params"]["train.num_leaves"]
     assert params["learning_rate"] == best["params"]["train.learning_rate"]
@@ -84,13 +94,17 @@ def test_the_best_trial_is_kept_as_a_branch(repo, first):
     assert train["valid_log_loss"] == best["value"]
     # the kept branch ran the whole pipeline (test metrics included), restoring train
     assert git(repo, "diff", "--name-only", "main", branch).count("metrics/metrics.json") == 1
-    assert f"kept {branch} at " in first[0].stdout + first[1].stdout
+    (kept,) = json.loads(first[1].stdout)["kept"]
+    assert (kept["branch"], kept["commit"], kept["error"]) == (branch, git(repo, "rev-parse", branch), None)
+    # the kept branch's whole run reproduces the trial's objective exactly
+    assert kept["value"] == kept["rerun_value"] == best["value"]
+    assert first[0].stdout.startswith("search s: best trial ") and "kept" not in first[0].stdout
 
 
 def test_same_seed_gives_the_same_trials(repo, first):
-    again = graft(repo, "exp", "search", "t", "--trials", "3", *SPACE, "--seed", "3", "--keep", "0")
+    again = graft(repo, "exp", "search", "t", "--trials", "1", *SPACE, "--seed", "3", "--keep", "0")
     assert again.returncode == 0, again.stderr
-    a, b = shown(repo, "s")["trials"], shown(repo, "t")["trials"]
+    a, b = shown(repo, "s")["trials"][:1], shown(repo, "t")["trials"]
     assert [(t["params"], t["value"]) for t in a] == [(t["params"], t["value"]) for t in b]
     # same params, same code: every trial's train stage came from the run cache
     assert all(t["stages"]["train"] == "restored" for t in b)
@@ -110,23 +124,26 @@ def test_show_table(repo, first):
         "seconds",
         "branch",
     ]
-    assert len(lines) == 5 and sum("*" in line.split()[0] for line in lines[2:]) == 1
+    assert len(lines) == 4 and sum("*" in line.split()[0] for line in lines[2:]) == 1
 
 
-def test_refusals_change_nothing(repo, first):
+def test_refusals_change_nothing(repo, first, monkeypatch, capsys):
     before = repo_state(repo)
     cases = [
         (["s", "--trials", "4", "--seed", "4"], 2, "search 's' was started with --seed 3, not 4"),
         (["u", "--trials", "2"], 2, "search 'u' is new: give its space with --param or --space"),
-        (["u", "--param", "train.num_levs=int:1..4"], 1, "no key 'train.num_levs' in params.yaml"),
-        (["show", "nothing"], 1, "no search 'nothing' here"),
+        (["u", "--param", "train.num_levs=int:1..4"], 3, "no key 'train.num_levs' in params.yaml"),
+        (["show", "nothing"], 3, "no search 'nothing' here"),
         (["u", "--trials", "0", *SPACE], 2, "--trials must be at least 1 (got 0)"),
+        (["u", *SPACE, "--cluster", "somewhere"], 2, "--cluster somewhere: expected tcp://HOST:PORT"),
+        (["show"], 2, "graft exp search show: give the search NAME"),
     ]
-    for args, code, message in cases:
-        proc = graft(repo, "exp", "search", *args)
-        assert proc.returncode == code, (args, proc.stderr)
-        assert message in proc.stderr, (args, proc.stderr)
-        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    monkeypatch.chdir(repo)
+    for args, code, message in cases:  # in-process: no pipeline runs, so no need for a process
+        got = main(["exp", "search", *args])
+        out, err = capsys.readouterr()
+        assert (got, out) == (code, ""), (args, err)
+        assert message in err and len(err.strip().splitlines()) == 1, (args, err)
     assert not (repo / ".graft" / "search" / "u.db").exists()
     after = repo_state(repo)
     assert {k: v for k, v in after.items() if k != "files"} == {
