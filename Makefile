@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 export OMP_WAIT_POLICY ?= PASSIVE
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint lint-workflows install format bench bench-diff clean-venv
+.PHONY: run test test-fast lint lint-workflows contract install format bench bench-diff clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,14 @@ lint: $(STAMP)
 lint-workflows: $(STAMP)
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	zizmor --offline --min-severity medium .github/workflows
+
+## The API contract tests against a given package (what deploy.yml runs before a deploy):
+## make contract PACKAGE=dist/<model>-<version>.tar.gz
+contract: $(STAMP)
+	@test -n "$(PACKAGE)" || { echo "usage: make contract PACKAGE=<package archive>" >&2; exit 2; }
+	GRAFT_PACKAGE="$(abspath $(PACKAGE))" pytest -p no:cacheprovider \
+		tests/integration/test_serve_contract_fuzz.py \
+		tests/integration/test_serve.py::test_served_openapi_matches_the_committed_contract
 
 ## Create .venv and install the toolkit with every extra, the reference pipeline's dependencies
 ## (the `pipeline` extra) and the dev tools (what CI runs first).

@@ -129,10 +129,18 @@ class BuiltPackage:
 
 
 @pytest.fixture(scope="session")
-def model_package(pipeline_project: Path, tmp_path_factory: pytest.TempPathFactory) -> BuiltPackage:
-    """`graft package` of the session's reproduced project (built once per session)."""
+def model_package(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> BuiltPackage:
+    """`graft package` of the session's reproduced project (built once per session).
+
+    With GRAFT_PACKAGE set (`make contract PACKAGE=...`, what deploy.yml runs), that package is
+    the one under test and nothing is built.
+    """
     from graft import api
 
+    given = os.environ.get("GRAFT_PACKAGE")
+    if given:
+        return BuiltPackage(ROOT, Path(given).resolve())
+    pipeline_project: Path = request.getfixturevalue("pipeline_project")
     with pytest.MonkeyPatch.context() as mp:
         isolate_git_env(mp, tmp_path_factory.mktemp("package-home"))
         result = api.package(pipeline_project, tmp_path_factory.mktemp("dist"), allow_dirty=True)

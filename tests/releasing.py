@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import BIN, copy_project, git, isolate_git_env
+from tests.conftest import BIN, ROOT, copy_project, git, isolate_git_env
+
+SERVING_CODE = ("stages/serving.py", "stages/schema.py", "stages/features.py")
 
 
 @contextlib.contextmanager
@@ -108,3 +110,36 @@ def commit_pipeline_change(project: Path, dotted: str, value: Any, message: str)
 def outputs_file(path: Path) -> dict[str, str]:
     """The ``key=value`` lines `graft release --outputs FILE` appended (as $GITHUB_OUTPUT)."""
     return dict(line.split("=", 1) for line in path.read_text(encoding="utf-8").splitlines() if "=" in line)
+
+
+def small_project(root: Path, metrics: dict[str, Any], model_md5: str = "a" * 32) -> Path:
+    """A Git repo with this project's dvc.yaml, graft.yaml, params.yaml and serving code, a
+    dvc.lock recording only the model and a metrics file: enough for versions, stages and
+    `graft models`, without running the pipeline."""
+    import json
+
+    (root / "stages").mkdir(parents=True)
+    (root / "metrics").mkdir()
+    for path in ("params.yaml", "dvc.yaml", "graft.yaml", *SERVING_CODE):
+        shutil.copy(ROOT / path, root / path)
+    write_small_lock(root, model_md5)
+    (root / "metrics" / "metrics.json").write_text(json.dumps(metrics))
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "first")
+    return root
+
+
+def write_small_lock(root: Path, model_md5: str) -> None:
+    import yaml
+
+    lock = {
+        "schema": "2.0",
+        "stages": {
+            "train": {
+                "cmd": "python -m stages.train",
+                "outs": [{"path": "models/model.txt", "md5": model_md5}],
+            }
+        },
+    }
+    (root / "dvc.lock").write_text(yaml.safe_dump(lock))

@@ -209,7 +209,7 @@ def test_bash_completion_completes_commands_subcommands_and_options(capsys):
     assert main(["completion", "bash"]) == 0
     script = capsys.readouterr().out
     assert _bash_complete(script, "graft ex") == ["exp"]
-    assert _bash_complete(script, "graft exp ") == ["new", "grid", "search", "list"]
+    assert _bash_complete(script, "graft exp ") == ["new", "grid", "search", "list", "prune"]
     assert set(_bash_complete(script, "graft gate --")) >= {"--base", "--head", "--working-tree", "--format"}
     assert _bash_complete(script, "graft completion ") == ["bash", "zsh", "fish"]
     assert _bash_complete(script, "graft diff --format ") == ["table", "md", "json", "csv"]
@@ -244,7 +244,13 @@ def test_fish_completion_completes_commands_and_options(capsys, tmp_path):
     program = f'source {path}; complete -C "graft exp "; echo SPLIT; complete -C "graft gate --"'
     done = subprocess.run(["fish", "-c", program], capture_output=True, text=True, check=True)
     subcommands, options = done.stdout.split("SPLIT\n")
-    assert [line.split("\t")[0] for line in subcommands.splitlines()] == ["grid", "list", "new", "search"]
+    assert [line.split("\t")[0] for line in subcommands.splitlines()] == [
+        "grid",
+        "list",
+        "new",
+        "prune",
+        "search",
+    ]
     assert {"--base", "--head", "--working-tree", "--format", "--quiet"} <= {
         line.split("\t")[0] for line in options.splitlines()
     }

@@ -130,6 +130,20 @@ def test_settings_references_resolve_to_params_values():
     assert settings.task_metrics == ("rmse", "mae", "r2")
 
 
+def test_settings_are_validated_once_per_resolved_contents():
+    document = {"task": {"type": "binary", "threshold": "${evaluate.threshold}"}}
+    validated: dict = {}
+    first = parse_settings(document, {"evaluate": {"threshold": 0.4}, "train": {"lr": 0.1}}, "a", validated)
+    # another revision that changed only params graft.yaml does not refer to: the same settings
+    same = parse_settings(document, {"evaluate": {"threshold": 0.4}, "train": {"lr": 0.2}}, "b", validated)
+    other = parse_settings(document, {"evaluate": {"threshold": 0.6}}, "c", validated)
+    assert same is first and other is not first
+    assert (first.task.threshold, other.task.threshold) == (0.4, 0.6)
+    with pytest.raises(ParamsError, match=r"^d: 'task.threshold'"):  # errors are never cached
+        parse_settings(document, {"evaluate": {"threshold": 7}}, "d", validated)
+    assert len(validated) == 2
+
+
 @pytest.mark.parametrize(
     ("document", "message"),
     [

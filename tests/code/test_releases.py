@@ -11,6 +11,7 @@ from graft.cli import main
 from graft.release import versions as releases
 from graft.release.versions import ReleaseError, bump_version, next_version, parse_tag, schema_breaks
 from tests.conftest import BIN, ROOT, git
+from tests.releasing import small_project, write_small_lock
 
 METRICS = {
     "roc_auc": 0.91,
@@ -22,41 +23,16 @@ METRICS = {
 }
 
 
-def write_lock(repo, model_md5):
-    lock = {
-        "schema": "2.0",
-        "stages": {
-            "train": {
-                "cmd": "python -m stages.train",
-                "outs": [{"path": "models/model.txt", "md5": model_md5}],
-            }
-        },
-    }
-    (repo / "dvc.lock").write_text(yaml.safe_dump(lock))
-
-
 def commit_all(repo, message):
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", message)
     return git(repo, "rev-parse", "HEAD")
 
 
-SERVING_CODE = ("stages/serving.py", "stages/schema.py", "stages/features.py")
-
-
 @pytest.fixture
 def repo(tmp_path):
     """This project's dvc.yaml, graft.yaml, params.yaml and serving code, a fake dvc.lock and metrics."""
-    root = tmp_path / "repo"
-    (root / "stages").mkdir(parents=True)
-    (root / "metrics").mkdir()
-    for path in ("params.yaml", "dvc.yaml", "graft.yaml", *SERVING_CODE):
-        shutil.copy(ROOT / path, root / path)
-    write_lock(root, "a" * 32)
-    (root / "metrics" / "metrics.json").write_text(json.dumps(METRICS))
-    git(root, "init", "-q", "-b", "main")
-    commit_all(root, "first")
-    return root
+    return small_project(tmp_path / "repo", METRICS)
 
 
 def tag(repo, name, message="Registering artifact"):
@@ -125,7 +101,7 @@ def test_auto_bump_patch_minor_major(repo):
     assert (plan.version, plan.bump) == ("1.0.1", "patch")
     assert plan.previous.tag == "adult-income@v1.0.0"
 
-    write_lock(repo, "b" * 32)
+    write_small_lock(repo, "b" * 32)
     commit_all(repo, "retrained")
     plan = next_version(repo)
     assert (plan.version, plan.bump) == ("1.1.0", "minor")
@@ -219,7 +195,8 @@ def test_a_bad_release_name_is_named(repo, edit, message):
 
 def test_tag_is_annotated_in_gto_format_and_gto_lists_it(repo):
     plan = next_version(repo)
-    releases.create_tag(repo, plan, releases.tag_message(plan, "adult-income-1.0.0.tar.gz", "f" * 64))
+    message = releases.tag_message(plan, "adult-income-1.0.0.tar.gz", "f" * 64, "e" * 64)
+    releases.create_tag(repo, plan, message)
     assert git(repo, "cat-file", "-t", "adult-income@v1.0.0") == "tag"
     message = git(repo, "tag", "-l", "--format=%(contents)", "adult-income@v1.0.0")
     assert message.splitlines()[0] == "Registering artifact adult-income version v1.0.0"
@@ -264,3 +241,47 @@ def test_release_dry_run_prints_the_plan(repo, capsys):
     assert main(["release", "--dry-run", "-C", str(repo)]) == 0
     assert "adult-income@v1.0.0" in capsys.readouterr().out
     assert git(repo, "tag", "-l") == ""
+
+
+def test_the_version_rule_skips_deregistered_versions(repo):
+    """`gto deprecate MODEL v1.1.0` (a deregistration tag) takes v1.1.0 out of the rule: it is not
+    the base of the next version, and its number is not given again."""
+    tag(repo, "adult-income@v1.0.0")
+    write_small_lock(repo, "b" * 32)
+    commit_all(repo, "retrained")
+    tag(repo, "adult-income@v1.1.0")
+    tag(repo, "adult-income@v1.1.0!", "Deregistering artifact adult-income version v1.1.0")
+    assert [r.version for r in releases.list_releases(releases.gitrepo.open_repo(repo))] == ["1.0.0"]
+
+    # HEAD is the deregistered version's commit: not released again
+    with pytest.raises(
+        ReleaseError, match=r"released as 'adult-income@v1\.1\.0' and that version is deregistered"
+    ):
+        next_version(repo)
+    result = releases.release(repo, repo / "dist")
+    assert (result.status, result.tag) == ("withdrawn", "adult-income@v1.1.0")
+    assert not (repo / "dist").exists()
+
+    write_small_lock(repo, "c" * 32)
+    commit_all(repo, "retrained again")
+    plan = next_version(repo)
+    assert (plan.previous.tag, plan.bump, plan.version) == ("adult-income@v1.0.0", "minor", "1.2.0")
+    assert plan.reason.endswith("; deregistered: adult-income@v1.1.0")
+    assert next_version(repo, "patch").version == "1.0.1"
+
+
+def test_next_free_version_skips_every_taken_number():
+    assert releases.next_free_version("1.0.0", "minor", {"1.1.0", "1.2.0"}) == "1.3.0"
+    assert releases.next_free_version("1.0.0", "patch", {"1.0.1"}) == "1.0.2"
+    assert releases.next_free_version(None, "major", {"1.0.0"}) == "2.0.0"
+    assert releases.next_free_version("1.0.0-rc.1", "patch", set()) == "1.0.1"
+
+
+def test_a_model_whose_versions_are_all_deregistered_starts_again_above_them(repo):
+    tag(repo, "adult-income@v1.0.0")
+    tag(repo, "adult-income@v1.0.0!", "Deregistering artifact adult-income version v1.0.0")
+    write_small_lock(repo, "b" * 32)
+    commit_all(repo, "retrained")
+    plan = next_version(repo)
+    assert (plan.version, plan.previous) == ("2.0.0", None)
+    assert plan.reason == "first active release; deregistered: adult-income@v1.0.0"

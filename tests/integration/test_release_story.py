@@ -118,9 +118,21 @@ def test_reproduce_names_what_does_not_match(pipeline_copy):
     assert len(git(pipeline_copy, "worktree", "list").splitlines()) == 1
 
 
-def test_reproduce_and_release_refuse_unknown_or_repeated_tags(pipeline_copy, tmp_path):
+def test_reproduce_refuses_unknown_tags_and_release_completes_a_released_commit(pipeline_copy, tmp_path):
     done = graft(pipeline_copy, "reproduce", "adult-income@v3.0.0", check=False)
     assert done.returncode == 3 and "no release tag 'adult-income@v3.0.0'" in done.stderr
-    graft(pipeline_copy, "release", "--out", str(tmp_path))
-    again = graft(pipeline_copy, "release", "--out", str(tmp_path), check=False)
-    assert again.returncode == 3 and "already released as 'adult-income@v1.0.0'" in again.stderr
+    first = graft(pipeline_copy, "release", "--out", str(tmp_path))
+    assert "note: no default DVC remote: package not uploaded to a package store" in first.stdout
+    archive = tmp_path / "adult-income-1.0.0.tar.gz"
+    released = archive.read_bytes()
+    archive.unlink()
+    # released already: a second run rebuilds the same package (its SHA-256 is the tag's) and tags nothing
+    again = graft(pipeline_copy, "release", "--out", str(tmp_path))
+    assert (
+        "adult-income@v1.0.0  (commit" in again.stdout
+        and "already released as adult-income@v1.0.0" in again.stdout
+    )
+    assert archive.read_bytes() == released
+    assert git(pipeline_copy, "tag", "-l").split() == ["adult-income@v1.0.0"]
+    dry = graft(pipeline_copy, "release", "--dry-run", "--out", str(tmp_path))
+    assert "adult-income@v1.0.0" in dry.stdout

@@ -16,11 +16,14 @@ if TYPE_CHECKING:
     from graft.compare.gate import Report
     from graft.compare.report import ReportResult
     from graft.experiments.branches import Info, Outcome, ProgressCallback, Result, Spec
+    from graft.experiments.prune import PruneResult
     from graft.experiments.search import SearchResult, Summary, TrialEvent
     from graft.monitoring.replay import ReplayResult
     from graft.project.init import InitPlan
     from graft.release.check import Difference
+    from graft.release.fetch import Fetched
     from graft.release.package import LoadedPackage, PackageResult
+    from graft.release.promote import PromoteResult
     from graft.release.reproduce import ReproduceResult
     from graft.release.versions import ModelVersion, NextVersion, ReleaseResult
     from graft.serving.server import Server
@@ -329,6 +332,23 @@ def exp_list(cwd: str | Path = ".", main: str = "main") -> list[Info]:
     return experiments.list_experiments(cwd, main)
 
 
+def exp_prune(
+    cwd: str | Path = ".",
+    names: Sequence[str] = (),
+    merged: bool = False,
+    older_than: str | None = None,
+    remote: str | None = None,
+    force: bool = False,
+    dry_run: bool = True,
+    main: str = "main",
+) -> PruneResult:
+    """Delete merged or losing ``exp/*`` branches (locally, and on ``remote`` when given), each
+    archived first as ``refs/graft/archive/exp/NAME``; a dry run (the default) changes nothing."""
+    from graft.experiments.prune import prune
+
+    return prune(Path(cwd), names, merged, older_than, remote, force, dry_run, main)
+
+
 # --- gate -------------------------------------------------------------------------------------
 
 
@@ -419,18 +439,50 @@ def release(
     dry_run: bool = False,
     push: bool = False,
     remote: str = "origin",
+    upload: bool | None = None,
 ) -> ReleaseResult:
-    """Version, package and tag HEAD (and push the tag when asked)."""
+    """Version, package, upload (to the DVC remote's package store) and tag HEAD, then push the
+    tag when asked; on an already released HEAD, complete what is missing."""
     from graft.release.versions import release as run
 
-    return run(Path(root), Path(out_dir), bump=bump, dry_run=dry_run, push=push, remote=remote)
+    return run(Path(root), Path(out_dir), bump=bump, dry_run=dry_run, push=push, remote=remote, upload=upload)
 
 
-def models(root: Path, model: str | None = None) -> list[ModelVersion]:
-    """Released versions (GTO-format tags), highest first, with headline metrics from Git."""
+def models(root: Path, model: str | None = None, include_inactive: bool = False) -> list[ModelVersion]:
+    """Released versions (GTO tags), highest first, with their stages and headline metrics; with
+    ``include_inactive`` also deregistered versions and deprecated models (``status`` says which)."""
     from graft.release.versions import model_versions
 
-    return model_versions(Path(root), model)
+    return model_versions(Path(root), model, include_inactive)
+
+
+def promote(
+    root: Path,
+    ref: str | None,
+    stage: str,
+    version: str | None = None,
+    push: bool = False,
+    remote: str = "origin",
+    message: str | None = None,
+) -> PromoteResult:
+    """Put a released version in ``stage`` with GTO's assignment tag (``MODEL#STAGE#N``)."""
+    from graft.release.promote import promote as run
+
+    return run(Path(root), ref, stage, version=version, push=push, remote=remote, message=message)
+
+
+def fetch_package(
+    root: Path,
+    ref: str | None = None,
+    version: str | None = None,
+    stage: str | None = None,
+    out_dir: Path | None = None,
+) -> Fetched:
+    """Resolve ``MODEL@vX.Y.Z`` / ``MODEL#STAGE`` (or ``version``/``stage``), fetch its package
+    from the package store (or the local cache) and verify it against the release tag."""
+    from graft.release.fetch import fetch_ref
+
+    return fetch_ref(Path(root), ref, version, stage, Path(out_dir) if out_dir is not None else None)
 
 
 def reproduce(

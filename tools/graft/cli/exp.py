@@ -1,11 +1,11 @@
-"""`graft exp new|grid|search|list`: experiments as `exp/*` branches (parsing and rendering only).
+"""`graft exp new|grid|search|list|prune`: experiments as `exp/*` branches (parsing and rendering only).
 
 ``new``, ``grid`` and ``search`` take ``--cluster ADDRESS`` (a Dask scheduler, or ``local:N``)
 and ``--git-remote URL``; without them experiments run here. ``search show NAME`` lists a
-study. JSON shapes: schemas/exp-new.json, exp-grid.json (``--dry-run``: the checked points),
-exp-search.json (a search's result, or ``search show``'s trials), exp-list.json. A missing
-optional extra (dask/distributed for ``--cluster``, optuna for ``search``, dvc-s3 on a worker
-for an S3 remote) is one line naming it.
+study; ``prune`` lives in :mod:`graft.cli.exp_prune`. JSON shapes: schemas/exp-new.json,
+exp-grid.json (``--dry-run``: the checked points), exp-search.json (a search's result, or
+``search show``'s trials), exp-list.json. A missing optional extra (dask/distributed for
+``--cluster``, optuna for ``search``, dvc-s3 on a worker for an S3 remote) is one line naming it.
 """
 
 from __future__ import annotations
@@ -104,6 +104,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     lst.add_argument("--main", default="main", metavar="REV", help="branch to compare with (default: main)")
     add_format(lst)
     lst.set_defaults(handler=run_list)
+
+    from graft.cli import exp_prune
+
+    exp_prune.register(sub, common)
 
 
 def _cluster_options(parser: argparse.ArgumentParser) -> None:
@@ -221,7 +225,7 @@ def run_grid(args: argparse.Namespace, ui: Ui) -> int:
         ui.json([outcome_json(o) for o in outcomes])
     else:
         for o in outcomes:
-            if o.ok:
+            if o.result is not None:
                 ui.out(f"{o.spec.branch}\t{o.result.sha[:8]}")
     failed = [o for o in outcomes if not o.ok]
     if failed:

@@ -37,6 +37,6 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
     written = [] if args.dry_run else api.init_write(plan, force=args.force)
     if ui.json_mode:
         ui.json(to_json(plan, written, args.dry_run))
-    for path in written:
-        ui.message(f"wrote {path}")
+    for done in written:
+        ui.message(f"wrote {done}")
     return 0

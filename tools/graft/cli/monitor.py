@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from graft import api
+from graft.cli import modelref
 from graft.cli.common import Ui, add_format
 from graft.core.errors import CheckFailed, ExitCode
 
@@ -17,9 +18,8 @@ EXTRA = "monitor"
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--package", required=True, type=Path, help="the released package (archive or folder)"
-    )
+    parser.add_argument("--package", type=Path, help="the released package (archive or folder), or --model")
+    modelref.add_arguments(parser)
     parser.add_argument(
         "--log-db", required=True, help="sqlite:///PATH or postgresql://... of the prediction log"
     )
@@ -41,7 +41,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, ui: Ui) -> int:
     with ui.progress() as progress:
         result = api.monitor(
-            args.package,
+            modelref.package_path(args, args.package, ui),
             args.log_db,
             args.since,
             args.until,

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from graft import api
+from graft.cli import modelref
 from graft.cli.common import Ui
 
 EXTRA = "serve"
@@ -13,7 +14,10 @@ DEFAULT_MAX_BODY = 8 * 1024 * 1024
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("package", type=Path, help="package archive (.tar.gz) or extracted folder")
+    parser.add_argument(
+        "package", type=Path, nargs="?", help="package archive (.tar.gz) or extracted folder (or --model)"
+    )
+    modelref.add_arguments(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     parser.add_argument(
@@ -46,13 +50,14 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, ui: Ui) -> int:
+    package = modelref.package_path(args, args.package, ui)
     if args.print_openapi:
-        ui.stdout.write(api.serve_openapi(args.package))
+        ui.stdout.write(api.serve_openapi(package))
         return 0
     compile_cache = args.compile_cache if args.compile else None
     if compile_cache is not None:
         ui.message(f"graft serve: loading the compiled model (compiled into {compile_cache} on first use)")
-    server = api.serve(args.package, args.host, args.port, args.log_db, args.max_body_bytes, compile_cache)
+    server = api.serve(package, args.host, args.port, args.log_db, args.max_body_bytes, compile_cache)
     ui.message(
         f"graft serve: {server.model.name} {server.model.version} on {server.url} "
         f"(log: {server.log.display_url})"

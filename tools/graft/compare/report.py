@@ -118,8 +118,8 @@ def unavailable_reason(base: View, head: View, settings: Settings) -> str | None
     if base.settings.task.type != settings.task.type:
         before, after = base.settings.task.type, settings.task.type
         return f"the task changed ({before} at {base.name}, {after} at {head.name})"
-    before, after = base.settings.task.labels, settings.task.labels
-    if settings.task.type != "regression" and before and after and before != after:
+    old, new = base.settings.task.labels, settings.task.labels
+    if settings.task.type != "regression" and old and new and old != new:
         return f"the classes changed between {base.name} and {head.name} (task.labels)"
     return None
 

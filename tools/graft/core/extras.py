@@ -59,7 +59,8 @@ def extra_for(module: str, preferred: str | None = None) -> str | None:
     if preferred in extras:
         return preferred
     narrow = [e for e in extras if e not in BUNDLES]
-    return (narrow or extras or [None])[0]
+    chosen = narrow or extras
+    return chosen[0] if chosen else None
 
 
 def missing(exc: ModuleNotFoundError, what: str, preferred: str | None = None) -> MissingDependency | None:

@@ -10,6 +10,8 @@ import pygit2
 from graft.core.errors import GitError
 
 EXP_PREFIX = "exp/"
+# where `graft exp prune` keeps a deleted experiment branch's tip: refs/graft/archive/exp/NAME
+ARCHIVE_PREFIX = "refs/graft/archive/"
 
 
 @dataclass(frozen=True)
@@ -35,13 +37,24 @@ def open_repo(path: str | Path = ".") -> pygit2.Repository:
     return pygit2.Repository(found)
 
 
+def archive_ref(branch: str) -> str:
+    return f"{ARCHIVE_PREFIX}{branch}"
+
+
 def resolve(repo: pygit2.Repository, name: str) -> Revision:
-    """Resolve a branch, tag, ``HEAD`` or sha to its commit; a clear error names the revision."""
+    """Resolve a branch, tag, ``HEAD`` or sha to its commit; a clear error names the revision.
+
+    A pruned experiment branch still resolves by its old name (``exp/NAME``), through the
+    archive ref `graft exp prune` left (``refs/graft/archive/exp/NAME``).
+    """
     try:
         obj = repo.revparse_single(name)
         commit = obj.peel(pygit2.Commit)
     except (KeyError, ValueError, pygit2.GitError):
-        raise GitError(f"unknown revision '{name}' (expected a branch, tag or commit)") from None
+        archived = repo.references.get(archive_ref(name)) if name.startswith(EXP_PREFIX) else None
+        if archived is None:
+            raise GitError(f"unknown revision '{name}' (expected a branch, tag or commit)") from None
+        commit = archived.peel(pygit2.Commit)
     return Revision(name, commit)
 
 
@@ -77,10 +90,19 @@ def git(cwd: str | Path, *args: str, env: dict[str, str] | None = None) -> str:
 
     proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
-        detail = (proc.stderr or proc.stdout).strip().splitlines()
-        reason = detail[-1] if detail else f"exit status {proc.returncode}"
+        reason = failure_reason(proc.stderr or proc.stdout) or f"exit status {proc.returncode}"
         raise GitError(f"git {' '.join(args)} failed in {cwd}: {reason}")
     return proc.stdout.strip()
+
+
+def failure_reason(output: str) -> str:
+    """The line of git's output that says what went wrong: the first ``fatal:``/``error:`` line
+    (git ends many of them with advice such as "and the repository exists."), else the last line."""
+    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(("fatal:", "error:")):
+            return line
+    return lines[-1] if lines else ""
 
 
 def is_valid_branch_name(name: str) -> bool:
@@ -126,7 +148,7 @@ def workdir_changes(root: str | Path) -> list[str]:
 
 def merge_base(repo: pygit2.Repository, a: pygit2.Commit, b: pygit2.Commit) -> pygit2.Commit | None:
     oid = repo.merge_base(a.id, b.id)
-    return None if oid is None else repo.get(oid).peel(pygit2.Commit)
+    return None if oid is None else repo[oid].peel(pygit2.Commit)
 
 
 def ahead_behind(repo: pygit2.Repository, head: pygit2.Commit, base: pygit2.Commit) -> tuple[int, int]:

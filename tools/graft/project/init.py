@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from graft.core.errors import GraftError, UsageError
 from graft.core.fsio import atomic_write_text
@@ -52,7 +53,7 @@ def write_init(plan: InitPlan, force: bool = False) -> list[Path]:
     return [atomic_write_text(plan.root / path, text) for path, text in plan.files.items()]
 
 
-class _Attr(dict):  # type: ignore[type-arg]
+class _Attr(dict[str, Any]):
     """A mapping whose keys read as attributes in templates (``doc.task.type``)."""
 
     def __getattr__(self, name: str) -> object:

@@ -28,11 +28,12 @@ A value may be ``${key}``: the value at that dotted key of ``params.yaml``, as i
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from graft.core.errors import ParamsError
 from graft.project.dvcfile import Pipeline
@@ -41,6 +42,8 @@ SETTINGS_FILE = "graft.yaml"
 TaskType = Literal["binary", "multiclass", "regression"]
 Direction = Literal["higher", "lower"]
 _REFERENCE = re.compile(r"^\$\{\s*([^}]+?)\s*\}$")
+# a model stage as GTO writes it in a tag (MODEL#STAGE#N): letters, digits, '-', '_', '/'
+STAGE_NAME = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-/_]*[a-zA-Z0-9])?$")
 
 # Metrics each task's report bootstraps (the ones its predictions allow), in display order.
 TASK_METRICS: dict[str, tuple[str, ...]] = {
@@ -160,6 +163,19 @@ class Settings(_Model):
     stages: list[str] = Field(default_factory=lambda: ["dev", "staging", "prod"])
     search: Search = Field(default_factory=Search)
 
+    @field_validator("stages")
+    @classmethod
+    def _stage_names(cls, stages: list[str]) -> list[str]:
+        for name in stages:
+            if not STAGE_NAME.match(name):
+                raise ValueError(
+                    f"stage '{name}' cannot be written in a GTO tag: letters, digits, '-', '_' and '/', "
+                    "starting and ending with a letter or digit"
+                )
+        if len(set(stages)) != len(stages):
+            raise ValueError("stage names must be distinct")
+        return stages
+
     def direction(self, metric: str) -> Direction | None:
         rule = self.metrics.rules.get(metric)
         return rule.direction if rule else TASK_DIRECTIONS.get(metric)
@@ -198,18 +214,32 @@ def _describe(error: Mapping[str, Any]) -> str:
     return f"'{where}': {error['msg']} (got {error.get('input')!r})"
 
 
-def parse_settings(document: Any, params: Mapping[str, Any], where: str = SETTINGS_FILE) -> Settings:
-    """Validate a parsed graft.yaml (``${...}`` resolved against ``params``); errors name the key."""
+def parse_settings(
+    document: Any,
+    params: Mapping[str, Any],
+    where: str = SETTINGS_FILE,
+    validated: dict[str, Settings] | None = None,
+) -> Settings:
+    """Validate a parsed graft.yaml (``${...}`` resolved against ``params``); errors name the key.
+
+    ``validated`` keeps settings by their resolved contents, so equal documents are validated once.
+    """
     if document is None:
         document = {}
     if not isinstance(document, Mapping):
         raise ParamsError(f"{where}: expected a mapping of settings at the top level")
     resolved = resolve_references(document, params, where)
+    key = json.dumps(resolved, sort_keys=True, default=repr) if validated is not None else ""
+    if validated is not None and key in validated:
+        return validated[key]
     try:
-        return Settings.model_validate(resolved)
+        settings = Settings.model_validate(resolved)
     except ValidationError as exc:
         problems = "; ".join(_describe(e) for e in exc.errors()[:5])
         raise ParamsError(f"{where}: {problems}") from None
+    if validated is not None:
+        validated[key] = settings
+    return settings
 
 
 # --- inference (no graft.yaml, and `graft init`) --------------------------------------------------

@@ -45,9 +45,12 @@ def _say_inferred_once(where: str) -> None:
 
 @dataclass
 class Parsed:
-    """Parsed documents by content identity (shared by every view of one project)."""
+    """Parsed documents by content identity (shared by every view of one project), and settings
+    by their resolved contents (revisions that differ only in params graft.yaml does not refer
+    to share one validated :class:`Settings`)."""
 
     documents: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Settings] = field(default_factory=dict)
 
 
 def _load(data: bytes, path: str) -> Any:
@@ -147,7 +150,7 @@ class View:
     def _settings(self) -> tuple[Settings, list[str]]:
         where = self.source.where(SETTINGS_FILE)
         if self.has_settings:
-            return parse_settings(self.document(SETTINGS_FILE), self.params, where), []
+            return parse_settings(self.document(SETTINGS_FILE), self.params, where, self.parsed.settings), []
         from graft.project.settings import guess_metrics_file
 
         metrics_file, _ = guess_metrics_file(self.pipeline)

@@ -82,6 +82,14 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def contents_sha256(files: Mapping[str, str]) -> str:
+    """The digest of what a package holds apart from its name: the SHA-256 of every file (as the
+    manifest lists them) but the model card, which names the version and commit. Two packages
+    with equal digests serve and monitor alike (the input schema is one of the files)."""
+    kept = {name: digest for name, digest in files.items() if name != CARD}
+    return sha256_bytes(dumps_json(kept).encode())
+
+
 def md5_bytes(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
