@@ -38,6 +38,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	ruff check .
 	ruff format --check .
+	mypy
 
 ## Schema-check the GitHub workflows and audit them (no finding of medium severity or above).
 lint-workflows: $(STAMP)

@@ -1,6 +1,7 @@
 """Releases of the second project (regression, `dvc add` data, results under eval/, scripts run as
-files): release, models, check-repro, reproduce and the served regression model, all read
-through the project layer; nothing in graft names the project's files or columns.
+files): release, models, check-repro, reproduce, the served regression model and `graft monitor`
+on its log, all read through the project layer; nothing in graft names the project's files or
+columns.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from graft import api
 from graft.serving.model import ServingModel
 from tests.conftest import git
 from tests.integration import second
+from tests.integration.conftest import ServerProcess
 from tests.releasing import graft
 
 pytestmark = pytest.mark.slow
@@ -80,3 +82,37 @@ def test_reproduce_restores_dvc_add_data_and_matches(released):
     assert "package:code/src/serving.py" in items
     assert git(released, "status", "--porcelain", "--untracked-files=all") == before  # dist/ only
     assert len(git(released, "worktree", "list").splitlines()) == 1
+
+
+def test_the_served_release_is_monitored_on_its_log(released, tmp_path):
+    """The story's end: serve the release, replay the test split with its outcomes, monitor the log
+    (no monitor settings in graft.yaml: the documented defaults, no bound on a metric); then the
+    same window against a params file that bounds RMSE below what was realised."""
+    archive = released / "dist" / "diabetes-progression-1.0.0.tar.gz"
+    log = f"sqlite:///{tmp_path / 'predictions.db'}"
+    server = ServerProcess(archive, log, tmp_path).start()
+    try:
+        test = released / "work" / "test.parquet"
+        done = graft(released, "replay", str(test), "--url", server.url)
+        rows = len(pd.read_parquet(test))
+        assert f"replayed {rows} rows" in done.stdout
+    finally:
+        assert server.stop() in (0, -15)  # SIGTERM: a graceful stop commits every logged row
+    report = tmp_path / "monitor.html"
+    monitored = graft(released, "monitor", "--package", str(archive), "--log-db", log, "-o", str(report))
+    assert "diabetes-progression 1.0.0: " in monitored.stdout and "verdict: no alerts" in monitored.stdout
+    result = json.loads(
+        graft(released, "monitor", "--package", str(archive), "--log-db", log, "--format", "json").stdout
+    )
+    metrics = json.loads((released / "eval" / "metrics.json").read_text())
+    assert (result["task"], result["window"]["predictions"], result["exit_code"]) == ("regression", rows, 0)
+    assert result["feedback"]["rmse"] == pytest.approx(metrics["rmse"], abs=1e-4)
+    assert result["feedback"]["r2"] == pytest.approx(metrics["r2"], abs=1e-4)
+    assert "<td>RMSE</td>" in report.read_text() and "Fairness" not in report.read_text()
+    bounds = tmp_path / "params.yaml"
+    bounds.write_text(f"monitor:\n  feedback:\n    max_rmse: {metrics['rmse'] - 1:.2f}\n")
+    strict = graft(
+        released, "monitor", "--package", str(archive), "--log-db", log, "--params", str(bounds), check=False
+    )
+    assert strict.returncode == 1
+    assert f"ALERT realised_quality: realised RMSE {result['feedback']['rmse']:.4f} > " in strict.stdout

@@ -8,7 +8,10 @@
 Each answers /predict (one record and many), the Open Inference Protocol route and /feedback
 with what its task predicts, refuses bad input with a 4xx that leaves nothing in the log, logs
 what it answered, publishes its own OpenAPI document, and takes `graft replay` traffic read from
-its /metadata. Served values must equal the ones each pipeline's score stage wrote.
+its /metadata. Served values must equal the ones each pipeline's score stage wrote. `graft
+monitor` judges each one's log by its task: the test split replayed is undrifted and its
+realised metrics are the pipeline's own test metrics; a shifted feature alerts on the feature
+and the outputs; an empty window exits with the no-data status.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +32,11 @@ import pandas as pd
 import pytest
 
 from graft import api
+from graft.monitoring import EXIT_NO_DATA
 from tests.conftest import BIN
 from tests.integration import iris, second
 from tests.integration.conftest import ServerProcess
+from tests.schemas import validate
 
 pytestmark = pytest.mark.slow
 JSON = {"content-type": "application/json"}
@@ -514,3 +520,99 @@ def test_responses_conform_to_the_package_contract(task, request):
                 case.call_and_validate(base_url=deployed.url, timeout=30)
 
             check()
+
+
+# --- monitoring the log, by task ------------------------------------------------------------------
+
+SHIFTS = {"regression": ["bmi=*1.4"], "multiclass": ["petal_length=*1.6"]}
+
+
+def stamp() -> str:
+    time.sleep(0.02)
+    return datetime.now(UTC).isoformat()
+
+
+def replayed(deployed: Deployed, *options: str) -> tuple[str, str, int]:
+    """Replay the pipeline's test rows (with ``options``): the window (since, until) holding
+    them, once the log has committed them, and how many rows were sent."""
+    before = counts(deployed)
+    since = stamp()
+    done = replay(
+        str(deployed.root / "work" / "test.parquet"), "--url", deployed.url, "--seed", "2", *options
+    )
+    assert done.returncode == 0, done.stderr
+    sent = done.stdout.split("replayed ")[1].split()
+    rows, requests = int(sent[0]), int(sent[3])
+    want = (before[0] + requests, before[1] + rows)
+    assert counts(deployed, want) == want
+    return since, stamp(), rows
+
+
+def monitor_cli(deployed: Deployed, since: str, until: str, *extra: str) -> tuple[int, dict[str, Any], str]:
+    args = ["monitor", "--package", str(deployed.archive), "--log-db", deployed.server.log_db]
+    done = subprocess.run(
+        [str(BIN / "graft"), *args, "--since", since, "--until", until, "--format", "json", *extra],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    result = json.loads(done.stdout)
+    validate(result, "monitor")
+    return done.returncode, result, done.stderr
+
+
+@pytest.mark.parametrize("task", ["regression", "multiclass"])
+def test_monitor_judges_undrifted_traffic_by_the_tasks_metrics(task, request, tmp_path):
+    deployed: Deployed = request.getfixturevalue(task)
+    since, until, rows = replayed(deployed)
+    code, result, stderr = monitor_cli(deployed, since, until, "-o", str(tmp_path / "report.md"))
+    assert code == 0, (result["alerts"], stderr)
+    assert (result["task"], result["status"], result["window"]["predictions"]) == (task, "ok", rows)
+    feedback = result["feedback"]
+    assert feedback["rows_with_feedback"] == rows and feedback["enough_feedback"]
+    # the test rows and their outcomes: the realised metrics are the pipeline's own test metrics
+    pipeline = json.loads((deployed.root / "eval" / "metrics.json").read_text())
+    expected = {"regression": ["rmse", "mae", "r2"], "multiclass": ["accuracy", "macro_f1", "log_loss"]}[task]
+    assert feedback["metrics"] == expected
+    for metric in expected:
+        assert feedback[metric] == pytest.approx(pipeline[metric], abs=1e-4), metric
+        assert feedback["reference"][metric] == pytest.approx(pipeline[metric], abs=1e-4), metric
+    outputs = result["outputs"]
+    assert not outputs["drifted"] and outputs["method"] == {"regression": "ks", "multiclass": "chi2"}[task]
+    report = (tmp_path / "report.md").read_text()
+    names = {"regression": "| RMSE |", "multiclass": "| macro F1 |"}[task]
+    assert "**Verdict: OK**" in report and names in report and "ROC AUC" not in report
+    assert (tmp_path / "report_files" / "predictions.png").read_bytes().startswith(b"\x89PNG")
+    if task == "multiclass":  # graft.yaml monitor.fairness.group_columns: [site]
+        assert set(result["fairness"]["site"]["groups"]) <= {"A", "B", "C", "nan"}
+        assert "### site" in report
+    else:  # no sensitive column configured: no fairness section
+        assert "fairness" not in result and "Fairness" not in report
+
+
+@pytest.mark.parametrize("task", ["regression", "multiclass"])
+def test_monitor_names_a_shifted_feature_and_the_output_drift(task, request):
+    deployed: Deployed = request.getfixturevalue(task)
+    since, until, rows = replayed(deployed, *(f"--shift={s}" for s in SHIFTS[task]))
+    code, result, stderr = monitor_cli(deployed, since, until)
+    assert code == 1 and result["status"] == "alert" and result["window"]["predictions"] == rows
+    shifted = SHIFTS[task][0].split("=")[0]
+    features = [a["feature"] for a in result["alerts"] if a["kind"] == "feature_drift"]
+    assert shifted in features, result["alerts"]
+    drift = [a["detail"] for a in result["alerts"] if a["kind"] == "output_drift"]
+    what = {"regression": "prediction distribution", "multiclass": "predicted-class distribution"}[task]
+    assert len(drift) == 1 and drift[0].startswith(f"{what} moved: "), result["alerts"]
+    kinds = ", ".join(dict.fromkeys(a["kind"] for a in result["alerts"]))
+    assert stderr.strip().splitlines()[-1] == f"graft: {len(result['alerts'])} alert(s): {kinds}"
+    if task == "multiclass":  # longer petals: more virginica, and the bound on accuracy is crossed
+        assert ("realised_quality", "accuracy") in [(a["kind"], a.get("metric")) for a in result["alerts"]]
+
+
+@pytest.mark.parametrize("task", ["regression", "multiclass"])
+def test_monitor_of_an_empty_window_exits_with_no_data(task, request):
+    deployed: Deployed = request.getfixturevalue(task)
+    later = stamp()
+    code, result, stderr = monitor_cli(deployed, later, "2100-01-01T00:00:00Z")
+    assert code == EXIT_NO_DATA == result["exit_code"]
+    assert (result["status"], result["task"], result["window"]["predictions"]) == ("no_data", task, 0)
+    assert result["verdict"] == "insufficient data: no predictions in the window", stderr

@@ -80,51 +80,15 @@ def monitor(
     """Monitor the logged traffic of a released model; returns the result (``exit_code``: 0 no
     alert, 1 alert, :data:`graft.monitoring.EXIT_NO_DATA` nothing to judge in the window).
 
-    Thresholds come from the package's own settings (graft.yaml ``monitor``, as packaged) unless
-    ``params_path`` names a file with a ``monitor`` section.
+    What is checked follows the package's task (settings ``task.type``). Thresholds come from
+    the package's own settings (graft.yaml ``monitor``, as packaged; defaults where absent) unless
+    ``params_path`` names a file with a ``monitor`` section (see :mod:`graft.monitoring.run`).
     """
-    import tempfile
+    from graft.monitoring.run import monitor_package
 
-    import pandas as pd
-    import yaml
-
-    from graft.monitoring import report as reporting
-    from graft.monitoring.logreader import LogLayout, read_window
-    from graft.monitoring.run import monitor as run_monitor
-    from graft.monitoring.run import parse_params
-    from graft.release.package import REFERENCE_ROWS
-    from graft.release.reference import schema_columns
-
-    progress.step(f"verifying the package {package_path}")
-    with tempfile.TemporaryDirectory(prefix="graft-monitor-") as tmp:
-        pkg = open_package(Path(package_path), Path(tmp))
-        settings = pkg.settings  # the project's graft settings, as packaged
-        threshold = settings.task.threshold
-        if params_path is None:
-            params = parse_params(settings.monitor or None, f"{pkg.label}: settings.json monitor")
-        else:
-            chosen = yaml.safe_load(Path(params_path).read_text(encoding="utf-8")) or {}
-            params = parse_params(chosen.get("monitor"), str(params_path))
-        reference = pd.read_parquet(pkg.path(REFERENCE_ROWS))
-        reference_proba = pkg.reference_scores()
-        schema = pkg.schema
-        numeric, categorical = schema_columns(schema)
-        spec = {"numeric": numeric, "categorical": categorical, "onehot": {}}
-        version = f"{pkg.name} {pkg.version}"
-        positive = settings.task.positive or "1"
-    progress.step("reading the prediction log")
-    layout = LogLayout(tuple(numeric), tuple(categorical), positive)
-    window = read_window(log_db, since, until, layout)
-    progress.step(f"checking {len(window.predictions)} predictions: inputs, outputs, feedback, fairness")
-    result = run_monitor(window, reference, reference_proba, schema, spec, params, threshold, version)
-    result["outputs_written"] = []
-    if report is not None:
-        progress.step(f"writing the report {report}")
-        images = reporting.make_plots(result, reference, window.predictions, reference_proba, threshold)
-        result["outputs_written"] += [str(p) for p in reporting.write_report(Path(report), result, images)]
-    if json_out is not None:
-        result["outputs_written"].append(str(reporting.write_json(Path(json_out), result)))
-    return result
+    return monitor_package(
+        Path(package_path), log_db, since, until, report, json_out, params_path, progress=progress
+    )
 
 
 def replay(

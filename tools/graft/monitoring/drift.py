@@ -140,7 +140,7 @@ class FeatureDrift:
     missing_p_adjusted: float | None = None
     missing_alert: bool = False
     pooled_categories: int = 0  # categories pooled because they were expected < 5 times
-    point_mass: dict[str, float] | None = None  # value, reference_share, current_share
+    point_mass: dict[str, float | None] | None = None  # value, reference_share, current_share
     new_categories: dict[str, int] = field(default_factory=dict)  # never seen in training
 
     @property

@@ -1,9 +1,14 @@
 """Read a window of the prediction log (SQLite or PostgreSQL) into compact columns, streaming.
 
 The log (written by `graft serve`) keeps one row per request: ``inputs`` is a JSON array of
-records, ``outputs`` a JSON object ``{"probability": [...], "label": [...]}``. Feedback rows
-name a request and, for batch requests, the record's index (no index: every record of the
-request). Every record becomes one row of the window.
+records, ``outputs`` a JSON object of per-record lists as the package's task predicts (binary
+``{"probability": [...], "label": [...]}``, multiclass ``{"probabilities": [[p per class]],
+"label": [...]}``, regression ``{"prediction": [...]}``; see :mod:`graft.serving.predlog`).
+Feedback rows name a request and, for batch requests, the record's index (no index: every
+record of the request). Every record becomes one row of the window, with the input columns,
+the task's output columns (:func:`graft.monitoring.checks.output_columns`: binary ``proba``; multiclass
+``proba:0`` ... ``proba:k-1`` in the order of the task's labels; regression ``prediction``),
+``outcome`` and ``feedback_delay_s``.
 
 Contract:
 
@@ -16,11 +21,14 @@ Contract:
   reaches :data:`CHUNK_BYTES`). A chunk is parsed in one pass of Arrow's JSON reader; a chunk
   holding any unusual row is parsed again row by row (orjson), which finds the row.
 * A row that cannot be read (inputs or outputs not valid JSON, not the expected shape, a
-  probability that is not a number in [0, 1]) is skipped and counted per reason with example
-  request ids; so is a feedback row naming a record its request does not have. Nothing read
-  from the log stops the run.
+  probability that is not a number in [0, 1], a prediction that is not a finite number) is
+  skipped and counted per reason with example request ids; so is a feedback row naming a
+  record its request does not have, or an outcome that is not one of the task's (a label the
+  model does not know, a regression outcome that is not a number). Nothing read from the log
+  stops the run.
 * The feedback for one record follows "last word wins" (latest ``created_at``, then
-  ``feedback_id``); ``outcome`` is 1 for the model's positive label, else 0.
+  ``feedback_id``); ``outcome`` is, for a binary model, 1 for the positive label, else 0; for
+  a multiclass model the index of the label in the task's labels; for regression the number.
 """
 
 from __future__ import annotations
@@ -28,11 +36,12 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
+import math
 import operator
 import re
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,6 +52,7 @@ import orjson
 import pandas as pd
 
 from graft.core.errors import GraftError, UsageError
+from graft.monitoring.checks import output_columns
 from graft.monitoring.logquery import CHUNK_ROWS, POSTGRES_SQL, SQLITE_SQL
 from graft.monitoring.run import Window
 
@@ -55,13 +65,35 @@ class LogReadError(GraftError):
     pass
 
 
+TASKS = ("binary", "multiclass", "regression")
+OWN_COLUMNS = ("outcome", "feedback_delay_s")
+
+
 @dataclass(frozen=True)
 class LogLayout:
-    """What the reader needs to know about the model's inputs (from the package)."""
+    """What the reader needs to know about the model's inputs and outputs (from the package).
+
+    ``classes``: a multiclass model's labels, in the order its probabilities are logged.
+    """
 
     numeric: tuple[str, ...]
     categorical: tuple[str, ...]
-    positive_label: str
+    positive_label: str = "1"
+    task: str = "binary"
+    classes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise UsageError(f"task type {self.task!r}: expected one of {', '.join(TASKS)}")
+        if self.task == "multiclass" and len(self.classes) < 2:
+            raise UsageError("a multiclass model needs its labels (task.labels) to read its log")
+        taken = set(output_columns(self.task, len(self.classes))) | set(OWN_COLUMNS)
+        clash = [c for c in (*self.numeric, *self.categorical) if c in taken]
+        if clash:
+            raise UsageError(
+                f"input column(s) {', '.join(clash)}: the monitoring window uses these names for "
+                f"the model's outputs and feedback ({', '.join(sorted(taken))})"
+            )
 
     @classmethod
     def from_package(cls, schema: dict[str, Any], spec: dict[str, Any]) -> LogLayout:
@@ -72,6 +104,9 @@ class LogLayout:
             categorical=tuple(c for c, p in props.items() if "enum" in p),
             positive_label=str(spec["positive_label"]),
         )
+
+
+BINARY = LogLayout((), ())  # the outputs of a binary model, for reading a row on its own
 
 
 DURATION_RE = re.compile(r"^(\d+)([mhd])$")
@@ -132,7 +167,7 @@ def _batches(url: str, since: datetime | None, until: datetime | None) -> Iterat
 
         where, args = _where(since, until, "%s")
         try:
-            with psycopg.connect(url) as conn, conn.cursor(name="graft_monitor_window") as cur:
+            with psycopg.connect(url) as pg, pg.cursor(name="graft_monitor_window") as cur:
                 cur.execute(POSTGRES_SQL.format(where=where), args)
                 yield _fetch(cur, url, psycopg.Error)
         except psycopg.Error as exc:
@@ -160,7 +195,13 @@ NOT_RECORDS = "inputs are not a non-empty JSON array of records"
 OUTPUTS_NOT_JSON = "outputs are not valid JSON"
 NO_PROBABILITIES = "outputs do not hold one probability per input record"
 BAD_PROBABILITY = "a probability is not a number between 0 and 1"
+NO_CLASS_PROBABILITIES = "outputs do not hold one list of class probabilities per input record"
+CLASS_COUNT = "a list of class probabilities does not hold one per class"
+NO_PREDICTIONS = "outputs do not hold one prediction per input record"
+BAD_PREDICTION = "a prediction is not a finite number"
 FEEDBACK_INDEX = "feedback names a record index its request does not have"
+FEEDBACK_LABEL = "feedback outcome is not one of the model's labels"
+FEEDBACK_NUMBER = "feedback outcome is not a finite number"
 NUMBERS, TEXTS = {int, float, type(None)}, {str, type(None)}
 
 
@@ -210,7 +251,7 @@ class _Parsed:
     counts: np.ndarray
     numeric: dict[str, np.ndarray]
     categorical: dict[str, tuple[np.ndarray, list[Any]]]  # local codes (-1 missing), their values
-    proba: np.ndarray
+    outputs: np.ndarray  # one value per record (binary, regression) or (records, classes)
     not_numbers: dict[str, int] = field(default_factory=dict)
 
 
@@ -220,8 +261,17 @@ def _arrow_schema(layout: LogLayout) -> Any:
     record = pa.struct(
         [(c, pa.float64()) for c in layout.numeric] + [(c, pa.string()) for c in layout.categorical]
     )
-    outputs = pa.struct([("probability", pa.list_(pa.float64())), ("label", pa.list_(pa.string()))])
+    labels = ("label", pa.list_(pa.string()))
+    if layout.task == "binary":
+        outputs = pa.struct([("probability", pa.list_(pa.float64())), labels])
+    elif layout.task == "multiclass":
+        outputs = pa.struct([("probabilities", pa.list_(pa.list_(pa.float64()))), labels])
+    else:
+        outputs = pa.struct([("prediction", pa.list_(pa.float64()))])
     return pa.schema([("i", pa.list_(record)), ("o", outputs)])
+
+
+OUTPUT_KEY = {"binary": "probability", "multiclass": "probabilities", "regression": "prediction"}
 
 
 def _parse_fast(chunk: _Chunk, layout: LogLayout, schema: Any) -> _Parsed | None:
@@ -250,29 +300,78 @@ def _parse_fast(chunk: _Chunk, layout: LogLayout, schema: Any) -> _Parsed | None
     inputs, outputs = table.column("i").chunk(0), table.column("o").chunk(0)
     if table.num_rows != len(chunk.ids) or inputs.null_count or outputs.null_count:
         return None
-    records, probs = inputs.flatten(), outputs.field("probability")
+    records, predicted = inputs.flatten(), outputs.field(OUTPUT_KEY[layout.task])
     counts = pc.list_value_length(inputs).to_numpy(zero_copy_only=False)
-    if records.null_count or probs.null_count or not counts.all():
+    if records.null_count or predicted.null_count or not counts.all():
         return None
-    proba = probs.flatten()
-    if proba.null_count or not np.array_equal(
-        pc.list_value_length(probs).to_numpy(zero_copy_only=False), counts
+    values = predicted.flatten()
+    if values.null_count or not np.array_equal(
+        pc.list_value_length(predicted).to_numpy(zero_copy_only=False), counts
     ):
         return None
-    proba_np = proba.to_numpy(zero_copy_only=False)
-    if len(proba_np) and (proba_np.min() < 0 or proba_np.max() > 1):
+    if layout.task == "multiclass":  # one list of k probabilities per record
+        k = len(layout.classes)
+        lengths = pc.list_value_length(values).to_numpy(zero_copy_only=False)
+        if len(lengths) and (lengths.min() != k or lengths.max() != k):
+            return None
+        values = values.flatten()
+        if values.null_count:
+            return None
+    output_np = values.to_numpy(zero_copy_only=False)
+    if layout.task == "regression":
+        if not np.isfinite(output_np).all():
+            return None
+    elif len(output_np) and (output_np.min() < 0 or output_np.max() > 1):
         return None
+    if layout.task == "multiclass":
+        output_np = output_np.reshape(-1, len(layout.classes))
     numeric = {c: records.field(c).to_numpy(zero_copy_only=False) for c in layout.numeric}
     categorical = {}
     for c in layout.categorical:
         encoded = pc.dictionary_encode(records.field(c))
         codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
         categorical[c] = (codes, encoded.dictionary.to_pylist())
-    return _Parsed(counts.astype(np.int64), numeric, categorical, proba_np)
+    return _Parsed(counts.astype(np.int64), numeric, categorical, output_np)
 
 
-def _parse(inputs: Any, outputs: Any) -> tuple[list[dict[str, Any]], list[float]] | str:
-    """A logged request's records and probabilities, or the reason it cannot be read."""
+def _number(value: Any) -> bool:
+    return type(value) is float or type(value) is int
+
+
+def _check_outputs(values: Any, n: int, layout: LogLayout) -> str | None:
+    """Why a request's logged outputs are not ``n`` of what the task predicts (None: they are)."""
+    if layout.task == "regression":
+        if type(values) is not list or len(values) != n:
+            return NO_PREDICTIONS
+        for v in values:
+            if not _number(v) or not math.isfinite(v):
+                return BAD_PREDICTION
+        return None
+    if layout.task == "multiclass":
+        if type(values) is not list or len(values) != n:
+            return NO_CLASS_PROBABILITIES
+        k = len(layout.classes)
+        for row in values:
+            if type(row) is not list:
+                return NO_CLASS_PROBABILITIES
+            if len(row) != k:
+                return CLASS_COUNT
+            for p in row:
+                if not _number(p) or not 0 <= p <= 1:
+                    return BAD_PROBABILITY
+        return None
+    if type(values) is not list or len(values) != n:
+        return NO_PROBABILITIES
+    for p in values:
+        if not _number(p) or not 0 <= p <= 1:
+            return BAD_PROBABILITY
+    return None
+
+
+def _parse(
+    inputs: Any, outputs: Any, layout: LogLayout = BINARY
+) -> tuple[list[dict[str, Any]], list[Any]] | str:
+    """A logged request's records and outputs, or the reason it cannot be read."""
     try:
         records = orjson.loads(inputs)
     except orjson.JSONDecodeError:  # also NULL
@@ -282,34 +381,31 @@ def _parse(inputs: Any, outputs: Any) -> tuple[list[dict[str, Any]], list[float]
     for record in records:
         if type(record) is not dict:
             return NOT_RECORDS
+    missing = {"binary": NO_PROBABILITIES, "multiclass": NO_CLASS_PROBABILITIES}
     try:
-        probs = orjson.loads(outputs)["probability"]
+        values = orjson.loads(outputs)[OUTPUT_KEY[layout.task]]
     except orjson.JSONDecodeError:
         return OUTPUTS_NOT_JSON
-    except (KeyError, TypeError, IndexError):  # not an object, or no "probability"
-        return NO_PROBABILITIES
-    if type(probs) is not list or len(probs) != len(records):
-        return NO_PROBABILITIES
-    for p in probs:
-        if (type(p) is not float and type(p) is not int) or not 0 <= p <= 1:
-            return BAD_PROBABILITY
-    return records, probs
+    except (KeyError, TypeError, IndexError):  # not an object, or not the task's key
+        return missing.get(layout.task, NO_PREDICTIONS)
+    problem = _check_outputs(values, len(records), layout)
+    return problem if problem is not None else (records, values)
 
 
 def _parse_slow(chunk: _Chunk, layout: LogLayout, skip: Any) -> _Parsed:
     """Row by row (orjson): unreadable rows are reported through ``skip`` and left out."""
     records: list[dict[str, Any]] = []
-    proba: list[float] = []
+    predicted: list[Any] = []
     counts = np.zeros(len(chunk.ids), dtype=np.int64)
     for k, (inputs, outputs) in enumerate(zip(chunk.inputs, chunk.outputs, strict=True)):
-        parsed = _parse(inputs, outputs)
-        if type(parsed) is str:
+        parsed = _parse(inputs, outputs, layout)
+        if isinstance(parsed, str):
             skip(parsed, chunk.ids[k])
             continue
-        batch, probs = parsed  # type: ignore[misc]
+        batch, values = parsed
         counts[k] = len(batch)
         records += batch
-        proba += probs
+        predicted += values
     numeric, not_numbers = {}, {}
     for column in layout.numeric:
         values = [r.get(column) for r in records]
@@ -331,7 +427,10 @@ def _parse_slow(chunk: _Chunk, layout: LogLayout, skip: Any) -> _Parsed:
             local.setdefault(value, len(local) - 1)
         codes = np.fromiter(map(local.__getitem__, values), dtype=np.int64, count=len(values))
         categorical[column] = (codes, list(local)[1:])
-    return _Parsed(counts, numeric, categorical, np.array(proba, dtype=float), not_numbers)
+    outputs = np.array(predicted, dtype=float)
+    if layout.task == "multiclass":
+        outputs = outputs.reshape(-1, len(layout.classes))
+    return _Parsed(counts, numeric, categorical, outputs, not_numbers)
 
 
 class _WindowBuilder:
@@ -340,12 +439,18 @@ class _WindowBuilder:
     def __init__(self, layout: LogLayout) -> None:
         self.layout = layout
         self.schema = _arrow_schema(layout)
-        self.positive = {layout.positive_label, layout.positive_label.encode()}
+        labels = [layout.positive_label] if layout.task == "binary" else list(layout.classes)
+        codes = [1.0] if layout.task == "binary" else [float(i) for i in range(len(labels))]
+        # logged outcomes are text (bytes from SQLite): each label -> its outcome value
+        self.outcome_codes: dict[str | bytes, float] = {
+            **dict(zip(labels, codes, strict=True)),
+            **dict(zip((x.encode() for x in labels), codes, strict=True)),
+        }
         self.numeric = {c: _Column(np.float32) for c in layout.numeric}
         self.codes = {c: _Column(np.int8) for c in layout.categorical}
         self.categories: dict[str, dict[Any, int]] = {c: {} for c in layout.categorical}
+        self.outputs = {c: _Column(np.float64) for c in output_columns(layout.task, len(layout.classes))}
         self.floats = {
-            "proba": _Column(np.float64),
             "outcome": _Column(np.float32),
             "feedback_delay_s": _Column(np.float64),
         }
@@ -381,6 +486,7 @@ class _WindowBuilder:
         chunk = self.chunk
         offset = len(chunk.ids)
         ids = [r[0] for r in rows]
+        request: Sequence[int]
         if len(set(ids)) == len(ids):  # no request with more than one feedback event
             heads, request = rows, range(len(rows))
         else:
@@ -408,11 +514,15 @@ class _WindowBuilder:
             self.versions[version] += n
         for column, values in parsed.numeric.items():
             self.numeric[column].append(_compact(values))
-        for column, (codes, values) in parsed.categorical.items():
+        for column, (codes, seen) in parsed.categorical.items():
             known = self.categories[column]
-            mapping = np.array([known.setdefault(v, len(known)) for v in values] + [-1], dtype=np.int64)
+            mapping = np.array([known.setdefault(v, len(known)) for v in seen] + [-1], dtype=np.int64)
             self.codes[column].append(mapping[codes].astype(np.min_scalar_type(-len(known) - 1)))
-        self.floats["proba"].append(parsed.proba)
+        if parsed.outputs.ndim == 2:
+            for i, output in enumerate(self.outputs.values()):
+                output.append(parsed.outputs[:, i])
+        else:
+            next(iter(self.outputs.values())).append(parsed.outputs)
         outcome, delay = self._outcomes(chunk, parsed.counts)
         self.floats["outcome"].append(_compact(outcome))
         self.floats["feedback_delay_s"].append(delay)
@@ -434,7 +544,11 @@ class _WindowBuilder:
             if index is not None and not 0 <= index < n:
                 self.skip(FEEDBACK_INDEX, chunk.ids[request])
                 continue
-            label = 1.0 if value in self.positive else 0.0
+            label = self.outcome(value)
+            if label is None:
+                reason = FEEDBACK_NUMBER if self.layout.task == "regression" else FEEDBACK_LABEL
+                self.skip(reason, chunk.ids[request])
+                continue
             start = starts[request]
             for i in range(start, start + n) if index is None else (start + index,):
                 word = last.get(i)
@@ -446,6 +560,19 @@ class _WindowBuilder:
         delay[positions] = _seconds([w[0] for w in words]) - _seconds([chunk.served[w[3]] for w in words])
         return outcome, delay
 
+    def outcome(self, value: Any) -> float | None:
+        """A logged outcome's value in the window (see the module docstring); None: not one of the task's."""
+        if self.layout.task == "regression":
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                return None
+            return number if math.isfinite(number) else None
+        code = self.outcome_codes.get(value)
+        if code is None and self.layout.task == "binary":
+            return 0.0
+        return code
+
     def frame(self) -> pd.DataFrame:
         self.flush()
         columns: dict[str, Any] = {}
@@ -455,7 +582,7 @@ class _WindowBuilder:
             codes = self.codes[column].array()
             categories = pd.Index(list(self.categories[column]), dtype=object)
             columns[column] = pd.Categorical.from_codes(codes, categories=categories)
-        for name, column_values in self.floats.items():
+        for name, column_values in [*self.outputs.items(), *self.floats.items()]:
             columns[name] = column_values.array()
         return pd.DataFrame(columns, copy=False)
 
@@ -472,7 +599,7 @@ class _Column:
     to is never resident."""
 
     def __init__(self, dtype: type) -> None:
-        self.data = np.empty(0, dtype=dtype)
+        self.data: np.ndarray = np.empty(0, dtype=dtype)
         self.size = 0
 
     def append(self, values: np.ndarray) -> None:

@@ -142,6 +142,38 @@ def predictions(current: np.ndarray, reference: np.ndarray, threshold: float) ->
     return _png(fig)
 
 
+def predicted_classes(current: np.ndarray, reference: np.ndarray, classes: list[str]) -> bytes:
+    """Share of predictions per (arg-max) class: the release's test set against the window."""
+    plt = _pyplot()
+    k = len(classes)
+    ref_share = np.bincount(reference.argmax(axis=1), minlength=k) / max(len(reference), 1)
+    cur_share = np.bincount(current.argmax(axis=1), minlength=k) / max(len(current), 1)
+    fig, ax = plt.subplots(figsize=(6, 3))
+    x = np.arange(k)
+    ax.bar(x - 0.2, ref_share, 0.4, color=REF_COLOUR, label="test set (release)")
+    ax.bar(x + 0.2, cur_share, 0.4, color=CUR_COLOUR, label="current")
+    ax.set_xticks(x, [str(c)[:14] for c in classes], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("share of predictions")
+    ax.legend(fontsize=8)
+    ax.set_title("Outputs: predicted-class distribution")
+    return _png(fig)
+
+
+def prediction_values(current: np.ndarray, reference: np.ndarray) -> bytes:
+    """Predicted values: the release's test set against the window, over the reference's range."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3))
+    low = float(min(reference.min(), current.min())) if len(current) else float(reference.min())
+    high = float(max(reference.max(), current.max())) if len(current) else float(reference.max())
+    edges = np.linspace(low, high if high > low else low + 1, 21)
+    ax.hist(reference, bins=edges, density=True, alpha=0.55, color=REF_COLOUR, label="test set (release)")
+    ax.hist(current, bins=edges, density=True, alpha=0.55, color=CUR_COLOUR, label="current")
+    ax.set_xlabel("predicted value")
+    ax.legend(fontsize=8)
+    ax.set_title("Outputs: prediction distribution")
+    return _png(fig)
+
+
 def fairness(result: dict[str, Any]) -> bytes:
     plt = _pyplot()
     columns = list(result)

@@ -1,4 +1,13 @@
-"""Assemble one monitoring result (inputs, outputs, feedback, fairness), its alerts and exit code.
+"""Assemble one monitoring result (inputs, outputs, feedback, fairness), its alerts and exit code;
+:func:`monitor_package` runs it for a released package on its prediction log.
+
+What is checked follows the package's task (settings ``task.type``; see
+:mod:`graft.monitoring.checks`): the outputs' drift statistic, the realised metrics (each
+against the bounds ``monitor.feedback`` sets, and shown beside its value on the release's test
+predictions), and fairness (binary: selection rates and error-rate gaps; multiclass and
+regression: the realised metrics per group, reported). Fairness runs only on the sensitive
+columns the settings name (``monitor.fairness.group_columns``, else ``fairness.columns``);
+none named: no fairness section.
 
 False alarms are controlled per window: every hypothesis test run on the window (each
 feature's distribution test and missing-rate test, the prediction distribution test and the
@@ -11,18 +20,29 @@ Benjamini-Hochberg, and the decision that matters here, page or not, is per wind
 A window with fewer than ``monitor.min_window`` readable predictions is not judged: each check
 reports "insufficient data" and the exit code is :data:`EXIT_NO_DATA` (unless an alert that
 needs no statistics fires: unreadable log rows, schema violations).
+
+Settings (graft.yaml ``monitor``, as packaged; every key has the default shown in
+:class:`MonitorParams`): ``min_window``; ``drift`` (tests and distances); ``outputs``
+(``max_positive_rate_change``, binary); ``feedback``: ``min_rows`` and any of ``min_<metric>`` /
+``max_<metric>`` for the task's realised metrics (binary ``roc_auc``, ``accuracy``,
+``log_loss``; multiclass ``accuracy``, ``macro_f1``, ``log_loss``; regression ``rmse``,
+``mae``, ``r2``): a realised value beyond its bound alerts; ``fairness`` (group columns, gap
+bounds, minimum group size).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from graft.core.errors import ParamsError
+from graft.core.errors import DataError, ParamsError
+from graft.core.progress import SILENT, Reporter
 from graft.monitoring import EXIT_NO_DATA, checks
 from graft.monitoring.drift import (
     INSUFFICIENT,
@@ -35,7 +55,12 @@ from graft.monitoring.drift import (
 )
 from graft.monitoring.significance import holm
 
+if TYPE_CHECKING:
+    from graft.monitoring.logreader import LogLayout
+    from graft.project.settings import Settings
+
 DEFAULT_MIN_WINDOW = 50  # packages released before `monitor.min_window` existed get this
+REALISED = sorted({m for metrics in checks.REALISED_METRICS.values() for m in metrics})
 
 
 class _Strict(BaseModel):
@@ -43,37 +68,66 @@ class _Strict(BaseModel):
 
 
 class DriftParams(_Strict):
-    small_window: int = Field(ge=1)
-    p_value: float = Field(gt=0, lt=1)
-    distance_threshold: float = Field(gt=0)
-    dataset_share: float = Field(gt=0, le=1)
-    feature_psi_alert: float = Field(gt=0)
-    max_missing_rate_change: float = Field(ge=0)
+    small_window: int = Field(default=1000, ge=1)
+    p_value: float = Field(default=0.05, gt=0, lt=1)
+    distance_threshold: float = Field(default=0.1, gt=0)
+    dataset_share: float = Field(default=0.5, gt=0, le=1)
+    feature_psi_alert: float = Field(default=0.1, gt=0)
+    max_missing_rate_change: float = Field(default=0.05, ge=0)
 
 
 class OutputParams(_Strict):
-    max_positive_rate_change: float = Field(ge=0)
+    max_positive_rate_change: float = Field(default=0.1, ge=0)
 
 
-class FeedbackParams(_Strict):
-    min_rows: int = Field(ge=1)
-    min_roc_auc: float
-    max_log_loss: float
+class FeedbackParams(BaseModel):
+    """``min_rows`` and bounds on realised metrics: ``min_<metric>`` / ``max_<metric>``."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    min_rows: int = Field(default=DEFAULT_MIN_WINDOW, ge=1)
+
+    @model_validator(mode="after")
+    def _known_bounds(self) -> FeedbackParams:
+        for key, value in (self.model_extra or {}).items():
+            side, _, metric = key.partition("_")
+            if side not in ("min", "max") or metric not in REALISED:
+                raise ValueError(
+                    f"unknown key '{key}': expected min_rows, or min_ or max_ followed by a "
+                    f"realised metric ({', '.join(REALISED)})"
+                )
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"'{key}' must be a number (got {value!r})")
+        return self
+
+    @property
+    def bounds(self) -> dict[str, tuple[str, float]]:
+        """``min_<metric>``/``max_<metric>`` key -> (metric, bound), in the order written."""
+        return {k: (k.partition("_")[2], float(v)) for k, v in (self.model_extra or {}).items()}
 
 
 class FairnessParams(_Strict):
-    group_columns: list[str]
-    max_demographic_parity_difference: float
-    max_equalized_odds_difference: float
-    min_group_rows: int = Field(ge=1)
+    group_columns: list[str] | None = None  # None: the settings' sensitive columns (fairness.columns)
+    max_demographic_parity_difference: float = 0.25
+    max_equalized_odds_difference: float = 0.25
+    min_group_rows: int = Field(default=30, ge=1)
 
 
 class MonitorParams(_Strict):
     min_window: int = Field(default=DEFAULT_MIN_WINDOW, ge=1)
-    drift: DriftParams
-    outputs: OutputParams
-    feedback: FeedbackParams
-    fairness: FairnessParams
+    drift: DriftParams = Field(default_factory=lambda: DriftParams())
+    outputs: OutputParams = Field(default_factory=lambda: OutputParams())
+    feedback: FeedbackParams = Field(default_factory=lambda: FeedbackParams())
+    fairness: FairnessParams = Field(default_factory=lambda: FairnessParams())
+
+    def check_task(self, task: str, source: str) -> None:
+        """Every feedback bound names a realised metric of ``task`` (errors name the key)."""
+        known = checks.REALISED_METRICS[task]
+        for key, (metric, _) in self.feedback.bounds.items():
+            if metric not in known:
+                raise ParamsError(
+                    f"{source}: 'monitor.feedback.{key}': a {task} model's realised metrics are "
+                    f"{', '.join(known)}"
+                )
 
     def drift_config(self) -> DriftConfig:
         d = self.drift
@@ -87,15 +141,19 @@ class MonitorParams(_Strict):
         )
 
 
-def parse_params(raw: Any, source: str) -> MonitorParams:
+def parse_params(raw: Any, source: str, required: bool = True) -> MonitorParams:
+    """The ``monitor`` section, validated; absent: an error, or every default when not ``required``."""
     if raw is None:
-        raise ParamsError(f"{source}: missing section 'monitor' (package built before monitoring existed?)")
+        if not required:
+            return MonitorParams()
+        raise ParamsError(f"{source}: missing section 'monitor'")
     try:
         return MonitorParams.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(["monitor", *(str(p) for p in first["loc"])])
-        raise ParamsError(f"{source}: '{key}': {first['msg']}") from None
+        message = str(first["ctx"]["error"]) if first["type"] == "value_error" else first["msg"]
+        raise ParamsError(f"{source}: '{key}': {message}") from None
 
 
 @dataclass(frozen=True)
@@ -126,8 +184,9 @@ def schema_violations(
             bad = int((values.notna() & ~values.isin(allowed)).sum())
         else:
             numbers = pd.to_numeric(values, errors="coerce")
-            bad = int((numbers.notna() & ((numbers < prop["minimum"]) | (numbers > prop["maximum"]))).sum())
-            if (not_numbers or {}).get(column):
+            low, high = prop.get("minimum", -np.inf), prop.get("maximum", np.inf)
+            bad = int((numbers.notna() & ((numbers < low) | (numbers > high))).sum())
+            if not_numbers and not_numbers.get(column):
                 out.append({"column": column, "problem": "not a number", "rows": not_numbers[column]})
         if bad:
             out.append({"column": column, "problem": "outside the schema", "rows": bad})
@@ -185,11 +244,12 @@ def output_alerts(outputs: dict[str, Any], p: OutputParams) -> list[Alert]:
     alerts = []
     if outputs.get("drifted"):
         how = (
-            f"ks p {_p(outputs['score'])}, Holm-adjusted {_p(outputs['p_adjusted'])}"
-            if outputs["method"] == "ks"
+            f"{outputs['method']} p {_p(outputs['score'])}, Holm-adjusted {_p(outputs['p_adjusted'])}"
+            if outputs["method"] in checks.TEST_METHODS
             else f"{outputs['method']} {outputs['score']}"
         )
-        alerts.append(_alert("output_drift", f"prediction distribution moved: {how}"))
+        what = outputs.get("of", "prediction distribution")
+        alerts.append(_alert("output_drift", f"{what} moved: {how}"))
     if outputs.get("rate_alert"):
         detail = (
             f"positive rate {outputs['positive_rate']:.3f} vs {outputs['reference_positive_rate']:.3f} "
@@ -201,26 +261,26 @@ def output_alerts(outputs: dict[str, Any], p: OutputParams) -> list[Alert]:
 
 
 def quality_alerts(quality: dict[str, Any], p: FeedbackParams) -> list[Alert]:
+    """A realised metric beyond its ``min_``/``max_`` bound (with enough feedback to judge)."""
     if not quality["enough_feedback"]:
         return []
     alerts = []
-    if quality["roc_auc"] < p.min_roc_auc:
-        alerts.append(
-            _alert(
-                "realised_quality",
-                f"realised ROC AUC {quality['roc_auc']:.4f} < {p.min_roc_auc}",
-                metric="roc_auc",
-            )
-        )
-    if quality["log_loss"] > p.max_log_loss:
-        alerts.append(
-            _alert(
-                "realised_quality",
-                f"realised log loss {quality['log_loss']:.4f} > {p.max_log_loss}",
-                metric="log_loss",
-            )
-        )
+    bounds = p.bounds
+    for metric in quality["metrics"]:
+        value = quality[metric]
+        for side, sign in (("min", "<"), ("max", ">")):
+            bound = bounds.get(f"{side}_{metric}")
+            if bound is None or value is None:
+                continue
+            if (value < bound[1]) if side == "min" else (value > bound[1]):
+                name = checks.METRIC_NAMES[metric]
+                detail = f"realised {name} {value:.4f} {sign} {_bound(bound[1])}"
+                alerts.append(_alert("realised_quality", detail, metric=metric))
     return alerts
+
+
+def _bound(value: float) -> str:
+    return str(int(value)) if value.is_integer() and abs(value) >= 1 else str(value)
 
 
 FAIRNESS_GAPS = ("demographic_parity", "equalized_odds")
@@ -262,13 +322,13 @@ def adjust(
             family.append(("feature", i, f.score))
         if f.missing_p_value is not None:
             family.append(("missing", i, f.missing_p_value))
-    if outputs["method"] == "ks" and outputs["score"] is not None:
+    if outputs["method"] in checks.TEST_METHODS and outputs["score"] is not None:
         family.append(("output", 0, outputs["score"]))
     if outputs["rate_p_value"] is not None:
         family.append(("rate", 0, outputs["rate_p_value"]))
     for column, rates in fairness.items():
         for gap in FAIRNESS_GAPS:
-            if rates[f"{gap}_p_value"] is not None:
+            if rates.get(f"{gap}_p_value") is not None:
                 family.append((gap, column, rates[f"{gap}_p_value"]))
     adjusted = dict(zip([(k, i) for k, i, _ in family], holm([p for *_, p in family]), strict=True))
     decided = [
@@ -280,7 +340,7 @@ def adjust(
     outputs["rate_p_adjusted"] = adjusted.get(("rate", 0))
     if outputs["method"] == "none":
         outputs["status"], outputs["drifted"] = INSUFFICIENT, False
-    elif outputs["method"] == "ks":
+    elif outputs["method"] in checks.TEST_METHODS:
         outputs["drifted"] = outputs["p_adjusted"] < config.p_value
     else:
         outputs["drifted"] = outputs["score"] >= config.distance_threshold
@@ -289,7 +349,8 @@ def adjust(
     outputs["rate_alert"] = rate_p is not None and rate_p < config.p_value
     for column, rates in fairness.items():
         for gap in FAIRNESS_GAPS:
-            rates[f"{gap}_p_adjusted"] = adjusted.get((gap, column))
+            if f"{gap}_p_value" in rates:
+                rates[f"{gap}_p_adjusted"] = adjusted.get((gap, column))
     return decided, outputs, len(family)
 
 
@@ -310,13 +371,25 @@ def monitor(
     params: MonitorParams,
     threshold: float,
     model_version: str,
+    *,
+    task: str = "binary",
+    classes: Sequence[str] = (),
+    group_columns: Sequence[str] | None = None,
+    reference_quality: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Everything the report shows, plus the alerts that make `graft monitor` exit 1."""
+    """Everything the report shows, plus the alerts that make `graft monitor` exit 1.
+
+    ``reference_proba``: the release's test predictions as the task defines them (binary: the
+    positive class's probability; multiclass: one column per class of ``classes``; regression:
+    the values). ``group_columns``: the sensitive columns (default: ``monitor.fairness``'s).
+    ``reference_quality``: the realised metrics' values on the release's test predictions.
+    """
     preds = window.predictions
     n = len(preds)
     unreadable_rows = sum(info["rows"] for info in window.unreadable.values())
     result: dict[str, Any] = {
         "model_version": model_version,
+        "task": task,
         "window": {
             "since": window.since,
             "until": window.until,
@@ -345,25 +418,37 @@ def monitor(
     if isinstance(reference, pd.DataFrame):
         reference = Reference.build(reference, numeric, categorical)
     raw = feature_drift(reference, preds, numeric, categorical, config)
-    proba = preds["proba"].to_numpy(dtype=float)
-    raw_outputs = checks.output_drift(
-        proba, reference_proba, threshold, config, params.outputs.max_positive_rate_change
+    raw_outputs = checks.task_output_drift(
+        preds,
+        reference_proba,
+        task,
+        list(classes),
+        threshold,
+        config,
+        params.outputs.max_positive_rate_change,
     )
     fp = params.fairness
+    columns = list(fp.group_columns or []) if group_columns is None else list(group_columns)
     fairness = {
-        column: checks.group_rates(
-            preds,
-            column,
-            threshold,
-            fp.min_group_rows,
-            fp.max_demographic_parity_difference,
-            fp.max_equalized_odds_difference,
+        column: (
+            checks.group_rates(
+                preds,
+                column,
+                threshold,
+                fp.min_group_rows,
+                fp.max_demographic_parity_difference,
+                fp.max_equalized_odds_difference,
+            )
+            if task == "binary"
+            else checks.group_metrics(preds, column, task, len(classes), threshold, fp.min_group_rows)
         )
-        for column in fp.group_columns
+        for column in columns
     }
     features, outputs, family = adjust(raw, raw_outputs, fairness, config)
     dataset = dataset_drift(features, config)
-    quality = checks.realised_quality(preds, threshold, params.feedback.min_rows)
+    quality = checks.realised_quality(preds, threshold, params.feedback.min_rows, task, len(classes))
+    quality["reference"] = reference_quality
+    quality["bounds"] = {key: bound for key, (_, bound) in params.feedback.bounds.items()}
     alerts = [
         *early,
         *input_alerts(features, dataset, params.drift),
@@ -372,6 +457,7 @@ def monitor(
         *(
             a
             for column, rates in fairness.items()
+            if task == "binary"
             for a in fairness_alerts(column, rates, fp, config.p_value)
         ),
     ]
@@ -388,7 +474,10 @@ def monitor(
         },
         outputs=outputs,
         feedback=quality,
-        fairness=fairness,
+    )
+    if fairness:
+        result["fairness"] = fairness
+    result.update(
         insufficient_data=insufficient,
         alerts=alerts,
         alert=bool(alerts),
@@ -396,4 +485,142 @@ def monitor(
         verdict=f"{len(alerts)} alert(s)" if alerts else "no alerts",
     )
     result["exit_code"] = exit_code(result)
+    return result
+
+
+# --- a released package on its log ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Released:
+    """What monitoring takes from a package: its task, reference and test predictions."""
+
+    settings: Settings
+    version: str
+    schema: dict[str, Any]
+    reference: pd.DataFrame  # the reference rows (the schema's columns)
+    scores: np.ndarray  # the test predictions, as the task defines them (see :func:`monitor`)
+    classes: list[str]  # a classifier's labels, in the order of its probabilities
+    quality: dict[str, float] | None  # the realised metrics on the test predictions
+
+    @property
+    def task(self) -> str:
+        return self.settings.task.type
+
+    def layout(self) -> LogLayout:
+        """How to read this model's log: its input columns, task, labels."""
+        from graft.monitoring.logreader import LogLayout
+        from graft.release.reference import schema_columns
+
+        numeric, categorical = schema_columns(self.schema)
+        positive = self.settings.task.positive or "1"
+        return LogLayout(tuple(numeric), tuple(categorical), positive, self.task, tuple(self.classes))
+
+
+def open_released(package_path: Path, workdir: Path) -> Released:
+    """Read a verified package's task, reference rows and test predictions (errors name the package)."""
+    from graft.compare.predictions import class_indices
+    from graft.release.package import REFERENCE_ROWS, load_package
+    from graft.release.reference import read_table
+
+    pkg = load_package(Path(package_path), workdir)
+    settings = pkg.settings
+    task = settings.task
+    if REFERENCE_ROWS not in pkg.manifest["files"]:
+        raise DataError(f"{pkg.label}: no {REFERENCE_ROWS} (graft.yaml package.reference names no rows)")
+    path = pkg.predictions_file()
+    if path is None:
+        raise DataError(f"{pkg.label}: no test predictions (graft.yaml predictions.path): outputs need them")
+    scores = np.asarray(pkg.reference_scores(), dtype=float)
+    if task.type == "multiclass":
+        if scores.ndim != 2:
+            raise DataError(f"{pkg.label}: a multiclass model's test predictions need one column per class")
+        classes = list(task.labels or (str(i) for i in range(scores.shape[1])))
+    else:
+        classes = list(task.labels or ("0", "1")) if task.type == "binary" else []
+        if scores.ndim == 2 and task.type == "binary":
+            scores = scores[:, -1]  # two columns (negative, positive)
+    label, where = settings.predictions.label, f"{pkg.label}: {path.name}"
+    labels = read_table(path.read_bytes(), where, [label])[label].to_numpy()
+    y = labels.astype(float) if task.type == "regression" else class_indices(labels, classes, label, where)
+    quality = checks.realised_metrics(task.type, y, scores, task.threshold) if len(y) else None
+    return Released(
+        settings=settings,
+        version=f"{pkg.name} {pkg.version}",
+        schema=pkg.schema,
+        reference=pd.read_parquet(pkg.path(REFERENCE_ROWS)),
+        scores=scores,
+        classes=classes,
+        quality={m: round(v, 6) for m, v in quality.items()} if quality else None,
+    )
+
+
+def monitor_package(
+    package_path: Path,
+    log_db: str,
+    since: str | None = None,
+    until: str | None = None,
+    report: Path | None = None,
+    json_out: Path | None = None,
+    params_path: Path | None = None,
+    progress: Reporter = SILENT,
+) -> dict[str, Any]:
+    """Monitor the logged traffic of a released package (see :func:`graft.api.monitor`)."""
+    import tempfile
+
+    import yaml
+
+    from graft.monitoring import report as reporting
+    from graft.monitoring.logreader import read_window
+    from graft.release.reference import schema_columns
+
+    progress.step(f"verifying the package {package_path}")
+    with tempfile.TemporaryDirectory(prefix="graft-monitor-") as tmp:
+        released = open_released(Path(package_path), Path(tmp))
+    settings = released.settings
+    if params_path is None:
+        source = f"{released.version}: settings.json monitor"
+        params = parse_params(settings.monitor or None, source, required=False)
+    else:
+        source = str(params_path)
+        chosen = yaml.safe_load(Path(params_path).read_text(encoding="utf-8")) or {}
+        params = parse_params(chosen.get("monitor"), source)
+    params.check_task(released.task, source)
+    groups = params.fairness.group_columns
+    groups = list(settings.fairness.columns) if groups is None else groups
+    unknown = [c for c in groups if c not in released.schema["properties"]]
+    if unknown:
+        raise ParamsError(
+            f"{source}: fairness group column(s) {', '.join(unknown)} are not inputs of the model "
+            f"(inputs: {', '.join(released.schema['properties'])})"
+        )
+    numeric, categorical = schema_columns(released.schema)
+    spec = {"numeric": numeric, "categorical": categorical, "onehot": {}}
+    threshold = settings.task.threshold
+    progress.step("reading the prediction log")
+    window = read_window(log_db, since, until, released.layout())
+    progress.step(f"checking {len(window.predictions)} predictions: inputs, outputs, feedback, fairness")
+    result = monitor(
+        window,
+        released.reference,
+        released.scores,
+        released.schema,
+        spec,
+        params,
+        threshold,
+        released.version,
+        task=released.task,
+        classes=released.classes,
+        group_columns=groups,
+        reference_quality=released.quality,
+    )
+    result["outputs_written"] = []
+    if report is not None:
+        progress.step(f"writing the report {report}")
+        images = reporting.make_plots(
+            result, released.reference, window.predictions, released.scores, threshold, released.classes
+        )
+        result["outputs_written"] += [str(p) for p in reporting.write_report(Path(report), result, images)]
+    if json_out is not None:
+        result["outputs_written"].append(str(reporting.write_json(Path(json_out), result)))
     return result
