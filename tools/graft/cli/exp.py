@@ -164,7 +164,7 @@ def run_new(args: argparse.Namespace, ui: Ui) -> int:
         return 0
     changes = ", ".join(o.describe() for o in result.overrides) or "no overrides"
     base = f"{result.base_name} {result.base_sha[:8]}"
-    ui.out(f"created {result.branch} at {result.sha[:8]} (base {base}): {changes}")
+    ui.out(f"created {result.branch} at {(result.sha or '-')[:8]} (base {base}): {changes}")
     if result.ran:
         ui.out(f"  ran dvc repro in {result.seconds:.1f}s; committed {len(result.files)} changed file(s)")
     if result.stages:
@@ -226,7 +226,7 @@ def run_grid(args: argparse.Namespace, ui: Ui) -> int:
     else:
         for o in outcomes:
             if o.result is not None:
-                ui.out(f"{o.spec.branch}\t{o.result.sha[:8]}")
+                ui.out(f"{o.spec.branch}\t{(o.result.sha or '-')[:8]}")
     failed = [o for o in outcomes if not o.ok]
     if failed:
         for o in failed:

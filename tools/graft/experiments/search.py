@@ -38,7 +38,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 import yaml
 
@@ -207,7 +207,7 @@ class Objective:
     stage: str | None = None  # the stage writing it: trials reproduce only up to there
 
     @property
-    def optuna_direction(self) -> str:
+    def optuna_direction(self) -> Literal["minimize", "maximize"]:
         return "minimize" if self.direction == "lower" else "maximize"
 
 
@@ -260,7 +260,9 @@ def _find_study(storage: str, name: str) -> Any:
     return _open_study(storage, name, None, create=False)
 
 
-def _open_study(storage: str, name: str, direction: str | None, create: bool) -> Any:
+def _open_study(
+    storage: str, name: str, direction: Literal["minimize", "maximize"] | None, create: bool
+) -> Any:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -394,7 +396,7 @@ def _dimensions_from_config(config: Config) -> list[Dimension]:
     return out
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -467,6 +469,7 @@ def run_search(
                 config = replace(config, batch=_slots(executor, jobs))
                 study = _open_study(url, name, objective.optuna_direction, create=True)
                 study.set_user_attr(ATTR, config.as_dict())
+            assert study is not None  # found above (stored came from it) or just created
             if planned is not None:
                 planned(url, len(study.trials), trials, executor.description)
             ran, resumed = _drive(
