@@ -154,6 +154,9 @@ def test_extras_are_read_from_the_installed_metadata():
     assert extras.extra_for("sklearn.metrics", preferred="monitor") == "monitor"
     assert extras.extra_for("lleaves", preferred="serve") == "fast"
     assert extras.extra_for("matplotlib", preferred="plots") == "plots"
+    assert extras.extra_for("distributed") == "cluster"
+    assert extras.extra_for("optuna") == "search"
+    assert extras.extra_for("dvc_s3") == "s3"
     assert extras.extra_for("pandas") is None  # a base dependency: no extra brings it
     assert extras.extra_for("no_such_module") is None
 
@@ -206,7 +209,7 @@ def test_bash_completion_completes_commands_subcommands_and_options(capsys):
     assert main(["completion", "bash"]) == 0
     script = capsys.readouterr().out
     assert _bash_complete(script, "graft ex") == ["exp"]
-    assert _bash_complete(script, "graft exp ") == ["new", "grid", "list", "prune"]
+    assert _bash_complete(script, "graft exp ") == ["new", "grid", "search", "list", "prune"]
     assert set(_bash_complete(script, "graft gate --")) >= {"--base", "--head", "--working-tree", "--format"}
     assert _bash_complete(script, "graft completion ") == ["bash", "zsh", "fish"]
     assert _bash_complete(script, "graft diff --format ") == ["table", "md", "json", "csv"]
@@ -241,7 +244,13 @@ def test_fish_completion_completes_commands_and_options(capsys, tmp_path):
     program = f'source {path}; complete -C "graft exp "; echo SPLIT; complete -C "graft gate --"'
     done = subprocess.run(["fish", "-c", program], capture_output=True, text=True, check=True)
     subcommands, options = done.stdout.split("SPLIT\n")
-    assert [line.split("\t")[0] for line in subcommands.splitlines()] == ["grid", "list", "new", "prune"]
+    assert [line.split("\t")[0] for line in subcommands.splitlines()] == [
+        "grid",
+        "list",
+        "new",
+        "prune",
+        "search",
+    ]
     assert {"--base", "--head", "--working-tree", "--format", "--quiet"} <= {
         line.split("\t")[0] for line in options.splitlines()
     }

@@ -1,5 +1,6 @@
 """Integration fixtures: module-scoped throwaway projects (one `dvc repro` shared by many tests),
-real `graft serve` processes on free loopback ports, and a throwaway PostgreSQL server."""
+real `graft serve` processes on free loopback ports, a throwaway PostgreSQL server, and for the
+cluster and search tests one S3 server, one Dask cluster and one shared project per session."""
 
 from __future__ import annotations
 
@@ -14,13 +15,18 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 from tests.conftest import BIN, copy_project, git, isolate_git_env
 from tests.releasing import clone_tree
+
+if TYPE_CHECKING:
+    from tests.integration.cluster import DaskCluster, S3Server
 
 SKIP_DIRS = {".git", ".dvc/cache", ".dvc/tmp", ".venv"}
 
@@ -253,3 +259,47 @@ def pipeline_template(pipeline_project: Path) -> Path:
 def pipeline_copy(pipeline_template: Path, tmp_path: Path) -> Path:
     """A private copy of the session's reproduced project (Git history, DVC cache, outputs)."""
     return clone_tree(pipeline_template, tmp_path / "project")
+
+
+# --- a cluster: S3 server, Dask scheduler and workers, a shared project ----------------------
+
+
+@dataclass(frozen=True)
+class Shared:
+    """The session's project with a bare Git remote and the S3 server's bucket as DVC remote."""
+
+    root: Path
+    origin: Path
+    s3: S3Server
+    bucket: str
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One S3 API server (moto) on loopback for the session."""
+    from tests.integration.cluster import s3_server
+
+    with s3_server(tmp_path_factory.mktemp("s3")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def shared(s3: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
+    """One project for the session's cluster and search tests (its DVC cache and outputs from the
+    session's warm cache), main pushed to a bare Git remote and to the S3 bucket."""
+    from tests.integration.cluster import shared_project
+
+    base = tmp_path_factory.mktemp("shared")
+    with pytest.MonkeyPatch.context() as mp:
+        isolate_git_env(mp, tmp_path_factory.mktemp("shared-home"))
+        root = shared_project(base, s3, s3.create_bucket("graft-dvc"))
+    yield Shared(root, base / "origin.git", s3, "graft-dvc")
+
+
+@pytest.fixture(scope="session")
+def dask(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskCluster]:
+    """One Dask scheduler with two worker processes (one thread each) on loopback for the session."""
+    from tests.integration.cluster import dask_cluster
+
+    with dask_cluster(tmp_path_factory.mktemp("dask"), workers=2) as cluster:
+        yield cluster

@@ -19,6 +19,7 @@ import pytest
 
 from graft.cli import main
 from tests.conftest import BIN, copy_project, git
+from tests.integration.conftest import repo_state
 from tests.integration.repos import branch
 from tests.schemas import validate
 
@@ -276,6 +277,16 @@ def test_exit_3_unreachable_server(proj, monkeypatch, capsys):
             ["report", "--head", "exp/better", "--resamples", "5", "--png-dir", "png"],
             "graft report needs matplotlib, which is not installed: pip install 'graft-toolkit[plots]'",
         ),
+        (
+            "distributed",
+            ["exp", "grid", "--no-run", "--set", "train.num_leaves=7,9", "--cluster", "local:1"],
+            "--cluster needs distributed, which is not installed: pip install 'graft-toolkit[cluster]'",
+        ),
+        (
+            "optuna",
+            ["exp", "search", "x", "--param", "train.num_leaves=int:2..8"],
+            "graft exp search needs optuna, which is not installed: pip install 'graft-toolkit[search]'",
+        ),
     ],
 )
 def test_exit_3_missing_extra_is_one_line_naming_it(proj, monkeypatch, capsys, blocked, argv, line):
@@ -283,8 +294,10 @@ def test_exit_3_missing_extra_is_one_line_naming_it(proj, monkeypatch, capsys, b
         if name.split(".")[0] == blocked or name.startswith(("graft.serving", "graft.monitoring")):
             monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, blocked, None)  # import fails as if not installed
+    before = repo_state(proj)
     code, out, err = graft(monkeypatch, capsys, proj, *argv, "--quiet")  # errors still print
     assert (code, out, err) == (3, "", f"graft: error: {line}\n")
+    assert repo_state(proj) == before  # refused before anything was created
 
 
 def test_exit_130_on_interrupt(proj, monkeypatch, capsys):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import yaml
 from graft import api
 from graft.cli import main
 from tests.conftest import git
-from tests.integration.conftest import checked_out_project, dvc
+from tests.integration.conftest import checked_out_project, dvc, repo_state
+from tests.schemas import validate
 
 pytestmark = pytest.mark.slow
 
@@ -117,7 +119,6 @@ def test_grid_checks_every_point_before_creating_any(repo, monkeypatch, capsys):
 def test_list_reports_real_experiments(repo, monkeypatch, capsys):
     monkeypatch.chdir(repo)
     assert main(["exp", "list", "--format", "json"]) == 0
-    import json
 
     rows = {r["branch"]: r for r in json.loads(capsys.readouterr().out)}
     row = rows["exp/pushed"]
@@ -131,3 +132,38 @@ def test_list_reports_real_experiments(repo, monkeypatch, capsys):
     table = capsys.readouterr().out.splitlines()
     assert table[0].split()[:5] == ["branch", "sha", "base", "ahead", "behind"]
     assert any(line.startswith("exp/pushed") and f"{metrics['roc_auc']:.4f}" in line for line in table)
+
+
+def test_grid_dry_run_lists_checked_points_and_creates_nothing(repo):
+    before = repo_state(repo)
+    axes = ["--set", "train.num_leaves=15,31", "--set", "featurize.engineered=[a, b],[]"]
+    proc = subprocess.run(
+        ["graft", "exp", "grid", *axes, "--prefix", "wf", "--dry-run", "--format", "json"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (proc.returncode, proc.stderr) == (0, "")
+    validate(json.loads(proc.stdout), "exp-grid")
+    assert json.loads(proc.stdout) == [
+        {
+            "name": "wf-num_leaves-15-engineered-a_b",
+            "sets": ["train.num_leaves=15", "featurize.engineered=[a, b]"],
+        },
+        {"name": "wf-num_leaves-15-engineered-_", "sets": ["train.num_leaves=15", "featurize.engineered=[]"]},
+        {
+            "name": "wf-num_leaves-31-engineered-a_b",
+            "sets": ["train.num_leaves=31", "featurize.engineered=[a, b]"],
+        },
+        {"name": "wf-num_leaves-31-engineered-_", "sets": ["train.num_leaves=31", "featurize.engineered=[]"]},
+    ]
+    bad = subprocess.run(
+        ["graft", "exp", "grid", "--set", "train.num_leaves=15,x", "--dry-run"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 3 and "expected int" in bad.stderr and bad.stdout == ""
+    assert repo_state(repo) == before

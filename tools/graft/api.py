@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from graft.compare.report import ReportResult
     from graft.experiments.branches import Info, Outcome, ProgressCallback, Result, Spec
     from graft.experiments.prune import PruneResult
+    from graft.experiments.search import SearchResult, Summary, TrialEvent
     from graft.monitoring.replay import ReplayResult
     from graft.project.init import InitPlan
     from graft.release.check import Difference
@@ -142,18 +143,39 @@ def exp_new(
     run: bool = True,
     push: bool = False,
     cwd: str | Path = ".",
+    cluster: str | None = None,
+    git_remote: str | None = None,
     progress: Reporter = SILENT,
 ) -> Result:
     """Create ``exp/NAME`` from ``base`` with ``sets`` applied, run the pipeline and commit.
 
-    Every check (clean tree, name, keys, value types, remote) happens before anything is
-    created; a failed run leaves no branch and raises ExperimentFailed naming its log.
+    Every check (clean tree, name, keys, value types, remotes, cluster) happens before anything
+    is created; a failed run leaves no branch and raises ExperimentFailed naming its log.
+    ``cluster`` (``tcp://HOST:PORT`` or ``local:N``) runs it on a Dask worker, which pushes
+    the branch to the Git remote (``git_remote``, default origin); it is then fetched here.
     """
     from graft.experiments import branches as experiments
     from graft.experiments import overrides
+    from graft.experiments.executors import check_address, open_executor
 
-    plan = experiments.make_plan(cwd, [(name, overrides.parse_assignments(sets))], base, run, push)
-    return experiments.run_one(plan, plan.specs[0], progress=progress)
+    if cluster is not None:
+        check_address(cluster)
+    assignments = overrides.parse_assignments(sets)
+    plan = experiments.make_plan(
+        cwd, [(name, assignments)], base, run, push, cluster=cluster is not None, git_remote=git_remote
+    )
+    if cluster is None:
+        return experiments.run_one(plan, plan.specs[0], progress=progress)
+    progress.step(f"{plan.specs[0].branch}: connecting to the cluster {cluster}")
+    executor = open_executor(plan, 1, cluster)
+    try:
+        progress.step(f"{plan.specs[0].branch}: running on {executor.description}")
+        (outcome,) = experiments.run_many(plan, 1, executor=executor)
+    finally:
+        executor.close()
+    if outcome.result is None:
+        raise experiments.ExperimentFailed(outcome.error or "failed", outcome.log)
+    return outcome.result
 
 
 def exp_grid_points(sets: Sequence[str], prefix: str = "grid") -> list[tuple[str, list[Any]]]:
@@ -164,6 +186,18 @@ def exp_grid_points(sets: Sequence[str], prefix: str = "grid") -> list[tuple[str
     return [(p.name, list(p.assignments)) for p in points]
 
 
+def exp_grid_check(
+    sets: Sequence[str], base: str = "main", prefix: str = "grid", cwd: str | Path = "."
+) -> list[tuple[str, list[str]]]:
+    """Check every grid point against the repository (as ``exp_grid`` would) and return them as
+    (name, ["key=value", ...]); nothing is created (a workflow's matrix, for instance)."""
+    from graft.experiments import branches as experiments
+
+    points = exp_grid_points(sets, prefix)
+    experiments.make_plan(cwd, points, base, run=False)
+    return [(name, [f"{a.key}={a.raw}" for a in assignments]) for name, assignments in points]
+
+
 def exp_grid(
     sets: Sequence[str],
     jobs: int = 2,
@@ -172,23 +206,87 @@ def exp_grid(
     run: bool = True,
     cwd: str | Path = ".",
     progress: ProgressCallback | None = None,
-    planned: Callable[[Sequence[Spec]], None] | None = None,
+    planned: Callable[[Sequence[Spec], str], None] | None = None,
+    cluster: str | None = None,
+    git_remote: str | None = None,
 ) -> list[Outcome]:
     """One experiment per point of the cartesian product of ``sets`` (``key=v1,v2,...``).
 
-    All points are checked before any is created; they then run ``jobs`` at a time, and a
-    failing point does not stop the others. Returns one outcome per point, in grid order.
+    All points are checked before any is created; they then run ``jobs`` at a time here, or
+    as tasks of the Dask ``cluster``; a failing point does not stop the others. Returns one
+    outcome per point, in grid order. ``planned(specs, how)`` is called before the first runs.
     """
     from graft.experiments import branches as experiments
+    from graft.experiments.executors import check_address, open_executor
 
     if jobs < 1:
         from graft.core.errors import UsageError
 
         raise UsageError(f"-j/--jobs must be at least 1 (got {jobs})")
-    plan = experiments.make_plan(cwd, exp_grid_points(sets, prefix), base, run, push=False)
-    if planned is not None:
-        planned(plan.specs)
-    return experiments.run_many(plan, jobs, progress)
+    if cluster is not None:
+        check_address(cluster)
+    plan = experiments.make_plan(
+        cwd,
+        exp_grid_points(sets, prefix),
+        base,
+        run,
+        push=False,
+        cluster=cluster is not None,
+        git_remote=git_remote,
+    )
+    executor = open_executor(plan, jobs, cluster)
+    try:
+        if planned is not None:
+            planned(plan.specs, executor.description)
+        return experiments.run_many(plan, jobs, progress, executor=executor)
+    finally:
+        executor.close()
+
+
+def exp_search(
+    name: str,
+    trials: int = 20,
+    params: Sequence[str] = (),
+    space: Path | None = None,
+    seed: int = 0,
+    jobs: int = 2,
+    cluster: str | None = None,
+    git_remote: str | None = None,
+    storage: str | None = None,
+    keep: int = 3,
+    base: str = "main",
+    cwd: str | Path = ".",
+    progress: Callable[[TrialEvent], None] | None = None,
+    planned: Callable[[str, int, int, str], None] | None = None,
+) -> SearchResult:
+    """Run or resume the Optuna search ``name`` (see graft.experiments.search) and keep the best trials."""
+    from graft.experiments import search
+
+    dimensions = search.parse_params(params)
+    if space is not None:
+        dimensions = search.parse_space_file(Path(space)) + dimensions
+    return search.run_search(
+        cwd,
+        name,
+        trials,
+        dimensions or None,
+        seed=seed,
+        jobs=jobs,
+        cluster=cluster,
+        git_remote=git_remote,
+        storage=storage,
+        keep=keep,
+        base=base,
+        progress=progress,
+        planned=planned,
+    )
+
+
+def exp_search_show(name: str, storage: str | None = None, cwd: str | Path = ".") -> Summary:
+    """Every trial of the search ``name`` with its state, objective, params and kept branch."""
+    from graft.experiments import search
+
+    return search.show(cwd, name, storage)
 
 
 def exp_list(cwd: str | Path = ".", main: str = "main") -> list[Info]:

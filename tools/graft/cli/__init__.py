@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check-repro": ("check_repro", "fail when the reproduced dvc.lock or metrics differ from HEAD"),
     "completion": ("completion", "print a shell completion script (bash, zsh, fish)"),
     "diff": ("diff", "params and metrics of revisions side by side against a base"),
-    "exp": ("exp", "experiments as exp/* branches: new, grid, list, prune"),
+    "exp": ("exp", "experiments as exp/* branches: new, grid, search, list, prune"),
     "fetch": ("fetch", "fetch a released version's package (by version or stage) and verify its SHA-256"),
     "gate": ("gate", "fail when metrics regress against a base revision or break gate thresholds"),
     "init": ("init", "write graft.yaml for an existing DVC project from dvc.yaml and params"),

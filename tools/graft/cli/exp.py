@@ -1,13 +1,22 @@
-"""`graft exp new|grid|list|prune`: experiments as `exp/*` branches (parsing and rendering only)."""
+"""`graft exp new|grid|search|list|prune`: experiments as `exp/*` branches (parsing and rendering only).
+
+``new``, ``grid`` and ``search`` take ``--cluster ADDRESS`` (a Dask scheduler, or ``local:N``)
+and ``--git-remote URL``; without them experiments run here. ``search show NAME`` lists a
+study; ``prune`` lives in :mod:`graft.cli.exp_prune`. JSON shapes: schemas/exp-new.json,
+exp-grid.json (``--dry-run``: the checked points), exp-search.json (a search's result, or
+``search show``'s trials), exp-list.json. A missing optional extra (dask/distributed for
+``--cluster``, optuna for ``search``, dvc-s3 on a worker for an S3 remote) is one line naming it.
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from graft import api
 from graft.cli.common import Ui, add_format, common_parent
-from graft.core.errors import GraftError
+from graft.core.errors import GraftError, UsageError
 from graft.core.texttable import align_rows
 
 
@@ -31,6 +40,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     new.add_argument("--base", default="main", metavar="REV", help="revision to branch from (default: main)")
     new.add_argument("--no-run", action="store_true", help="commit only params.yaml, do not run dvc repro")
     new.add_argument("--push", action="store_true", help="push the branch to origin and the data to DVC")
+    _cluster_options(new)
     add_format(new)
     new.set_defaults(handler=run_new)
 
@@ -49,8 +59,44 @@ def register(parser: argparse.ArgumentParser) -> None:
     grid.add_argument("--base", default="main", metavar="REV", help="revision to branch from (default: main)")
     grid.add_argument("--prefix", default="grid", metavar="NAME", help="branch name prefix (default: grid)")
     grid.add_argument("--no-run", action="store_true", help="commit only params.yaml on each branch")
+    grid.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check every point and print them (name and --set values); create nothing",
+    )
+    _cluster_options(grid)
     add_format(grid)
     grid.set_defaults(handler=run_grid)
+
+    search = sub.add_parser(
+        "search",
+        parents=common,
+        help="Optuna search over params (validation objective from graft.yaml); `search show NAME` lists it",
+    )
+    search.add_argument("name", metavar="NAME", help="the search (its study; kept trials are exp/NAME-tNNN)")
+    search.add_argument("show_name", nargs="?", metavar="NAME", help=argparse.SUPPRESS)
+    search.add_argument("--trials", type=int, default=20, help="trials the study should hold (default: 20)")
+    search.add_argument(
+        "--param",
+        dest="params",
+        action="append",
+        default=[],
+        metavar="KEY=SPEC",
+        help="a dimension: int:LOW..HIGH[:log], float:LOW..HIGH[:log] or cat:A,B,C; repeatable",
+    )
+    search.add_argument("--space", type=Path, metavar="FILE", help="search space YAML (KEY: SPEC per line)")
+    search.add_argument("--seed", type=int, default=0, help="TPE sampler seed (default: 0)")
+    search.add_argument("-j", "--jobs", type=int, default=2, help="trials run at once here (default: 2)")
+    search.add_argument("--keep", type=int, default=3, help="best trials made exp/ branches (default: 3)")
+    search.add_argument(
+        "--base", default="main", metavar="REV", help="revision to search from (default: main)"
+    )
+    search.add_argument(
+        "--storage", metavar="URL", help="Optuna storage URL (default: sqlite .graft/search/NAME.db)"
+    )
+    _cluster_options(search)
+    add_format(search)
+    search.set_defaults(handler=run_search)
 
     lst = sub.add_parser(
         "list", parents=common, help="experiment branches with base, staleness and headline metrics"
@@ -62,6 +108,19 @@ def register(parser: argparse.ArgumentParser) -> None:
     from graft.cli import exp_prune
 
     exp_prune.register(sub, common)
+
+
+def _cluster_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run on a Dask cluster: tcp://HOST:PORT of a scheduler, or local:N worker processes",
+    )
+    parser.add_argument(
+        "--git-remote",
+        metavar="URL",
+        help="Git remote the workers clone from and push to (a URL or remote name; default: origin)",
+    )
 
 
 # --- exp new --------------------------------------------------------------------------------
@@ -78,7 +137,13 @@ def result_json(result: Any) -> dict[str, Any]:
         "pushed": result.pushed,
         "seconds": round(result.seconds, 3),
         "files": list(result.files),
+        "stages": dict(result.stages),
+        "worker": result.worker,
     }
+
+
+def _stages(stages: dict[str, str]) -> str:
+    return ", ".join(f"{name} {status}" for name, status in stages.items())
 
 
 def run_new(args: argparse.Namespace, ui: Ui) -> int:
@@ -90,6 +155,8 @@ def run_new(args: argparse.Namespace, ui: Ui) -> int:
             run=not args.no_run,
             push=args.push,
             cwd=ui.root,
+            cluster=args.cluster,
+            git_remote=args.git_remote,
             progress=progress,
         )
     if ui.json_mode:
@@ -97,11 +164,15 @@ def run_new(args: argparse.Namespace, ui: Ui) -> int:
         return 0
     changes = ", ".join(o.describe() for o in result.overrides) or "no overrides"
     base = f"{result.base_name} {result.base_sha[:8]}"
-    ui.out(f"created {result.branch} at {result.sha[:8]} (base {base}): {changes}")
+    ui.out(f"created {result.branch} at {(result.sha or '-')[:8]} (base {base}): {changes}")
     if result.ran:
         ui.out(f"  ran dvc repro in {result.seconds:.1f}s; committed {len(result.files)} changed file(s)")
+    if result.stages:
+        ui.out(f"  stages: {_stages(result.stages)}")
+    if result.worker:
+        ui.out(f"  ran on worker {result.worker}")
     if result.pushed:
-        ui.out(f"  pushed {result.branch} to origin and its data to the DVC remote")
+        ui.out(f"  pushed {result.branch} to the Git remote and its data to the DVC remote")
     return 0
 
 
@@ -121,11 +192,13 @@ def outcome_json(outcome: Any) -> dict[str, Any]:
 
 
 def run_grid(args: argparse.Namespace, ui: Ui) -> int:
+    if args.dry_run:
+        return dry_run_grid(args, ui)
     with ui.progress() as progress:
         finished: list[Any] = []
 
-        def planned(specs: Any) -> None:
-            progress.step(f"running {len(specs)} experiment(s), {args.jobs} at a time", total=len(specs))
+        def planned(specs: Any, how: str) -> None:
+            progress.step(f"running {len(specs)} experiment(s), {how}", total=len(specs))
 
         def on_event(event: Any) -> None:
             if event.event != "finished":
@@ -145,13 +218,15 @@ def run_grid(args: argparse.Namespace, ui: Ui) -> int:
             cwd=ui.root,
             progress=on_event,
             planned=planned,
+            cluster=args.cluster,
+            git_remote=args.git_remote,
         )
     if ui.json_mode:
         ui.json([outcome_json(o) for o in outcomes])
     else:
         for o in outcomes:
             if o.result is not None:
-                ui.out(f"{o.spec.branch}\t{o.result.sha[:8]}")
+                ui.out(f"{o.spec.branch}\t{(o.result.sha or '-')[:8]}")
     failed = [o for o in outcomes if not o.ok]
     if failed:
         for o in failed:
@@ -159,6 +234,17 @@ def run_grid(args: argparse.Namespace, ui: Ui) -> int:
             ui.message(f"  {o.spec.branch}: {o.error}{log}")
         names = ", ".join(o.spec.branch for o in failed)
         raise GraftError(f"{len(failed)} of {len(outcomes)} experiment(s) failed: {names}")
+    return 0
+
+
+def dry_run_grid(args: argparse.Namespace, ui: Ui) -> int:
+    """``--dry-run``: every point checked against the repository, nothing created (a workflow's matrix)."""
+    points = api.exp_grid_check(args.sets, base=args.base, prefix=args.prefix, cwd=ui.root)
+    if ui.json_mode:
+        ui.json([{"name": name, "sets": sets} for name, sets in points])
+        return 0
+    for line in align_rows([[name, " ".join(sets)] for name, sets in points]):
+        ui.out(line)
     return 0
 
 
@@ -211,6 +297,163 @@ def run_list(args: argparse.Namespace, ui: Ui) -> int:
             " ".join(f"{k}={v}" for k, v in i.changes.items()) or "-",
         ]
         for i in infos
+    ]
+    for line in align_rows([header, *rows]):
+        ui.out(line)
+    return 0
+
+
+# --- exp search -----------------------------------------------------------------------------
+
+
+def _objective(key: str, direction: str) -> dict[str, str]:
+    return {"key": key, "direction": direction}
+
+
+def search_json(result: Any) -> dict[str, Any]:
+    best = None
+    if result.best_number is not None:
+        best = {"number": result.best_number, "value": result.best_value, "params": result.best_params}
+    return {
+        "name": result.name,
+        "storage": result.storage,
+        "objective": _objective(result.objective.key, result.objective.direction),
+        "config": result.config.as_dict(),
+        "ran": result.ran,
+        "resumed": result.resumed,
+        "best": best,
+        "kept": [
+            {
+                "number": k.number,
+                "branch": k.branch,
+                "commit": k.sha,
+                "value": k.value,
+                "rerun_value": k.rerun_value,
+                "existed": k.existed,
+                "error": k.error,
+            }
+            for k in result.kept
+        ],
+    }
+
+
+def run_search(args: argparse.Namespace, ui: Ui) -> int:
+    if args.name == "show":
+        if not args.show_name:
+            raise UsageError("graft exp search show: give the search NAME")
+        return show_search(args, ui)
+    if args.show_name:
+        raise UsageError(f"graft exp search: unexpected argument '{args.show_name}'")
+    with ui.progress() as progress:
+
+        def planned(storage: str, existing: int, total: int, how: str) -> None:
+            state = f"resuming ({existing} trial(s) in the study)" if existing else "new"
+            progress.step(
+                f"search {args.name}: {state}, {total} trial(s) in all, {how}; study: {storage}", total=total
+            )
+            progress.update(existing)
+
+        def on_trial(event: Any) -> None:
+            status = f"{event.value:.6g}" if event.ok else f"FAILED ({event.error})"
+            best = "-" if event.best_value is None else f"{event.best_value:.6g} (trial {event.best_number})"
+            ui.message(f"[{event.done}/{event.total}] trial {event.number}: {status}; best {best}")
+            progress.update(event.done)
+
+        result = api.exp_search(
+            args.name,
+            trials=args.trials,
+            params=args.params,
+            space=args.space,
+            seed=args.seed,
+            jobs=args.jobs,
+            cluster=args.cluster,
+            git_remote=args.git_remote,
+            storage=args.storage,
+            keep=args.keep,
+            base=args.base,
+            cwd=ui.root,
+            progress=on_trial,
+            planned=planned,
+        )
+    if ui.json_mode:
+        ui.json(search_json(result))
+    elif result.best_number is not None:
+        objective = result.objective
+        ui.out(
+            f"search {result.name}: best trial {result.best_number}, {objective.key} = "
+            f"{result.best_value:.6g} ({objective.direction} is better)"
+        )
+        ui.out("  params: " + " ".join(f"{k}={v}" for k, v in result.best_params.items()))
+        for kept in result.kept:
+            if kept.error is None:
+                note = " (already there)" if kept.existed else ""
+                again = "" if kept.rerun_value is None else f", re-run {kept.rerun_value:.6g}"
+                ui.out(f"  kept {kept.branch} at {(kept.sha or '')[:8]}: {kept.value:.6g}{again}{note}")
+    if result.best_number is None:
+        raise GraftError(f"search {result.name}: no trial completed (graft exp search show {result.name})")
+    failed = [k for k in result.kept if k.error is not None]
+    if failed:
+        for kept in failed:
+            ui.message(f"  could not keep trial {kept.number}: {kept.error}")
+        numbers = ", ".join(str(k.number) for k in failed)
+        raise GraftError(f"search {result.name}: {len(failed)} best trial(s) could not be kept: {numbers}")
+    return 0
+
+
+def _param(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def show_json(summary: Any) -> dict[str, Any]:
+    best_row = next((r for r in summary.rows if r.number == summary.best_number), None)
+    best = (
+        None
+        if best_row is None
+        else {"number": best_row.number, "value": best_row.value, "params": best_row.params}
+    )
+    return {
+        "name": summary.name,
+        "storage": summary.storage,
+        "objective": _objective(summary.objective, summary.direction),
+        "config": summary.config.as_dict() if summary.config else None,
+        "best": best,
+        "trials": [
+            {
+                "number": r.number,
+                "state": r.state,
+                "value": r.value,
+                "params": r.params,
+                "seconds": r.seconds,
+                "branch": r.branch,
+                "error": r.error,
+                "log": r.log,
+                "stages": r.stages,
+                "worker": r.worker,
+            }
+            for r in summary.rows
+        ],
+    }
+
+
+def show_search(args: argparse.Namespace, ui: Ui) -> int:
+    summary = api.exp_search_show(args.show_name, storage=args.storage, cwd=ui.root)
+    if ui.json_mode:
+        ui.json(show_json(summary))
+        return 0
+    what = f"{summary.objective} ({summary.direction} is better)"
+    ui.out(f"search {summary.name}: {what}; study: {summary.storage}")
+    keys = list(dict.fromkeys(k for r in summary.rows for k in r.params))
+    header = ["trial", "state", summary.objective, *keys, "seconds", "branch"]
+    rows = [
+        [
+            f"{r.number}{'*' if r.number == summary.best_number else ''}",
+            r.state,
+            _fmt(r.value, 6),
+            *[_param(r.params.get(k, "-")) for k in keys],
+            "-" if r.seconds is None else f"{r.seconds:.1f}",
+            r.branch or "-",
+        ]
+        for r in summary.rows
     ]
     for line in align_rows([header, *rows]):
         ui.out(line)

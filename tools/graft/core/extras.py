@@ -3,6 +3,9 @@
 The extras are declared once, in ``pyproject.toml`` (``[project.optional-dependencies]``);
 this module reads them back from the installed distribution's metadata, so a missing
 ``fastapi`` becomes one line naming the command to run: ``pip install 'DIST[serve]'``.
+The command line does this for any module a command fails to import; :func:`require` does it
+up front, in library code, where an option needs an extra (``--cluster``, ``exp search``)
+and nothing may be created before the refusal.
 """
 
 from __future__ import annotations
@@ -69,3 +72,22 @@ def missing(exc: ModuleNotFoundError, what: str, preferred: str | None = None) -
     dist = distribution()
     top = module.split(".")[0]
     return MissingDependency(f"{what} needs {top}, which is not installed: pip install '{dist}[{extra}]'")
+
+
+def require(module: str, what: str, extra: str) -> None:
+    """Import ``module`` now or raise the one-line :class:`MissingDependency` naming ``extra``."""
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        raise (missing(exc, what, extra) or exc) from None
+
+
+def dvc_plugin(protocol: str, url: str) -> MissingDependency:
+    """A DVC remote whose filesystem plugin (``dvc-s3``, ``dvc-gs``, ...) is not installed."""
+    plugin = f"dvc-{protocol}"
+    extra = extra_for(plugin.replace("-", "_"))
+    dist = distribution()
+    how = f"pip install '{dist}[{extra}]'" if extra and dist else f"pip install {plugin}"
+    return MissingDependency(f"DVC remote {url} needs {plugin}, which is not installed: {how}")

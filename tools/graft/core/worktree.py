@@ -8,19 +8,33 @@ fresh worktree does not have: from the cache, else from the DVC remote. :func:`r
 a command with :func:`pipeline_env` (the project's Python first on PATH, the worktree's own code
 first on ``sys.path``, no inherited ``GIT_DIR``, OpenMP threads that sleep when idle) and
 appends its output to a log file.
+
+For runs whose data comes from a DVC remote (cluster workers): :func:`kept_clone` keeps a bare
+clone of a Git remote between tasks (one per remote URL, shared by the processes of a machine
+under a file lock) to take worktrees from; ``dvc repro --pull`` (:func:`repro_command`)
+restores every stage any machine already ran from the remote's run cache, :func:`push_run`
+sends this run's outputs and run-cache entries back, and :func:`stage_report` reads from DVC's
+own output which stages ran, were restored or were unchanged. A worktree's holder carries a
+lock held while it is in use, so :func:`sweep_worktrees` can remove the worktrees of a process
+that was killed (a worker that died mid-task) without touching live ones.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 from graft.core import gitrepo
 from graft.core.errors import GitError, GraftError
@@ -59,6 +73,7 @@ def run_logged(cmd: Sequence[str], cwd: Path, log: Path, env: Mapping[str, str] 
     with log.open("a", encoding="utf-8") as handle:
         handle.write(f"$ {' '.join(cmd)}  (in {cwd})\n")
         handle.flush()
+        started = time.monotonic()
         proc = subprocess.run(
             list(cmd),
             cwd=cwd,
@@ -67,7 +82,7 @@ def run_logged(cmd: Sequence[str], cwd: Path, log: Path, env: Mapping[str, str] 
             stderr=subprocess.STDOUT,
             check=False,
         )
-        handle.write(f"[exit status {proc.returncode}]\n")
+        handle.write(f"[exit status {proc.returncode} after {time.monotonic() - started:.1f}s]\n")
     return proc.returncode
 
 
@@ -83,28 +98,175 @@ def dvc_cache_dir(root: Path) -> Path:
 
 
 @contextlib.contextmanager
+def file_lock(path: Path, blocking: bool = True) -> Iterator[IO[str] | None]:
+    """An exclusive lock on ``path`` (created), held across processes; None when not blocking and taken."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield None
+            return
+        try:
+            yield handle
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _git_dir(root: Path) -> Path:
+    common = Path(gitrepo.git(root, "rev-parse", "--git-common-dir"))
+    return common if common.is_absolute() else (root / common).resolve()
+
+
+@contextlib.contextmanager
+def _worktree_admin(root: Path) -> Iterator[None]:
+    """`git worktree add/remove` of one repository, one at a time (threads and processes)."""
+    with _GIT_LOCK, file_lock(_git_dir(root) / "graft-worktrees.lock"):
+        yield
+
+
+def _remove_worktree(root: Path, path: Path) -> None:
+    try:
+        gitrepo.git(root, "worktree", "remove", "--force", str(path))
+    except GitError:
+        shutil.rmtree(path, ignore_errors=True)
+        with contextlib.suppress(GitError):
+            gitrepo.git(root, "worktree", "prune")
+
+
+@contextlib.contextmanager
 def temporary_worktree(
     root: Path, sha: str, prefix: str, parent: Path | None = None, keep: bool = False
 ) -> Iterator[Path]:
-    """A detached worktree of ``sha`` under ``parent`` (a temporary folder by default)."""
+    """A detached worktree of ``sha`` under ``parent`` (a temporary folder by default).
+
+    ``root`` may be a bare repository (a kept clone). Under ``parent`` the worktree's folder
+    has a sibling ``<folder>.lock`` held for as long as the worktree is in use.
+    """
     if parent is not None:
         parent.mkdir(parents=True, exist_ok=True)
     holder = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=parent))
     path = holder / "worktree" if parent is None else holder
+    with contextlib.ExitStack() as stack:
+        if parent is not None:
+            stack.enter_context(file_lock(holder.with_name(holder.name + ".lock")))
+        try:
+            with _worktree_admin(root):
+                gitrepo.git(root, "worktree", "add", "--quiet", "--detach", "--force", str(path), sha)
+            yield path
+        finally:
+            if not keep:
+                with _worktree_admin(root):
+                    _remove_worktree(root, path)
+                shutil.rmtree(holder, ignore_errors=True)
+                if parent is not None:
+                    holder.with_name(holder.name + ".lock").unlink(missing_ok=True)
+
+
+def sweep_worktrees(root: Path, parent: Path) -> list[Path]:
+    """Remove the worktrees under ``parent`` whose process died (their lock is free); returns them."""
+    removed: list[Path] = []
+    if not parent.is_dir():
+        return removed
+    for lock in sorted(parent.glob("*.lock")):
+        holder = lock.with_suffix("")
+        with file_lock(lock, blocking=False) as free:
+            if free is None:
+                continue  # in use
+            if holder.exists():
+                with _worktree_admin(root):
+                    _remove_worktree(root, holder)
+                shutil.rmtree(holder, ignore_errors=True)
+                removed.append(holder)
+        lock.unlink(missing_ok=True)
+    return removed
+
+
+# ---------------------------------------------------------------------------------------------
+# clones kept between tasks (cluster workers)
+
+
+def clone_key(url: str) -> str:
+    """A folder name for a Git remote URL: its last path part and a short hash of the URL."""
+    tail = re.sub(r"[^A-Za-z0-9._-]+", "_", url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1])
+    tail = tail.removesuffix(".git") or "repo"
+    return f"{tail}-{hashlib.sha256(url.encode()).hexdigest()[:12]}"
+
+
+def has_commit(repo_dir: Path, sha: str) -> bool:
     try:
-        with _GIT_LOCK:
-            gitrepo.git(root, "worktree", "add", "--quiet", "--detach", "--force", str(path), sha)
-        yield path
-    finally:
-        if not keep:
-            with _GIT_LOCK:
-                try:
-                    gitrepo.git(root, "worktree", "remove", "--force", str(path))
-                except GitError:
-                    shutil.rmtree(path, ignore_errors=True)
-                    with contextlib.suppress(GitError):
-                        gitrepo.git(root, "worktree", "prune")
-            shutil.rmtree(holder, ignore_errors=True)
+        gitrepo.git(repo_dir, "cat-file", "-e", f"{sha}^{{commit}}")
+    except GitError:
+        return False
+    return True
+
+
+def kept_clone(home: Path, url: str, sha: str) -> Path:
+    """A bare clone of ``url`` under ``home`` that holds ``sha`` (cloned once, fetched when needed).
+
+    Processes of one machine share it: cloning and fetching happen under a file lock.
+    """
+    clones = home / "clones"
+    clone = clones / f"{clone_key(url)}.git"
+    with file_lock(clones / f"{clone.name}.lock"):
+        if not (clone / "HEAD").is_file():
+            shutil.rmtree(clone, ignore_errors=True)
+            partial = Path(tempfile.mkdtemp(prefix=f"{clone.name}-", dir=clones))
+            gitrepo.git(partial, "init", "--quiet", "--bare")
+            gitrepo.git(partial, "remote", "add", "origin", url)
+            partial.rename(clone)
+        if not has_commit(clone, sha):
+            try:
+                gitrepo.git(clone, "fetch", "--quiet", "--prune", "origin")
+            except GitError as exc:
+                raise GitError(f"Git remote {url} cannot be fetched: {exc}") from None
+            if not has_commit(clone, sha):
+                raise GitError(f"commit {sha[:8]} is not on the Git remote {url} (push it first)")
+    return clone
+
+
+# ---------------------------------------------------------------------------------------------
+# runs whose data comes from the DVC remote
+
+
+def repro_command(pull: bool = False, targets: Sequence[str] = ()) -> list[str]:
+    """``dvc repro [TARGETS]``; with ``pull``, missing data and run-cache entries come from the DVC remote."""
+    return dvc_command("repro", *(["--pull"] if pull else []), *targets)
+
+
+_STAGE_LINES = (
+    (re.compile(r"^Running stage '([^']+)'"), "ran"),
+    (re.compile(r"^Stage '([^']+)' is cached - skipping run"), "restored"),
+    (re.compile(r"^Stage '([^']+)' didn't change, skipping"), "unchanged"),
+    (re.compile(r"^Pulling data for stage: '([^']+)'"), "unchanged"),
+)
+
+
+def stage_report(text: str) -> dict[str, str]:
+    """What ``dvc repro`` did to each stage, read from its output: ran, restored (run cache) or unchanged."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        for pattern, status in _STAGE_LINES:
+            match = pattern.match(line.strip())
+            if match:
+                out[match.group(1)] = status
+    return out
+
+
+def push_run(worktree: Path, log: Path, env: Mapping[str, str]) -> None:
+    """Send this run's outputs and run-cache entries to the DVC remote (see graft.core.dvcremote)."""
+    cmd = [sys.executable, "-m", "graft.core.dvcremote", "push-run"]
+    if run_logged(cmd, worktree, log, env) != 0:
+        raise PipelineFailed("pushing the run's outputs and run cache to the DVC remote failed", log)
+
+
+def check_dvc_remote(worktree: Path, log: Path, env: Mapping[str, str]) -> None:
+    """Fail with the reason when the default DVC remote of ``worktree`` does not answer."""
+    cmd = [sys.executable, "-m", "graft.core.dvcremote", "check"]
+    if run_logged(cmd, worktree, log, env) != 0:
+        lines = [x for x in log.read_text(encoding="utf-8", errors="replace").splitlines() if x.strip()]
+        reason = next((x.removeprefix("error: ") for x in reversed(lines) if x.startswith("error: ")), "")
+        raise PipelineFailed(reason or "the DVC remote cannot be reached", log)
 
 
 def tracked_data(worktree: Path) -> list[str]:

@@ -1,37 +1,53 @@
 """Experiments as Git branches: ``exp/NAME`` = base + params overrides + the pipeline's results.
 
-An experiment never touches the user's checkout. It is built in a detached Git worktree under
-``.graft/worktrees/`` (``.graft/`` is gitignored) whose DVC cache is the main checkout's cache
-(``dvc cache dir --local <abs path>`` in the worktree), so unchanged stages are restored from
-the run cache instead of recomputed, and concurrent experiments share one cache. The branch
-is created only once the experiment commit exists, so a failed run leaves no branch behind;
-its ``dvc repro`` output is kept in ``.graft/logs/NAME-<timestamp>.log``.
+An experiment never touches the user's checkout. It is built in a detached Git worktree whose
+DVC cache is shared (``dvc cache dir --local <abs path>``), so unchanged stages are restored
+from the run cache instead of recomputed. The branch is created only once the experiment
+commit exists (and, with a push, once its data is on the DVC remote), so a failed run leaves
+no branch behind; its output is kept in ``.graft/logs/NAME-<timestamp>.log``.
+
+One path for every way of running: :func:`make_plan` checks everything before anything is
+created, an executor (:mod:`graft.experiments.executors`: threads here, or a Dask cluster)
+runs one :class:`Job` per experiment through :func:`build`, and :func:`collect` brings the
+results home (branches fetched from the Git remote, failure logs saved under
+``.graft/logs/``). What travels to a worker is Git: the base commit, the overrides and the
+name (:class:`Job`).
+
+Pushing a branch is idempotent (:func:`push_branch`): when the remote already has the name
+with the same content (same parent, same tree) that is a success, so a task retried after
+its worker died never fails on, nor duplicates, what the first attempt pushed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pygit2
 
 from graft.core import gitrepo
+from graft.core.dvcremote import CONFIG_FILE as DVC_CONFIG
+from graft.core.dvcremote import Remote, check_plugin, default_remote
 from graft.core.errors import GitError, GraftError, ParamsError, UsageError
 from graft.core.fsio import atomic_write_text
 from graft.core.progress import SILENT, Reporter
 from graft.core.worktree import (
     PipelineFailed,
     dvc_cache_dir,
-    dvc_command,
     pipeline_env,
     prepare_dvc,
+    push_run,
+    repro_command,
     run_logged,
+    stage_report,
     temporary_worktree,
 )
 from graft.experiments.overrides import Assignment, Override, format_value, plan_text
@@ -40,6 +56,9 @@ from graft.project import Project, find_root
 from graft.project.dvcfile import DEFAULT_PARAMS as PARAMS_FILE
 from graft.project.lock import LOCK_FILE, is_code
 from graft.project.view import View
+
+if TYPE_CHECKING:
+    from graft.experiments.executors import Executor
 
 GRAFT_DIR = ".graft"
 WORKTREES_DIR = f"{GRAFT_DIR}/worktrees"
@@ -69,6 +88,14 @@ class Spec:
 
 
 @dataclass(frozen=True)
+class Cluster:
+    """Where workers get the code and the data: a Git remote URL and the committed DVC remote."""
+
+    git_remote: str
+    dvc_remote: Remote
+
+
+@dataclass(frozen=True)
 class Plan:
     """Everything checked before anything is created."""
 
@@ -78,13 +105,30 @@ class Plan:
     run: bool
     push: bool
     cache_dir: Path | None
+    cluster: Cluster | None = None
+    branches: bool = True  # False: search trials (run, report metrics, keep no branch)
+    targets: tuple[str, ...] = ()  # stages to reproduce (with their upstream); () = the pipeline
+
+
+@dataclass(frozen=True)
+class Job:
+    """What travels to whoever runs one experiment: Git facts and the overrides, nothing else."""
+
+    spec: Spec
+    base_sha: str
+    base_name: str
+    run: bool = True
+    branch: bool = True
+    git_remote: str | None = None
+    identity: tuple[str, str] | None = None  # (name, email) the commit is made with
+    targets: tuple[str, ...] = ()  # stages to reproduce (with their upstream); () = the pipeline
 
 
 @dataclass(frozen=True)
 class Result:
     name: str
     branch: str
-    sha: str
+    sha: str | None  # None for a search trial (no commit kept)
     base_name: str
     base_sha: str
     overrides: tuple[Override, ...]
@@ -92,6 +136,9 @@ class Result:
     pushed: bool
     seconds: float
     files: tuple[str, ...]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    stages: dict[str, str] = field(default_factory=dict)  # stage -> ran | restored | unchanged
+    worker: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +150,7 @@ class Outcome:
     result: Result | None = None
     error: str | None = None
     log: Path | None = None
+    log_text: str | None = None  # a worker's log, until collect() saves it under .graft/logs
 
     @property
     def ok(self) -> bool:
@@ -168,14 +216,100 @@ def check_remote(root: Path) -> None:
         raise GitError(f"--push: the repository has no Git remote '{REMOTE}'") from None
 
 
+def remote_url(root: Path, git_remote: str | None) -> str:
+    """The URL workers clone from: ``--git-remote`` (a URL or a remote's name), else ``origin``.
+
+    A local path is made absolute (a worker does not run in the user's folder).
+    """
+    given = git_remote or REMOTE
+    try:
+        url = gitrepo.git(root, "remote", "get-url", given)
+    except GitError:
+        if git_remote is None:
+            raise GitError(
+                f"--cluster: the repository has no Git remote '{REMOTE}' for the workers to clone "
+                "from (add one, or pass --git-remote URL)"
+            ) from None
+        url = given
+    if "://" not in url and not re.match(r"^[\w.-]+@[\w.-]+:", url):  # a path, not scp-like
+        path = Path(url).expanduser()
+        url = str(path if path.is_absolute() else (root / path).resolve())
+    return url
+
+
+def remote_heads(root: Path, url: str) -> dict[str, str]:
+    """``git ls-remote --heads URL``: branch -> sha; a one-line error when it cannot be reached."""
+    try:
+        out = gitrepo.git(root, "ls-remote", "--heads", url)
+    except GitError as exc:
+        reason = str(exc).split(": ", 1)[-1]
+        raise GitError(f"Git remote {url} cannot be reached ({reason})") from None
+    heads: dict[str, str] = {}
+    for line in out.splitlines():
+        sha, _, ref = line.partition("\t")
+        heads[ref.removeprefix("refs/heads/")] = sha
+    return heads
+
+
+def check_cluster(
+    root: Path, base: gitrepo.Revision, specs: Sequence[Spec], git_remote: str | None
+) -> Cluster:
+    """What workers need, checked from here: the Git remote, the base on it, a committed DVC remote."""
+    url = remote_url(root, git_remote)
+    heads = remote_heads(root, url)
+    taken = [s.branch for s in specs if s.branch in heads]
+    if taken:
+        raise GitError(f"branch '{taken[0]}' already exists on the Git remote {url} (pick another name)")
+    # the remote branch named like the base first, then main: usually one `git merge-base` call
+    first = [heads[n] for n in (base.name.removeprefix(f"{REMOTE}/"), DEFAULT_BASE) if n in heads]
+    candidates = dict.fromkeys([*first, *heads.values()])
+    on_remote = any(sha == base.sha or _is_ancestor(root, base.sha, sha) for sha in candidates)
+    if not on_remote:
+        raise GitError(
+            f"base '{base.name}' ({base.short}) is not on the Git remote {url}: workers clone from "
+            f"there, so push it first (git push {git_remote or REMOTE} {base.name})"
+        )
+    config = gitrepo.read_file(base.commit, DVC_CONFIG)
+    remote = default_remote(config.decode("utf-8") if config else None)
+    if remote is None:
+        local = (root / ".dvc" / "config.local").is_file()
+        hint = " (.dvc/config.local is not seen by workers)" if local else ""
+        raise GraftError(
+            f"no default DVC remote in {DVC_CONFIG} at '{base.name}' ({base.short}){hint}: workers share "
+            "data and the run cache through it; add one with `dvc remote add -d NAME URL` and commit "
+            f"{DVC_CONFIG}"
+        )
+    return Cluster(url, remote)
+
+
+def _dvc_config(root: Path) -> str | None:
+    path = root / DVC_CONFIG
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+def _is_ancestor(root: Path, ancestor: str, sha: str) -> bool:
+    try:
+        gitrepo.git(root, "merge-base", "--is-ancestor", ancestor, sha)
+    except GitError:
+        return False
+    return True
+
+
 def make_plan(
     cwd: str | Path,
     experiments: Sequence[tuple[str, Sequence[Assignment]]],
     base: str = DEFAULT_BASE,
     run: bool = True,
     push: bool = False,
+    cluster: bool = False,
+    git_remote: str | None = None,
+    branches: bool = True,
 ) -> Plan:
-    """Check the repository, names, keys and values; raise on the first problem, change nothing."""
+    """Check the repository, names, keys and values; raise on the first problem, change nothing.
+
+    ``cluster``: also check what workers need (Git remote reachable and holding the base, no
+    name taken there, a default DVC remote committed at the base).
+    """
     repo, root = project_root(cwd)
     check_clean(root)
     revision = gitrepo.resolve(repo, base)
@@ -183,27 +317,51 @@ def make_plan(
     specs: list[Spec] = []
     seen: set[str] = set()
     for name, assignments in experiments:
-        check_name(repo, name)
+        if branches:
+            check_name(repo, name)
         if name in seen:
             raise UsageError(f"experiment name '{name}' is used twice")
         seen.add(name)
         specs.append(Spec(name, tuple(plan_text(params_text, assignments, f"{PARAMS_FILE} at {base}"))))
-    if push:
+    if push and not cluster:
         check_remote(root)
-    cache = dvc_cache_dir(root) if run or push else None
-    return Plan(root, revision, tuple(specs), run, push, cache)
+        remote = default_remote(_dvc_config(root))
+        if remote is not None:  # dvc push runs here: its filesystem plugin must be installed here
+            check_plugin(remote)
+    target = check_cluster(root, revision, specs if branches else (), git_remote) if cluster else None
+    cache = dvc_cache_dir(root) if (run or push) and not cluster else None
+    return Plan(root, revision, tuple(specs), run, push or cluster, cache, target, branches)
+
+
+def identity(root: Path) -> tuple[str, str] | None:
+    """The user's Git identity (``git var GIT_AUTHOR_IDENT``), for commits made on workers."""
+    try:
+        ident = gitrepo.git(root, "var", "GIT_AUTHOR_IDENT")
+    except GitError:
+        return None
+    match = re.match(r"^(.*?) <([^>]*)>", ident)
+    return (match.group(1), match.group(2)) if match else None
+
+
+def jobs_of(plan: Plan) -> list[Job]:
+    who = identity(plan.root) if plan.cluster else None
+    url = plan.cluster.git_remote if plan.cluster else None
+    return [
+        Job(spec, plan.base.sha, plan.base.name, plan.run, plan.branches, url, who, plan.targets)
+        for spec in plan.specs
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
-# running one experiment
+# running one experiment (here or on a worker)
 
 
 def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name.replace("/", "__"))
 
 
-def _log_path(root: Path, name: str) -> Path:
-    logs = root / LOGS_DIR
+def log_path(logs: Path, name: str) -> Path:
+    """A new, empty log file ``<logs>/<name>-<timestamp>[-n].log``."""
     logs.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = logs / f"{slug(name)}-{stamp}.log"
@@ -241,102 +399,214 @@ def results_to_commit(worktree: Path) -> list[str]:
     return keep
 
 
-def commit_message(spec: Spec, base: gitrepo.Revision, ran: bool) -> str:
+def commit_message(spec: Spec, base_name: str, base_sha: str, ran: bool) -> str:
     title = ", ".join(o.describe() for o in spec.overrides) or "no parameter changes"
     lines = [f"exp {spec.name}: {title}", ""]
     if spec.overrides:
-        lines.append(f"Overrides of {PARAMS_FILE} (base {base.name} {base.short}):")
+        lines.append(f"Overrides of {PARAMS_FILE} (base {base_name} {base_sha[:8]}):")
         lines += [f"  {o.key}: {format_value(o.old)} -> {format_value(o.new)}" for o in spec.overrides]
     else:
-        lines.append(f"No parameter overrides (base {base.name} {base.short}).")
+        lines.append(f"No parameter overrides (base {base_name} {base_sha[:8]}).")
     lines.append("")
     lines.append("Pipeline: dvc repro" if ran else "Pipeline: not run (--no-run); params.yaml only")
     return "\n".join(lines) + "\n"
 
 
-def run_one(
-    plan: Plan, spec: Spec, lock: threading.Lock | None = None, progress: Reporter = SILENT
-) -> Result:
-    """Build ``exp/NAME`` in a worktree; on success the branch exists, on failure nothing does."""
-    lock = lock or threading.Lock()
-    started = time.monotonic()
-    root, base = plan.root, plan.base
-    log = _log_path(root, spec.name)
-    keep_log = True
+def same_content(repo_dir: Path, a: str, b: str) -> bool:
+    """Two commits with the same tree and the same parents (what an experiment's retry makes)."""
+
+    def facts(sha: str) -> tuple[str, str]:
+        return gitrepo.git(repo_dir, "rev-parse", f"{sha}^{{tree}}"), gitrepo.git(
+            repo_dir, "rev-list", "--parents", "-n", "1", sha
+        ).split(" ", 1)[-1]
+
+    return facts(a) == facts(b)
+
+
+def push_branch(repo_dir: Path, remote: str, branch: str, sha: str) -> str:
+    """Push ``sha`` as ``refs/heads/BRANCH`` of ``remote``; returns the commit the remote holds.
+
+    When the remote already has the branch: the same content (same parents and tree) is a
+    success and its commit is returned; other content is an error naming both commits.
+    """
+    ref = f"refs/heads/{branch}"
     try:
-        progress.step(f"{spec.branch}: preparing a worktree at {base.name} ({base.short})")
-        with temporary_worktree(root, base.sha, slug(spec.name), parent=root / WORKTREES_DIR) as wt:
-            params = wt / PARAMS_FILE
-            atomic_write_text(params, apply_overrides(params.read_text(encoding="utf-8"), spec.overrides))
-            env = pipeline_env(wt)
-            if plan.cache_dir is not None:
-                prepare_dvc(root, wt, plan.cache_dir, log, env)
-            if plan.run:
-                progress.step(f"{spec.branch}: running dvc repro (log: {log})")
-                if run_logged(dvc_command("repro"), wt, log, env) != 0:
-                    raise ExperimentFailed(
-                        f"experiment '{spec.name}': dvc repro failed ({failure_reason(log)}); "
-                        f"no branch created; log: {log}",
-                        log,
-                    )
+        gitrepo.git(repo_dir, "push", "--quiet", remote, f"{sha}:{ref}")
+        return sha
+    except GitError as push_error:
+        probe = f"refs/graft/probe/{uuid.uuid4().hex}"
+        try:
+            gitrepo.git(repo_dir, "fetch", "--quiet", "--no-write-fetch-head", remote, f"+{ref}:{probe}")
+        except GitError:
+            raise push_error from None
+        try:
+            existing = gitrepo.git(repo_dir, "rev-parse", probe)
+            if existing == sha or same_content(repo_dir, existing, sha):
+                return existing
+            raise GitError(
+                f"branch '{branch}' already exists on {remote} with other content (its commit "
+                f"{existing[:8]}, this run's {sha[:8]}); pick another name or delete it there"
+            )
+        finally:
+            with contextlib.suppress(GitError):
+                gitrepo.git(repo_dir, "update-ref", "-d", probe)
+
+
+@dataclass(frozen=True)
+class Built:
+    sha: str | None
+    files: tuple[str, ...]
+    metrics: dict[str, Any]
+    stages: dict[str, str]
+
+
+def build(
+    root: Path,
+    job: Job,
+    cache_dir: Path | None,
+    log: Path,
+    worktrees: Path,
+    *,
+    pull: bool = False,
+    push_data: bool = False,
+    publish: Callable[[str], str] | None = None,
+    env_extra: Mapping[str, str] | None = None,
+    progress: Reporter = SILENT,
+) -> Built:
+    """Run ``job`` in a temporary worktree of ``root`` (a checkout or a bare kept clone).
+
+    ``pull``: data and run cache come from the DVC remote (``dvc repro --pull``); ``push_data``:
+    the run's outputs and run-cache entries go back to it; ``publish(sha)`` makes the commit
+    visible (a local branch, a push) and returns the commit that now stands for it. A search
+    trial (``job.branch`` false) commits nothing and returns its metrics. ``progress`` hears
+    each step (worktree, repro, commit, push).
+    """
+    spec = job.spec
+    progress.step(f"{spec.branch}: preparing a worktree at {job.base_name} ({job.base_sha[:8]})")
+    with temporary_worktree(root, job.base_sha, slug(spec.name), parent=worktrees) as wt:
+        params = wt / PARAMS_FILE
+        atomic_write_text(params, apply_overrides(params.read_text(encoding="utf-8"), spec.overrides))
+        env = {**pipeline_env(wt), **(env_extra or {})}
+        if cache_dir is not None:
+            prepare_dvc(root, wt, cache_dir, log, env)
+        metrics: dict[str, Any] = {}
+        stages: dict[str, str] = {}
+        if job.run:
+            progress.step(f"{spec.branch}: running dvc repro (log: {log})")
+            start = log.stat().st_size
+            if run_logged(repro_command(pull, job.targets), wt, log, env) != 0:
+                raise PipelineFailed(f"dvc repro failed ({failure_reason(log)})", log)
+            with log.open(encoding="utf-8", errors="replace") as handle:
+                handle.seek(start)
+                stages = stage_report(handle.read())
+            metrics = Project(wt).work().metrics() or {}
+        sha: str | None = None
+        files: tuple[str, ...] = ()
+        if job.branch:
+            if job.run:
                 gitrepo.git(wt, "add", "--update")
                 gitrepo.git(wt, "add", "--all", "--", *results_to_commit(wt))
             else:
                 gitrepo.git(wt, "add", "--", PARAMS_FILE)
             progress.step(f"{spec.branch}: committing")
-            gitrepo.git(wt, "commit", "--quiet", "--allow-empty", "-m", commit_message(spec, base, plan.run))
+            message = commit_message(spec, job.base_name, job.base_sha, job.run)
+            gitrepo.git(wt, "commit", "--quiet", "--allow-empty", "-m", message, env=env)
             sha = gitrepo.git(wt, "rev-parse", "HEAD")
             files = tuple(
-                f for f in gitrepo.git(wt, "diff", "--name-only", base.sha, sha).splitlines() if f.strip()
+                f for f in gitrepo.git(wt, "diff", "--name-only", job.base_sha, sha).splitlines() if f.strip()
             )
-            if plan.push:
-                progress.step(f"{spec.branch}: pushing the data (dvc push) and the branch")
-            if plan.push and run_logged(dvc_command("push"), wt, log, env) != 0:
-                raise ExperimentFailed(
-                    f"experiment '{spec.name}': dvc push failed ({failure_reason(log)}); "
-                    f"no branch created; log: {log}",
-                    log,
-                )
-            with lock:
-                gitrepo.git(root, "branch", spec.branch, sha)
+        # a run where no stage ran got everything from the DVC remote: nothing new to send
+        if push_data and job.run and (pull is False or "ran" in stages.values()):
+            progress.step(f"{spec.branch}: pushing the outputs and run cache to the DVC remote")
+            push_run(wt, log, env)
+        if publish is not None and sha is not None:
+            sha = publish(sha)
+    return Built(sha, files, metrics, stages)
+
+
+def run_one(
+    plan: Plan, spec: Spec, lock: threading.Lock | None = None, progress: Reporter = SILENT
+) -> Result:
+    """Build ``exp/NAME`` here; on success the branch exists, on failure nothing does."""
+    job = Job(spec, plan.base.sha, plan.base.name, plan.run, plan.branches, targets=plan.targets)
+    return run_local(plan, job, lock or threading.Lock(), progress)
+
+
+def run_local(plan: Plan, job: Job, lock: threading.Lock, progress: Reporter = SILENT) -> Result:
+    """One job in the user's repository (threads of :class:`LocalExecutor`)."""
+    started = time.monotonic()
+    root, spec = plan.root, job.spec
+    log = log_path(root / LOGS_DIR, spec.name)
+    keep_log = True
+
+    def publish(sha: str) -> str:
+        with lock:
+            gitrepo.git(root, "branch", spec.branch, sha)
         if plan.push:
             try:
-                gitrepo.git(
-                    root, "push", "--quiet", REMOTE, f"refs/heads/{spec.branch}:refs/heads/{spec.branch}"
-                )
+                return push_branch(root, REMOTE, spec.branch, sha)
             except GitError as exc:
                 raise ExperimentFailed(
                     f"experiment '{spec.name}': branch '{spec.branch}' created and its data pushed, "
                     f"but git push to '{REMOTE}' failed: {exc}",
                     log,
                 ) from None
+        return sha
+
+    try:
+        built = build(
+            root,
+            job,
+            plan.cache_dir,
+            log,
+            root / WORKTREES_DIR,
+            push_data=plan.push,
+            publish=publish if job.branch else None,
+            progress=progress,
+        )
         keep_log = False
     except ExperimentFailed:
         raise
     except (PipelineFailed, GraftError) as exc:
-        raise ExperimentFailed(
-            f"experiment '{spec.name}': {exc}; no branch created; log: {log}", log
-        ) from None
+        what = "no branch created" if job.branch else "trial failed"
+        raise ExperimentFailed(f"experiment '{spec.name}': {exc}; {what}; log: {log}", log) from None
     finally:
         if not keep_log:
             log.unlink(missing_ok=True)
     return Result(
         name=spec.name,
         branch=spec.branch,
-        sha=sha,
-        base_name=base.name,
-        base_sha=base.sha,
+        sha=built.sha,
+        base_name=job.base_name,
+        base_sha=job.base_sha,
         overrides=spec.overrides,
-        ran=plan.run,
-        pushed=plan.push,
+        ran=job.run,
+        pushed=plan.push and job.branch,
         seconds=time.monotonic() - started,
-        files=files,
+        files=built.files,
+        metrics=built.metrics,
+        stages=built.stages,
     )
 
 
-def run_many(plan: Plan, jobs: int = 2, progress: ProgressCallback | None = None) -> list[Outcome]:
-    """Run every spec of ``plan`` (``jobs`` at a time); one failure does not stop the others."""
-    lock = threading.Lock()
+# ---------------------------------------------------------------------------------------------
+# a batch: plan -> run (an executor) -> collect
+
+
+def run_many(
+    plan: Plan,
+    jobs: int = 2,
+    progress: ProgressCallback | None = None,
+    executor: Executor | None = None,
+) -> list[Outcome]:
+    """Run every spec of ``plan`` on ``executor`` (default: ``jobs`` threads here) and collect.
+
+    One failure does not stop the others; outcomes come back in plan order.
+    """
+    from graft.experiments.executors import LocalExecutor
+
+    own = executor is None
+    runner: Executor = LocalExecutor(plan, jobs) if executor is None else executor
     report_lock = threading.Lock()
     total = len(plan.specs)
 
@@ -345,22 +615,65 @@ def run_many(plan: Plan, jobs: int = 2, progress: ProgressCallback | None = None
             with report_lock:
                 progress(event)
 
-    def one(index: int, spec: Spec) -> Outcome:
-        report(Progress("started", index, total, spec))
-        started = time.monotonic()
-        try:
-            result = run_one(plan, spec, lock)  # before the clock is read: seconds include the run
-            outcome = Outcome(spec, time.monotonic() - started, result=result)
-        except ExperimentFailed as exc:
-            outcome = Outcome(spec, time.monotonic() - started, error=str(exc), log=exc.log)
-        except Exception as exc:  # one point's bug must not hide the others' results
-            outcome = Outcome(spec, time.monotonic() - started, error=f"{type(exc).__name__}: {exc}")
-        report(Progress("finished", index, total, spec, outcome))
-        return outcome
+    def started(index: int, job: Job) -> None:
+        report(Progress("started", index + 1, total, job.spec))
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="graft-exp") as pool:
-        futures = [pool.submit(one, i, s) for i, s in enumerate(plan.specs, start=1)]
-        return [f.result() for f in futures]
+    def finished(index: int, outcome: Outcome) -> None:
+        outcome = save_log(plan.root, outcome)
+        report(Progress("finished", index + 1, total, outcome.spec, outcome))
+
+    try:
+        outcomes = runner.run(jobs_of(plan), started, finished)
+    finally:
+        if own:
+            runner.close()
+    return collect(plan, outcomes)
+
+
+def save_log(root: Path, outcome: Outcome) -> Outcome:
+    """A worker's log of a failed run saved under ``.graft/logs/``; the error then names it."""
+    if outcome.log_text is None or outcome.log is not None:
+        return outcome
+    path = log_path(root / LOGS_DIR, outcome.spec.name)
+    atomic_write_text(path, outcome.log_text)
+    return replace(outcome, log=path, log_text=None, error=f"{outcome.error}; log: {path}")
+
+
+def collect(plan: Plan, outcomes: Sequence[Outcome]) -> list[Outcome]:
+    """Bring results home: logs saved, and branches pushed by workers fetched as local branches."""
+    out = [save_log(plan.root, o) for o in outcomes]
+    if plan.cluster is None or not plan.branches:
+        return out
+    wanted = [o for o in out if o.result is not None and o.result.sha]
+    if wanted:
+        refspecs = [f"refs/heads/{o.spec.branch}:refs/heads/{o.spec.branch}" for o in wanted]
+        try:
+            url = plan.cluster.git_remote
+            gitrepo.git(plan.root, "fetch", "--quiet", "--no-write-fetch-head", url, *refspecs)
+        except GitError as exc:
+            raise GitError(
+                f"every experiment ran and was pushed to {plan.cluster.git_remote}, but fetching the "
+                f"branches back failed: {exc}"
+            ) from None
+    final: list[Outcome] = []
+    for o in out:
+        if o.result is not None and o.result.sha:
+            here = gitrepo.git(plan.root, "rev-parse", f"refs/heads/{o.spec.branch}")
+            if here != o.result.sha:
+                o = replace(
+                    o,
+                    result=None,
+                    error=f"branch '{o.spec.branch}' fetched at {here[:8]}, but the worker pushed "
+                    f"{o.result.sha[:8]}",
+                )
+        final.append(o)
+    return final
+
+
+def worker_name() -> str:
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 # ---------------------------------------------------------------------------------------------

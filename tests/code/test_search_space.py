@@ -1,0 +1,226 @@
+"""`graft exp search`: space parsing and checks, and the rounds of trials (determinism, resuming)
+driven by an in-process executor that scores params with a known function (no pipeline)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import optuna
+import pytest
+
+from graft.core import gitrepo
+from graft.core.errors import ParamsError, UsageError
+from graft.experiments import branches, search
+from graft.experiments.search import Config, Dimension, Objective, parse_dimension, parse_params
+from tests.conftest import ROOT, git
+
+PARAMS = (ROOT / "params.yaml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("int:15..255:log", Dimension("k", "int", 15, 255, True)),
+        ("float:0.01..0.3:log", Dimension("k", "float", 0.01, 0.3, True)),
+        ("float:1e-3..1", Dimension("k", "float", 0.001, 1.0, False)),
+        ("cat:native,unknown_category", Dimension("k", "cat", choices=("native", "unknown_category"))),
+        ("cat:[a, b],[c]", Dimension("k", "cat", choices=("[a, b]", "[c]"))),
+        ({"type": "int", "low": 2, "high": 9}, Dimension("k", "int", 2, 9, False)),
+        ({"type": "float", "low": 0.1, "high": 1, "log": True}, Dimension("k", "float", 0.1, 1, True)),
+        ({"type": "categorical", "choices": [0, 1, True]}, Dimension("k", "cat", choices=("0", "1", "true"))),
+    ],
+)
+def test_dimensions_parse_from_text_and_mappings(spec, expected):
+    assert parse_dimension("k", spec, "here") == expected
+
+
+def test_canonical_text_round_trips():
+    for text in ("int:15..255:log", "float:0.01..0.3", "cat:a,b"):
+        assert parse_dimension("k", text, "here").text() == text
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("int:1..x", "'x' is not an int"),
+        ("int:1.5..4", "'1.5' is not an int"),
+        ("float:0.3..0.1", "LOW must be below HIGH (got 0.3..0.1)"),
+        ("float:0..1:log", "a log scale needs LOW > 0 (got 0)"),
+        ("uniform:1..2", "is not int:LOW..HIGH[:log], float:LOW..HIGH[:log] or cat:A,B,..."),
+        ("cat:a,,b", "cat: needs comma-separated choices"),
+        ("cat:a,a", "a choice is listed twice"),
+        ({"type": "cat"}, "needs a non-empty 'choices' list"),
+        ({"type": "int", "low": 1}, "needs 'low' and 'high'"),
+        ({"type": "normal"}, "type must be int, float or cat (got 'normal')"),
+    ],
+)
+def test_bad_dimensions_name_the_problem(spec, message):
+    with pytest.raises(UsageError, match=r"^here: ") as info:
+        parse_dimension("k", spec, "here")
+    assert message in str(info.value)
+
+
+def test_param_options_need_key_and_spec():
+    assert parse_params(["train.num_leaves=int:8..64"])[0].key == "train.num_leaves"
+    with pytest.raises(UsageError, match=re.escape("--param 'train.num_leaves': expected section.key=")):
+        parse_params(["train.num_leaves"])
+
+
+def test_space_file(tmp_path):
+    path = tmp_path / "space.yaml"
+    path.write_text(
+        "train.num_leaves: int:8..64:log\ntrain.learning_rate: {type: float, low: 0.01, high: 0.3}\n"
+    )
+    dims = search.parse_space_file(path)
+    assert [d.text() for d in dims] == ["int:8..64:log", "float:0.01..0.3"]
+    path.write_text("- a\n")
+    with pytest.raises(UsageError, match=r"space.yaml: expected a mapping of params keys"):
+        search.parse_space_file(path)
+    with pytest.raises(UsageError, match="cannot be read"):
+        search.parse_space_file(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("train.num_levs=int:8..64", "no key 'train.num_levs' in params.yaml; keys at 'train': objective"),
+        ("train.num_leaves=float:8..64", "expected int (like 31, the value in params.yaml), got float 8.0"),
+        ("train.learning_rate=cat:0.1,fast", "expected float (like 0.03, the value in params.yaml), got str"),
+        ("featurize.missing.policy=int:1..3", "expected str"),
+    ],
+)
+def test_space_is_checked_against_params(text, message):
+    with pytest.raises(ParamsError) as info:
+        search.check_space(parse_params([text]), PARAMS, "params.yaml")
+    assert str(info.value).startswith(f"search space {text.split('=')[0]}=")
+    assert message in str(info.value)
+
+
+def test_int_range_may_feed_a_float_param_and_duplicates_are_refused():
+    search.check_space(parse_params(["train.lambda_l2=int:0..5"]), PARAMS, "params.yaml")
+    with pytest.raises(UsageError, match=re.escape("key 'train.seed' given twice")):
+        search.check_space(parse_params(["train.seed=int:1..3", "train.seed=int:1..4"]), PARAMS, "p")
+
+
+def test_sampled_values_become_yaml_text():
+    assert Dimension("k", "int", 1, 9).raw(7) == "7"
+    assert Dimension("k", "float", 0.1, 1).raw(0.25) == "0.25"
+    assert Dimension("k", "cat", choices=("a", "b")).raw("b") == "b"
+
+
+def test_study_names():
+    search.check_study_name("tune-1.x")
+    for bad in ("show", "-x", "a/b", ""):
+        with pytest.raises(UsageError, match="not a valid search name"):
+            search.check_study_name(bad)
+
+
+# --- rounds of trials ---------------------------------------------------------------------------
+
+DIMS = parse_params(["train.num_leaves=int:8..256:log", "train.learning_rate=float:0.01..0.3:log"])
+OBJECTIVE = Objective("metrics/train.json:valid_loss", "lower", "train")
+
+
+def score(overrides) -> float:
+    values = {o.key: o.new for o in overrides}
+    return (values["train.num_leaves"] - 40) ** 2 / 1000 + (values["train.learning_rate"] - 0.05) ** 2
+
+
+class Scoring:
+    """An executor that 'runs' a trial by scoring its overrides; can die after ``die_after`` jobs."""
+
+    description = "in-process"
+
+    def __init__(self, die_after: int | None = None) -> None:
+        self.die_after = die_after
+        self.seen = 0
+
+    def run(self, jobs, started, finished):
+        out = []
+        for index, job in enumerate(jobs):
+            if self.die_after is not None and self.seen >= self.die_after:
+                raise KeyboardInterrupt  # the driver is stopped mid-round
+            self.seen += 1
+            metrics = {OBJECTIVE.key: score(job.spec.overrides)}
+            result = branches.Result(
+                job.spec.name, job.spec.branch, None, "main", job.base_sha, job.spec.overrides,
+                True, False, 0.1, (), metrics,
+            )  # fmt: skip
+            outcome = branches.Outcome(job.spec, 0.1, result=result)
+            finished(index, outcome)
+            out.append(outcome)
+        return out
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def plan(tmp_path) -> branches.Plan:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "params.yaml").write_text(PARAMS)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "params")
+    base = gitrepo.resolve(gitrepo.open_repo(root), "main")
+    return branches.Plan(root, base, (), True, False, None, branches=False)
+
+
+def drive(plan, storage, name, trials, executor, seed=7, batch=2):
+    study = optuna.create_study(storage=storage, study_name=name, direction="minimize", load_if_exists=True)
+    config = Config(
+        tuple(f"{d.key}={d.text()}" for d in DIMS), seed, plan.base.sha, OBJECTIVE.key, "lower", batch
+    )
+    search._drive(study, plan, executor, DIMS, config, OBJECTIVE, trials, PARAMS, name, None)
+    return study
+
+
+def trials_of(study):
+    return [(t.number, t.state.name, t.params, t.value) for t in study.get_trials()]
+
+
+def test_same_seed_same_trials_and_values(plan, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'a.db'}"
+    first = drive(plan, storage, "one", 8, Scoring())
+    second = drive(plan, storage, "two", 8, Scoring())
+    assert trials_of(first) == trials_of(second)
+    assert len({tuple(sorted(t.params.items())) for t in first.get_trials()}) == 8
+    other = drive(plan, storage, "three", 8, Scoring(), seed=8)
+    assert [t.params for t in other.get_trials()] != [t.params for t in first.get_trials()]
+
+
+def test_an_interrupted_search_resumes_to_the_same_trials(plan, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'b.db'}"
+    whole = drive(plan, storage, "whole", 8, Scoring())
+    with pytest.raises(KeyboardInterrupt):
+        drive(plan, storage, "cut", 8, Scoring(die_after=5))  # round 3 asked, one trial told
+    cut = optuna.load_study(storage=storage, study_name="cut")
+    states = [t.state.name for t in cut.get_trials()]
+    assert states == ["COMPLETE"] * 5 + ["RUNNING"]
+    resumed = drive(plan, storage, "cut", 8, Scoring())
+    assert trials_of(resumed) == trials_of(whole)
+
+
+def test_more_trials_extend_a_finished_search(plan, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'c.db'}"
+    whole = drive(plan, storage, "whole", 6, Scoring())
+    drive(plan, storage, "grown", 4, Scoring())
+    grown = drive(plan, storage, "grown", 6, Scoring())
+    assert trials_of(grown) == trials_of(whole)
+
+
+def test_reconcile_refuses_other_settings():
+    stored = Config(("a=int:1..2",), 0, "abc", "m", "lower", 2)
+    assert search._reconcile(stored, replace(stored, batch=4), True, "s") == stored
+    with pytest.raises(UsageError, match="started with --seed 0, not 1"):
+        search._reconcile(stored, replace(stored, seed=1), True, "s")
+    with pytest.raises(UsageError, match=re.escape("started with search space a=int:1..2, not a=int:1..3")):
+        search._reconcile(stored, replace(stored, space=("a=int:1..3",)), True, "s")
+    assert search._reconcile(stored, replace(stored, space=()), False, "s") == stored
+
+
+def test_plan_fixture_path_is_a_repo(plan):
+    assert Path(plan.root, ".git").is_dir()

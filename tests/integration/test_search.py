@@ -1,0 +1,151 @@
+"""`graft exp search` on the real pipeline: trials stop at the validation objective's stage, the
+study resumes, a second study with the same seed makes the same trials, the best are kept.
+
+The searches run once (module fixtures) in the session's shared project; every test below checks
+what they left. The refusals run no trial."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from graft.cli import main
+from tests.conftest import BIN, git
+from tests.integration.conftest import repo_state
+from tests.schemas import validate
+
+pytestmark = pytest.mark.slow
+
+SPACE = ["--param", "train.num_leaves=int:8..64:log", "--param", "train.learning_rate=float:0.1..0.3:log"]
+OBJECTIVE = "metrics/train.json:valid_log_loss"
+
+
+def graft(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "graft"), *args], cwd=cwd, capture_output=True, text=True, check=False)
+
+
+def shown(root: Path, name: str) -> dict:
+    proc = graft(root, "exp", "search", "show", name, "--format", "json")
+    assert (proc.returncode, proc.stderr) == (0, "")
+    doc = json.loads(proc.stdout)
+    validate(doc, "exp-search")
+    return doc
+
+
+@pytest.fixture(scope="module")
+def repo(module_env, shared) -> Path:
+    return shared.root
+
+
+@pytest.fixture(scope="module")
+def first(repo):
+    """One trial (none kept), then resumed to two (JSON) and the best one kept."""
+    started = graft(repo, "exp", "search", "s", "--trials", "1", *SPACE, "--seed", "3", "--keep", "0")
+    resumed = graft(
+        repo, "exp", "search", "s", "--trials", "2", "--seed", "3", "--keep", "1", "--format", "json"
+    )
+    return started, resumed
+
+
+def test_search_runs_and_resumes(repo, first):
+    started, resumed = first
+    assert started.returncode == 0, started.stderr
+    progress = started.stderr.splitlines()
+    assert progress[0].startswith("graft exp: search s: new, 1 trial(s) in all, 2 at a time; study: sqlite:")
+    assert progress[1].startswith("[1/1] trial 0: ") and len(progress) == 2
+    assert (resumed.returncode, resumed.stderr) == (0, "")  # JSON mode: nothing on stderr
+    result = json.loads(resumed.stdout)
+    validate(result, "exp-search")
+    assert (result["ran"], result["resumed"]) == (1, 0)
+    doc = shown(repo, "s")
+    assert [t["number"] for t in doc["trials"]] == [0, 1]
+    assert all(t["state"] == "complete" and isinstance(t["value"], float) for t in doc["trials"])
+    assert doc["objective"] == {"key": OBJECTIVE, "direction": "lower"}
+    assert doc["config"]["space"] == [
+        "train.num_leaves=int:8..64:log",
+        "train.learning_rate=float:0.1..0.3:log",
+    ]
+    assert (doc["config"]["seed"], doc["config"]["batch"]) == (3, 2)
+    best = min(doc["trials"], key=lambda t: t["value"])
+    assert doc["best"] == {"number": best["number"], "value": best["value"], "params": best["params"]}
+    assert result["best"] == doc["best"] and result["objective"] == doc["objective"]
+
+
+def test_trials_never_reach_the_test_split(repo, first):
+    for trial in shown(repo, "s")["trials"]:
+        assert set(trial["stages"]) == {"ingest", "validate", "featurize", "train"}, trial["stages"]
+        assert trial["stages"]["train"] == "ran"
+
+
+def test_the_best_trial_is_kept_as_a_branch(repo, first):
+    doc = shown(repo, "s")
+    best = next(t for t in doc["trials"] if t["number"] == doc["best"]["number"])
+    branch = f"exp/s-t{best['number']:03d}"
+    assert best["branch"] == branch
+    assert [t["branch"] for t in doc["trials"] if t["number"] != best["number"]] == [None]
+    params = yaml.safe_load(git(repo, "show", f"{branch}:params.yaml"))["train"]
+    assert params["num_leaves"] == best["params"]["train.num_leaves"]
+    assert params["learning_rate"] == best["params"]["train.learning_rate"]
+    train = json.loads(git(repo, "show", f"{branch}:metrics/train.json"))
+    assert train["valid_log_loss"] == best["value"]
+    # the kept branch ran the whole pipeline (test metrics included), restoring train
+    assert git(repo, "diff", "--name-only", "main", branch).count("metrics/metrics.json") == 1
+    (kept,) = json.loads(first[1].stdout)["kept"]
+    assert (kept["branch"], kept["commit"], kept["error"]) == (branch, git(repo, "rev-parse", branch), None)
+    # the kept branch's whole run reproduces the trial's objective exactly
+    assert kept["value"] == kept["rerun_value"] == best["value"]
+    assert first[0].stdout.startswith("search s: best trial ") and "kept" not in first[0].stdout
+
+
+def test_same_seed_gives_the_same_trials(repo, first):
+    again = graft(repo, "exp", "search", "t", "--trials", "1", *SPACE, "--seed", "3", "--keep", "0")
+    assert again.returncode == 0, again.stderr
+    a, b = shown(repo, "s")["trials"][:1], shown(repo, "t")["trials"]
+    assert [(t["params"], t["value"]) for t in a] == [(t["params"], t["value"]) for t in b]
+    # same params, same code: every trial's train stage came from the run cache
+    assert all(t["stages"]["train"] == "restored" for t in b)
+
+
+def test_show_table(repo, first):
+    proc = graft(repo, "exp", "search", "show", "s")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith(f"search s: {OBJECTIVE} (lower is better); study: sqlite:")
+    assert lines[1].split() == [
+        "trial",
+        "state",
+        OBJECTIVE,
+        "train.num_leaves",
+        "train.learning_rate",
+        "seconds",
+        "branch",
+    ]
+    assert len(lines) == 4 and sum("*" in line.split()[0] for line in lines[2:]) == 1
+
+
+def test_refusals_change_nothing(repo, first, monkeypatch, capsys):
+    before = repo_state(repo)
+    cases = [
+        (["s", "--trials", "4", "--seed", "4"], 2, "search 's' was started with --seed 3, not 4"),
+        (["u", "--trials", "2"], 2, "search 'u' is new: give its space with --param or --space"),
+        (["u", "--param", "train.num_levs=int:1..4"], 3, "no key 'train.num_levs' in params.yaml"),
+        (["show", "nothing"], 3, "no search 'nothing' here"),
+        (["u", "--trials", "0", *SPACE], 2, "--trials must be at least 1 (got 0)"),
+        (["u", *SPACE, "--cluster", "somewhere"], 2, "--cluster somewhere: expected tcp://HOST:PORT"),
+        (["show"], 2, "graft exp search show: give the search NAME"),
+    ]
+    monkeypatch.chdir(repo)
+    for args, code, message in cases:  # in-process: no pipeline runs, so no need for a process
+        got = main(["exp", "search", *args])
+        out, err = capsys.readouterr()
+        assert (got, out) == (code, ""), (args, err)
+        assert message in err and len(err.strip().splitlines()) == 1, (args, err)
+    assert not (repo / ".graft" / "search" / "u.db").exists()
+    after = repo_state(repo)
+    assert {k: v for k, v in after.items() if k != "files"} == {
+        k: v for k, v in before.items() if k != "files"
+    }

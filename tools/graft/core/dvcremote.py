@@ -1,0 +1,195 @@
+"""A project's DVC remote: which one a commit names, whether it answers, and pushing one run.
+
+* :func:`default_remote` reads the default remote from ``.dvc/config`` *as committed* (Git
+  objects): a machine that only has the commit (a cluster worker) sees exactly that, never
+  the user's ``config.local``.
+* :func:`check_reachable` opens the remote the way DVC does (credentials from the environment,
+  ``~/.aws``, DVC's global config) and checks it answers and its bucket or folder exists.
+* :func:`push_run` sends what one ``dvc repro`` in a worktree produced or used: every output
+  of every stage (``cache: false`` ones included) and the run-cache entry of every stage, so
+  that any other machine's ``dvc repro --pull`` restores those stages instead of re-running
+  them. ``dvc push --run-cache`` does not do this: it leaves out the ``cache: false`` outputs
+  its entries name (a fresh clone then re-runs the stage) and re-sends every entry of the
+  local cache on each push. DVC also records no entry at all for a stage with a
+  ``cache: false`` output other than a metric or plot (Git-kept predictions, say); the
+  entry is recorded here, from the up-to-date stage, with those outputs copied to the cache.
+
+The last two run in a separate process (``python -m graft.core.dvcremote check|push-run``,
+inside a worktree), like every other DVC command graft runs: DVC's repository object is not
+meant to be shared by threads, and its output lands in the run's log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from graft.core.errors import GraftError
+
+CONFIG_FILE = ".dvc/config"
+
+
+@dataclass(frozen=True)
+class Remote:
+    """A DVC remote as committed: its name, URL and other settings (``endpointurl``, ...)."""
+
+    name: str
+    url: str
+    options: dict[str, str]
+
+
+def parse_config(text: str) -> dict[str, Any]:
+    """``.dvc/config`` (ConfigObj INI, as DVC writes it) as nested dicts."""
+    from configobj import ConfigObj, ConfigObjError
+
+    try:
+        parsed = ConfigObj(text.splitlines(), interpolation=False, list_values=False)
+    except ConfigObjError as exc:
+        raise GraftError(f"{CONFIG_FILE}: cannot be parsed ({' '.join(str(exc).split())})") from None
+    return parsed.dict()
+
+
+def remotes(config: dict[str, Any]) -> dict[str, Remote]:
+    out: dict[str, Remote] = {}
+    for section, values in config.items():
+        words = section.split(None, 1)
+        if len(words) == 2 and words[0] == "remote" and isinstance(values, dict):
+            name = words[1].strip().strip('"')
+            options = {str(k): str(v) for k, v in values.items() if k != "url"}
+            out[name] = Remote(name, str(values.get("url", "")), options)
+    return out
+
+
+def default_remote(config_text: str | None) -> Remote | None:
+    """The remote ``core.remote`` names in a committed ``.dvc/config``, or None."""
+    if not config_text:
+        return None
+    config = parse_config(config_text)
+    name = str((config.get("core") or {}).get("remote") or "")
+    return remotes(config).get(name) if name else None
+
+
+# DVC's remote filesystems that live in a plugin distribution (dvc-s3 is module dvc_s3)
+PLUGINS = ("s3", "gs", "azure", "ssh", "oss", "gdrive", "hdfs", "webdav", "http")
+_SCHEMES = {"webdavs": "webdav", "https": "http", "webhdfs": "hdfs"}
+
+
+def check_plugin(remote: Remote) -> None:
+    """Raise the one-line MissingDependency when ``remote`` needs a DVC plugin not installed here."""
+    import importlib.util
+
+    scheme = remote.url.split("://", 1)[0] if "://" in remote.url else ""
+    protocol = _SCHEMES.get(scheme, scheme)
+    if protocol in PLUGINS and importlib.util.find_spec(f"dvc_{protocol}") is None:
+        from graft.core.extras import dvc_plugin
+
+        raise dvc_plugin(protocol, f"'{remote.name}' ({remote.url})")
+
+
+# ---------------------------------------------------------------------------------------------
+# inside a worktree (separate process)
+
+
+def _remote_odbs(repo: Any) -> tuple[Any, Any]:
+    """The default remote's object store and its run-cache root (DVC's legacy layout)."""
+    from dvc.config import NoRemoteError
+
+    try:
+        odb = repo.cloud.get_remote_odb(None, "push")
+        legacy = repo.cloud.get_remote_odb(None, "push --run-cache", hash_name="md5-dos2unix")
+    except NoRemoteError:
+        raise GraftError("no default DVC remote is configured (core.remote)") from None
+    except ImportError as exc:  # DVC: "s3 is supported, but requires 'dvc-s3' to be installed"
+        plugin = re.search(r"requires '(dvc-([\w-]+))'", str(exc))
+        if plugin is None:
+            raise
+        from graft.core.extras import dvc_plugin
+
+        name = repo.config["core"].get("remote")
+        url = str(repo.config["remote"].get(name, {}).get("url", name))
+        raise dvc_plugin(plugin.group(2), f"'{name}' ({url})") from None
+    return odb, legacy
+
+
+def check_reachable(root: Path) -> str:
+    """Whether the default remote of the DVC project at ``root`` answers; returns its URL."""
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        name = repo.config["core"].get("remote")
+        _, legacy = _remote_odbs(repo)
+        fs, path = legacy.fs, legacy.path
+        url = str(repo.config["remote"][name]["url"])
+        top = path if fs.protocol == "local" else path.split("/", 1)[0]
+        try:
+            if fs.protocol == "local":
+                # created on the first push; its parent folder must be there (a mounted share)
+                found = fs.exists(path) or fs.exists(fs.parent(path))
+            else:
+                # created on the first push; its bucket must exist
+                found = fs.exists(path) or fs.exists(top)
+        except Exception as exc:  # any transport error means "cannot reach"
+            raise GraftError(
+                f"DVC remote '{name}' ({url}) cannot be reached: {type(exc).__name__}: "
+                f"{' '.join(str(exc).split())}"
+            ) from None
+        if not found:
+            raise GraftError(f"DVC remote '{name}' ({url}): '{top}' does not exist")
+        return url
+
+
+def push_run(root: Path) -> tuple[int, int]:
+    """Send every stage's outputs and run-cache entry to the default remote; (objects, entries)."""
+    from dvc.repo import Repo
+    from dvc.stage.cache import _can_hash, _get_cache_hash, _get_stage_hash
+    from dvc.stage.serialize import to_single_stage_lockfile
+
+    with Repo(str(root)) as repo:
+        _, legacy = _remote_odbs(repo)
+        objects = []
+        entries: list[tuple[str, str]] = []
+        with repo.lock:  # DVC reads the stages' state under its repository lock
+            for stage in repo.index.stages:
+                objects += [out.hash_info for out in stage.outs if out.hash_info]
+                if stage.cmd and _can_hash(stage):
+                    key = _get_stage_hash(stage)
+                    value = _get_cache_hash(to_single_stage_lockfile(stage))
+                    local = repo.stage_cache._get_cache_path(key, value)
+                    if not Path(local).is_file() and not stage.changed():
+                        # DVC records no entry for a stage with a `cache: false` output that is not
+                        # a metric or plot (here: Git-kept predictions); record it, outputs included
+                        repo.stage_cache.save(stage)
+                    if Path(local).is_file():
+                        entries.append((local, legacy.fs.join(legacy.path, "runs", key[:2], key, value)))
+        result = repo.cloud.push(objects)
+        if result.failed:
+            raise GraftError(f"{len(result.failed)} output(s) could not be pushed to the DVC remote")
+        for local, remote in entries:
+            legacy.fs.makedirs(legacy.fs.parent(remote), exist_ok=True)
+            legacy.fs.put_file(local, remote)
+        return len(objects), len(entries)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m graft.core.dvcremote")
+    parser.add_argument("action", choices=("check", "push-run"))
+    parser.add_argument("root", nargs="?", default=".")
+    args = parser.parse_args(argv)
+    try:
+        if args.action == "check":
+            print(f"DVC remote reachable: {check_reachable(Path(args.root))}")
+        else:
+            objects, entries = push_run(Path(args.root))
+            print(f"pushed the run: {objects} output(s), {entries} run-cache entr(y/ies)")
+    except GraftError as exc:
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
