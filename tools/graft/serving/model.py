@@ -228,10 +228,10 @@ class ServingModel:
 
 def compiled_predictor(model_file: Path, sha256: str, cache_dir: Path) -> Callable[[np.ndarray], np.ndarray]:
     """Compile the trees to machine code with lleaves (once per model; cached by SHA-256)."""
-    try:
-        import lleaves
-    except ImportError:
-        raise ServingError("--compile needs lleaves: pip install 'graft[fast]'") from None
+    from graft.core.extras import require
+
+    require("lleaves", "graft serve --compile", "fast")
+    import lleaves
     cache_dir.mkdir(parents=True, exist_ok=True)
     compiled = lleaves.Model(model_file=str(model_file))
     compiled.compile(cache=str(cache_dir / f"{sha256}.so"))
