@@ -232,6 +232,7 @@ def compiled_predictor(model_file: Path, sha256: str, cache_dir: Path) -> Callab
 
     require("lleaves", "graft serve --compile", "fast")
     import lleaves
+
     cache_dir.mkdir(parents=True, exist_ok=True)
     compiled = lleaves.Model(model_file=str(model_file))
     compiled.compile(cache=str(cache_dir / f"{sha256}.so"))
