@@ -122,20 +122,23 @@ def counts(deployed: Deployed, expected: tuple[int, int] | None = None) -> tuple
     """(predictions, feedback) rows once the writer has caught up.
 
     With ``expected``, wait until the log reaches it (the writer is asynchronous); without it,
-    two equal readings in a row.
+    three equal readings 100 ms apart.
     """
-    last = None
+    readings: list[tuple[int, int]] = []
     for _ in range(200):
         with sqlite3.connect(deployed.db) as conn:
-            now = (
-                conn.execute("SELECT count(*) FROM predictions").fetchone()[0],
-                conn.execute("SELECT count(*) FROM feedback").fetchone()[0],
+            readings.append(
+                (
+                    conn.execute("SELECT count(*) FROM predictions").fetchone()[0],
+                    conn.execute("SELECT count(*) FROM feedback").fetchone()[0],
+                )
             )
-        if now == (expected or last):
-            return now
-        last = now
-        time.sleep(0.05)
-    return now
+        if expected is not None and readings[-1] == expected:
+            break
+        if expected is None and len(readings) >= 3 and readings[-1] == readings[-2] == readings[-3]:
+            break
+        time.sleep(0.05 if expected is not None else 0.1)
+    return readings[-1]
 
 
 def feedback_outcomes(deployed: Deployed, request_id: str, expected: int) -> list[str]:
