@@ -460,6 +460,26 @@ class Built:
     stages: dict[str, str]
 
 
+def result_of(job: Job, built: Built, pushed: bool, seconds: float, worker: str | None = None) -> Result:
+    """The :class:`Result` of ``job`` once :func:`build` returned ``built`` (here or on a worker)."""
+    spec = job.spec
+    return Result(
+        name=spec.name,
+        branch=spec.branch,
+        sha=built.sha,
+        base_name=job.base_name,
+        base_sha=job.base_sha,
+        overrides=spec.overrides,
+        ran=job.run,
+        pushed=pushed,
+        seconds=seconds,
+        files=built.files,
+        metrics=built.metrics,
+        stages=built.stages,
+        worker=worker,
+    )
+
+
 def build(
     root: Path,
     job: Job,
@@ -573,20 +593,7 @@ def run_local(plan: Plan, job: Job, lock: threading.Lock, progress: Reporter = S
     finally:
         if not keep_log:
             log.unlink(missing_ok=True)
-    return Result(
-        name=spec.name,
-        branch=spec.branch,
-        sha=built.sha,
-        base_name=job.base_name,
-        base_sha=job.base_sha,
-        overrides=spec.overrides,
-        ran=job.run,
-        pushed=plan.push and job.branch,
-        seconds=time.monotonic() - started,
-        files=built.files,
-        metrics=built.metrics,
-        stages=built.stages,
-    )
+    return result_of(job, built, plan.push and job.branch, time.monotonic() - started)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -37,10 +37,10 @@ from graft.core.worktree import (
 from graft.experiments.branches import (
     Job,
     Outcome,
-    Result,
     build,
     log_path,
     push_branch,
+    result_of,
     worker_name,
 )
 
@@ -121,19 +121,5 @@ def run_task(job: Job) -> Outcome:
             log_text=text + f"\n[worker {worker_name()}]\n",
         )
     log.unlink(missing_ok=True)
-    result = Result(
-        name=spec.name,
-        branch=spec.branch,
-        sha=built.sha,
-        base_name=job.base_name,
-        base_sha=job.base_sha,
-        overrides=spec.overrides,
-        ran=job.run,
-        pushed=job.branch,
-        seconds=time.monotonic() - started,
-        files=built.files,
-        metrics=built.metrics,
-        stages=built.stages,
-        worker=worker_name(),
-    )
+    result = result_of(job, built, job.branch, time.monotonic() - started, worker_name())
     return Outcome(spec, result.seconds, result=result)
