@@ -75,6 +75,34 @@ def repo_state(root: Path) -> dict[str, object]:
     }
 
 
+def log_counts(db: Path) -> tuple[int, int]:
+    """(predictions, feedback) rows in a SQLite prediction log, as they are now."""
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        return (
+            conn.execute("SELECT count(*) FROM predictions").fetchone()[0],
+            conn.execute("SELECT count(*) FROM feedback").fetchone()[0],
+        )
+
+
+def settled_counts(db: Path, expected: tuple[int, int] | None = None) -> tuple[int, int]:
+    """The log's counts once the server's asynchronous writer has caught up.
+
+    With ``expected``, wait until the log reaches it; without it, until three readings 100 ms
+    apart agree (the writer commits at once when idle; the margin covers a busy machine).
+    """
+    readings: list[tuple[int, int]] = []
+    for _ in range(200):
+        readings.append(log_counts(db))
+        if expected is not None and readings[-1] == expected:
+            break
+        if expected is None and len(readings) >= 3 and readings[-1] == readings[-2] == readings[-3]:
+            break
+        time.sleep(0.05 if expected is not None else 0.1)
+    return readings[-1]
+
+
 HOST = "127.0.0.1"
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.integration.conftest import settled_counts
 from tests.samples import RECORD
 
 pytestmark = pytest.mark.slow
@@ -38,14 +39,6 @@ def with_(**changes):
         else:
             record[key] = value
     return record
-
-
-def log_counts(db: Path) -> tuple[int, int]:
-    with sqlite3.connect(db) as conn:
-        return (
-            conn.execute("SELECT count(*) FROM predictions").fetchone()[0],
-            conn.execute("SELECT count(*) FROM feedback").fetchone()[0],
-        )
 
 
 def server_db(server) -> Path:
@@ -226,29 +219,15 @@ def test_oversized_bodies_get_413_before_parsing(server):
 def test_bad_input_never_reaches_the_log(server):
     db = server_db(server)
     httpx.post(f"{server.url}/predict", json=RECORD)
-    before = _settled_counts(server, db)
+    before = settled_counts(db)
     for _case, body, _status, _needle in BAD_INPUTS:
         httpx.post(f"{server.url}/predict", content=body, headers=JSON, timeout=30)
     httpx.post(f"{server.url}/feedback", content=b'{"request_id": NaN}', headers=JSON)
     httpx.post(f"{server.url}/feedback", json={"request_id": "x" * 65, "outcome": ">50K"})
-    assert _settled_counts(server, db) == before
+    assert settled_counts(db) == before
     with sqlite3.connect(db) as conn:
         for inputs, outputs in conn.execute("SELECT inputs, outputs FROM predictions"):
             assert isinstance(json.loads(inputs), list) and "probability" in json.loads(outputs)
-
-
-def _settled_counts(server, db: Path) -> tuple[int, int]:
-    """Counts once the background writer has caught up: three equal readings 100 ms apart (the
-    writer commits at once when idle; the margin covers a busy machine's scheduling)."""
-    import time
-
-    readings: list[tuple[int, int]] = []
-    for _ in range(100):
-        readings.append(log_counts(db))
-        if len(readings) >= 3 and readings[-1] == readings[-2] == readings[-3]:
-            break
-        time.sleep(0.1)
-    return readings[-1]
 
 
 # --- the input edge: media type, encodings, text, repeated keys, V2 datatypes ------------------
@@ -286,7 +265,7 @@ def request_id(server) -> str:
 def refused_without_a_trace(server, attempts: list[tuple[str, bytes, dict, int, str]]) -> None:
     """POST each (path, body, headers, status, detail prefix or fragment); the log stays as it was."""
     db = server_db(server)
-    before = _settled_counts(server, db)
+    before = settled_counts(db)
     failures = []
     with httpx.Client(base_url=server.url, timeout=30) as client:
         for path, body, headers, status, needle in attempts:
@@ -295,7 +274,7 @@ def refused_without_a_trace(server, attempts: list[tuple[str, bytes, dict, int, 
             if r.status_code != status or needle not in detail or "\n" in detail:
                 failures.append((path, body[:60], headers, r.status_code, r.text[:300]))
     assert not failures, failures
-    assert _settled_counts(server, db) == before
+    assert settled_counts(db) == before
     assert httpx.get(f"{server.url}/health/ready").status_code == 200
 
 
@@ -515,7 +494,7 @@ def _raw_post(server, request: bytes, body: bytes) -> None:
 
 def test_a_client_hanging_up_mid_body_is_one_info_line(server, request_id):
     db = server_db(server)
-    before = _settled_counts(server, db)
+    before = settled_counts(db)
     seen = len(server.stderr_path.read_bytes())
     part = RECORD_TEXT.encode()[:100]
     sent = 0
@@ -539,7 +518,7 @@ def test_a_client_hanging_up_mid_body_is_one_info_line(server, request_id):
     assert sum("after 100 of 1000 body bytes; nothing scored or logged" in line for line in lines) == 3
     assert sum("after 0 of 500 body bytes" in line for line in lines) == 3
     assert sum("after 100 body bytes" in line for line in lines) == 3
-    assert _settled_counts(server, db) == before
+    assert settled_counts(db) == before
     assert httpx.get(f"{server.url}/health/ready").status_code == 200
 
 
@@ -575,7 +554,7 @@ def test_the_log_holds_the_records_as_scored_and_monitor_reads_it(server, model_
         ids["v2"] = r.json()["id"]
     time.sleep(0.02)
     until = datetime.now(UTC).isoformat()
-    _settled_counts(server, server_db(server))
+    settled_counts(server_db(server))
     marks = ",".join("?" * len(ids))
     with sqlite3.connect(server_db(server)) as conn:
         query = f"SELECT request_id, inputs FROM predictions WHERE request_id IN ({marks})"

@@ -35,7 +35,7 @@ from graft import api
 from graft.monitoring import EXIT_NO_DATA
 from tests.conftest import BIN
 from tests.integration import iris, second
-from tests.integration.conftest import ServerProcess
+from tests.integration.conftest import ServerProcess, settled_counts
 from tests.schemas import validate
 
 pytestmark = pytest.mark.slow
@@ -119,26 +119,8 @@ def log_rows(deployed: Deployed, request_ids: list[str]) -> dict[str, tuple[str,
 
 
 def counts(deployed: Deployed, expected: tuple[int, int] | None = None) -> tuple[int, int]:
-    """(predictions, feedback) rows once the writer has caught up.
-
-    With ``expected``, wait until the log reaches it (the writer is asynchronous); without it,
-    three equal readings 100 ms apart.
-    """
-    readings: list[tuple[int, int]] = []
-    for _ in range(200):
-        with sqlite3.connect(deployed.db) as conn:
-            readings.append(
-                (
-                    conn.execute("SELECT count(*) FROM predictions").fetchone()[0],
-                    conn.execute("SELECT count(*) FROM feedback").fetchone()[0],
-                )
-            )
-        if expected is not None and readings[-1] == expected:
-            break
-        if expected is None and len(readings) >= 3 and readings[-1] == readings[-2] == readings[-3]:
-            break
-        time.sleep(0.05 if expected is not None else 0.1)
-    return readings[-1]
+    """(predictions, feedback) rows once the writer has caught up (see :func:`settled_counts`)."""
+    return settled_counts(deployed.db, expected)
 
 
 def feedback_outcomes(deployed: Deployed, request_id: str, expected: int) -> list[str]:
