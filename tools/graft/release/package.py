@@ -26,12 +26,11 @@ commit's time as every mtime, gzip without a name or timestamp.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import json
 import re
-import tarfile
+import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,8 +39,17 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from graft import __version__
-from graft.core.errors import GraftError
 from graft.core.fsio import atomic_write_bytes, dumps_json
+from graft.release.archive import (
+    MANIFEST,
+    PACKAGE_FORMAT,
+    PackageError,
+    compare_to_manifest,
+    deterministic_targz,
+    extract,
+    folder_digests,
+    parse_manifest,
+)
 
 if TYPE_CHECKING:
     from graft.project import Project
@@ -49,8 +57,6 @@ if TYPE_CHECKING:
     from graft.project.view import View
     from graft.release.adapter import Adapter
 
-MANIFEST = "manifest.json"
-PACKAGE_FORMAT = 2
 CODE_DIR = "code"
 SCHEMA = "schema.json"
 SETTINGS = "settings.json"
@@ -63,10 +69,6 @@ REFERENCE_STATS = "reference.json"
 CARD = "MODEL_CARD.md"
 GENERATED = frozenset({MANIFEST, SCHEMA, SETTINGS, REFERENCE_ROWS, REFERENCE_STATS, CARD})
 VERSION_RE = re.compile(r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]+)?$")
-
-
-class PackageError(GraftError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -328,23 +330,6 @@ def build_files(
     return files
 
 
-def deterministic_targz(folder: str, files: dict[str, bytes], mtime: int) -> bytes:
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name in sorted(files):
-            info = tarfile.TarInfo(f"{folder}/{name}")
-            info.size = len(files[name])
-            info.mtime = mtime
-            info.mode = 0o644
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            tar.addfile(info, io.BytesIO(files[name]))
-    out = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=9) as gz:
-        gz.write(raw.getvalue())
-    return out.getvalue()
-
-
 def package(
     root: Path, out_dir: Path, version: str | None = None, allow_dirty: bool = False
 ) -> PackageResult:
@@ -469,48 +454,22 @@ class LoadedPackage:
         )
 
 
-def _extract(archive: Path, dest: Path) -> Path:
-    try:
-        with tarfile.open(archive, "r:gz") as tar:
-            tar.extractall(dest, filter="data")
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise PackageError(f"{archive}: not a readable package archive ({exc})") from None
-    folders = [p for p in dest.iterdir() if p.is_dir()]
-    if len(folders) != 1:
-        raise PackageError(f"{archive}: expected one top-level folder in the archive")
-    return folders[0]
-
-
 def verify_folder(folder: Path) -> dict[str, Any]:
-    """Check every file against the manifest; an extra, missing or altered file is refused by name."""
+    """Check every file of an extracted package folder against its manifest; an extra, missing
+    or altered file, a link or a special file is refused by name."""
     manifest_path = folder / MANIFEST
-    if not manifest_path.is_file():
+    if not manifest_path.is_file() or manifest_path.is_symlink():
         raise PackageError(f"{folder}: no {MANIFEST} (not a graft package)")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        expected: dict[str, str] = manifest["files"]
-    except (ValueError, KeyError, TypeError):
-        raise PackageError(f"{manifest_path}: unreadable manifest") from None
-    if manifest.get("format") != PACKAGE_FORMAT:
-        raise PackageError(
-            f"{manifest_path}: package format {manifest.get('format')!r}, this graft reads format "
-            f"{PACKAGE_FORMAT}: rebuild the package with `graft package`"
-        )
-    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {MANIFEST}
-    for name in sorted(set(expected) - present):
-        raise PackageError(f"{folder}: file '{name}' listed in the manifest is missing")
-    for name in sorted(present - set(expected)):
-        raise PackageError(f"{folder}: file '{name}' is not listed in the manifest")
-    for name, digest in sorted(expected.items()):
-        if sha256_bytes((folder / name).read_bytes()) != digest:
-            raise PackageError(
-                f"{folder}: file '{name}' does not match its SHA-256 in the manifest (tampered?)"
-            )
+    manifest = parse_manifest(manifest_path.read_bytes(), str(manifest_path))
+    digests = folder_digests(folder)
+    digests.pop(MANIFEST, None)
+    compare_to_manifest(str(folder), manifest, digests)
     return manifest
 
 
 def load_package(path: Path, workdir: Path | None = None) -> LoadedPackage:
-    """Open a package (archive or extracted folder) after verifying it against its manifest."""
+    """Open a package (archive or extracted folder) after verifying it against its manifest; an
+    archive is checked member by member before anything is extracted (graft.release.archive)."""
     path = Path(path)
     if not path.exists():
         raise PackageError(f"{path}: no such package")
@@ -522,8 +481,14 @@ def load_package(path: Path, workdir: Path | None = None) -> LoadedPackage:
             )
         path = archives[0]
     if path.is_dir():
-        folder = path
-    else:
-        target = Path(workdir or tempfile.mkdtemp(prefix="graft-package-"))
-        folder = _extract(path, target)
-    return LoadedPackage(folder, verify_folder(folder))
+        return LoadedPackage(path, verify_folder(path))
+    if workdir is not None:
+        extracted = extract(path, Path(workdir))
+        return LoadedPackage(extracted.root, extracted.manifest)
+    temporary = Path(tempfile.mkdtemp(prefix="graft-package-"))
+    try:
+        extracted = extract(path, temporary)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    return LoadedPackage(extracted.root, extracted.manifest)

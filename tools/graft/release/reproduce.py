@@ -138,21 +138,41 @@ def metric_checks(tag_view: View, reproduced: View) -> list[Check]:
     return checks
 
 
-def package_checks(archive: Path, rebuilt_files: dict[str, str], rebuilt_sha: str) -> list[Check]:
+@dataclass(frozen=True)
+class Released:
+    """What a release archive holds, read (and checked) before anything is rebuilt."""
+
+    archive: Path
+    files: dict[str, str]
+    manifest_sha256: str
+    sha256: str
+
+
+def read_released(archive: Path) -> Released:
+    """Check and read ``archive`` (every member, as ``graft serve`` does) before the pipeline runs."""
     from graft.release.package import MANIFEST, load_package, sha256_bytes
+    from graft.release.store import file_sha256
 
     with tempfile.TemporaryDirectory(prefix="graft-released-") as tmp:
         released = load_package(archive, Path(tmp))
-        expected: dict[str, str] = released.manifest["files"]
         manifest_sha = sha256_bytes(released.path(MANIFEST).read_bytes())
+        return Released(archive, dict(released.manifest["files"]), manifest_sha, file_sha256(archive))
+
+
+def package_checks(released: Released, rebuilt_files: dict[str, str], rebuilt_sha: str) -> list[Check]:
+    from graft.release.package import MANIFEST
+
+    expected = released.files
     source = "release archive sha256"
     names = sorted((set(expected) | set(rebuilt_files)) - {MANIFEST})
     checks = [
         Check(f"package:{n}", source, expected.get(n, "missing"), rebuilt_files.get(n, "missing"))
         for n in names
     ]
-    checks.append(Check(f"package:{MANIFEST}", source, manifest_sha, rebuilt_files.get(MANIFEST, "missing")))
-    checks.append(Check(f"archive {archive.name}", source, sha256_bytes(archive.read_bytes()), rebuilt_sha))
+    checks.append(
+        Check(f"package:{MANIFEST}", source, released.manifest_sha256, rebuilt_files.get(MANIFEST, "missing"))
+    )
+    checks.append(Check(f"archive {released.archive.name}", source, released.sha256, rebuilt_sha))
     return checks
 
 
@@ -161,22 +181,14 @@ def default_archive(root: Path, model: str, version: str) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def _member(archive: Path, name: str) -> bytes:
-    import tarfile
-
-    with tarfile.open(archive, "r:gz") as tar:
-        handle = tar.extractfile(name)
-        if handle is None:
-            raise ReproduceError(f"{archive}: no member '{name}'")
-        return handle.read()
-
-
 def reproduce(
     root: Path, tag: str, archive: Path | None = None, keep: bool = False, progress: Reporter = SILENT
 ) -> ReproduceResult:
     """Re-run the tagged pipeline in a temporary worktree and compare everything it produced."""
+    from graft.core import limits
     from graft.core.worktree import temporary_worktree
     from graft.project import Project
+    from graft.release.archive import read_member
     from graft.release.package import MANIFEST, package, sha256_bytes
     from graft.release.versions import find_release
 
@@ -191,6 +203,7 @@ def reproduce(
         else default_archive(project.root, release.model, release.version)
     )
 
+    released = read_released(archive) if archive is not None else None
     git_root = Path(project.repo.workdir or project.root).resolve()
     prefix = f"graft-reproduce-{release.model}-{release.version}"
     fd, name = tempfile.mkstemp(prefix=f"{prefix}-", suffix=".log")
@@ -203,14 +216,14 @@ def reproduce(
         run_pipeline(project.root, worktree, log)  # on failure the log stays, named in the error
         progress.step("rebuilding the package")
         rebuilt = package(worktree, checkout.parent / DIST, version=release.version, allow_dirty=True)
-        manifest_bytes = _member(rebuilt.path, f"{rebuilt.name}-{rebuilt.version}/{MANIFEST}")
+        manifest_bytes = read_member(rebuilt.path, MANIFEST, limits.MANIFEST_BYTES.value())
         rebuilt_files = dict(json.loads(manifest_bytes)["files"])
         rebuilt_files[MANIFEST] = sha256_bytes(manifest_bytes)
         progress.step("comparing the outputs")
         reproduced = Project(worktree).work()
         checks = lock_checks(tag_view, worktree) + metric_checks(tag_view, reproduced)
-    if archive is not None:
-        checks += package_checks(archive, rebuilt_files, rebuilt.sha256)
+    if released is not None:
+        checks += package_checks(released, rebuilt_files, rebuilt.sha256)
     if release.archive_sha256 is not None:
         checks.append(
             Check("archive (tag annotation)", "tag annotation sha256", release.archive_sha256, rebuilt.sha256)
