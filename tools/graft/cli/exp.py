@@ -251,6 +251,9 @@ def dry_run_grid(args: argparse.Namespace, ui: Ui) -> int:
 # --- exp list -------------------------------------------------------------------------------
 
 
+UNREADABLE = "(unreadable: see the warning above)"
+
+
 def _fmt(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -272,6 +275,7 @@ def info_json(i: Any) -> dict[str, Any]:
         "stale": {"data": i.stale.data, "code": i.stale.code, "params": i.stale.params},
         "metrics": i.metrics,
         "changes": i.changes,
+        "error": i.error,
     }
 
 
@@ -294,7 +298,7 @@ def run_list(args: argparse.Namespace, ui: Ui) -> int:
             str(i.behind),
             _flags(i.stale),
             *(_fmt(i.metrics.get(m)) for m in metrics),
-            " ".join(f"{k}={v}" for k, v in i.changes.items()) or "-",
+            UNREADABLE if i.error else " ".join(f"{k}={v}" for k, v in i.changes.items()) or "-",
         ]
         for i in infos
     ]

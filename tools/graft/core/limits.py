@@ -42,6 +42,10 @@ class Limit:
             raise UsageError(f"{self.variable}={raw!r}: expected a positive whole number of {self.unit}")
         return int(text)
 
+    def over(self, where: str, found: str) -> str:
+        """The message refusing ``where`` for ``found`` (e.g. "20,000,000 bytes") past this bound."""
+        return f"{where}: {found}, over the limit of {self.value():,} {self.unit} ({self.variable})"
+
 
 LIMITS: dict[str, Limit] = {}
 
@@ -71,3 +75,20 @@ PACKAGE_NAME_BYTES = define(
     "PACKAGE_NAME_BYTES", 1024, "bytes", "length of a member name in a package archive (UTF-8)"
 )
 MANIFEST_BYTES = define("MANIFEST_BYTES", 16 * MIB, "bytes", "size of a package's manifest.json")
+
+# --- YAML and JSON documents (graft.core.safeload) ---------------------------------------------
+# YAML: params files, graft.yaml, dvc.yaml, dvc.lock, package spec files, search spaces, at any
+# revision. JSON: metrics and other JSON files read from Git or a package.
+YAML_BYTES = define("YAML_BYTES", 4 * MIB, "bytes", "size of a YAML document graft parses")
+YAML_VALUES = define(
+    "YAML_VALUES",
+    250_000,
+    "values",
+    "scalars, lists and mappings in a YAML document, an alias counting as every value it refers "
+    "to (an alias bomb is refused before it expands)",
+)
+JSON_BYTES = define("JSON_BYTES", 16 * MIB, "bytes", "size of a JSON document graft parses")
+JSON_VALUES = define("JSON_VALUES", 2_000_000, "values", "scalars, lists and objects in a JSON document")
+DOCUMENT_DEPTH = define(
+    "DOCUMENT_DEPTH", 64, "levels", "nesting of lists and mappings in a YAML or JSON document"
+)
