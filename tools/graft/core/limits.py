@@ -92,3 +92,29 @@ JSON_VALUES = define("JSON_VALUES", 2_000_000, "values", "scalars, lists and obj
 DOCUMENT_DEPTH = define(
     "DOCUMENT_DEPTH", 64, "levels", "nesting of lists and mappings in a YAML or JSON document"
 )
+
+# --- command-line options (graft.cli.common's argparse types) -----------------------------------
+DURATION_DAYS = define(
+    "DURATION_DAYS",
+    36_500,
+    "days",
+    "a duration option (--since, --until, --older-than): 100 years back is the earliest time",
+)
+JOBS = define("JOBS", 64, "jobs", "experiments or trials run at once (-j) and local:N cluster workers")
+TRIALS = define("TRIALS", 10_000, "trials", "trials of one `exp search` (--trials, --keep)")
+RESAMPLES = define("RESAMPLES", 100_000, "resamples", "bootstrap resamples of `graft report` (--resamples)")
+REPLAY_BATCH_ROWS = define("REPLAY_BATCH_ROWS", 100_000, "rows", "records per request of `graft replay`")
+FEEDBACK_DELAY_SECONDS = define(
+    "FEEDBACK_DELAY_SECONDS", 86_400, "seconds", "the wait of `graft replay --feedback-delay`"
+)
+
+# --- the HTTP server (graft.serving) -----------------------------------------------------------
+REQUEST_BODY_BYTES = define(
+    "REQUEST_BODY_BYTES",
+    8 * MIB,
+    "bytes",
+    "a request body (larger ones get 413); `graft serve --max-body-bytes` sets it per server",
+)
+MAX_BODY_BYTES = define(
+    "MAX_BODY_BYTES", 1 * GIB, "bytes", "the largest request body `graft serve --max-body-bytes` may allow"
+)
