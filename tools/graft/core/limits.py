@@ -77,9 +77,13 @@ PACKAGE_NAME_BYTES = define(
 MANIFEST_BYTES = define("MANIFEST_BYTES", 16 * MIB, "bytes", "size of a package's manifest.json")
 
 # --- YAML and JSON documents (graft.core.safeload) ---------------------------------------------
-# YAML: params files, graft.yaml, dvc.yaml, dvc.lock, package spec files, search spaces, at any
-# revision. JSON: metrics and other JSON files read from Git or a package.
-YAML_BYTES = define("YAML_BYTES", 4 * MIB, "bytes", "size of a YAML document graft parses")
+YAML_BYTES = define(
+    "YAML_BYTES",
+    4 * MIB,
+    "bytes",
+    "size of a YAML document graft parses: params files, graft.yaml, dvc.yaml, dvc.lock, package "
+    "spec files, search spaces, `monitor --params`, at any revision",
+)
 YAML_VALUES = define(
     "YAML_VALUES",
     250_000,
@@ -87,7 +91,12 @@ YAML_VALUES = define(
     "scalars, lists and mappings in a YAML document, an alias counting as every value it refers "
     "to (an alias bomb is refused before it expands)",
 )
-JSON_BYTES = define("JSON_BYTES", 16 * MIB, "bytes", "size of a JSON document graft parses")
+JSON_BYTES = define(
+    "JSON_BYTES",
+    16 * MIB,
+    "bytes",
+    "size of a JSON document graft parses (metrics files, from Git or a package)",
+)
 JSON_VALUES = define("JSON_VALUES", 2_000_000, "values", "scalars, lists and objects in a JSON document")
 DOCUMENT_DEPTH = define(
     "DOCUMENT_DEPTH", 64, "levels", "nesting of lists and mappings in a YAML or JSON document"
@@ -118,3 +127,39 @@ REQUEST_BODY_BYTES = define(
 MAX_BODY_BYTES = define(
     "MAX_BODY_BYTES", 1 * GIB, "bytes", "the largest request body `graft serve --max-body-bytes` may allow"
 )
+REQUEST_VALUES = define(
+    "REQUEST_VALUES",
+    1_000_000,
+    "values",
+    "JSON values (scalars, arrays, objects) in a request body, counted on its bytes before parsing "
+    "(413), so parsing it costs a small multiple of the body",
+)
+REQUEST_PARSERS = define(
+    "REQUEST_PARSERS",
+    2,
+    "bodies",
+    "large request bodies (over 64 KiB) parsed and validated at once, in threads off the event loop",
+)
+REQUEST_HEADER_BYTES = define(
+    "REQUEST_HEADER_BYTES", 64 * KIB, "bytes", "a request's line and headers together (431)"
+)
+REQUEST_HEADERS = define("REQUEST_HEADERS", 100, "headers", "header fields in one request (431)")
+
+
+# --- the README's table -------------------------------------------------------------------------
+
+
+def shown(limit: Limit) -> str:
+    """A default as the README shows it: bytes in KiB/MiB/GiB when whole, else the number."""
+    if limit.unit == "bytes":
+        for size, name in ((GIB, "GiB"), (MIB, "MiB"), (KIB, "KiB")):
+            if limit.default % size == 0:
+                return f"{limit.default // size} {name}"
+    return f"{limit.default:,} {limit.unit}"
+
+
+def markdown_table() -> str:
+    """The README's "Limits" table, one row per limit in :data:`LIMITS` (a test keeps them equal)."""
+    rows = ["| variable | default | what it bounds |", "| --- | --- | --- |"]
+    rows += [f"| `{lim.variable}` | {shown(lim)} | {lim.what} |" for lim in LIMITS.values()]
+    return "\n".join(rows) + "\n"

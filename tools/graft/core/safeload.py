@@ -83,10 +83,18 @@ def _check_json_depth(brackets: bytes, where: str) -> None:
 def load_yaml(data: bytes | str, where: str) -> Any:
     """``data`` parsed as YAML (safe constructors) within the document limits."""
     _check_size(data, where, limits.YAML_BYTES)
+    import yaml
+
     loader = _loader_class()(data)
     loader.where = where
     try:
         return loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:  # libyaml's scanner looks ahead and has its own depth bound
+        if "nesting depth" not in str(exc.problem) or exc.problem_mark is None:
+            raise
+        bound = limits.DOCUMENT_DEPTH.value()
+        found = f"line {exc.problem_mark.line + 1}: more than {bound} levels of nesting"
+        raise DataError(limits.DOCUMENT_DEPTH.over(where, found)) from None
     finally:
         loader.dispose()
 
