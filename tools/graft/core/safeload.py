@@ -26,9 +26,9 @@ from typing import Any
 from graft.core import limits
 from graft.core.errors import DataError
 
-__all__ = ["load", "load_json", "load_yaml"]
+__all__ = ["count_json_values", "load", "load_json", "load_yaml"]
 
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _JSON_NON_BRACKETS = re.compile(rb"[^\[\]{}]+")
 _JSON_INNERMOST = re.compile(rb"\[\]|\{\}")
 
@@ -52,12 +52,20 @@ def load_json(data: bytes | str, where: str) -> Any:
     """``data`` parsed as JSON within the document limits (a refusal names ``where``)."""
     _check_size(data, where, limits.JSON_BYTES)
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    skeleton = _JSON_STRING.sub(b'""', raw)
-    values = skeleton.count(b",") + skeleton.count(b"[") + skeleton.count(b"{") + 1
+    skeleton = JSON_STRING.sub(b'""', raw).translate(None, b" \t\r\n")
+    values = count_json_values(skeleton)
     if values > limits.JSON_VALUES.value():
         raise DataError(limits.JSON_VALUES.over(where, f"about {values:,} values"))
     _check_json_depth(_JSON_NON_BRACKETS.sub(b"", skeleton), where)
     return json.loads(data)
+
+
+def count_json_values(skeleton: bytes) -> int:
+    """Values in JSON text with its strings blanked and its whitespace removed: the root, and
+    each array or object's elements, which are one more than its commas unless it is empty."""
+    opened = skeleton.count(b"[") + skeleton.count(b"{")
+    empty = skeleton.count(b"[]") + skeleton.count(b"{}")
+    return 1 + skeleton.count(b",") + opened - empty
 
 
 def _check_json_depth(brackets: bytes, where: str) -> None:

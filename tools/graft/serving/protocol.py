@@ -4,9 +4,10 @@ A request's head (request line and header fields) may hold at most ``REQUEST_HEA
 bytes and ``REQUEST_HEADERS`` fields (:mod:`graft.core.limits`). Two checks enforce it:
 
 * while a head is incomplete, the bytes received for it are counted as they arrive; once past
-  the limit the connection is answered ``431 Request Header Fields Too Large`` and closed, so
-  a header line streamed without end costs at most the limit plus one read (64 KiB), however
-  long the client goes on;
+  the limit (plus :data:`FRAMING` bytes for what the exact count leaves out: the method, the
+  version, blank space) the connection is answered ``431 Request Header Fields Too Large`` and
+  closed, so a header line streamed without end costs at most that plus one read (64 KiB),
+  however long the client goes on;
 * each field is counted and measured as the parser reports it (exact, whatever the reads);
   past either limit the request is answered 431 before it reaches the app.
 
@@ -26,6 +27,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from graft.core import limits
 
 STATUS_431 = b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+FRAMING = 1024  # raw head bytes the exact count does not measure (never more than this)
 
 
 class _HeadTooLarge(Exception):
@@ -69,7 +71,7 @@ def bounded_protocol() -> type[HttpToolsProtocol]:
                 return
             if counting and self.in_head:
                 self.head_received += len(data)
-                if self.head_received > max_bytes:
+                if self.head_received > max_bytes + FRAMING:
                     self.send_431(too_long)
 
         def invalid(self) -> None:
