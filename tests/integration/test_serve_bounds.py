@@ -10,6 +10,7 @@ size; afterwards the server still answers /health/live and its prediction log ho
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -129,10 +130,8 @@ def stream_header(port: int, total: int) -> tuple[bytes, int]:
         pass
     sock.setblocking(True)
     sock.settimeout(30)
-    try:
+    with contextlib.suppress(OSError):
         answer += sock.recv(65536)
-    except OSError:
-        pass
     sock.close()
     return answer, sent
 
