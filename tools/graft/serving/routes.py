@@ -158,7 +158,10 @@ class Routes:
         body = await read_body(request, self.max_body_bytes)
 
         def parse_and_check() -> T:
-            return then(parse_json(body))
+            try:
+                return then(parse_json(body))
+            except ApiError as exc:  # its traceback's frames hold the parsed body: free it here
+                raise exc.with_traceback(None) from None
 
         if len(body) <= INLINE_BYTES:
             return parse_and_check()
