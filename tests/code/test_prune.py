@@ -157,7 +157,7 @@ def test_bad_requests_change_nothing(repo, capsys):
         and "branches: exp/new-loser, exp/old-loser, exp/winner" in err
     )
     assert main(["exp", "prune", "--older-than", "a month"]) == 2
-    assert "--older-than 'a month' is not a duration like 12h, 30d or 2w" in capsys.readouterr().err
+    assert "argument --older-than: 'a month' is not a duration like 12h, 30d or 2w" in capsys.readouterr().err
     assert main(["exp", "prune", "--merged", "--remote", "--no-dry-run", "--main", "nope"]) != 0
     assert "unknown revision 'nope'" in capsys.readouterr().err
     assert {k: v for k, v in refs(repo).items() if not k.startswith("refs/remotes/")} == {

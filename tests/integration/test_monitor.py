@@ -259,7 +259,7 @@ def test_monitor_errors_name_what_is_wrong(server, model_package, tmp_path, caps
         "yesterday",
     ]
     assert main(args) == 2
-    assert "--since 'yesterday': expected an ISO 8601 time" in capsys.readouterr().err
+    assert "argument --since: 'yesterday': expected an ISO 8601 time" in capsys.readouterr().err
     args = [
         "monitor",
         "--package",

@@ -134,7 +134,7 @@ def test_refusals_change_nothing(repo, first, monkeypatch, capsys):
         (["u", "--trials", "2"], 2, "search 'u' is new: give its space with --param or --space"),
         (["u", "--param", "train.num_levs=int:1..4"], 3, "no key 'train.num_levs' in params.yaml"),
         (["show", "nothing"], 3, "no search 'nothing' here"),
-        (["u", "--trials", "0", *SPACE], 2, "--trials must be at least 1 (got 0)"),
+        (["u", "--trials", "0", *SPACE], 2, "argument --trials: '0': expected a whole number from 1"),
         (["u", *SPACE, "--cluster", "somewhere"], 2, "--cluster somewhere: expected tcp://HOST:PORT"),
         (["show"], 2, "graft exp search show: give the search NAME"),
     ]

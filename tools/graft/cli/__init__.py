@@ -21,7 +21,7 @@ from pathlib import Path
 from types import ModuleType
 
 from graft import __version__
-from graft.cli.common import Ui, common_parent
+from graft.cli.common import Parser, Ui, common_parent
 from graft.core.errors import ExitCode, run_main
 
 # command name -> (module under graft.cli, one-line help)
@@ -49,7 +49,7 @@ GLOBAL_FLAGS = ("-q", "--quiet")
 
 
 def _top_parser(subcommands: bool = True) -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=PROG,
         description="Git-centric ML experiments.",
         parents=[common_parent()],

@@ -12,6 +12,11 @@
 :class:`Ui` is what a command's handler gets: the result writers, the one place messages go
 to stderr, the project root and a progress reporter (rich's live display on a terminal, one
 plain line per step otherwise).
+
+Every number, size, duration and time option is parsed by one of the argparse types below
+(:func:`whole`, :func:`share`, :func:`seconds`, :func:`duration`, :func:`moment`), so a value out
+of range is a usage error (exit 2) naming the option, never an overflow later; ranges that are
+limits come from :mod:`graft.core.limits` (read when the command line is parsed).
 """
 
 from __future__ import annotations
@@ -21,18 +26,31 @@ import contextlib
 import json
 import logging
 import math
+import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 
+from graft.core.limits import Limit
 from graft.core.progress import SILENT, Reporter
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
 TABLE_JSON = ("table", "json")
+T = TypeVar("T")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's parser with a one-line usage error: ``graft CMD: error: argument --opt: why``
+    (exit 2), like every other error graft prints; ``--help`` still shows the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        from graft.core.errors import ExitCode, one_line
+
+        self.exit(ExitCode.USAGE, f"{self.prog}: error: {one_line(message)}\n")
 
 
 def common_parent() -> argparse.ArgumentParser:
@@ -65,6 +83,102 @@ def add_format(parser: argparse.ArgumentParser, choices: Sequence[str] = TABLE_J
         default=choices[0],
         help=f"output format on stdout (default: {choices[0]})",
     )
+
+
+# --- argparse types: every number, size, duration and time option ----------------------------
+
+SEED_MAX = 2**32 - 1  # what numpy's and Optuna's seeded generators accept
+PORT_MAX = 65_535
+_WHOLE = re.compile(r"^[+-]?\d{1,30}$")
+
+
+def _bound(value: int | Limit | None) -> int | None:
+    return value.value() if isinstance(value, Limit) else value
+
+
+def _range(low: float, high: int | float | Limit | None) -> str:
+    top = _bound(high) if not isinstance(high, float) else high
+    text = f"from {low:,} to {top:,}" if top is not None else f"of at least {low:,}"
+    return text + (f" ({high.variable})" if isinstance(high, Limit) else "")
+
+
+def whole(low: int, high: int | Limit | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high`` (a number, a limit or None)."""
+
+    def parse(text: str) -> int:
+        cleaned = text.strip().replace("_", "")
+        top = _bound(high)
+        if _WHOLE.match(cleaned):
+            value = int(cleaned)
+            if value >= low and (top is None or value <= top):
+                return value
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number {_range(low, high)}")
+
+    return _usage_as_type_error(parse)
+
+
+def share(text: str) -> float:
+    """An argparse type: a share from 0 to 1 (a rate or a ratio)."""
+    return _real(text, 0.0, 1.0, "a share from 0 to 1")
+
+
+def seconds(high: Limit) -> Callable[[str], float]:
+    """An argparse type: seconds from 0 to ``high``."""
+
+    def parse(text: str) -> float:
+        bound = high.value()
+        return _real(text, 0.0, float(bound), f"a number of seconds {_range(0, high)}")
+
+    return _usage_as_type_error(parse)
+
+
+def _real(text: str, low: float, high: float, expected: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and low <= value <= high):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected {expected}")
+    return value
+
+
+def _usage_as_type_error(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """A library's usage error (e.g. a bad ``GRAFT_LIMIT_*`` value) as argparse's one-line error."""
+
+    def checked(text: str) -> T:
+        from graft.core.errors import UsageError
+
+        try:
+            return parse(text)
+        except UsageError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return checked
+
+
+def _checked(check: Callable[[str], object]) -> Callable[[str], str]:
+    """An argparse type that runs a library check on the text and keeps the text."""
+
+    def parse(text: str) -> str:
+        check(text)
+        return text
+
+    return _usage_as_type_error(parse)
+
+
+def duration(text: str) -> str:
+    """An argparse type: a duration (``12h``, ``30d``, ``2w``) within the limit; the text is kept."""
+    from graft.core.timespec import parse_duration
+
+    return _checked(lambda t: parse_duration(t, None))(text)
+
+
+def moment(text: str) -> str:
+    """An argparse type: an ISO 8601 time or a duration back from now; the text is kept (so "now"
+    is when the command runs it)."""
+    from graft.core.timespec import parse_time
+
+    return _checked(lambda t: parse_time(t, None))(text)
 
 
 def dump_json(payload: Any) -> str:

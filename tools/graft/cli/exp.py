@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from graft import api
-from graft.cli.common import Ui, add_format, common_parent
+from graft.cli.common import SEED_MAX, Ui, add_format, common_parent, whole
+from graft.core import limits
 from graft.core.errors import GraftError, UsageError
 from graft.core.texttable import align_rows
 
@@ -55,7 +56,9 @@ def register(parser: argparse.ArgumentParser) -> None:
         metavar="SECTION.KEY=V1,V2,...",
         help="an axis of the grid; repeatable (the grid is their cartesian product)",
     )
-    grid.add_argument("-j", "--jobs", type=int, default=2, help="experiments run at once (default: 2)")
+    grid.add_argument(
+        "-j", "--jobs", type=whole(1, limits.JOBS), default=2, help="experiments run at once (default: 2)"
+    )
     grid.add_argument("--base", default="main", metavar="REV", help="revision to branch from (default: main)")
     grid.add_argument("--prefix", default="grid", metavar="NAME", help="branch name prefix (default: grid)")
     grid.add_argument("--no-run", action="store_true", help="commit only params.yaml on each branch")
@@ -75,7 +78,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     search.add_argument("name", metavar="NAME", help="the search (its study; kept trials are exp/NAME-tNNN)")
     search.add_argument("show_name", nargs="?", metavar="NAME", help=argparse.SUPPRESS)
-    search.add_argument("--trials", type=int, default=20, help="trials the study should hold (default: 20)")
+    search.add_argument(
+        "--trials",
+        type=whole(1, limits.TRIALS),
+        default=20,
+        help="trials the study should hold (default: 20)",
+    )
     search.add_argument(
         "--param",
         dest="params",
@@ -85,9 +93,13 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="a dimension: int:LOW..HIGH[:log], float:LOW..HIGH[:log] or cat:A,B,C; repeatable",
     )
     search.add_argument("--space", type=Path, metavar="FILE", help="search space YAML (KEY: SPEC per line)")
-    search.add_argument("--seed", type=int, default=0, help="TPE sampler seed (default: 0)")
-    search.add_argument("-j", "--jobs", type=int, default=2, help="trials run at once here (default: 2)")
-    search.add_argument("--keep", type=int, default=3, help="best trials made exp/ branches (default: 3)")
+    search.add_argument("--seed", type=whole(0, SEED_MAX), default=0, help="TPE sampler seed (default: 0)")
+    search.add_argument(
+        "-j", "--jobs", type=whole(1, limits.JOBS), default=2, help="trials run at once here (default: 2)"
+    )
+    search.add_argument(
+        "--keep", type=whole(0, limits.TRIALS), default=3, help="best trials made exp/ branches (default: 3)"
+    )
     search.add_argument(
         "--base", default="main", metavar="REV", help="revision to search from (default: main)"
     )
@@ -251,6 +263,9 @@ def dry_run_grid(args: argparse.Namespace, ui: Ui) -> int:
 # --- exp list -------------------------------------------------------------------------------
 
 
+UNREADABLE = "(unreadable: see the warning above)"
+
+
 def _fmt(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -272,6 +287,7 @@ def info_json(i: Any) -> dict[str, Any]:
         "stale": {"data": i.stale.data, "code": i.stale.code, "params": i.stale.params},
         "metrics": i.metrics,
         "changes": i.changes,
+        "error": i.error,
     }
 
 
@@ -294,7 +310,7 @@ def run_list(args: argparse.Namespace, ui: Ui) -> int:
             str(i.behind),
             _flags(i.stale),
             *(_fmt(i.metrics.get(m)) for m in metrics),
-            " ".join(f"{k}={v}" for k, v in i.changes.items()) or "-",
+            UNREADABLE if i.error else " ".join(f"{k}={v}" for k, v in i.changes.items()) or "-",
         ]
         for i in infos
     ]

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from graft import api
-from graft.cli.common import Ui, add_format
+from graft.cli.common import Ui, add_format, duration
 from graft.core.errors import GraftError
 from graft.core.texttable import align_rows
 
@@ -21,7 +21,10 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     prune.add_argument("names", nargs="*", metavar="NAME", help="branches to prune (NAME or exp/NAME)")
     prune.add_argument("--merged", action="store_true", help="only branches merged into --main")
     prune.add_argument(
-        "--older-than", metavar="DURATION", help="only branches whose tip is older than this (30d, 12h, 2w)"
+        "--older-than",
+        type=duration,
+        metavar="DURATION",
+        help="only branches whose tip is older than this (30d, 12h, 2w)",
     )
     prune.add_argument(
         "--remote", action="store_true", help="also on origin: archive there and delete its branches"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from graft import api
 from graft.cli import modelref
-from graft.cli.common import Ui, add_format
+from graft.cli.common import Ui, add_format, moment
 from graft.core.errors import CheckFailed, ExitCode
 
 EXTRA = "monitor"
@@ -24,9 +24,13 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--log-db", required=True, help="sqlite:///PATH or postgresql://... of the prediction log"
     )
     parser.add_argument(
-        "--since", help="window start (inclusive): ISO 8601, or a duration back from now (24h, 7d)"
+        "--since",
+        type=moment,
+        help="window start (inclusive): ISO 8601, or a duration back from now (24h, 7d)",
     )
-    parser.add_argument("--until", help="window end (exclusive): ISO 8601 or a duration back from now")
+    parser.add_argument(
+        "--until", type=moment, help="window end (exclusive): ISO 8601 or a duration back from now"
+    )
     parser.add_argument("-o", "--output", type=Path, help="report file: .md (PNG plots beside it) or .html")
     parser.add_argument(
         "--json", dest="json_out", type=Path, metavar="FILE", help="also write the result here"

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from graft import api
-from graft.cli.common import Ui, add_format
+from graft.cli.common import SEED_MAX, Ui, add_format, seconds, share, whole
+from graft.core import limits
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +32,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="the outcome column sent as feedback (default: the server's label_column, "
         "graft.yaml predictions.label)",
     )
-    parser.add_argument("--limit", type=int, help="send at most this many rows (the first ones)")
+    parser.add_argument("--limit", type=whole(1), help="send at most this many rows (the first ones)")
     parser.add_argument(
         "--shift", action="append", default=[], metavar="COL=+N|-N|*N", help="move a numeric input"
     )
@@ -46,19 +47,28 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--ratio", action="append", default=[], metavar="COL=CAT:SHARE", help="resample a group's share"
     )
     parser.add_argument(
-        "--flip-labels", type=float, default=0.0, metavar="SHARE", help="replace this share of outcomes"
+        "--flip-labels", type=share, default=0.0, metavar="SHARE", help="replace this share of outcomes"
     )
     parser.add_argument(
         "--feedback-rate",
-        type=float,
+        type=share,
         default=1.0,
         help="share of rows that get feedback (0: no feedback, no outcome column needed)",
     )
     parser.add_argument(
-        "--feedback-delay", type=float, default=0.0, metavar="SECONDS", help="wait before feedback"
+        "--feedback-delay",
+        type=seconds(limits.FEEDBACK_DELAY_SECONDS),
+        default=0.0,
+        metavar="SECONDS",
+        help="wait before feedback",
     )
-    parser.add_argument("--batch-size", type=int, default=50, help="records per /predict request")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--batch-size",
+        type=whole(1, limits.REPLAY_BATCH_ROWS),
+        default=50,
+        help="records per /predict request",
+    )
+    parser.add_argument("--seed", type=whole(0, SEED_MAX), default=0)
     add_format(parser)
     parser.set_defaults(handler=run)
 

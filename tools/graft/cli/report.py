@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from graft import api
-from graft.cli.common import Ui, add_format
+from graft.cli.common import SEED_MAX, Ui, add_format, whole
+from graft.core import limits
 from graft.core.fsio import atomic_write_text
 
 EXTRA = "plots"  # --png-dir draws with matplotlib
@@ -25,8 +26,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--all", dest="all_experiments", action="store_true", help="rank every exp/* branch")
     parser.add_argument("-o", "--output", type=Path, help="write the Markdown here instead of stdout")
     parser.add_argument("--png-dir", type=Path, help="also write PNG charts here (needs matplotlib)")
-    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (1000)")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (0)")
+    parser.add_argument(
+        "--resamples", type=whole(1, limits.RESAMPLES), default=1000, help="bootstrap resamples (1000)"
+    )
+    parser.add_argument("--seed", type=whole(0, SEED_MAX), default=0, help="bootstrap seed (0)")
     add_format(parser, ("md", "json"))
     parser.set_defaults(handler=run)
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from graft import api
 from graft.cli import modelref
-from graft.cli.common import Ui
+from graft.cli.common import PORT_MAX, Ui, whole
+from graft.core import limits
 
 EXTRA = "serve"
-DEFAULT_MAX_BODY = 8 * 1024 * 1024
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +19,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     modelref.add_arguments(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument("--port", type=whole(1, PORT_MAX), default=8000, help="port (default 8000)")
     parser.add_argument(
         "--log-db",
         default="sqlite:///predictions.db",
@@ -27,9 +27,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-body-bytes",
-        type=int,
-        default=DEFAULT_MAX_BODY,
-        help=f"largest accepted request body; larger ones get 413 (default {DEFAULT_MAX_BODY})",
+        type=whole(1, limits.MAX_BODY_BYTES),
+        help="largest accepted request body; larger ones get 413 "
+        f"(default {limits.REQUEST_BODY_BYTES.default}, or {limits.REQUEST_BODY_BYTES.variable})",
     )
     parser.add_argument(
         "--compile",
@@ -57,7 +57,8 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
     compile_cache = args.compile_cache if args.compile else None
     if compile_cache is not None:
         ui.message(f"graft serve: loading the compiled model (compiled into {compile_cache} on first use)")
-    server = api.serve(package, args.host, args.port, args.log_db, args.max_body_bytes, compile_cache)
+    max_body = args.max_body_bytes or limits.REQUEST_BODY_BYTES.value()
+    server = api.serve(package, args.host, args.port, args.log_db, max_body, compile_cache)
     ui.message(
         f"graft serve: {server.model.name} {server.model.version} on {server.url} "
         f"(log: {server.log.display_url})"

@@ -110,6 +110,26 @@ def snapshot(view: View) -> Snapshot:
     )
 
 
+def readable(views: Sequence[View], optional: Iterable[str]) -> tuple[list[View], list[Snapshot]]:
+    """Each view with its snapshot; a view named in ``optional`` (listed by ``--all``, not asked
+    for by name) whose files cannot be read is left out with a warning naming it and the file,
+    so one bad branch does not stop a listing. Any other view's error propagates."""
+    import logging
+
+    from graft.core.errors import GraftError
+
+    skippable = set(optional)
+    kept: list[tuple[View, Snapshot]] = []
+    for view in views:
+        try:
+            kept.append((view, snapshot(view)))
+        except GraftError as exc:
+            if view.name not in skippable:
+                raise
+            logging.getLogger("graft").warning("left out %s: %s", view.name, exc)
+    return [v for v, _ in kept], [s for _, s in kept]
+
+
 def directions(settings: Settings, keys: Iterable[str]) -> dict[str, str]:
     """Metric -> ``higher``/``lower`` for the ``keys`` whose direction ``settings`` know."""
     out: dict[str, str] = {}
@@ -148,7 +168,8 @@ def compare_revisions(
     project = Project.find(root)
     names = revision_names(project.repo, revisions, base, all_experiments)
     views = [project.at(name) for name in names]  # unknown names fail here, before any reading
-    snapshots = [snapshot(view) for view in views]
+    listed = set(names) - {base, *(revisions or ["HEAD"])}  # by --all, not by name
+    views, snapshots = readable(views, listed)
     keys = _ordered_keys(s.metrics for s in snapshots)
     return build_diff(snapshots, directions(views[0].settings, keys), only_changed, sort)
 

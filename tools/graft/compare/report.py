@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from graft.compare import charts
-from graft.compare.diff import Snapshot, best_indices, build_diff, directions, is_number, snapshot
+from graft.compare.diff import (
+    Snapshot,
+    best_indices,
+    build_diff,
+    directions,
+    is_number,
+    readable,
+    snapshot,
+)
 from graft.compare.gate import committed_metrics, describe_failure, evaluate
 from graft.compare.predictions import class_names
 from graft.project.lock import flatten
@@ -265,11 +273,15 @@ def gate_summary(base_metrics: Mapping[str, Any] | None, head: View) -> dict[str
 
 
 def leaderboard(
-    project: Project, names: Sequence[str], base_metrics: Mapping[str, Any] | None, settings: Settings
+    project: Project,
+    names: Sequence[str],
+    base_metrics: Mapping[str, Any] | None,
+    settings: Settings,
+    listed: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Revisions ranked by the first headline metric; each with its gate against the base."""
-    views = [project.at(n) for n in names]
-    snaps = [snapshot(v) for v in views]
+    """Revisions ranked by the first headline metric; each with its gate against the base.
+    ``listed``: names found by ``--all`` (an unreadable one is left out with a warning)."""
+    views, snaps = readable([project.at(n) for n in names], listed)
     present = {k for s in snaps for k in (s.metrics or {})}
     wanted = [*settings.metrics.headline, *settings.task_metrics]
     metrics = [m for m in dict.fromkeys(wanted) if m in present]
@@ -346,10 +358,12 @@ def build_context(
     dirs = directions(settings, keys)
     rows = metric_rows(base_snap, head_snap, dirs, boot)
     board_names: list[str] = []
+    listed: list[str] = []
     if also or all_experiments:
-        extra = list(also) + (gitrepo.branches(project.repo) if all_experiments else [])
-        board_names = list(dict.fromkeys([base, head, *extra]))
-    board = leaderboard(project, board_names, base_snap.metrics, settings) if board_names else None
+        if all_experiments:
+            listed = [b for b in gitrepo.branches(project.repo) if b not in {base, head, *also}]
+        board_names = list(dict.fromkeys([base, head, *also, *listed]))
+    board = leaderboard(project, board_names, base_snap.metrics, settings, listed) if board_names else None
     return {
         "marker": MARKER,
         "task": settings.task.type,

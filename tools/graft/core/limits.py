@@ -42,6 +42,10 @@ class Limit:
             raise UsageError(f"{self.variable}={raw!r}: expected a positive whole number of {self.unit}")
         return int(text)
 
+    def over(self, where: str, found: str) -> str:
+        """The message refusing ``where`` for ``found`` (e.g. "20,000,000 bytes") past this bound."""
+        return f"{where}: {found}, over the limit of {self.value():,} {self.unit} ({self.variable})"
+
 
 LIMITS: dict[str, Limit] = {}
 
@@ -71,3 +75,91 @@ PACKAGE_NAME_BYTES = define(
     "PACKAGE_NAME_BYTES", 1024, "bytes", "length of a member name in a package archive (UTF-8)"
 )
 MANIFEST_BYTES = define("MANIFEST_BYTES", 16 * MIB, "bytes", "size of a package's manifest.json")
+
+# --- YAML and JSON documents (graft.core.safeload) ---------------------------------------------
+YAML_BYTES = define(
+    "YAML_BYTES",
+    4 * MIB,
+    "bytes",
+    "size of a YAML document graft parses: params files, graft.yaml, dvc.yaml, dvc.lock, package "
+    "spec files, search spaces, `monitor --params`, at any revision",
+)
+YAML_VALUES = define(
+    "YAML_VALUES",
+    250_000,
+    "values",
+    "scalars, lists and mappings in a YAML document, an alias counting as every value it refers "
+    "to (an alias bomb is refused before it expands)",
+)
+JSON_BYTES = define(
+    "JSON_BYTES",
+    16 * MIB,
+    "bytes",
+    "size of a JSON document graft parses (metrics files, from Git or a package)",
+)
+JSON_VALUES = define("JSON_VALUES", 2_000_000, "values", "scalars, lists and objects in a JSON document")
+DOCUMENT_DEPTH = define(
+    "DOCUMENT_DEPTH", 64, "levels", "nesting of lists and mappings in a YAML or JSON document"
+)
+
+# --- command-line options (graft.cli.common's argparse types) -----------------------------------
+DURATION_DAYS = define(
+    "DURATION_DAYS",
+    36_500,
+    "days",
+    "a duration option (--since, --until, --older-than): 100 years back is the earliest time",
+)
+JOBS = define("JOBS", 64, "jobs", "experiments or trials run at once (-j) and local:N cluster workers")
+TRIALS = define("TRIALS", 10_000, "trials", "trials of one `exp search` (--trials, --keep)")
+RESAMPLES = define("RESAMPLES", 100_000, "resamples", "bootstrap resamples of `graft report` (--resamples)")
+REPLAY_BATCH_ROWS = define("REPLAY_BATCH_ROWS", 100_000, "rows", "records per request of `graft replay`")
+FEEDBACK_DELAY_SECONDS = define(
+    "FEEDBACK_DELAY_SECONDS", 86_400, "seconds", "the wait of `graft replay --feedback-delay`"
+)
+
+# --- the HTTP server (graft.serving) -----------------------------------------------------------
+REQUEST_BODY_BYTES = define(
+    "REQUEST_BODY_BYTES",
+    8 * MIB,
+    "bytes",
+    "a request body (larger ones get 413); `graft serve --max-body-bytes` sets it per server",
+)
+MAX_BODY_BYTES = define(
+    "MAX_BODY_BYTES", 1 * GIB, "bytes", "the largest request body `graft serve --max-body-bytes` may allow"
+)
+REQUEST_VALUES = define(
+    "REQUEST_VALUES",
+    1_000_000,
+    "values",
+    "JSON values (scalars, arrays, objects) in a request body, counted on its bytes before parsing "
+    "(413), so parsing it costs a small multiple of the body",
+)
+REQUEST_PARSERS = define(
+    "REQUEST_PARSERS",
+    2,
+    "bodies",
+    "large request bodies (over 64 KiB) parsed and validated at once, in threads off the event loop",
+)
+REQUEST_HEADER_BYTES = define(
+    "REQUEST_HEADER_BYTES", 64 * KIB, "bytes", "a request's line and headers together (431)"
+)
+REQUEST_HEADERS = define("REQUEST_HEADERS", 100, "headers", "header fields in one request (431)")
+
+
+# --- the README's table -------------------------------------------------------------------------
+
+
+def shown(limit: Limit) -> str:
+    """A default as the README shows it: bytes in KiB/MiB/GiB when whole, else the number."""
+    if limit.unit == "bytes":
+        for size, name in ((GIB, "GiB"), (MIB, "MiB"), (KIB, "KiB")):
+            if limit.default % size == 0:
+                return f"{limit.default // size} {name}"
+    return f"{limit.default:,} {limit.unit}"
+
+
+def markdown_table() -> str:
+    """The README's "Limits" table, one row per limit in :data:`LIMITS` (a test keeps them equal)."""
+    rows = ["| variable | default | what it bounds |", "| --- | --- | --- |"]
+    rows += [f"| `{lim.variable}` | {shown(lim)} | {lim.what} |" for lim in LIMITS.values()]
+    return "\n".join(rows) + "\n"

@@ -21,6 +21,7 @@ its worker died never fails on, nor duplicates, what the first attempt pushed.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import threading
@@ -706,6 +707,7 @@ class Info:
     stale: Stale
     metrics: dict[str, float | None]
     changes: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None  # why its files could not be read (the rest is then unknown)
 
 
 def pipeline_params(view: View) -> dict[str, Any]:
@@ -766,14 +768,21 @@ def list_experiments(cwd: str | Path = ".", main: str = DEFAULT_BASE) -> list[In
         tip = tip_rev.commit
         fork = gitrepo.merge_base(repo, tip, main_rev.commit)
         ahead, behind = gitrepo.ahead_behind(repo, tip, main_rev.commit)
-        tip_view = project.at(tip_rev)
-        if fork is None:
-            stale = Stale(None, None, None)
-            changes: dict[str, Any] = {}
-        else:
-            fork_view = project.at(gitrepo.Revision(str(fork.id), fork))
-            stale = stale_flags(main_view, fork_view)
-            changes = param_changes(tip_view, fork_view)
+        tip_view = project.at(gitrepo.Revision(branch, tip))  # named as listed
+        stale = Stale(None, None, None)
+        changes: dict[str, Any] = {}
+        metrics: dict[str, float | None] = {}
+        error = None
+        try:  # one branch whose files cannot be read must not stop the listing
+            if fork is not None:
+                fork_view = project.at(gitrepo.Revision(str(fork.id), fork))
+                stale = stale_flags(main_view, fork_view)
+                changes = param_changes(tip_view, fork_view)
+            metrics = headline_metrics(tip_view)
+        except GraftError as exc:
+            error = str(exc)
+            stale, changes, metrics = Stale(None, None, None), {}, {}
+            logging.getLogger("graft").warning("%s: listed without its results: %s", branch, error)
         out.append(
             Info(
                 branch=branch,
@@ -782,8 +791,9 @@ def list_experiments(cwd: str | Path = ".", main: str = DEFAULT_BASE) -> list[In
                 ahead=ahead,
                 behind=behind,
                 stale=stale,
-                metrics=headline_metrics(tip_view),
+                metrics=metrics,
                 changes=changes,
+                error=error,
             )
         )
     return out

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
+from graft.core import limits
 from graft.core.errors import GraftError, UsageError
 from graft.experiments.branches import (
     GRAFT_DIR,
@@ -40,7 +41,7 @@ Finished = Callable[[int, Outcome], None]
 CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler
 WORKERS_TIMEOUT = 30.0  # seconds to wait for the first worker
 LOCAL_WORKERS_DIR = f"{GRAFT_DIR}/cluster"  # local:N workers keep their clone here
-_LOCAL = re.compile(r"^local:(\d+)$")
+_LOCAL = re.compile(r"^local:(\d{1,9})$")
 _ADDRESS = re.compile(r"^(tcp|tls)://[^\s/:]+:\d+$")
 
 
@@ -94,6 +95,8 @@ def parse_cluster(address: str) -> tuple[str, int | None]:
         n = int(match.group(1))
         if n < 1:
             raise UsageError(f"--cluster {address}: local:N needs at least one worker")
+        if n > limits.JOBS.value():
+            raise UsageError(limits.JOBS.over(f"--cluster {address}", f"{n:,} workers"))
         return "local", n
     if _ADDRESS.match(address.strip()):
         return address.strip(), None

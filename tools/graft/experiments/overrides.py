@@ -24,7 +24,8 @@ from typing import Any
 
 import yaml
 
-from graft.core.errors import ParamsError, UsageError
+from graft.core.errors import DataError, ParamsError, UsageError
+from graft.core.safeload import load_yaml
 from graft.project.dvcfile import DEFAULT_PARAMS as PARAMS_FILE
 
 PathPart = str | int
@@ -89,7 +90,7 @@ def parse_assignments(texts: Sequence[str]) -> list[Assignment]:
 def parse_value(raw: str, key: str) -> Any:
     """Parse ``raw`` as YAML the way the stages read params.yaml."""
     try:
-        return yaml.safe_load(raw) if raw != "" else ""
+        return load_yaml(raw, f"--set {key}") if raw != "" else ""
     except yaml.YAMLError as exc:
         problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
         raise ParamsError(f"--set {key}={raw}: not a valid YAML value ({problem})") from None
@@ -219,7 +220,7 @@ def plan_text(
     params_text: str, assignments: Sequence[Assignment], source: str = PARAMS_FILE
 ) -> list[Override]:
     try:
-        document = yaml.safe_load(params_text)
+        document = load_yaml(params_text, source)
     except yaml.YAMLError as exc:
         raise ParamsError(f"{source}: not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(document, Mapping):
@@ -244,8 +245,8 @@ def _yaml_safe(value: Any) -> Any:
 
     if isinstance(value, str):
         try:
-            same = yaml.safe_load(value) == value
-        except yaml.YAMLError:
+            same = load_yaml(value, "a --set value") == value
+        except (yaml.YAMLError, DataError):
             same = False
         return value if same else DoubleQuotedScalarString(value)
     if isinstance(value, list):
@@ -270,7 +271,7 @@ def apply(params_text: str, overrides: Sequence[Override], source: str = PARAMS_
     rt.dump(document, buffer)
     text = buffer.getvalue()
     # What the stages will read must be exactly what was asked for.
-    reread = yaml.safe_load(text)
+    reread = load_yaml(text, source)
     for o in overrides:
         if get_path(reread, o.path) != o.new:
             raise ParamsError(

@@ -24,7 +24,6 @@ dry run that lists what would go). Archive refs are not fetched by ``git clone``
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,9 +33,7 @@ import pygit2
 
 from graft.core import gitrepo
 from graft.core.errors import GitError, UsageError
-
-DURATION_RE = re.compile(r"^(\d+)([smhdw])$")
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+from graft.core.timespec import parse_duration as parse
 
 
 @dataclass(frozen=True)
@@ -71,10 +68,8 @@ class PruneResult:
 
 
 def parse_duration(text: str) -> int:
-    found = DURATION_RE.match(text.strip())
-    if found is None:
-        raise UsageError(f"--older-than '{text}' is not a duration like 12h, 30d or 2w (units: s m h d w)")
-    return int(found[1]) * UNITS[found[2]]
+    """``--older-than``: whole seconds (:func:`graft.core.timespec.parse_duration`)."""
+    return int(parse(text, "--older-than").total_seconds())
 
 
 def _branch_name(name: str) -> str:

@@ -43,7 +43,8 @@ from typing import Any, Literal, TypeGuard
 import yaml
 
 from graft.core import gitrepo
-from graft.core.errors import GraftError, ParamsError, UsageError
+from graft.core.errors import DataError, GraftError, ParamsError, UsageError
+from graft.core.safeload import load_yaml
 from graft.core.worktree import file_lock
 from graft.experiments import branches
 from graft.experiments.overrides import Assignment, plan_text
@@ -95,8 +96,8 @@ class Dimension:
 
 def _number(text: str, kind: str, where: str) -> float:
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
+        value = load_yaml(text, where)
+    except (yaml.YAMLError, DataError):
         value = None
     if isinstance(value, str):
         with contextlib.suppress(ValueError):
@@ -171,7 +172,7 @@ def parse_params(texts: Sequence[str]) -> list[Dimension]:
 def parse_space_file(path: Path) -> list[Dimension]:
     """A YAML mapping ``KEY: SPEC`` (string or mapping) read from ``path``."""
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = load_yaml(path.read_bytes(), f"--space {path}")
     except OSError as exc:
         raise UsageError(f"--space {path}: cannot be read ({exc.strerror})") from None
     except yaml.YAMLError as exc:

@@ -38,12 +38,11 @@ import io
 import itertools
 import math
 import operator
-import re
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +50,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from graft.core import timespec
 from graft.core.errors import GraftError, UsageError
 from graft.monitoring.checks import output_columns
 from graft.monitoring.logquery import CHUNK_ROWS, POSTGRES_SQL, SQLITE_SQL
@@ -109,25 +109,9 @@ class LogLayout:
 BINARY = LogLayout((), ())  # the outputs of a binary model, for reading a row on its own
 
 
-DURATION_RE = re.compile(r"^(\d+)([mhd])$")
-UNITS = {"m": "minutes", "h": "hours", "d": "days"}
-
-
 def parse_time(value: str | None, flag: str, now: datetime | None = None) -> datetime | None:
     """An ISO 8601 time (UTC when no zone is given) or a duration back from now: 90m, 24h, 7d."""
-    if value is None:
-        return None
-    duration = DURATION_RE.match(value)
-    if duration:
-        amount, unit = duration.groups()
-        return (now or datetime.now(UTC)) - timedelta(**{UNITS[unit]: int(amount)})
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise UsageError(
-            f"{flag} {value!r}: expected an ISO 8601 time such as 2026-11-27T10:00:00Z"
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return timespec.parse_time(value, flag, now)
 
 
 def _where(since: datetime | None, until: datetime | None, placeholder: str) -> tuple[str, list[Any]]:

@@ -570,6 +570,7 @@ def monitor_package(
 
     import yaml
 
+    from graft.core.safeload import load_yaml
     from graft.monitoring import report as reporting
     from graft.monitoring.logreader import read_window
     from graft.release.reference import schema_columns
@@ -583,7 +584,12 @@ def monitor_package(
         params = parse_params(settings.monitor or None, source, required=False)
     else:
         source = str(params_path)
-        chosen = yaml.safe_load(Path(params_path).read_text(encoding="utf-8")) or {}
+        try:
+            chosen = load_yaml(Path(params_path).read_bytes(), source) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ParamsError(f"{source}: cannot be read ({exc.__class__.__name__})") from None
+        if not isinstance(chosen, dict):
+            raise ParamsError(f"{source}: expected a mapping at the top level")
         params = parse_params(chosen.get("monitor"), source)
     params.check_task(released.task, source)
     groups = params.fairness.group_columns

@@ -57,8 +57,10 @@ class Lock:
             return cls()
         import yaml
 
+        from graft.core.safeload import load_yaml
+
         try:
-            document = yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+            document = load_yaml(data, where) or {}
         except yaml.YAMLError as exc:
             raise DataError(f"{where}: not valid YAML ({exc.__class__.__name__})") from None
         stages = document.get("stages") if isinstance(document, Mapping) else None

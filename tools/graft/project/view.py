@@ -9,7 +9,6 @@ the same ``params.yaml`` on a hundred branches parses it once.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -53,12 +52,10 @@ class Parsed:
     settings: dict[str, Settings] = field(default_factory=dict)
 
 
-def _load(data: bytes, path: str) -> Any:
-    if path.endswith(".json"):
-        return json.loads(data)
-    import yaml
+def _load(data: bytes, path: str, where: str) -> Any:
+    from graft.core.safeload import load
 
-    return yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return load(data, where, path)
 
 
 @dataclass(frozen=True)
@@ -97,7 +94,9 @@ class View:
             if data is None:
                 return None
             try:
-                value = _load(data, path)
+                value = _load(data, path, self.source.where(path))
+            except DataError:  # a document limit, named with its file and revision
+                raise
             except Exception as exc:  # json/yaml errors, UnicodeDecodeError: the file is at fault
                 where = self.source.where(path)
                 raise DataError(f"{where}: cannot be parsed ({exc.__class__.__name__})") from None

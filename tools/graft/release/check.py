@@ -16,7 +16,6 @@ graft.yaml's gate thresholds.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from graft.core.errors import DataError, GraftError
+from graft.core.safeload import load
 from graft.project.lock import LOCK_FILE, Lock, flatten
 from graft.project.source import GitSource
 
@@ -75,7 +75,7 @@ def _changed_keys(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[s
 
 
 def _document(data: bytes, path: str) -> dict[str, Any]:
-    value = json.loads(data) if path.endswith(".json") else yaml.safe_load(data)
+    value = load(data, path)
     if not isinstance(value, Mapping):
         raise ValueError("not a mapping")
     return flatten(value)

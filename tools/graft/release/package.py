@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from graft import __version__
 from graft.core.fsio import atomic_write_bytes, dumps_json
+from graft.core.safeload import load
 from graft.release.archive import (
     MANIFEST,
     PACKAGE_FORMAT,
@@ -101,10 +102,8 @@ def parse_file(name: str, data: bytes) -> Any:
     import yaml
 
     try:
-        if name.endswith(".json"):
-            return json.loads(data)
-        if name.endswith((".yaml", ".yml")):
-            return yaml.safe_load(data)
+        if name.endswith((".json", ".yaml", ".yml")):
+            return load(data, name)
     except (ValueError, yaml.YAMLError) as exc:  # ValueError covers JSON and UTF-8 errors
         raise PackageError(f"{name}: cannot be parsed ({exc.__class__.__name__})") from None
     return data

@@ -33,13 +33,14 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from graft import __version__
+from graft.core import limits
 from graft.serving.model import ServingModel
 from graft.serving.predlog import PredictionLog
 from graft.serving.request import JSON, ApiError, ClientGone
 from graft.serving.routes import Routes
 from graft.serving.schemas import task_components
 
-DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+DEFAULT_MAX_BODY_BYTES = limits.REQUEST_BODY_BYTES.default
 
 logger = logging.getLogger("graft.serving")
 

@@ -6,6 +6,8 @@ Every POST body must be UTF-8 JSON (RFC 8259) that is also I-JSON (RFC 7493), se
 * a missing Content-Type, another media type (``text/plain``, a form, ...), another charset or
   another parameter, or a Content-Encoding (gzip, ...): 415, before the body is read;
 * a body larger than the limit: 413, from Content-Length before reading, or while streaming;
+  a body holding more JSON values than ``REQUEST_VALUES`` (:mod:`graft.core.limits`; counted on
+  its bytes, outside strings, before parsing): 413, so parsing costs a small multiple of it;
 * a byte order mark (UTF-8, UTF-16 or UTF-32), a body in UTF-16/UTF-32 without one, bytes that
   are not UTF-8, malformed JSON, nesting deeper than the parser allows: 400 naming the problem
   and where it is (byte offset, or line and column);
@@ -20,21 +22,29 @@ be serialised again by orjson (the prediction log holds that re-serialised form)
 
 Fast path: orjson parses the body (it refuses byte order marks, invalid UTF-8 and lone
 surrogates by itself, but keeps the last of two equal keys without a word). The body's ``:``
-bytes are then counted: every object member has one, so a count equal to the number of members
-parsed proves that no key was repeated (and that no string holds a ``:``). Otherwise, and when
-orjson refuses the body, the standard library parses it again and the result is walked to
-name the fault, or accepted when there is none.
+bytes outside strings are then counted: every object member has one, so a count equal to the
+number of members parsed proves that no key was repeated. Otherwise, and when orjson refuses
+the body, the standard library parses it again and the result is walked to name the fault
+(depth first, one iterator per level: the walk's memory follows the nesting, not the length).
+
+:func:`parse_json` is synchronous; the routes run it (and validation) in a thread off the event
+loop for bodies over :data:`INLINE_BYTES` (:meth:`graft.serving.routes.Routes.json_body`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
+import threading
 from collections.abc import Iterator
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from graft.core import limits
+from graft.core.safeload import JSON_STRING, count_json_values
 from graft.serving.validator import FieldError, NonFinite, show
 
 if TYPE_CHECKING:
@@ -51,6 +61,7 @@ BOMS = (
     (b"\xff\xfe", "UTF-16LE"),
 )
 UTF8_ONLY = "the API accepts UTF-8 JSON only"
+INLINE_BYTES = 64 * 1024  # bodies up to this size are parsed on the event loop (microseconds)
 
 
 class ApiError(Exception):
@@ -163,23 +174,75 @@ def parse_json(body: bytes) -> Any:
     if not body:
         raise ApiError(400, "empty request body: expected JSON")
     check_encoding(body)
+    skeleton = _skeleton(body)
+    check_values(skeleton)
+    with _collector_paused():
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return _parse_and_check(body)
+        if not _keys_unique(skeleton, data):
+            del data  # the fallback parses again: never hold both
+            return _parse_and_check(body)
+        return data
+
+
+_PAUSED = 0  # parses in progress
+_WAS_ENABLED = True  # the collector's state when the first of them began
+_PAUSED_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a body is parsed (by any thread).
+
+    Parsed JSON holds no reference cycles, yet creating a million lists would trigger dozens of
+    full collections over the whole heap, each holding the interpreter lock: parsing becomes
+    about five times slower and starves the event loop. Counted, so overlapping parses in the
+    worker threads turn it back on only when the last one ends (and only if it was on).
+    """
+    global _PAUSED, _WAS_ENABLED
+    with _PAUSED_LOCK:
+        if _PAUSED == 0:
+            _WAS_ENABLED = gc.isenabled()
+            gc.disable()
+        _PAUSED += 1
     try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return _parse_and_check(body)
-    if not _keys_unique(body, data):
-        return _parse_and_check(body)
-    return data
+        yield
+    finally:
+        with _PAUSED_LOCK:
+            _PAUSED -= 1
+            if _PAUSED == 0 and _WAS_ENABLED:
+                gc.enable()
 
 
-def _keys_unique(body: bytes, data: Any) -> bool:
-    """True when the body's ``:`` count equals the members parsed: no key was given twice.
+def _skeleton(body: bytes) -> bytes:
+    """The body with every string blanked to ``""`` and whitespace removed: its structure."""
+    return (JSON_STRING.sub(b'""', body) if b'"' in body else body).translate(None, b" \t\r\n")
 
-    Every member has a ``:`` (a repeated key's too), and so may a string. The members of a
+
+def check_values(skeleton: bytes) -> None:
+    """413 when the body (its :func:`_skeleton`) holds more JSON values than the limit
+    (:func:`graft.core.safeload.count_json_values`)."""
+    values = count_json_values(skeleton)
+    bound = limits.REQUEST_VALUES.value()
+    if values > bound:
+        raise ApiError(
+            413,
+            f"request body holds about {values:,} JSON values, over the limit of {bound:,} "
+            f"({limits.REQUEST_VALUES.variable})",
+        )
+
+
+def _keys_unique(skeleton: bytes, data: Any) -> bool:
+    """True when the body's ``:`` count (outside strings) equals the members parsed: no key
+    was given twice (every member has a ``:``, a repeated key's too). The members of a
     record, or of a list of records, are counted first (what /predict receives, at C speed);
     every level only when those do not account for every ``:``.
     """
-    colons = body.count(b":")
+    colons = skeleton.count(b":")
+    if colons == 0:
+        return True  # no members at all, so none repeated
     if type(data) is dict:
         top = len(data)
     elif type(data) is list and set(map(type, data)) == {dict}:
@@ -280,25 +343,34 @@ def _text_fault(text: str) -> tuple[str, str] | None:
 
 
 def _first_fault(data: Any) -> FieldError | None:
-    """The first repeated key or unacceptable string, in document order."""
-    stack: list[tuple[tuple[str | int, ...], Any]] = [(("body",), data)]
+    """The first repeated key or unacceptable string, in document order (depth first, one
+    iterator per open array or object: memory follows the depth, not the length)."""
+    stack: list[tuple[tuple[str | int, ...], Iterator[tuple[Any, Any]]]] = [((), iter([("body", data)]))]
     while stack:
-        loc, value = stack.pop()
-        kind = type(value)
-        if kind is str:
-            fault = _text_fault(value)
-            if fault is not None:
-                return FieldError(loc, f"string contains {fault[0]}, {fault[1]}", "invalid_text")
-        elif kind is dict or kind is _Repeated:
-            for key in value:
-                fault = _text_fault(key)
+        parent, items = stack[-1]
+        for key, value in items:
+            loc = (*parent, key)
+            kind = type(value)
+            if kind is str:
+                fault = _text_fault(value)
                 if fault is not None:
-                    return FieldError(loc, f"key {show(key)} contains {fault[0]}, {fault[1]}", "invalid_text")
-            if kind is _Repeated:
-                return FieldError((*loc, value.key), "key given more than once", "duplicate_key")
-            stack.extend(reversed([((*loc, k), v) for k, v in value.items()]))
-        elif kind is list:
-            stack.extend(reversed([((*loc, i), v) for i, v in enumerate(value)]))
+                    return FieldError(loc, f"string contains {fault[0]}, {fault[1]}", "invalid_text")
+            elif kind is dict or kind is _Repeated:
+                for name in value:
+                    fault = _text_fault(name)
+                    if fault is not None:
+                        return FieldError(
+                            loc, f"key {show(name)} contains {fault[0]}, {fault[1]}", "invalid_text"
+                        )
+                if kind is _Repeated:
+                    return FieldError((*loc, value.key), "key given more than once", "duplicate_key")
+                stack.append((loc, iter(value.items())))
+                break
+            elif kind is list:
+                stack.append((loc, enumerate(value)))
+                break
+        else:
+            stack.pop()
     return None
 
 
@@ -309,6 +381,7 @@ __all__ = [
     "check_content_encoding",
     "check_content_type",
     "check_encoding",
+    "check_values",
     "parse_json",
     "read_body",
 ]

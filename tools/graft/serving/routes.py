@@ -1,7 +1,10 @@
 """The endpoints: what each does with a request, and how it is documented.
 
 Every POST route reads its body the same way (:meth:`Routes.json_body`: Content-Type, size,
-strict UTF-8 JSON; see :mod:`graft.serving.request`), then validates it. A request is logged
+strict UTF-8 JSON; see :mod:`graft.serving.request`), then validates it. A body over
+:data:`~graft.serving.request.INLINE_BYTES` is parsed and validated in a worker thread, at most
+``REQUEST_PARSERS`` at once (:mod:`graft.core.limits`), so a costly body never holds up the
+event loop (``/health/live`` answers meanwhile) and memory stays bounded. A request is logged
 only once it has been scored, and what the log holds is the canonical form of what was scored:
 the validated records re-serialised (every schema field, keys sorted, ``null`` where a
 nullable field was absent), never the raw body.
@@ -16,16 +19,19 @@ number for regression (logged as its JSON text).
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from graft.core import limits
 from graft.serving.model import BATCH_ROWS, ServingModel
 from graft.serving.predlog import FeedbackRow, PredictionLog, PredictionRow, now, records_json
 from graft.serving.request import (
+    INLINE_BYTES,
     JSON,
     ApiError,
     check_content_encoding,
@@ -47,6 +53,7 @@ from graft.serving.v2 import columns_from_tensors
 from graft.serving.validator import InvalidInput, RecordValidator
 
 READY = b'{"status":"ok","detail":null}'
+T = TypeVar("T")
 
 
 def invalid(exc: InvalidInput) -> ApiError:
@@ -67,6 +74,8 @@ class Routes:
         self.model = model
         self.log = log
         self.max_body_bytes = max_body_bytes
+        self.parsers = limits.REQUEST_PARSERS.value()
+        self._limiter: Any = None  # anyio's CapacityLimiter, made in the event loop on first use
         self.validator = model.validator
         self.feedback_validator = RecordValidator(feedback_schema(model.task, model.classes))
         self.metadata_body = orjson.dumps(
@@ -141,11 +150,26 @@ class Routes:
 
     # --- shared steps -----------------------------------------------------------------------
 
-    async def json_body(self, request: Request) -> Any:
-        """415, 413 or 400 (see :mod:`graft.serving.request`), else the parsed body."""
+    async def json_body(self, request: Request, then: Callable[[Any], T]) -> T:
+        """415, 413 or 400 (see :mod:`graft.serving.request`), else ``then(parsed body)`` (the
+        route's validation): in a worker thread for a large body."""
         check_content_type(request.headers.getlist("content-type"))
         check_content_encoding(request.headers.getlist("content-encoding"))
-        return parse_json(await read_body(request, self.max_body_bytes))
+        body = await read_body(request, self.max_body_bytes)
+
+        def parse_and_check() -> T:
+            try:
+                return then(parse_json(body))
+            except ApiError as exc:  # its traceback's frames hold the parsed body: free it here
+                raise exc.with_traceback(None) from None
+
+        if len(body) <= INLINE_BYTES:
+            return parse_and_check()
+        import anyio
+
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.parsers)
+        return await anyio.to_thread.run_sync(parse_and_check, limiter=self._limiter)
 
     def _score(
         self, columns: dict[str, list[Any]], n: int, records: list[Any] | None
@@ -181,17 +205,18 @@ class Routes:
 
     # --- handlers ---------------------------------------------------------------------------
 
-    async def predict(self, request: Request) -> Response:
-        data = await self.json_body(request)
+    def _predict_input(self, data: Any) -> tuple[Any, dict[str, list[Any]]]:
         try:
             if type(data) is dict:
-                columns = self.validator.validate_record(data)
-            elif type(data) is list:
-                columns = self.validator.validate_records(data)
-            else:
-                raise ApiError(422, "body: expected a record (object) or a list of records")
+                return data, self.validator.validate_record(data)
+            if type(data) is list:
+                return data, self.validator.validate_records(data)
+            raise ApiError(422, "body: expected a record (object) or a list of records")
         except InvalidInput as exc:
             raise invalid(exc) from None
+
+    async def predict(self, request: Request) -> Response:
+        data, columns = await self.json_body(request, self._predict_input)
         n = len(columns[self.validator.rules[0].name])
         scores, labels, inputs = await self.score(columns, n, [data] if type(data) is dict else data)
         request_id = uuid.uuid4().hex
@@ -203,12 +228,15 @@ class Routes:
         self.log_prediction(request_id, inputs, n, scores, labels)
         return Response(out, media_type=JSON)
 
-    async def feedback(self, request: Request) -> Response:
-        data = await self.json_body(request)
+    def _feedback_input(self, data: Any) -> Any:
         try:
             self.feedback_validator.validate_record(data)
         except InvalidInput as exc:
             raise invalid(exc) from None
+        return data
+
+    async def feedback(self, request: Request) -> Response:
+        data = await self.json_body(request, self._feedback_input)
         if data.get("outcome") is None and data.get("action") is None:
             raise ApiError(422, "body: give 'outcome', 'action' or both")
         request_id = data["request_id"]
@@ -246,15 +274,18 @@ class Routes:
     async def metadata(self) -> Response:
         return Response(self.metadata_body, media_type=JSON)
 
+    def _v2_input(self, data: Any) -> tuple[dict[str, list[Any]], int]:
+        columns, n = columns_from_tensors(data, self.validator)
+        try:
+            return self.validator.validate_columns(columns, ("body", "inputs"), index=False), n
+        except InvalidInput as exc:
+            raise invalid(exc) from None
+
     async def v2_infer(self, model_name: str, request: Request) -> Response:
         model = self.model
         if model_name != model.name:
             raise ApiError(404, f"unknown model {model_name!r}; this server serves {model.name!r}")
-        columns, n = columns_from_tensors(await self.json_body(request), self.validator)
-        try:
-            columns = self.validator.validate_columns(columns, ("body", "inputs"), index=False)
-        except InvalidInput as exc:
-            raise invalid(exc) from None
+        columns, n = await self.json_body(request, self._v2_input)
         scores, labels, inputs = await self.score(columns, n)
         request_id = uuid.uuid4().hex
         out = orjson.dumps(

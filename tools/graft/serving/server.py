@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from graft.core import limits
 from graft.core.errors import GraftError, UsageError
 from graft.release.package import load_package
 from graft.serving.model import ServingModel
@@ -52,9 +53,21 @@ class Server:
                 log_level="warning",
                 access_log=False,
                 timeout_graceful_shutdown=30,
+                **http_options(),
             )
         finally:
             self.log.close()
+
+
+def http_options() -> dict[str, Any]:
+    """The HTTP/1.1 implementation with request head limits: httptools (431 past the limits,
+    :mod:`graft.serving.protocol`), else h11 with its buffer bounded (h11 answers 400)."""
+    try:
+        from graft.serving.protocol import bounded_protocol
+
+        return {"http": bounded_protocol()}
+    except ImportError:  # no httptools: uvicorn's h11 protocol
+        return {"http": "h11", "h11_max_incomplete_event_size": limits.REQUEST_HEADER_BYTES.value()}
 
 
 def log_config() -> dict[str, Any]:

@@ -14,9 +14,11 @@ No numpy, no FastAPI: this module is pure Python.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 from operator import itemgetter
 from typing import Any
 
@@ -194,10 +196,8 @@ class RecordValidator:
     def _extra(self, record: Mapping[str, Any], loc: tuple[str | int, ...]) -> list[FieldError]:
         if self.additional:
             return []
-        return [
-            FieldError((*loc, name), "extra field not permitted", "extra_forbidden")
-            for name in sorted(set(record) - self.allowed, key=str)
-        ]
+        extra = heapq.nsmallest(MAX_ERRORS, record.keys() - self.allowed, key=str)  # the first, sorted
+        return [FieldError((*loc, name), "extra field not permitted", "extra_forbidden") for name in extra]
 
     def validate_record(self, record: Any, loc: tuple[str | int, ...] = ("body",)) -> dict[str, list[Any]]:
         """One record -> columns of length 1 (None for a missing nullable field)."""
@@ -227,8 +227,8 @@ class RecordValidator:
                 [FieldError((*loc, i), f"must be an object, got {_json_type(records[i])}", "type")]
             )
         if not self.additional and set().union(*records) - self.allowed:
-            errors = [e for i, r in enumerate(records) for e in self._extra(r, (*loc, i))]
-            raise InvalidInput(errors)
+            found = (e for i, r in enumerate(records) for e in self._extra(r, (*loc, i)))
+            raise InvalidInput(list(islice(found, MAX_ERRORS)))  # no more are reported
         names = [rule.name for rule in self.rules]
         if len(names) > 1 and set(map(len, records)) == {len(names)}:
             # every record has every field (extra keys were refused above): transpose in C

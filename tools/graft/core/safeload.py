@@ -1,0 +1,205 @@
+"""Bounded YAML and JSON: the one way graft parses a document it did not write.
+
+Every YAML or JSON file graft reads (params files at any revision, ``graft.yaml``, ``dvc.yaml``,
+``dvc.lock``, metrics files, package spec files, search spaces, ``monitor --params``) goes
+through :func:`load_yaml` or :func:`load_json` (or :func:`load`, which picks by suffix). Both
+refuse, before building anything large, a document over ``YAML_BYTES``/``JSON_BYTES``, nested
+deeper than ``DOCUMENT_DEPTH`` or holding more than ``YAML_VALUES``/``JSON_VALUES`` values
+(:mod:`graft.core.limits`; JSON's values are counted on its bytes before parsing). In YAML an
+alias counts as every value it refers to, so a "billion laughs" alias bomb is refused after a
+few hundred events (its few bytes would expand to billions of values downstream) and an alias
+to a node that contains it (a cycle) is refused outright.
+
+``where`` names the document in every message (``exp/bomb:params.yaml``: revision and file).
+A refusal raises :class:`~graft.core.errors.DataError`; a syntax error raises what the parser
+raises (``yaml.YAMLError``, ``ValueError``) so callers keep their own wording for it. YAML is
+read with PyYAML's safe constructors (no ``!!python`` tags), composed from libyaml's events
+when libyaml is there.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from graft.core import limits
+from graft.core.errors import DataError
+
+__all__ = ["count_json_values", "load", "load_json", "load_yaml"]
+
+JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_JSON_NON_BRACKETS = re.compile(rb"[^\[\]{}]+")
+_JSON_INNERMOST = re.compile(rb"\[\]|\{\}")
+
+
+def _check_size(data: bytes | str, where: str, limit: limits.Limit) -> None:
+    size = len(data.encode("utf-8") if isinstance(data, str) else data)
+    if size > limit.value():
+        raise DataError(limit.over(where, f"{size:,} bytes"))
+
+
+def load(data: bytes | str, where: str, path: str | None = None) -> Any:
+    """``data`` parsed as JSON when ``path`` (default ``where``) ends in ``.json``, else as YAML."""
+    name = where if path is None else path
+    return load_json(data, where) if name.endswith(".json") else load_yaml(data, where)
+
+
+# --- JSON -------------------------------------------------------------------------------------
+
+
+def load_json(data: bytes | str, where: str) -> Any:
+    """``data`` parsed as JSON within the document limits (a refusal names ``where``)."""
+    _check_size(data, where, limits.JSON_BYTES)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    skeleton = JSON_STRING.sub(b'""', raw).translate(None, b" \t\r\n")
+    values = count_json_values(skeleton)
+    if values > limits.JSON_VALUES.value():
+        raise DataError(limits.JSON_VALUES.over(where, f"about {values:,} values"))
+    _check_json_depth(_JSON_NON_BRACKETS.sub(b"", skeleton), where)
+    return json.loads(data)
+
+
+def count_json_values(skeleton: bytes) -> int:
+    """Values in JSON text with its strings blanked and its whitespace removed: the root, and
+    each array or object's elements, which are one more than its commas unless it is empty."""
+    opened = skeleton.count(b"[") + skeleton.count(b"{")
+    empty = skeleton.count(b"[]") + skeleton.count(b"{}")
+    return 1 + skeleton.count(b",") + opened - empty
+
+
+def _check_json_depth(brackets: bytes, where: str) -> None:
+    """Peel the innermost ``[]``/``{}`` pairs off, one level per pass, at most the limit's passes.
+
+    Unbalanced brackets (invalid JSON) stop the peeling early and are left to the parser.
+    """
+    bound = limits.DOCUMENT_DEPTH.value()
+    for _ in range(bound):
+        if not brackets:
+            return
+        peeled = _JSON_INNERMOST.sub(b"", brackets)
+        if len(peeled) == len(brackets):
+            return  # not balanced: json.loads says where
+        brackets = peeled
+    if brackets and _JSON_INNERMOST.search(brackets):
+        raise DataError(limits.DOCUMENT_DEPTH.over(where, f"more than {bound} levels of nesting"))
+
+
+# --- YAML -------------------------------------------------------------------------------------
+
+
+def load_yaml(data: bytes | str, where: str) -> Any:
+    """``data`` parsed as YAML (safe constructors) within the document limits."""
+    _check_size(data, where, limits.YAML_BYTES)
+    import yaml
+
+    loader = _loader_class()(data)
+    loader.where = where
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:  # libyaml's scanner looks ahead and has its own depth bound
+        if "nesting depth" not in str(exc.problem) or exc.problem_mark is None:
+            raise
+        bound = limits.DOCUMENT_DEPTH.value()
+        found = f"line {exc.problem_mark.line + 1}: more than {bound} levels of nesting"
+        raise DataError(limits.DOCUMENT_DEPTH.over(where, found)) from None
+    finally:
+        loader.dispose()
+
+
+_LOADER: type | None = None
+
+
+def _loader_class() -> type:
+    """A safe loader whose composer (Python) counts values and depth on libyaml's events."""
+    global _LOADER
+    if _LOADER is not None:
+        return _LOADER
+    from yaml.composer import Composer
+    from yaml.constructor import SafeConstructor
+    from yaml.events import AliasEvent
+    from yaml.nodes import Node
+    from yaml.resolver import Resolver
+
+    try:
+        from yaml import _yaml
+
+        parser: Any = _yaml.CParser
+    except ImportError:  # PyYAML built without libyaml
+        parser = _python_parser()
+
+    class BoundedComposer(Composer):
+        where = "YAML document"
+        _values = 0
+        _depth = 0
+
+        def __init__(self) -> None:
+            super().__init__()
+            self._sizes: dict[str, int] = {}
+            self._node_limit = limits.YAML_VALUES.value()
+            self._depth_limit = limits.DOCUMENT_DEPTH.value()
+
+        def _line(self, event: Any) -> str:
+            mark = getattr(event, "start_mark", None)
+            return "" if mark is None else f"line {mark.line + 1}: "
+
+        def _count(self, n: int, event: Any) -> None:
+            self._values += n
+            if self._values > self._node_limit:
+                found = f"{self._line(event)}more than {self._node_limit:,} values"
+                if self._sizes:
+                    found += " once its aliases are expanded"
+                raise DataError(limits.YAML_VALUES.over(self.where, found))
+
+        def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+            reader: Any = self  # the parser half of the loader (libyaml's or PyYAML's)
+            event = reader.peek_event()
+            if reader.check_event(AliasEvent):
+                anchor = event.anchor
+                if anchor in self.anchors and anchor not in self._sizes:
+                    raise DataError(
+                        f"{self.where}: {self._line(event)}alias *{anchor} refers to a node that "
+                        "contains it (a cycle)"
+                    )
+                self._count(self._sizes.get(anchor, 1), event)
+                return super().compose_node(parent, index)
+            self._depth += 1
+            if self._depth > self._depth_limit:
+                found = f"{self._line(event)}more than {self._depth_limit} levels of nesting"
+                raise DataError(limits.DOCUMENT_DEPTH.over(self.where, found))
+            start = self._values
+            self._count(1, event)
+            node = super().compose_node(parent, index)
+            if event.anchor is not None:
+                self._sizes[event.anchor] = self._values - start
+            self._depth -= 1
+            return node
+
+        def compose_document(self) -> Node | None:
+            self._sizes = {}
+            return super().compose_document()
+
+    class BoundedSafeLoader(BoundedComposer, parser, SafeConstructor, Resolver):
+        def __init__(self, stream: bytes | str) -> None:
+            parser.__init__(self, stream)
+            BoundedComposer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+
+    _LOADER = BoundedSafeLoader
+    return _LOADER
+
+
+def _python_parser() -> type:
+    """PyYAML without libyaml: its own reader, scanner and parser (same events, slower)."""
+    from yaml.parser import Parser
+    from yaml.reader import Reader
+    from yaml.scanner import Scanner
+
+    class PythonParser(Reader, Scanner, Parser):
+        def __init__(self, stream: bytes | str) -> None:
+            Reader.__init__(self, stream)
+            Scanner.__init__(self)
+            Parser.__init__(self)
+
+    return PythonParser
