@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from graft import __version__
 from graft.core.fsio import atomic_write_bytes, dumps_json
-from graft.core.safeload import load
+from graft.core.safeload import load, load_json
 from graft.release.archive import (
     MANIFEST,
     PACKAGE_FORMAT,
@@ -368,7 +368,8 @@ class LoadedPackage:
         return self.path(name).read_bytes()
 
     def json(self, name: str) -> Any:
-        return json.loads(self.path(name).read_text(encoding="utf-8"))
+        """A JSON file of the package, parsed within the document limits (errors name it)."""
+        return load_json(self.read(name), f"{self.label}: {name}")
 
     @property
     def name(self) -> str:
