@@ -101,3 +101,11 @@ class WorkSource:
 
     def where(self, path: str) -> str:
         return path
+
+    def files_under(self, path: str) -> dict[str, bytes]:
+        """Every file at or below ``path`` (a file or a folder) -> its bytes."""
+        target = self.root / path
+        if target.is_file():
+            return {path.strip("/"): target.read_bytes()}
+        files = sorted(f for f in target.rglob("*") if f.is_file()) if target.is_dir() else []
+        return {f.relative_to(self.root).as_posix(): f.read_bytes() for f in files}

@@ -1,0 +1,377 @@
+"""The plots a project's ``dvc.yaml`` declares, base and head together, for ``graft report``.
+
+Every declaration ``dvc plots`` reads is shown: the top-level ``plots:`` (a file or folder path
+with options, or a plot id whose ``x``/``y`` map several files) and each stage's plots outputs.
+Files are read at each revision through the project layer (``View.read``), never from a
+checkout; a folder is expanded to its files, as DVC does.
+
+* Data files (JSON: a list of records or dvclive's ``{"step": [..]}`` forms; YAML; CSV/TSV) go
+  through DVC's own converter and the Vega-Lite templates the installed ``dvc_render`` ships
+  (linear, simple, scatter, smooth, confusion, confusion_normalized, bar_horizontal,
+  bar_horizontal_sorted, or a template file): one spec per plot with base and head overlaid on
+  a ``rev`` field, the spec ``dvc plots diff --json`` gives for the same revisions. With an
+  output folder, :func:`write` renders each spec to PNG or SVG with vl-convert (no browser).
+* Images (.png, .jpg, .jpeg, .gif, .svg) are copied per revision, shown side by side.
+* Confusion plots also get their counts as a table (actual x predicted, per revision).
+
+Bounds (``graft.core.limits``): a plot file's size (PLOT_BYTES) and data points (PLOT_ROWS),
+and the files read per revision (PLOT_FILES). A file missing at one revision, over a bound, or
+unreadable is a note on its plot, never fatal: the rest of the report stands.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from graft.core import limits
+from graft.project.dvcfile import PlotDefinition
+
+if TYPE_CHECKING:
+    from graft.project.view import View
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".svg")
+DATA_EXTENSIONS = (".json", ".yaml", ".yml", ".csv", ".tsv")
+CONFUSION_TEMPLATES = ("confusion", "confusion_normalized")
+FORMATS = ("png", "svg")
+
+
+@dataclass
+class Plot:
+    """One plot as the report shows it. ``kind``: ``vega`` (a spec over both revisions) or
+    ``image`` (one file per revision); ``revisions``: the revisions that had data for it."""
+
+    name: str
+    kind: str
+    template: str | None
+    files: list[str]
+    revisions: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    spec: dict[str, Any] | None = None
+    images: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # rev -> (file, bytes)
+    confusion: dict[str, Any] | None = None
+    written: list[str] = field(default_factory=list)
+    links: dict[str, str] = field(default_factory=dict)  # rev or "spec" -> link from the report
+
+    def summary(self) -> dict[str, Any]:
+        """What ``graft report --format json`` lists (schemas/report.json)."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "template": self.template,
+            "files": self.files,
+            "revisions": self.revisions,
+            "written": self.written,
+            "links": self.links,
+            "notes": self.notes,
+            "confusion": self.confusion,
+        }
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def _extension(path: str) -> str:
+    return PurePosixPath(path).suffix.lower()
+
+
+def is_image(path: str) -> bool:
+    return _extension(path) in IMAGE_EXTENSIONS
+
+
+def _id_is_path(props: Mapping[str, Any]) -> bool:
+    return not isinstance(props.get("y"), Mapping)
+
+
+def sources_of(plot_id: str, props: Mapping[str, Any]) -> list[str]:
+    """The files a plot reads: its ``y`` files (else the id itself) and its first ``x`` file."""
+    y, x = props.get("y"), props.get("x")
+    files = list(y) if isinstance(y, Mapping) else [plot_id]
+    if isinstance(x, Mapping) and x:
+        files.append(next(iter(x)))
+    return list(dict.fromkeys(str(f) for f in files))
+
+
+def _count(value: Any) -> int:
+    """Data points in a parsed plot file: the records of every list in it."""
+    if isinstance(value, list):
+        return len(value)
+    if isinstance(value, Mapping):
+        return sum(_count(v) for v in value.values())
+    return 0
+
+
+def parse(data: bytes, path: str, header: bool = True) -> Any:
+    """A plot file's data as DVC reads it (CSV/TSV rows as dicts of strings; JSON; YAML).
+    Raises ValueError (naming what is wrong) for a file that cannot be read."""
+    size = limits.PLOT_BYTES.value()
+    if len(data) > size:
+        raise ValueError(f"{len(data)} bytes, over the {size}-byte bound ({limits.PLOT_BYTES.variable})")
+    extension = _extension(path)
+    try:
+        text = data.decode("utf-8")
+        if extension in (".csv", ".tsv"):
+            delimiter = "\t" if extension == ".tsv" else ","
+            if header:
+                value: Any = list(csv.DictReader(io.StringIO(text), delimiter=delimiter))
+            else:
+                rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+                value = [{str(i): cell for i, cell in enumerate(row)} for row in rows]
+        elif extension == ".json":
+            value = json.loads(text)
+        else:
+            import yaml
+
+            value = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except Exception as exc:  # json/csv/yaml errors, UnicodeDecodeError: the file is at fault
+        raise ValueError(f"cannot be parsed ({exc.__class__.__name__})") from None
+    bound = limits.PLOT_ROWS.value()
+    if _count(value) > bound:
+        raise ValueError(
+            f"{_count(value)} data points, over the bound of {bound} ({limits.PLOT_ROWS.variable})"
+        )
+    if not isinstance(value, (list, Mapping)):
+        raise ValueError("holds no records (expected a list of records or a mapping of lists)")
+    return value
+
+
+@dataclass
+class _Revision:
+    """One revision's plot declarations and files, as DVC's ``plots show`` shapes them."""
+
+    name: str
+    definitions: dict[str, dict[str, Any]] = field(default_factory=dict)  # group -> id -> props
+    sources: dict[str, Any] = field(default_factory=dict)  # file -> parsed data or image bytes
+    problems: dict[str, str] = field(default_factory=dict)  # file -> why it is not shown
+
+
+def _expand(view: View, definition: PlotDefinition) -> Iterator[tuple[str, dict[str, Any]]]:
+    """A definition's (id, props) entries: a folder path is one entry per file, as DVC does."""
+    props = dict(definition.props)
+    if not _id_is_path(props) or _extension(definition.id) in (*DATA_EXTENSIONS, *IMAGE_EXTENSIONS):
+        yield definition.id, props
+        return
+    files = [f for f in view.files_under(definition.id) if f != definition.id.strip("/")]
+    if not files:
+        yield definition.id, props
+    for file in files:
+        yield file, dict(props)
+
+
+def _read_revision(view: View, name: str, budget: list[int]) -> _Revision:
+    out = _Revision(name)
+    for definition in view.pipeline.plot_definitions:
+        for plot_id, props in _expand(view, definition):
+            out.definitions.setdefault(definition.group, {})[plot_id] = props
+            for path in sources_of(plot_id, props):
+                if path in out.sources or path in out.problems:
+                    continue
+                if budget[0] <= 0:
+                    bound = limits.PLOT_FILES
+                    out.problems[path] = (
+                        f"not read: over the bound of {bound.value()} files ({bound.variable})"
+                    )
+                    continue
+                budget[0] -= 1
+                data = view.read(path)
+                if data is None:
+                    out.problems[path] = "missing"
+                elif is_image(path):
+                    out.sources[path] = data
+                elif _extension(path) not in DATA_EXTENSIONS:
+                    out.problems[path] = f"not a plot format graft reads ({', '.join(DATA_EXTENSIONS)})"
+                else:
+                    try:
+                        out.sources[path] = parse(data, path, header=props.get("header", True) is not False)
+                    except ValueError as exc:
+                        out.problems[path] = str(exc)
+    return out
+
+
+# --- building ----------------------------------------------------------------------------------
+
+
+def _plots_data(revisions: Sequence[_Revision], images: bool) -> dict[str, Any]:
+    """``dvc plots diff``'s data structure, for either the data plots or the image plots."""
+    data: dict[str, Any] = {}
+    for rev in revisions:
+        groups = {
+            group: {"data": {i: p for i, p in ids.items() if (is_image(i) and _id_is_path(p)) == images}}
+            for group, ids in rev.definitions.items()
+        }
+        sources = {path: {"data": value} for path, value in rev.sources.items()}
+        data[rev.name] = {"definitions": {"data": groups}, "sources": {"data": sources}}
+    return data
+
+
+def _notes(files: Sequence[str], revisions: Sequence[_Revision]) -> list[str]:
+    notes = []
+    for path in files:
+        for rev in revisions:
+            problem = rev.problems.get(path)
+            if problem == "missing":
+                notes.append(f"{path} is not in {rev.name}")
+            elif problem is not None:
+                notes.append(f"{path} at {rev.name}: {problem}")
+    return notes
+
+
+def _confusion(
+    datapoints: Sequence[Mapping[str, Any]], x: str, y: str, revs: Sequence[str]
+) -> dict[str, Any]:
+    """Counts of (actual = x, predicted = y) per revision, over the classes of every revision."""
+    classes = sorted({str(d.get(f)) for d in datapoints for f in (x, y)})
+    index = {c: i for i, c in enumerate(classes)}
+    counts = {rev: [[0] * len(classes) for _ in classes] for rev in revs}
+    for d in datapoints:
+        if d.get("rev") in counts:
+            counts[d["rev"]][index[str(d.get(x))]][index[str(d.get(y))]] += 1
+    return {"actual": x, "predicted": y, "classes": classes, "counts": counts}
+
+
+def _too_costly(
+    datapoints: Sequence[Mapping[str, Any]], props: Mapping[str, Any], template: str | None
+) -> str | None:
+    """Why a plot is not drawn (its drawing cost is over a bound), or None."""
+    if template in CONFUSION_TEMPLATES:
+        bound = limits.PLOT_CLASSES
+        axes = [str(props.get(a)) for a in ("x", "y")]
+        classes = max(len({str(d.get(a)) for d in datapoints}) for a in axes)
+        if classes > bound.value():
+            return f"{classes} classes, over the bound of {bound.value()} ({bound.variable})"
+        return None
+    bound = limits.PLOT_POINTS
+    if len(datapoints) > bound.value():
+        return (
+            f"{len(datapoints)} data points, over the bound of {bound.value()} in one plot ({bound.variable})"
+        )
+    return None
+
+
+def _vega_plots(revisions: Sequence[_Revision]) -> list[Plot]:
+    from dvc.render.match import match_defs_renderers
+    from dvc.utils.plots import group_definitions_by_id
+
+    data = _plots_data(revisions, images=False)
+    files: dict[str, list[str]] = {}
+    for rev in revisions:
+        groups = data[rev.name]["definitions"]["data"]
+        for plot_name, (plot_id, props) in group_definitions_by_id(groups).items():
+            files.setdefault(plot_name, [])
+            files[plot_name] = list(dict.fromkeys([*files[plot_name], *sources_of(plot_id, props)]))
+    plots = []
+    for renderer, _, definition_errors in match_defs_renderers(data):
+        name = renderer.name
+        plot = Plot(name, "vega", renderer.template.name, files.get(name, []))
+        plot.notes = _notes(plot.files, revisions)
+        plot.notes.extend(f"{rev}: {str(exc).rstrip('.')}" for rev, exc in definition_errors.items())
+        if renderer.datapoints:
+            plot.revisions = list(renderer.get_revs())
+            why_not = _too_costly(renderer.datapoints, renderer.properties, plot.template)
+            if why_not is not None:
+                plot.notes.append(f"not drawn: {why_not}")
+                plots.append(plot)
+                continue
+            plot.spec = renderer.get_filled_template()
+            if plot.template in CONFUSION_TEMPLATES:
+                x, y = renderer.properties.get("x"), renderer.properties.get("y")
+                plot.confusion = _confusion(renderer.datapoints, x, y, plot.revisions)
+        plots.append(plot)
+    return plots
+
+
+def _image_plots(revisions: Sequence[_Revision]) -> list[Plot]:
+    names: dict[str, None] = {}
+    for rev in revisions:
+        for ids in rev.definitions.values():
+            names.update({i: None for i, p in ids.items() if is_image(i) and _id_is_path(p)})
+    plots = []
+    for name in names:
+        plot = Plot(name, "image", None, [name])
+        for rev in revisions:
+            if isinstance(rev.sources.get(name), bytes):
+                plot.images[rev.name] = (name, rev.sources[name])
+                plot.revisions.append(rev.name)
+        plot.notes = _notes(plot.files, revisions)
+        plots.append(plot)
+    return plots
+
+
+def revision_names(base: str, head: str, base_sha: str, head_sha: str) -> tuple[str, str]:
+    """The names the plots give the two revisions (``rev``): as given, told apart when equal."""
+    if base != head:
+        return base, head
+    return f"{base} ({base_sha})", f"{head} ({head_sha})"
+
+
+def collect(base: View, head: View, names: tuple[str, str]) -> list[Plot]:
+    """Every plot either revision's ``dvc.yaml`` declares, base and head together."""
+    budget = [limits.PLOT_FILES.value()]
+    revisions = [_read_revision(base, names[0], budget), _read_revision(head, names[1], budget)]
+    if not any(rev.definitions for rev in revisions):
+        return []
+    plots = _vega_plots(revisions) if any(_has_data_plots(r) for r in revisions) else []
+    return plots + _image_plots(revisions)
+
+
+def _has_data_plots(rev: _Revision) -> bool:
+    return any(
+        not (is_image(i) and _id_is_path(p)) for ids in rev.definitions.values() for i, p in ids.items()
+    )
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def file_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._") or "plot"
+
+
+def _render(spec: dict[str, Any], fmt: str) -> bytes:
+    import vl_convert
+
+    if fmt == "svg":
+        return vl_convert.vegalite_to_svg(spec).encode("utf-8")
+    return bytes(vl_convert.vegalite_to_png(spec))
+
+
+def write(
+    plots: Sequence[Plot], out_dir: Path, link_base: Path, fmt: str = "png", taken: Sequence[str] = ()
+) -> list[Path]:
+    """Render each plot into ``out_dir`` (data plots as ``fmt``, images as they are) and record
+    each file's link relative to ``link_base`` (the report's folder); ``taken``: file names
+    already written there. Needs vl-convert (the ``plots`` extra) when a data plot is drawn."""
+    from graft.core.fsio import atomic_write_bytes
+
+    out_dir = Path(out_dir)
+    used = {name.lower() for name in taken}
+
+    def target(name: str, extension: str) -> Path:
+        stem, n = file_name(name), 1
+        candidate = f"{stem}{extension}"
+        while candidate.lower() in used:
+            n += 1
+            candidate = f"{stem}_{n}{extension}"
+        used.add(candidate.lower())
+        return out_dir / candidate
+
+    written: list[Path] = []
+
+    def save(plot: Plot, key: str, path: Path, data: bytes) -> None:
+        written.append(atomic_write_bytes(path, data))
+        plot.written.append(str(path))
+        plot.links[key] = Path(os.path.relpath(path.resolve(), link_base.resolve())).as_posix()
+
+    for plot in plots:
+        if plot.spec is not None:
+            save(plot, "spec", target(plot.name, f".{fmt}"), _render(plot.spec, fmt))
+        for rev, (source, data) in plot.images.items():
+            save(plot, rev, target(f"{rev}_{source}", _extension(source)), data)
+    return written
