@@ -373,5 +373,6 @@ def write(
         if plot.spec is not None:
             save(plot, "spec", target(plot.name, f".{fmt}"), _render(plot.spec, fmt))
         for rev, (source, data) in plot.images.items():
-            save(plot, rev, target(f"{rev}_{source}", _extension(source)), data)
+            stem = source[: len(source) - len(_extension(source))]
+            save(plot, rev, target(f"{rev}_{stem}", _extension(source)), data)
     return written
