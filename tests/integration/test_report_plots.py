@@ -48,6 +48,7 @@ DVC_YAML = {
                 "y": {"eval/confusion.csv": "predicted"},
             }
         },
+        {"Custom": {"template": "custom", "x": "step", "y": {"eval/train.json": "precision"}}},
         {"eval/importance.tsv": {"template": "bar_horizontal_sorted", "x": "gain", "y": "feature"}},
         {"eval/bars.csv": {"template": "bar_horizontal", "x": "gain", "y": "feature"}},
         {"eval/points.yaml": {"template": "scatter", "x": "a", "y": "b"}},
@@ -56,6 +57,18 @@ DVC_YAML = {
         "eval/images/cm.png",
         "eval/images/sketch.svg",
     ],
+}
+
+CUSTOM = {  # the project's own template (.dvc/plots/custom.json), with DVC's anchors
+    "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+    "data": {"values": "<DVC_METRIC_DATA>"},
+    "title": "<DVC_METRIC_TITLE>",
+    "mark": "point",
+    "encoding": {
+        "x": {"field": "<DVC_METRIC_X>", "type": "quantitative"},
+        "y": {"field": "<DVC_METRIC_Y>", "type": "quantitative"},
+        "color": {"field": "rev", "type": "nominal"},
+    },
 }
 
 PAIRS = {  # (actual, predicted) -> count, per branch
@@ -90,6 +103,7 @@ def files_at(rev: str) -> dict[str, bytes]:
     pairs = [f"{a},{p}" for (a, p), n in PAIRS[rev].items() for _ in range(n)]
     out = {
         "dvc.yaml": yaml.safe_dump(DVC_YAML, sort_keys=False).encode(),
+        ".dvc/plots/custom.json": json.dumps(CUSTOM).encode(),
         "eval/metrics.json": json.dumps({"acc": 0.8 if rev == "main" else 0.85}).encode(),
         # dvclive's sklearn form: {"roc": [records]}
         "eval/roc.json": json.dumps(
@@ -142,6 +156,15 @@ def repo(tmp_path_factory):
         write(root, files_at("exp"))
         git(root, "add", "-A")
         git(root, "commit", "-qm", "exp")
+        # one more: a plot whose template is nowhere
+        bad = {
+            **DVC_YAML,
+            "plots": [*DVC_YAML["plots"], {"Lost": {"template": "nope", "y": {"eval/bars.csv": "gain"}}}],
+        }
+        write(root, {"dvc.yaml": yaml.safe_dump(bad, sort_keys=False).encode()})
+        git(root, "commit", "-qam", "an unknown template")
+        git(root, "branch", "-q", "lost")
+        git(root, "reset", "-q", "--hard", "HEAD~1")
         git(root, "checkout", "-q", "main")
     return root
 
@@ -165,6 +188,7 @@ def test_every_declared_plot_is_listed_with_its_template_files_and_revisions(rep
     assert listed == {
         "eval/roc.json": ("vega", "simple", ["eval/roc.json"], both),
         "Precision": ("vega", "linear", ["eval/train.json", "eval/test.json"], both),
+        "Custom": ("vega", "custom", ["eval/train.json"], both),
         "Confusion": ("vega", "confusion", ["eval/confusion.csv"], both),
         "Confusion normalized": ("vega", "confusion_normalized", ["eval/confusion.csv"], both),
         "eval/importance.tsv": ("vega", "bar_horizontal_sorted", ["eval/importance.tsv"], both),
@@ -287,6 +311,24 @@ def test_json_lists_the_plots(repo, tmp_path, capsys):
     assert roc["links"] == {"spec": "r_plots/eval_roc.json.svg"}
     assert (tmp_path / "r_plots/eval_roc.json.svg").read_text().startswith("<svg")
     assert "![eval/roc.json](r_plots/eval_roc.json.svg)" in out.read_text()
+
+
+def test_an_unknown_template_is_a_note(repo):
+    result = api.report(repo, base="main", head="lost", resamples=10)
+    lost = by_name(result)["Lost"]
+    assert (lost["template"], lost["files"], lost["revisions"], lost["written"]) == (
+        None,
+        ["eval/bars.csv"],
+        [],
+        [],
+    )
+    names = "simple, linear, confusion, confusion_normalized, scatter, scatter_jitter, smooth, "
+    names += "bar_horizontal_sorted, bar_horizontal"
+    assert lost["notes"] == [
+        f"not drawn at lost: template 'nope' is neither one of DVC's ({names}) nor a file in .dvc/plots/"
+    ]
+    assert f"* {lost['notes'][0]}" in result.markdown
+    assert len(by_name(result)) == 15
 
 
 def test_a_project_without_plots_has_no_plots_section(tmp_path):

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".svg")
 DATA_EXTENSIONS = (".json", ".yaml", ".yml", ".csv", ".tsv")
 CONFUSION_TEMPLATES = ("confusion", "confusion_normalized")
+TEMPLATES_DIR = ".dvc/plots"  # a project's own templates, as `dvc plots templates` writes them
 FORMATS = ("png", "svg")
 
 
@@ -150,6 +151,32 @@ class _Revision:
     definitions: dict[str, dict[str, Any]] = field(default_factory=dict)  # group -> id -> props
     sources: dict[str, Any] = field(default_factory=dict)  # file -> parsed data or image bytes
     problems: dict[str, str] = field(default_factory=dict)  # file -> why it is not shown
+    dropped: dict[str, tuple[list[str], str]] = field(default_factory=dict)  # id -> (files, why)
+
+
+def _template(view: View, name: str) -> Any:
+    """A plot's template as ``dvc plots`` finds it: a file in ``.dvc/plots/`` (``NAME`` or
+    ``NAME.json``) or at the path ``NAME``, read at this revision, else one of dvc_render's
+    templates by name. Raises ValueError naming the template when there is neither."""
+    from dvc_render.vega_templates import TEMPLATES, Template
+
+    for path in (f"{TEMPLATES_DIR}/{name}", f"{TEMPLATES_DIR}/{name}.json", name):
+        data = view.read(path)
+        if data is None:
+            continue
+        try:
+            content = json.loads(data)
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            raise ValueError(f"template {path}: cannot be parsed ({exc.__class__.__name__})") from None
+        if not isinstance(content, dict):
+            raise ValueError(f"template {path}: expected a Vega-Lite spec (a JSON object)")
+        return Template(content, name=name)
+    names = [t.DEFAULT_NAME for t in TEMPLATES]
+    if name in names:
+        return name
+    raise ValueError(
+        f"template {name!r} is neither one of DVC's ({', '.join(names)}) nor a file in {TEMPLATES_DIR}/"
+    )
 
 
 def _expand(view: View, definition: PlotDefinition) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -169,6 +196,12 @@ def _read_revision(view: View, name: str, budget: list[int]) -> _Revision:
     out = _Revision(name)
     for definition in view.pipeline.plot_definitions:
         for plot_id, props in _expand(view, definition):
+            if props.get("template") is not None:
+                try:
+                    props["template"] = _template(view, str(props["template"]))
+                except ValueError as exc:
+                    out.dropped[plot_id] = (sources_of(plot_id, props), f"{name}: {exc}")
+                    continue
             out.definitions.setdefault(definition.group, {})[plot_id] = props
             for path in sources_of(plot_id, props):
                 if path in out.sources or path in out.problems:
@@ -258,6 +291,7 @@ def _too_costly(
 def _vega_plots(revisions: Sequence[_Revision]) -> list[Plot]:
     from dvc.render.match import match_defs_renderers
     from dvc.utils.plots import group_definitions_by_id
+    from dvc_render.exceptions import DvcRenderError
 
     data = _plots_data(revisions, images=False)
     files: dict[str, list[str]] = {}
@@ -279,7 +313,12 @@ def _vega_plots(revisions: Sequence[_Revision]) -> list[Plot]:
                 plot.notes.append(f"not drawn: {why_not}")
                 plots.append(plot)
                 continue
-            plot.spec = renderer.get_filled_template()
+            try:
+                plot.spec = renderer.get_filled_template()
+            except DvcRenderError as exc:  # a template without DVC's anchors, a field not in the data
+                plot.notes.append(f"not drawn: {exc}")
+                plots.append(plot)
+                continue
             if plot.template in CONFUSION_TEMPLATES:
                 x, y = renderer.properties.get("x"), renderer.properties.get("y")
                 plot.confusion = _confusion(renderer.datapoints, x, y, plot.revisions)
@@ -318,7 +357,15 @@ def collect(base: View, head: View, names: tuple[str, str]) -> list[Plot]:
     if not any(rev.definitions for rev in revisions):
         return []
     plots = _vega_plots(revisions) if any(_has_data_plots(r) for r in revisions) else []
-    return plots + _image_plots(revisions)
+    plots += _image_plots(revisions)
+    by_name = {plot.name: plot for plot in plots}
+    for rev in revisions:
+        for plot_id, (files, why) in rev.dropped.items():
+            if plot_id not in by_name:
+                by_name[plot_id] = Plot(plot_id, "vega", None, files)
+                plots.append(by_name[plot_id])
+            by_name[plot_id].notes.append(f"not drawn at {why}")
+    return plots
 
 
 def _has_data_plots(rev: _Revision) -> bool:
@@ -348,8 +395,11 @@ def write(
     """Render each plot into ``out_dir`` (data plots as ``fmt``, images as they are) and record
     each file's link relative to ``link_base`` (the report's folder); ``taken``: file names
     already written there. Needs vl-convert (the ``plots`` extra) when a data plot is drawn."""
+    from graft.core.extras import require
     from graft.core.fsio import atomic_write_bytes
 
+    if any(plot.spec is not None for plot in plots):  # refused before any file is written
+        require("vl_convert", "graft report", "plots")
     out_dir = Path(out_dir)
     used = {name.lower() for name in taken}
 
