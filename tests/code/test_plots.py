@@ -135,3 +135,11 @@ def test_images_are_written_with_distinct_names_and_relative_links(tmp_path):
     assert [p.name for p in written] == ["exp_x_a_b.png", "main_a_b_2.png", "exp_x_a_b_2.png"]
     assert image.links == {"exp/x": "plots/exp_x_a_b.png", "main": "plots/main_a_b_2.png"}
     assert [p.read_bytes() for p in written] == [b"one", b"two", b"three"]
+
+
+def test_svg_ids_are_numbered_afresh():
+    svg = '<clipPath id="clip7"/><g clip-path="url(#clip7)"/><g clip-path="url(#clip9)"/>'
+    assert plots._renumber_clips(svg + '<a fill="url(#gradient_3)"/>') == (
+        '<clipPath id="clip1"/><g clip-path="url(#clip1)"/><g clip-path="url(#clip2)"/>'
+        '<a fill="url(#gradient_0)"/>'
+    )

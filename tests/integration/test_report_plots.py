@@ -278,6 +278,12 @@ def test_svg_holds_both_revisions_series(repo, tmp_path):
     assert precision["written"] == [str(tmp_path / "svg" / "Precision.svg")]
     # without -o, the links are relative to the working folder
     assert not precision["links"]["spec"].startswith("/")
+    # the same spec, rendered again in this process, gives the same bytes (vega's clip-path and
+    # gradient counters live as long as the process)
+    project = Project.find(repo)
+    again = {p.name: p for p in plots.collect(project.at("main"), project.at("exp"), ("main", "exp"))}
+    for name in ("Precision", "Confusion"):
+        assert plots._render(again[name].spec, "svg") == (tmp_path / "svg" / f"{name}.svg").read_bytes()
 
 
 def test_over_a_bound_is_a_note_not_a_failure(repo, monkeypatch):

@@ -385,8 +385,21 @@ def _render(spec: dict[str, Any], fmt: str) -> bytes:
     import vl_convert
 
     if fmt == "svg":
-        return vl_convert.vegalite_to_svg(spec).encode("utf-8")
+        return _renumber_clips(vl_convert.vegalite_to_svg(spec)).encode("utf-8")
     return bytes(vl_convert.vegalite_to_png(spec))
+
+
+def _renumber_clips(svg: str) -> str:
+    """Vega numbers SVG clip paths and gradients with counters that live as long as the process;
+    numbered afresh in order of appearance, the same spec gives the same bytes on every call."""
+    ids: dict[str, str] = {}
+
+    def one(match: re.Match[str]) -> str:
+        kind = match.group(1)
+        count = sum(1 for key in ids if key.startswith(kind))
+        return ids.setdefault(match.group(0), f"{kind}{count + (kind == 'clip')}")
+
+    return re.sub(r"\b(clip|gradient_)(\d+)\b", one, svg)
 
 
 def write(
