@@ -305,6 +305,22 @@ def test_over_a_bound_is_a_note_not_a_failure(repo, monkeypatch):
     )
 
 
+def test_a_folder_over_the_files_bound_shows_its_first_files(repo, monkeypatch):
+    monkeypatch.setenv("GRAFT_LIMIT_PLOT_FILES", "1")
+    listed = by_name(api.report(repo, base="main", head="exp", resamples=10))
+    assert listed["eval/live"]["notes"] == [
+        f"eval/live at {rev}: 2 files, over the bound of 1 (GRAFT_LIMIT_PLOT_FILES); the first are shown"
+        for rev in ("main", "exp")
+    ]
+    assert "eval/live/acc.tsv" in listed and "eval/live/loss.tsv" not in listed
+    # one file read per revision: the first declared; the others say why they are not shown
+    assert listed["eval/roc.json"]["revisions"] == ["main", "exp"]
+    assert listed["eval/bars.csv"]["notes"] == [
+        f"eval/bars.csv at {rev}: not read: over the bound of 1 files (GRAFT_LIMIT_PLOT_FILES)"
+        for rev in ("main", "exp")
+    ]
+
+
 def test_json_lists_the_plots(repo, tmp_path, capsys):
     argv = ["report", "-C", str(repo), "--base", "main", "--head", "exp", "--resamples", "10"]
     out = tmp_path / "r.md"

@@ -26,7 +26,7 @@ import io
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -151,7 +151,7 @@ class _Revision:
     definitions: dict[str, dict[str, Any]] = field(default_factory=dict)  # group -> id -> props
     sources: dict[str, Any] = field(default_factory=dict)  # file -> parsed data or image bytes
     problems: dict[str, str] = field(default_factory=dict)  # file -> why it is not shown
-    dropped: dict[str, tuple[list[str], str]] = field(default_factory=dict)  # id -> (files, why)
+    dropped: dict[str, tuple[list[str], str]] = field(default_factory=dict)  # id -> (files, note)
 
 
 def _template(view: View, name: str) -> Any:
@@ -179,40 +179,44 @@ def _template(view: View, name: str) -> Any:
     )
 
 
-def _expand(view: View, definition: PlotDefinition) -> Iterator[tuple[str, dict[str, Any]]]:
-    """A definition's (id, props) entries: a folder path is one entry per file, as DVC does."""
+def _expand(view: View, definition: PlotDefinition, rev: _Revision) -> list[tuple[str, dict[str, Any]]]:
+    """A definition's (id, props) entries: a folder path is one entry per file, as DVC does (the
+    first PLOT_FILES of them; a note on the folder says so)."""
     props = dict(definition.props)
     if not _id_is_path(props) or _extension(definition.id) in (*DATA_EXTENSIONS, *IMAGE_EXTENSIONS):
-        yield definition.id, props
-        return
-    files = [f for f in view.files_under(definition.id) if f != definition.id.strip("/")]
+        return [(definition.id, props)]
+    files = [f for f in view.paths_under(definition.id) if f != definition.id.strip("/")]
     if not files:
-        yield definition.id, props
-    for file in files:
-        yield file, dict(props)
+        return [(definition.id, props)]
+    bound = limits.PLOT_FILES
+    if len(files) > bound.value():
+        why = f"{definition.id} at {rev.name}: {len(files)} files, over the bound of {bound.value()}"
+        rev.dropped[definition.id] = ([definition.id], f"{why} ({bound.variable}); the first are shown")
+    return [(file, dict(props)) for file in files[: bound.value()]]
 
 
-def _read_revision(view: View, name: str, budget: list[int]) -> _Revision:
+def _read_revision(view: View, name: str) -> _Revision:
     out = _Revision(name)
+    left = limits.PLOT_FILES.value()
     for definition in view.pipeline.plot_definitions:
-        for plot_id, props in _expand(view, definition):
+        for plot_id, props in _expand(view, definition, out):
             if props.get("template") is not None:
                 try:
                     props["template"] = _template(view, str(props["template"]))
                 except ValueError as exc:
-                    out.dropped[plot_id] = (sources_of(plot_id, props), f"{name}: {exc}")
+                    out.dropped[plot_id] = (sources_of(plot_id, props), f"not drawn at {name}: {exc}")
                     continue
             out.definitions.setdefault(definition.group, {})[plot_id] = props
             for path in sources_of(plot_id, props):
                 if path in out.sources or path in out.problems:
                     continue
-                if budget[0] <= 0:
+                if left <= 0:
                     bound = limits.PLOT_FILES
                     out.problems[path] = (
                         f"not read: over the bound of {bound.value()} files ({bound.variable})"
                     )
                     continue
-                budget[0] -= 1
+                left -= 1
                 data = view.read(path)
                 if data is None:
                     out.problems[path] = "missing"
@@ -352,8 +356,7 @@ def revision_names(base: str, head: str, base_sha: str, head_sha: str) -> tuple[
 
 def collect(base: View, head: View, names: tuple[str, str]) -> list[Plot]:
     """Every plot either revision's ``dvc.yaml`` declares, base and head together."""
-    budget = [limits.PLOT_FILES.value()]
-    revisions = [_read_revision(base, names[0], budget), _read_revision(head, names[1], budget)]
+    revisions = [_read_revision(base, names[0]), _read_revision(head, names[1])]
     if not any(rev.definitions for rev in revisions):
         return []
     plots = _vega_plots(revisions) if any(_has_data_plots(r) for r in revisions) else []
@@ -364,7 +367,7 @@ def collect(base: View, head: View, names: tuple[str, str]) -> list[Plot]:
             if plot_id not in by_name:
                 by_name[plot_id] = Plot(plot_id, "vega", None, files)
                 plots.append(by_name[plot_id])
-            by_name[plot_id].notes.append(f"not drawn at {why}")
+            by_name[plot_id].notes.append(why)
     return plots
 
 

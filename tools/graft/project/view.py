@@ -86,10 +86,10 @@ class View:
     def read(self, path: str) -> bytes | None:
         return self.source.read(path)
 
-    def files_under(self, path: str) -> list[str]:
-        """The files at or below ``path`` (a folder output's files, sorted; [] when absent)."""
-        files_under = getattr(self.source, "files_under", None)
-        return sorted(files_under(path)) if files_under is not None else []
+    def paths_under(self, path: str) -> list[str]:
+        """The files at or below ``path`` (a folder's files, sorted; [] when absent), unread."""
+        paths_under = getattr(self.source, "paths_under", None)
+        return list(paths_under(path)) if paths_under is not None else []
 
     def document(self, path: str, mapping: bool = True) -> Any:
         """``path`` parsed as JSON or YAML (None when absent); errors name the revision and file."""
