@@ -71,6 +71,22 @@ CUSTOM = {  # the project's own template (.dvc/plots/custom.json), with DVC's an
     },
 }
 
+REMOTE = {
+    "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+    "layer": [
+        {
+            "data": {"values": "<DVC_METRIC_DATA>"},
+            "mark": "point",
+            "encoding": {"x": {"field": "<DVC_METRIC_X>", "type": "quantitative"}},
+        },
+        {
+            "data": {"url": "http://127.0.0.1:9/x.json"},
+            "mark": "rule",
+            "encoding": {"x": {"field": "a", "type": "quantitative"}},
+        },
+    ],
+}
+
 PAIRS = {  # (actual, predicted) -> count, per branch
     "main": {("cat", "cat"): 5, ("cat", "dog"): 2, ("dog", "cat"): 1, ("dog", "dog"): 4},
     "exp": {("cat", "cat"): 6, ("cat", "dog"): 1, ("dog", "dog"): 5, ("bird", "bird"): 2},
@@ -156,13 +172,16 @@ def repo(tmp_path_factory):
         write(root, files_at("exp"))
         git(root, "add", "-A")
         git(root, "commit", "-qm", "exp")
-        # one more: a plot whose template is nowhere
-        bad = {
-            **DVC_YAML,
-            "plots": [*DVC_YAML["plots"], {"Lost": {"template": "nope", "y": {"eval/bars.csv": "gain"}}}],
-        }
+        # one more: a plot whose template is nowhere, and a template that asks for external data
+        more = [
+            {"Lost": {"template": "nope", "y": {"eval/bars.csv": "gain"}}},
+            {"Remote": {"template": "remote", "x": "gain", "y": {"eval/bars.csv": "feature"}}},
+        ]
+        bad = {**DVC_YAML, "plots": [*DVC_YAML["plots"], *more]}
         write(root, {"dvc.yaml": yaml.safe_dump(bad, sort_keys=False).encode()})
-        git(root, "commit", "-qam", "an unknown template")
+        write(root, {".dvc/plots/remote.json": json.dumps(REMOTE).encode()})
+        git(root, "add", "-A")
+        git(root, "commit", "-qm", "an unknown template, a template with external data")
         git(root, "branch", "-q", "lost")
         git(root, "reset", "-q", "--hard", "HEAD~1")
         git(root, "checkout", "-q", "main")
@@ -350,7 +369,15 @@ def test_an_unknown_template_is_a_note(repo):
         f"not drawn at lost: template 'nope' is neither one of DVC's ({names}) nor a file in .dvc/plots/"
     ]
     assert f"* {lost['notes'][0]}" in result.markdown
-    assert len(by_name(result)) == 15
+    assert len(by_name(result)) == 16
+
+
+def test_a_spec_vl_convert_cannot_draw_is_a_note(repo, tmp_path):
+    result = api.report(repo, base="main", head="lost", resamples=10, output=tmp_path / "r.md")
+    remote = by_name(result)["Remote"]
+    assert remote["notes"] == ["not drawn: Error: External data url not allowed: http://127.0.0.1:9/x.json"]
+    assert remote["written"] == [] and "![Remote]" not in result.markdown
+    assert by_name(result)["eval/bars.csv"]["written"] == [str(tmp_path / "r_plots" / "eval_bars.csv.png")]
 
 
 def test_a_project_without_plots_has_no_plots_section(tmp_path):

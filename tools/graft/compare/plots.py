@@ -387,9 +387,10 @@ def file_name(text: str) -> str:
 def _render(spec: dict[str, Any], fmt: str) -> bytes:
     import vl_convert
 
+    # no external data: a spec draws the values graft read, never a URL a template names
     if fmt == "svg":
-        return _renumber_clips(vl_convert.vegalite_to_svg(spec)).encode("utf-8")
-    return bytes(vl_convert.vegalite_to_png(spec))
+        return _renumber_clips(vl_convert.vegalite_to_svg(spec, allowed_base_urls=[])).encode("utf-8")
+    return bytes(vl_convert.vegalite_to_png(spec, allowed_base_urls=[]))
 
 
 def _renumber_clips(svg: str) -> str:
@@ -437,7 +438,13 @@ def write(
 
     for plot in plots:
         if plot.spec is not None:
-            save(plot, "spec", target(plot.name, f".{fmt}"), _render(plot.spec, fmt))
+            try:
+                image = _render(plot.spec, fmt)
+            except ValueError as exc:  # vl-convert: a spec it cannot draw (a project's own template)
+                lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+                plot.notes.append(f"not drawn: {lines[1] if len(lines) > 1 else str(exc)}")
+            else:
+                save(plot, "spec", target(plot.name, f".{fmt}"), image)
         for rev, (source, data) in plot.images.items():
             stem = source[: len(source) - len(_extension(source))]
             save(plot, rev, target(f"{rev}_{stem}", _extension(source)), data)
