@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from graft.cli import main
+from graft.core.extras import extra_for
 from tests.conftest import BIN, copy_project, git
 from tests.integration.conftest import repo_state
 from tests.integration.repos import branch
@@ -277,6 +279,15 @@ def test_exit_3_unreachable_server(proj, monkeypatch, capsys):
             ["report", "--head", "exp/better", "--resamples", "5", "--png-dir", "png"],
             "graft report needs matplotlib, which is not installed: pip install 'graft-toolkit[plots]'",
         ),
+        pytest.param(
+            "vl_convert",
+            ["report", "--head", "exp/better", "--resamples", "5", "-o", "r.md"],
+            "graft report needs vl_convert, which is not installed: pip install 'graft-toolkit[plots]'",
+            marks=pytest.mark.skipif(
+                extra_for("vl_convert") != "plots",
+                reason="graft's installed metadata predates vl-convert in the plots extra (pip install -e .)",
+            ),
+        ),
         (
             "distributed",
             ["exp", "grid", "--no-run", "--set", "train.num_leaves=7,9", "--cluster", "local:1"],
@@ -327,6 +338,7 @@ def test_progress_is_a_plain_line_per_step_off_a_terminal_and_nothing_in_json_or
     assert json.loads(out)["output"] == str(proj / "report.md")
     assert (proj / "report.md").read_text() == json.loads(out)["markdown"]
     (proj / "report.md").unlink()
+    shutil.rmtree(proj / "report_plots")  # dvc.yaml's plots, drawn beside the report
 
 
 def test_the_installed_command_keeps_json_alone_on_stdout(proj):

@@ -171,3 +171,18 @@ def test_png_dir_writes_charts(repo, tmp_path):
     assert names == {"roc.png", "selection_rate_sex.png"}
     assert all((tmp_path / n).read_bytes().startswith(b"\x89PNG") for n in names)
     assert "PNG versions:" in result.markdown
+    # the plots dvc.yaml declares, drawn beside them (ROC_2: roc.png is the task chart's name)
+    drawn = {p.name for p in result.plot_files}
+    assert drawn == {
+        "ROC_2.png",
+        "Precision-Recall.png",
+        "Calibration.png",
+        "Confusion.png",
+        "Importance.png",
+        *(f"metrics_plots_{n}.csv.png" for n in ("roc", "precision_recall", "calibration", "importance")),
+    }
+    assert all((tmp_path / n).read_bytes().startswith(b"\x89PNG") for n in drawn)
+    confusion = next(p for p in result.context["plots"] if p["name"] == "metrics/plots/confusion.csv")
+    assert confusion["notes"] == [
+        "not drawn: 32562 data points, over the bound of 5000 in one plot (GRAFT_LIMIT_PLOT_POINTS)"
+    ]

@@ -91,6 +91,7 @@ def test_diff_report_and_gate_run_on_a_committed_project(toolkit, committed):
         run(graft, "-C", committed, "report", "--head", "exp/better", "--resamples", "50", env=env)
     )
     assert report.stdout.startswith("<!-- graft-report -->") and "`exp/better`" in report.stdout
+    assert "#### Confusion\n" in report.stdout and "| <=50K | 11688 → 11688 | 747 → 747 |" in report.stdout
 
     gate = checked(
         run(
@@ -118,3 +119,12 @@ def test_a_missing_extra_names_the_package_to_install(toolkit, committed):
         "graft: error: graft serve needs fastapi, which is not installed: "
         "pip install 'graft-toolkit[serve]'\n"
     )
+    # printed, the report lists dvc.yaml's plots (above); drawn beside -o FILE, they need vl-convert
+    argv = ["report", "--head", "exp/better", "--resamples", "5", "-o", "drawn/report.md", "--quiet"]
+    done = run(toolkit / "bin" / "graft", *argv, cwd=committed, env=env_of(toolkit))
+    assert (done.returncode, done.stderr) == (
+        3,
+        "graft: error: graft report needs vl_convert, which is not installed: "
+        "pip install 'graft-toolkit[plots]'\n",
+    )
+    assert not (committed / "drawn").exists()

@@ -1,7 +1,8 @@
 """`graft report`: a Markdown comparison of a head against a base, for a pull-request comment.
 
 ``--format md`` (default) prints the Markdown (or writes it to ``-o FILE``); ``--format json``
-prints the report's data and its Markdown as one JSON document (schemas/report.json).
+prints the report's data and its Markdown as one JSON document (schemas/report.json). The plots
+dvc.yaml declares are drawn into ``--png-dir``, else ``FILE_plots/`` beside ``-o FILE``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,21 @@ from graft.cli.common import SEED_MAX, Ui, add_format, whole
 from graft.core import limits
 from graft.core.fsio import atomic_write_text
 
-EXTRA = "plots"  # --png-dir draws with matplotlib
-JSON_KEYS = ("task", "base", "head", "gate", "metrics", "params", "data", "fairness", "leaderboard", "png")
+EXTRA = "plots"  # --png-dir draws with matplotlib, the declared plots with vl-convert
+JSON_KEYS = (
+    "task",
+    "base",
+    "head",
+    "gate",
+    "metrics",
+    "params",
+    "data",
+    "fairness",
+    "leaderboard",
+    "png",
+    "plots",
+    "plots_dir",
+)
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +39,14 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--also", nargs="+", default=[], metavar="REV", help="more revisions to rank")
     parser.add_argument("--all", dest="all_experiments", action="store_true", help="rank every exp/* branch")
     parser.add_argument("-o", "--output", type=Path, help="write the Markdown here instead of stdout")
-    parser.add_argument("--png-dir", type=Path, help="also write PNG charts here (needs matplotlib)")
+    parser.add_argument(
+        "--png-dir",
+        type=Path,
+        help="also write PNG charts here (needs matplotlib), and dvc.yaml's plots (with -o: FILE_plots/)",
+    )
+    parser.add_argument(
+        "--plot-format", choices=("png", "svg"), default="png", help="dvc.yaml's plots as png or svg (png)"
+    )
     parser.add_argument(
         "--resamples", type=whole(1, limits.RESAMPLES), default=1000, help="bootstrap resamples (1000)"
     )
@@ -53,6 +74,8 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
             png_dir=args.png_dir,
             resamples=args.resamples,
             seed=args.seed,
+            output=args.output,
+            plot_format=args.plot_format,
         )
     if args.output:
         atomic_write_text(args.output, result.markdown)

@@ -10,7 +10,10 @@ context dictionary; the wording lives in ``templates/report.md.j2``.
   bootstrap interval when the task's metrics include it);
 * significance: a paired bootstrap of the task's metrics on the test rows both revisions
   scored (joined on the predictions' id column);
-* metrics, changed params, changed data inputs, fairness by group, task charts, leaderboard.
+* metrics, changed params, changed data inputs, fairness by group, task charts, leaderboard;
+* the plots dvc.yaml declares (:mod:`graft.compare.plots`), base and head together, drawn into
+  the plots folder (``--png-dir``, else ``<report>_plots/`` beside ``-o``) and linked relative to
+  the report's folder, so ``cml comment update`` uploads them with the comment.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from graft.compare import charts
+from graft.compare import charts, plots
 from graft.compare.diff import (
     Snapshot,
     best_indices,
@@ -32,6 +35,7 @@ from graft.compare.diff import (
 )
 from graft.compare.gate import committed_metrics, describe_failure, evaluate
 from graft.compare.predictions import class_names
+from graft.core.errors import UsageError
 from graft.project.lock import flatten
 
 if TYPE_CHECKING:
@@ -49,6 +53,7 @@ class ReportResult:
     markdown: str
     context: dict[str, Any]
     png_files: list[Path] = field(default_factory=list)
+    plot_files: list[Path] = field(default_factory=list)
 
 
 # --- significance ----------------------------------------------------------------------------
@@ -379,6 +384,8 @@ def build_context(
         **task_charts(settings, scored_b, scored_h),
         "leaderboard": board,
         "png": [],
+        "plots": plots.collect(bv, hv, plots.revision_names(base, head, base_rev.short, head_rev.short)),
+        "plots_dir": None,
     }
 
 
@@ -397,9 +404,32 @@ def make_report(
     png_dir: Path | None = None,
     resamples: int = 1000,
     seed: int = 0,
+    output: Path | None = None,
+    plot_format: str = "png",
 ) -> ReportResult:
-    """The Markdown report (and, with ``png_dir``, its charts as PNG files)."""
+    """The Markdown report (and, with ``png_dir``, its charts as PNG files). The declared plots
+    are drawn (as ``plot_format``) into ``png_dir``, else beside ``output`` (the Markdown file the
+    caller writes) in ``<stem>_plots/``; without either they are listed, not drawn."""
+    if plot_format not in plots.FORMATS:
+        raise UsageError(f"plot format {plot_format!r}: expected one of {', '.join(plots.FORMATS)}")
     context = build_context(root, base, head, also, all_experiments, resamples, seed)
     pngs = charts.write_pngs(context, Path(png_dir)) if png_dir is not None else []
     context["png"] = [str(p) for p in pngs]
-    return ReportResult(render(context), context, pngs)
+    declared: list[plots.Plot] = context["plots"]
+    plot_dir = plot_folder(png_dir, output)
+    written: list[Path] = []
+    if plot_dir is not None and declared:
+        link_base = Path(output).parent if output is not None else Path.cwd()
+        written = plots.write(declared, plot_dir, link_base, plot_format, taken=[p.name for p in pngs])
+    context["plots"] = [p.summary() for p in declared]
+    context["plots_dir"] = None if plot_dir is None else str(plot_dir)
+    return ReportResult(render(context), context, pngs, written)
+
+
+def plot_folder(png_dir: Path | None, output: Path | None) -> Path | None:
+    """Where the declared plots are drawn: ``png_dir``, else ``<stem>_plots/`` beside ``output``."""
+    if png_dir is not None:
+        return Path(png_dir)
+    if output is not None:
+        return Path(output).parent / f"{Path(output).stem}_plots"
+    return None

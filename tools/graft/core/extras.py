@@ -16,7 +16,12 @@ from functools import lru_cache
 from graft.core.errors import MissingDependency
 
 # import names that differ from their distribution's name
-IMPORT_TO_DIST = {"sklearn": "scikit-learn", "yaml": "pyyaml", "git": "gitpython"}
+IMPORT_TO_DIST = {
+    "sklearn": "scikit-learn",
+    "yaml": "pyyaml",
+    "git": "gitpython",
+    "vl_convert": "vl-convert-python",
+}
 # extras that bundle others: named only when nothing narrower brings the module
 BUNDLES = ("all", "dev")
 

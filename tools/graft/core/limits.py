@@ -145,6 +145,27 @@ REQUEST_HEADER_BYTES = define(
 )
 REQUEST_HEADERS = define("REQUEST_HEADERS", 100, "headers", "header fields in one request (431)")
 
+# --- the report's declared plots (graft.compare.plots) -------------------------------------------
+PLOT_BYTES = define(
+    "PLOT_BYTES", 32 * MIB, "bytes", "size of one plot file dvc.yaml declares, at one revision"
+)
+PLOT_ROWS = define(
+    "PLOT_ROWS", 100_000, "rows", "data points of one plot file (records of a JSON/YAML list, CSV/TSV rows)"
+)
+PLOT_FILES = define(
+    "PLOT_FILES", 200, "files", "plot files read at one revision for a report (a plots folder's files count)"
+)
+PLOT_POINTS = define(
+    "PLOT_POINTS",
+    5_000,
+    "points",
+    "data points drawn in one plot, every revision together (the linear and smooth templates' loess "
+    "costs about 1 s per 1,000 points with vl-convert); confusion plots are bounded by PLOT_CLASSES",
+)
+PLOT_CLASSES = define(
+    "PLOT_CLASSES", 50, "classes", "distinct actual or predicted values of a confusion plot"
+)
+
 
 # --- the README's table -------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 * metrics files: the top-level ``metrics:`` list and every stage's ``metrics`` outputs;
 * plots files: the top-level ``plots:`` entries (a path, or ``{id: {y: {file: column}}}``) and
-  every stage's ``plots`` outputs;
+  every stage's ``plots`` outputs; each declaration with its properties (template, x, y, titles)
+  is kept too (:class:`PlotDefinition`), grouped as DVC groups them;
 * params: each stage's ``params`` (``section`` or ``key`` entries of ``params.yaml``, or
   ``{file: [keys]}``) and the top-level ``params:`` files;
 * artifacts: the top-level ``artifacts:`` (name -> path, type, desc, labels, meta);
@@ -36,6 +37,23 @@ class Artifact:
     meta: Mapping[str, Any] = field(default_factory=dict)
 
 
+# the properties a stage's plots output may carry (DVC's PLOT_PROPS); its other options
+# (cache, persist, ...) are not the plot's
+PLOT_PROPS = ("template", "x", "y", "x_label", "y_label", "title", "header")
+TOP_LEVEL = "dvc.yaml"  # the group of top-level plots; a stage's plots outputs are in group ""
+
+
+@dataclass(frozen=True)
+class PlotDefinition:
+    """One declared plot: ``id`` (a file or folder path, or a name whose ``y`` maps files to
+    columns), its properties and its ``group`` (``dvc.yaml`` for the top-level ``plots:``, ``""``
+    for a stage's plots output, as ``dvc plots`` names them)."""
+
+    id: str
+    props: Mapping[str, Any]
+    group: str
+
+
 @dataclass(frozen=True)
 class Stage:
     name: str
@@ -56,6 +74,7 @@ class Pipeline:
     plots: tuple[str, ...] = ()
     artifacts: Mapping[str, Artifact] = field(default_factory=dict)
     params_files: tuple[str, ...] = (DEFAULT_PARAMS,)
+    plot_definitions: tuple[PlotDefinition, ...] = ()
 
     @property
     def params(self) -> dict[str, tuple[str, ...]]:
@@ -148,6 +167,33 @@ def _top_plots(entries: Any, context: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def _files_of(axis: Any, context: Mapping[str, Any]) -> Any:
+    if isinstance(axis, Mapping):
+        return {interpolate(str(f), context): v for f, v in axis.items()}
+    return axis
+
+
+def plot_definitions(document: Mapping[str, Any], context: Mapping[str, Any]) -> list[PlotDefinition]:
+    """Every plot ``dvc.yaml`` declares: the top-level ``plots:`` (a path, ``{path: props}`` or
+    ``{id: props}`` whose ``x``/``y`` map files), then each stage's plots outputs."""
+    out: list[PlotDefinition] = []
+    for entry in document.get("plots") or []:
+        if not isinstance(entry, (str, Mapping)):
+            continue
+        for name, spec in ({entry: None} if isinstance(entry, str) else entry).items():
+            props = dict(spec) if isinstance(spec, Mapping) else {}
+            props.update({a: _files_of(props[a], context) for a in ("x", "y") if a in props})
+            out.append(PlotDefinition(interpolate(str(name), context), props, TOP_LEVEL))
+    for body in (document.get("stages") or {}).values():
+        entries = body.get("plots") if isinstance(body, Mapping) else None
+        for entry in entries if isinstance(entries, list) else []:
+            name, spec = (entry, None) if isinstance(entry, str) else next(iter(entry.items()))
+            options = spec if isinstance(spec, Mapping) else {}
+            props = {k: options[k] for k in PLOT_PROPS if k in options}
+            out.append(PlotDefinition(interpolate(str(name), context), props, ""))
+    return out
+
+
 def parse_pipeline(
     document: Any, params: Mapping[str, Any] | None = None, where: str = "dvc.yaml"
 ) -> Pipeline:
@@ -207,4 +253,5 @@ def parse_pipeline(
         plots=tuple(dict.fromkeys(plots)),
         artifacts=artifacts,
         params_files=tuple(params_files),
+        plot_definitions=tuple(plot_definitions(document, context)),
     )

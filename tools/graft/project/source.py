@@ -55,6 +55,25 @@ class GitSource:
     def where(self, path: str) -> str:
         return f"{self.label}:{path}"
 
+    def paths_under(self, path: str) -> list[str]:
+        """The files at or below ``path`` (a file or a folder), sorted; no file is read."""
+        entry = self._entry(path)
+        if entry is None:
+            return []
+        if entry.type_str == "blob":
+            return [path.strip("/")]
+        out: list[str] = []
+        stack = [(path.strip("/"), entry.peel(pygit2.Tree))]
+        while stack:
+            prefix, tree = stack.pop()
+            for child in tree:
+                name = f"{prefix}/{child.name}"
+                if child.type_str == "tree":
+                    stack.append((name, child.peel(pygit2.Tree)))
+                elif child.type_str == "blob":
+                    out.append(name)
+        return sorted(out)
+
     def files_under(self, path: str) -> dict[str, bytes]:
         """Every file at or below ``path`` (a file or a folder) -> its bytes."""
         entry = self._entry(path)
@@ -101,3 +120,11 @@ class WorkSource:
 
     def where(self, path: str) -> str:
         return path
+
+    def paths_under(self, path: str) -> list[str]:
+        """The files at or below ``path`` (a file or a folder), sorted."""
+        target = self.root / path
+        if target.is_file():
+            return [path.strip("/")]
+        files = sorted(f for f in target.rglob("*") if f.is_file()) if target.is_dir() else []
+        return [f.relative_to(self.root).as_posix() for f in files]

@@ -83,6 +83,11 @@ class View:
     def read(self, path: str) -> bytes | None:
         return self.source.read(path)
 
+    def paths_under(self, path: str) -> list[str]:
+        """The files at or below ``path`` (a folder's files, sorted; [] when absent), unread."""
+        paths_under = getattr(self.source, "paths_under", None)
+        return list(paths_under(path)) if paths_under is not None else []
+
     def document(self, path: str, mapping: bool = True) -> Any:
         """``path`` parsed as JSON or YAML (None when absent); errors name the revision and file."""
         key = self.source.blob_key(path)
