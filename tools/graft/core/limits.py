@@ -71,3 +71,11 @@ PACKAGE_NAME_BYTES = define(
     "PACKAGE_NAME_BYTES", 1024, "bytes", "length of a member name in a package archive (UTF-8)"
 )
 MANIFEST_BYTES = define("MANIFEST_BYTES", 16 * MIB, "bytes", "size of a package's manifest.json")
+
+# --- graft package's prediction check (graft.release.modelcheck) ----------------------------------
+PACKAGE_CHECK_ROWS = define(
+    "PACKAGE_CHECK_ROWS",
+    1_000_000,
+    "rows",
+    "committed test predictions `graft package` reproduces with the packaged model (the first ones)",
+)
