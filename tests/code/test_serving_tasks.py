@@ -19,7 +19,7 @@ import yaml
 
 from graft.release.flavours import FlavourError
 from graft.release.package import PackageError, load_package, package
-from graft.serving.model import ServingError, ServingModel
+from graft.serving.model import ServingModel
 from tests.conftest import git
 
 FEATURES = """

@@ -243,9 +243,11 @@ def _load_catboost(path: Path, task: str, classes: Sequence[str], name: str) -> 
     if not ok:
         raise _found("CatBoost", loss, outputs, task, name)
     kind = "Probability" if task != "regression" else ("Exponent" if loss in CB_EXPONENT else "RawFormulaVal")
+    order = _class_order(known, classes, name) if task != "regression" else None
 
     def score(inputs: Any, large: bool) -> np.ndarray:
-        return np.asarray(model.predict(inputs, prediction_type=kind, thread_count=-1 if large else 1))
+        raw = np.asarray(model.predict(inputs, prediction_type=kind, thread_count=-1 if large else 1))
+        return raw if order is None else raw[:, order]
 
     return LoadedModel("catboost", model, score, len(model.feature_names_ or []) or None)
 

@@ -153,7 +153,7 @@ def check_model(
             if settings.predictions.inputs:
                 raise ModelCheckError(
                     f"{where(source)}: predictions.inputs lacks {missing} of the {len(ids)} predicted "
-                    f"rows ({id_column} {ids[~present][0]!r}, ...)"
+                    f"rows ({id_column} {_plain(ids[~present][0])!r}, ...)"
                 )
             return record, {"rows": 0, "not_run": f"{source} does not hold the predicted rows' inputs"}
         rows = indexed.loc[ids[:limit]].reset_index()
@@ -183,8 +183,13 @@ def _compare(
         at = int(np.nanargmax(np.where(np.isfinite(per_row), per_row, np.inf)))
         raise ModelCheckError(
             f"the packaged model does not reproduce {config.path}: {bad} of {len(ids)} rows differ by "
-            f"more than {config.tolerance:g} (worst {worst:.6g} at {config.id} {ids[at]!r}): the "
+            f"more than {config.tolerance:g} (worst {worst:.6g} at {config.id} {_plain(ids[at])!r}): the "
             "serving adapter's encode() or the model file is not what scored them "
             "(predictions.tolerance sets the bound)"
         )
     return {"rows": len(ids), "max_abs_difference": worst, "tolerance": config.tolerance}
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds (so messages read 17, not np.int64(17))."""
+    return value.item() if hasattr(value, "item") else value

@@ -202,10 +202,12 @@ def spec_of(settings: Settings, files: Mapping[str, bytes]) -> dict[str, Any]:
     return out
 
 
-def check_encoding(adapter: Adapter, schema: Mapping[str, Any], spec: Mapping[str, Any]) -> int:
-    """Encode zero records: the adapter, its spec and the schema fit together. The feature count."""
-    matrix = adapter.encode({name: [] for name in schema["properties"]}, spec)
-    return int(matrix.shape[1])
+def check_encoding(adapter: Adapter, schema: Mapping[str, Any], spec: Mapping[str, Any]) -> int | None:
+    """Encode zero records: the adapter, its spec and the schema fit together. The feature count
+    (None when the adapter returns no matrix: texts, a dict of inputs)."""
+    inputs = adapter.encode({name: [] for name in schema["properties"]}, spec)
+    shape = getattr(inputs, "shape", None)
+    return int(shape[1]) if isinstance(shape, tuple) and len(shape) == 2 else None
 
 
 # --- building ----------------------------------------------------------------------------------
