@@ -190,19 +190,39 @@ def test_a_scikit_learn_text_pipeline_is_packaged_with_its_version_and_checked(t
 
 
 @pytest.mark.slow
-def test_a_text_model_is_served_over_http_by_graft_serve(tmp_path):
+def test_a_text_model_is_served_over_http_by_graft_serve_and_monitored(tmp_path):
+    """Free text in, over a real server; `graft monitor` then reads the log, judging the text
+    input by its length in characters against the reference rows' lengths."""
     from tests.integration.conftest import ServerProcess
 
-    root, pipeline, _ = text_project(tmp_path / "p")
+    root, pipeline, inputs = text_project(tmp_path / "p")
     archive = package(root, tmp_path / "dist", version="1.0.0").path
-    server = ServerProcess(archive, f"sqlite:///{tmp_path / 'log.db'}", tmp_path).start()
+    log = f"sqlite:///{tmp_path / 'log.db'}"
+    server = ServerProcess(archive, log, tmp_path).start()
     try:
         texts = ["the product was terrible", "an excellent and superb product", "é, 😀 and happy"]
         one = httpx.post(f"{server.url}/predict", json={"review": texts[0]}, timeout=10)
         many = httpx.post(f"{server.url}/predict", json=[{"review": t} for t in texts], timeout=10)
         bad = httpx.post(f"{server.url}/predict", json={"review": 3}, timeout=10)
+        test = [{"review": t} for t in inputs["review"]]
+        window = httpx.post(f"{server.url}/predict", json=test, timeout=10)
     finally:
         assert server.stop() in (0, -15)
+    assert window.status_code == 200
+    params = tmp_path / "monitor.yaml"
+    params.write_text("monitor:\n  min_window: 20\n")
+    done = graft(root, "monitor", "--package", str(archive), "--log-db", log, "--params", str(params),
+                 "--format", "json", check=False)  # fmt: skip
+    result = json.loads(done.stdout)
+    assert result["window"]["predictions"] == 4 + len(test)
+    assert result["inputs"]["schema_violations"] == []
+    (review,) = result["inputs"]["features"]
+    assert (review["feature"], review["kind"]) == ("review", "numeric")
+    assert not review["drifted"]  # the served texts are the reference's, plus four short ones
+    reference = load_package(archive, tmp_path / "unpacked").json("reference.json")
+    lengths = inputs["review"].str.len()
+    assert reference["text"]["review"]["length"]["mean"] == round(float(lengths.mean()), 6)
+    assert reference["categorical"] == {}
     want = pipeline.predict_proba(texts)[:, 1]
     assert one.status_code == 200, one.text
     assert one.json()["predictions"] == [{"probability": want[0], "label": "neg"}]
