@@ -204,14 +204,11 @@ def _load_xgboost(path: Path, task: str, classes: Sequence[str], name: str) -> L
     if not ok:
         raise _found("XGBoost", objective, outputs, task, name)
 
+    wide = booster.copy()  # large batches on every core; requests may run concurrently, so no
+    wide.set_param({"nthread": 0})  # setting is ever changed on a booster in use
+
     def score(inputs: Any, large: bool) -> np.ndarray:
-        if large:
-            booster.set_param({"nthread": 0})
-        try:
-            return np.asarray(booster.inplace_predict(inputs))
-        finally:
-            if large:
-                booster.set_param({"nthread": 1})
+        return np.asarray((wide if large else booster).inplace_predict(inputs))
 
     return LoadedModel("xgboost", booster, score, booster.num_features())
 
