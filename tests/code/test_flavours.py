@@ -352,7 +352,7 @@ def test_an_xgboost_regressor_is_refused_for_a_binary_task(tmp_path):
         label=["0"] * 10,
     )
     with pytest.raises(
-        FlavourError, match=r"^model\.json is a XGBoost 'reg:squarederror' model with 1 output"
+        FlavourError, match=r"^model\.json is an XGBoost 'reg:squarederror' model with 1 output"
     ):
         package(root, tmp_path / "dist")
 
@@ -586,3 +586,39 @@ def test_a_prediction_check_that_cannot_run_says_why(tmp_path):
     git(root, "commit", "-qam", "inputs without ids")
     with pytest.raises(Exception, match=r"eval/metrics\.json: cannot be read as a table"):
         package(root, tmp_path / "dist", version="1.0.0")
+
+
+def test_a_missing_framework_names_the_extra_and_compile_is_lightgbm_only(tmp_path, monkeypatch):
+    import sys
+
+    import xgboost as xgb
+
+    from graft.core.errors import MissingDependency
+    from graft.serving.model import ServingError
+
+    test = numeric_rows(20, 12)
+    x = test[["a", "b", "c"]].to_numpy()
+    booster = xgb.train({"objective": "reg:squarederror", "nthread": 1}, xgb.DMatrix(x, x[:, 1]), 4)
+    booster.save_model(tmp_path / "model.ubj")
+    root = write_project(
+        tmp_path / "p",
+        task="regression",
+        model_path="models/model.ubj",
+        model=(tmp_path / "model.ubj").read_bytes(),
+        adapter=NUMERIC_ADAPTER,
+        inputs=test,
+        scores={"predicted": booster.inplace_predict(x).astype(np.float64)},
+        label=["0"] * 20,
+    )
+    built = package(root, tmp_path / "dist", version="1.0.0")
+    loaded = load_package(built.path, tmp_path / "unpacked")
+    with pytest.raises(
+        ServingError, match=r"--compile compiles LightGBM models; model\.ubj is xgboost \(XGBoost\)$"
+    ):
+        ServingModel.from_package(loaded, compile_cache=tmp_path / "cache")
+    monkeypatch.setitem(sys.modules, "xgboost", None)  # as where the extra is not installed
+    with pytest.raises(MissingDependency) as missing:
+        ServingModel.from_package(loaded)
+    assert str(missing.value) == (
+        "an XGBoost model needs xgboost, which is not installed: pip install 'graft-toolkit[xgboost]'"
+    )

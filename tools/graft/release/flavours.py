@@ -103,7 +103,7 @@ def _require(flavour: Flavour) -> None:
 
         dist = distribution() or "graft-toolkit"
         raise MissingDependency(
-            f"a {flavour.title} model needs {flavour.module}, which is not installed: "
+            f"{a(flavour.title)} model needs {flavour.module}, which is not installed: "
             f"pip install '{dist}[{flavour.extra}]'"
         ) from None
 
@@ -120,9 +120,14 @@ def installed_version(flavour: Flavour) -> str | None:
         return None
 
 
+def a(title: str) -> str:
+    """``title`` with its indefinite article, as said aloud: a LightGBM, an XGBoost, an ONNX."""
+    return f"{'an' if title[:1] in 'AEIOUX' else 'a'} {title}"
+
+
 def _found(title: str, kind: str, outputs: int, task: str, name: str) -> FlavourError:
     return FlavourError(
-        f"{name} is a {title} '{kind or 'unknown'}' model with {outputs} output(s), "
+        f"{name} is {a(title)} '{kind or 'unknown'}' model with {outputs} output(s), "
         f"but the package's task.type is {task}"
     )
 

@@ -39,7 +39,7 @@ class ModelCheckError(GraftError):
 
 
 def resolve_flavour(settings: Settings, model_name: str, head: bytes) -> Flavour:
-    from graft.release.flavours import FlavourError, detect, flavour, supported
+    from graft.release.flavours import FlavourError, a, detect, flavour, supported
 
     found = detect(model_name, head)
     named = settings.package.flavour
@@ -47,7 +47,7 @@ def resolve_flavour(settings: Settings, model_name: str, head: bytes) -> Flavour
         chosen = flavour(named, "graft.yaml package.flavour")
         if found is not None and found.name != chosen.name:
             raise FlavourError(
-                f"graft.yaml package.flavour is '{chosen.name}', but {model_name} is a {found.title} "
+                f"graft.yaml package.flavour is '{chosen.name}', but {model_name} is {a(found.title)} "
                 f"model ({found.name}): fix package.flavour, or remove it to use the recognised one"
             )
         return chosen
