@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from graft.cli import main
 from graft.core.limits import PACKAGE_CHECK_ROWS
 from graft.release.flavours import FLAVOURS, FlavourError, detect
 from graft.release.package import load_package, package
@@ -100,6 +101,13 @@ def write_project(
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "tiny project")
     return root
+
+
+def cli(capsys, root: Path, *argv: str) -> tuple[int, str]:
+    """graft in-process on ``root``: the exit code and the last line of stderr."""
+    code = main(["-C", str(root), *argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    return int(code), err[-1] if err else ""
 
 
 def served(root: Path, tmp_path: Path) -> tuple[ServingModel, dict]:
@@ -249,15 +257,14 @@ def test_a_scikit_learn_version_other_than_the_packaged_one_is_refused_naming_bo
     )
 
 
-def test_an_adapter_that_encodes_otherwise_is_caught_by_graft_package(tmp_path):
+def test_an_adapter_that_encodes_otherwise_is_caught_by_graft_package(tmp_path, capsys):
     # the adapter lower-cases nothing but drops the last word: not what scored the test rows
     drifting = TEXT_ADAPTER.replace(
         'return list(columns["review"])', 'return [t.rsplit(" ", 1)[0] for t in columns["review"]]'
     )
     root, _, _ = text_project(tmp_path / "p", drifting)
-    done = graft(root, "package", "--out", str(tmp_path / "dist"), check=False)
-    assert done.returncode == 3
-    message = done.stderr.strip().splitlines()[-1]  # after the progress line
+    code, message = cli(capsys, root, "package", "--out", str(tmp_path / "dist"))
+    assert code == 3
     assert (
         message.startswith("graft: error: the packaged model does not reproduce eval/predictions.parquet: ")
         and " of 40 rows differ by more than 1e-06 (worst " in message
@@ -498,30 +505,30 @@ def test_the_adapter_loads_and_predicts_a_model_of_any_framework(tmp_path):
     assert model.predict_columns({"a": [1.0], "b": [5.0], "c": [2.0]}).tolist() == [0.25]
 
 
-def test_an_unknown_model_file_is_refused_by_graft_package_naming_the_flavours(tmp_path):
+def test_an_unknown_model_file_is_refused_by_graft_package_naming_the_flavours(tmp_path, capsys):
     root = custom_project(tmp_path / "p", None, b"\x00\x01 weights of some framework", "models/net.bin")
-    done = graft(root, "package", "--out", str(tmp_path / "dist"), check=False)
-    assert done.returncode == 3
-    assert done.stderr.strip().splitlines()[-1] == (
+    code, message = cli(capsys, root, "package", "--out", str(tmp_path / "dist"))
+    assert code == 3
+    assert message == (
         f"graft: error: net.bin: unknown model flavour (supported: {SUPPORTED}): set graft.yaml "
         "package.flavour, or 'custom' with predict(model, inputs) in the serving adapter"
     )
     assert not (tmp_path / "dist").exists()
 
 
-def test_an_unknown_or_wrong_package_flavour_is_refused(tmp_path):
+def test_an_unknown_or_wrong_package_flavour_is_refused(tmp_path, capsys):
     root = custom_project(tmp_path / "p", "torch", b"{}")
-    done = graft(root, "package", "--out", str(tmp_path / "dist"), check=False)
-    assert done.returncode == 3
-    assert done.stderr.strip().splitlines()[-1] == (
+    code, message = cli(capsys, root, "package", "--out", str(tmp_path / "dist"))
+    assert code == 3
+    assert message == (
         f"graft: error: graft.yaml package.flavour: unknown model flavour 'torch' (supported: {SUPPORTED})"
     )
     lightgbm = b"tree\nversion=v4\nnum_class=1\n"
     shutil.rmtree(tmp_path / "p")
     root = custom_project(tmp_path / "p", "xgboost", lightgbm, "models/model.txt")
-    done = graft(root, "package", "--out", str(tmp_path / "dist"), check=False)
-    assert done.returncode == 3
-    assert done.stderr.strip().splitlines()[-1] == (
+    code, message = cli(capsys, root, "package", "--out", str(tmp_path / "dist"))
+    assert code == 3
+    assert message == (
         "graft: error: graft.yaml package.flavour is 'xgboost', but model.txt is a LightGBM model "
         "(lightgbm): "
         "fix package.flavour, or remove it to use the recognised one"
@@ -622,3 +629,38 @@ def test_a_missing_framework_names_the_extra_and_compile_is_lightgbm_only(tmp_pa
     assert str(missing.value) == (
         "an XGBoost model needs xgboost, which is not installed: pip install 'graft-toolkit[xgboost]'"
     )
+
+
+def test_predictions_the_task_cannot_take_are_refused_by_graft_package(tmp_path, capsys):
+    weights = json.dumps({"weights": [2.0, 0.0, -1.0], "bias": 0.25}).encode()
+    root = custom_project(tmp_path / "p", "custom", weights)
+    adapter = root / "src" / "serving.py"
+    original = 'return inputs @ np.asarray(model["weights"]) + model["bias"]'
+    cases = {
+        "return 1, inputs": "linear.json: the adapter's predict() must return an array of numbers, got tuple",
+        "return inputs": "linear.json: the adapter's predict() returned predictions of shape (15, 3) for 15 "
+        "records; a regression task needs (15,)",
+        "return inputs[:, 0] + np.nan": "linear.json returned a prediction that is not a finite number",
+    }
+    for body, refusal in cases.items():
+        adapter.write_text(adapter.read_text().replace(original, body))
+        git(root, "commit", "-qam", body)
+        assert cli(capsys, root, "package", "--out", str(tmp_path / "dist")) == (
+            3,
+            f"graft: error: {refusal}",
+        )
+        original = body
+    assert not (tmp_path / "dist").exists()
+
+
+def test_a_classifier_whose_classes_are_not_the_task_labels_is_refused(tmp_path):
+    root, _, _ = text_project(tmp_path / "p")
+    settings = yaml.safe_load((root / "graft.yaml").read_text())
+    settings["task"]["labels"] = ["bad", "good"]
+    (root / "graft.yaml").write_text(yaml.safe_dump(settings))
+    git(root, "commit", "-qam", "other labels")
+    with pytest.raises(
+        FlavourError,
+        match=r"^model\.pkl: the model's classes \(neg, pos\) are not task\.labels \(bad, good\)$",
+    ):
+        package(root, tmp_path / "dist")

@@ -294,7 +294,11 @@ def _class_order(known: Any, classes: Sequence[str], name: str) -> list[int] | N
         )
     if set(names) == set(classes):
         return [names.index(c) for c in classes]
-    return None  # e.g. classes 0/1 for labels "no"/"yes": the model's order is the labels' order
+    if names == [str(i) for i in range(len(names))] or names == ["False", "True"]:
+        return None  # classes 0..k-1 (or False/True) for task.labels: the labels' order is the model's
+    raise FlavourError(
+        f"{name}: the model's classes ({', '.join(names)}) are not task.labels ({', '.join(classes)})"
+    )
 
 
 # --- ONNX ----------------------------------------------------------------------------------------
@@ -490,7 +494,10 @@ def check_width(loaded: LoadedModel, empty: Any, model: str, adapter: str) -> No
 def task_scores(raw: Any, task: str, classes: Sequence[str], rows: int, who: str) -> np.ndarray:
     """A model's raw predictions shaped as the task defines (binary ``(n,)`` P(positive),
     multiclass ``(n, classes)``, regression ``(n,)``); a shape that cannot be is refused naming ``who``."""
-    scores = np.asarray(raw, dtype=np.float64)
+    try:
+        scores = np.asarray(raw, dtype=np.float64)
+    except (ValueError, TypeError):  # ragged, or not numbers
+        raise FlavourError(f"{who} must return an array of numbers, got {type(raw).__name__}") from None
     if scores.ndim == 2 and scores.shape[1] == 1:
         scores = scores[:, 0]
     elif task == "binary" and scores.ndim == 2 and scores.shape[1] == 2:

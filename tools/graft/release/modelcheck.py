@@ -124,7 +124,7 @@ def check_model(
     """Load and check the model; the manifest's ``flavour`` and ``prediction_check`` entries."""
     import numpy as np
 
-    from graft.release.flavours import check_width, installed_version, load, predictor
+    from graft.release.flavours import check_scores, check_width, installed_version, load, predictor
 
     chosen = resolve_flavour(settings, model_name, model_bytes[:64])
     version = installed_version(chosen)
@@ -159,6 +159,7 @@ def check_model(
         rows = indexed.loc[ids[:limit]].reset_index()
         want = np.asarray(predictions.scores[:limit], dtype=np.float64)
         got = predict(adapter.encode(records_of(rows, schema), spec), len(rows), True)
+        check_scores(got, task, model_name)
         return record, _compare(got, want, rows[id_column].to_numpy(), settings, source)
 
 
