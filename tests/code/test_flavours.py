@@ -402,7 +402,13 @@ def test_a_catboost_model_takes_a_dataframe_with_text_categories(tmp_path):
     train = frame(150)
     target = [CLASSES[int(s // 34)] for s in train["size"]]
     model = catboost.CatBoostClassifier(
-        iterations=20, depth=3, loss_function="MultiClass", thread_count=1, random_seed=1, verbose=False
+        iterations=20,
+        depth=3,
+        loss_function="MultiClass",
+        thread_count=1,
+        random_seed=1,
+        verbose=False,
+        allow_writing_files=False,
     ).fit(train, target, cat_features=["city"])
     model.save_model(str(tmp_path / "model.cbm"))
     test = frame(25)

@@ -6,16 +6,14 @@ graft.yaml ``package.flavour`` and the package's manifest say), how its file is 
 version recorded at packaging, the loader and the prediction call. Frameworks are imported only
 when a model of theirs is loaded, so no other command imports one.
 
-=============  ==========================================  =============================  ===========
-flavour        file                                        predicts with                  extra
-=============  ==========================================  =============================  ===========
-``lightgbm``   LightGBM text model (``tree`` header)       ``Booster.predict``            ``serve``
-``xgboost``    XGBoost JSON (``.json``) or UBJSON (``.ubj``) ``Booster.inplace_predict``  ``xgboost``
-``catboost``   CatBoost binary model (``.cbm``)            ``CatBoost.predict``           ``catboost``
-``sklearn``    pickle / joblib (``.pkl``, ``.joblib``)     ``predict_proba`` / ``predict``  ``sklearn``
-``onnx``       ONNX graph (``.onnx``)                      onnxruntime, CPU               ``onnx``
-``custom``     anything: the adapter's ``load_model(path)`` the adapter's ``predict``      (none)
-=============  ==========================================  =============================  ===========
+* ``lightgbm``: a LightGBM text model (``tree`` header), ``Booster.predict``; extra ``serve``
+* ``xgboost``: XGBoost JSON (``.json``) or UBJSON (``.ubj``), ``Booster.inplace_predict``;
+  extra ``xgboost``
+* ``catboost``: a CatBoost model (``.cbm``), ``CatBoost.predict``; extra ``catboost``
+* ``sklearn``: a pickle or joblib file (``.pkl``, ``.pickle``, ``.joblib``), ``predict_proba``
+  (classifiers) or ``predict``; extra ``sklearn``
+* ``onnx``: an ONNX graph (``.onnx``), onnxruntime on the CPU; extra ``onnx``
+* ``custom``: anything; the adapter's ``load_model(path)`` and ``predict(model, inputs)``
 
 The adapter (:mod:`graft.release.adapter`) may define ``predict(model, inputs)`` for any
 flavour; it then replaces the flavour's own call (``model`` is what the flavour loaded).
