@@ -670,3 +670,18 @@ def test_a_classifier_whose_classes_are_not_the_task_labels_is_refused(tmp_path)
         match=r"^model\.pkl: the model's classes \(neg, pos\) are not task\.labels \(bad, good\)$",
     ):
         package(root, tmp_path / "dist")
+
+
+def test_commands_that_read_results_import_no_model_framework(tmp_path):
+    import subprocess
+    import sys
+
+    root, _, _ = text_project(tmp_path / "p")
+    script = (
+        "import sys\nfrom graft.cli import main\n"
+        f"for argv in (['diff', '--format', 'json'], ['metrics']):\n    main(['-C', {str(root)!r}, *argv])\n"
+        "print(sorted(m for m in ('xgboost', 'catboost', 'onnxruntime', 'sklearn', 'lightgbm', 'joblib',"
+        " 'graft.release.flavours') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
