@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 import yaml
 
+from graft.release.flavours import FlavourError
 from graft.release.package import PackageError, load_package, package
-from graft.serving.model import ServingError, ServingModel
+from graft.serving.model import ServingModel
 from tests.conftest import git
 
 FEATURES = """
@@ -234,14 +235,14 @@ def test_a_model_of_another_task_is_refused(tmp_path):
     (root / "graft.yaml").write_text(yaml.safe_dump(settings))
     git(root, "commit", "-qam", "claims binary")
     with pytest.raises(
-        ServingError, match=r"model\.txt is a LightGBM 'regression' model .* task\.type is binary"
+        FlavourError, match=r"model\.txt is a LightGBM 'regression' model .* task\.type is binary"
     ):
         served(root, tmp_path)
 
 
 def test_multiclass_labels_must_match_the_model(tmp_path):
     root, _, _ = make_project(tmp_path / "p", "multiclass", labels=["a", "b"])
-    with pytest.raises(ServingError, match=r"task\.labels list 2 classes \(a, b\)"):
+    with pytest.raises(FlavourError, match=r"task\.labels list 2 classes \(a, b\)"):
         served(root, tmp_path)
 
 
@@ -251,7 +252,7 @@ def test_an_encoding_the_model_was_not_trained_on_is_refused(tmp_path):
     features.write_text(FEATURES.replace("np.asarray(size, dtype=float), colours", "colours"))
     git(root, "commit", "-qam", "two features")
     with pytest.raises(
-        ServingError,
+        FlavourError,
         match=r"model\.txt expects 3 features, the package's adapter \(code/src/serving\.py\) encodes 2",
     ):
         served(root, tmp_path)

@@ -10,8 +10,8 @@ ref, the index or a file.
 
 from __future__ import annotations
 
-import os
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -26,18 +26,29 @@ MAX_RSS_MIB = 300  # graft diff reads a few files: ~50 MiB; an expanded alias bo
 CHILD_SECONDS = 300  # a backstop only: each case is refused in a second or two
 
 
+# A fresh launcher runs graft and reports its child's peak RSS: measured on graft's process via
+# wait4 directly, the peak would include this (large) pytest process's image, inherited across
+# fork and exec; the launcher's fork copies only the launcher.
+LAUNCHER = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.call(sys.argv[2:])\n"
+    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+    "sys.exit(code)\n"
+)
+
+
 def graft(cwd: Path, *args: str) -> tuple[int, str, str, float]:
-    """Run the graft CLI; (exit code, stdout, stderr, the child's peak RSS in MiB)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([str(BIN / "graft"), *args], cwd=cwd, stdout=out, stderr=err)
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            proc.returncode = 0 if proc.poll() is None else proc.returncode  # reaped by wait4
-        code = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return code, out.read().decode(), err.read().decode(), usage.ru_maxrss / 1024
+    """Run the graft CLI; (exit code, stdout, stderr, its peak RSS in MiB)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        peak = Path(tmp) / "peak"
+        done = subprocess.run(
+            [sys.executable, "-c", LAUNCHER, str(peak), str(BIN / "graft"), *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=CHILD_SECONDS,
+        )
+        return done.returncode, done.stdout, done.stderr, int(peak.read_text()) / 1024
 
 
 @pytest.fixture(scope="module")

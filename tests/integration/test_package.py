@@ -200,3 +200,21 @@ def test_load_package_refuses_a_tampered_archive(built, tmp_path):
     with pytest.raises(PackageError, match=re.escape("file 'schema.json' does not match")):
         api.open_package(tampered, tmp_path / "out")
     shutil.rmtree(folder)
+
+
+def test_the_lightgbm_model_reproduces_every_committed_test_prediction(pipeline_copy, built):
+    """The reference table (every validated row) holds the test rows' raw inputs: `graft package`
+    encodes them with the shipped adapter and predicts them with the packaged model."""
+    import lightgbm
+    import pandas as pd
+
+    manifest = json.loads(members(built.path)["adult-income-1.2.3/manifest.json"])
+    committed = pd.read_parquet(pipeline_copy / "metrics" / "predictions.parquet")
+    assert manifest["flavour"] == {
+        "name": "lightgbm",
+        "framework": "lightgbm",
+        "version": lightgbm.__version__,
+    }
+    assert manifest["prediction_check"]["rows"] == len(committed) > 16_000
+    assert manifest["prediction_check"]["max_abs_difference"] <= 1e-12
+    assert built.prediction_check == manifest["prediction_check"]

@@ -27,7 +27,24 @@ def to_json(result: Any) -> dict[str, Any]:
         "version": result.version,
         "sha256": result.sha256,
         "files": dict(result.files),
+        "flavour": dict(result.flavour),
+        "prediction_check": dict(result.prediction_check),
     }
+
+
+def check_line(result: Any) -> str:
+    """What `graft package` found the model to be, and whether it reproduces its predictions."""
+    flavour = result.flavour
+    framework = f" ({flavour['framework']} {flavour['version']})" if flavour.get("framework") else ""
+    check = result.prediction_check
+    if check.get("rows"):
+        done = (
+            f"reproduces its {check['rows']} test predictions (max |difference| "
+            f"{check['max_abs_difference']:.3g}, tolerance {check['tolerance']:g})"
+        )
+    else:
+        done = f"predictions not compared: {check.get('not_run', 'no rows')}"
+    return f"model: {flavour.get('name')}{framework}; {done}"
 
 
 def run(args: argparse.Namespace, ui: Ui) -> int:
@@ -39,4 +56,5 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
         ui.json(to_json(result))
     else:
         ui.out(f"{result.path}  sha256:{result.sha256}  ({len(result.files)} files)")
+        ui.out(check_line(result))
     return 0

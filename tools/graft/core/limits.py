@@ -166,6 +166,14 @@ PLOT_CLASSES = define(
     "PLOT_CLASSES", 50, "classes", "distinct actual or predicted values of a confusion plot"
 )
 
+# --- graft package's prediction check (graft.release.modelcheck) ----------------------------------
+PACKAGE_CHECK_ROWS = define(
+    "PACKAGE_CHECK_ROWS",
+    1_000_000,
+    "rows",
+    "committed test predictions `graft package` reproduces with the packaged model (the first ones)",
+)
+
 
 # --- the README's table -------------------------------------------------------------------------
 

@@ -74,6 +74,7 @@ class LogLayout:
     """What the reader needs to know about the model's inputs and outputs (from the package).
 
     ``classes``: a multiclass model's labels, in the order its probabilities are logged.
+    ``text``: free-text inputs (strings without categories), read as their length in characters.
     """
 
     numeric: tuple[str, ...]
@@ -81,6 +82,12 @@ class LogLayout:
     positive_label: str = "1"
     task: str = "binary"
     classes: tuple[str, ...] = ()
+    text: tuple[str, ...] = ()
+
+    @property
+    def measured(self) -> tuple[str, ...]:
+        """The columns the window holds as numbers: numeric inputs, then text lengths."""
+        return (*self.numeric, *self.text)
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -88,7 +95,7 @@ class LogLayout:
         if self.task == "multiclass" and len(self.classes) < 2:
             raise UsageError("a multiclass model needs its labels (task.labels) to read its log")
         taken = set(output_columns(self.task, len(self.classes))) | set(OWN_COLUMNS)
-        clash = [c for c in (*self.numeric, *self.categorical) if c in taken]
+        clash = [c for c in (*self.numeric, *self.categorical, *self.text) if c in taken]
         if clash:
             raise UsageError(
                 f"input column(s) {', '.join(clash)}: the monitoring window uses these names for "
@@ -243,7 +250,8 @@ def _arrow_schema(layout: LogLayout) -> Any:
     import pyarrow as pa
 
     record = pa.struct(
-        [(c, pa.float64()) for c in layout.numeric] + [(c, pa.string()) for c in layout.categorical]
+        [(c, pa.float64()) for c in layout.numeric]
+        + [(c, pa.string()) for c in (*layout.categorical, *layout.text)]
     )
     labels = ("label", pa.list_(pa.string()))
     if layout.task == "binary":
@@ -310,6 +318,9 @@ def _parse_fast(chunk: _Chunk, layout: LogLayout, schema: Any) -> _Parsed | None
     if layout.task == "multiclass":
         output_np = output_np.reshape(-1, len(layout.classes))
     numeric = {c: records.field(c).to_numpy(zero_copy_only=False) for c in layout.numeric}
+    for c in layout.text:  # free text: its length in characters (null: NaN)
+        lengths = pc.cast(pc.utf8_length(records.field(c)), pa.float64())
+        numeric[c] = lengths.to_numpy(zero_copy_only=False)
     categorical = {}
     for c in layout.categorical:
         encoded = pc.dictionary_encode(records.field(c))
@@ -399,6 +410,9 @@ def _parse_slow(chunk: _Chunk, layout: LogLayout, skip: Any) -> _Parsed:
                 values[i] = None
             not_numbers[column] = len(bad)
         numeric[column] = np.array(values, dtype=float).reshape(len(values))
+    for column in layout.text:
+        texts = [r.get(column) for r in records]
+        numeric[column] = np.array([len(v) if type(v) is str else np.nan for v in texts], dtype=float)
     categorical = {}
     for column in layout.categorical:
         values = [r.get(column) for r in records]
@@ -430,7 +444,7 @@ class _WindowBuilder:
             **dict(zip(labels, codes, strict=True)),
             **dict(zip((x.encode() for x in labels), codes, strict=True)),
         }
-        self.numeric = {c: _Column(np.float32) for c in layout.numeric}
+        self.numeric = {c: _Column(np.float32) for c in layout.measured}
         self.codes = {c: _Column(np.int8) for c in layout.categorical}
         self.categories: dict[str, dict[Any, int]] = {c: {} for c in layout.categorical}
         self.outputs = {c: _Column(np.float64) for c in output_columns(layout.task, len(layout.classes))}
@@ -560,7 +574,7 @@ class _WindowBuilder:
     def frame(self) -> pd.DataFrame:
         self.flush()
         columns: dict[str, Any] = {}
-        for column in self.layout.numeric:
+        for column in self.layout.measured:
             columns[column] = self.numeric[column].array()
         for column in self.layout.categorical:
             codes = self.codes[column].array()

@@ -510,18 +510,19 @@ class Released:
     def layout(self) -> LogLayout:
         """How to read this model's log: its input columns, task, labels."""
         from graft.monitoring.logreader import LogLayout
-        from graft.release.reference import schema_columns
+        from graft.release.reference import schema_columns, text_columns
 
         numeric, categorical = schema_columns(self.schema)
         positive = self.settings.task.positive or "1"
-        return LogLayout(tuple(numeric), tuple(categorical), positive, self.task, tuple(self.classes))
+        text = tuple(text_columns(self.schema))
+        return LogLayout(tuple(numeric), tuple(categorical), positive, self.task, tuple(self.classes), text)
 
 
 def open_released(package_path: Path, workdir: Path) -> Released:
     """Read a verified package's task, reference rows and test predictions (errors name the package)."""
     from graft.compare.predictions import class_indices
     from graft.release.package import REFERENCE_ROWS, load_package
-    from graft.release.reference import read_table
+    from graft.release.reference import read_table, text_columns, text_lengths
 
     pkg = load_package(Path(package_path), workdir)
     settings = pkg.settings
@@ -544,11 +545,14 @@ def open_released(package_path: Path, workdir: Path) -> Released:
     labels = read_table(path.read_bytes(), where, [label])[label].to_numpy()
     y = labels.astype(float) if task.type == "regression" else class_indices(labels, classes, label, where)
     quality = checks.realised_metrics(task.type, y, scores, task.threshold) if len(y) else None
+    reference = pd.read_parquet(pkg.path(REFERENCE_ROWS))
+    for column in text_columns(pkg.schema):  # free text is monitored by its length, as the log is read
+        reference[column] = text_lengths(reference[column])
     return Released(
         settings=settings,
         version=f"{pkg.name} {pkg.version}",
         schema=pkg.schema,
-        reference=pd.read_parquet(pkg.path(REFERENCE_ROWS)),
+        reference=reference,
         scores=scores,
         classes=classes,
         quality={m: round(v, 6) for m, v in quality.items()} if quality else None,
@@ -573,7 +577,7 @@ def monitor_package(
     from graft.core.safeload import load_yaml
     from graft.monitoring import report as reporting
     from graft.monitoring.logreader import read_window
-    from graft.release.reference import schema_columns
+    from graft.release.reference import schema_columns, text_columns
 
     progress.step(f"verifying the package {package_path}")
     with tempfile.TemporaryDirectory(prefix="graft-monitor-") as tmp:
@@ -601,7 +605,7 @@ def monitor_package(
             f"(inputs: {', '.join(released.schema['properties'])})"
         )
     numeric, categorical = schema_columns(released.schema)
-    spec = {"numeric": numeric, "categorical": categorical, "onehot": {}}
+    spec = {"numeric": numeric + text_columns(released.schema), "categorical": categorical, "onehot": {}}
     threshold = settings.task.threshold
     progress.step("reading the prediction log")
     window = read_window(log_db, since, until, released.layout())

@@ -14,12 +14,16 @@ A value may be ``${key}``: the value at that dotted key of ``params.yaml``, as i
                    the metrics listed first (exp list, models, verdicts)
 ``gate``           ``thresholds``: metric -> {min, max}
 ``predictions``    the committed test-set predictions: ``path``, ``id``, ``label`` and
-                   ``score`` columns (multiclass: one probability column per class, in order)
+                   ``score`` columns (multiclass: one probability column per class, in order);
+                   ``inputs``: a table of those rows' raw inputs (with ``id``; default: the
+                   reference table when it holds them), from which `graft package` reproduces
+                   them within ``tolerance`` (absolute, 1e-6)
 ``fairness``       ``file`` (per-group metrics the pipeline writes) and sensitive ``columns``
 ``package``        ``name`` (default: the model artifact's name), ``model`` (artifact), ``code``
                    (project files serving needs), ``adapter`` (its entry module), ``files``
                    (name in package -> project path), ``reference`` (monitoring rows), ``card``
-                   (model card text: ``intended_use``, ``out_of_scope``, ``data``, ``limitations``)
+                   (model card text: ``intended_use``, ``out_of_scope``, ``data``, ``limitations``),
+                   ``flavour`` (the model's framework; default: recognised from the file)
 ``monitor``        drift, output, feedback and fairness thresholds (see graft.monitoring)
 ``stages``         the names ``graft promote`` accepts (dev, staging, prod)
 ``search``         ``objective``: the validation metric ``exp search`` optimises; ``direction``
@@ -117,6 +121,8 @@ class Predictions(_Model):
     id: str = "row_id"
     label: str = "label"
     score: str | list[str] = "proba"
+    inputs: str | None = None
+    tolerance: float = Field(1e-6, ge=0)
 
 
 class Fairness(_Model):
@@ -142,6 +148,7 @@ class Package(_Model):
     model: str | None = None
     code: list[str] = Field(default_factory=list)
     adapter: str | None = None
+    flavour: str | None = None
     files: dict[str, str] = Field(default_factory=dict)
     reference: Reference | None = None
     card: Card = Field(default_factory=Card)

@@ -25,12 +25,28 @@ graft):
     with ``"null"``; ``minimum``/``maximum``/``enum``), ``required`` and
     ``additionalProperties: false``. ``params`` is the project's ``params.yaml``.
 
-``encode(columns: Mapping[str, Sequence[Any]], spec: Mapping[str, Any]) -> numpy.ndarray``
+``encode(columns: Mapping[str, Sequence[Any]], spec: Mapping[str, Any]) -> inputs``
     Validated columns (every schema property -> one value per record, ``None`` where a value
-    is missing) -> a float64 matrix of shape ``(records, model features)`` in the order the
-    model was trained on; no records give a ``(0, features)`` matrix. ``spec`` holds the
-    package's data files parsed (JSON/YAML by suffix, else bytes): every ``package.files``
-    entry by its name in the package, and ``params.yaml``.
+    is missing) -> what the model takes, one row per record: a float64 matrix of shape
+    ``(records, model features)`` in the order the model was trained on (no records give a
+    ``(0, features)`` matrix), or whatever the model's own ``predict`` accepts: a DataFrame, a
+    SciPy sparse matrix, a 1-D array or list of texts for a text pipeline, a dict of arrays
+    for a multi-input ONNX graph. ``spec`` holds the package's data files parsed (JSON/YAML
+    by suffix, else bytes): every ``package.files`` entry by its name in the package, and
+    ``params.yaml``. Inputs need not be numbers: a ``string`` property without ``enum`` is
+    free text.
+
+Two optional functions (see :mod:`graft.release.flavours`):
+
+``predict(model, inputs) -> scores``
+    Replaces the flavour's own prediction call: ``model`` is the loaded model, ``inputs`` what
+    ``encode`` returned; scores as the task defines them (binary: P(positive) per record, or
+    one column per class; multiclass: ``(records, classes)`` probabilities in ``task.labels``
+    order; regression: the value).
+
+``load_model(path) -> model``
+    For ``package.flavour: custom`` only: load the model file (a :class:`pathlib.Path`, valid
+    during the call only); without it ``model`` is the file's bytes.
 
 Data files must come through ``spec``: shipped code has no folder on disk to read beside it.
 """
@@ -52,6 +68,7 @@ from typing import Any
 from graft.core.errors import GraftError
 
 CONTRACT = ("input_schema", "encode")
+OPTIONAL = ("predict", "load_model")
 _COUNTER = itertools.count(1)
 _LOCK = threading.Lock()
 
@@ -202,16 +219,29 @@ class Adapter:
         return schema
 
     def encode(self, columns: Mapping[str, Sequence[Any]], spec: Mapping[str, Any]) -> Any:
-        import numpy as np
-
-        matrix = self._call("encode", columns, spec)
+        """What the model takes for ``columns``: anything with one row per record."""
+        inputs = self._call("encode", columns, spec)
         rows = len(next(iter(columns.values()))) if columns else 0
         where = f"{self.origin}:{self.entry}: encode()"
-        if not isinstance(matrix, np.ndarray) or matrix.ndim != 2:
-            raise AdapterError(f"{where} must return a 2-D numpy array (got {type(matrix).__name__})")
-        if matrix.shape[0] != rows:
-            raise AdapterError(f"{where} returned {matrix.shape[0]} rows for {rows} records")
-        return matrix
+        got = input_rows(inputs)
+        if got is None:
+            raise AdapterError(
+                f"{where} must return one row per record (an array, matrix, DataFrame, list, or a dict "
+                f"of them), got {type(inputs).__name__}"
+            )
+        if got != rows:
+            raise AdapterError(f"{where} returned {got} rows for {rows} records")
+        return inputs
+
+    def has(self, name: str) -> bool:
+        """The adapter defines the optional function ``name`` (one of ``OPTIONAL``)."""
+        return callable(getattr(self.module, name, None))
+
+    def predict(self, model: Any, inputs: Any) -> Any:
+        return self._call("predict", model, inputs)
+
+    def load_model(self, path: Any) -> Any:
+        return self._call("load_model", path)
 
     def close(self) -> None:
         """Forget the private modules (the adapter's functions must not be called afterwards)."""
@@ -221,6 +251,19 @@ class Adapter:
                 del sys.modules[name]
             if self.importer in sys.meta_path:
                 sys.meta_path.remove(self.importer)
+
+
+def input_rows(inputs: Any) -> int | None:
+    """The records ``encode`` returned rows for (None: not a row-wise value)."""
+    if isinstance(inputs, Mapping):
+        counts = {input_rows(v) for v in inputs.values()}
+        return counts.pop() if len(counts) == 1 else None
+    shape = getattr(inputs, "shape", None)
+    if isinstance(shape, tuple) and shape:
+        return int(shape[0])
+    if isinstance(inputs, (list, tuple)):
+        return len(inputs)
+    return None
 
 
 def load(files: Mapping[str, bytes], entry: str, origin: str) -> Adapter:

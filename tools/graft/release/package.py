@@ -33,7 +33,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -79,6 +79,8 @@ class PackageResult:
     version: str
     sha256: str
     files: dict[str, str]
+    flavour: dict[str, Any] = field(default_factory=dict)
+    prediction_check: dict[str, Any] = field(default_factory=dict)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -201,10 +203,12 @@ def spec_of(settings: Settings, files: Mapping[str, bytes]) -> dict[str, Any]:
     return out
 
 
-def check_encoding(adapter: Adapter, schema: Mapping[str, Any], spec: Mapping[str, Any]) -> int:
-    """Encode zero records: the adapter, its spec and the schema fit together. The feature count."""
-    matrix = adapter.encode({name: [] for name in schema["properties"]}, spec)
-    return int(matrix.shape[1])
+def check_encoding(adapter: Adapter, schema: Mapping[str, Any], spec: Mapping[str, Any]) -> int | None:
+    """Encode zero records: the adapter, its spec and the schema fit together. The feature count
+    (None when the adapter returns no matrix: texts, a dict of inputs)."""
+    inputs = adapter.encode({name: [] for name in schema["properties"]}, spec)
+    shape = getattr(inputs, "shape", None)
+    return int(shape[1]) if isinstance(shape, tuple) and len(shape) == 2 else None
 
 
 # --- building ----------------------------------------------------------------------------------
@@ -252,6 +256,7 @@ def build_files(
 ) -> dict[str, bytes]:
     from graft.release.adapter import load
     from graft.release.artifact import code_paths, model_artifact
+    from graft.release.modelcheck import check_model
     from graft.release.reference import reference_rows, reference_stats
 
     settings = view.settings
@@ -261,23 +266,30 @@ def build_files(
     needed = list(copied.values())
     if reference is not None:
         needed += [reference.path] + ([reference.rows_from] if reference.rows_from else [])
+    if settings.predictions.inputs is not None:
+        needed.append(settings.predictions.inputs)
     outputs = read_outputs(view, needed, artifact.path)
     files = {package_name: outputs[path] for package_name, path in copied.items()}
 
     code = committed_code(project, view, commit, allow_dirty)
     entry, _ = code_paths(view)
+    model_name = PurePosixPath(artifact.path).name
+    predictions = view.predictions()
     adapter = load(code, entry, view.name)
     try:
         schema = adapter.input_schema(view.params)
         spec = spec_of(settings, files)
         check_encoding(adapter, schema, spec)
+        flavour, checked = check_model(
+            settings, model_name, files[model_name], adapter, schema, spec, predictions, outputs.get,
+            view.source.where,
+        )  # fmt: skip
     finally:
         adapter.close()
     files.update({f"{CODE_DIR}/{path}": data for path, data in code.items()})
     files[SCHEMA] = dumps_json(schema).encode()
     files[SETTINGS] = dumps_json(settings.model_dump(mode="json")).encode()
 
-    predictions = view.predictions()
     stats: dict[str, Any] | None = None
     if reference is not None:
         rows = reference_rows(reference, schema, outputs.get, view.source.where)
@@ -303,7 +315,7 @@ def build_files(
             "version": version,
             "task": settings.task,
             "artifact": artifact,
-            "model_file": PurePosixPath(artifact.path).name,
+            "model_file": model_name,
             "card": settings.package.card,
             "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
             "headline": settings.metrics.headline,
@@ -319,7 +331,9 @@ def build_files(
         "version": version,
         "created_by": f"graft {__version__}",
         "task": settings.task.type,
-        "model_file": PurePosixPath(artifact.path).name,
+        "model_file": model_name,
+        "flavour": flavour,
+        "prediction_check": checked,
         "adapter": f"{CODE_DIR}/{entry}",
         "lineage": lineage,
         "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool))},
@@ -348,7 +362,10 @@ def package(
     archive = deterministic_targz(folder, files, commit_time)
     path = atomic_write_bytes(Path(out_dir) / f"{folder}.tar.gz", archive)
     manifest = json.loads(files[MANIFEST])
-    return PackageResult(path, name, version, sha256_bytes(archive), manifest["files"])
+    return PackageResult(
+        path, name, version, sha256_bytes(archive), manifest["files"], manifest["flavour"],
+        manifest["prediction_check"],
+    )  # fmt: skip
 
 
 # --- reading a package back ------------------------------------------------------------------

@@ -7,7 +7,9 @@ input schema's properties, so monitoring compares served records with training r
 column for column; nothing here names a project column.
 
 Statistics (``reference.json``): per numeric property (schema type integer/number) mean, std,
-range, quantiles and missing rate; per string property category frequencies and missing rate;
+range, quantiles and missing rate; per string property with categories (``enum``) category
+frequencies and missing rate; per free-text property (a string without ``enum``) the same
+numeric statistics of its length in characters, under ``text``;
 and the committed test predictions' distribution as the task defines it (binary: probability
 histogram and positive rate at the threshold; multiclass: mean probability and predicted
 share per class; regression: mean, std, quantiles and histogram of the predictions).
@@ -55,14 +57,32 @@ def read_table(data: bytes, where: str, columns: list[str] | None = None) -> pd.
 
 
 def schema_columns(schema: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """The schema's numeric and string properties, in schema order."""
+    """The schema's numeric and categorical properties, in schema order (free text: neither)."""
     numeric: list[str] = []
     strings: list[str] = []
+    text = set(text_columns(schema))
     for name, prop in schema["properties"].items():
         kind = prop.get("type")
         kinds = {kind} if isinstance(kind, str) else set(kind or ())
-        (numeric if kinds & {"integer", "number"} else strings).append(name)
+        if name not in text:
+            (numeric if kinds & {"integer", "number"} else strings).append(name)
     return numeric, strings
+
+
+def text_columns(schema: Mapping[str, Any]) -> list[str]:
+    """Free-text properties: strings without ``enum`` (monitored by their length in characters)."""
+    out = []
+    for name, prop in schema["properties"].items():
+        kind = prop.get("type")
+        kinds = {kind} if isinstance(kind, str) else set(kind or ())
+        if "string" in kinds and not kinds & {"integer", "number"} and "enum" not in prop:
+            out.append(name)
+    return out
+
+
+def text_lengths(values: pd.Series) -> pd.Series:
+    """A free-text column as its length in characters (missing stays missing), float64."""
+    return values.map(lambda v: float(len(v)) if isinstance(v, str) else float("nan")).astype("float64")
 
 
 def reference_rows(config: Reference, schema: Mapping[str, Any], read: Any, where: Any) -> pd.DataFrame:
@@ -151,7 +171,16 @@ def reference_stats(
             "frequencies": {str(k): _r(v / len(rows)) for k, v in sorted(counts.items())},
             "missing_rate": _r(rows[column].isna().mean()),
         }
+    text = {}
+    for column in text_columns(schema):
+        lengths = text_lengths(rows[column]).dropna().to_numpy(dtype=float)
+        text[column] = {
+            "length": _numeric(lengths) if len(lengths) else {},
+            "missing_rate": _r(rows[column].isna().mean()),
+        }
     out: dict[str, Any] = {"rows": len(rows), "numeric": numeric, "categorical": categorical}
+    if text:
+        out["text"] = text
     if predictions is not None:
         out["predictions"] = {"source": "test_predictions", **prediction_stats(predictions, settings)}
     return out

@@ -1,9 +1,12 @@
-"""Prediction straight from numpy for a verified package.
+"""Prediction for a verified package, whatever framework trained its model.
 
 :class:`ServingModel` holds the package's validator (:mod:`graft.serving.validator`, compiled
 from schema.json), encodes validated columns with the package's own serving adapter (the
 project code of the commit that trained the model, see :mod:`graft.release.adapter`) and
-predicts with the LightGBM Booster (binary, multiclass or regression); no DataFrame.
+predicts with the model as its flavour loads it (:mod:`graft.release.flavours`: LightGBM,
+XGBoost, CatBoost, scikit-learn, ONNX, or the adapter's own ``predict``), for a binary,
+multiclass or regression task. A package without a recorded flavour (built before flavours
+were recorded) holds a LightGBM model.
 """
 
 from __future__ import annotations
@@ -21,49 +24,10 @@ from graft.serving.validator import RecordValidator, ServingError
 
 __all__ = ["BATCH_ROWS", "ServingError", "ServingModel", "compiled_predictor"]
 
+DEFAULT_FLAVOUR = "lightgbm"  # what a package that records no flavour holds
+
 # Rows above which a prediction uses every core (and runs off the event loop).
 BATCH_ROWS = 256
-
-
-# LightGBM objectives (the model file's ``objective=`` line, first word) per task type.
-BINARY_OBJECTIVES = ("binary", "cross_entropy", "xentropy")
-MULTICLASS_OBJECTIVES = ("multiclass", "multiclassova", "softmax", "ovr", "multiclass_ova", "ova")
-NOT_REGRESSION = (
-    *BINARY_OBJECTIVES,
-    *MULTICLASS_OBJECTIVES,
-    "lambdarank",
-    "rank_xendcg",
-    "cross_entropy_lambda",
-)
-
-
-def model_objective(model_file: Path) -> str:
-    """The objective a LightGBM text model was trained with (its ``objective=`` header line)."""
-    with model_file.open("r", encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            if line.startswith("objective="):
-                words = line.removeprefix("objective=").split()
-                return words[0] if words else ""
-            if line.startswith("Tree="):
-                break
-    return ""
-
-
-def check_task(task: str, objective: str, outputs: int, classes: Sequence[str], model: str) -> None:
-    """Refuse a model whose objective or output count is not the configured task's."""
-    found = f"{model} is a LightGBM '{objective or 'unknown'}' model with {outputs} output(s)"
-    if task == "binary":
-        ok = objective in BINARY_OBJECTIVES and outputs == 1
-    elif task == "multiclass":
-        ok = objective in MULTICLASS_OBJECTIVES and outputs == len(classes)
-        if objective in MULTICLASS_OBJECTIVES and outputs != len(classes):
-            raise ServingError(
-                f"{found}, but settings task.labels list {len(classes)} classes ({', '.join(classes)})"
-            )
-    else:
-        ok = objective not in NOT_REGRESSION and outputs == 1
-    if not ok:
-        raise ServingError(f"{found}, but the package's task.type is {task}")
 
 
 @dataclass
@@ -86,9 +50,12 @@ class ServingModel:
     task: str
     classes: list[str]
     threshold: float | None
-    booster: Any
+    model: Any  # the framework's model object, as the flavour loaded it
     adapter: Any
-    # with `graft serve --compile`: an LLVM-compiled copy of the trees for large batches
+    # inputs (as encode() returns them), records, large batch -> scores as the task defines them
+    scorer: Callable[[Any, int, bool], np.ndarray]
+    flavour: str = DEFAULT_FLAVOUR
+    # with `graft serve --compile` (LightGBM): an LLVM-compiled copy of the trees for large batches
     batch_predict: Callable[[np.ndarray], np.ndarray] | None = None
     # the outcome column of the project's tables (graft.yaml predictions.label)
     label_column: str = "label"
@@ -98,12 +65,12 @@ class ServingModel:
         """Build from a :class:`graft.release.package.LoadedPackage` (already verified).
 
         Everything is read into memory here (the package folder may be deleted afterwards).
-        With ``compile_cache``, batches above ``BATCH_ROWS`` rows are scored by the model
-        compiled with lleaves (cached there by the model's SHA-256): several times faster;
-        probabilities agree with LightGBM's to about 1e-15, not bit for bit, so single records
-        and small batches keep LightGBM's exact answer.
+        With ``compile_cache`` (LightGBM only), batches above ``BATCH_ROWS`` rows are scored by
+        the model compiled with lleaves (cached there by the model's SHA-256): several times
+        faster; probabilities agree with LightGBM's to about 1e-15, not bit for bit, so single
+        records and small batches keep LightGBM's exact answer.
         """
-        import lightgbm as lgb
+        from graft.release.flavours import check_width, flavour, load, predictor
 
         manifest = package.manifest
         settings = package.settings
@@ -111,27 +78,34 @@ class ServingModel:
         validator = RecordValidator(package.schema)
         spec = package.spec()
         model_file = package.model_file
-        booster = lgb.Booster(model_file=str(model_file))
-        outputs = booster.num_model_per_iteration()
+        recorded = manifest.get("flavour") or {"name": DEFAULT_FLAVOUR, "version": None}
+        chosen = flavour(str(recorded.get("name")), f"package {package.label}")
+        if compile_cache is not None and chosen.name != "lightgbm":
+            raise ServingError(
+                f"package {package.label}: --compile compiles LightGBM models; {model_file.name} is "
+                f"{chosen.describe()}"
+            )
         if task.type == "binary":
             classes = list(task.labels or ("0", "1"))
         elif task.type == "multiclass":
-            classes = list(task.labels or (str(i) for i in range(outputs)))
+            classes = list(task.labels or [])
+            if not classes:
+                raise ServingError(f"package {package.label}: a multiclass task needs task.labels")
         else:
             classes = []
-        check_task(task.type, model_objective(model_file), outputs, classes, model_file.name)
         adapter = package.adapter()
         try:
-            width = adapter.encode({name: [] for name in validator.columns}, spec).shape[1]
+            adapter_load = adapter.load_model if adapter.has("load_model") else None
+            loaded = load(
+                chosen, model_file, task.type, classes, recorded.get("version"), f"package {package.label}",
+                adapter_load,
+            )  # fmt: skip
+            scorer = predictor(loaded, adapter, task.type, classes, model_file.name)
+            check_width(loaded, adapter.encode({name: [] for name in validator.columns}, spec),
+                        model_file.name, manifest["adapter"])  # fmt: skip
         except GraftError:
             adapter.close()
             raise
-        if booster.num_feature() != width:
-            adapter.close()
-            raise ServingError(
-                f"{model_file.name} expects {booster.num_feature()} features, the package's "
-                f"adapter ({manifest['adapter']}) encodes {width}"
-            )
         batch_predict = None
         if compile_cache is not None:
             batch_predict = compiled_predictor(model_file, manifest["files"][model_file.name], compile_cache)
@@ -144,24 +118,25 @@ class ServingModel:
             task=task.type,
             classes=classes,
             threshold=task.threshold if task.type == "binary" else None,
-            booster=booster,
+            model=loaded.model,
             adapter=adapter,
+            scorer=scorer,
+            flavour=chosen.name,
             batch_predict=batch_predict,
             label_column=settings.predictions.label,
         )
 
-    def encode(self, columns: Mapping[str, Sequence[Any]]) -> np.ndarray:
-        """Validated columns -> the model's feature matrix, by the package's own code."""
+    def encode(self, columns: Mapping[str, Sequence[Any]]) -> Any:
+        """Validated columns -> what the model takes, by the package's own code."""
         return self.adapter.encode(columns, self.spec)
 
     def predict_columns(self, columns: Mapping[str, Sequence[Any]]) -> np.ndarray:
         """Validated columns -> scores, float64: P(positive) (binary), (n, classes) (multiclass), value."""
-        matrix = self.encode(columns)
-        if len(matrix) <= BATCH_ROWS:
-            return self.booster.predict(matrix, num_threads=1)
-        if self.batch_predict is not None:
-            return self.batch_predict(matrix)
-        return self.booster.predict(matrix, num_threads=0)  # 0: LightGBM's default (all cores)
+        inputs = self.encode(columns)
+        rows = len(next(iter(columns.values()))) if columns else 0
+        if rows > BATCH_ROWS and self.batch_predict is not None:
+            return self.batch_predict(inputs)
+        return self.scorer(inputs, rows, rows > BATCH_ROWS)
 
     def labels(self, scores: np.ndarray) -> list[str] | None:
         """The predicted label per record (None for regression, which predicts a value)."""
