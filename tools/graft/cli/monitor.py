@@ -11,7 +11,7 @@ from pathlib import Path
 
 from graft import api
 from graft.cli import modelref
-from graft.cli.common import Ui, add_format
+from graft.cli.common import Ui, add_format, add_offline
 from graft.core.errors import CheckFailed, ExitCode
 
 EXTRA = "monitor"
@@ -35,6 +35,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--params", type=Path, help="thresholds from this params.yaml instead of the package's"
     )
     add_format(parser)
+    add_offline(parser)
     parser.set_defaults(handler=run)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from graft import api
-from graft.cli.common import Ui, add_format
+from graft.cli.common import Ui, add_format, add_offline
 from graft.core.fsio import atomic_write_text
 
 EXTRA = "plots"  # --png-dir draws with matplotlib
@@ -28,6 +28,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (1000)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (0)")
     add_format(parser, ("md", "json"))
+    add_offline(parser)
     parser.set_defaults(handler=run)
 
 

@@ -71,3 +71,11 @@ PACKAGE_NAME_BYTES = define(
     "PACKAGE_NAME_BYTES", 1024, "bytes", "length of a member name in a package archive (UTF-8)"
 )
 MANIFEST_BYTES = define("MANIFEST_BYTES", 16 * MIB, "bytes", "size of a package's manifest.json")
+
+# --- DVC's cache (graft.project.dvccache) ---------------------------------------------------------
+DVC_DIR_MANIFEST_BYTES = define(
+    "DVC_DIR_MANIFEST_BYTES",
+    256 * MIB,
+    "bytes",
+    "size of a DVC directory output's .dir manifest read from the cache (about 2 million files)",
+)
