@@ -19,6 +19,8 @@ from tests.integration.second import dvc
 
 SOURCE = Path(__file__).parent / "getstarted_project"
 DATA = "data/data.csv"
+METRICS = "eval/metrics.json"
+PREDICTIONS = "eval/predictions.csv"  # inside the DVC-cached eval/ directory
 # branch -> params changed from main's (dotted keys of params.yaml)
 BRANCHES: dict[str, dict[str, Any]] = {
     "exp/strong": {"train.C": 10.0},
@@ -62,6 +64,21 @@ def reproduce_and_commit(root: Path, message: str) -> None:
     dvc(root, "push", "-q")
 
 
+def configure(root: Path) -> None:
+    """`graft init` (it reads the DVC-cached eval/metrics.json), plus the predictions dvclive's
+    stage writes inside eval/, committed."""
+    import yaml
+
+    from tests.releasing import graft
+
+    graft(root, "init")
+    settings = yaml.safe_load((root / "graft.yaml").read_text())
+    settings["predictions"].update(path=PREDICTIONS, id="id", label="label", score="score")
+    (root / "graft.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    git(root, "add", "graft.yaml")
+    git(root, "commit", "-q", "-m", "graft settings")
+
+
 def build(dest: Path, remote: Path) -> Path:
     """The repository at ``dest`` (main + :data:`BRANCHES`), every output pushed to ``remote``."""
     shutil.copytree(SOURCE, dest, ignore=shutil.ignore_patterns("__pycache__"))
@@ -73,6 +90,7 @@ def build(dest: Path, remote: Path) -> Path:
     git(dest, "add", "-A")
     git(dest, "commit", "-q", "-m", "text classification project")
     reproduce_and_commit(dest, "first results")
+    configure(dest)
     for name, changes in BRANCHES.items():
         git(dest, "checkout", "-q", "-b", name, "main")
         set_params(dest, changes)

@@ -134,6 +134,7 @@ class DvcCache:
         self._manifests: dict[str, dict[str, str] | None] = {}
         self._attempted: set[str] = set()
         self.outputs_by_blob: dict[str, list[Output]] = {}  # dvc.lock / .dvc blob id -> outputs
+        self.uncached_by_blob: dict[str, frozenset[str]] = {}  # dvc.yaml blob -> cache: false outs
         self.fetch_error: str | None = None
         self.fetches = 0  # remote round trips made (one per batch)
 

@@ -148,6 +148,21 @@ def _top_plots(entries: Any, context: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def uncached_outputs(document: Any) -> frozenset[str]:
+    """The outputs a parsed dvc.yaml declares ``cache: false`` (kept in Git, never in DVC's cache)."""
+    found: set[str] = set()
+    stages = document.get("stages") if isinstance(document, Mapping) else None
+    for body in stages.values() if isinstance(stages, Mapping) else ():
+        for kind in ("outs", "metrics", "plots"):
+            entries = body.get(kind) if isinstance(body, Mapping) else None
+            for entry in entries if isinstance(entries, list) else ():
+                if isinstance(entry, Mapping) and len(entry) == 1:
+                    path, options = next(iter(entry.items()))
+                    if isinstance(options, Mapping) and options.get("cache") is False:
+                        found.add(str(path).strip("/"))
+    return frozenset(found)
+
+
 def parse_pipeline(
     document: Any, params: Mapping[str, Any] | None = None, where: str = "dvc.yaml"
 ) -> Pipeline:

@@ -77,6 +77,20 @@ class GitSource:
             self.dvc.outputs_by_blob[key] = outputs_of(stages, base)
         return self.dvc.outputs_by_blob[key]
 
+    def _uncached(self) -> frozenset[str]:
+        """The outputs this commit's dvc.yaml declares ``cache: false`` (parsed once per blob)."""
+        entry = self._entry("dvc.yaml")
+        if self.dvc is None or entry is None or entry.type_str != "blob":
+            return frozenset()
+        key = f"uncached:{entry.id}"
+        if key not in self.dvc.uncached_by_blob:
+            from graft.project.dvcfile import uncached_outputs
+            from graft.project.lock import Lock
+
+            document = Lock.parse_document(entry.peel(pygit2.Blob).data, self.where("dvc.yaml"))
+            self.dvc.uncached_by_blob[key] = uncached_outputs(document)
+        return self.dvc.uncached_by_blob[key]
+
     def dvc_outputs(self, path: str | None = None) -> list[Output]:
         """The outputs this commit's dvc.lock records, plus those of .dvc files at or above ``path``."""
         if self.dvc is None:
@@ -84,7 +98,8 @@ class GitSource:
         if self._outputs is None:
             from graft.project.lock import LOCK_FILE
 
-            self._outputs = self._outputs_in(LOCK_FILE, "")
+            uncached = self._uncached()
+            self._outputs = [o for o in self._outputs_in(LOCK_FILE, "") if o.path not in uncached]
         if path is None:
             return self._outputs
         added: list[Output] = []
