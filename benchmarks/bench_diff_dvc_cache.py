@@ -1,0 +1,244 @@
+"""Benchmark: `graft diff --all` over experiment branches whose metrics live in DVC's cache.
+
+Builds two throwaway DVC projects shaped like DVC's get-started (a stage writing ``eval/`` with
+``metrics.json`` and a plot), each with N experiment branches ``exp/bench-NNN`` committed
+straight through pygit2 (no training):
+
+* **dvc-cached**: ``eval/`` is an ordinary DVC directory output (never in Git); each branch
+  commits its params.yaml and dvc.lock, and the objects (``.dir`` manifest, files) are written
+  into the DVC cache and into a local-folder DVC remote as DVC 3 lays them out;
+* **git-committed**: the same branches with ``eval/`` declared ``cache: false`` and committed.
+
+Then times whole processes, in the same run:
+
+* ``graft diff --all --format json`` on each (warm local cache): the ratio is the cost of
+  reading through dvc.lock + the cache (target <= 1.5x the Git-committed metrics);
+* ``dvc exp show -a --json`` on the dvc-cached project with cold caches (``.dvc/tmp`` and DVC's
+  site cache deleted before each run): target graft >= 20x faster;
+* ``graft diff --all`` on a clone with an empty cache, every object fetched from the
+  local-folder remote (the cache deleted before each run): reported beside ``dvc exp show``.
+
+Usage: python benchmarks/bench_diff_dvc_cache.py [--branches 100] [--repeat 5] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pygit2
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "tools"), str(ROOT)]
+
+from tests.gitobjects import commit_files  # noqa: E402
+
+BIN = Path(sys.executable).parent
+TARGET_VS_GIT = 1.5  # at most this many times the Git-committed metrics' time
+TARGET_VS_SHOW = 20  # at least this many times faster than a cold `dvc exp show -a`
+SIG = pygit2.Signature("graft bench", "bench@graft.invalid", 1_700_000_000, 0)
+
+DVC_YAML = """stages:
+  evaluate:
+    cmd: python evaluate.py
+    deps:
+    - evaluate.py
+    params:
+    - train
+    outs:
+    - eval{options}
+metrics:
+- eval/metrics.json
+plots:
+- eval/plots/roc.json
+"""
+GRAFT_YAML = """task: {type: binary}
+metrics:
+  file: eval/metrics.json
+  headline: [roc_auc.test]
+  rules:
+    roc_auc.test: {direction: higher, tolerance: 0.0}
+    avg_prec.test: {direction: higher, tolerance: 0.0}
+"""
+
+
+def run(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    proc = subprocess.run(list(args), cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
+    return proc.stdout
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def put(folder: Path, oid: str, data: bytes) -> None:
+    """An object in a DVC 3 cache or local remote (files/md5/ab/cdef...)."""
+    path = folder / "files" / "md5" / oid[:2] / oid[2:]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def eval_files(rng: random.Random) -> dict[str, bytes]:
+    metrics = {
+        split: {"roc_auc": round(rng.uniform(0.85, 0.97), 6), "avg_prec": round(rng.uniform(0.8, 0.95), 6)}
+        for split in ("train", "test")
+    }
+    nested = {name: {split: metrics[split][name] for split in metrics} for name in ("roc_auc", "avg_prec")}
+    roc = {"roc": [{"fpr": i / 20, "tpr": min(1.0, (i / 20) ** 0.3)} for i in range(21)]}
+    return {
+        "metrics.json": (json.dumps(nested, indent=4) + "\n").encode(),
+        "plots/roc.json": (json.dumps(roc, indent=4) + "\n").encode(),
+    }
+
+
+def lock_text(params: dict[str, object], eval_oid: str, nfiles: int, size: int) -> bytes:
+    lock = {
+        "schema": "2.0",
+        "stages": {
+            "evaluate": {
+                "cmd": "python evaluate.py",
+                "deps": [{"path": "evaluate.py", "hash": "md5", "md5": "0" * 32, "size": 1}],
+                "params": {"params.yaml": {"train": params["train"]}},
+                "outs": [{"path": "eval", "hash": "md5", "md5": eval_oid, "size": size, "nfiles": nfiles}],
+            }
+        },
+    }
+    return yaml.safe_dump(lock, sort_keys=False).encode()
+
+
+def build(dest: Path, branches: int, cached: bool, remote: Path | None, env: dict[str, str]) -> None:
+    dest.mkdir(parents=True)
+    run(dest, "git", "init", "-q", "-b", "main")
+    run(dest, str(BIN / "dvc"), "init", "-q", env=env)
+    if remote is not None:
+        run(dest, str(BIN / "dvc"), "remote", "add", "-q", "-d", "storage", str(remote), env=env)
+    (dest / "dvc.yaml").write_text(DVC_YAML.format(options="" if cached else ":\n        cache: false"))
+    (dest / "graft.yaml").write_text(GRAFT_YAML)
+    (dest / "evaluate.py").write_text("print('evaluate')\n")
+    (dest / ".gitignore").write_text("/eval\n" if cached else "")
+    (dest / "params.yaml").write_text("train:\n  C: 1.0\n  seed: 0\n")
+    run(dest, "git", "add", "-A")
+    run(dest, "git", "-c", "user.name=b", "-c", "user.email=b@graft.invalid", "commit", "-q", "-m", "base")
+    repo = pygit2.Repository(str(dest))
+    main = repo.head.peel(pygit2.Commit)
+    rng = random.Random(0)
+    for i in range(branches + 1):
+        params = {"train": {"C": round(rng.choice([0.1, 0.3, 1.0, 3.0, 10.0]), 2), "seed": i}}
+        files = eval_files(rng)
+        entries = [{"md5": md5(data), "relpath": rel} for rel, data in sorted(files.items())]
+        manifest = json.dumps(entries, sort_keys=True).encode()
+        eval_oid = md5(manifest) + ".dir"
+        changes: dict[str, bytes | None] = {
+            "params.yaml": yaml.safe_dump(params, sort_keys=False).encode(),
+            "dvc.lock": lock_text(params, eval_oid, len(files), sum(len(d) for d in files.values())),
+        }
+        if cached:
+            for folder in [dest / ".dvc" / "cache", *([remote] if remote else [])]:
+                put(folder, eval_oid, manifest)
+                for entry, data in zip(entries, (files[e["relpath"]] for e in entries), strict=True):
+                    put(folder, str(entry["md5"]), data)
+        else:
+            changes.update({f"eval/{rel}": data for rel, data in files.items()})
+        name = "main" if i == 0 else f"exp/bench-{i:03d}"
+        commit = commit_files(repo, name, changes, f"results {i}", parent=main, signature=SIG)
+        if i == 0:
+            main = commit
+    run(dest, "git", "reset", "-q", "--hard", "main")
+
+
+def timed(cmd: list[str], cwd: Path, env: dict[str, str], before: object = None) -> float:
+    if callable(before):
+        before()
+    start = time.perf_counter()
+    run(cwd, *cmd, env=env)
+    return time.perf_counter() - start
+
+
+def metric_values(cwd: Path, env: dict[str, str], *extra: str) -> dict[str, object]:
+    out = json.loads(run(cwd, str(BIN / "graft"), "diff", "--all", "--format", "json", *extra, env=env))
+    return {r["key"]: r["values"] for r in out["rows"] if r["section"] == "metrics"}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--branches", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each graft diff / dvc exp show")
+    parser.add_argument("--keep", action="store_true", help="keep the throwaway repositories")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="graft-bench-dvc-"))
+    site_cache = work / "dvc-site-cache"
+    env = {**os.environ, "DVC_SITE_CACHE_DIR": str(site_cache), "DVC_NO_ANALYTICS": "1"}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.pop("GIT_DIR", None)
+    cached, committed, remote, clone = work / "cached", work / "committed", work / "remote", work / "clone"
+    try:
+        t0 = time.perf_counter()
+        build(cached, args.branches, True, remote, env)
+        build(committed, args.branches, False, None, env)
+        run(work, "git", "clone", "-q", "--mirror", str(cached), str(work / "mirror.git"))
+        run(work, "git", "clone", "-q", str(work / "mirror.git"), str(clone))
+        for name in pygit2.Repository(str(cached)).branches.local:
+            if name != "main":
+                run(clone, "git", "branch", "-q", name, f"origin/{name}")
+        built = time.perf_counter() - t0
+        print(f"two projects with {args.branches} experiment branches built in {built:.1f} s")
+
+        # sanity: the same values every way, and every branch read
+        expected = metric_values(committed, env)
+        assert len(next(iter(expected.values()))) == args.branches + 1  # type: ignore[arg-type]
+        assert metric_values(cached, env) == expected, "DVC-cached metrics differ from Git-committed ones"
+        assert metric_values(clone, env) == expected, "metrics fetched from the remote differ"
+
+        def cold_show() -> None:
+            shutil.rmtree(cached / ".dvc" / "tmp", ignore_errors=True)
+            shutil.rmtree(site_cache, ignore_errors=True)
+
+        def empty_cache() -> None:
+            shutil.rmtree(clone / ".dvc" / "cache", ignore_errors=True)
+            shutil.rmtree(clone / ".dvc" / "tmp", ignore_errors=True)
+            shutil.rmtree(site_cache, ignore_errors=True)
+
+        diff = [str(BIN / "graft"), "diff", "--all", "--format", "json"]
+        git_runs = [timed(diff, committed, env) for _ in range(args.repeat)]
+        warm_runs = [timed(diff, cached, env) for _ in range(args.repeat)]
+        cold_runs = [timed(diff, clone, env, before=empty_cache) for _ in range(max(1, min(args.repeat, 3)))]
+        show = [str(BIN / "dvc"), "exp", "show", "-a", "--json"]
+        show_runs = [timed(show, cached, env, before=cold_show) for _ in range(max(1, min(args.repeat, 3)))]
+    finally:
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+    g, w = statistics.median(git_runs), statistics.median(warm_runs)
+    c, s = statistics.median(cold_runs), statistics.median(show_runs)
+    print()
+    print(f"{'command':<62} {'median':>9}  runs")
+    print(f"{'graft diff --all, metrics committed to Git':<62} {g:>8.3f}s  {len(git_runs)}")
+    print(f"{'graft diff --all, metrics DVC-cached (warm local cache)':<62} {w:>8.3f}s  {len(warm_runs)}")
+    print(f"{'graft diff --all, empty cache (fetched from a local remote)':<62} {c:>8.3f}s  {len(cold_runs)}")
+    print(f"{'dvc exp show -a --json (cold caches)':<62} {s:>8.3f}s  {len(show_runs)}")
+    print()
+    ratio_git, ratio_show = w / g, s / w
+    print(f"DVC-cached vs Git-committed metrics: {ratio_git:5.2f}x the time (target <= {TARGET_VS_GIT}x)")
+    print(f"graft diff (warm) vs cold dvc exp show: {ratio_show:5.1f}x faster (target >= {TARGET_VS_SHOW}x)")
+    print(f"graft diff (empty cache, fetched) vs cold dvc exp show: {s / c:5.1f}x faster (reported)")
+    return 0 if ratio_git <= TARGET_VS_GIT and ratio_show >= TARGET_VS_SHOW else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""Results in DVC's cache read at a revision without DVC: dvc.lock/.dvc hashes, DVC 3's and DVC 2's
+layouts, .dir manifests, the configured cache dir, offline reasons, and dvclive's key names.
+
+A real Git repository (pygit2 commits) and a cache laid out by hand as DVC lays it out; the
+fetch from a real DVC remote is tested in tests/integration/test_dvc_cache.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pygit2
+import pytest
+import yaml
+
+from graft.core.errors import DataError
+from graft.project import Project
+from graft.project.dvccache import NOT_CACHED, DvcCache, _config_cache_dir, offline
+from graft.project.settings import guess_direction, guess_headline, split_of
+from tests.gitobjects import commit_files
+
+
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def _put(cache: Path, oid: str, data: bytes, legacy: bool = False) -> None:
+    folder = cache if legacy else cache / "files" / "md5"
+    (folder / oid[:2]).mkdir(parents=True, exist_ok=True)
+    (folder / oid[:2] / oid[2:]).write_bytes(data)
+
+
+METRICS = b'{"roc_auc": {"train": 0.9, "test": 0.8}, "loss": {"valid": 0.3}}\n'
+PLOT = b'{"roc": [{"fpr": 0, "tpr": 0}]}\n'
+MODEL = b"model bytes"
+
+
+def _project(root: Path, legacy: bool = False) -> tuple[Project, str]:
+    """A Git + DVC layout: eval/ a directory output, model.pkl a file output, data.csv `dvc add`-ed."""
+    (root / ".dvc").mkdir(parents=True)
+    repo = pygit2.init_repository(str(root), initial_head="main")
+    entries = [
+        {"md5": _md5(METRICS), "relpath": "metrics.json"},
+        {"md5": _md5(PLOT), "relpath": "plots/roc.json"},
+    ]
+    manifest = json.dumps(entries, sort_keys=True).encode()
+    eval_oid = _md5(manifest) + ".dir"
+    hashed = {} if legacy else {"hash": "md5"}
+    lock = {
+        "schema": "2.0",
+        "stages": {
+            "evaluate": {
+                "cmd": "python evaluate.py",
+                "outs": [
+                    {"path": "eval", **hashed, "md5": eval_oid},
+                    {"path": "model.pkl", **hashed, "md5": _md5(MODEL)},
+                ],
+            }
+        },
+    }
+    dvc_file = {"outs": [{"path": "data.csv", **hashed, "md5": _md5(b"a,b\n1,2\n")}]}
+    dvc_yaml = "stages:\n  evaluate:\n    cmd: python evaluate.py\n    outs: [eval, model.pkl]\n"
+    dvc_yaml += "metrics: [eval/metrics.json]\n"
+    sig = pygit2.Signature("t", "t@graft.invalid", 1_700_000_000, 0)
+    tree = repo.TreeBuilder().write()
+    repo.create_commit("refs/heads/main", sig, sig, "empty", tree, [])
+    commit_files(
+        repo,
+        "main",
+        {
+            "dvc.yaml": dvc_yaml.encode(),
+            "dvc.lock": yaml.safe_dump(lock).encode(),
+            "sub/data.csv.dvc": yaml.safe_dump(dvc_file).encode(),
+        },
+        "results",
+        signature=sig,
+    )
+    cache = root / ".dvc" / "cache"
+    _put(cache, eval_oid, manifest, legacy)
+    _put(cache, _md5(METRICS), METRICS, legacy)
+    _put(cache, _md5(b"a,b\n1,2\n"), b"a,b\n1,2\n", legacy)
+    return Project(root), eval_oid
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["dvc3", "dvc2"])
+def test_reads_files_of_directory_and_dvc_add_outputs_by_hash(tmp_path: Path, legacy: bool) -> None:
+    project, _ = _project(tmp_path / "p", legacy)
+    with offline():
+        view = project.at("main")
+        assert view.read("eval/metrics.json") == METRICS
+        assert view.read("sub/data.csv") == b"a,b\n1,2\n"
+        assert view.source.blob_key("eval/metrics.json") == f"dvc:{_md5(METRICS)}"
+        assert view.document("eval/metrics.json") == json.loads(METRICS)
+        assert view.source.unreadable("eval/metrics.json") is None
+        # recorded but not in the local cache: said so, nothing fetched
+        assert view.read("eval/plots/roc.json") is None
+        assert view.read("model.pkl") is None
+        assert view.source.unreadable("eval/plots/roc.json") == f"{NOT_CACHED} (--offline)"
+        assert view.source.unreadable("model.pkl") == f"{NOT_CACHED} (--offline)"
+        assert view.source.exists("model.pkl")
+        # not recorded anywhere: simply absent
+        assert view.read("eval/other.json") is None
+        assert view.source.unreadable("eval/other.json") is None
+        assert not view.source.exists("eval/other.json")
+        assert view.metrics() == {"roc_auc.train": 0.9, "roc_auc.test": 0.8, "loss.valid": 0.3}
+        assert project.dvc is not None and project.dvc.fetches == 0
+
+
+def test_manifest_not_local_reads_nothing_offline(tmp_path: Path) -> None:
+    project, eval_oid = _project(tmp_path / "p")
+    assert project.dvc is not None
+    project.dvc.object_path(eval_oid).unlink()
+    with offline():
+        view = Project(project.root).at("main")
+        assert view.read("eval/metrics.json") is None
+        assert view.source.unreadable("eval/metrics.json") == f"{NOT_CACHED} (--offline)"
+
+
+def test_no_remote_says_the_fetch_failed(tmp_path: Path) -> None:
+    project, _ = _project(tmp_path / "p")
+    view = project.at("main")
+    assert view.read("model.pkl") is None
+    reason = view.source.unreadable("model.pkl")
+    assert reason is not None and reason.startswith(f"{NOT_CACHED} (fetching from the DVC remote failed: ")
+    assert project.dvc is not None and project.dvc.fetches == 1
+    assert view.read("eval/plots/roc.json") is None
+    assert project.dvc.fetches == 1  # a failed remote is not tried again by the same command
+
+
+def test_bad_manifest_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project, eval_oid = _project(tmp_path / "p")
+    assert project.dvc is not None
+    path = project.dvc.object_path(eval_oid)
+    monkeypatch.setenv("GRAFT_LIMIT_DVC_DIR_MANIFEST_BYTES", "10")
+    with offline(), pytest.raises(DataError) as excinfo:
+        Project(project.root).at("main").read("eval/metrics.json")
+    assert str(excinfo.value) == (
+        f"{path}: DVC directory manifest larger than 10 bytes "
+        "(GRAFT_LIMIT_DVC_DIR_MANIFEST_BYTES raises the bound)"
+    )
+    monkeypatch.delenv("GRAFT_LIMIT_DVC_DIR_MANIFEST_BYTES")
+    path.write_bytes(b'[{"relpath": "metrics.json"}]')
+    with offline(), pytest.raises(DataError) as excinfo:
+        Project(project.root).at("main").read("eval/metrics.json")
+    assert str(excinfo.value) == f"{path}: not a DVC directory manifest (KeyError)"
+
+
+def test_cache_dir_from_config_and_config_local(tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    (root / ".dvc").mkdir(parents=True)
+    assert _config_cache_dir(root) == root / ".dvc" / "cache"
+    (root / ".dvc" / "config").write_text("[core]\n    remote = s\n[cache]\n    dir = ../../shared\n")
+    assert _config_cache_dir(root) == (tmp_path / "shared").resolve()
+    (root / ".dvc" / "config.local").write_text("[cache]\n    dir = /abs/cache\n")
+    assert _config_cache_dir(root) == Path("/abs/cache")
+    oid = "ab" + "c" * 30
+    assert DvcCache(root, offline=True).object_path(oid) == Path("/abs/cache/files/md5/ab") / ("c" * 30)
+
+
+@pytest.mark.parametrize(
+    ("key", "direction"),
+    [
+        ("roc_auc.test", "higher"),
+        ("avg_prec.test", "higher"),
+        ("loss.valid", "lower"),
+        ("train.loss", "lower"),
+        ("eval/metrics.json:acc.val", "higher"),
+        ("rmse", "lower"),
+        ("step", None),
+        ("test", None),
+    ],
+)
+def test_direction_from_any_segment(key: str, direction: str | None) -> None:
+    assert guess_direction(key) == direction
+
+
+def test_split_and_headline_prefer_held_out_metrics() -> None:
+    assert split_of("roc_auc.test") == ("roc_auc", "test")
+    assert split_of("metrics.json:valid.loss") == ("loss", "valid")
+    assert split_of("roc_auc") == ("roc_auc", None)
+    keys = ["avg_prec.train", "avg_prec.test", "roc_auc.train", "roc_auc.test"]
+    assert guess_headline("binary", keys) == ["roc_auc.test", "avg_prec.test"]
+    assert guess_headline("binary", ["loss.train", "loss.valid", "acc.valid"]) == ["loss.valid", "acc.valid"]
+    assert guess_headline("binary", ["log_loss", "roc_auc", "f1"]) == ["roc_auc", "log_loss"]
