@@ -184,3 +184,70 @@ def test_split_and_headline_prefer_held_out_metrics() -> None:
     assert guess_headline("binary", keys) == ["roc_auc.test", "avg_prec.test"]
     assert guess_headline("binary", ["loss.train", "loss.valid", "acc.valid"]) == ["loss.valid", "acc.valid"]
     assert guess_headline("binary", ["log_loss", "roc_auc", "f1"]) == ["roc_auc", "log_loss"]
+
+
+# what dvclive 3.49 writes with Live("dvclive", dvcyaml="dvclive/dvc.yaml")
+DVCLIVE_YAML = b"""metrics:
+- metrics.json
+plots:
+- plots/sklearn/roc/valid.json:
+    template: simple
+    x: fpr
+    y: tpr
+    title: Receiver operating characteristic (ROC)
+"""
+DVCLIVE_METRICS = b'{"loss": {"train": 0.2, "valid": 0.3}, "acc": {"valid": 0.9}}\n'
+
+
+def test_dvc_yaml_files_in_subfolders_are_read_as_dvc_reads_them(tmp_path: Path) -> None:
+    """dvclive's own dvclive/dvc.yaml (metrics in Git), and a sub-project's dvc.yaml whose
+    dvc.lock records a DVC-cached metrics file (paths relative to its folder)."""
+    project, _ = _project(tmp_path / "p")
+    repo = project.repo
+    sub_metrics = b'{"rmse": 1.5}\n'
+    sub_lock = {
+        "schema": "2.0",
+        "stages": {
+            "fit": {
+                "cmd": "python fit.py",
+                "outs": [{"path": "out/m.json", "hash": "md5", "md5": _md5(sub_metrics)}],
+            }
+        },
+    }
+    sub_yaml = (
+        b"stages:\n  fit:\n    cmd: python fit.py\n    params: [fit.depth]\n    metrics: [out/m.json]\n"
+    )
+    commit_files(
+        repo,
+        "main",
+        {
+            "dvclive/dvc.yaml": DVCLIVE_YAML,
+            "dvclive/metrics.json": DVCLIVE_METRICS,
+            "dvclive/plots/sklearn/roc/valid.json": b'{"roc": []}',
+            "sub/dvc.yaml": sub_yaml,
+            "sub/dvc.lock": yaml.safe_dump(sub_lock).encode(),
+            "sub/params.yaml": b"fit:\n  depth: 3\n",
+        },
+        "dvclive and a sub-project",
+        parent=repo.revparse_single("main").peel(pygit2.Commit),
+    )
+    assert project.dvc is not None
+    _put(project.dvc.cache_dir, _md5(sub_metrics), sub_metrics)
+    with offline():
+        view = project.at("main")
+        pipeline = view.pipeline
+        assert pipeline.metrics == ("eval/metrics.json", "dvclive/metrics.json", "sub/out/m.json")
+        assert pipeline.plots == ("dvclive/plots/sklearn/roc/valid.json",)
+        assert list(pipeline.stages) == ["evaluate", "sub/dvc.yaml:fit"]
+        assert pipeline.params["sub/params.yaml"] == ("fit.depth",)
+        assert view.metrics_file == "dvclive/metrics.json"  # inferred: the last named metrics*
+        assert view.metrics() == {
+            "loss.train": 0.2,
+            "loss.valid": 0.3,
+            "acc.valid": 0.9,
+            "eval/metrics.json:roc_auc.train": 0.9,
+            "eval/metrics.json:roc_auc.test": 0.8,
+            "eval/metrics.json:loss.valid": 0.3,
+            "sub/out/m.json:rmse": 1.5,
+        }
+        assert view.all_params["sub/params.yaml:fit.depth"] == 3

@@ -8,6 +8,10 @@
 * artifacts: the top-level ``artifacts:`` (name -> path, type, desc, labels, meta);
 * per stage: its command, dependencies and outputs.
 
+A project may have more dvc.yaml files in subfolders (DVC reads them all; dvclive may write
+``dvclive/dvc.yaml``): :meth:`Pipeline.including` adds one, its paths made relative to the
+project root and its stages named ``folder/dvc.yaml:stage`` as DVC names them.
+
 ``${key}`` in a path is resolved against ``vars:`` (inline mappings) and ``params.yaml``, as
 DVC's templating does; ``foreach``/``matrix`` stages are expanded only as far as their
 declared files are literal (their outputs are still listed by dvc.lock).
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from graft.core.errors import ParamsError
@@ -75,6 +79,36 @@ class Pipeline:
 
     def models(self) -> list[Artifact]:
         return [a for a in self.artifacts.values() if a.type == "model"]
+
+    def including(self, other: Pipeline, folder: str) -> Pipeline:
+        """This pipeline and ``other`` (the dvc.yaml in ``folder``), paths from the project root."""
+        from graft.project.dvccache import _join
+
+        def paths(items: tuple[str, ...]) -> tuple[str, ...]:
+            return tuple(_join(folder, p) for p in items)
+
+        stages = dict(self.stages)
+        for name, stage in other.stages.items():
+            full = f"{folder}/dvc.yaml:{name}"
+            stages[full] = Stage(
+                name=full,
+                cmd=stage.cmd,
+                deps=paths(stage.deps),
+                outs=paths(stage.outs),
+                metrics=paths(stage.metrics),
+                plots=paths(stage.plots),
+                params={_join(folder, f): keys for f, keys in stage.params.items()},
+            )
+        artifacts = dict(self.artifacts)
+        for name, artifact in other.artifacts.items():
+            artifacts.setdefault(name, replace(artifact, path=_join(folder, artifact.path)))
+        return Pipeline(
+            stages=stages,
+            metrics=tuple(dict.fromkeys([*self.metrics, *paths(other.metrics)])),
+            plots=tuple(dict.fromkeys([*self.plots, *paths(other.plots)])),
+            artifacts=artifacts,
+            params_files=tuple(dict.fromkeys([*self.params_files, *paths(other.params_files)])),
+        )
 
 
 def _lookup(context: Mapping[str, Any], dotted: str) -> Any:

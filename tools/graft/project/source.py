@@ -36,6 +36,29 @@ class Source(Protocol):
 
     def unreadable(self, path: str) -> str | None: ...
 
+    def dvc_files(self) -> list[str]: ...
+
+
+DVC_YAML = "dvc.yaml"
+_SKIP_DIRS = frozenset({".git", ".dvc", "node_modules", "__pycache__", ".venv"})
+# subtree id -> the dvc.yaml paths below it (relative), shared by every commit of a process
+_TREE_DVC_FILES: dict[str, tuple[str, ...]] = {}
+
+
+def _tree_dvc_files(tree: pygit2.Tree) -> tuple[str, ...]:
+    """Every dvc.yaml below ``tree`` (relative paths), memoised by subtree id: commits that share
+    folders walk them once."""
+    key = str(tree.id)
+    if key not in _TREE_DVC_FILES:
+        found: list[str] = []
+        for child in tree:
+            if child.type_str == "blob" and child.name == DVC_YAML:
+                found.append(DVC_YAML)
+            elif child.type_str == "tree" and child.name not in _SKIP_DIRS:
+                found.extend(f"{child.name}/{p}" for p in _tree_dvc_files(child.peel(pygit2.Tree)))
+        _TREE_DVC_FILES[key] = tuple(sorted(found, key=lambda p: (p.count("/"), p)))
+    return _TREE_DVC_FILES[key]
+
 
 class GitSource:
     """The files of one commit, read from Git objects (no checkout), and the DVC outputs the
@@ -77,18 +100,26 @@ class GitSource:
             self.dvc.outputs_by_blob[key] = outputs_of(stages, base)
         return self.dvc.outputs_by_blob[key]
 
-    def _uncached(self) -> frozenset[str]:
-        """The outputs this commit's dvc.yaml declares ``cache: false`` (parsed once per blob)."""
-        entry = self._entry("dvc.yaml")
+    def dvc_files(self) -> list[str]:
+        """Every dvc.yaml of this commit, the root's first (DVC reads them all)."""
+        return list(_tree_dvc_files(self.commit.tree))
+
+    def _uncached(self, dvc_yaml: str = DVC_YAML) -> frozenset[str]:
+        """The outputs a dvc.yaml of this commit declares ``cache: false`` (paths from the
+        project root; parsed once per blob)."""
+        entry = self._entry(dvc_yaml)
         if self.dvc is None or entry is None or entry.type_str != "blob":
             return frozenset()
-        key = f"uncached:{entry.id}"
+        key = f"uncached:{dvc_yaml}:{entry.id}"
         if key not in self.dvc.uncached_by_blob:
+            from graft.project.dvccache import _join
             from graft.project.dvcfile import uncached_outputs
             from graft.project.lock import Lock
 
-            document = Lock.parse_document(entry.peel(pygit2.Blob).data, self.where("dvc.yaml"))
-            self.dvc.uncached_by_blob[key] = uncached_outputs(document)
+            folder = dvc_yaml.rpartition("/")[0]
+            document = Lock.parse_document(entry.peel(pygit2.Blob).data, self.where(dvc_yaml))
+            found = uncached_outputs(document)
+            self.dvc.uncached_by_blob[key] = frozenset(_join(folder, p) for p in found)
         return self.dvc.uncached_by_blob[key]
 
     def dvc_outputs(self, path: str | None = None) -> list[Output]:
@@ -98,15 +129,20 @@ class GitSource:
         if self._outputs is None:
             from graft.project.lock import LOCK_FILE
 
-            uncached = self._uncached()
-            self._outputs = [o for o in self._outputs_in(LOCK_FILE, "") if o.path not in uncached]
+            outputs: list[Output] = []
+            for dvc_yaml in self.dvc_files() or [DVC_YAML]:  # each dvc.yaml's lock beside it
+                folder = dvc_yaml.rpartition("/")[0]
+                uncached = self._uncached(dvc_yaml)
+                lock = f"{folder}/{LOCK_FILE}" if folder else LOCK_FILE
+                outputs.extend(o for o in self._outputs_in(lock, folder) if o.path not in uncached)
+            self._outputs = outputs
         if path is None:
             return self._outputs
         added: list[Output] = []
-        for folder in [PurePosixPath(path.strip("/")), *PurePosixPath(path.strip("/")).parents]:
-            if str(folder) != ".":
-                parent = "" if str(folder.parent) == "." else str(folder.parent)
-                added.extend(self._outputs_in(f"{folder}.dvc", parent))
+        for here in [PurePosixPath(path.strip("/")), *PurePosixPath(path.strip("/")).parents]:
+            if str(here) != ".":
+                parent = "" if str(here.parent) == "." else str(here.parent)
+                added.extend(self._outputs_in(f"{here}.dvc", parent))
         return [*self._outputs, *added]
 
     def _dvc_file(self, path: str) -> tuple[Located | None, bytes | None]:
@@ -234,3 +270,23 @@ class WorkSource:
 
     def unreadable(self, path: str) -> str | None:
         return None
+
+    def dvc_files(self) -> list[str]:
+        """The root's dvc.yaml and every other dvc.yaml Git tracks in this working tree."""
+        import pygit2 as git
+
+        found = {DVC_YAML} if (self.root / DVC_YAML).is_file() else set()
+        try:
+            repo = git.Repository(str(self.root))
+            prefix = Path(repo.workdir).resolve() if repo.workdir else self.root
+            below = self.root.resolve().relative_to(prefix).as_posix()
+            for entry in repo.index:
+                if below != "." and not entry.path.startswith(f"{below}/"):
+                    continue
+                path = entry.path if below == "." else entry.path.removeprefix(f"{below}/")
+                skipped = any(part in _SKIP_DIRS for part in path.split("/"))
+                if path.endswith(f"/{DVC_YAML}") and not skipped and (self.root / path).is_file():
+                    found.add(path)
+        except (git.GitError, KeyError, ValueError):
+            pass  # not a Git work tree: the root's dvc.yaml only
+        return sorted(found, key=lambda p: (p.count("/"), p))

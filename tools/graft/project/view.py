@@ -120,7 +120,16 @@ class View:
 
     @cached_property
     def pipeline(self) -> Pipeline:
-        return parse_pipeline(self.document(DVC_FILE), self.params, self.source.where(DVC_FILE))
+        """The root dvc.yaml and every dvc.yaml in a subfolder (e.g. dvclive's), as DVC reads them."""
+        pipeline = parse_pipeline(self.document(DVC_FILE), self.params, self.source.where(DVC_FILE))
+        for path in self.source.dvc_files():
+            folder = path.rpartition("/")[0]
+            if not folder:
+                continue
+            params = self.document(f"{folder}/{DEFAULT_PARAMS}") or {}
+            sub = parse_pipeline(self.document(path), params, self.source.where(path))
+            pipeline = pipeline.including(sub, folder)
+        return pipeline
 
     @cached_property
     def all_params(self) -> dict[str, Any]:
