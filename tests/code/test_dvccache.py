@@ -251,3 +251,69 @@ def test_dvc_yaml_files_in_subfolders_are_read_as_dvc_reads_them(tmp_path: Path)
             "sub/out/m.json:rmse": 1.5,
         }
         assert view.all_params["sub/params.yaml:fit.depth"] == 3
+
+
+TEMPLATED = """
+vars:
+  - models: [lr, svm]
+    out: eval
+stages:
+  train:
+    foreach: ${models}
+    do:
+      cmd: python train.py ${item}
+      params: [train]
+      outs:
+        - ${out}/${item}/model.pkl
+      metrics:
+        - ${out}/${item}/metrics.json:
+            cache: false
+  score:
+    foreach:
+      small: {rows: 10}
+      big: {rows: 100}
+    do:
+      cmd: python score.py ${item.rows}
+      outs:
+        - scores/${key}.csv
+  sweep:
+    matrix:
+      lr: [0.1, 0.01]
+      flag: [true, false]
+      cfg: [{a: 1}]
+    cmd: python sweep.py ${item.lr} ${item.flag}
+    plots:
+      - sweeps/${item.lr}-${item.flag}.json
+"""
+
+
+def test_foreach_and_matrix_expand_as_dvc_expands_them(tmp_path: Path) -> None:
+    """Stage names and declared files match DVC's own parser (dvc.repo.Repo's index)."""
+    from dvc.repo import Repo
+
+    from graft.project.dvcfile import parse_pipeline
+
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "dvc.yaml").write_text(TEMPLATED)
+    (root / "params.yaml").write_text("train: {seed: 1}\n")
+    Repo.init(str(root), no_scm=True)
+    with Repo(str(root)) as repo:
+        theirs = {
+            stage.name: sorted(str(Path(o.fs_path).relative_to(root)) for o in stage.outs)
+            for stage in repo.index.stages
+        }
+    ours = parse_pipeline(yaml.safe_load(TEMPLATED), {"train": {"seed": 1}})
+    assert {name: sorted(s.outs + s.metrics + s.plots) for name, s in ours.stages.items()} == theirs
+    assert list(ours.stages) == [
+        "train@lr",
+        "train@svm",
+        "score@small",
+        "score@big",
+        "sweep@0.1-true-cfg0",
+        "sweep@0.1-false-cfg0",
+        "sweep@0.01-true-cfg0",
+        "sweep@0.01-false-cfg0",
+    ]
+    assert ours.metrics == ("eval/lr/metrics.json", "eval/svm/metrics.json")
+    assert ours.stages["score@big"].cmd == "python score.py 100"
