@@ -147,10 +147,15 @@ def test_bad_manifest_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert str(excinfo.value) == f"{path}: not a DVC directory manifest (KeyError)"
 
 
-def test_cache_dir_from_config_and_config_local(tmp_path: Path) -> None:
+def test_cache_dir_from_config_and_config_local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "p"
     (root / ".dvc").mkdir(parents=True)
+    monkeypatch.setenv("DVC_SYSTEM_CONFIG_DIR", str(tmp_path / "system"))
+    monkeypatch.setenv("DVC_GLOBAL_CONFIG_DIR", str(tmp_path / "global"))
     assert _config_cache_dir(root) == root / ".dvc" / "cache"
+    (tmp_path / "global").mkdir()
+    (tmp_path / "global" / "config").write_text("[cache]\n    dir = user-cache\n")
+    assert _config_cache_dir(root) == tmp_path / "global" / "user-cache"
     (root / ".dvc" / "config").write_text("[core]\n    remote = s\n[cache]\n    dir = ../../shared\n")
     assert _config_cache_dir(root) == (tmp_path / "shared").resolve()
     (root / ".dvc" / "config.local").write_text("[cache]\n    dir = /abs/cache\n")
@@ -317,3 +322,56 @@ def test_foreach_and_matrix_expand_as_dvc_expands_them(tmp_path: Path) -> None:
     ]
     assert ours.metrics == ("eval/lr/metrics.json", "eval/svm/metrics.json")
     assert ours.stages["score@big"].cmd == "python score.py 100"
+
+
+ODD_LOCK = b"""schema: '2.0'
+stages:
+  train@lr:
+    cmd:
+    - python train.py lr
+    - echo done
+    params:
+      params.yaml:
+        outs: 3
+        text: |-
+          - path: not/an/output
+    outs:
+    - path: 'models/lr model.pkl'
+      hash: md5
+      md5: 0123456789abcdef0123456789abcdef
+      size: 10
+    - path: "eval/lr"
+      md5: 89abcdef0123456789abcdef01234567.dir
+      nfiles: 2
+    - path: no-hash-yet
+  other:
+    cmd: >-
+      python other.py
+    outs:
+    - path: out.json
+      hash: md5
+      md5: fedcba9876543210fedcba9876543210
+"""
+
+
+@pytest.mark.parametrize(
+    "data",
+    [Path(__file__).resolve().parents[2].joinpath("dvc.lock").read_bytes(), ODD_LOCK],
+    ids=["reference-project", "odd"],
+)
+def test_lock_scan_equals_a_yaml_parse(data: bytes) -> None:
+    from graft.project.dvccache import outputs_of, scan_lock_outputs
+    from graft.project.lock import Lock
+
+    scanned = scan_lock_outputs(data, "sub")
+    assert scanned is not None
+    assert scanned == outputs_of(Lock.parse(data).stages, "sub")
+
+
+def test_lock_scan_leaves_other_yaml_to_the_parser() -> None:
+    from graft.project.dvccache import scan_lock_outputs
+
+    assert scan_lock_outputs(b"stages:\n  a:\n    outs: [{path: x, md5: y}]\n") is None
+    assert scan_lock_outputs(b"stages:\n  a:\n    outs:\n    - path: &anchor x\n") is None
+    assert scan_lock_outputs(b"stages:\n\ta:\n") is None
+    assert scan_lock_outputs(b"stages:\n  a:\n    outs:\n    - md5: abc\n") is None

@@ -3,8 +3,9 @@ rather than in Git, read by its hash from the local DVC cache without starting D
 
 * Where: a file output, or a file inside a directory output (DVC's ``.dir`` manifest names its
   files' hashes). DVC 3's layout ``<cache>/files/md5/ab/cdef...`` and DVC 2's ``<cache>/ab/cdef...``
-  (lock entries without ``hash: md5``); the cache folder is ``.dvc/cache`` unless ``.dvc/config``
-  or ``.dvc/config.local`` set ``[cache] dir`` (relative to ``.dvc/``), as DVC resolves it.
+  (lock entries without ``hash: md5``); the cache folder is ``.dvc/cache`` unless DVC's config
+  files (system, global, ``.dvc/config``, ``.dvc/config.local``) set ``[cache] dir``, as DVC
+  resolves it.
 * Fetching: objects missing locally are fetched from the project's default DVC remote through
   DVC's own API (``Repo.cloud.pull``, so every remote type DVC supports works), in one batch
   for every revision the command has opened (:meth:`DvcCache.fetch_for`), at most once per path
@@ -91,6 +92,90 @@ def outputs_of(lock_stages: Mapping[str, Any], base: str = "") -> list[Output]:
     return out
 
 
+def _scalar(text: str) -> str | None:
+    """A plain or simply quoted YAML scalar; None for anything that needs a YAML parser."""
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] == "'" and "'" not in text[1:-1]:
+        return text[1:-1]
+    if len(text) >= 2 and text[0] == text[-1] == '"' and '"' not in text[1:-1] and "\\" not in text:
+        return text[1:-1]
+    if not text or text[0] in "[]{}&*!|>'\"%@`#," or " #" in text:
+        return None
+    return text
+
+
+def scan_lock_outputs(data: bytes, base: str = "") -> list[Output] | None:
+    """The outputs of a dvc.lock as DVC writes it (block style, 2-space indents), read line by
+    line: about 20x faster than a YAML parse. None when the file has anything else (then the
+    caller parses it as YAML)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if "\t" in text or "\r" in text:
+        return None
+    out: list[Output] = []
+    in_stages, stage, section = False, "", ""
+    item: dict[str, str] | None = None
+
+    def close() -> bool:
+        if item is not None:
+            if "path" not in item:
+                return False
+            if item.get("md5"):
+                out.append(Output(_join(base, item["path"]), item["md5"], "hash" not in item, stage))
+        return True
+
+    for line in text.split("\n"):
+        stripped = line.lstrip(" ")
+        if not stripped or stripped.startswith("#"):
+            continue
+        indent = len(line) - len(stripped)
+        if indent == 0:
+            if not close():
+                return None
+            item, section = None, ""
+            in_stages = stripped.rstrip() == "stages:"
+            continue
+        if not in_stages:
+            continue
+        if indent == 2:
+            if not close() or not stripped.rstrip().endswith(":"):
+                return None
+            item, section = None, ""
+            name = _scalar(stripped.rstrip()[:-1])
+            if name is None:
+                return None
+            stage = name
+        elif indent == 4 and not stripped.startswith("- "):
+            if not close():
+                return None
+            item = None
+            section, _, rest = stripped.partition(":")
+            if section == "outs" and rest.strip():  # flow style: leave it to YAML
+                return None
+        elif section != "outs":
+            continue
+        elif indent == 4:  # "- path: x" starts an output
+            if not close():
+                return None
+            key, sep, value = stripped[2:].partition(": ")
+            parsed = _scalar(value)
+            if not sep or parsed is None:
+                return None
+            item = {key: parsed}
+        elif indent == 6 and item is not None:
+            key, sep, value = stripped.partition(": ")
+            if key in ("path", "md5", "hash"):
+                parsed = _scalar(value)
+                if not sep or parsed is None:
+                    return None
+                item[key] = parsed
+        else:
+            return None
+    return out if close() else None
+
+
 def _join(base: str, path: str) -> str:
     joined = PurePosixPath(base) / path if base else PurePosixPath(path)
     parts: list[str] = []
@@ -103,11 +188,27 @@ def _join(base: str, path: str) -> str:
     return "/".join(parts)
 
 
+def _config_files(root: Path) -> list[Path]:
+    """DVC's config files, lowest precedence first: system, global, the project's, its local."""
+    import os
+
+    import platformdirs
+
+    system = os.environ.get("DVC_SYSTEM_CONFIG_DIR") or platformdirs.site_config_dir("dvc", "iterative")
+    user = os.environ.get("DVC_GLOBAL_CONFIG_DIR") or platformdirs.user_config_dir("dvc", "iterative")
+    return [
+        Path(system) / "config",
+        Path(user) / "config",
+        root / DVC_DIR / "config",
+        root / DVC_DIR / "config.local",
+    ]
+
+
 def _config_cache_dir(root: Path) -> Path:
-    """``.dvc/cache``, or ``[cache] dir`` of ``.dvc/config`` / ``.dvc/config.local`` (later wins)."""
+    """``.dvc/cache``, or ``[cache] dir`` of DVC's config files (the most specific wins; a relative
+    dir is relative to the file's folder), as DVC resolves it."""
     found: Path | None = None
-    for name in ("config", "config.local"):
-        config = root / DVC_DIR / name
+    for config in _config_files(root):
         try:
             text = config.read_text(encoding="utf-8")
         except OSError:
@@ -120,7 +221,7 @@ def _config_cache_dir(root: Path) -> Path:
             elif section == "cache" and "=" in line:
                 key, value = (s.strip() for s in line.split("=", 1))
                 if key == "dir" and value:
-                    found = (root / DVC_DIR / value.strip("'\"")).resolve()
+                    found = (config.parent / value.strip("'\"")).resolve()
     return found or root / DVC_DIR / "cache"
 
 

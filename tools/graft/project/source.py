@@ -89,10 +89,14 @@ class GitSource:
             return []
         key = str(entry.id)
         if key not in self.dvc.outputs_by_blob:
-            from graft.project.dvccache import outputs_of
+            from graft.project.dvccache import outputs_of, scan_lock_outputs
             from graft.project.lock import Lock
 
             data = entry.peel(pygit2.Blob).data
+            scanned = None if path.endswith(".dvc") else scan_lock_outputs(data, base)
+            if scanned is not None:
+                self.dvc.outputs_by_blob[key] = scanned
+                return scanned
             if path.endswith(".dvc"):  # a .dvc file: its outs, named after the file
                 stages: Mapping[str, Any] = {path: Lock.parse_document(data, self.where(path))}
             else:
