@@ -1,13 +1,17 @@
 """Benchmark: `graft diff --all` over experiment branches whose metrics live in DVC's cache.
 
-Builds two throwaway DVC projects shaped like DVC's get-started (a stage writing ``eval/`` with
-``metrics.json`` and a plot), each with N experiment branches ``exp/bench-NNN`` committed
-straight through pygit2 (no training):
+Builds two throwaway DVC projects with N experiment branches ``exp/bench-NNN`` committed
+straight through pygit2 (no training), the same branches two ways:
 
-* **dvc-cached**: ``eval/`` is an ordinary DVC directory output (never in Git); each branch
-  commits its params.yaml and dvc.lock, and the objects (``.dir`` manifest, files) are written
-  into the DVC cache and into a local-folder DVC remote as DVC 3 lays them out;
-* **git-committed**: the same branches with ``eval/`` declared ``cache: false`` and committed.
+* **git-committed**: the metrics file committed to Git (``cache: false``);
+* **dvc-cached**: the metrics are an ordinary DVC output (never in Git): each branch commits its
+  params.yaml and a dvc.lock recording the metrics' hash, and the objects are written into the
+  DVC cache and a local-folder DVC remote as DVC 3 lays them out.
+
+``--project reference`` (default): this project (UCI Adult, as ``bench_diff.py`` builds it: its
+dvc.yaml of five stages, its params), with ``metrics/metrics.json`` made a DVC-cached output;
+``--project minimal``: a one-stage project shaped like DVC's get-started, ``eval/`` (metrics and
+a plot) a DVC-cached directory output with a ``.dir`` manifest.
 
 Then times whole processes, in the same run:
 
@@ -18,7 +22,8 @@ Then times whole processes, in the same run:
 * ``graft diff --all`` on a clone with an empty cache, every object fetched from the
   local-folder remote (the cache deleted before each run): reported beside ``dvc exp show``.
 
-Usage: python benchmarks/bench_diff_dvc_cache.py [--branches 100] [--repeat 5] [--keep]
+Usage: python benchmarks/bench_diff_dvc_cache.py [--project reference|minimal] [--branches 100]
+       [--repeat 5] [--keep]
 """
 
 from __future__ import annotations
@@ -120,7 +125,7 @@ def lock_text(params: dict[str, object], eval_oid: str, nfiles: int, size: int) 
     return yaml.safe_dump(lock, sort_keys=False).encode()
 
 
-def build(dest: Path, branches: int, cached: bool, remote: Path | None, env: dict[str, str]) -> None:
+def build_minimal(dest: Path, branches: int, cached: bool, remote: Path | None, env: dict[str, str]) -> None:
     dest.mkdir(parents=True)
     run(dest, "git", "init", "-q", "-b", "main")
     run(dest, str(BIN / "dvc"), "init", "-q", env=env)
@@ -160,6 +165,45 @@ def build(dest: Path, branches: int, cached: bool, remote: Path | None, env: dic
     run(dest, "git", "reset", "-q", "--hard", "main")
 
 
+def build_reference(
+    dest: Path, branches: int, cached: bool, remote: Path | None, env: dict[str, str]
+) -> None:
+    """bench_diff.py's copy of this project; ``cached``: metrics/metrics.json a DVC output."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import bench_diff
+
+    dest.mkdir(parents=True)
+    bench_diff.build_repo(dest, branches)
+    if not cached:
+        return
+    if remote is not None:
+        run(dest, str(BIN / "dvc"), "remote", "add", "-q", "--local", "-d", "bench", str(remote), env=env)
+    repo = pygit2.Repository(str(dest))
+    main = repo.revparse_single("main").peel(pygit2.Commit)
+    dvc_yaml = main.tree["dvc.yaml"].data.decode()
+    declared = "      - metrics/metrics.json:\n          cache: false\n"
+    assert declared in dvc_yaml, "dvc.yaml no longer declares metrics/metrics.json as expected"
+    dvc_yaml = dvc_yaml.replace(declared, "      - metrics/metrics.json\n")
+    ignore = main.tree[".gitignore"].data.decode() + "/metrics/metrics.json\n"
+    old_md5 = md5(main.tree["metrics/metrics.json"].data)
+    names = ["main", *sorted(b for b in repo.branches.local if b.startswith("exp/"))]
+    for name in names:
+        tip = repo.revparse_single(name).peel(pygit2.Commit)
+        metrics = tip.tree["metrics/metrics.json"].data
+        new_md5 = md5(metrics)
+        for folder in [dest / ".dvc" / "cache", *([remote] if remote else [])]:
+            put(folder, new_md5, metrics)
+        lock = tip.tree["dvc.lock"].data.decode().replace(old_md5, new_md5)
+        changes: dict[str, bytes | None] = {
+            "dvc.yaml": dvc_yaml.encode(),
+            ".gitignore": ignore.encode(),
+            "dvc.lock": lock.encode(),
+            "metrics/metrics.json": None,
+        }
+        commit_files(repo, name, changes, "metrics as a DVC-cached output", parent=tip, signature=SIG)
+    run(dest, "git", "reset", "-q", "--hard", "main")
+
+
 def timed(cmd: list[str], cwd: Path, env: dict[str, str], before: object = None) -> tuple[float, float]:
     """(wall, CPU) seconds of one whole process; CPU (user + system of the process and its
     children) is what a busy shared machine does not inflate."""
@@ -180,6 +224,7 @@ def metric_values(cwd: Path, env: dict[str, str], *extra: str) -> dict[str, obje
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--project", choices=("reference", "minimal"), default="reference")
     parser.add_argument("--branches", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=5, help="runs of each graft diff / dvc exp show")
     parser.add_argument("--keep", action="store_true", help="keep the throwaway repositories")
@@ -193,6 +238,7 @@ def main() -> int:
     cached, committed, remote, clone = work / "cached", work / "committed", work / "remote", work / "clone"
     try:
         t0 = time.perf_counter()
+        build = build_reference if args.project == "reference" else build_minimal
         build(cached, args.branches, True, remote, env)
         build(committed, args.branches, False, None, env)
         run(work, "git", "clone", "-q", "--mirror", str(cached), str(work / "mirror.git"))
@@ -200,8 +246,21 @@ def main() -> int:
         for name in pygit2.Repository(str(cached)).branches.local:
             if name != "main":
                 run(clone, "git", "branch", "-q", name, f"origin/{name}")
+        run(
+            clone,
+            str(BIN / "dvc"),
+            "remote",
+            "add",
+            "-q",
+            "--local",
+            "-f",
+            "-d",
+            "bench",
+            str(remote),
+            env=env,
+        )
         built = time.perf_counter() - t0
-        print(f"two projects with {args.branches} experiment branches built in {built:.1f} s")
+        print(f"two {args.project} projects with {args.branches} experiment branches built in {built:.1f} s")
 
         # sanity: the same values every way, and every branch read
         expected = metric_values(committed, env)
