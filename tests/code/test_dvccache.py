@@ -375,3 +375,29 @@ def test_lock_scan_leaves_other_yaml_to_the_parser() -> None:
     assert scan_lock_outputs(b"stages:\n  a:\n    outs:\n    - path: &anchor x\n") is None
     assert scan_lock_outputs(b"stages:\n\ta:\n") is None
     assert scan_lock_outputs(b"stages:\n  a:\n    outs:\n    - md5: abc\n") is None
+
+
+def test_vars_files_resolve_as_dvc_resolves_them(tmp_path: Path) -> None:
+    from dvc.repo import Repo
+
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "dvc.yaml").write_text(
+        "vars:\n  - config.yaml:paths\n  - extra.json\n  - {suffix: csv}\n"
+        "stages:\n  make:\n    cmd: python make.py\n    outs:\n      - ${paths.out}/${name}.${suffix}\n"
+        "    metrics:\n      - ${paths.out}/metrics.json\n"
+    )
+    (root / "config.yaml").write_text("paths: {out: results}\nunused: {out: elsewhere}\n")
+    (root / "extra.json").write_text('{"name": "table"}')
+    (root / "params.yaml").write_text("seed: 1\n")
+    Repo.init(str(root), no_scm=True)
+    with Repo(str(root)) as repo:
+        (stage,) = repo.index.stages
+        theirs = sorted(str(Path(o.fs_path).relative_to(root)) for o in stage.outs)
+    pipeline = Project(root).work().pipeline
+    assert sorted([*pipeline.stages["make"].outs, *pipeline.stages["make"].metrics]) == theirs
+    assert theirs == ["results/metrics.json", "results/table.csv"]
+
+    (root / "extra.json").unlink()
+    with pytest.raises(DataError, match=r"^dvc.yaml: vars file 'extra.json' not found$"):
+        _ = Project(root).work().pipeline
