@@ -33,6 +33,7 @@ import yaml
 
 from graft.core.errors import DataError, GraftError
 from graft.project.dvccache import Output, outputs_of
+from graft.project.dvcfile import uncached_outputs
 from graft.project.lock import LOCK_FILE, Lock, flatten
 from graft.project.source import GitSource
 
@@ -116,7 +117,9 @@ def check_repro(root: Path, paths: Iterable[str] | None = None, rev: str = "HEAD
     source = committed_view.source
     if not isinstance(source, GitSource):  # Project.at always reads Git objects
         raise TypeError("check_repro needs a committed revision")
-    work_outputs = outputs_of(project.work().lock.stages)
+    work = project.work()
+    uncached = uncached_outputs(work.document("dvc.yaml"))  # cache: false outputs are Git's
+    work_outputs = [o for o in outputs_of(work.lock.stages) if o.path not in uncached]
     differences: list[Difference] = []
     for path in paths:
         path = path.strip("/")
