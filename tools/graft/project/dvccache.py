@@ -87,7 +87,7 @@ def outputs_of(lock_stages: Mapping[str, Any], base: str = "") -> list[Output]:
         for item in items if isinstance(items, list) else []:
             if not isinstance(item, Mapping) or not item.get("md5") or not item.get("path"):
                 continue
-            path = _join(base, str(item["path"]))
+            path = join_posix(base, str(item["path"]))
             out.append(Output(path, str(item["md5"]), "hash" not in item, str(stage)))
     return out
 
@@ -123,7 +123,7 @@ def scan_lock_outputs(data: bytes, base: str = "") -> list[Output] | None:
             if "path" not in item:
                 return False
             if item.get("md5"):
-                out.append(Output(_join(base, item["path"]), item["md5"], "hash" not in item, stage))
+                out.append(Output(join_posix(base, item["path"]), item["md5"], "hash" not in item, stage))
         return True
 
     for line in text.split("\n"):
@@ -176,7 +176,8 @@ def scan_lock_outputs(data: bytes, base: str = "") -> list[Output] | None:
     return out if close() else None
 
 
-def _join(base: str, path: str) -> str:
+def join_posix(base: str, path: str) -> str:
+    """``path`` (relative to the folder ``base``) from the project root, ``.``/``..`` resolved."""
     joined = PurePosixPath(base) / path if base else PurePosixPath(path)
     parts: list[str] = []
     for part in joined.parts:

@@ -86,10 +86,10 @@ class Pipeline:
 
     def including(self, other: Pipeline, folder: str) -> Pipeline:
         """This pipeline and ``other`` (the dvc.yaml in ``folder``), paths from the project root."""
-        from graft.project.dvccache import _join
+        from graft.project.dvccache import join_posix
 
         def paths(items: tuple[str, ...]) -> tuple[str, ...]:
-            return tuple(_join(folder, p) for p in items)
+            return tuple(join_posix(folder, p) for p in items)
 
         stages = dict(self.stages)
         for name, stage in other.stages.items():
@@ -101,11 +101,11 @@ class Pipeline:
                 outs=paths(stage.outs),
                 metrics=paths(stage.metrics),
                 plots=paths(stage.plots),
-                params={_join(folder, f): keys for f, keys in stage.params.items()},
+                params={join_posix(folder, f): keys for f, keys in stage.params.items()},
             )
         artifacts = dict(self.artifacts)
         for name, artifact in other.artifacts.items():
-            artifacts.setdefault(name, replace(artifact, path=_join(folder, artifact.path)))
+            artifacts.setdefault(name, replace(artifact, path=join_posix(folder, artifact.path)))
         return Pipeline(
             stages=stages,
             metrics=tuple(dict.fromkeys([*self.metrics, *paths(other.metrics)])),

@@ -116,14 +116,14 @@ class GitSource:
             return frozenset()
         key = f"uncached:{dvc_yaml}:{entry.id}"
         if key not in self.dvc.uncached_by_blob:
-            from graft.project.dvccache import _join
+            from graft.project.dvccache import join_posix
             from graft.project.dvcfile import uncached_outputs
             from graft.project.lock import Lock
 
             folder = dvc_yaml.rpartition("/")[0]
             document = Lock.parse_document(entry.peel(pygit2.Blob).data, self.where(dvc_yaml))
             found = uncached_outputs(document)
-            self.dvc.uncached_by_blob[key] = frozenset(_join(folder, p) for p in found)
+            self.dvc.uncached_by_blob[key] = frozenset(join_posix(folder, p) for p in found)
         return self.dvc.uncached_by_blob[key]
 
     def dvc_outputs(self, path: str | None = None) -> list[Output]:
