@@ -331,3 +331,24 @@ def dask(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskCluster]:
 
     with dask_cluster(tmp_path_factory.mktemp("dask"), workers=2) as cluster:
         yield cluster
+
+
+@dataclass(frozen=True)
+class GetStarted:
+    """The get-started-shaped project (tests/integration/getstarted.py): ``origin`` with main and
+    exp/* reproduced and committed, every output pushed to the local-folder DVC ``remote``."""
+
+    origin: Path
+    remote: Path
+
+
+@pytest.fixture(scope="session")
+def getstarted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GetStarted]:
+    """Built once per session; tests that change files restore them or work in a clone."""
+    from tests.integration import getstarted as project
+
+    with pytest.MonkeyPatch.context() as mp:
+        isolate_git_env(mp, tmp_path_factory.mktemp("getstarted-home"))
+        base = tmp_path_factory.mktemp("getstarted")
+        origin = project.build(base / "origin", base / "remote")
+        yield GetStarted(origin, base / "remote")

@@ -116,9 +116,12 @@ def _directory(path: Path | None) -> Iterator[None]:
 
 
 def _run(args: argparse.Namespace, module: ModuleType) -> int:
+    from graft.project.dvccache import offline
+
     ui = Ui(args.command, getattr(args, "format", None), getattr(args, "quiet", False))
     try:
-        with ui.notices(), _directory(getattr(args, "directory", None)):
+        directory, local_only = getattr(args, "directory", None), getattr(args, "offline", False)
+        with ui.notices(), _directory(directory), offline(local_only):
             return int(args.handler(args, ui) or 0)
     except ModuleNotFoundError as exc:
         from graft.core.extras import missing

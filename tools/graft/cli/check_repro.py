@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from graft import api
-from graft.cli.common import Ui, add_format
+from graft.cli.common import Ui, add_format, add_offline
 from graft.core.errors import CheckFailed
 
 
@@ -22,6 +22,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         "and predictions file the project declares)",
     )
     add_format(parser)
+    add_offline(parser)
     parser.set_defaults(handler=run)
 
 

@@ -5,6 +5,8 @@
   command works from any subdirectory. Accepted before the command (``graft -C DIR diff``) or
   after it.
 * ``-q``/``--quiet``: no progress and no messages on stderr (errors still are printed).
+* ``--offline`` on every command that reads results (:func:`add_offline`): DVC-cached results
+  come from the local DVC cache only, never fetched from the DVC remote.
 * ``--format table|json`` on every command that prints a result: the result goes to stdout
   (JSON: one document, shapes in ``graft/cli/schemas/``), messages and progress to stderr;
   JSON mode adds nothing to stderr but warnings and errors.
@@ -73,6 +75,16 @@ def common_parent() -> argparse.ArgumentParser:
         help="no progress or messages on stderr (errors are still printed)",
     )
     return parent
+
+
+def add_offline(parser: argparse.ArgumentParser) -> None:
+    """``--offline``: read results kept in DVC's cache from the local cache only (no fetch from
+    the DVC remote); each value not there is reported "not in the local cache"."""
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="never fetch DVC-cached results from the DVC remote (read the local cache only)",
+    )
 
 
 def add_format(parser: argparse.ArgumentParser, choices: Sequence[str] = TABLE_JSON) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from graft import api
-from graft.cli.common import Ui
+from graft.cli.common import Ui, add_offline
 from graft.compare.formats import FORMATS, render
 
 
@@ -16,6 +16,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (table)")
     parser.add_argument("--sort", metavar="METRIC", help="order revisions best-first by this metric")
     parser.add_argument("--only-changed", action="store_true", help="hide rows equal in every revision")
+    add_offline(parser)
     parser.set_defaults(handler=run)
 
 

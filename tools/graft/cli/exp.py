@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from graft import api
-from graft.cli.common import SEED_MAX, Ui, add_format, common_parent, whole
+from graft.cli.common import SEED_MAX, Ui, add_format, add_offline, common_parent, whole
 from graft.core import limits
 from graft.core.errors import GraftError, UsageError
 from graft.core.texttable import align_rows
@@ -115,6 +115,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     lst.add_argument("--main", default="main", metavar="REV", help="branch to compare with (default: main)")
     add_format(lst)
+    add_offline(lst)
     lst.set_defaults(handler=run_list)
 
     from graft.cli import exp_prune

@@ -10,7 +10,7 @@ import argparse
 from typing import Any
 
 from graft import api
-from graft.cli.common import Ui, add_format
+from graft.cli.common import Ui, add_format, add_offline
 from graft.core.errors import CheckFailed
 from graft.core.texttable import align_rows
 
@@ -25,6 +25,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="use the checkout's metrics and params instead of a commit (e.g. right after dvc repro)",
     )
     add_format(parser)
+    add_offline(parser)
     parser.set_defaults(handler=run)
 
 

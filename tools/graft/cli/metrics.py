@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 
 from graft import api
-from graft.cli.common import Ui, add_format
+from graft.cli.common import Ui, add_format, add_offline
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     add_format(parser)
+    add_offline(parser)
     parser.set_defaults(handler=run)
 
 

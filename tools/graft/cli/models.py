@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from graft import api
-from graft.cli.common import Ui, add_format
+from graft.cli.common import Ui, add_format, add_offline
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -20,6 +20,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="also deregistered versions and deprecated models, marked in 'status'",
     )
     add_format(parser)
+    add_offline(parser)
     parser.set_defaults(handler=run)
 
 

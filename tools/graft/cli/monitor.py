@@ -11,7 +11,7 @@ from pathlib import Path
 
 from graft import api
 from graft.cli import modelref
-from graft.cli.common import Ui, add_format, moment
+from graft.cli.common import Ui, add_format, add_offline, moment
 from graft.core.errors import CheckFailed, ExitCode
 
 EXTRA = "monitor"
@@ -39,6 +39,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--params", type=Path, help="thresholds from this params.yaml instead of the package's"
     )
     add_format(parser)
+    add_offline(parser)
     parser.set_defaults(handler=run)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from graft import api
-from graft.cli.common import Ui, add_format
+from graft.cli.common import Ui, add_format, add_offline
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -17,6 +17,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--allow-dirty", action="store_true", help="package despite uncommitted changes")
     add_format(parser)
+    add_offline(parser)
     parser.set_defaults(handler=run)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from graft import api
-from graft.cli.common import Ui, add_format
+from graft.cli.common import Ui, add_format, add_offline
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +40,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--summary", type=Path, metavar="FILE", help="append a Markdown summary (e.g. $GITHUB_STEP_SUMMARY)"
     )
     add_format(parser)
+    add_offline(parser)
     parser.set_defaults(handler=run)
 
 

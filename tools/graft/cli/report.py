@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from graft import api
-from graft.cli.common import SEED_MAX, Ui, add_format, whole
+from graft.cli.common import SEED_MAX, Ui, add_format, add_offline, whole
 from graft.core import limits
 from graft.core.fsio import atomic_write_text
 
@@ -52,6 +52,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=whole(0, SEED_MAX), default=0, help="bootstrap seed (0)")
     add_format(parser, ("md", "json"))
+    add_offline(parser)
     parser.set_defaults(handler=run)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from graft import api
-from graft.cli.common import Ui, add_format
+from graft.cli.common import Ui, add_format, add_offline
 from graft.core.errors import CheckFailed
 
 
@@ -23,6 +23,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary worktree for inspection")
     add_format(parser)
+    add_offline(parser)
     parser.set_defaults(handler=run)
 
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from graft.project.view import View
 
 Section = Literal["params", "metrics"]
-Status = Literal["value", "missing", "no_file"]
+Status = Literal["value", "missing", "no_file", "not_cached"]
 SECTIONS: tuple[Section, ...] = ("params", "metrics")
 
 
@@ -38,7 +38,9 @@ class Snapshot:
 
     ``files``: the key prefix of each shown metrics file (``""`` for the headline file's bare
     keys, ``"path:"`` for the others); ``absent``: the prefixes whose file is not committed, so
-    a key of an absent file reads "no file" rather than "missing".
+    a key of an absent file reads "no file" rather than "missing"; ``unreadable``: the shown
+    metrics files recorded as DVC outputs that could not be read -> why ("not in the local
+    cache"), and ``unread``: their prefixes, so their keys read "not_cached".
     """
 
     name: str
@@ -47,6 +49,8 @@ class Snapshot:
     metrics: dict[str, Any] | None
     files: tuple[str, ...] = ()
     absent: frozenset[str] = frozenset()
+    unreadable: Mapping[str, str] = field(default_factory=dict)
+    unread: frozenset[str] = frozenset()
 
     def section(self, section: Section) -> dict[str, Any] | None:
         return self.params if section == "params" else self.metrics
@@ -56,6 +60,11 @@ class Snapshot:
         owner = next((p for p in self.files if p and key.startswith(p)), "")
         return owner in self.absent
 
+    def file_unreadable(self, key: str) -> bool:
+        """Whether the metrics file ``key`` belongs to is a DVC output that could not be read."""
+        owner = next((p for p in self.files if p and key.startswith(p)), "")
+        return owner in self.unread
+
 
 @dataclass(frozen=True)
 class Column:
@@ -64,6 +73,7 @@ class Column:
     is_base: bool
     has_params: bool
     has_metrics: bool
+    unreadable: Mapping[str, str] = field(default_factory=dict)  # file -> why it could not be read
 
 
 @dataclass(frozen=True)
@@ -100,6 +110,7 @@ def snapshot(view: View) -> Snapshot:
     has_params = bool(view.all_params) or view.has_params
     headline = view.settings.metrics.file
     prefixes = {f: "" if f == headline else f"{f}:" for f in view.shown_metrics_files()}
+    unreadable = {f: why for f in prefixes if (why := view.source.unreadable(f)) is not None}
     return Snapshot(
         name=view.name,
         sha="" if view.revision is None else view.revision.sha,
@@ -107,6 +118,8 @@ def snapshot(view: View) -> Snapshot:
         metrics=view.metrics(),
         files=tuple(prefixes.values()),
         absent=frozenset(p for f, p in prefixes.items() if not view.source.exists(f)),
+        unreadable=unreadable,
+        unread=frozenset(prefixes[f] for f in unreadable),
     )
 
 
@@ -219,7 +232,10 @@ def _row(section: Section, key: str, snapshots: Sequence[Snapshot], directions: 
     base_value = raw[0]
     cells: list[Cell] = []
     for i, (flat, value, snap) in enumerate(zip(flats, raw, snapshots, strict=True)):
-        if flat is None or (value is _ABSENT and section == "metrics" and snap.file_absent(key)):
+        unread = section == "metrics" and (flat is None or value is _ABSENT) and snap.file_unreadable(key)
+        if unread or (section == "metrics" and flat is None and snap.unreadable):
+            cells.append(Cell("not_cached"))
+        elif flat is None or (value is _ABSENT and section == "metrics" and snap.file_absent(key)):
             cells.append(Cell("no_file"))
         elif value is _ABSENT:
             cells.append(Cell("missing"))
@@ -227,7 +243,7 @@ def _row(section: Section, key: str, snapshots: Sequence[Snapshot], directions: 
             d = None if i == 0 or base_value is _ABSENT else delta(base_value, value)
             cells.append(Cell("value", value, d, i in best))
     # Changed: the revisions that have the file disagree (a missing key counts as a change).
-    present = [(c.status, _canonical(c.value)) for c in cells if c.status != "no_file"]
+    present = [(c.status, _canonical(c.value)) for c in cells if c.status not in ("no_file", "not_cached")]
     changed = len(set(present)) > 1
     return Row(section, key, direction, cells, changed)
 
@@ -281,7 +297,7 @@ def build_diff(
             if not only_changed or row.changed:
                 rows.append(row)
     columns = [
-        Column(s.name, s.sha, i == 0, s.params is not None, s.metrics is not None)
+        Column(s.name, s.sha, i == 0, s.params is not None, s.metrics is not None, dict(s.unreadable))
         for i, s in enumerate(ordered)
     ]
     return DiffResult(columns, rows, sort, only_changed, directions)

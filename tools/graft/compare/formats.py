@@ -13,6 +13,7 @@ from typing import Any
 
 from graft.compare.diff import Cell, Column, DiffResult, Row
 from graft.core.texttable import align_rows
+from graft.project.dvccache import NOT_CACHED
 
 FORMATS = ("table", "md", "json", "csv")
 NO_FILE = {"params": "no params", "metrics": "no metrics"}
@@ -44,6 +45,8 @@ def fmt_delta(value: float | None) -> str:
 def cell_text(row: Row, cell: Cell, bold: Callable[[str], str] | None = None) -> str:
     if cell.status == "no_file":
         return NO_FILE[row.section]
+    if cell.status == "not_cached":
+        return NOT_CACHED
     if cell.status == "missing":
         return MISSING
     text = fmt_value(cell.value)
@@ -81,6 +84,8 @@ def _has(column: Column, section: str) -> bool:
 
 
 def _section_state(column: Column, section: str) -> str:
+    if section == "metrics" and not column.has_metrics and column.unreadable:
+        return NOT_CACHED
     return "" if _has(column, section) else NO_FILE[section]
 
 
@@ -136,6 +141,7 @@ def to_dict(result: DiffResult) -> dict[str, Any]:
                 "base": c.is_base,
                 "has_params": c.has_params,
                 "has_metrics": c.has_metrics,
+                **({"unreadable": dict(c.unreadable)} if c.unreadable else {}),
             }
             for c in result.columns
         ],

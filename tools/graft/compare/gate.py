@@ -146,6 +146,11 @@ def committed_metrics(view: View, where: str) -> dict[str, Any]:
     metrics = view.metrics()
     if metrics is None:
         files = view.shown_metrics_files()
+        unreadable = {f: why for f in files if (why := view.source.unreadable(f)) is not None}
+        if unreadable:  # DVC-cached results: committing is not the advice, fetching is
+            said = "; ".join(f"{f} is kept in DVC's cache and is {why}" for f, why in unreadable.items())
+            hint = "fetch it with `dvc fetch`, or run without --offline"
+            raise DataError(f"no metrics at {where}: {said} ({hint})")
         if len(files) == 1:
             looked = f"{files[0]} is not committed there"
         elif files:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -32,6 +31,8 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from graft.core import limits
+from graft.core.errors import DataError
+from graft.core.safeload import load_json, load_yaml
 from graft.project.dvcfile import PlotDefinition
 
 if TYPE_CHECKING:
@@ -126,11 +127,11 @@ def parse(data: bytes, path: str, header: bool = True) -> Any:
                 rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
                 value = [{str(i): cell for i, cell in enumerate(row)} for row in rows]
         elif extension == ".json":
-            value = json.loads(text)
+            value = load_json(data, path)
         else:
-            import yaml
-
-            value = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            value = load_yaml(data, path)  # aliases bounded (graft.core.safeload)
+    except DataError as exc:  # past a document limit: its own message
+        raise ValueError(str(exc).removeprefix(f"{path}: ")) from None
     except Exception as exc:  # json/csv/yaml errors, UnicodeDecodeError: the file is at fault
         raise ValueError(f"cannot be parsed ({exc.__class__.__name__})") from None
     bound = limits.PLOT_ROWS.value()
@@ -165,7 +166,9 @@ def _template(view: View, name: str) -> Any:
         if data is None:
             continue
         try:
-            content = json.loads(data)
+            content = load_json(data, path)
+        except DataError as exc:
+            raise ValueError(f"template {exc}") from None
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
             raise ValueError(f"template {path}: cannot be parsed ({exc.__class__.__name__})") from None
         if not isinstance(content, dict):

@@ -174,6 +174,14 @@ PACKAGE_CHECK_ROWS = define(
     "committed test predictions `graft package` reproduces with the packaged model (the first ones)",
 )
 
+# --- DVC's cache (graft.project.dvccache) ---------------------------------------------------------
+DVC_DIR_MANIFEST_BYTES = define(
+    "DVC_DIR_MANIFEST_BYTES",
+    256 * MIB,
+    "bytes",
+    "size of a DVC directory output's .dir manifest read from the cache (about 2 million files)",
+)
+
 
 # --- the README's table -------------------------------------------------------------------------
 

@@ -6,6 +6,10 @@ else the Git work tree's root, as DVC and Git do). :meth:`Project.at` gives a
 :meth:`Project.work` one of the working tree; a view reads ``dvc.yaml`` (metrics, plots,
 params, artifacts), ``dvc.lock``, the params files and ``graft.yaml`` (typed settings) and
 parses each distinct file once. Nothing else in graft spells a project path.
+
+A revision's results may be DVC-cached outputs rather than Git files: views of revisions read
+them from the project's DVC cache (:attr:`Project.dvc`, shared so one fetch from the DVC remote
+serves every revision a command opened; see :mod:`graft.project.dvccache`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ if TYPE_CHECKING:
     import pygit2
 
     from graft.core.gitrepo import Revision
+    from graft.project.dvccache import DvcCache
     from graft.project.view import Parsed, View
 
 
@@ -57,6 +62,13 @@ class Project:
 
         return gitrepo.open_repo(self.root)
 
+    @cached_property
+    def dvc(self) -> DvcCache | None:
+        """The project's DVC cache (None without ``.dvc/``); offline as :func:`dvccache.offline` says."""
+        from graft.project.dvccache import DVC_DIR, DvcCache
+
+        return DvcCache(self.root) if (self.root / DVC_DIR).is_dir() else None
+
     def resolve(self, rev: str) -> Revision:
         from graft.core import gitrepo
 
@@ -76,7 +88,7 @@ class Project:
         from graft.project.view import View
 
         revision = rev if isinstance(rev, Revision) else self.resolve(rev)
-        return View(GitSource(revision.commit, revision.name), self._cache(), revision)
+        return View(GitSource(revision.commit, revision.name, self.dvc), self._cache(), revision)
 
     def work(self) -> View:
         """The project's working tree as it is on disk."""

@@ -9,16 +9,24 @@
 * artifacts: the top-level ``artifacts:`` (name -> path, type, desc, labels, meta);
 * per stage: its command, dependencies and outputs.
 
+A project may have more dvc.yaml files in subfolders (DVC reads them all; dvclive may write
+``dvclive/dvc.yaml``): :meth:`Pipeline.including` adds one, its paths made relative to the
+project root and its stages named ``folder/dvc.yaml:stage`` as DVC names them.
+
 ``${key}`` in a path is resolved against ``vars:`` (inline mappings) and ``params.yaml``, as
-DVC's templating does; ``foreach``/``matrix`` stages are expanded only as far as their
-declared files are literal (their outputs are still listed by dvc.lock).
+DVC's templating does; ``foreach`` and ``matrix`` stages are expanded as DVC expands them
+(``name@key`` for each item of a list or mapping, ``${item}``/``${key}``; ``name@v1-v2`` for
+each combination of a matrix, ``${item.axis}``), with DVC's naming of composite items (index,
+``axis<index>``). A value ``${...}`` that is a whole string (``foreach: ${models}``) stands for
+the value itself.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from graft.core.errors import ParamsError
@@ -95,6 +103,36 @@ class Pipeline:
     def models(self) -> list[Artifact]:
         return [a for a in self.artifacts.values() if a.type == "model"]
 
+    def including(self, other: Pipeline, folder: str) -> Pipeline:
+        """This pipeline and ``other`` (the dvc.yaml in ``folder``), paths from the project root."""
+        from graft.project.dvccache import join_posix
+
+        def paths(items: tuple[str, ...]) -> tuple[str, ...]:
+            return tuple(join_posix(folder, p) for p in items)
+
+        stages = dict(self.stages)
+        for name, stage in other.stages.items():
+            full = f"{folder}/dvc.yaml:{name}"
+            stages[full] = Stage(
+                name=full,
+                cmd=stage.cmd,
+                deps=paths(stage.deps),
+                outs=paths(stage.outs),
+                metrics=paths(stage.metrics),
+                plots=paths(stage.plots),
+                params={join_posix(folder, f): keys for f, keys in stage.params.items()},
+            )
+        artifacts = dict(self.artifacts)
+        for name, artifact in other.artifacts.items():
+            artifacts.setdefault(name, replace(artifact, path=join_posix(folder, artifact.path)))
+        return Pipeline(
+            stages=stages,
+            metrics=tuple(dict.fromkeys([*self.metrics, *paths(other.metrics)])),
+            plots=tuple(dict.fromkeys([*self.plots, *paths(other.plots)])),
+            artifacts=artifacts,
+            params_files=tuple(dict.fromkeys([*self.params_files, *paths(other.params_files)])),
+        )
+
 
 def _lookup(context: Mapping[str, Any], dotted: str) -> Any:
     node: Any = context
@@ -113,9 +151,59 @@ def interpolate(text: str, context: Mapping[str, Any]) -> str:
 
     def one(match: re.Match[str]) -> str:
         value = _lookup(context, match.group(1))
-        return match.group(0) if value is None or isinstance(value, (Mapping, list)) else str(value)
+        return match.group(0) if value is None or isinstance(value, (Mapping, list)) else _key_text(value)
 
     return _INTERPOLATION.sub(one, text)
+
+
+def _value(raw: Any, context: Mapping[str, Any]) -> Any:
+    """``${a.b}`` as a whole string -> the value at ``a.b`` (any type); anything else as is."""
+    if isinstance(raw, str):
+        match = _INTERPOLATION.fullmatch(raw.strip())
+        if match:
+            found = _lookup(context, match.group(1))
+            return raw if found is None else found
+    return raw
+
+
+def _key_text(value: Any) -> str:
+    """A generated stage name's part, as DVC writes it (booleans lower case)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _expand(
+    name: str, body: Mapping[str, Any], context: Mapping[str, Any], where: str
+) -> list[tuple[str, Any, dict[str, Any]]]:
+    """A stage, or the stages a ``foreach``/``matrix`` stage generates: (name, body, context)."""
+    if "foreach" in body:
+        items = _value(body["foreach"], context)
+        template = body.get("do")
+        if isinstance(items, Mapping):
+            pairs = [(_key_text(k), v) for k, v in items.items()]
+        elif isinstance(items, list):
+            composite = any(isinstance(v, (Mapping, list)) for v in items)
+            pairs = [(str(i) if composite else _key_text(v), v) for i, v in enumerate(items)]
+        else:
+            raise ParamsError(f"{where}: stages.{name}.foreach must be a list or mapping (got {items!r})")
+        return [(f"{name}@{key}", template, {**context, "key": key, "item": item}) for key, item in pairs]
+    if "matrix" in body:
+        axes = body["matrix"]
+        if not isinstance(axes, Mapping):
+            raise ParamsError(f"{where}: stages.{name}.matrix must be a mapping of name -> values")
+        resolved = {str(k): _value(v, context) for k, v in axes.items()}
+        for axis, values in resolved.items():
+            if not isinstance(values, list):
+                raise ParamsError(f"{where}: stages.{name}.matrix.{axis} must be a list (got {values!r})")
+        out = []
+        for combination in itertools.product(*(list(enumerate(v)) for v in resolved.values())):
+            item = {axis: v for axis, (_, v) in zip(resolved, combination, strict=True)}
+            parts = [
+                f"{axis}{i}" if isinstance(v, (Mapping, list)) else _key_text(v)
+                for axis, (i, v) in zip(resolved, combination, strict=True)
+            ]
+            out.append((f"{name}@{'-'.join(parts)}", body, {**context, "item": item, "key": "-".join(parts)}))
+        return out
+    return [(name, body, dict(context))]
 
 
 def _paths(entries: Any, context: Mapping[str, Any], where: str) -> tuple[str, ...]:
@@ -194,6 +282,21 @@ def plot_definitions(document: Mapping[str, Any], context: Mapping[str, Any]) ->
     return out
 
 
+def uncached_outputs(document: Any) -> frozenset[str]:
+    """The outputs a parsed dvc.yaml declares ``cache: false`` (kept in Git, never in DVC's cache)."""
+    found: set[str] = set()
+    stages = document.get("stages") if isinstance(document, Mapping) else None
+    for body in stages.values() if isinstance(stages, Mapping) else ():
+        for kind in ("outs", "metrics", "plots"):
+            entries = body.get(kind) if isinstance(body, Mapping) else None
+            for entry in entries if isinstance(entries, list) else ():
+                if isinstance(entry, Mapping) and len(entry) == 1:
+                    path, options = next(iter(entry.items()))
+                    if isinstance(options, Mapping) and options.get("cache") is False:
+                        found.add(str(path).strip("/"))
+    return frozenset(found)
+
+
 def parse_pipeline(
     document: Any, params: Mapping[str, Any] | None = None, where: str = "dvc.yaml"
 ) -> Pipeline:
@@ -210,20 +313,23 @@ def parse_pipeline(
     raw_stages = document.get("stages") or {}
     if not isinstance(raw_stages, Mapping):
         raise ParamsError(f"{where}: 'stages' must be a mapping of stage name -> stage")
-    for name, body in raw_stages.items():
-        if not isinstance(body, Mapping):
-            raise ParamsError(f"{where}: stage '{name}' must be a mapping")
-        at = f"{where}: stages.{name}"
-        cmd = body.get("cmd", "")
-        stages[str(name)] = Stage(
-            name=str(name),
-            cmd=" && ".join(map(str, cmd)) if isinstance(cmd, list) else str(cmd),
-            deps=_paths(body.get("deps"), context, f"{at}.deps"),
-            outs=_paths(body.get("outs"), context, f"{at}.outs"),
-            metrics=_paths(body.get("metrics"), context, f"{at}.metrics"),
-            plots=_paths(body.get("plots"), context, f"{at}.plots"),
-            params=_params(body.get("params"), f"{at}.params"),
-        )
+    for group, group_body in raw_stages.items():
+        if not isinstance(group_body, Mapping):
+            raise ParamsError(f"{where}: stage '{group}' must be a mapping")
+        for name, body, local in _expand(str(group), group_body, context, where):
+            if not isinstance(body, Mapping):
+                raise ParamsError(f"{where}: stage '{group}' needs a 'do' mapping")
+            at = f"{where}: stages.{name}"
+            cmd = body.get("cmd", "")
+            stages[name] = Stage(
+                name=name,
+                cmd=" && ".join(map(str, cmd)) if isinstance(cmd, list) else interpolate(str(cmd), local),
+                deps=_paths(body.get("deps"), local, f"{at}.deps"),
+                outs=_paths(body.get("outs"), local, f"{at}.outs"),
+                metrics=_paths(body.get("metrics"), local, f"{at}.metrics"),
+                plots=_paths(body.get("plots"), local, f"{at}.plots"),
+                params=_params(body.get("params"), f"{at}.params"),
+            )
     metrics = list(_paths(document.get("metrics"), context, f"{where}: metrics"))
     plots = _top_plots(document.get("plots"), context)
     for stage in stages.values():

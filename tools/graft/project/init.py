@@ -35,6 +35,8 @@ def plan_init(start: str | Path = ".") -> InitPlan:
         raise GraftError(f"{project.root}: no dvc.yaml (graft works on a DVC pipeline: run `dvc stage add`)")
     metrics_file, _ = guess_metrics_file(view.pipeline)
     metrics = view.document(metrics_file) if metrics_file else None
+    if metrics is None and metrics_file and project.repo.head_is_unborn is False:
+        metrics = project.at("HEAD").document(metrics_file)  # a DVC output not checked out here
     document, notes = infer(view.pipeline, view.params, metrics, view.prediction_columns())
     text = render("graft.yaml.j2", doc=_Attr(document), notes=notes)
     import yaml

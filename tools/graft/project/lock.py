@@ -51,10 +51,9 @@ class LockEntry:
 class Lock:
     stages: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
-    @classmethod
-    def parse(cls, data: bytes | None, where: str = LOCK_FILE) -> Lock:
-        if data is None:
-            return cls()
+    @staticmethod
+    def parse_document(data: bytes, where: str = LOCK_FILE) -> Mapping[str, Any]:
+        """A dvc.lock (or .dvc file) parsed: its top-level mapping ({} when empty or not one)."""
         import yaml
 
         from graft.core.safeload import load_yaml
@@ -63,7 +62,14 @@ class Lock:
             document = load_yaml(data, where) or {}
         except yaml.YAMLError as exc:
             raise DataError(f"{where}: not valid YAML ({exc.__class__.__name__})") from None
-        stages = document.get("stages") if isinstance(document, Mapping) else None
+        return document if isinstance(document, Mapping) else {}
+
+    @classmethod
+    def parse(cls, data: bytes | None, where: str = LOCK_FILE) -> Lock:
+        if data is None:
+            return cls()
+        document = cls.parse_document(data, where)
+        stages = document.get("stages")
         if stages is not None and not isinstance(stages, Mapping):
             raise DataError(f"{where}: 'stages' must be a mapping")
         return cls(stages or {})

@@ -185,7 +185,9 @@ class Settings(_Model):
 
     def direction(self, metric: str) -> Direction | None:
         rule = self.metrics.rules.get(metric)
-        return rule.direction if rule else TASK_DIRECTIONS.get(metric)
+        if rule:
+            return rule.direction
+        return TASK_DIRECTIONS.get(metric) or TASK_DIRECTIONS.get(split_of(metric)[0])
 
     @property
     def task_metrics(self) -> tuple[str, ...]:
@@ -260,18 +262,53 @@ _TASK_HINTS: dict[str, TaskType] = {
     "reg:squarederror": "regression", "squared_error": "regression", "poisson": "regression",
 }  # fmt: skip
 _LOWER = ("loss", "error", "rmse", "mse", "mae", "brier", "mape", "deviance")
-_HIGHER = ("auc", "acc", "f1", "precision", "recall", "r2", "score")
+_HIGHER = ("auc", "acc", "f1", "precision", "prec", "recall", "r2", "score", "ndcg", "iou")
+# Key segments naming a data split (dvclive's {"roc_auc": {"train": .., "test": ..}}), best
+# headline first: held-out test data over validation over training.
+SPLITS = ("test", "holdout", "valid", "validation", "val", "eval", "dev", "train", "training")
+_HEADLINE_SPLITS = SPLITS[: SPLITS.index("train")]
+
+
+def split_of(metric: str) -> tuple[str, str | None]:
+    """``roc_auc.test`` -> (``roc_auc``, ``test``): the metric's name without its split segment."""
+    key = metric.rsplit(":", 1)[-1]
+    parts = key.split(".")
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i].lower() in SPLITS and len(parts) > 1:
+            return ".".join(parts[:i] + parts[i + 1 :]), parts[i].lower()
+    return key, None
 
 
 def guess_direction(metric: str) -> Direction | None:
-    name = metric.rsplit(":", 1)[-1].rsplit(".", 1)[-1].lower()
-    if name in TASK_DIRECTIONS:
-        return TASK_DIRECTIONS[name]
-    if any(h in name for h in _LOWER):
-        return "lower"
-    if any(h in name for h in _HIGHER):
-        return "higher"
+    """From any segment of the key, the last that tells (``roc_auc.test`` higher, ``loss.valid``
+    lower); a split name (test, valid, ...) tells nothing."""
+    segments = metric.rsplit(":", 1)[-1].lower().split(".")
+    for name in reversed(segments):
+        if name in SPLITS:
+            continue
+        if name in TASK_DIRECTIONS:
+            return TASK_DIRECTIONS[name]
+        if any(h in name for h in _LOWER):
+            return "lower"
+        if any(h in name for h in _HIGHER):
+            return "higher"
     return None
+
+
+def guess_headline(task: TaskType, ruled: list[str]) -> list[str]:
+    """Up to two headline metrics: the task's own metrics first; when keys name splits, only
+    the held-out split's (test, else holdout, else validation)."""
+    split_keys = {key: split_of(key) for key in ruled}
+    splits = {split for _, split in split_keys.values() if split is not None}
+    held_out = next((s for s in _HEADLINE_SPLITS if s in splits), None)
+    pool = [k for k in ruled if held_out is None or split_keys[k][1] == held_out]
+    preferred = TASK_METRICS[task]
+
+    def rank(key: str) -> int:
+        name = split_keys[key][0]
+        return preferred.index(name) if name in preferred else len(preferred)
+
+    return sorted(pool, key=rank)[:2]
 
 
 def guess_task(params: Mapping[str, Any]) -> tuple[TaskType, str]:
@@ -352,10 +389,10 @@ def infer(
         if unknown:
             shown = ", ".join(unknown[:8])
             notes.append(f"metrics.rules: no direction guessed for {shown} (add them by hand)")
-    preferred = [m for m in TASK_METRICS[task] if m in rules] + [
-        m for m in rules if m not in TASK_METRICS[task]
-    ]
-    doc["metrics"] = {"file": metrics_file, "rules": rules, "headline": preferred[:2]}
+    headline = guess_headline(task, list(rules))
+    if any(split_of(k)[1] for k in rules):
+        notes.append(f"metrics.headline: {', '.join(headline)} (the held-out split's metrics)")
+    doc["metrics"] = {"file": metrics_file, "rules": rules, "headline": headline}
     predictions, why = guess_predictions(pipeline)
     notes.append(f"predictions.path: {predictions} ({why})")
     if predictions:

@@ -122,9 +122,40 @@ class View:
     def has_params(self) -> bool:
         return self.source.exists(DEFAULT_PARAMS)
 
+    def _template_context(self, document: Any, folder: str) -> dict[str, Any]:
+        """What ``${...}`` in a dvc.yaml sees: its folder's params.yaml, then each ``vars`` file
+        (``file`` or ``file:key1,key2``) in order; inline ``vars`` mappings parse_pipeline adds."""
+        prefix = f"{folder}/" if folder else ""
+        context: dict[str, Any] = dict(
+            self.params if not folder else self.document(f"{prefix}{DEFAULT_PARAMS}") or {}
+        )
+        entries = document.get("vars") if isinstance(document, Mapping) else None
+        for entry in entries if isinstance(entries, list) else []:
+            if not isinstance(entry, str):
+                continue
+            file, _, keys = entry.partition(":")
+            loaded = self.document(f"{prefix}{file}")
+            if loaded is None:
+                raise DataError(f"{self.source.where(prefix + DVC_FILE)}: vars file '{file}' not found")
+            wanted = [k.strip() for k in keys.split(",") if k.strip()]
+            context.update({k: loaded[k] for k in wanted if k in loaded} if wanted else loaded)
+        return context
+
     @cached_property
     def pipeline(self) -> Pipeline:
-        return parse_pipeline(self.document(DVC_FILE), self.params, self.source.where(DVC_FILE))
+        """The root dvc.yaml and every dvc.yaml in a subfolder (e.g. dvclive's), as DVC reads them."""
+        document = self.document(DVC_FILE)
+        pipeline = parse_pipeline(document, self._template_context(document, ""), self.source.where(DVC_FILE))
+        for path in self.source.dvc_files():
+            folder = path.rpartition("/")[0]
+            if not folder:
+                continue
+            sub_document = self.document(path)
+            context = self._template_context(sub_document, folder)
+            pipeline = pipeline.including(
+                parse_pipeline(sub_document, context, self.source.where(path)), folder
+            )
+        return pipeline
 
     @cached_property
     def all_params(self) -> dict[str, Any]:

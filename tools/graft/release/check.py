@@ -10,12 +10,19 @@ byte for byte against HEAD's Git objects (no checkout, no index); a differing fi
 with the differing entries of ``dvc.lock`` (stage, output/dependency, md5) and the differing
 keys of JSON/YAML metrics.
 
+A result kept in DVC's cache (a file output or a file inside a directory output, recorded in
+``dvc.lock``, not in Git) is judged by hashes instead: HEAD's ``dvc.lock`` md5 for it against
+the working tree's ``dvc.lock``, and the working tree's file against the working ``dvc.lock``
+(what `dvc repro` recorded); a difference names the stage, the output and the file (and the
+differing keys when both versions are in the local cache).
+
 :func:`working_metrics` is `graft metrics`: the working tree's metrics and whether they hold
 graft.yaml's gate thresholds.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +32,8 @@ import yaml
 
 from graft.core.errors import DataError, GraftError
 from graft.core.safeload import load
+from graft.project.dvccache import Output, outputs_of
+from graft.project.dvcfile import uncached_outputs
 from graft.project.lock import LOCK_FILE, Lock, flatten
 from graft.project.source import GitSource
 
@@ -108,12 +117,19 @@ def check_repro(root: Path, paths: Iterable[str] | None = None, rev: str = "HEAD
     source = committed_view.source
     if not isinstance(source, GitSource):  # Project.at always reads Git objects
         raise TypeError("check_repro needs a committed revision")
-    differences = []
+    work = project.work()
+    uncached = uncached_outputs(work.document("dvc.yaml"))  # cache: false outputs are Git's
+    work_outputs = [o for o in outputs_of(work.lock.stages) if o.path not in uncached]
+    differences: list[Difference] = []
     for path in paths:
         path = path.strip("/")
-        committed = source.files_under(path)
-        present = _work_files(project, path)
+        cached = _cached_differences(project, source, work_outputs, path)
+        differences.extend(d for d in cached.values() if d is not None)
+        committed = source.git_files_under(path)
+        present = {k: v for k, v in _work_files(project, path).items() if k not in cached}
         for name in sorted(set(committed) | set(present)):
+            if name in cached:
+                continue
             if name not in present:
                 differences.append(Difference(name, "missing"))
             elif name not in committed:
@@ -121,6 +137,60 @@ def check_repro(root: Path, paths: Iterable[str] | None = None, rev: str = "HEAD
             elif committed[name] != present[name]:
                 differences.append(Difference(name, "changed", explain(name, committed[name], present[name])))
     return differences
+
+
+def _md5(data: bytes, legacy: bool) -> str:
+    if legacy:  # DVC 2's md5-dos2unix: text files hashed with CRLF as LF
+        from dvc_data.hashfile.hash import dos2unix
+        from dvc_data.hashfile.istextfile import istextblock
+
+        data = dos2unix(data) if istextblock(data[:8192]) else data
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def _cached_differences(
+    project: Project, source: GitSource, work_outputs: list[Output], path: str
+) -> dict[str, Difference | None]:
+    """Files at or below ``path`` that either dvc.lock records as DVC outputs, judged by hash:
+    name -> its difference (None: it matches). Files in Git are left to the byte comparison."""
+    cache = project.dvc
+    if cache is None:
+        return {}
+    in_git = source.exists_in_git
+    committed = {n: f for n, f in cache.under(source.dvc_outputs(path), path).items() if not in_git(n)}
+    current = {n: f for n, f in cache.under(work_outputs, path).items() if not in_git(n)}
+    out: dict[str, Difference | None] = {}
+    for name in sorted(set(committed) | set(current)):
+        before, after = committed.get(name), current.get(name)
+        if after is None:
+            label = f"stage {before.output.stage}, output {before.output.path}" if before else ""
+            note = f"{label}: recorded at HEAD, not in the working dvc.lock"
+            out[name] = Difference(name, "missing", [note])
+            continue
+        label = f"stage {after.output.stage}, output {after.output.path}"
+        if before is None:
+            out[name] = Difference(name, "new", [f"{label}: in the working dvc.lock, not recorded at HEAD"])
+            continue
+        details: list[str] = []
+        status = "changed"
+        if before.oid != after.oid:
+            was, now = before.oid or "(manifest not local)", after.oid or "(manifest not local)"
+            details.append(f"{label}: md5 {was} at HEAD, {now} in the working dvc.lock")
+            old, new = cache.read(before), cache.read(after)
+            if old is not None and new is not None:
+                details.extend(explain(name, old, new))
+        file = project.root / name
+        if after.oid is not None:  # a file (a directory whose manifest is not local has none)
+            try:
+                data = file.read_bytes()
+            except OSError:
+                status = "missing"
+                details.append(f"{label}: not in the working tree (run `dvc checkout`)")
+            else:
+                if _md5(data, after.output.legacy) != after.oid:
+                    details.append(f"{label}: the working tree's file is not what dvc.lock records")
+        out[name] = Difference(name, status, details) if details else None
+    return out
 
 
 def holds(value: Any, low: float | None, high: float | None) -> bool:
