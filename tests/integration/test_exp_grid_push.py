@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -191,3 +192,32 @@ def test_grid_dry_run_lists_checked_points_and_creates_nothing(repo):
     )
     assert bad.returncode == 3 and "expected int" in bad.stderr and bad.stdout == ""
     assert repo_state(repo) == before
+
+
+def test_an_output_in_neither_the_cache_nor_the_remote_stops_the_push(repo, tmp_path):
+    """Before anything is uploaded: one line naming the output (the branch would not be pushed)."""
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    (md5,) = [o["md5"] for o in lock["stages"]["train"]["outs"] if o["path"] == "models/model.txt"]
+    cached = repo / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    empty = tmp_path / "empty-remote"
+    empty.mkdir()
+    dvc(repo, "remote", "add", "--local", "-d", "empty", str(empty))
+    aside = tmp_path / "model-object"
+    cached.rename(aside)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "graft.core.dvcremote", "push-run"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        aside.rename(cached)
+        dvc(repo, "remote", "remove", "--local", "empty")
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr == (
+        f"error: output models/model.txt: object {md5} is neither in this machine's DVC cache nor on "
+        "the DVC remote (run its stage again, or push it from where it was made)\n"
+    )
+    assert list(empty.rglob("*")) == []  # checked first: nothing was uploaded
