@@ -130,9 +130,7 @@ def test_what_is_kept_and_why(repo, capsys, tmp_path):
     def kept(*argv):
         assert main(["exp", "prune", *argv, "--no-dry-run"]) == 1
         out, err = capsys.readouterr()
-        assert err.count("\n") == 1 and err.startswith(
-            "graft: 1 branch(es) named to prune were kept: "
-        )
+        assert err.count("\n") == 1 and err.startswith("graft: 1 branch(es) named to prune were kept: ")
         return out, err
 
     # checked out: kept
