@@ -5,10 +5,13 @@
   the user's ``config.local``.
 * :func:`check_reachable` opens the remote the way DVC does (credentials from the environment,
   ``~/.aws``, DVC's global config) and checks it answers and its bucket or folder exists.
-* :func:`push_run` sends what one ``dvc repro`` in a worktree produced or used: every output
-  of every stage (``cache: false`` ones included) and the run-cache entry of every stage, so
-  that any other machine's ``dvc repro --pull`` restores those stages instead of re-running
-  them. ``dvc push --run-cache`` does not do this: it leaves out the ``cache: false`` outputs
+* :func:`push_run` makes the remote hold everything a worktree's ``dvc.lock`` names, however
+  its stages were obtained (run, restored, or found in a long-lived worker's own cache): every
+  output of every stage (``cache: false`` ones included) and the run-cache entry of every
+  stage, so that ``dvc pull`` of the commit works anywhere and any other machine's ``dvc repro
+  --pull`` restores those stages instead of re-running them. One batched existence check
+  finds what the remote lacks; only that is sent, and :class:`PushReport` says how much.
+  ``dvc push --run-cache`` does not do this: it leaves out the ``cache: false`` outputs
   its entries name (a fresh clone then re-runs the stage) and re-sends every entry of the
   local cache on each push. DVC also records no entry at all for a stage with a
   ``cache: false`` output other than a metric or plot (Git-kept predictions, say); the
@@ -223,11 +226,7 @@ def push_run(root: Path, targets: Sequence[str] = ()) -> PushReport:
         objects: dict[tuple[str, str], str] = {}  # (hash name, oid) -> the output naming it
         entries: list[tuple[str, str]] = []  # run-cache entries: (local path, remote path)
         with repo.lock:  # DVC reads the stages' state under its repository lock
-            chosen = (
-                list(dict.fromkeys(s for t in targets for s in repo.stage.collect(t, with_deps=True)))
-                if targets
-                else repo.index.stages
-            )
+            chosen = _stages(repo, targets) if targets else repo.index.stages
             for stage in chosen:
                 outs = [out for out in stage.outs if out.hash_info]
                 if stage.cmd and _can_hash(stage):
@@ -280,6 +279,20 @@ def push_run(root: Path, targets: Sequence[str] = ()) -> PushReport:
                     f"({type(exc).__name__}: {' '.join(str(exc).split())[:300]})"
                 ) from None
         return PushReport(len(objects), len(entries), len(missing), len(sent), len(wanted))
+
+
+def _stages(repo: Any, targets: Sequence[str]) -> list[Any]:
+    """The stages of ``targets`` and every stage upstream of them, once each."""
+    from dvc.exceptions import DvcException
+
+    found: dict[str, Any] = {}
+    for target in targets:
+        try:
+            stages = repo.stage.collect(target, with_deps=True)
+        except DvcException as exc:
+            raise GraftError(f"stage '{target}': {' '.join(str(exc).split())}") from None
+        found.update((stage.addressing, stage) for stage in stages)
+    return list(found.values())
 
 
 def _upload(cache: Any, remote: Any, oids: list[str]) -> None:
