@@ -126,22 +126,76 @@ def test_a_branch_only_on_the_remote_is_pruned_there(repo, capsys):
 
 
 def test_what_is_kept_and_why(repo, capsys, tmp_path):
+    # a branch named to be deleted and kept is a refusal (exit 1) naming it and why, on one line
+    def kept(*argv):
+        assert main(["exp", "prune", *argv, "--no-dry-run"]) == 1
+        out, err = capsys.readouterr()
+        assert err.count("\n") == 1 and err.startswith("graft: 1 branch(es) named to prune were kept: ")
+        return out, err
+
     # checked out: kept
     git(repo, "switch", "-q", "exp/new-loser")
-    assert main(["exp", "prune", "new-loser", "--force", "--no-dry-run"]) == 0
-    assert "checked out in a worktree: switch branches first" in capsys.readouterr().out
+    out, err = kept("new-loser", "--force")
+    assert "checked out in a worktree: switch branches first" in out
+    assert "exp/new-loser: checked out in a worktree: switch branches first" in err
     git(repo, "switch", "-q", "main")
     # ahead of the remote's copy: kept (pull or push first)
     git(repo, "switch", "-q", "exp/new-loser")
     git(repo, "commit", "-q", "--allow-empty", "-m", "more")
     git(repo, "switch", "-q", "main")
-    assert main(["exp", "prune", "new-loser", "--remote", "--force", "--no-dry-run"]) == 0
-    assert "differs from origin/exp/new-loser" in capsys.readouterr().out
+    out, err = kept("new-loser", "--remote", "--force")
+    assert "differs from origin/exp/new-loser" in out and "differs from origin/exp/new-loser" in err
     # an archive ref that already holds another commit is never overwritten
     git(repo, "update-ref", "refs/graft/archive/exp/old-loser", git(repo, "rev-parse", "main"))
-    assert main(["exp", "prune", "old-loser", "--force", "--no-dry-run"]) == 0
-    assert "refs/graft/archive/exp/old-loser already archives" in capsys.readouterr().out
+    out, err = kept("old-loser", "--force")
+    assert "refs/graft/archive/exp/old-loser already archives" in out
+    assert "exp/old-loser: refs/graft/archive/exp/old-loser already archives" in err
     assert "exp/old-loser" in git(repo, "branch", "--list")
+
+
+def test_an_unmerged_branch_named_without_force_is_refused_and_kept(repo, capsys):
+    """As `git branch -d` refuses an unmerged branch (exit 1, naming -D): exit 1 naming --force."""
+    before = refs(repo)
+    origin = refs(repo.parent / "origin.git")
+    assert main(["exp", "prune", "new-loser", "--no-dry-run"]) == 1
+    out, err = capsys.readouterr()
+    assert rows(out) == {"exp/new-loser": ("no", "keep")}
+    assert err == (
+        "graft: 1 branch(es) named to prune were kept: exp/new-loser: not merged into main: "
+        "--force deletes it (its results are archived)\n"
+    )
+    assert refs(repo) == before and refs(repo.parent / "origin.git") == origin
+    # the same with --remote and in JSON: the document first, then the refusal
+    assert main(["exp", "prune", "exp/new-loser", "--remote", "--no-dry-run", "--format", "json"]) == 1
+    out, err = capsys.readouterr()
+    document = json.loads(out)
+    assert [(b["branch"], b["delete"], b["deleted"]) for b in document["branches"]] == [
+        ("exp/new-loser", False, False)
+    ]
+    assert "exp/new-loser: not merged into main: --force deletes it" in err
+    assert refs(repo.parent / "origin.git") == origin
+    assert "refs/heads/exp/new-loser" in refs(repo)
+    # with others named beside it: those go, it stays, and the exit status still says so
+    tip = git(repo, "rev-parse", "exp/winner")
+    assert main(["exp", "prune", "winner", "new-loser", "old-loser", "--no-dry-run"]) == 1
+    out, err = capsys.readouterr()
+    assert rows(out) == {
+        "exp/winner": ("yes", "deleted"),
+        "exp/new-loser": ("no", "keep"),
+        "exp/old-loser": ("no", "keep"),
+    }
+    assert "2 branch(es) named to prune were kept: exp/new-loser: not merged" in err
+    assert "; exp/old-loser: not merged into main: --force deletes it" in err
+    assert git(repo, "branch", "--list", "exp/*").split() == ["exp/new-loser", "exp/old-loser"]
+    assert git(repo, "rev-parse", "refs/graft/archive/exp/winner") == tip
+    # a dry run only lists; a filter (--merged, --older-than) chooses, and what it leaves is not refused
+    assert main(["exp", "prune", "new-loser"]) == 0
+    assert rows(capsys.readouterr().out) == {"exp/new-loser": ("no", "keep")}
+    assert main(["exp", "prune", "--older-than", "30d", "--no-dry-run"]) == 0
+    assert rows(capsys.readouterr().out) == {"exp/old-loser": ("no", "keep")}
+    # --force deletes it
+    assert main(["exp", "prune", "new-loser", "--force", "--no-dry-run"]) == 0
+    assert "exp/new-loser" not in git(repo, "branch", "--list")
 
 
 def test_bad_requests_change_nothing(repo, capsys):

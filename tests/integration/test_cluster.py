@@ -232,7 +232,7 @@ def test_each_branch_is_pushed_once_and_fetched_back(first, shared):
 
 def test_stages_are_reported_and_the_outputs_and_run_cache_are_in_the_bucket(first, shared):
     stages = {g["name"].removeprefix("grid-"): g["result"]["stages"] for g in first.document}
-    # main's own point changes nothing: every stage is main's, pulled, nothing pushed back
+    # main's own point changes nothing: every stage is main's, pulled (its outputs are on the remote)
     assert set(stages["num_leaves-31-min-0.926"].values()) == {"unchanged"}
     assert stages["num_leaves-31-min-0.9"] == {
         **dict.fromkeys(["ingest", "validate", "featurize", "train", "evaluate"], "unchanged"),
@@ -287,6 +287,88 @@ def test_a_fresh_clone_restores_every_stage_from_the_run_cache(again, shared):
             stage: "restored" if stage in ran else "unchanged"
             for stage in ("ingest", "validate", "featurize", "train", "evaluate", "gate")
         }, name
+
+
+# --- long-lived workers, a fresh DVC remote: what a branch names is on the remote before it is pushed
+
+
+FRESH_BUCKET = "graft-fresh"
+
+
+@dataclass
+class FreshRemote:
+    proc: subprocess.CompletedProcess[str]
+    clone: Path  # a clone of origin, DVC cache empty until pulled from the fresh bucket
+
+
+@pytest.fixture(scope="module")
+def fresh_remote(module_env, again, shared, dask, tmp_path_factory) -> FreshRemote:
+    """The grid again on the same workers (whose own caches hold its stages: `again` restored them),
+    from a base whose DVC remote is a new, empty bucket."""
+    shared.s3.create_bucket(FRESH_BUCKET)
+    variant(
+        shared.root, "fresh-remote", lambda text: text.replace("s3://graft-dvc/", f"s3://{FRESH_BUCKET}/")
+    )
+    argv = [str(BIN / "graft"), "exp", "grid", *SETS, "--prefix", "fresh", "--base", "fresh-remote"]
+    env = {**os.environ, **S3_ENV}
+    proc = subprocess.run(
+        [*argv, "--cluster", dask.address, "--format", "json"],
+        cwd=shared.root,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    clone = tmp_path_factory.mktemp("fresh-remote") / "clone"
+    git(clone.parent, "clone", "-q", str(shared.origin), str(clone))
+    return FreshRemote(proc, clone)
+
+
+def run_cache_keys(root: Path) -> set[str]:
+    """The run-cache entries (as remote keys under dvc/) of every stage of the checkout at ``root``,
+    computed by DVC from its dvc.yaml and dvc.lock."""
+    from dvc.repo import Repo
+    from dvc.stage.cache import _can_hash, _get_cache_hash, _get_stage_hash
+    from dvc.stage.serialize import to_single_stage_lockfile
+
+    keys = set()
+    with Repo(str(root)) as repo:
+        for stage in repo.index.stages:
+            assert _can_hash(stage), stage.addressing
+            key = _get_stage_hash(stage)
+            keys.add(f"dvc/runs/{key[:2]}/{key}/{_get_cache_hash(to_single_stage_lockfile(stage))}")
+    return keys
+
+
+def test_a_fresh_remote_gets_everything_the_branches_name(fresh_remote, shared):
+    proc = fresh_remote.proc
+    assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
+    document = json.loads(proc.stdout)
+    validate(document, "exp-grid")
+    assert [g["name"] for g in document] == [f"fresh-{p}" for p in POINTS]
+    # main's own point ran nothing (every stage from the worker's cache), yet its branch was pushed
+    # only once the bucket held what it names
+    main_point = document[POINTS.index("num_leaves-31-min-0.926")]["result"]
+    assert set(main_point["stages"].values()) == {"unchanged"}
+    uploaded = [g["result"]["uploaded"] for g in document]
+    assert all(u is not None and u["run_cache"] == 6 for u in uploaded), uploaded
+    assert (
+        sum(u["objects_uploaded"] for u in uploaded) > 0
+        and sum(u["run_cache_uploaded"] for u in uploaded) > 0
+    )
+
+    clone, keys = fresh_remote.clone, set(shared.s3.keys(FRESH_BUCKET, "dvc/"))
+    env = {**os.environ, **S3_ENV}
+    for point in document:
+        git(clone, "checkout", "-q", point["branch"])
+        assert lock(clone, "HEAD") == lock(shared.root, f"exp/grid-{point['name'].removeprefix('fresh-')}")
+        # DVC's own command, from the fresh bucket only (the clone's cache starts empty)
+        pulled = subprocess.run(
+            [str(BIN / "dvc"), "pull"], cwd=clone, capture_output=True, text=True, check=False, env=env
+        )
+        assert pulled.returncode == 0, f"{point['branch']}: {pulled.stdout}{pulled.stderr}"
+        missing = run_cache_keys(clone) - keys
+        assert not missing, f"{point['branch']}: run-cache entries not in the bucket: {sorted(missing)}"
 
 
 # --- progress on stderr, branches on stdout (params only: no pipeline) --------------------------

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,7 +37,15 @@ def test_push_sends_the_branch_and_its_data(repo, monkeypatch, capsys):
     monkeypatch.chdir(repo)
     # evaluate-only change: cheap to run, and dvc push must still send every output (model included)
     assert main(["exp", "new", "pushed", "--set", "evaluate.threshold=0.4", "--push"]) == 0
-    assert "pushed exp/pushed" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "pushed exp/pushed" in out
+    # an empty remote: everything the branch names is sent (a run-cache entry for each of the 6 stages)
+    sent = re.search(
+        r"DVC remote: uploaded (\d+) of (\d+) output object\(s\) and (\d+) of (\d+) run-cache", out
+    )
+    assert sent is not None, out
+    objects, entries = int(sent[2]), int(sent[4])
+    assert (int(sent[1]), int(sent[3])) == (objects, entries) and entries == 6
     remote = repo.parent / "origin.git"
     assert git(remote, "rev-parse", "refs/heads/exp/pushed") == git(repo, "rev-parse", "exp/pushed")
     lock = yaml.safe_load(git(repo, "show", "exp/pushed:dvc.lock"))
@@ -43,6 +53,21 @@ def test_push_sends_the_branch_and_its_data(repo, monkeypatch, capsys):
     assert (repo.parent / "dvc-remote" / "files" / "md5" / md5[:2] / md5[2:]).is_file()
     assert git(repo, "status", "--porcelain") == ""
     assert len(git(repo, "worktree", "list").splitlines()) == 1
+
+    # the same point again (every stage from the run cache): the remote holds it all, nothing is sent
+    assert (
+        main(["exp", "new", "pushed-again", "--set", "evaluate.threshold=0.4", "--push", "--format", "json"])
+        == 0
+    )
+    result = json.loads(capsys.readouterr().out)
+    validate(result, "exp-new")
+    assert result["uploaded"] == {
+        "objects": objects,
+        "objects_uploaded": 0,
+        "run_cache": entries,
+        "run_cache_uploaded": 0,
+    }
+    assert git(remote, "rev-parse", "refs/heads/exp/pushed-again") == result["commit"]
 
 
 def test_grid_runs_in_parallel_and_reports_every_failure(repo):
@@ -167,3 +192,32 @@ def test_grid_dry_run_lists_checked_points_and_creates_nothing(repo):
     )
     assert bad.returncode == 3 and "expected int" in bad.stderr and bad.stdout == ""
     assert repo_state(repo) == before
+
+
+def test_an_output_in_neither_the_cache_nor_the_remote_stops_the_push(repo, tmp_path):
+    """Before anything is uploaded: one line naming the output (the branch would not be pushed)."""
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    (md5,) = [o["md5"] for o in lock["stages"]["train"]["outs"] if o["path"] == "models/model.txt"]
+    cached = repo / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    empty = tmp_path / "empty-remote"
+    empty.mkdir()
+    dvc(repo, "remote", "add", "--local", "-d", "empty", str(empty))
+    aside = tmp_path / "model-object"
+    cached.rename(aside)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "graft.core.dvcremote", "push-run"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        aside.rename(cached)
+        dvc(repo, "remote", "remove", "--local", "empty")
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr == (
+        f"error: output models/model.txt: object {md5} is neither in this machine's DVC cache nor on "
+        "the DVC remote (run its stage again, or push it from where it was made)\n"
+    )
+    assert list(empty.rglob("*")) == []  # checked first: nothing was uploaded

@@ -29,6 +29,7 @@ import yaml
 from tests.conftest import BIN, git
 from tests.integration.conftest import HOST, free_port
 from tests.releasing import dvc, graft, make_origin, outputs_file, run, set_param
+from tests.schemas import validate
 
 pytestmark = pytest.mark.slow
 MODEL = "adult-income"
@@ -262,8 +263,9 @@ def test_release_promote_deploy_deprecate_prune(world):
     listing = graft(dev, "exp", "prune", "--merged", "--remote").stdout
     assert "exp/t40" in listing and "would delete" in listing and "exp/t60" not in listing
     graft(dev, "exp", "prune", "--merged", "--remote", "--no-dry-run")
-    refused = graft(dev, "exp", "prune", "t60", "quick", "--remote", "--no-dry-run").stdout
-    assert refused.count("keep") == 2  # unmerged: not without --force
+    refused = graft(dev, "exp", "prune", "t60", "quick", "--remote", "--no-dry-run", check=False)
+    assert refused.stdout.count("keep") == 2 and refused.returncode == 1  # unmerged: not without --force
+    assert "--force" in refused.stderr
     graft(dev, "exp", "prune", "t60", "quick", "--remote", "--force", "--no-dry-run")
     assert git(dev, "branch", "--list", "exp/*") == ""
     heads = git(origin, "for-each-ref", "--format=%(refname)", "refs/heads/")
@@ -334,3 +336,53 @@ def test_release_steps_rerun_after_failures_end_with_one_release(world):
     ).stdout.split()[0]
     assert f"package: {package} sha256:{digest}" in annotation
     assert (tmp / "ci-3" / fourth["package"]).read_bytes() == stored.read_bytes()
+
+
+def test_without_a_dvc_remote_the_release_is_served_monitored_and_fetched_by_stage(pipeline_copy):
+    """No DVC remote, so no package store: the release keeps its package in .graft/packages/, where
+    serve, monitor and fetch by stage find it; a checkout without it is told how to get it back."""
+    root = pipeline_copy
+    assert dvc(root, "remote", "list").stdout.strip() == ""
+    done = json.loads(graft(root, "release", "--format", "json").stdout)
+    validate(done, "release")
+    kept = root / ".graft" / "packages" / f"{MODEL}-1.0.0.tar.gz"
+    assert (done["uploaded"], done["stored"], done["kept"]) == (None, None, str(kept))
+    assert done["notes"] == ["no default DVC remote: package not uploaded to a package store"]
+    assert kept.read_bytes() == Path(done["archive"]).read_bytes()
+    assert git(root, "status", "--porcelain") == ""
+    graft(root, "promote", f"{MODEL}@v1.0.0", "--stage", "prod")
+
+    fetched = json.loads(graft(root, "fetch", f"{MODEL}#prod", "--format", "json").stdout)
+    assert (fetched["version"], fetched["source"], fetched["package"]) == ("1.0.0", "cache", str(kept))
+    with serving(root, "--model", MODEL, "--stage", "prod") as url:
+        metadata = httpx.get(f"{url}/metadata").json()
+    assert (metadata["model"], metadata["version"]) == (MODEL, "1.0.0")
+    log_db = f"sqlite:///{root / 'predictions.db'}"
+    monitored = subprocess.run(
+        [str(BIN / "graft"), "monitor", "--model", MODEL, "--stage", "prod", "--log-db", log_db],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        check=False,
+    )
+    # the package was found and read: the (empty) window is what stops it
+    assert monitored.returncode == 4, monitored.stderr
+    assert f"{MODEL} v1.0.0 (prod)" in monitored.stderr and "from local cache" in monitored.stderr
+
+    # a checkout without the package: one line saying where it is kept and how to rebuild it
+    kept.unlink()
+    refused = graft(root, "fetch", "--stage", "prod", check=False)
+    commit = git(root, "rev-parse", "--short=8", f"{MODEL}@v1.0.0^{{commit}}")
+    assert refused.returncode == 3 and refused.stderr.count("\n") == 1
+    assert (
+        f"{MODEL}-1.0.0.tar.gz is not in .graft/packages/ and the project has no default DVC remote"
+        in refused.stderr
+    )
+    assert f"check out {commit} and run `graft release` to rebuild {MODEL}@v1.0.0 here" in refused.stderr
+    again = graft(root, "release")
+    assert f"kept in {kept} (serve/monitor/fetch --stage find it in this checkout)" in again.stdout
+    assert (
+        json.loads(graft(root, "fetch", "--stage", "prod", "--format", "json").stdout)["sha256"]
+        == (done["archive_sha256"])
+    )

@@ -152,6 +152,18 @@ def result_json(result: Any) -> dict[str, Any]:
         "files": list(result.files),
         "stages": dict(result.stages),
         "worker": result.worker,
+        "uploaded": _uploaded_json(result.uploaded),
+    }
+
+
+def _uploaded_json(report: Any) -> dict[str, int] | None:
+    if report is None:
+        return None
+    return {
+        "objects": report.objects,
+        "objects_uploaded": report.uploaded_objects,
+        "run_cache": report.entries,
+        "run_cache_uploaded": report.uploaded_entries,
     }
 
 
@@ -186,6 +198,12 @@ def run_new(args: argparse.Namespace, ui: Ui) -> int:
         ui.out(f"  ran on worker {result.worker}")
     if result.pushed:
         ui.out(f"  pushed {result.branch} to the Git remote and its data to the DVC remote")
+    if result.uploaded is not None:
+        up = result.uploaded
+        ui.out(
+            f"  DVC remote: uploaded {up.uploaded_objects} of {up.objects} output object(s) and "
+            f"{up.uploaded_entries} of {up.entries} run-cache entr(y/ies); the rest was there"
+        )
     return 0
 
 

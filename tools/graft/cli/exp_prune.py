@@ -98,4 +98,7 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
     if result.failed:
         details = "; ".join(f"{b}: {m}" for b, m in result.failed.items())
         raise GraftError(f"{len(result.failed)} branch(es) could not be pruned: {details}")
+    refusal = result.refusal()
+    if refusal is not None:
+        raise refusal
     return 0

@@ -61,6 +61,7 @@ def to_json(result: Any, dry_run: bool, remote: str) -> dict[str, Any]:
         "uploaded": result.uploaded,
         "stored": result.stored,
         "notes": list(result.notes),
+        "kept": None if result.kept is None else str(result.kept),
         "tagged": result.tagged,
         "pushed": result.pushed,
         "remote": remote if result.pushed else None,
@@ -84,6 +85,8 @@ def _lines(result: Any, dry_run: bool, remote: str) -> list[str]:
         lines.append(f"uploaded to {result.uploaded}")
     elif result.stored:
         lines.append(f"already in the package store: {result.stored}")
+    if result.kept is not None:
+        lines.append(f"kept in {result.kept} (serve/monitor/fetch --stage find it in this checkout)")
     lines.extend(f"note: {note}" for note in result.notes)
     if result.tagged:
         pushed = f", pushed to {remote}" if result.pushed else ""

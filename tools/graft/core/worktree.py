@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import IO
 
 from graft.core import gitrepo
+from graft.core.dvcremote import PushReport, parse_report
 from graft.core.errors import GitError, GraftError
 
 _GIT_LOCK = threading.Lock()  # `git worktree add/remove` of one repository, one at a time
@@ -253,19 +254,34 @@ def stage_report(text: str) -> dict[str, str]:
     return out
 
 
-def push_run(worktree: Path, log: Path, env: Mapping[str, str]) -> None:
-    """Send this run's outputs and run-cache entries to the DVC remote (see graft.core.dvcremote)."""
-    cmd = [sys.executable, "-m", "graft.core.dvcremote", "push-run"]
+def push_run(worktree: Path, log: Path, env: Mapping[str, str], targets: Sequence[str] = ()) -> PushReport:
+    """Make the DVC remote hold this run's outputs and run-cache entries (see graft.core.dvcremote);
+    what was there and what was uploaded, as that process reported it in ``log``."""
+    cmd = [sys.executable, "-m", "graft.core.dvcremote", "push-run", *(f"--target={t}" for t in targets)]
+    start = log.stat().st_size
     if run_logged(cmd, worktree, log, env) != 0:
-        raise PipelineFailed("pushing the run's outputs and run cache to the DVC remote failed", log)
+        failed = f"pushing the run's outputs and run cache to the DVC remote failed{_said(log)}"
+        raise PipelineFailed(failed, log)
+    with log.open(encoding="utf-8", errors="replace") as handle:
+        handle.seek(start)
+        report = parse_report(handle.read())
+    if report is None:
+        raise PipelineFailed("pushing to the DVC remote reported nothing of what it sent", log)
+    return report
+
+
+def _said(log: Path) -> str:
+    """``: REASON`` from the last ``error: REASON`` line of ``log`` (what a graft helper printed)."""
+    lines = [x for x in log.read_text(encoding="utf-8", errors="replace").splitlines() if x.strip()]
+    reason = next((x.removeprefix("error: ") for x in reversed(lines) if x.startswith("error: ")), "")
+    return f": {reason}" if reason else ""
 
 
 def check_dvc_remote(worktree: Path, log: Path, env: Mapping[str, str]) -> None:
     """Fail with the reason when the default DVC remote of ``worktree`` does not answer."""
     cmd = [sys.executable, "-m", "graft.core.dvcremote", "check"]
     if run_logged(cmd, worktree, log, env) != 0:
-        lines = [x for x in log.read_text(encoding="utf-8", errors="replace").splitlines() if x.strip()]
-        reason = next((x.removeprefix("error: ") for x in reversed(lines) if x.startswith("error: ")), "")
+        reason = _said(log).removeprefix(": ")
         raise PipelineFailed(reason or "the DVC remote cannot be reached", log)
 
 

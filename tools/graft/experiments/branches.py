@@ -36,7 +36,7 @@ import pygit2
 
 from graft.core import gitrepo
 from graft.core.dvcremote import CONFIG_FILE as DVC_CONFIG
-from graft.core.dvcremote import Remote, check_plugin, default_remote
+from graft.core.dvcremote import PushReport, Remote, check_plugin, default_remote
 from graft.core.errors import GitError, GraftError, ParamsError, UsageError
 from graft.core.fsio import atomic_write_text
 from graft.core.progress import SILENT, Reporter
@@ -140,6 +140,7 @@ class Result:
     metrics: dict[str, Any] = field(default_factory=dict)
     stages: dict[str, str] = field(default_factory=dict)  # stage -> ran | restored | unchanged
     worker: str | None = None
+    uploaded: PushReport | None = None  # the DVC remote: what it lacked and was sent (None: no push)
 
 
 @dataclass(frozen=True)
@@ -459,6 +460,7 @@ class Built:
     files: tuple[str, ...]
     metrics: dict[str, Any]
     stages: dict[str, str]
+    uploaded: PushReport | None = None  # what the DVC remote lacked and was sent (None: no push)
 
 
 def result_of(job: Job, built: Built, pushed: bool, seconds: float, worker: str | None = None) -> Result:
@@ -478,6 +480,7 @@ def result_of(job: Job, built: Built, pushed: bool, seconds: float, worker: str 
         metrics=built.metrics,
         stages=built.stages,
         worker=worker,
+        uploaded=built.uploaded,
     )
 
 
@@ -536,13 +539,17 @@ def build(
             files = tuple(
                 f for f in gitrepo.git(wt, "diff", "--name-only", job.base_sha, sha).splitlines() if f.strip()
             )
-        # a run where no stage ran got everything from the DVC remote: nothing new to send
-        if push_data and job.run and (pull is False or "ran" in stages.values()):
-            progress.step(f"{spec.branch}: pushing the outputs and run cache to the DVC remote")
-            push_run(wt, log, env)
+        # a branch is published only once the DVC remote holds everything its dvc.lock names,
+        # however the stages were obtained (a long-lived worker's own cache included): when all
+        # of it is there that costs one batched existence check. A search trial publishes
+        # nothing: it sends its run cache only when a stage ran.
+        uploaded: PushReport | None = None
+        if push_data and job.run and (job.branch or not pull or "ran" in stages.values()):
+            progress.step(f"{spec.branch}: making sure the DVC remote holds the outputs and run cache")
+            uploaded = push_run(wt, log, env, job.targets)
         if publish is not None and sha is not None:
             sha = publish(sha)
-    return Built(sha, files, metrics, stages)
+    return Built(sha, files, metrics, stages, uploaded)
 
 
 def run_one(

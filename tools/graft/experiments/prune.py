@@ -10,7 +10,10 @@ Which branches (``exp/*``; local ones, and with ``remote`` also the remote's):
 
 A chosen branch is kept, with the reason, when it is not merged and ``force`` is not given, is
 checked out in a worktree, differs between here and the remote (pull or push first), or when
-its archive ref already holds another commit.
+its archive ref already holds another commit. A branch named explicitly that is kept so when
+deleting (not a dry run) is a refusal, as ``git branch -d`` refuses an unmerged branch:
+:class:`NotPruned` (exit 1) names each one and why (``--force`` for an unmerged one), after the
+other branches were pruned; branches chosen by ``merged``/``older_than`` alone are only listed.
 
 Deleting a branch first points ``refs/graft/archive/exp/NAME`` at its tip, so its commits,
 metrics and predictions stay in Git: ``graft diff exp/NAME`` and ``graft report`` still accept
@@ -32,8 +35,12 @@ from pathlib import Path
 import pygit2
 
 from graft.core import gitrepo
-from graft.core.errors import GitError, UsageError
+from graft.core.errors import CheckFailed, GitError, UsageError
 from graft.core.timespec import parse_duration as parse
+
+
+class NotPruned(CheckFailed):
+    """Branches named explicitly were kept (exit 1, like ``git branch -d`` on an unmerged branch)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,7 @@ class Candidate:
     committed: int  # the tip's commit time (seconds since the epoch)
     delete: bool
     reason: str
+    named: bool = False  # chosen by name (not by --merged/--older-than alone)
 
     @property
     def archive(self) -> str:
@@ -65,6 +73,19 @@ class PruneResult:
     remote: str | None
     deleted: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def refused(self) -> list[Candidate]:
+        """Branches named explicitly that a deleting run kept (each with its reason)."""
+        return [c for c in self.candidates if c.named and not c.delete and not self.dry_run]
+
+    def refusal(self) -> NotPruned | None:
+        """The error a deleting run that kept a named branch ends with (None: none was kept)."""
+        kept = self.refused
+        if not kept:
+            return None
+        reasons = "; ".join(f"{c.branch}: {c.reason}" for c in kept)
+        return NotPruned(f"{len(kept)} branch(es) named to prune were kept: {reasons}")
 
 
 def parse_duration(text: str) -> int:
@@ -167,7 +188,8 @@ def plan(
             delete, reason = False, f"not merged into {main}: --force deletes it (its results are archived)"
         else:
             delete, reason = True, "merged" if is_merged else "not merged (--force)"
-        out.append(Candidate(branch, sha, branch in local, remote_sha, is_merged, committed, delete, reason))
+        here, named = branch in local, bool(names)
+        out.append(Candidate(branch, sha, here, remote_sha, is_merged, committed, delete, reason, named))
     return out
 
 

@@ -11,8 +11,10 @@ it). Its disk (``$GRAFT_WORKER_DIR``, default ``~/.cache/graft/worker``, local t
 
 :func:`run_task` checks the base out of the kept clone, applies the overrides, runs
 ``dvc repro --pull`` (data and every stage some machine already ran come from the DVC remote's
-run cache), commits with the client's identity, sends the run's outputs and run-cache entries
-to the DVC remote, then pushes ``exp/NAME`` to the Git remote (idempotently). Credentials are
+run cache), commits with the client's identity, makes sure the DVC remote holds every output
+and run-cache entry the commit's ``dvc.lock`` names (what came from this worker's own cache
+included: the remote may be newer than the worker), then pushes ``exp/NAME`` to the Git remote
+(idempotently). Credentials are
 the worker's own: Git's (SSH keys, credential helpers) and the DVC remote's (environment,
 ``~/.aws``, DVC's global or system config).
 """

@@ -6,8 +6,9 @@ monitoring by stage run on (`graft fetch`, `graft serve --model`, `graft monitor
    highest active version. The model defaults to the project's release name. A deregistered
    version, a deprecated model, an empty stage and a version without a package checksum (tagged
    by ``gto register``, not ``graft release``) are refused by name.
-2. **Fetch**: the package is taken from the local cache ``.graft/packages/`` when a file there
-   has the right SHA-256, else downloaded from the package store (the default DVC remote,
+2. **Fetch**: the package is taken from the checkout's package folder ``.graft/packages/`` when
+   a file there has the right SHA-256 (a release without a package store keeps its package
+   there), else downloaded from the package store (the default DVC remote,
    :mod:`graft.release.store`) into it.
 3. **Verify**: the archive's SHA-256 must equal the one in the release tag's annotation (the
    Git tag, not the store, is the trust root); a mismatch is refused and nothing is kept.
@@ -22,10 +23,10 @@ from pathlib import Path
 
 from graft.core.errors import GraftError
 from graft.release.registry import ModelRef, artifact_state, parse_ref
-from graft.release.store import file_sha256, open_store
+from graft.release.store import LOCAL_DIR, file_sha256, open_store
 from graft.release.versions import Release, release_of
 
-CACHE_DIR = ".graft/packages"
+CACHE_DIR = LOCAL_DIR
 
 
 class FetchError(GraftError):
@@ -104,7 +105,8 @@ def fetch(root: Path, resolved: Resolved, out_dir: Path | None = None) -> Fetche
     if store is None:
         raise FetchError(
             f"{name} is not in {CACHE_DIR}/ and the project has no default DVC remote to fetch it from "
-            "(packages are kept in the DVC remote; see README 'Deploy by stage')"
+            f"(without one, `graft release` keeps a package only in the {CACHE_DIR}/ of the checkout it "
+            f"ran in: check out {release.commit[:8]} and run `graft release` to rebuild {release.tag} here)"
         )
     store.download(release.model, name, target, expected)
     return Fetched(resolved, target, expected, store.where(release.model, name))

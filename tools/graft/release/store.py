@@ -14,12 +14,19 @@ refuses a download that does not match it.
 Uploads go to a temporary name beside the target and are then moved into place, so a reader
 never sees half a package; re-uploading the same version replaces the object (only allowed
 before the version's tag exists: see :func:`graft.release.versions.release`).
+
+A checkout also has its own package folder, ``.graft/packages/`` (:data:`LOCAL_DIR`):
+:mod:`graft.release.fetch` looks there first and downloads
+into it; a release that uploads nowhere (no default DVC remote, or ``--no-upload``) keeps its
+package there (:func:`keep_local`), so ``serve``/``monitor``/``fetch --stage`` find it in that
+checkout.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -29,6 +36,7 @@ from typing import Any
 from graft.core.errors import GraftError
 
 PREFIX = ("graft", "packages")
+LOCAL_DIR = ".graft/packages"  # a checkout's own packages (relative to the project root)
 
 
 class StoreError(GraftError):
@@ -100,6 +108,27 @@ class PackageStore:
         finally:
             Path(temporary).unlink(missing_ok=True)
         return dest
+
+
+def keep_local(root: Path, archive: Path) -> Path:
+    """``archive`` in the checkout's package folder (temporary name, then renamed); its path there."""
+    from graft.project import find_root
+
+    folder = find_root(root) / LOCAL_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / archive.name
+    if target.exists() and target.resolve() == archive.resolve():
+        return target
+    if target.is_file() and file_sha256(target) == file_sha256(archive):
+        return target
+    fd, temporary = tempfile.mkstemp(prefix=f".{archive.name}.", suffix=".partial", dir=folder)
+    os.close(fd)
+    try:
+        shutil.copyfile(archive, temporary)
+        Path(temporary).replace(target)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+    return target
 
 
 def file_sha256(path: Path) -> str:

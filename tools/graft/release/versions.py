@@ -26,7 +26,9 @@ from Git objects, so it needs neither checkout nor archive:
 The first release is ``1.0.0`` (``auto``/``major``), ``0.1.0`` (``minor``) or ``0.0.1`` (``patch``).
 
 Releasing (:func:`release`) builds the package first, then uploads it to the package store (the
-DVC remote, :mod:`graft.release.store`), then creates the tag and pushes it: the tag, the only
+DVC remote, :mod:`graft.release.store`; without one, or with ``--no-upload``, it keeps it in the
+checkout's ``.graft/packages/`` instead, where ``serve``/``monitor``/``fetch --stage`` look
+first), then creates the tag and pushes it: the tag, the only
 public and irreversible step, comes last. With ``--bump auto``, nothing is released when the
 package's contents (every file but the model card, which names the version; the input schema
 is one of them) equal the base release's. Run again on a commit that is already released, it
@@ -52,6 +54,7 @@ import pygit2
 from graft.core import gitrepo
 from graft.core.errors import GitError, GraftError
 from graft.release.registry import Action, ArtifactState, SemVer, VersionState, parse_tag_name, version_key
+from graft.release.store import keep_local
 
 if TYPE_CHECKING:
     from graft.project.view import View
@@ -475,6 +478,7 @@ class ReleaseResult:
     uploaded: str | None = None  # where the package was uploaded by this run
     stored: str | None = None  # where the package store holds it (uploaded now or before)
     notes: tuple[str, ...] = ()
+    kept: Path | None = None  # no package store: the checkout's own copy (.graft/packages/)
 
     @property
     def released(self) -> bool:
@@ -552,11 +556,14 @@ def _complete(
     finally:
         shutil.rmtree(built.parent, ignore_errors=True)
     uploaded = stored = None
+    kept = None
     if store is not None:
         if store.exists(existing.model, name):
             stored = store.where(existing.model, name)
         else:
             uploaded = stored = store.upload(archive, existing.model)
+    else:
+        kept = keep_local(root, archive)
     pushed = ensure_pushed(root, existing.tag, remote) if push else False
     return ReleaseResult(
         "completed",
@@ -571,6 +578,7 @@ def _complete(
         uploaded=uploaded,
         stored=stored,
         notes=tuple(notes),
+        kept=kept,
     )
 
 
@@ -626,6 +634,8 @@ def release(
     finally:
         shutil.rmtree(built.parent, ignore_errors=True)
     uploaded = store.upload(archive, model) if store is not None else None
+    # without a package store the package stays where serve/monitor/fetch --stage look first
+    kept = keep_local(root, archive) if store is None else None
     create_tag(root, plan, tag_message(plan, archive.name, sha, contents))
     pushed = ensure_pushed(root, plan.tag, remote) if push else False
     return ReleaseResult(
@@ -641,4 +651,5 @@ def release(
         uploaded=uploaded,
         stored=uploaded,
         notes=tuple(notes),
+        kept=kept,
     )
