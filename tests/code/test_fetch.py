@@ -2,21 +2,28 @@
 remote, SHA-256 verification against the release tag, and every refusal, named (small repos; the
 full deploy story is tests/integration/test_lifecycle_story.py)."""
 
+import gzip
 import hashlib
+import io
+import json
 import subprocess
+import tarfile
 import time
 
 import pytest
 
 from graft.cli import main
 from graft.release import versions as releases
+from graft.release.archive import PACKAGE_FORMAT, deterministic_targz
 from graft.release.store import StoreError, open_store
 from tests.conftest import BIN, git
 from tests.releasing import outputs_file, small_project
 
 pytestmark = pytest.mark.slow  # a DVC project (and DVC's Repo) per test: seconds each
 MODEL = "adult-income"
-ARCHIVE = b"not really a tar.gz, but bytes with a checksum\n"
+FILES = {"model.txt": b"tree\n", "schema.json": b"{}"}
+MANIFEST = {"format": PACKAGE_FORMAT, "files": {n: hashlib.sha256(b).hexdigest() for n, b in FILES.items()}}
+ARCHIVE = deterministic_targz(f"{MODEL}-1.0.0", {**FILES, "manifest.json": json.dumps(MANIFEST).encode()}, 0)
 SHA = hashlib.sha256(ARCHIVE).hexdigest()
 
 
@@ -170,3 +177,24 @@ def test_the_store_reports_a_remote_it_cannot_write(repo, remote, tmp_path):
         r"\(DVC remote 'storage'\)",
     ):
         upload(repo, tmp_path)
+
+
+def test_a_hostile_package_the_tag_vouches_for_is_refused_and_removed(repo, remote, tmp_path, capsys):
+    """The tag's SHA-256 is the trust root for *which* bytes, not for their safety: a package
+    holding a link is refused by `graft fetch` as by `graft serve`, and not left in --out."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        link = tarfile.TarInfo(f"{MODEL}-1.0.0/model.txt")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(link)
+    hostile = gzip.compress(raw.getvalue())
+    tag(repo, f"{MODEL}@v1.0.0", released(sha=hashlib.sha256(hostile).hexdigest()))
+    upload(repo, tmp_path, data=hostile)
+    deploy = tmp_path / "deploy"
+    assert main(["fetch", "-C", str(repo), f"{MODEL}@v1.0.0", "--out", str(deploy)]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"graft: error: {deploy / f'{MODEL}-1.0.0.tar.gz'}: member '{MODEL}-1.0.0/model.txt' is a "
+        "symbolic link; a package holds only files and folders"
+    ]
+    assert not list(deploy.glob("*"))

@@ -339,6 +339,15 @@ def _scan(archive: Path) -> _Scan:
     return scan
 
 
+def check(archive: Path) -> dict[str, Any]:
+    """The check pass alone (nothing is written): the archive's manifest, once every member has
+    passed the checks :func:`extract` makes."""
+    manifest = _scan(Path(archive)).manifest
+    if manifest is None:
+        raise ArchiveError(f"{archive}: no {MANIFEST} (not a graft package)")
+    return manifest
+
+
 @dataclass(frozen=True)
 class Extracted:
     """A checked, extracted package folder and its parsed manifest."""

@@ -119,5 +119,15 @@ def fetch_ref(
     stage: str | None = None,
     out_dir: Path | None = None,
 ) -> Fetched:
-    """Parse, resolve and fetch in one call (what `serve --model` and `monitor --model` do)."""
-    return fetch(root, resolve(root, parse_ref(ref_text, version=version, stage=stage)), out_dir)
+    """Parse, resolve and fetch in one call (what `graft fetch`, `serve --model` and `monitor
+    --model` do). The package is also checked as an archive (graft.release.archive: every member,
+    nothing written): one the tag vouches for but that is hostile is refused and removed."""
+    from graft.release.archive import ArchiveError, check
+
+    fetched = fetch(root, resolve(root, parse_ref(ref_text, version=version, stage=stage)), out_dir)
+    try:
+        check(fetched.path)
+    except ArchiveError:
+        fetched.path.unlink(missing_ok=True)
+        raise
+    return fetched
