@@ -71,3 +71,12 @@ PACKAGE_NAME_BYTES = define(
     "PACKAGE_NAME_BYTES", 1024, "bytes", "length of a member name in a package archive (UTF-8)"
 )
 MANIFEST_BYTES = define("MANIFEST_BYTES", 16 * MIB, "bytes", "size of a package's manifest.json")
+
+# --- the prediction log (graft.serving.predlog) ---------------------------------------------------
+LOG_QUEUE_ROWS = define(
+    "LOG_QUEUE_ROWS",
+    100_000,
+    "rows",
+    "prediction log rows waiting to be committed by graft serve; past it, a request waits "
+    "(--log-durability async) or gets 503 (commit)",
+)

@@ -24,7 +24,15 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from graft.serving.model import BATCH_ROWS, ServingModel
-from graft.serving.predlog import FeedbackRow, PredictionLog, PredictionRow, now, records_json
+from graft.serving.predlog import (
+    FeedbackRow,
+    LogUnavailable,
+    PredictionLog,
+    PredictionRow,
+    Row,
+    now,
+    records_json,
+)
 from graft.serving.request import (
     JSON,
     ApiError,
@@ -35,6 +43,7 @@ from graft.serving.request import (
 )
 from graft.serving.schemas import (
     BODY_ERRORS,
+    LOG_ERRORS,
     ErrorBody,
     FeedbackAccepted,
     Health,
@@ -90,7 +99,7 @@ class Routes:
             "/predict",
             self.predict,
             methods=["POST"],
-            responses={200: documented("PredictResponse"), **BODY_ERRORS},
+            responses={200: documented("PredictResponse"), **BODY_ERRORS, **LOG_ERRORS},
             summary="Predict for one record or a list of records",
             openapi_extra=request_body(
                 {
@@ -111,7 +120,11 @@ class Routes:
             methods=["POST"],
             status_code=202,
             response_model=FeedbackAccepted,
-            responses={**BODY_ERRORS, 404: {"model": ErrorBody, "description": "unknown request id"}},
+            responses={
+                **BODY_ERRORS,
+                404: {"model": ErrorBody, "description": "unknown request id"},
+                **LOG_ERRORS,
+            },
             summary="Record the observed outcome and/or the user's action for a prediction",
             openapi_extra=request_body({"$ref": "#/components/schemas/Feedback"}),
         )
@@ -134,7 +147,11 @@ class Routes:
             self.v2_infer,
             methods=["POST"],
             response_model=V2Response,
-            responses={**BODY_ERRORS, 404: {"model": ErrorBody, "description": "no model of that name"}},
+            responses={
+                **BODY_ERRORS,
+                404: {"model": ErrorBody, "description": "no model of that name"},
+                **LOG_ERRORS,
+            },
             summary="Open Inference Protocol (KServe V2) inference; one input tensor per field",
             openapi_extra=request_body({"$ref": "#/components/schemas/InferenceRequest"}),
         )
@@ -171,13 +188,19 @@ class Routes:
             return None
         return records
 
-    def log_prediction(
+    async def log_prediction(
         self, request_id: str, inputs: str, n: int, scores: Any, labels: list[str] | None
     ) -> None:
         outputs = orjson.dumps(self.model.output_columns(scores, labels))
-        self.log.record_prediction(
-            PredictionRow(request_id, now(), self.model.version, n, inputs, outputs.decode())
-        )
+        await self.record(PredictionRow(request_id, now(), self.model.version, n, inputs, outputs.decode()))
+
+    async def record(self, row: Row) -> None:
+        """Log ``row`` (with ``--log-durability commit``, once this returns it is committed);
+        503 when it cannot be."""
+        try:
+            await self.log.record(row)
+        except LogUnavailable as exc:
+            raise ApiError(503, str(exc)) from None
 
     # --- handlers ---------------------------------------------------------------------------
 
@@ -200,7 +223,7 @@ class Routes:
             body["threshold"] = self.model.threshold
         body["predictions"] = self.model.outputs(scores, labels)
         out = orjson.dumps(body)
-        self.log_prediction(request_id, inputs, n, scores, labels)
+        await self.log_prediction(request_id, inputs, n, scores, labels)
         return Response(out, media_type=JSON)
 
     async def feedback(self, request: Request) -> Response:
@@ -221,7 +244,7 @@ class Routes:
                 422, f"body.index: {index} is out of range; request {request_id} had {n} record(s)"
             )
         feedback_id = uuid.uuid4().hex
-        self.log.record_feedback(
+        await self.record(
             FeedbackRow(
                 feedback_id,
                 request_id,
@@ -265,5 +288,5 @@ class Routes:
                 "outputs": model.v2_outputs(scores, labels),
             }
         )
-        self.log_prediction(request_id, inputs, n, scores, labels)
+        await self.log_prediction(request_id, inputs, n, scores, labels)
         return Response(out, media_type=JSON)
