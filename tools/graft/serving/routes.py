@@ -4,7 +4,9 @@ Every POST route reads its body the same way (:meth:`Routes.json_body`: Content-
 strict UTF-8 JSON; see :mod:`graft.serving.request`), then validates it. A request is logged
 only once it has been scored, and what the log holds is the canonical form of what was scored:
 the validated records re-serialised (every schema field, keys sorted, ``null`` where a
-nullable field was absent), never the raw body.
+nullable field was absent), never the raw body. With ``--log-durability commit`` a prediction
+or feedback is answered only once its row is committed, and 503 when it cannot be
+(:meth:`graft.serving.predlog.PredictionLog.record`).
 
 What a prediction holds follows the package's task (settings.json ``task``; see
 :meth:`graft.serving.model.ServingModel.outputs`): binary ``probability`` and ``label`` (and
