@@ -8,18 +8,21 @@ row is committed at once. Two durabilities (``graft serve --log-durability``):
   answered at once. A crash (SIGKILL, power loss) loses the rows queued but not yet committed,
   typically the last few milliseconds of traffic.
 * ``commit``: the handler awaits its row's commit (:meth:`PredictionLog.record`) and is answered
-  only then, so an acknowledged request is never lost. Concurrent requests share one
-  transaction: the writer takes everything queued, commits it and settles each waiting
-  request's future (one wake-up of the event loop per transaction). When the commit fails (after
-  one retry on a fresh connection) every request of that transaction gets
+  only then, so a crash of the server process loses no acknowledged row. Concurrent requests
+  share one transaction: the writer takes everything queued, commits it and settles each
+  waiting request's future (one wake-up of the event loop per transaction). When the commit
+  fails (after one retry on a fresh connection) every request of that transaction gets
   :class:`LogUnavailable` (the server answers 503 naming the cause) and none of its rows is
-  kept; a full queue (``LOG_QUEUE_ROWS`` in :mod:`graft.core.limits`) is refused the same way. SQLite
-  then runs with ``synchronous=FULL``: in WAL mode ``NORMAL`` already survives a process kill (a
-  commit has written its WAL frames to the operating system before it returns) but not a power
-  loss or OS crash, which can roll back the last transactions; ``FULL`` syncs the WAL on every
-  commit, which group commit pays once per transaction rather than once per request.
-  PostgreSQL's commit is durable as the server is configured; a session whose
-  ``synchronous_commit`` is ``off`` is switched to ``on``.
+  kept; a full queue (``LOG_QUEUE_ROWS`` in :mod:`graft.core.limits`) is refused the same way.
+
+  How far a commit reaches: SQLite keeps WAL mode with ``synchronous=NORMAL``: a commit has
+  written its WAL frames to the operating system before it returns, so it survives the graft
+  process being killed; an OS crash or power loss can roll back the last transactions.
+  ``FULL`` (an fsync of the WAL per transaction) would survive those too, but halved the
+  throughput of 4 concurrent clients on the shared disk this was measured on (fsync 0.3-6 ms;
+  see benchmarks/bench_serve.py and the README): SQLite is the single-host log, and
+  PostgreSQL is the one for power-loss durability: its commit returns once the server has
+  flushed its WAL (a session whose ``synchronous_commit`` is ``off`` is switched to ``on``).
 
 In both modes :meth:`PredictionLog.close` (called on graceful shutdown: SIGINT/SIGTERM) drains
 the queue and commits before returning, so a restart loses nothing. Each row's primary key (the
@@ -139,16 +142,14 @@ class SQLiteBackend(Backend):
     CREATE INDEX IF NOT EXISTS feedback_request_id ON feedback (request_id);
     """
 
-    def __init__(self, path: Path, durable: bool = False) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        # WAL + NORMAL survives a process kill; FULL also a power loss (see the module docstring)
-        self.synchronous = "FULL" if durable else "NORMAL"
 
     def connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        conn.execute("PRAGMA synchronous=NORMAL")  # survives a killed process (module docstring)
         conn.execute("PRAGMA busy_timeout=30000")
         return conn
 
@@ -278,13 +279,13 @@ class PostgresBackend(Backend):
 def backend_for(url: str, durable: bool = False) -> Backend:
     """``sqlite:///path`` or ``postgresql://...`` -> a backend; anything else is refused.
 
-    ``durable``: every commit is to survive a power loss, not only a process kill.
+    ``durable``: PostgreSQL commits wait for the server's WAL flush, whatever the session's default.
     """
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///") :]
         if not path:
             raise LogError(f"--log-db {url}: no file path after sqlite:///")
-        return SQLiteBackend(Path(path), durable)
+        return SQLiteBackend(Path(path))
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresBackend(url, durable)
     raise LogError(f"--log-db {url!r}: expected sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
