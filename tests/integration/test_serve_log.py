@@ -302,3 +302,23 @@ def test_postgresql_commit_that_fails_answers_503_and_keeps_nothing(start_server
     with psycopg.connect(pg_database) as conn:
         assert [r[0] for r in conn.execute("SELECT request_id FROM predictions ORDER BY n_records")] == ids
         assert conn.execute("SELECT request_id, action FROM feedback").fetchall() == [(ids[1], "accepted")]
+
+
+def test_postgresql_commit_durability_turns_synchronous_commit_back_on(pg_database):
+    """A database whose sessions default to synchronous_commit=off (commits acknowledged before
+    the server's WAL flush): the commit-durability log turns it on for its own sessions only."""
+    import psycopg
+
+    from graft.serving.predlog import PredictionLog
+
+    name = pg_database.rsplit("/", 1)[1]
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {name} SET synchronous_commit = off")
+    settings = {}
+    for durability in ("async", "commit"):
+        log = PredictionLog(pg_database, durability)
+        try:
+            settings[durability] = log._writer_conn.execute("SHOW synchronous_commit").fetchone()[0]
+        finally:
+            log.close()
+    assert settings == {"async": "off", "commit": "on"}
