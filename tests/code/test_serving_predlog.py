@@ -207,3 +207,14 @@ def test_unknown_durability_is_refused(tmp_path):
     with pytest.raises(LogError, match="--log-durability 'sync': expected one of async, commit"):
         PredictionLog(f"sqlite:///{tmp_path / 'log.db'}", "sync")
     assert not (tmp_path / "log.db").exists()
+
+
+def test_bad_queue_limit_is_refused_before_the_log_is_created(tmp_path, monkeypatch):
+    from graft.core.errors import UsageError
+
+    monkeypatch.setenv("GRAFT_LIMIT_LOG_QUEUE_ROWS", "0")
+    with pytest.raises(
+        UsageError, match="GRAFT_LIMIT_LOG_QUEUE_ROWS='0': expected a positive whole number of rows"
+    ):
+        PredictionLog(f"sqlite:///{tmp_path / 'log.db'}", "commit")
+    assert not (tmp_path / "log.db").exists()

@@ -343,6 +343,7 @@ class PredictionLog:
     def __init__(self, url: str, durability: str = ASYNC) -> None:
         if durability not in DURABILITIES:
             raise LogError(f"--log-durability {durability!r}: expected one of {', '.join(DURABILITIES)}")
+        queue_rows = LOG_QUEUE_ROWS.value()  # a bad override is refused before the log is touched
         self.url = url
         self.durability = durability
         self.backend = backend_for(url, durable=durability == COMMIT)
@@ -354,7 +355,7 @@ class PredictionLog:
         self._reader_conn = self.backend.connect()
         self._reader_lock = threading.Lock()
         # items: a row (async), or (row, the future its request awaits) (commit); or _STOP
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=LOG_QUEUE_ROWS.value())
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_rows)
         self._pending: dict[str, int] = {}  # async: request id -> n records, queued, not committed
         self._pending_lock = threading.Lock()
         self.error: str | None = None
