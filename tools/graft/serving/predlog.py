@@ -18,9 +18,9 @@ row is committed at once. Two durabilities (``graft serve --log-durability``):
   How far a commit reaches: SQLite keeps WAL mode with ``synchronous=NORMAL``: a commit has
   written its WAL frames to the operating system before it returns, so it survives the graft
   process being killed; an OS crash or power loss can roll back the last transactions.
-  ``FULL`` (an fsync of the WAL per transaction) would survive those too, but halved the
-  throughput of 4 concurrent clients on the shared disk this was measured on (fsync 0.3-6 ms;
-  see benchmarks/bench_serve.py and the README): SQLite is the single-host log, and
+  ``FULL`` (an fsync of the WAL per transaction) would survive those too, but cost a third to
+  a half of the throughput of 4 concurrent clients on the shared disk this was measured on
+  (benchmarks/bench_serve.py; figures in the README): SQLite is the single-host log, and
   PostgreSQL is the one for power-loss durability: its commit returns once the server has
   flushed its WAL (a session whose ``synchronous_commit`` is ``off`` is switched to ``on``).
 
