@@ -113,7 +113,8 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """`graft serve PACKAGE --port P --log-db URL`; stop() sends SIGTERM (graceful shutdown)."""
+    """`graft serve PACKAGE --port P --log-db URL`; stop() sends SIGTERM (graceful shutdown),
+    kill() SIGKILL (a crash)."""
 
     def __init__(self, package: Path, log_db: str, workdir: Path, *extra: str) -> None:
         self.package, self.log_db, self.workdir, self.extra = package, log_db, workdir, extra
@@ -138,6 +139,13 @@ class ServerProcess:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"graft serve not ready after {timeout}s: {self.stderr_path.read_text()}")
+
+    def kill(self) -> int:
+        """SIGKILL: the process ends at once, without any shutdown (a crash); its exit status."""
+        if self.proc is None:
+            raise RuntimeError("the server was never started")
+        self.proc.kill()
+        return self.proc.wait(30)
 
     def stop(self, timeout: float = 30.0) -> int | None:
         if self.proc is None or self.proc.poll() is not None:

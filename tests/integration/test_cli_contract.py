@@ -215,6 +215,10 @@ def test_exit_1_a_failed_gate_prints_its_result_then_one_line(proj, monkeypatch,
         (["-C", "no/such/dir", "metrics"], "-C no/such/dir: no such directory"),
         (["exp", "new", "bad..name", "--no-run"], "'bad..name' is not a valid experiment name"),
         (["completion", "tcsh"], "invalid choice: 'tcsh'"),
+        (
+            ["serve", "x.tar.gz", "--log-durability", "sync"],
+            "argument --log-durability: invalid choice: 'sync' (choose from 'async', 'commit')",
+        ),
     ],
 )
 def test_exit_2_usage_errors(proj, monkeypatch, capsys, argv, needle):

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from graft.core.progress import SILENT, Reporter
+from graft.serving import DEFAULT_LOG_DURABILITY
 
 if TYPE_CHECKING:
     from graft.compare.diff import DiffResult
@@ -334,14 +335,17 @@ def serve(
     log_db: str = "sqlite:///predictions.db",
     max_body_bytes: int = 8 * 1024 * 1024,
     compile_cache: Path | None = None,
+    log_durability: str = DEFAULT_LOG_DURABILITY,
 ) -> Server:
     """Verify and load a package, open the prediction log and return a server ready to ``run()``.
 
     ``compile_cache``: score large batches with the lleaves-compiled model cached there.
+    ``log_durability``: ``async`` (answer at once, commit in the background) or ``commit``
+    (answer once the request's row is committed); see :mod:`graft.serving.predlog`.
     """
     from graft.serving.server import build_server
 
-    return build_server(Path(package), host, port, log_db, max_body_bytes, compile_cache)
+    return build_server(Path(package), host, port, log_db, max_body_bytes, compile_cache, log_durability)
 
 
 def serve_openapi(package: Path) -> str:

@@ -9,6 +9,7 @@ from graft import api
 from graft.cli import modelref
 from graft.cli.common import PORT_MAX, Ui, whole
 from graft.core import limits
+from graft.serving import DEFAULT_LOG_DURABILITY, LOG_DURABILITIES
 
 EXTRA = "serve"
 
@@ -24,6 +25,14 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--log-db",
         default="sqlite:///predictions.db",
         help="prediction log: sqlite:///PATH (default sqlite:///predictions.db) or postgresql://...",
+    )
+    parser.add_argument(
+        "--log-durability",
+        choices=LOG_DURABILITIES,
+        default=DEFAULT_LOG_DURABILITY,
+        help="async (default): answer at once and commit the log row in the background (a crash "
+        "can lose the last few milliseconds of rows); commit: answer only once the request's row "
+        "is committed (concurrent requests share a transaction; a failed commit answers 503)",
     )
     parser.add_argument(
         "--max-body-bytes",
@@ -58,10 +67,12 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
     if compile_cache is not None:
         ui.message(f"graft serve: loading the compiled model (compiled into {compile_cache} on first use)")
     max_body = args.max_body_bytes or limits.REQUEST_BODY_BYTES.value()
-    server = api.serve(package, args.host, args.port, args.log_db, max_body, compile_cache)
+    server = api.serve(
+        package, args.host, args.port, args.log_db, max_body, compile_cache, args.log_durability
+    )
     ui.message(
         f"graft serve: {server.model.name} {server.model.version} on {server.url} "
-        f"(log: {server.log.display_url})"
+        f"(log: {server.log.display_url}, durability {server.log.durability})"
     )
     server.run()
     return 0

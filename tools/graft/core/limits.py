@@ -182,6 +182,15 @@ DVC_DIR_MANIFEST_BYTES = define(
     "size of a DVC directory output's .dir manifest read from the cache (about 2 million files)",
 )
 
+# --- the prediction log (graft.serving.predlog) ---------------------------------------------------
+LOG_QUEUE_ROWS = define(
+    "LOG_QUEUE_ROWS",
+    100_000,
+    "rows",
+    "prediction log rows waiting to be committed by graft serve; past it, a request waits "
+    "(--log-durability async) or gets 503 (commit)",
+)
+
 
 # --- the README's table -------------------------------------------------------------------------
 

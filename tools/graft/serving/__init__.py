@@ -7,3 +7,9 @@ Inference Protocol tensors), ``model`` (encoding and prediction), ``predlog`` (t
 ``validator`` and ``v2`` are pure Python (plus orjson); ``model`` and ``predlog`` need numpy,
 LightGBM and a database driver alone.
 """
+
+# graft serve --log-durability (see graft.serving.predlog): answer at once and commit in the
+# background, or answer once the request's row is committed. Here, so the command line can
+# offer them without importing the log's dependencies.
+LOG_DURABILITIES = ("async", "commit")
+DEFAULT_LOG_DURABILITY = LOG_DURABILITIES[0]

@@ -1,14 +1,35 @@
 """The prediction log: every served prediction and every feedback event, in SQLite or PostgreSQL.
 
-Writes go through one background writer thread: the request handler puts a row on a queue
-(microseconds) and the writer drains the queue, inserting whatever has accumulated in one
-transaction. Under load this batches commits; when idle each row is committed at once.
+Writes go through one background writer thread that drains its queue, inserting whatever has
+accumulated in one transaction: under load this batches commits (group commit); when idle each
+row is committed at once. Two durabilities (``graft serve --log-durability``):
 
-Durability: :meth:`PredictionLog.close` (called on graceful shutdown: SIGINT/SIGTERM) drains the
-queue and commits before returning, so a restart loses nothing. A crash (SIGKILL, power loss)
-loses at most the rows queued but not yet committed, typically the last few milliseconds of
-traffic. Each row's primary key (the request id, or the feedback id) makes a replayed insert a
-no-op, so a batch retried after a transient database error is never duplicated.
+* ``async`` (the default): the request handler puts its row on the queue (microseconds) and is
+  answered at once. A crash (SIGKILL, power loss) loses the rows queued but not yet committed,
+  typically the last few milliseconds of traffic.
+* ``commit``: the handler awaits its row's commit (:meth:`PredictionLog.record`) and is answered
+  only then, so a crash of the server process loses no acknowledged row. Concurrent requests
+  share one transaction: the writer takes everything queued, commits it and settles each
+  waiting request's future (one wake-up of the event loop per transaction). When the commit
+  fails (after one retry on a fresh connection) every request of that transaction gets
+  :class:`LogUnavailable` (the server answers 503 naming the cause) and none of its rows is
+  kept; a full queue (``LOG_QUEUE_ROWS`` in :mod:`graft.core.limits`) is refused the same way.
+
+  How far a commit reaches: SQLite keeps WAL mode with ``synchronous=NORMAL``: a commit has
+  written its WAL frames to the operating system before it returns, so it survives the graft
+  process being killed; an OS crash or power loss can roll back the last transactions.
+  ``FULL`` (an fsync of the WAL per transaction) would survive those too, but cost a third to
+  a half of the throughput of 4 concurrent clients on the shared disk this was measured on
+  (benchmarks/bench_serve.py; figures in the README): SQLite is the single-host log, and
+  PostgreSQL is the one for power-loss durability: its commit returns once the server has
+  flushed its WAL (a session whose ``synchronous_commit`` is ``off`` is switched to ``on``).
+
+In both modes :meth:`PredictionLog.close` (called on graceful shutdown: SIGINT/SIGTERM) drains
+the queue and commits before returning, so a restart loses nothing. Each row's primary key (the
+request id, or the feedback id) makes a replayed insert a no-op, so a batch retried after a
+transient database error is never duplicated. (A commit whose acknowledgement from the
+database is lost is retried as a no-op; should the retry fail too, its requests get 503 although
+their rows were kept: the one case where a refused request has a row.)
 
 Rows: ``predictions`` holds one row per request: ``inputs``, a JSON array of the validated
 records; ``outputs``, a JSON object of lists with one entry per record, as the package's task
@@ -24,6 +45,7 @@ URLs: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` (WAL mode)
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import queue
@@ -40,17 +62,24 @@ from typing import Any
 import orjson
 
 from graft.core.errors import GraftError
+from graft.core.limits import LOG_QUEUE_ROWS
+from graft.serving import LOG_DURABILITIES
 
 logger = logging.getLogger("graft.serving")
 
+ASYNC, COMMIT = DURABILITIES = LOG_DURABILITIES
+
 BATCH_MAX = 1000
-QUEUE_MAX = 100_000
 RETRY_SECONDS = 0.5
 CLOSE_RETRIES = 10
 
 
 class LogError(GraftError):
     """The prediction log cannot be opened (bad URL, unreachable database)."""
+
+
+class LogUnavailable(GraftError):
+    """``commit`` durability: a row could not be committed (or queued); the request is refused."""
 
 
 @dataclass(frozen=True)
@@ -120,7 +149,7 @@ class SQLiteBackend(Backend):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA synchronous=NORMAL")  # survives a killed process (module docstring)
         conn.execute("PRAGMA busy_timeout=30000")
         return conn
 
@@ -195,8 +224,9 @@ class PostgresBackend(Backend):
     CREATE INDEX IF NOT EXISTS feedback_request_id ON feedback (request_id);
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, durable: bool = False) -> None:
         self.url = url
+        self.durable = durable
 
     def connect(self) -> Any:
         try:
@@ -204,7 +234,12 @@ class PostgresBackend(Backend):
         except ImportError:
             raise LogError("a postgresql:// log needs psycopg: pip install 'psycopg[binary]'") from None
         try:
-            return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            if self.durable:
+                setting = conn.execute("SHOW synchronous_commit").fetchone()
+                if setting is not None and setting[0] == "off":
+                    conn.execute("SET synchronous_commit TO on")  # a commit returns once on disk
+            return conn
         except psycopg.Error as exc:
             raise LogError(f"cannot connect to the PostgreSQL log: {exc}") from None
 
@@ -241,15 +276,18 @@ class PostgresBackend(Backend):
         return None if row is None else int(row[0])
 
 
-def backend_for(url: str) -> Backend:
-    """``sqlite:///path`` or ``postgresql://...`` -> a backend; anything else is refused."""
+def backend_for(url: str, durable: bool = False) -> Backend:
+    """``sqlite:///path`` or ``postgresql://...`` -> a backend; anything else is refused.
+
+    ``durable``: PostgreSQL commits wait for the server's WAL flush, whatever the session's default.
+    """
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///") :]
         if not path:
             raise LogError(f"--log-db {url}: no file path after sqlite:///")
         return SQLiteBackend(Path(path))
     if url.startswith(("postgresql://", "postgres://")):
-        return PostgresBackend(url)
+        return PostgresBackend(url, durable)
     raise LogError(f"--log-db {url!r}: expected sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
 
 
@@ -277,15 +315,38 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def one_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` (PostgreSQL adds CONTEXT lines), for logs and 503s."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
 _STOP = object()
+
+Row = PredictionRow | FeedbackRow
+
+
+def _settle(waiters: list[asyncio.Future[None]], error: str | None) -> None:
+    """On the waiters' event loop: each gets the commit's outcome (unless it gave up waiting)."""
+    for waiter in waiters:
+        if waiter.done():
+            continue
+        if error is None:
+            waiter.set_result(None)
+        else:
+            waiter.set_exception(LogUnavailable(error))
 
 
 class PredictionLog:
     """Queue + background writer over a :class:`Backend`; see the module docstring."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, durability: str = ASYNC) -> None:
+        if durability not in DURABILITIES:
+            raise LogError(f"--log-durability {durability!r}: expected one of {', '.join(DURABILITIES)}")
+        queue_rows = LOG_QUEUE_ROWS.value()  # a bad override is refused before the log is touched
         self.url = url
-        self.backend = backend_for(url)
+        self.durability = durability
+        self.backend = backend_for(url, durable=durability == COMMIT)
         self._writer_conn = self.backend.connect()
         try:
             self.backend.create_schema(self._writer_conn)
@@ -293,11 +354,13 @@ class PredictionLog:
             raise LogError(f"cannot create the log tables in {self.display_url}: {exc}") from None
         self._reader_conn = self.backend.connect()
         self._reader_lock = threading.Lock()
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_MAX)
-        self._pending: dict[str, int] = {}  # request id -> n records, queued but not yet committed
+        # items: a row (async), or (row, the future its request awaits) (commit); or _STOP
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_rows)
+        self._pending: dict[str, int] = {}  # async: request id -> n records, queued, not committed
         self._pending_lock = threading.Lock()
         self.error: str | None = None
-        self.written = 0  # rows handled by the writer (committed, or given up after retries)
+        self.written = 0  # rows handled by the writer (committed, refused or given up)
+        self.transactions = 0  # transactions committed (rows / transactions: the group commit)
         self._enqueued = 0
         self._count_lock = threading.Lock()
         self._closed = False
@@ -319,7 +382,35 @@ class PredictionLog:
 
     # --- producers (request handlers) -------------------------------------------------
 
+    async def record(self, row: Row) -> None:
+        """Log ``row`` as the durability says: ``async``, queue it and return at once;
+        ``commit``, return once it is committed, or raise :class:`LogUnavailable` (nothing of
+        it kept) when it cannot be queued or committed."""
+        if self.durability == ASYNC:
+            if isinstance(row, PredictionRow):
+                self.record_prediction(row)
+            else:
+                self.record_feedback(row)
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        with self._count_lock:  # nothing is queued behind close()'s stop marker
+            if self._closed:
+                raise LogUnavailable(
+                    "prediction log: the server is shutting down; nothing of this request was logged"
+                )
+            try:
+                self._queue.put_nowait((row, waiter))
+            except queue.Full:
+                raise LogUnavailable(
+                    f"prediction log: {self._queue.maxsize} rows are already waiting to be "
+                    f"committed ({LOG_QUEUE_ROWS.variable}); nothing of this request was logged: "
+                    "retry it"
+                ) from None
+            self._enqueued += 1
+        await waiter
+
     def record_prediction(self, row: PredictionRow) -> None:
+        """``async`` durability: queue the row (blocking while the queue is full)."""
         if self._closed:
             raise RuntimeError("prediction log is closed")
         with self._pending_lock:
@@ -327,11 +418,12 @@ class PredictionLog:
         self._put(row)
 
     def record_feedback(self, row: FeedbackRow) -> None:
+        """``async`` durability: queue the row (blocking while the queue is full)."""
         if self._closed:
             raise RuntimeError("prediction log is closed")
         self._put(row)
 
-    def _put(self, row: PredictionRow | FeedbackRow) -> None:
+    def _put(self, row: Row) -> None:
         with self._count_lock:
             self._enqueued += 1
         self._queue.put(row)
@@ -374,35 +466,68 @@ class PredictionLog:
                         break
                     if item is not _STOP:
                         batch.append(item)
-            if batch:
+            if not batch:
+                continue
+            if self.durability == ASYNC:
                 self._write(batch, retries=CLOSE_RETRIES if stopping else None)
+            else:
+                self._commit(batch)
 
-    def _write(self, batch: list[Any], retries: int | None) -> None:
+    def _commit(self, batch: list[tuple[Row, asyncio.Future[None]]]) -> None:
+        """``commit`` durability: one transaction (retried once on a fresh connection), then
+        every waiting request learns the outcome."""
+        rows = [row for row, _ in batch]
+        error: str | None = None
+        try:
+            lost = self._write(rows, retries=1, pause=0.0)
+        except Exception as exc:  # the writer must settle its waiters whatever happens
+            lost, self.error = len(rows), one_line(exc)
+        if lost:
+            error = (
+                f"prediction log: the commit failed ({self.error}); nothing of this request was "
+                "logged: retry it"
+            )
+            logger.error("prediction log: commit failed; %d request(s) answered 503", len(batch))
+        loops: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+        for _, waiter in batch:
+            loops.setdefault(waiter.get_loop(), []).append(waiter)
+        for loop, waiters in loops.items():
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+                loop.call_soon_threadsafe(_settle, waiters, error)
+
+    def _write(self, batch: list[Any], retries: int | None, pause: float = RETRY_SECONDS) -> int:
+        """Commit ``batch``, retrying ``retries`` times (None: until it works) on a fresh
+        connection; the number of rows given up (0 or all of them)."""
         predictions = [x for x in batch if isinstance(x, PredictionRow)]
         feedback = [x for x in batch if isinstance(x, FeedbackRow)]
-        attempt = 0
+        attempt = lost = 0
         while True:
             try:
                 self.backend.write(self._writer_conn, predictions, feedback)
                 self.error = None
+                self.transactions += 1
                 break
             except Exception as exc:
                 attempt += 1
-                self.error = f"{type(exc).__name__}: {exc}"
-                logger.warning("prediction log write failed (%s); retrying", self.error)
+                self.error = one_line(exc)
                 if retries is not None and attempt > retries:
-                    logger.error("prediction log: gave up; %d log row(s) lost", len(batch))
+                    lost = len(batch)
+                    if self.durability == ASYNC:
+                        logger.error("prediction log: gave up; %d log row(s) lost", lost)
                     break
-                time.sleep(RETRY_SECONDS)
+                logger.warning("prediction log write failed (%s); retrying", self.error)
+                time.sleep(pause)
                 with contextlib.suppress(Exception):
                     self._writer_conn.close()
                 with contextlib.suppress(Exception):
                     self._writer_conn = self.backend.connect()
         with self._count_lock:
             self.written += len(batch)
-        with self._pending_lock:
-            for row in predictions:
-                self._pending.pop(row.request_id, None)
+        if self.durability == ASYNC:
+            with self._pending_lock:
+                for row in predictions:
+                    self._pending.pop(row.request_id, None)
+        return lost
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until everything queued so far is committed (tests, benchmarks)."""
@@ -417,9 +542,10 @@ class PredictionLog:
 
     def close(self, timeout: float = 60.0) -> None:
         """Commit everything queued, stop the writer and close the connections (idempotent)."""
-        if self._closed:
-            return
-        self._closed = True
+        with self._count_lock:
+            if self._closed:
+                return
+            self._closed = True
         self._queue.put(_STOP)
         self._thread.join(timeout)
         for conn in (self._writer_conn, self._reader_conn):
@@ -432,6 +558,7 @@ class DiscardLog(PredictionLog):
 
     def __init__(self) -> None:  # no backend, no writer thread
         self.url = "discard:"
+        self.durability = ASYNC
         self.error = None
         self._closed = False
 
@@ -443,6 +570,9 @@ class DiscardLog(PredictionLog):
         pass
 
     def record_feedback(self, row: FeedbackRow) -> None:
+        pass
+
+    async def record(self, row: Row) -> None:
         pass
 
     def request_records(self, request_id: str) -> int | None:

@@ -7,7 +7,9 @@ strict UTF-8 JSON; see :mod:`graft.serving.request`), then validates it. A body 
 event loop (``/health/live`` answers meanwhile) and memory stays bounded. A request is logged
 only once it has been scored, and what the log holds is the canonical form of what was scored:
 the validated records re-serialised (every schema field, keys sorted, ``null`` where a
-nullable field was absent), never the raw body.
+nullable field was absent), never the raw body. With ``--log-durability commit`` a prediction
+or feedback is answered only once its row is committed, and 503 when it cannot be
+(:meth:`graft.serving.predlog.PredictionLog.record`).
 
 What a prediction holds follows the package's task (settings.json ``task``; see
 :meth:`graft.serving.model.ServingModel.outputs`): binary ``probability`` and ``label`` (and
@@ -29,7 +31,15 @@ from starlette.concurrency import run_in_threadpool
 
 from graft.core import limits
 from graft.serving.model import BATCH_ROWS, ServingModel
-from graft.serving.predlog import FeedbackRow, PredictionLog, PredictionRow, now, records_json
+from graft.serving.predlog import (
+    FeedbackRow,
+    LogUnavailable,
+    PredictionLog,
+    PredictionRow,
+    Row,
+    now,
+    records_json,
+)
 from graft.serving.request import (
     INLINE_BYTES,
     JSON,
@@ -41,6 +51,7 @@ from graft.serving.request import (
 )
 from graft.serving.schemas import (
     BODY_ERRORS,
+    LOG_ERRORS,
     ErrorBody,
     FeedbackAccepted,
     Health,
@@ -99,7 +110,7 @@ class Routes:
             "/predict",
             self.predict,
             methods=["POST"],
-            responses={200: documented("PredictResponse"), **BODY_ERRORS},
+            responses={200: documented("PredictResponse"), **BODY_ERRORS, **LOG_ERRORS},
             summary="Predict for one record or a list of records",
             openapi_extra=request_body(
                 {
@@ -120,7 +131,11 @@ class Routes:
             methods=["POST"],
             status_code=202,
             response_model=FeedbackAccepted,
-            responses={**BODY_ERRORS, 404: {"model": ErrorBody, "description": "unknown request id"}},
+            responses={
+                **BODY_ERRORS,
+                404: {"model": ErrorBody, "description": "unknown request id"},
+                **LOG_ERRORS,
+            },
             summary="Record the observed outcome and/or the user's action for a prediction",
             openapi_extra=request_body({"$ref": "#/components/schemas/Feedback"}),
         )
@@ -143,7 +158,11 @@ class Routes:
             self.v2_infer,
             methods=["POST"],
             response_model=V2Response,
-            responses={**BODY_ERRORS, 404: {"model": ErrorBody, "description": "no model of that name"}},
+            responses={
+                **BODY_ERRORS,
+                404: {"model": ErrorBody, "description": "no model of that name"},
+                **LOG_ERRORS,
+            },
             summary="Open Inference Protocol (KServe V2) inference; one input tensor per field",
             openapi_extra=request_body({"$ref": "#/components/schemas/InferenceRequest"}),
         )
@@ -195,13 +214,19 @@ class Routes:
             return None
         return records
 
-    def log_prediction(
+    async def log_prediction(
         self, request_id: str, inputs: str, n: int, scores: Any, labels: list[str] | None
     ) -> None:
         outputs = orjson.dumps(self.model.output_columns(scores, labels))
-        self.log.record_prediction(
-            PredictionRow(request_id, now(), self.model.version, n, inputs, outputs.decode())
-        )
+        await self.record(PredictionRow(request_id, now(), self.model.version, n, inputs, outputs.decode()))
+
+    async def record(self, row: Row) -> None:
+        """Log ``row`` (with ``--log-durability commit``, once this returns it is committed);
+        503 when it cannot be."""
+        try:
+            await self.log.record(row)
+        except LogUnavailable as exc:
+            raise ApiError(503, str(exc)) from None
 
     # --- handlers ---------------------------------------------------------------------------
 
@@ -225,7 +250,7 @@ class Routes:
             body["threshold"] = self.model.threshold
         body["predictions"] = self.model.outputs(scores, labels)
         out = orjson.dumps(body)
-        self.log_prediction(request_id, inputs, n, scores, labels)
+        await self.log_prediction(request_id, inputs, n, scores, labels)
         return Response(out, media_type=JSON)
 
     def _feedback_input(self, data: Any) -> Any:
@@ -249,7 +274,7 @@ class Routes:
                 422, f"body.index: {index} is out of range; request {request_id} had {n} record(s)"
             )
         feedback_id = uuid.uuid4().hex
-        self.log.record_feedback(
+        await self.record(
             FeedbackRow(
                 feedback_id,
                 request_id,
@@ -296,5 +321,5 @@ class Routes:
                 "outputs": model.v2_outputs(scores, labels),
             }
         )
-        self.log_prediction(request_id, inputs, n, scores, labels)
+        await self.log_prediction(request_id, inputs, n, scores, labels)
         return Response(out, media_type=JSON)

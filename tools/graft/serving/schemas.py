@@ -84,6 +84,17 @@ BODY_ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorBody, "description": "a field breaks the input schema (named in detail)"},
 }
 
+# Error responses of every route that writes the prediction log.
+LOG_ERRORS: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": ErrorBody,
+        "description": (
+            "graft serve --log-durability commit: the prediction log could not commit (or queue) "
+            "this request's row, cause in detail; nothing of the request was logged, retry it"
+        ),
+    },
+}
+
 
 def request_body(schema: dict[str, Any]) -> dict[str, Any]:
     """An operation's ``requestBody``: required, JSON only."""

@@ -12,7 +12,7 @@ from graft.core import limits
 from graft.core.errors import GraftError, UsageError
 from graft.release.package import load_package
 from graft.serving.model import ServingModel
-from graft.serving.predlog import DiscardLog, PredictionLog
+from graft.serving.predlog import ASYNC, DiscardLog, PredictionLog
 
 
 def load_model(package: Path, compile_cache: Path | None = None) -> ServingModel:
@@ -81,7 +81,13 @@ def log_config() -> dict[str, Any]:
 
 
 def build_server(
-    package: Path, host: str, port: int, log_db: str, max_body_bytes: int, compile_cache: Path | None = None
+    package: Path,
+    host: str,
+    port: int,
+    log_db: str,
+    max_body_bytes: int,
+    compile_cache: Path | None = None,
+    log_durability: str = ASYNC,
 ) -> Server:
     from graft.serving.app import create_app
 
@@ -90,7 +96,7 @@ def build_server(
     if max_body_bytes < 1:
         raise UsageError(f"--max-body-bytes {max_body_bytes}: expected a positive number")
     model = load_model(package, compile_cache)
-    log = PredictionLog(log_db)
+    log = PredictionLog(log_db, log_durability)
     return Server(model, log, create_app(model, log, max_body_bytes), host, port)
 
 
