@@ -256,6 +256,21 @@ def test_dvc_yaml_files_in_subfolders_are_read_as_dvc_reads_them(tmp_path: Path)
             "sub/out/m.json:rmse": 1.5,
         }
         assert view.all_params["sub/params.yaml:fit.depth"] == 3
+        # dvclive's declared plot comes with its folder's path, as DVC names it
+        assert [d.id for d in pipeline.plot_definitions] == ["dvclive/plots/sklearn/roc/valid.json"]
+
+    # a .dvcignore'd folder's dvc.yaml is not DVC's (this repository's test fixtures): left out
+    commit_files(
+        repo,
+        "main",
+        {".dvcignore": b"# fixtures\nsub/\n"},
+        "ignore the sub-project",
+        parent=repo.revparse_single("main").peel(pygit2.Commit),
+    )
+    with offline():
+        pipeline = project.at("main").pipeline
+        assert list(pipeline.stages) == ["evaluate"]
+        assert pipeline.metrics == ("eval/metrics.json", "dvclive/metrics.json")
 
 
 TEMPLATED = """

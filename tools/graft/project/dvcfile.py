@@ -125,12 +125,27 @@ class Pipeline:
         artifacts = dict(self.artifacts)
         for name, artifact in other.artifacts.items():
             artifacts.setdefault(name, replace(artifact, path=join_posix(folder, artifact.path)))
+        definitions = [
+            replace(
+                d,
+                # a plot's id is a path unless its y maps files (then it is a name)
+                id=d.id if isinstance(d.props.get("y"), Mapping) else join_posix(folder, d.id),
+                props={
+                    k: ({join_posix(folder, f): c for f, c in v.items()} if isinstance(v, Mapping) else v)
+                    if k in ("x", "y")
+                    else v
+                    for k, v in d.props.items()
+                },
+            )
+            for d in other.plot_definitions
+        ]
         return Pipeline(
             stages=stages,
             metrics=tuple(dict.fromkeys([*self.metrics, *paths(other.metrics)])),
             plots=tuple(dict.fromkeys([*self.plots, *paths(other.plots)])),
             artifacts=artifacts,
             params_files=tuple(dict.fromkeys([*self.params_files, *paths(other.params_files)])),
+            plot_definitions=(*self.plot_definitions, *definitions),
         )
 
 

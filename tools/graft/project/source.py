@@ -13,7 +13,7 @@ cannot be read is None, and :meth:`GitSource.unreadable` says why ("not in the l
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -43,6 +43,35 @@ DVC_YAML = "dvc.yaml"
 _SKIP_DIRS = frozenset({".git", ".dvc", "node_modules", "__pycache__", ".venv"})
 # subtree id -> the dvc.yaml paths below it (relative), shared by every commit of a process
 _TREE_DVC_FILES: dict[str, tuple[str, ...]] = {}
+
+
+DVCIGNORE = ".dvcignore"
+
+
+def not_dvcignored(paths: list[str], read: Callable[[str], bytes | None]) -> list[str]:
+    """The ``paths`` DVC reads: those no ``.dvcignore`` excludes (the root's, or one in a folder
+    above the path, its patterns relative to that folder, with gitignore's rules). ``read``
+    returns a ``.dvcignore``'s bytes, or None where there is none."""
+    import pathspec
+
+    specs: dict[str, pathspec.PathSpec | None] = {}
+
+    def spec(folder: str) -> pathspec.PathSpec | None:
+        if folder not in specs:
+            data = read(f"{folder}/{DVCIGNORE}" if folder else DVCIGNORE)
+            lines = data.decode("utf-8", "replace").splitlines() if data else []
+            specs[folder] = pathspec.PathSpec.from_lines("gitwildmatch", lines) if lines else None
+        return specs[folder]
+
+    def ignored(path: str) -> bool:
+        parts = path.split("/")
+        for depth in range(len(parts)):
+            found = spec("/".join(parts[:depth]))
+            if found is not None and found.match_file("/".join(parts[depth:])):
+                return True
+        return False
+
+    return [path for path in paths if path == DVC_YAML or not ignored(path)]
 
 
 def _tree_dvc_files(tree: pygit2.Tree) -> tuple[str, ...]:
@@ -105,8 +134,13 @@ class GitSource:
         return self.dvc.outputs_by_blob[key]
 
     def dvc_files(self) -> list[str]:
-        """Every dvc.yaml of this commit, the root's first (DVC reads them all)."""
-        return list(_tree_dvc_files(self.commit.tree))
+        """Every dvc.yaml of this commit that no .dvcignore excludes, the root's first (DVC reads
+        them all)."""
+        return not_dvcignored(list(_tree_dvc_files(self.commit.tree)), self._git_blob)
+
+    def _git_blob(self, path: str) -> bytes | None:
+        entry = self._entry(path)
+        return entry.peel(pygit2.Blob).data if entry is not None and entry.type_str == "blob" else None
 
     def _uncached(self, dvc_yaml: str = DVC_YAML) -> frozenset[str]:
         """The outputs a dvc.yaml of this commit declares ``cache: false`` (paths from the
@@ -332,4 +366,4 @@ class WorkSource:
                     found.add(path)
         except (git.GitError, KeyError, ValueError):
             pass  # not a Git work tree: the root's dvc.yaml only
-        return sorted(found, key=lambda p: (p.count("/"), p))
+        return not_dvcignored(sorted(found, key=lambda p: (p.count("/"), p)), self.read)
