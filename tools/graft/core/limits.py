@@ -71,3 +71,12 @@ PACKAGE_NAME_BYTES = define(
     "PACKAGE_NAME_BYTES", 1024, "bytes", "length of a member name in a package archive (UTF-8)"
 )
 MANIFEST_BYTES = define("MANIFEST_BYTES", 16 * MIB, "bytes", "size of a package's manifest.json")
+
+# --- experiment names (graft.experiments.names) -------------------------------------------------
+EXP_NAME_BYTES = define(
+    "EXP_NAME_BYTES",
+    200,
+    "bytes",
+    "length of an experiment name (UTF-8, without exp/; a search's name leaves room for -tNNN): "
+    "Git keeps each ref as a file, so one past the file system's 255-byte names could not be created",
+)

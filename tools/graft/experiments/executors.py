@@ -79,9 +79,17 @@ class LocalExecutor:
             finished(index, outcome)
             return outcome
 
-        with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="graft-exp") as pool:
+        pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="graft-exp")
+        try:
             futures = [pool.submit(one, i, job) for i, job in enumerate(jobs)]
             return [f.result() for f in futures]
+        except BaseException:
+            # a signal (Interrupted) or a bug here: jobs not started never start, running ones
+            # see graft stopping, end their process group and clean up before we return
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        finally:
+            pool.shutdown(wait=True)
 
     def close(self) -> None:
         pass
@@ -170,6 +178,29 @@ class DaskExecutor:
             key = f"graft-exp-{job.spec.name}-{job.base_sha[:8]}-{worker.token()}"
             futures[self.client.submit(worker.run_task, job, key=key, pure=False)] = index
         outcomes: list[Outcome | None] = [None] * len(jobs)
+        try:
+            self._gather(futures, jobs, outcomes, finished, as_completed)
+        except BaseException:
+            # interrupted (or a bug here): no task of this batch is left queued or running on
+            # the cluster; a running one is cancelled and its worker's process group ended
+            self.cancel(list(futures))
+            raise
+        return [o for o in outcomes if o is not None]
+
+    def cancel(self, futures: Sequence[Any]) -> None:
+        import contextlib
+
+        with contextlib.suppress(Exception):
+            self.client.cancel(list(futures), force=True)
+
+    def _gather(
+        self,
+        futures: dict[Any, int],
+        jobs: Sequence[Job],
+        outcomes: list[Outcome | None],
+        finished: Finished,
+        as_completed: Any,
+    ) -> None:
         for future in as_completed(list(futures)):
             index = futures[future]
             job = jobs[index]
@@ -184,7 +215,6 @@ class DaskExecutor:
                 )
             outcomes[index] = outcome
             finished(index, outcome)
-        return [o for o in outcomes if o is not None]
 
     def close(self) -> None:
         self.client.close()

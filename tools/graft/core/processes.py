@@ -1,0 +1,212 @@
+"""The processes graft starts (``dvc repro`` and the stages under it) and how they end.
+
+Contract:
+
+* :func:`run_group` starts a command in its OWN process group (``process_group=0``), so a
+  signal meant for graft never reaches it by accident and graft can end it as a whole: the
+  group gets SIGTERM, then SIGKILL after :data:`GRACE_SECONDS` (:func:`end_group`).
+* :func:`signals_handled` (installed once, by :func:`graft.core.errors.run_main`) turns
+  SIGINT, SIGTERM and SIGHUP delivered to graft's own process into :class:`Interrupted`
+  raised in the main thread; every running group is then ended (the main thread's by its
+  ``run_group``, each worker thread's by its own ``run_group``, which polls :func:`stopping`),
+  the ``finally`` blocks remove worktrees and logs, and ``run_main`` exits 128 + the signal's
+  number with one line. A second signal during that cleanup is ignored (it must not cut a
+  ``finally`` short). Code that must not be cut in half (``git worktree add/remove``, creating
+  a branch) runs under :func:`deferred`: a signal arriving there is acted on when it ends.
+* graft killed outright (SIGKILL, where no handler runs): the first :func:`run_group` starts
+  one watchdog process per graft process (``python -m graft.core.processes``, its own
+  session, ignoring SIGINT/SIGHUP). graft tells it each group it starts and ends over a pipe
+  only graft holds; when the pipe reads end-of-file (graft is gone, however it died), the
+  watchdog ends every group still registered (SIGTERM, grace, SIGKILL) and exits. Chosen over
+  ``PR_SET_PDEATHSIG``, which reaches only the direct child (not the stages ``dvc repro``
+  starts), fires on the death of the forking *thread* (graft forks from worker threads) and
+  is Linux-only; the watchdog covers the whole group on every POSIX system.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from graft.core.errors import Interrupted
+
+GRACE_SECONDS = 5.0  # between SIGTERM and SIGKILL of a process group
+POLL_SECONDS = 0.2  # how often a waiting thread checks whether graft is stopping
+HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+_STOP = threading.Event()
+_state: dict[str, Any] = {"signal": None, "deferred": 0, "pending": None}
+_lock = threading.Lock()
+_watchdog: dict[str, Any] = {"proc": None, "pipe": None, "pid": None}
+
+
+def stopping() -> bool:
+    """Whether a signal asked graft to stop (every thread then winds down)."""
+    return _STOP.is_set()
+
+
+def _check() -> None:
+    if _STOP.is_set():
+        raise Interrupted(_state["signal"] or signal.SIGINT)
+
+
+def _handler(signum: int, frame: Any) -> None:
+    if _STOP.is_set():
+        return  # already stopping: let the cleanup run to its end
+    _state["signal"] = signum
+    _STOP.set()
+    if _state["deferred"]:
+        _state["pending"] = signum
+        return
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def signals_handled() -> Iterator[None]:
+    """SIGINT/SIGTERM/SIGHUP raise :class:`Interrupted` in the main thread (restored after)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in HANDLED}
+    _STOP.clear()
+    _state.update(signal=None, deferred=0, pending=None)
+    for s in HANDLED:
+        signal.signal(s, _handler)
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """A section a signal must not cut in half (main thread); the signal is acted on after it."""
+    main = threading.current_thread() is threading.main_thread()
+    if main:
+        _state["deferred"] += 1
+    try:
+        yield
+    finally:
+        if main:
+            _state["deferred"] -= 1
+    if main and _state["deferred"] == 0 and _state["pending"] is not None:
+        signum, _state["pending"] = _state["pending"], None
+        raise Interrupted(signum)
+
+
+# --- process groups ----------------------------------------------------------------------------
+
+
+def _alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def end_group(*pgids: int, grace: float = GRACE_SECONDS) -> None:
+    """SIGTERM to the groups ``pgids``, then SIGKILL to whatever is left after ``grace`` seconds."""
+    for pgid in pgids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    left = list(pgids)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.05)
+        left = [p for p in left if _alive(p)]
+    for pgid in left:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+def _tell_watchdog(line: str) -> None:
+    with _lock:
+        pipe = _watchdog["pipe"]
+        if pipe is None or _watchdog["pid"] != os.getpid():
+            read, write = os.pipe()
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "graft.core.processes", str(GRACE_SECONDS)],
+                stdin=read,
+                stdout=subprocess.DEVNULL,
+                start_new_session=True,
+                close_fds=True,
+            )
+            os.close(read)
+            pipe = os.fdopen(write, "w", buffering=1)
+            _watchdog.update(proc=proc, pipe=pipe, pid=os.getpid())
+        with contextlib.suppress(OSError):
+            pipe.write(line + "\n")
+
+
+def run_group(
+    cmd: Sequence[str],
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    stdout: IO[Any] | int | None = None,
+    stderr: IO[Any] | int | None = None,
+) -> int:
+    """Run ``cmd`` in its own process group and return its exit status.
+
+    When graft is told to stop (a signal, in this or another thread) the whole group is ended
+    and :class:`Interrupted` raised here, after the group is gone.
+    """
+    _check()
+    proc = subprocess.Popen(
+        list(cmd),
+        cwd=cwd,
+        env=dict(env) if env is not None else None,
+        stdout=stdout,
+        stderr=stderr,
+        process_group=0,
+    )
+    pgid = proc.pid
+    _tell_watchdog(f"+{pgid}")
+    try:
+        while True:
+            try:
+                code = proc.wait(timeout=POLL_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                if _STOP.is_set():
+                    raise Interrupted(_state["signal"] or signal.SIGINT) from None
+    except BaseException:
+        end_group(pgid)
+        proc.wait()
+        raise
+    finally:
+        _tell_watchdog(f"-{pgid}")
+    if _alive(pgid):  # the leader is done; what it left running in its group is not kept
+        end_group(pgid)
+    _check()
+    return code
+
+
+# --- the watchdog (python -m graft.core.processes GRACE) ------------------------------------
+
+
+def watchdog(stream: IO[str], grace: float) -> None:
+    """Read ``+PGID``/``-PGID`` lines until end-of-file, then end every group still listed."""
+    for s in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, signal.SIG_IGN)
+    groups: set[int] = set()
+    for line in stream:
+        text = line.strip()
+        if text[1:].isdigit():
+            (groups.add if text[0] == "+" else groups.discard)(int(text[1:]))
+    end_group(*(p for p in groups if _alive(p)), grace=grace)
+
+
+if __name__ == "__main__":
+    watchdog(sys.stdin, float(sys.argv[1]) if len(sys.argv) > 1 else GRACE_SECONDS)
