@@ -49,6 +49,7 @@ from graft.core.worktree import (
     repro_command,
     run_logged,
     stage_report,
+    sweep_worktrees,
     temporary_worktree,
 )
 from graft.experiments import names
@@ -549,7 +550,13 @@ def run_one(
 ) -> Result:
     """Build ``exp/NAME`` here; on success the branch exists, on failure nothing does."""
     job = Job(spec, plan.base.sha, plan.base.name, plan.run, plan.branches, targets=plan.targets)
+    sweep_stale(plan.root)
     return run_local(plan, job, lock or threading.Lock(), progress)
+
+
+def sweep_stale(root: Path) -> list[Path]:
+    """Remove the worktrees a killed graft left under ``.graft/worktrees`` (their lock is free)."""
+    return sweep_worktrees(root, root / WORKTREES_DIR)
 
 
 def run_local(plan: Plan, job: Job, lock: threading.Lock, progress: Reporter = SILENT) -> Result:

@@ -32,6 +32,7 @@ from graft.experiments.branches import (
     Outcome,
     Plan,
     run_local,
+    sweep_stale,
 )
 
 Started = Callable[[int, Job], None]
@@ -79,6 +80,7 @@ class LocalExecutor:
             finished(index, outcome)
             return outcome
 
+        sweep_stale(self.plan.root)  # worktrees a killed graft left behind
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="graft-exp")
         try:
             futures = [pool.submit(one, i, job) for i, job in enumerate(jobs)]
