@@ -32,7 +32,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -48,14 +48,36 @@ _lock = threading.Lock()
 _watchdog: dict[str, Any] = {"proc": None, "pipe": None, "pid": None}
 
 
+_local = threading.local()  # a thread's own stop condition (a cluster task cancelled by its client)
+
+
 def stopping() -> bool:
-    """Whether a signal asked graft to stop (every thread then winds down)."""
-    return _STOP.is_set()
-
-
-def _check() -> None:
+    """Whether this thread must wind down: a signal asked graft to stop, or the thread's own
+    condition (:func:`stop_when`) holds."""
     if _STOP.is_set():
-        raise Interrupted(_state["signal"] or signal.SIGINT)
+        return True
+    check = getattr(_local, "check", None)
+    return bool(check is not None and check())
+
+
+@contextlib.contextmanager
+def stop_when(check: Callable[[], bool]) -> Iterator[None]:
+    """In this thread, also stop (end the running group, raise Interrupted) once ``check()`` holds."""
+    previous = getattr(_local, "check", None)
+    _local.check = check
+    try:
+        yield
+    finally:
+        _local.check = previous
+
+
+def check_stop() -> None:
+    """Raise :class:`Interrupted` when this thread must stop (before a step that publishes)."""
+    if stopping():
+        raise Interrupted(_state["signal"] or signal.SIGTERM)
+
+
+_check = check_stop
 
 
 def _handler(signum: int, frame: Any) -> None:
@@ -179,8 +201,8 @@ def run_group(
                 code = proc.wait(timeout=POLL_SECONDS)
                 break
             except subprocess.TimeoutExpired:
-                if _STOP.is_set():
-                    raise Interrupted(_state["signal"] or signal.SIGINT) from None
+                if stopping():
+                    raise Interrupted(_state["signal"] or signal.SIGTERM) from None
     except BaseException:
         end_group(pgid)
         proc.wait()

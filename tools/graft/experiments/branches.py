@@ -38,7 +38,7 @@ from graft.core.dvcremote import CONFIG_FILE as DVC_CONFIG
 from graft.core.dvcremote import Remote, check_plugin, default_remote
 from graft.core.errors import GitError, GraftError, Interrupted, ParamsError
 from graft.core.fsio import atomic_write_text
-from graft.core.processes import deferred
+from graft.core.processes import check_stop, deferred
 from graft.core.progress import SILENT, Reporter
 from graft.core.worktree import (
     PipelineFailed,
@@ -536,11 +536,13 @@ def build(
             files = tuple(
                 f for f in gitrepo.git(wt, "diff", "--name-only", job.base_sha, sha).splitlines() if f.strip()
             )
+        check_stop()  # stopped (a signal, a cancelled cluster task): nothing is sent or published
         # a run where no stage ran got everything from the DVC remote: nothing new to send
         if push_data and job.run and (pull is False or "ran" in stages.values()):
             progress.step(f"{spec.branch}: pushing the outputs and run cache to the DVC remote")
             push_run(wt, log, env)
         if publish is not None and sha is not None:
+            check_stop()
             sha = publish(sha)
     return Built(sha, files, metrics, stages)
 
