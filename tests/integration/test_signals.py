@@ -121,3 +121,32 @@ def test_sigkill_the_watchdog_ends_the_group_and_the_next_run_removes_the_worktr
     assert git(project, "worktree", "list", "--porcelain").count("worktree ") == 1
     assert sorted(p.name for p in (project / ".graft" / "worktrees").iterdir()) == []
     assert git(project, "branch", "--list", "exp/*").split() == ["exp/after"]
+
+
+def test_sigterm_to_the_cluster_client_cancels_the_task_and_the_worker_ends_its_run(project, tmp_path):
+    """`--cluster local:1`: the client cancels the task; the worker's run sees it, ends its
+    process group and removes its worktree and log; nothing is pushed."""
+    origin, store = tmp_path / "origin.git", tmp_path / "dvc-store"
+    git(tmp_path, "init", "-q", "--bare", str(origin))
+    store.mkdir()
+    subprocess.run(["dvc", "remote", "add", "-q", "-d", "store", str(store)], cwd=project, check=True)
+    git(project, "commit", "-q", "-am", "a DVC remote for the workers")
+    git(project, "remote", "add", "origin", str(origin))
+    git(project, "push", "-q", "origin", "main")
+    before, remote_before = repo_state(project), git(origin, "for-each-ref")
+    run = Graft(project, tmp_path, "exp", "new", "far", "--cluster", "local:1", "--set", "nap.seconds=600")
+    groups = nap.stage_groups(run.pid_dir, timeout=300)
+    os.kill(run.proc.pid, signal.SIGTERM)
+    status, err = run.finish(timeout=120)
+    assert status == 143, err
+    assert error_lines(err) == ["graft: interrupted by SIGTERM"], err
+    assert_nothing_left(run, groups)  # the worker processes included
+    assert git(origin, "for-each-ref") == remote_before  # nothing pushed
+    worker = project / ".graft" / "cluster"
+    assert sorted(p.name for p in (worker / "logs").iterdir()) == []
+    assert [p for p in (worker / "worktrees").rglob("*") if p.parent.parent == worker / "worktrees"] == []
+    after = repo_state(project)
+    # what the local worker keeps between tasks (its clone, its DVC cache) is all that is new
+    files: dict[str, str] = after.pop("files")  # type: ignore[assignment]
+    assert {k: v for k, v in files.items() if not k.startswith(".graft/cluster/")} == before.pop("files")
+    assert after == before

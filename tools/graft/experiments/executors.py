@@ -190,10 +190,22 @@ class DaskExecutor:
         return [o for o in outcomes if o is not None]
 
     def cancel(self, futures: Sequence[Any]) -> None:
+        """Cancel ``futures``, then wait (up to the grace period and a little) until no worker
+        still runs one: a cancelled task ends its process group and removes its worktree."""
         import contextlib
+        import time
 
+        from graft.core.processes import GRACE_SECONDS
+
+        keys = {f.key for f in futures}
         with contextlib.suppress(Exception):
             self.client.cancel(list(futures), force=True)
+            deadline = time.monotonic() + GRACE_SECONDS + 5.0
+            while time.monotonic() < deadline:
+                running = self.client.run(_executing, sorted(keys, key=str))
+                if not any(running.values()):
+                    return
+                time.sleep(0.2)
 
     def _gather(
         self,
@@ -222,6 +234,12 @@ class DaskExecutor:
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+
+
+def _executing(keys: list[Any], dask_worker: Any = None) -> list[Any]:
+    """On a worker: which of ``keys`` a thread of it still executes (cancelled ones included)."""
+    wanted = set(keys)
+    return [task.key for task in dask_worker.state.executing if task.key in wanted]
 
 
 def open_executor(plan: Plan, jobs: int = 2, cluster: str | None = None) -> Executor:
