@@ -172,6 +172,19 @@ def _tell_watchdog(line: str) -> None:
             pipe.write(line + "\n")
 
 
+def _wait(proc: subprocess.Popen[bytes]) -> int:
+    """The exit status of ``proc``. The main thread blocks (the signal handler raises in it);
+    another thread, or one with its own stop condition, polls :func:`stopping`."""
+    if threading.current_thread() is threading.main_thread() and getattr(_local, "check", None) is None:
+        return proc.wait()
+    while True:
+        try:
+            return proc.wait(timeout=POLL_SECONDS)
+        except subprocess.TimeoutExpired:
+            if stopping():
+                raise Interrupted(_state["signal"] or signal.SIGTERM) from None
+
+
 def run_group(
     cmd: Sequence[str],
     cwd: Path,
@@ -185,32 +198,29 @@ def run_group(
     and :class:`Interrupted` raised here, after the group is gone.
     """
     _check()
-    proc = subprocess.Popen(
-        list(cmd),
-        cwd=cwd,
-        env=dict(env) if env is not None else None,
-        stdout=stdout,
-        stderr=stderr,
-        process_group=0,
-    )
-    pgid = proc.pid
-    _tell_watchdog(f"+{pgid}")
+    proc: subprocess.Popen[bytes] | None = None
     try:
-        while True:
-            try:
-                code = proc.wait(timeout=POLL_SECONDS)
-                break
-            except subprocess.TimeoutExpired:
-                if stopping():
-                    raise Interrupted(_state["signal"] or signal.SIGTERM) from None
+        with deferred():  # a signal never falls between starting the group and knowing it
+            proc = subprocess.Popen(
+                list(cmd),
+                cwd=cwd,
+                env=dict(env) if env is not None else None,
+                stdout=stdout,
+                stderr=stderr,
+                process_group=0,
+            )
+            _tell_watchdog(f"+{proc.pid}")
+        code = _wait(proc)
     except BaseException:
-        end_group(pgid)
-        proc.wait()
+        if proc is not None:
+            end_group(proc.pid)
+            proc.wait()
         raise
     finally:
-        _tell_watchdog(f"-{pgid}")
-    if _alive(pgid):  # the leader is done; what it left running in its group is not kept
-        end_group(pgid)
+        if proc is not None:
+            _tell_watchdog(f"-{proc.pid}")
+    if _alive(proc.pid):  # the leader is done; what it left running in its group is not kept
+        end_group(proc.pid)
     _check()
     return code
 
