@@ -195,7 +195,7 @@ def check_clean(root: Path) -> None:
         )
 
 
-def check_name(repo: pygit2.Repository, name: str, local: Sequence[str] | None = None) -> None:
+def check_name(repo: pygit2.Repository, name: str, local: names.Taken | None = None) -> None:
     """Every local check of an experiment name (graft.experiments.names): Git's rules, the
     length limit, and no clash with a local branch (``local``: the branch names, read once)."""
     names.check_syntax(name)
@@ -219,8 +219,9 @@ def check_remote(root: Path) -> str:
 
 def check_remote_names(specs: Sequence[Spec], heads: Mapping[str, str], where: str) -> None:
     """No branch of ``specs`` clashes with a branch of the Git remote (``heads``, ls-remote)."""
+    taken = names.Taken(heads)
     for spec in specs:
-        names.check_free(spec.branch, heads, f" on the Git remote {where}")
+        names.check_free(spec.branch, taken, f" on the Git remote {where}")
 
 
 def remote_url(root: Path, git_remote: str | None) -> str:
@@ -320,7 +321,7 @@ def make_plan(
     revision = gitrepo.resolve(repo, base)
     params_text = base_params(revision)
     specs: list[Spec] = []
-    local = list(repo.branches.local) if branches else []
+    local = names.Taken(repo.branches.local if branches else ())
     for name, assignments in experiments:
         if branches:
             check_name(repo, name, local)

@@ -53,15 +53,37 @@ def check_syntax(name: str, what: str = "experiment name", reserve: int = 0) -> 
         )
 
 
-def clash(branch: str, existing: Iterable[str]) -> str | None:
+class Taken:
+    """Existing branch names, indexed so that a clash costs a few set lookups whatever their number."""
+
+    def __init__(self, existing: Iterable[str]) -> None:
+        self.names: set[str] = set()
+        self.folders: dict[str, str] = {}  # a folder of an existing branch -> that branch
+        for name in sorted(existing):
+            self.add(name)
+
+    def add(self, name: str) -> None:
+        self.names.add(name)
+        parts = name.split("/")
+        for i in range(1, len(parts)):
+            self.folders.setdefault("/".join(parts[:i]), name)
+
+    def clash(self, branch: str) -> str | None:
+        """The existing branch ``branch`` cannot live beside: itself, or a folder of the other."""
+        if branch in self.names:
+            return branch
+        if branch in self.folders:
+            return self.folders[branch]
+        parts = branch.split("/")
+        return next((f for f in ("/".join(parts[:i]) for i in range(1, len(parts))) if f in self.names), None)
+
+
+def clash(branch: str, existing: Iterable[str] | Taken) -> str | None:
     """The existing branch ``branch`` cannot live beside: itself, or a folder of the other."""
-    for other in existing:
-        if other == branch or other.startswith(branch + "/") or branch.startswith(other + "/"):
-            return other
-    return None
+    return (existing if isinstance(existing, Taken) else Taken(existing)).clash(branch)
 
 
-def check_free(branch: str, existing: Iterable[str], where: str = "") -> None:
+def check_free(branch: str, existing: Iterable[str] | Taken, where: str = "") -> None:
     """Refuse ``branch`` when it clashes with ``existing`` (``where``: e.g. " on the Git remote X")."""
     other = clash(branch, existing)
     if other is None:
@@ -76,9 +98,9 @@ def check_free(branch: str, existing: Iterable[str], where: str = "") -> None:
 
 def check_batch(branches: Iterable[str]) -> None:
     """No two branches of one batch clash (the same name twice, or one a folder of another)."""
-    seen: list[str] = []
+    seen = Taken(())
     for branch in branches:
-        other = clash(branch, seen)
+        other = seen.clash(branch)
         if other is not None:
             if other == branch:
                 name = branch.removeprefix(gitrepo.EXP_PREFIX)
@@ -87,7 +109,7 @@ def check_batch(branches: Iterable[str]) -> None:
                 f"branches '{shown(other)}' and '{shown(branch)}' of one batch cannot both exist "
                 "(one would be a folder of the other)"
             )
-        seen.append(branch)
+        seen.add(branch)
 
 
 def file_stem(name: str) -> str:

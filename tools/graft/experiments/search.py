@@ -255,13 +255,14 @@ def check_kept_names(repo: Any, name: str, trials: int, heads: Mapping[str, str]
     """Every branch the search may keep (``exp/NAME-t000`` ... for ``trials`` trials) can be created:
     it exists already (kept by an earlier run, checked then) or clashes with no branch here or on
     the Git remote (``heads``) — checked before any trial runs."""
-    local = list(repo.branches.local)
+    local = names.Taken(repo.branches.local)
+    remote = names.Taken(heads or ())
     for number in range(trials):
         branch = gitrepo.EXP_PREFIX + trial_name(name, number)
-        if branch not in local:
+        if branch not in local.names:
             names.check_free(branch, local)
-        if heads is not None and branch not in heads:
-            names.check_free(branch, heads, where)
+        if heads is not None and branch not in remote.names:
+            names.check_free(branch, remote, where)
 
 
 def trial_name(study: str, number: int) -> str:
