@@ -205,6 +205,7 @@ def run_group(
                 list(cmd),
                 cwd=cwd,
                 env=dict(env) if env is not None else None,
+                stdin=subprocess.DEVNULL,  # a background group reading the terminal would be stopped
                 stdout=stdout,
                 stderr=stderr,
                 process_group=0,
