@@ -45,11 +45,11 @@ def project(template: Path, tmp_path: Path) -> Path:
 class Graft:
     """`graft ARGS` started in ``project`` with its own pid folder and environment mark."""
 
-    def __init__(self, project: Path, tmp_path: Path, *args: str) -> None:
+    def __init__(self, project: Path, tmp_path: Path, *args: str, **env_extra: str) -> None:
         self.pid_dir = tmp_path / f"pids-{uuid.uuid4().hex[:6]}"
         self.pid_dir.mkdir()
         self.mark = uuid.uuid4().hex
-        env = {**os.environ, "NAP_PID_DIR": str(self.pid_dir), "NAP_MARK": self.mark}
+        env = {**os.environ, **env_extra, "NAP_PID_DIR": str(self.pid_dir), "NAP_MARK": self.mark}
         self.proc = subprocess.Popen(
             [str(BIN / "graft"), *args],
             cwd=project,
@@ -104,6 +104,28 @@ def test_sigterm_to_a_grid_ends_every_running_point_and_starts_no_other(project,
     assert error_lines(err) == ["graft: interrupted by SIGTERM"], err
     assert len(list(run.pid_dir.iterdir())) == 2  # the third point never started
     assert_nothing_left(run, groups)
+    assert repo_state(project) == before
+
+
+def test_sigterm_to_reproduce_ends_the_pipeline_and_leaves_no_worktree_or_log(project, tmp_path):
+    """`graft reproduce TAG` re-runs the tagged pipeline in a temporary worktree under $TMPDIR."""
+    (project / "params.yaml").write_text("nap:\n  seconds: 600\n")
+    git(project, "commit", "-q", "-am", "a long nap")
+    git(project, "tag", "-a", "nap@v1.0.0", "-m", "Release nap v1.0.0")
+    git(project, "reset", "-q", "--hard", "HEAD~1")
+    before = repo_state(project)
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    # (DVC_NO_ANALYTICS: DVC itself leaves its analytics reports in $TMPDIR after every command)
+    run = Graft(project, tmp_path, "reproduce", "nap@v1.0.0", TMPDIR=str(temporary), DVC_NO_ANALYTICS="1")
+    groups = nap.stage_groups(run.pid_dir)
+    assert any(temporary.iterdir())  # the worktree and the log are there while it runs
+    os.kill(run.proc.pid, signal.SIGTERM)
+    status, err = run.finish()
+    assert status == 143, err
+    assert error_lines(err) == ["graft: interrupted by SIGTERM"], err
+    assert_nothing_left(run, groups)
+    assert sorted(temporary.iterdir()) == []
     assert repo_state(project) == before
 
 
