@@ -138,8 +138,14 @@ def _alive(pgid: int) -> bool:
     return True
 
 
-def end_group(*pgids: int, grace: float = GRACE_SECONDS) -> None:
-    """SIGTERM to the groups ``pgids``, then SIGKILL to whatever is left after ``grace`` seconds."""
+def end_group(
+    *pgids: int, grace: float = GRACE_SECONDS, leader: subprocess.Popen[bytes] | None = None
+) -> None:
+    """SIGTERM to the groups ``pgids``, then SIGKILL to whatever is left after ``grace`` seconds.
+
+    ``leader``: our own child leading the group, reaped as it ends (a zombie still counts as a
+    member of its group, so an unreaped leader would always cost the whole grace period).
+    """
     for pgid in pgids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGTERM)
@@ -147,6 +153,8 @@ def end_group(*pgids: int, grace: float = GRACE_SECONDS) -> None:
     left = list(pgids)
     while left and time.monotonic() < deadline:
         time.sleep(0.05)
+        if leader is not None:
+            leader.poll()
         left = [p for p in left if _alive(p)]
     for pgid in left:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -214,7 +222,7 @@ def run_group(
         code = _wait(proc)
     except BaseException:
         if proc is not None:
-            end_group(proc.pid)
+            end_group(proc.pid, leader=proc)
             proc.wait()
         raise
     finally:
