@@ -56,8 +56,9 @@ def test_success_and_returned_code():
 
 
 def test_exit_code_table_is_distinct_and_documented():
-    """0 success, 1 a failed check, 2 usage, 3 an error that stopped the command, 4 no data."""
-    assert [int(c) for c in ExitCode] == [0, 1, 2, 3, 4, 130]
+    """0 success, 1 a failed check, 2 usage, 3 an error that stopped the command, 4 no data,
+    128 + the signal's number for SIGHUP, SIGINT and SIGTERM."""
+    assert [int(c) for c in ExitCode] == [0, 1, 2, 3, 4, 129, 130, 143]
     assert (GraftError.exit_code, GitError.exit_code, DataError.exit_code) == (3, 3, 3)
     assert (CheckFailed.exit_code, UsageError.exit_code) == (1, 2)
     from graft.monitoring import EXIT_NO_DATA

@@ -151,6 +151,12 @@ def test_what_is_kept_and_why(repo, capsys, tmp_path):
     assert "refs/graft/archive/exp/old-loser already archives" in out
     assert "exp/old-loser: refs/graft/archive/exp/old-loser already archives" in err
     assert "exp/old-loser" in git(repo, "branch", "--list")
+    # an archive ref under which this branch's would be a folder (or the other way): kept, not half-pruned
+    git(repo, "update-ref", "refs/graft/archive/exp/new-loser/old", git(repo, "rev-parse", "main"))
+    assert main(["exp", "prune", "new-loser", "--force", "--no-dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "refs/graft/archive/exp/new-loser/old is in the way of archiving it as" in out, out
+    assert "exp/new-loser" in git(repo, "branch", "--list")
 
 
 def test_an_unmerged_branch_named_without_force_is_refused_and_kept(repo, capsys):

@@ -181,8 +181,9 @@ def exp_new(
 
 def exp_grid_points(sets: Sequence[str], prefix: str = "grid") -> list[tuple[str, list[Any]]]:
     """The grid's experiment names and their assignments (no repository needed)."""
-    from graft.experiments import overrides
+    from graft.experiments import names, overrides
 
+    names.check_syntax(prefix, "--prefix")
     points = overrides.expand_grid(overrides.parse_grid(sets), prefix)
     return [(p.name, list(p.assignments)) for p in points]
 

@@ -10,8 +10,15 @@ command (and every pipeline stage) exits with one of :class:`ExitCode`:
 3   ERROR         an error stopped the command: not a repository, unknown revision,
                   unreachable server, bad params, a missing optional dependency, a bug
 4   NO_DATA       nothing to judge: `graft monitor`'s window holds too few predictions
-130 INTERRUPTED   Ctrl-C
+129 HANGUP        SIGHUP (the terminal closed)
+130 INTERRUPTED   Ctrl-C, SIGINT
+143 TERMINATED    SIGTERM (``kill``, ``timeout``, a CI job cancelled)
 ==  ============  ==========================================================================
+
+A signal (SIGINT, SIGTERM, SIGHUP) delivered to graft's own process becomes
+:class:`Interrupted` (see :mod:`graft.core.processes`): the processes graft started are ended,
+temporary worktrees and logs removed, and graft exits 128 + the signal's number with the one
+line ``graft: interrupted by SIGNAME``.
 
 ``GraftError`` subclasses carry
 their code as ``exit_code``; an unexpected exception prints a one-line notice saying how to
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import enum
 import os
+import signal
 import sys
 from collections.abc import Callable
 
@@ -34,7 +42,9 @@ class ExitCode(enum.IntEnum):
     USAGE = 2
     ERROR = 3
     NO_DATA = 4
-    INTERRUPTED = 130
+    HANGUP = 128 + signal.SIGHUP
+    INTERRUPTED = 128 + signal.SIGINT
+    TERMINATED = 128 + signal.SIGTERM
 
 
 class GraftError(Exception):
@@ -71,20 +81,46 @@ class MissingDependency(GraftError):
     """An optional dependency is not installed; the message names the extra that brings it."""
 
 
+class Interrupted(BaseException):
+    """SIGINT, SIGTERM or SIGHUP reached graft: unwind everything (a BaseException, so no
+    ``except Exception`` that reports one failed experiment and goes on can swallow it)."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = int(signum)
+        super().__init__(f"interrupted by {self.name}")
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
 def one_line(message: str) -> str:
     """Collapse a message to one line so stderr stays greppable."""
     return " ".join(str(message).split())
 
 
 def run_main(func: Callable[[], int | None], prog: str) -> int:
-    """Run ``func`` and turn its outcome into an exit code; the only place errors are printed."""
+    """Run ``func`` and turn its outcome into an exit code; the only place errors are printed.
+
+    SIGINT, SIGTERM and SIGHUP are handled while ``func`` runs (:mod:`graft.core.processes`).
+    """
+    from graft.core.processes import signals_handled
+
     try:
-        code = func()
+        with signals_handled():
+            code = func()
     except CheckFailed as exc:
         print(f"{prog}: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except GraftError as exc:
         print(f"{prog}: error: {one_line(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except Interrupted as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)

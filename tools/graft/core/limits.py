@@ -191,6 +191,15 @@ LOG_QUEUE_ROWS = define(
     "(--log-durability async) or gets 503 (commit)",
 )
 
+# --- experiment names (graft.experiments.names) -------------------------------------------------
+EXP_NAME_BYTES = define(
+    "EXP_NAME_BYTES",
+    200,
+    "bytes",
+    "length of an experiment name (UTF-8, without exp/; a search's name leaves room for -tNNN): "
+    "Git keeps each ref as a file, so one past the file system's 255-byte names could not be created",
+)
+
 
 # --- the README's table -------------------------------------------------------------------------
 

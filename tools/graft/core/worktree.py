@@ -39,6 +39,7 @@ from typing import IO
 from graft.core import gitrepo
 from graft.core.dvcremote import PushReport, parse_report
 from graft.core.errors import GitError, GraftError
+from graft.core.processes import deferred, run_group
 
 _GIT_LOCK = threading.Lock()  # `git worktree add/remove` of one repository, one at a time
 
@@ -70,21 +71,24 @@ def pipeline_env(worktree: Path) -> dict[str, str]:
 
 
 def run_logged(cmd: Sequence[str], cwd: Path, log: Path, env: Mapping[str, str] | None = None) -> int:
-    """Run ``cmd`` in ``cwd`` appending its output to ``log``; returns the exit status."""
+    """Run ``cmd`` in ``cwd`` appending its output to ``log``; returns the exit status.
+
+    The command runs in its own process group (:func:`graft.core.processes.run_group`): a
+    signal to graft ends the whole group and raises :class:`~graft.core.errors.Interrupted`.
+    """
     with log.open("a", encoding="utf-8") as handle:
         handle.write(f"$ {' '.join(cmd)}  (in {cwd})\n")
         handle.flush()
         started = time.monotonic()
-        proc = subprocess.run(
-            list(cmd),
-            cwd=cwd,
-            env=dict(env) if env is not None else pipeline_env(cwd),
+        code = run_group(
+            cmd,
+            cwd,
+            env if env is not None else pipeline_env(cwd),
             stdout=handle,
             stderr=subprocess.STDOUT,
-            check=False,
         )
-        handle.write(f"[exit status {proc.returncode} after {time.monotonic() - started:.1f}s]\n")
-    return proc.returncode
+        handle.write(f"[exit status {code} after {time.monotonic() - started:.1f}s]\n")
+    return code
 
 
 def dvc_cache_dir(root: Path) -> Path:
@@ -127,12 +131,13 @@ def _worktree_admin(root: Path) -> Iterator[None]:
 
 
 def _remove_worktree(root: Path, path: Path) -> None:
+    """Remove the worktree and its registration (``git worktree prune`` drops a stale one)."""
     try:
-        gitrepo.git(root, "worktree", "remove", "--force", str(path))
+        gitrepo.git(root, "worktree", "remove", "--force", "--force", str(path))
     except GitError:
         shutil.rmtree(path, ignore_errors=True)
-        with contextlib.suppress(GitError):
-            gitrepo.git(root, "worktree", "prune")
+    with contextlib.suppress(GitError):
+        gitrepo.git(root, "worktree", "prune")
 
 
 @contextlib.contextmanager
@@ -152,16 +157,16 @@ def temporary_worktree(
         if parent is not None:
             stack.enter_context(file_lock(holder.with_name(holder.name + ".lock")))
         try:
-            with _worktree_admin(root):
+            with deferred(), _worktree_admin(root):  # a signal never leaves a half-added worktree
                 gitrepo.git(root, "worktree", "add", "--quiet", "--detach", "--force", str(path), sha)
             yield path
         finally:
             if not keep:
-                with _worktree_admin(root):
+                with deferred(), _worktree_admin(root):
                     _remove_worktree(root, path)
-                shutil.rmtree(holder, ignore_errors=True)
-                if parent is not None:
-                    holder.with_name(holder.name + ".lock").unlink(missing_ok=True)
+                    shutil.rmtree(holder, ignore_errors=True)
+                    if parent is not None:
+                        holder.with_name(holder.name + ".lock").unlink(missing_ok=True)
 
 
 def sweep_worktrees(root: Path, parent: Path) -> list[Path]:

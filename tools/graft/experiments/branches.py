@@ -37,8 +37,9 @@ import pygit2
 from graft.core import gitrepo
 from graft.core.dvcremote import CONFIG_FILE as DVC_CONFIG
 from graft.core.dvcremote import PushReport, Remote, check_plugin, default_remote
-from graft.core.errors import GitError, GraftError, ParamsError, UsageError
+from graft.core.errors import GitError, GraftError, Interrupted, ParamsError
 from graft.core.fsio import atomic_write_text
+from graft.core.processes import check_stop, deferred
 from graft.core.progress import SILENT, Reporter
 from graft.core.worktree import (
     PipelineFailed,
@@ -49,8 +50,10 @@ from graft.core.worktree import (
     repro_command,
     run_logged,
     stage_report,
+    sweep_worktrees,
     temporary_worktree,
 )
+from graft.experiments import names
 from graft.experiments.overrides import Assignment, Override, format_value, plan_text
 from graft.experiments.overrides import apply as apply_overrides
 from graft.project import Project, find_root
@@ -194,14 +197,11 @@ def check_clean(root: Path) -> None:
         )
 
 
-def check_name(repo: pygit2.Repository, name: str) -> None:
-    branch = gitrepo.EXP_PREFIX + name
-    if not name or not gitrepo.is_valid_branch_name(branch):
-        raise UsageError(
-            f"'{name}' is not a valid experiment name: '{branch}' is not a valid Git branch name"
-        )
-    if gitrepo.branch_exists(repo, branch):
-        raise GitError(f"branch '{branch}' already exists (pick another name or delete it)")
+def check_name(repo: pygit2.Repository, name: str, local: names.Taken | None = None) -> None:
+    """Every local check of an experiment name (graft.experiments.names): Git's rules, the
+    length limit, and no clash with a local branch (``local``: the branch names, read once)."""
+    names.check_syntax(name)
+    names.check_free(gitrepo.EXP_PREFIX + name, repo.branches.local if local is None else local)
 
 
 def base_params(base: gitrepo.Revision) -> str:
@@ -211,11 +211,19 @@ def base_params(base: gitrepo.Revision) -> str:
     return data.decode("utf-8")
 
 
-def check_remote(root: Path) -> None:
+def check_remote(root: Path) -> str:
+    """The URL of ``origin`` (``--push``), refused by name when there is none."""
     try:
-        gitrepo.git(root, "remote", "get-url", REMOTE)
+        return gitrepo.git(root, "remote", "get-url", REMOTE)
     except GitError:
         raise GitError(f"--push: the repository has no Git remote '{REMOTE}'") from None
+
+
+def check_remote_names(specs: Sequence[Spec], heads: Mapping[str, str], where: str) -> None:
+    """No branch of ``specs`` clashes with a branch of the Git remote (``heads``, ls-remote)."""
+    taken = names.Taken(heads)
+    for spec in specs:
+        names.check_free(spec.branch, taken, f" on the Git remote {where}")
 
 
 def remote_url(root: Path, git_remote: str | None) -> str:
@@ -259,9 +267,7 @@ def check_cluster(
     """What workers need, checked from here: the Git remote, the base on it, a committed DVC remote."""
     url = remote_url(root, git_remote)
     heads = remote_heads(root, url)
-    taken = [s.branch for s in specs if s.branch in heads]
-    if taken:
-        raise GitError(f"branch '{taken[0]}' already exists on the Git remote {url} (pick another name)")
+    check_remote_names(specs, heads, url)
     # the remote branch named like the base first, then main: usually one `git merge-base` call
     first = [heads[n] for n in (base.name.removeprefix(f"{REMOTE}/"), DEFAULT_BASE) if n in heads]
     candidates = dict.fromkeys([*first, *heads.values()])
@@ -317,16 +323,15 @@ def make_plan(
     revision = gitrepo.resolve(repo, base)
     params_text = base_params(revision)
     specs: list[Spec] = []
-    seen: set[str] = set()
+    local = names.Taken(repo.branches.local if branches else ())
     for name, assignments in experiments:
         if branches:
-            check_name(repo, name)
-        if name in seen:
-            raise UsageError(f"experiment name '{name}' is used twice")
-        seen.add(name)
+            check_name(repo, name, local)
         specs.append(Spec(name, tuple(plan_text(params_text, assignments, f"{PARAMS_FILE} at {base}"))))
+    names.check_batch(s.branch for s in specs)
     if push and not cluster:
-        check_remote(root)
+        url = check_remote(root)
+        check_remote_names(specs if branches else (), remote_heads(root, REMOTE), f"'{REMOTE}' ({url})")
         remote = default_remote(_dvc_config(root))
         if remote is not None:  # dvc push runs here: its filesystem plugin must be installed here
             check_plugin(remote)
@@ -358,19 +363,16 @@ def jobs_of(plan: Plan) -> list[Job]:
 # running one experiment (here or on a worker)
 
 
-def slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name.replace("/", "__"))
-
-
 def log_path(logs: Path, name: str) -> Path:
-    """A new, empty log file ``<logs>/<name>-<timestamp>[-n].log``."""
+    """A new, empty log file ``<logs>/<stem>-<timestamp>[-n].log`` (stem: :func:`names.file_stem`)."""
     logs.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = logs / f"{slug(name)}-{stamp}.log"
+    stem = names.file_stem(name)
+    path = logs / f"{stem}-{stamp}.log"
     n = 1
     while path.exists():
         n += 1
-        path = logs / f"{slug(name)}-{stamp}-{n}.log"
+        path = logs / f"{stem}-{stamp}-{n}.log"
     path.touch()
     return path
 
@@ -507,7 +509,7 @@ def build(
     """
     spec = job.spec
     progress.step(f"{spec.branch}: preparing a worktree at {job.base_name} ({job.base_sha[:8]})")
-    with temporary_worktree(root, job.base_sha, slug(spec.name), parent=worktrees) as wt:
+    with temporary_worktree(root, job.base_sha, names.file_stem(spec.name), parent=worktrees) as wt:
         params = wt / PARAMS_FILE
         atomic_write_text(params, apply_overrides(params.read_text(encoding="utf-8"), spec.overrides))
         env = {**pipeline_env(wt), **(env_extra or {})}
@@ -539,6 +541,7 @@ def build(
             files = tuple(
                 f for f in gitrepo.git(wt, "diff", "--name-only", job.base_sha, sha).splitlines() if f.strip()
             )
+        check_stop()  # stopped (a signal, a cancelled cluster task): nothing is sent or published
         # a branch is published only once the DVC remote holds everything its dvc.lock names,
         # however the stages were obtained (a long-lived worker's own cache included): when all
         # of it is there that costs one batched existence check. A search trial publishes
@@ -548,6 +551,7 @@ def build(
             progress.step(f"{spec.branch}: making sure the DVC remote holds the outputs and run cache")
             uploaded = push_run(wt, log, env, job.targets)
         if publish is not None and sha is not None:
+            check_stop()
             sha = publish(sha)
     return Built(sha, files, metrics, stages, uploaded)
 
@@ -557,7 +561,13 @@ def run_one(
 ) -> Result:
     """Build ``exp/NAME`` here; on success the branch exists, on failure nothing does."""
     job = Job(spec, plan.base.sha, plan.base.name, plan.run, plan.branches, targets=plan.targets)
+    sweep_stale(plan.root)
     return run_local(plan, job, lock or threading.Lock(), progress)
+
+
+def sweep_stale(root: Path) -> list[Path]:
+    """Remove the worktrees a killed graft left under ``.graft/worktrees`` (their lock is free)."""
+    return sweep_worktrees(root, root / WORKTREES_DIR)
 
 
 def run_local(plan: Plan, job: Job, lock: threading.Lock, progress: Reporter = SILENT) -> Result:
@@ -568,7 +578,7 @@ def run_local(plan: Plan, job: Job, lock: threading.Lock, progress: Reporter = S
     keep_log = True
 
     def publish(sha: str) -> str:
-        with lock:
+        with deferred(), lock:  # a signal during `git branch` is acted on once it is done
             gitrepo.git(root, "branch", spec.branch, sha)
         if plan.push:
             try:
@@ -593,6 +603,9 @@ def run_local(plan: Plan, job: Job, lock: threading.Lock, progress: Reporter = S
             progress=progress,
         )
         keep_log = False
+    except Interrupted:  # an interrupted run leaves nothing, its log included
+        keep_log = False
+        raise
     except ExperimentFailed:
         raise
     except (PipelineFailed, GraftError) as exc:

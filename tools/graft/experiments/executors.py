@@ -33,6 +33,7 @@ from graft.experiments.branches import (
     Outcome,
     Plan,
     run_local,
+    sweep_stale,
 )
 
 Started = Callable[[int, Job], None]
@@ -80,9 +81,18 @@ class LocalExecutor:
             finished(index, outcome)
             return outcome
 
-        with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="graft-exp") as pool:
+        sweep_stale(self.plan.root)  # worktrees a killed graft left behind
+        pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="graft-exp")
+        try:
             futures = [pool.submit(one, i, job) for i, job in enumerate(jobs)]
             return [f.result() for f in futures]
+        except BaseException:
+            # a signal (Interrupted) or a bug here: jobs not started never start, running ones
+            # see graft stopping, end their process group and clean up before we return
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        finally:
+            pool.shutdown(wait=True)
 
     def close(self) -> None:
         pass
@@ -173,6 +183,41 @@ class DaskExecutor:
             key = f"graft-exp-{job.spec.name}-{job.base_sha[:8]}-{worker.token()}"
             futures[self.client.submit(worker.run_task, job, key=key, pure=False)] = index
         outcomes: list[Outcome | None] = [None] * len(jobs)
+        try:
+            self._gather(futures, jobs, outcomes, finished, as_completed)
+        except BaseException:
+            # interrupted (or a bug here): no task of this batch is left queued or running on
+            # the cluster; a running one is cancelled and its worker's process group ended
+            self.cancel(list(futures))
+            raise
+        return [o for o in outcomes if o is not None]
+
+    def cancel(self, futures: Sequence[Any]) -> None:
+        """Cancel ``futures``, then wait (up to the grace period and a little) until no worker
+        still runs one: a cancelled task ends its process group and removes its worktree."""
+        import contextlib
+        import time
+
+        from graft.core.processes import GRACE_SECONDS
+
+        keys = {f.key for f in futures}
+        with contextlib.suppress(Exception):
+            self.client.cancel(list(futures), force=True)
+            deadline = time.monotonic() + GRACE_SECONDS + 5.0
+            while time.monotonic() < deadline:
+                running = self.client.run(_executing, sorted(keys, key=str))
+                if not any(running.values()):
+                    return
+                time.sleep(0.2)
+
+    def _gather(
+        self,
+        futures: dict[Any, int],
+        jobs: Sequence[Job],
+        outcomes: list[Outcome | None],
+        finished: Finished,
+        as_completed: Any,
+    ) -> None:
         for future in as_completed(list(futures)):
             index = futures[future]
             job = jobs[index]
@@ -187,12 +232,17 @@ class DaskExecutor:
                 )
             outcomes[index] = outcome
             finished(index, outcome)
-        return [o for o in outcomes if o is not None]
 
     def close(self) -> None:
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+
+
+def _executing(keys: list[Any], dask_worker: Any = None) -> list[Any]:
+    """On a worker: which of ``keys`` a thread of it still executes (cancelled ones included)."""
+    wanted = set(keys)
+    return [task.key for task in dask_worker.state.executing if task.key in wanted]
 
 
 def open_executor(plan: Plan, jobs: int = 2, cluster: str | None = None) -> Executor:

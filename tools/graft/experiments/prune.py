@@ -37,6 +37,7 @@ import pygit2
 from graft.core import gitrepo
 from graft.core.errors import CheckFailed, GitError, UsageError
 from graft.core.timespec import parse_duration as parse
+from graft.experiments import names as names_
 
 
 class NotPruned(CheckFailed):
@@ -132,6 +133,8 @@ def plan(
     if not names and not merged and older_than is None:
         raise UsageError("say which branches to prune: NAME..., --merged or --older-than DURATION")
     max_age = parse_duration(older_than) if older_than is not None else None
+    for name in names:  # before anything is fetched or deleted
+        names_.check_syntax(name.removeprefix(gitrepo.EXP_PREFIX), "experiment branch")
     repo = gitrepo.open_repo(root)
     if remote is not None:
         if remote not in repo.remotes.names():
@@ -174,10 +177,15 @@ def plan(
             continue
         archived = repo.references.get(gitrepo.archive_ref(branch))
         remote_sha = on_remote.get(branch)
+        archives = [r for r in repo.references if r.startswith(gitrepo.archive_ref(branch.split("/")[0]))]
+        blocker = names_.clash(gitrepo.archive_ref(branch), archives)
         if branch in busy:
             delete, reason = False, "checked out in a worktree: switch branches first"
         elif branch in local and remote_sha is not None and remote_sha != sha:
             delete, reason = False, f"differs from {remote}/{branch} ({remote_sha[:8]}): pull or push first"
+        elif blocker is not None and archived is None:
+            target = gitrepo.archive_ref(branch)
+            delete, reason = False, f"{blocker} is in the way of archiving it as {target}"
         elif archived is not None and str(archived.target) != sha:
             delete, reason = (
                 False,

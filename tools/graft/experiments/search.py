@@ -46,7 +46,7 @@ from graft.core import gitrepo
 from graft.core.errors import DataError, GraftError, ParamsError, UsageError
 from graft.core.safeload import load_yaml
 from graft.core.worktree import file_lock
-from graft.experiments import branches
+from graft.experiments import branches, names
 from graft.experiments.overrides import Assignment, plan_text
 from graft.project import Project
 
@@ -233,13 +233,37 @@ def objective_of(project: Project, base: gitrepo.Revision) -> Objective:
     return Objective(settings.objective, settings.direction, stage)
 
 
+def study_file(root: Path, name: str, suffix: str = ".db") -> Path:
+    """``.graft/search/<stem>.db`` (or ``.lock``): the stem is :func:`names.file_stem` of the name."""
+    return root / SEARCH_DIR / f"{names.file_stem(name)}{suffix}"
+
+
 def default_storage(root: Path, name: str) -> str:
-    return f"sqlite:///{(root / SEARCH_DIR / f'{name}.db').resolve()}"
+    return f"sqlite:///{study_file(root, name).resolve()}"
 
 
-def check_study_name(name: str) -> None:
+def check_study_name(name: str, trials: int = 1) -> None:
+    """The search's own rules, and its kept branches' (``exp/NAME-tNNN`` for ``trials`` trials)."""
     if not _NAME.match(name) or name == "show":
-        raise UsageError(f"'{name}' is not a valid search name (letters, digits, '.', '_', '-'; not 'show')")
+        raise UsageError(
+            f"'{names.shown(name)}' is not a valid search name (letters, digits, '.', '_', '-'; not 'show')"
+        )
+    suffix = len(trial_name(name, max(trials - 1, 0))) - len(name)
+    names.check_syntax(name, "search name", reserve=suffix)
+
+
+def check_kept_names(repo: Any, name: str, trials: int, heads: Mapping[str, str] | None, where: str) -> None:
+    """Every branch the search may keep (``exp/NAME-t000`` ... for ``trials`` trials) can be created:
+    it exists already (kept by an earlier run, checked then) or clashes with no branch here or on
+    the Git remote (``heads``) — checked before any trial runs."""
+    local = names.Taken(repo.branches.local)
+    remote = names.Taken(heads or ())
+    for number in range(trials):
+        branch = gitrepo.EXP_PREFIX + trial_name(name, number)
+        if branch not in local.names:
+            names.check_free(branch, local)
+        if heads is not None and branch not in remote.names:
+            names.check_free(branch, remote, where)
 
 
 def trial_name(study: str, number: int) -> str:
@@ -383,7 +407,7 @@ def _driver_lock(root: Path, name: str, storage_given: bool) -> Iterator[None]:
     if storage_given:
         yield
         return
-    with file_lock(root / SEARCH_DIR / f"{name}.lock", blocking=False) as held:
+    with file_lock(study_file(root, name, ".lock"), blocking=False) as held:
         if held is None:
             raise GraftError(f"search '{name}' is already running in another process")
         yield
@@ -420,7 +444,7 @@ def run_search(
     from graft.core.extras import require
     from graft.experiments.executors import check_address, open_executor
 
-    check_study_name(name)
+    check_study_name(name, trials)
     require("optuna", "graft exp search", "search")
     if cluster is not None:
         check_address(cluster)
@@ -430,9 +454,15 @@ def run_search(
         raise UsageError(f"--keep must be 0 or more (got {keep})")
     if jobs < 1:
         raise UsageError(f"-j/--jobs must be at least 1 (got {jobs})")
-    _, root = branches.project_root(cwd)
+    repo, root = branches.project_root(cwd)
     project = Project(root)
     revision = gitrepo.resolve(project.repo, base)
+    if cluster is not None:
+        remote = branches.remote_url(root, git_remote)
+        heads = branches.remote_heads(root, remote)
+        check_kept_names(repo, name, trials, heads, f" on the Git remote {remote}")
+    else:
+        check_kept_names(repo, name, trials, None, "")
     objective = objective_of(project, revision)
     params_text = branches.base_params(revision)
     source = f"{branches.PARAMS_FILE} at {base}"
@@ -442,7 +472,7 @@ def run_search(
     if storage is None:
         (root / SEARCH_DIR).mkdir(parents=True, exist_ok=True)
     with _driver_lock(root, name, storage is not None):
-        exists = storage is not None or (root / SEARCH_DIR / f"{name}.db").is_file()
+        exists = storage is not None or study_file(root, name).is_file()
         study = _find_study(url, name) if exists else None
         stored = _stored_config(study) if study is not None else None
         given = Config(
@@ -728,8 +758,8 @@ def show(cwd: str | Path, name: str, storage: str | None = None) -> Summary:
     require("optuna", "graft exp search", "search")
     _, root = branches.project_root(cwd)
     url = storage or default_storage(root, name)
-    if storage is None and not (root / SEARCH_DIR / f"{name}.db").is_file():
-        raise GraftError(f"no search '{name}' here ({root / SEARCH_DIR / (name + '.db')} does not exist)")
+    if storage is None and not study_file(root, name).is_file():
+        raise GraftError(f"no search '{name}' here ({study_file(root, name)} does not exist)")
     study = _open_study(url, name, None, create=False)
     config = _stored_config(study)
     repo = gitrepo.open_repo(root)

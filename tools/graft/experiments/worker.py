@@ -24,9 +24,11 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
-from graft.core.errors import GraftError
+from graft.core.errors import GraftError, Interrupted
+from graft.core.processes import stop_when
 from graft.core.worktree import (
     PipelineFailed,
     check_dvc_remote,
@@ -88,6 +90,24 @@ def check(git_remote: str, base_sha: str) -> str | None:
     return None
 
 
+def cancelled_check() -> Callable[[], bool]:
+    """Inside a Dask task: a check that holds once the client cancelled (or forgot) the task, so
+    :func:`graft.core.processes.run_group` ends its ``dvc repro``; outside one, never."""
+    try:
+        from distributed import get_worker
+        from distributed.worker import thread_state
+
+        worker, key = get_worker(), thread_state.key
+    except (ImportError, ValueError, AttributeError):
+        return lambda: False
+
+    def check() -> bool:
+        task = worker.state.tasks.get(key)
+        return task is None or task.state in ("cancelled", "released", "forgotten")
+
+    return check
+
+
 def run_task(job: Job) -> Outcome:
     """One experiment (or search trial) on this worker; never raises for a failed run."""
     started = time.monotonic()
@@ -101,17 +121,21 @@ def run_task(job: Job) -> Outcome:
         clone = kept_clone(where, url, job.base_sha)
         worktrees = where / "worktrees" / clone_key(url)
         sweep_worktrees(clone, worktrees)
-        built = build(
-            clone,
-            job,
-            where / "dvc-cache",
-            log,
-            worktrees,
-            pull=True,
-            push_data=True,
-            publish=(lambda sha: push_branch(clone, url, spec.branch, sha)) if job.branch else None,
-            env_extra=identity_env(job),
-        )
+        with stop_when(cancelled_check()):
+            built = build(
+                clone,
+                job,
+                where / "dvc-cache",
+                log,
+                worktrees,
+                pull=True,
+                push_data=True,
+                publish=(lambda sha: push_branch(clone, url, spec.branch, sha)) if job.branch else None,
+                env_extra=identity_env(job),
+            )
+    except Interrupted:  # the client cancelled the task: its process group is ended, nothing kept
+        log.unlink(missing_ok=True)
+        raise
     except (PipelineFailed, GraftError, OSError) as exc:
         what = "no branch created" if job.branch else "trial failed"
         text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""

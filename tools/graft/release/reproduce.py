@@ -14,16 +14,17 @@ expected is read through the project layer at the tag's commit:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from graft.core.errors import GraftError
+from graft.core.errors import GraftError, Interrupted
 from graft.core.progress import SILENT, Reporter
 from graft.project.lock import LOCK_FILE, Lock, flatten
 
@@ -181,6 +182,16 @@ def default_archive(root: Path, model: str, version: str) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
+@contextlib.contextmanager
+def _removed_when_interrupted(log: Path) -> Iterator[None]:
+    """A signal (Interrupted) leaves no log behind; a failure keeps it (its error names it)."""
+    try:
+        yield
+    except Interrupted:
+        log.unlink(missing_ok=True)
+        raise
+
+
 def reproduce(
     root: Path, tag: str, archive: Path | None = None, keep: bool = False, progress: Reporter = SILENT
 ) -> ReproduceResult:
@@ -210,7 +221,10 @@ def reproduce(
     os.close(fd)
     log = Path(name)
     progress.step(f"checking out {release.tag} ({release.commit[:8]}) in a temporary worktree")
-    with temporary_worktree(git_root, release.commit, prefix, keep=keep) as checkout:
+    with (
+        _removed_when_interrupted(log),
+        temporary_worktree(git_root, release.commit, prefix, keep=keep) as checkout,
+    ):
         worktree = checkout / project.root.relative_to(git_root)  # the DVC project in the checkout
         progress.step(f"running dvc repro --force (log: {log})")
         run_pipeline(project.root, worktree, log)  # on failure the log stays, named in the error

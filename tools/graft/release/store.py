@@ -79,12 +79,14 @@ class PackageStore:
             self.fs.makedirs(self.fs.parent(target), exist_ok=True)
             self.fs.put_file(str(archive), temporary)
             self.fs.mv(temporary, target)
-        except Exception as exc:  # any backend's error -> one line naming the object
+        except BaseException as exc:  # a backend's error, or a signal (Interrupted): no partial object
             try:
                 if self.fs.exists(temporary):
                     self.fs.rm(temporary)
             except Exception:  # cleanup is best effort; the original error is what matters
                 pass
+            if not isinstance(exc, Exception):
+                raise
             raise self._fail("upload", model, archive.name, exc) from exc
         return self.where(model, archive.name)
 
