@@ -153,9 +153,9 @@ def test_what_is_kept_and_why(repo, capsys, tmp_path):
     assert "exp/old-loser" in git(repo, "branch", "--list")
     # an archive ref under which this branch's would be a folder (or the other way): kept, not half-pruned
     git(repo, "update-ref", "refs/graft/archive/exp/new-loser/old", git(repo, "rev-parse", "main"))
-    assert main(["exp", "prune", "new-loser", "--force", "--no-dry-run"]) == 0
-    out = capsys.readouterr().out
+    out, err = kept("new-loser", "--force")
     assert "refs/graft/archive/exp/new-loser/old is in the way of archiving it as" in out, out
+    assert "exp/new-loser: refs/graft/archive/exp/new-loser/old is in the way" in err
     assert "exp/new-loser" in git(repo, "branch", "--list")
 
 
