@@ -137,10 +137,10 @@ CASES: list[Case] = [
         too_long("s" * (LIMIT - 4), "search name", reserve=5),
     ),
     Case(
-        "search-long-name-many-trials",  # trial 10000 needs 7 bytes: -t10000
-        (*SEARCH, "s" * (LIMIT - 6), "--param", "nap.seconds=int:1..3", "--trials", "10001"),
+        "search-long-name-many-trials",  # the most trials allowed: the last, 9999, needs -t9999
+        (*SEARCH, "s" * (LIMIT - 5), "--param", "nap.seconds=int:1..3", "--trials", "10000"),
         2,
-        too_long("s" * (LIMIT - 6), "search name", reserve=7),
+        too_long("s" * (LIMIT - 5), "search name", reserve=6),
     ),
     Case("prune-too-long", ("exp", "prune", "p" * 300), 2, too_long("p" * 300, "experiment branch")),
     # --- clashes with local branches, both ways --------------------------------------------------
