@@ -224,8 +224,6 @@ def plan(
             raise _unknown_key(document, a.key, source, shown)
         old = get_path(document, path)
         new = check_type(shown, old, parse_value(a.raw, shown), a.raw, source)
-        if file_format(file) == "toml" and new is None:
-            raise ParamsError(f"--set {shown}={a.raw}: TOML has no null value ({source})")
         out.append(Override(shown, path, old, new, a.raw, file))
     return out
 
@@ -241,6 +239,18 @@ def file_format(file: str) -> str:
     raise ParamsError(
         f"{file}: graft edits params files in YAML, JSON or TOML ({', '.join(FORMATS)}), not this one"
     )
+
+
+def split_key(key: str) -> tuple[str | None, str]:
+    """``"conf.toml:fit.alpha"`` -> ``("conf.toml", "fit.alpha")``; a bare key -> ``(None, key)``.
+
+    Only a prefix ending in a params file suffix (``.yaml``, ``.yml``, ``.json``, ``.toml``) names
+    a file, so a key that merely contains ``:`` stays a key.
+    """
+    file, sep, rest = key.partition(":")
+    if sep and rest and file.lower().endswith(tuple(FORMATS)):
+        return file, rest
+    return None, key
 
 
 def parse_params(params_text: str, source: str, file: str = PARAMS_FILE) -> Mapping[str, Any]:
@@ -426,12 +436,16 @@ def name_part(text: str) -> str:
 
 
 def axis_labels(keys: Sequence[str]) -> list[str]:
-    """The last part of each key, or more of it where two keys would share a label."""
-    labels = [k.split(".")[-1] for k in keys]
+    """The last part of each key (without a ``file:`` prefix), or more of it where two keys would
+    share a label (then the file's stem too, where that is what tells them apart)."""
+    inner = [split_key(k)[1] for k in keys]
+    labels = [k.split(".")[-1] for k in inner]
     depth = 1
-    while len(set(labels)) != len(labels):
+    while len(set(labels)) != len(labels) and depth < max(len(k.split(".")) for k in inner):
         depth += 1
-        labels = [".".join(k.split(".")[-depth:]) for k in keys]
+        labels = [".".join(k.split(".")[-depth:]) for k in inner]
+    if len(set(labels)) != len(labels):
+        labels = [".".join(k.split(".")[-depth - 1 :]) for k in keys]
     return labels
 
 

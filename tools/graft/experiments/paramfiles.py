@@ -27,20 +27,9 @@ from graft.experiments.overrides import (
     parse_params,
     plan,
     resolve_key,
+    split_key,
 )
 from graft.project.dvcfile import DEFAULT_PARAMS
-
-
-def split_key(key: str) -> tuple[str | None, str]:
-    """``"conf.toml:fit.alpha"`` -> ``("conf.toml", "fit.alpha")``; a bare key -> ``(None, key)``.
-
-    Only a prefix ending in a params file suffix (``.yaml``, ``.yml``, ``.json``, ``.toml``) names
-    a file, so a key that merely contains ``:`` stays a key.
-    """
-    file, sep, rest = key.partition(":")
-    if sep and rest and file.lower().endswith(tuple(FORMATS)):
-        return file, rest
-    return None, key
 
 
 def _covers(declared: str, key: str) -> bool:
@@ -103,6 +92,14 @@ class BaseParams:
     def locate(self, key: str) -> tuple[str, str]:
         """The file and the key inside it for a ``--set`` key (see the module docstring)."""
         named, inner = split_key(key)
+        file, sep, rest = key.partition(":")
+        if sep and rest and file in self.files:  # a declared file of another format (.py, .ini)
+            named, inner = file, rest
+        if named is not None and not named.lower().endswith(tuple(FORMATS)):
+            raise ParamsError(
+                f"--set {key}: graft edits params files in YAML, JSON or TOML "
+                f"({', '.join(FORMATS)}), not '{named}'"
+            )
         if named is not None:
             at = f" at {self.label}" if self.label else ""
             if named not in self.files:
