@@ -223,3 +223,21 @@ def test_yaml_edit_is_unchanged_for_params_yaml():
     assert apply(PARAMS, [o]) == PARAMS.replace("seed: 7", "seed: 9")
     assert yaml.safe_load(files().contents([o])["params.yaml"])["train"]["seed"] == 9
     assert json.loads(CONFIG)["model"]["depth"] == 3
+
+
+def test_a_space_file_names_params_files_like_set(tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text(
+        "conf.toml:fit.alpha: float:0.1..0.9\nconfig.json:model.depth: {type: int, low: 2, high: 8}\n"
+    )
+    dims = search.parse_space_file(space)
+    assert [(d.key, d.text()) for d in dims] == [
+        ("conf.toml:fit.alpha", "float:0.1..0.9"),
+        ("config.json:model.depth", "int:2..8"),
+    ]
+    search.check_space(dims, files())
+    overrides = files().plan(parse_assignments([f"{d.key}={d.raw(d.low)}" for d in dims]))
+    assert [(o.file, o.path, o.new) for o in overrides] == [
+        ("conf.toml", ("fit", "alpha"), 0.1),
+        ("config.json", ("model", "depth"), 2),
+    ]
