@@ -13,10 +13,12 @@ import pytest
 from graft.core import gitrepo
 from graft.core.errors import ParamsError, UsageError
 from graft.experiments import branches, search
+from graft.experiments.paramfiles import BaseParams
 from graft.experiments.search import Config, Dimension, Objective, parse_dimension, parse_params
 from tests.conftest import ROOT, git
 
 PARAMS = (ROOT / "params.yaml").read_text(encoding="utf-8")
+BASE = BaseParams.of_texts({"params.yaml": PARAMS})
 
 
 @pytest.mark.parametrize(
@@ -93,15 +95,15 @@ def test_space_file(tmp_path):
 )
 def test_space_is_checked_against_params(text, message):
     with pytest.raises(ParamsError) as info:
-        search.check_space(parse_params([text]), PARAMS, "params.yaml")
+        search.check_space(parse_params([text]), BASE)
     assert str(info.value).startswith(f"search space {text.split('=')[0]}=")
     assert message in str(info.value)
 
 
 def test_int_range_may_feed_a_float_param_and_duplicates_are_refused():
-    search.check_space(parse_params(["train.lambda_l2=int:0..5"]), PARAMS, "params.yaml")
+    search.check_space(parse_params(["train.lambda_l2=int:0..5"]), BASE)
     with pytest.raises(UsageError, match=re.escape("key 'train.seed' given twice")):
-        search.check_space(parse_params(["train.seed=int:1..3", "train.seed=int:1..4"]), PARAMS, "p")
+        search.check_space(parse_params(["train.seed=int:1..3", "train.seed=int:1..4"]), BASE)
 
 
 def test_sampled_values_become_yaml_text():
@@ -174,7 +176,7 @@ def drive(plan, storage, name, trials, executor, seed=7, batch=2):
     config = Config(
         tuple(f"{d.key}={d.text()}" for d in DIMS), seed, plan.base.sha, OBJECTIVE.key, "lower", batch
     )
-    search._drive(study, plan, executor, DIMS, config, OBJECTIVE, trials, PARAMS, name, None)
+    search._drive(study, plan, executor, DIMS, config, OBJECTIVE, trials, BASE, name, None)
     return study
 
 

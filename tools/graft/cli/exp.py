@@ -36,10 +36,11 @@ def register(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="SECTION.KEY=VALUE",
-        help="override a params.yaml value (YAML syntax, same type as the current value); repeatable",
+        help="override a params value: KEY in params.yaml, FILE:KEY in another params file a stage "
+        "declares (YAML syntax, same type as the current value); repeatable",
     )
     new.add_argument("--base", default="main", metavar="REV", help="revision to branch from (default: main)")
-    new.add_argument("--no-run", action="store_true", help="commit only params.yaml, do not run dvc repro")
+    new.add_argument("--no-run", action="store_true", help="commit only the params files; no dvc repro")
     new.add_argument("--push", action="store_true", help="push the branch to origin and the data to DVC")
     _cluster_options(new)
     add_format(new)
@@ -61,7 +62,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     grid.add_argument("--base", default="main", metavar="REV", help="revision to branch from (default: main)")
     grid.add_argument("--prefix", default="grid", metavar="NAME", help="branch name prefix (default: grid)")
-    grid.add_argument("--no-run", action="store_true", help="commit only params.yaml on each branch")
+    grid.add_argument("--no-run", action="store_true", help="commit only the params files on each branch")
     grid.add_argument(
         "--dry-run",
         action="store_true",

@@ -99,7 +99,13 @@ JSON_BYTES = define(
 )
 JSON_VALUES = define("JSON_VALUES", 2_000_000, "values", "scalars, lists and objects in a JSON document")
 DOCUMENT_DEPTH = define(
-    "DOCUMENT_DEPTH", 64, "levels", "nesting of lists and mappings in a YAML or JSON document"
+    "DOCUMENT_DEPTH", 64, "levels", "nesting of lists and mappings in a YAML, JSON or TOML document"
+)
+TOML_BYTES = define(
+    "TOML_BYTES",
+    4 * MIB,
+    "bytes",
+    "size of a TOML params file graft parses (a stage's `params: - FILE.toml: [keys]`), at any revision",
 )
 
 # --- command-line options (graft.cli.common's argparse types) -----------------------------------

@@ -2,7 +2,9 @@
 
 Every YAML or JSON file graft reads (params files at any revision, ``graft.yaml``, ``dvc.yaml``,
 ``dvc.lock``, metrics files, package spec files, search spaces, ``monitor --params``) goes
-through :func:`load_yaml` or :func:`load_json` (or :func:`load`, which picks by suffix). Both
+through :func:`load_yaml` or :func:`load_json` (or :func:`load`, which picks by suffix; a
+``.toml`` params file goes through :func:`load_toml`, bounded by ``TOML_BYTES`` and, for its
+nesting, ``DOCUMENT_DEPTH``). Both
 refuse, before building anything large, a document over ``YAML_BYTES``/``JSON_BYTES``, nested
 deeper than ``DOCUMENT_DEPTH`` or holding more than ``YAML_VALUES``/``JSON_VALUES`` values
 (:mod:`graft.core.limits`; JSON's values are counted on its bytes before parsing). In YAML an
@@ -26,7 +28,7 @@ from typing import Any
 from graft.core import limits
 from graft.core.errors import DataError
 
-__all__ = ["count_json_values", "load", "load_json", "load_yaml"]
+__all__ = ["count_json_values", "load", "load_json", "load_toml", "load_yaml"]
 
 JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _JSON_NON_BRACKETS = re.compile(rb"[^\[\]{}]+")
@@ -40,9 +42,47 @@ def _check_size(data: bytes | str, where: str, limit: limits.Limit) -> None:
 
 
 def load(data: bytes | str, where: str, path: str | None = None) -> Any:
-    """``data`` parsed as JSON when ``path`` (default ``where``) ends in ``.json``, else as YAML."""
+    """``data`` parsed as JSON when ``path`` (default ``where``) ends in ``.json``, TOML when it
+    ends in ``.toml``, else as YAML."""
     name = where if path is None else path
-    return load_json(data, where) if name.endswith(".json") else load_yaml(data, where)
+    if name.endswith(".json"):
+        return load_json(data, where)
+    if name.endswith(".toml"):
+        return load_toml(data, where)
+    return load_yaml(data, where)
+
+
+# --- TOML -------------------------------------------------------------------------------------
+
+
+def load_toml(data: bytes | str, where: str) -> dict[str, Any]:
+    """``data`` parsed as TOML (tomllib) within ``TOML_BYTES`` and ``DOCUMENT_DEPTH``.
+
+    A syntax error raises ``tomllib.TOMLDecodeError`` (a ``ValueError``); invalid UTF-8 raises
+    ``UnicodeDecodeError``.
+    """
+    import tomllib
+
+    _check_size(data, where, limits.TOML_BYTES)
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    try:
+        document = tomllib.loads(text)
+    except RecursionError:  # inline arrays/tables nested past the parser's recursion
+        raise DataError(limits.DOCUMENT_DEPTH.over(where, "deeper than Python can parse")) from None
+    _check_depth(document, where)
+    return document
+
+
+def _check_depth(value: Any, where: str) -> None:
+    limit = limits.DOCUMENT_DEPTH.value()
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            if depth > limit:
+                raise DataError(limits.DOCUMENT_DEPTH.over(where, f"more than {limit} levels"))
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
 
 
 # --- JSON -------------------------------------------------------------------------------------

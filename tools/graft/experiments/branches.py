@@ -37,7 +37,7 @@ import pygit2
 from graft.core import gitrepo
 from graft.core.dvcremote import CONFIG_FILE as DVC_CONFIG
 from graft.core.dvcremote import PushReport, Remote, check_plugin, default_remote
-from graft.core.errors import GitError, GraftError, Interrupted, ParamsError
+from graft.core.errors import GitError, GraftError, Interrupted
 from graft.core.fsio import atomic_write_text
 from graft.core.processes import check_stop, deferred
 from graft.core.progress import SILENT, Reporter
@@ -54,8 +54,9 @@ from graft.core.worktree import (
     temporary_worktree,
 )
 from graft.experiments import names
-from graft.experiments.overrides import Assignment, Override, format_value, plan_text
+from graft.experiments.overrides import Assignment, Override, format_value
 from graft.experiments.overrides import apply as apply_overrides
+from graft.experiments.paramfiles import BaseParams, edited_files
 from graft.project import Project, find_root
 from graft.project.dvcfile import DEFAULT_PARAMS as PARAMS_FILE
 from graft.project.lock import LOCK_FILE, is_code
@@ -204,13 +205,6 @@ def check_name(repo: pygit2.Repository, name: str, local: names.Taken | None = N
     names.check_free(gitrepo.EXP_PREFIX + name, repo.branches.local if local is None else local)
 
 
-def base_params(base: gitrepo.Revision) -> str:
-    data = gitrepo.read_file(base.commit, PARAMS_FILE)
-    if data is None:
-        raise ParamsError(f"{PARAMS_FILE}: not found at '{base.name}' ({base.short})")
-    return data.decode("utf-8")
-
-
 def check_remote(root: Path) -> str:
     """The URL of ``origin`` (``--push``), refused by name when there is none."""
     try:
@@ -321,13 +315,13 @@ def make_plan(
     repo, root = project_root(cwd)
     check_clean(root)
     revision = gitrepo.resolve(repo, base)
-    params_text = base_params(revision)
+    params = BaseParams.at(root, revision, base)
     specs: list[Spec] = []
     local = names.Taken(repo.branches.local if branches else ())
     for name, assignments in experiments:
         if branches:
             check_name(repo, name, local)
-        specs.append(Spec(name, tuple(plan_text(params_text, assignments, f"{PARAMS_FILE} at {base}"))))
+        specs.append(Spec(name, tuple(params.plan(assignments))))
     names.check_batch(s.branch for s in specs)
     if push and not cluster:
         url = check_remote(root)
@@ -407,12 +401,13 @@ def commit_message(spec: Spec, base_name: str, base_sha: str, ran: bool) -> str:
     title = ", ".join(o.describe() for o in spec.overrides) or "no parameter changes"
     lines = [f"exp {spec.name}: {title}", ""]
     if spec.overrides:
-        lines.append(f"Overrides of {PARAMS_FILE} (base {base_name} {base_sha[:8]}):")
+        files = ", ".join(edited_files(spec.overrides))
+        lines.append(f"Overrides of {files} (base {base_name} {base_sha[:8]}):")
         lines += [f"  {o.key}: {format_value(o.old)} -> {format_value(o.new)}" for o in spec.overrides]
     else:
         lines.append(f"No parameter overrides (base {base_name} {base_sha[:8]}).")
     lines.append("")
-    lines.append("Pipeline: dvc repro" if ran else "Pipeline: not run (--no-run); params.yaml only")
+    lines.append("Pipeline: dvc repro" if ran else "Pipeline: not run (--no-run); params files only")
     return "\n".join(lines) + "\n"
 
 
@@ -510,8 +505,10 @@ def build(
     spec = job.spec
     progress.step(f"{spec.branch}: preparing a worktree at {job.base_name} ({job.base_sha[:8]})")
     with temporary_worktree(root, job.base_sha, names.file_stem(spec.name), parent=worktrees) as wt:
-        params = wt / PARAMS_FILE
-        atomic_write_text(params, apply_overrides(params.read_text(encoding="utf-8"), spec.overrides))
+        for file in edited_files(spec.overrides):
+            ours = [o for o in spec.overrides if o.file == file]
+            path = wt / file
+            atomic_write_text(path, apply_overrides(path.read_text(encoding="utf-8"), ours, file, file))
         env = {**pipeline_env(wt), **(env_extra or {})}
         if cache_dir is not None:
             prepare_dvc(root, wt, cache_dir, log, env)
@@ -533,7 +530,7 @@ def build(
                 gitrepo.git(wt, "add", "--update")
                 gitrepo.git(wt, "add", "--all", "--", *results_to_commit(wt))
             else:
-                gitrepo.git(wt, "add", "--", PARAMS_FILE)
+                gitrepo.git(wt, "add", "--", *(edited_files(spec.overrides) or [PARAMS_FILE]))
             progress.step(f"{spec.branch}: committing")
             message = commit_message(spec, job.base_name, job.base_sha, job.run)
             gitrepo.git(wt, "commit", "--quiet", "--allow-empty", "-m", message, env=env)

@@ -10,7 +10,10 @@ match the type of the value they replace: int for int, int or float for float (s
 float), bool for bool, str for str, list for list, mapping for mapping.
 
 Edits go through ruamel.yaml's round-trip mode, so comments, key order, flow style and quoting
-of everything else in the file stay as they were.
+of everything else in the file stay as they were. The same holds for the other params files a
+stage may declare (:mod:`graft.experiments.paramfiles` picks the file): a JSON file is rewritten
+with its own indentation and key order, a TOML file through tomlkit (comments, order and layout
+kept). Whatever the format, the edited text is parsed back and must hold exactly the new values.
 """
 
 from __future__ import annotations
@@ -43,11 +46,12 @@ class Assignment:
 class Override:
     """A checked assignment: where it lands in the document, the old and the new value."""
 
-    key: str
+    key: str  # as shown: ``file:key`` for a file other than params.yaml
     path: tuple[PathPart, ...]
     old: Any
     new: Any
     raw: str
+    file: str = PARAMS_FILE
 
     def describe(self) -> str:
         return f"{self.key}={format_value(self.new)}"
@@ -179,7 +183,7 @@ def resolve_key(document: Any, key: str) -> tuple[PathPart, ...] | None:
     return walk(document, 0)
 
 
-def _unknown_key(document: Any, key: str, source: str) -> ParamsError:
+def _unknown_key(document: Any, key: str, source: str, shown: str | None = None) -> ParamsError:
     """An error naming the key and what exists at the deepest level that did match."""
     parts = key.split(".")
     node: Any = document
@@ -193,7 +197,7 @@ def _unknown_key(document: Any, key: str, source: str) -> ParamsError:
     known = _children(node)
     place = f"'{'.'.join(where)}'" if where else "the top level"
     hint = f"; keys at {place}: {', '.join(known)}" if known else f"; {place} is not a mapping"
-    return ParamsError(f"--set {key}: no key '{key}' in {source}{hint}")
+    return ParamsError(f"--set {shown or key}: no key '{key}' in {source}{hint}")
 
 
 def get_path(document: Any, path: Sequence[PathPart]) -> Any:
@@ -203,29 +207,75 @@ def get_path(document: Any, path: Sequence[PathPart]) -> Any:
     return node
 
 
-def plan(document: Any, assignments: Sequence[Assignment], source: str = PARAMS_FILE) -> list[Override]:
-    """Check every assignment against ``document`` (the plain parsed params); raise on the first bad one."""
+def plan(
+    document: Any, assignments: Sequence[Assignment], source: str = PARAMS_FILE, file: str = PARAMS_FILE
+) -> list[Override]:
+    """Check every assignment against ``document`` (the plain parsed params); raise on the first bad one.
+
+    ``file``: the params file the keys are in; keys of a file other than params.yaml are shown
+    (in messages and :attr:`Override.key`) as ``file:key``.
+    """
+    prefix = "" if file == PARAMS_FILE else f"{file}:"
     out: list[Override] = []
     for a in assignments:
+        shown = prefix + a.key
         path = resolve_key(document, a.key)
         if path is None or not path:
-            raise _unknown_key(document, a.key, source)
+            raise _unknown_key(document, a.key, source, shown)
         old = get_path(document, path)
-        new = check_type(a.key, old, parse_value(a.raw, a.key), a.raw, source)
-        out.append(Override(a.key, path, old, new, a.raw))
+        new = check_type(shown, old, parse_value(a.raw, shown), a.raw, source)
+        out.append(Override(shown, path, old, new, a.raw, file))
     return out
 
 
-def plan_text(
-    params_text: str, assignments: Sequence[Assignment], source: str = PARAMS_FILE
-) -> list[Override]:
+FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml"}
+
+
+def file_format(file: str) -> str:
+    """``yaml``, ``json`` or ``toml`` by the file's suffix; another suffix is refused by name."""
+    for suffix, kind in FORMATS.items():
+        if file.lower().endswith(suffix):
+            return kind
+    raise ParamsError(
+        f"{file}: graft edits params files in YAML, JSON or TOML ({', '.join(FORMATS)}), not this one"
+    )
+
+
+def split_key(key: str) -> tuple[str | None, str]:
+    """``"conf.toml:fit.alpha"`` -> ``("conf.toml", "fit.alpha")``; a bare key -> ``(None, key)``.
+
+    Only a prefix ending in a params file suffix (``.yaml``, ``.yml``, ``.json``, ``.toml``) names
+    a file, so a key that merely contains ``:`` stays a key.
+    """
+    file, sep, rest = key.partition(":")
+    if sep and rest and file.lower().endswith(tuple(FORMATS)):
+        return file, rest
+    return None, key
+
+
+def parse_params(params_text: str, source: str, file: str = PARAMS_FILE) -> Mapping[str, Any]:
+    """The plain content of a params file (by its format), refused when unparsable or not a mapping."""
+    from graft.core.safeload import load_json, load_toml
+
+    kind = file_format(file)
     try:
-        document = load_yaml(params_text, source)
-    except yaml.YAMLError as exc:
-        raise ParamsError(f"{source}: not valid YAML: {' '.join(str(exc).split())}") from None
+        if kind == "json":
+            document = load_json(params_text, source)
+        elif kind == "toml":
+            document = load_toml(params_text, source)
+        else:
+            document = load_yaml(params_text, source)
+    except (yaml.YAMLError, ValueError) as exc:  # JSONDecodeError and TOMLDecodeError are ValueErrors
+        raise ParamsError(f"{source}: not valid {kind.upper()}: {' '.join(str(exc).split())}") from None
     if not isinstance(document, Mapping):
         raise ParamsError(f"{source}: expected a mapping of sections at the top level")
-    return plan(document, assignments, source)
+    return document
+
+
+def plan_text(
+    params_text: str, assignments: Sequence[Assignment], source: str = PARAMS_FILE, file: str = PARAMS_FILE
+) -> list[Override]:
+    return plan(parse_params(params_text, source, file), assignments, source, file)
 
 
 def _round_trip() -> Any:
@@ -260,8 +310,7 @@ def _yaml_safe(value: Any) -> Any:
     return value
 
 
-def apply(params_text: str, overrides: Sequence[Override], source: str = PARAMS_FILE) -> str:
-    """``params_text`` with each override applied; everything else kept byte for byte."""
+def _apply_yaml(params_text: str, overrides: Sequence[Override]) -> str:
     rt = _round_trip()
     document = rt.load(params_text)
     for o in overrides:
@@ -269,9 +318,51 @@ def apply(params_text: str, overrides: Sequence[Override], source: str = PARAMS_
         parent[o.path[-1]] = _yaml_safe(o.new)
     buffer = io.StringIO()
     rt.dump(document, buffer)
-    text = buffer.getvalue()
+    return buffer.getvalue()
+
+
+def json_indent(text: str) -> int | str | None:
+    """The indentation of a JSON document's first nested line (None: all on one line)."""
+    match = re.search(r"\n([ \t]+)\S", text)
+    if match is None:
+        return 0 if "\n" in text.strip() else None
+    unit = match.group(1)
+    return len(unit) if set(unit) == {" "} else unit
+
+
+def _apply_json(params_text: str, overrides: Sequence[Override]) -> str:
+    import json
+
+    document = json.loads(params_text)
+    for o in overrides:
+        get_path(document, o.path[:-1])[o.path[-1]] = o.new
+    ascii_only = params_text.isascii()
+    text = json.dumps(document, indent=json_indent(params_text), ensure_ascii=ascii_only)
+    return text + "\n" if params_text.endswith("\n") else text
+
+
+def _apply_toml(params_text: str, overrides: Sequence[Override]) -> str:
+    import tomlkit
+
+    document = tomlkit.parse(params_text)
+    for o in overrides:
+        parent: Any = document
+        for part in o.path[:-1]:
+            parent = parent[part]
+        parent[o.path[-1]] = o.new
+    return tomlkit.dumps(document)
+
+
+def apply(
+    params_text: str, overrides: Sequence[Override], source: str = PARAMS_FILE, file: str = PARAMS_FILE
+) -> str:
+    """``params_text`` (the content of ``file``) with each override applied, in the file's own
+    format; everything else kept as it was (comments, order, quoting, indentation)."""
+    kind = file_format(file)
+    writers = {"yaml": _apply_yaml, "json": _apply_json, "toml": _apply_toml}
+    text = writers[kind](params_text, overrides)
     # What the stages will read must be exactly what was asked for.
-    reread = load_yaml(text, source)
+    reread = parse_params(text, source, file)
     for o in overrides:
         if get_path(reread, o.path) != o.new:
             raise ParamsError(
@@ -345,12 +436,16 @@ def name_part(text: str) -> str:
 
 
 def axis_labels(keys: Sequence[str]) -> list[str]:
-    """The last part of each key, or more of it where two keys would share a label."""
-    labels = [k.split(".")[-1] for k in keys]
+    """The last part of each key (without a ``file:`` prefix), or more of it where two keys would
+    share a label (then the file's stem too, where that is what tells them apart)."""
+    inner = [split_key(k)[1] for k in keys]
+    labels = [k.split(".")[-1] for k in inner]
     depth = 1
-    while len(set(labels)) != len(labels):
+    while len(set(labels)) != len(labels) and depth < max(len(k.split(".")) for k in inner):
         depth += 1
-        labels = [".".join(k.split(".")[-depth:]) for k in keys]
+        labels = [".".join(k.split(".")[-depth:]) for k in inner]
+    if len(set(labels)) != len(labels):
+        labels = [".".join(k.split(".")[-depth - 1 :]) for k in keys]
     return labels
 
 

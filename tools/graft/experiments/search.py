@@ -47,7 +47,8 @@ from graft.core.errors import DataError, GraftError, ParamsError, UsageError
 from graft.core.safeload import load_yaml
 from graft.core.worktree import file_lock
 from graft.experiments import branches, names
-from graft.experiments.overrides import Assignment, plan_text
+from graft.experiments.overrides import Assignment
+from graft.experiments.paramfiles import BaseParams
 from graft.project import Project
 
 SEARCH_DIR = f"{branches.GRAFT_DIR}/search"
@@ -182,8 +183,9 @@ def parse_space_file(path: Path) -> list[Dimension]:
     return [parse_dimension(str(k), v, f"{path}: {k}") for k, v in document.items()]
 
 
-def check_space(dimensions: Sequence[Dimension], params_text: str, source: str) -> None:
-    """Every key exists in params with a type the dimension can hold; bounds and choices valid."""
+def check_space(dimensions: Sequence[Dimension], params: BaseParams) -> None:
+    """Every key exists in its params file (resolved as ``--set`` resolves it) with a type the
+    dimension can hold; bounds and choices valid."""
     seen: set[str] = set()
     for dim in dimensions:
         if dim.key in seen:
@@ -192,7 +194,7 @@ def check_space(dimensions: Sequence[Dimension], params_text: str, source: str) 
         samples = list(dim.choices) if dim.kind == "cat" else [dim.raw(dim.low), dim.raw(dim.high)]
         try:
             for raw in samples:
-                plan_text(params_text, [Assignment(dim.key, raw)], source)
+                params.plan([Assignment(dim.key, raw)])
         except ParamsError as exc:
             raise ParamsError(f"search space {dim.key}={dim.text()}: {exc}".replace("--set ", "")) from None
 
@@ -464,10 +466,9 @@ def run_search(
     else:
         check_kept_names(repo, name, trials, None, "")
     objective = objective_of(project, revision)
-    params_text = branches.base_params(revision)
-    source = f"{branches.PARAMS_FILE} at {base}"
+    params = BaseParams.at(root, revision, base)
     if dimensions:
-        check_space(dimensions, params_text, source)
+        check_space(dimensions, params)
     url = storage or default_storage(root, name)
     if storage is None:
         (root / SEARCH_DIR).mkdir(parents=True, exist_ok=True)
@@ -487,7 +488,7 @@ def run_search(
             raise UsageError(f"search '{name}' is new: give its space with --param or --space")
         config = given if stored is None else _reconcile(stored, given, bool(dimensions), name)
         dims = _dimensions_from_config(config)
-        check_space(dims, params_text, source)
+        check_space(dims, params)
         plan = branches.make_plan(
             root, [], base, run=True, cluster=cluster is not None, git_remote=git_remote, branches=False
         )
@@ -504,7 +505,7 @@ def run_search(
             if planned is not None:
                 planned(url, len(study.trials), trials, executor.description)
             ran, resumed = _drive(
-                study, plan, executor, dims, config, objective, trials, params_text, name, progress
+                study, plan, executor, dims, config, objective, trials, params, name, progress
             )
             kept = _keep(root, study, name, objective, keep, base, cluster, git_remote, executor, jobs, dims)
         finally:
@@ -545,7 +546,7 @@ def _drive(
     config: Config,
     objective: Objective,
     trials: int,
-    params_text: str,
+    files: BaseParams,
     name: str,
     progress: Callable[[TrialEvent], None] | None,
 ) -> tuple[int, int]:
@@ -586,7 +587,7 @@ def _drive(
         specs = []
         for trial, params in batch:
             assignments = [Assignment(k, by_key[k].raw(v)) for k, v in params.items()]
-            overrides = plan_text(params_text, assignments, f"{branches.PARAMS_FILE} at {config.base[:8]}")
+            overrides = files.plan(assignments)
             trial.set_user_attr("overrides", {a.key: a.raw for a in assignments})
             specs.append(branches.Spec(trial_name(name, trial.number), tuple(overrides)))
         running.clear()
@@ -678,7 +679,7 @@ def _keep(
         if gitrepo.branch_exists(repo, branch):
             tip = gitrepo.resolve(repo, f"refs/heads/{branch}")
             expected = _params_with(root, base, overrides)
-            if gitrepo.read_file(tip.commit, branches.PARAMS_FILE) != expected:
+            if any(gitrepo.read_file(tip.commit, f) != text for f, text in expected.items()):
                 raise GraftError(
                     f"branch '{branch}' exists but its params differ from trial {trial.number}'s; "
                     "delete or rename it, then run the search again to keep the trial"
@@ -712,13 +713,11 @@ def _keep(
     return out
 
 
-def _params_with(root: Path, base: str, overrides: Mapping[str, str]) -> bytes:
-    from graft.experiments.overrides import apply
-
-    revision = gitrepo.resolve(gitrepo.open_repo(root), base)
-    text = branches.base_params(revision)
-    checked = plan_text(text, [Assignment(k, v) for k, v in overrides.items()])
-    return apply(text, checked).encode("utf-8")
+def _params_with(root: Path, base: str, overrides: Mapping[str, str]) -> dict[str, bytes]:
+    """The content of each params file a trial's overrides edit, as its branch must hold it."""
+    params = BaseParams.at(root, gitrepo.resolve(gitrepo.open_repo(root), base), base)
+    checked = params.plan([Assignment(k, v) for k, v in overrides.items()])
+    return {f: text.encode("utf-8") for f, text in params.contents(checked).items()}
 
 
 # ---------------------------------------------------------------------------------------------
