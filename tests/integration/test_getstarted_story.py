@@ -66,14 +66,13 @@ def _objects(root: Path) -> int:
 
 def _init(project: Path) -> dict[str, Any]:
     """`graft init` on the project as it is (graft.yaml removed first), then the settings a user
-    adds by hand: where the predictions are, the serving adapter, the reference rows."""
+    adds by hand: the table of the predicted rows' inputs, the serving adapter, the reference rows."""
     (project / "graft.yaml").unlink()
     done = graft(project, "init")
     assert "package.model: text-classification (the model artifact in dvc.yaml)" in done.stderr
     written = yaml.safe_load((project / "graft.yaml").read_text())
     settings = dict(written)
-    settings["predictions"] = {**written["predictions"], "path": PREDICTIONS, "inputs": DATA}
-    settings["predictions"].update(id="id", label="label", score="score")
+    settings["predictions"] = {**written["predictions"], "inputs": DATA}  # the rows' raw text
     settings["package"] = {
         **written["package"],
         "adapter": "src/serving.py",
@@ -104,6 +103,8 @@ def test_getstarted_project_end_to_end(getstarted: GetStarted, tmp_path: Path) -
         "roc_auc.test": "higher",
     }
     assert written["package"]["model"] == MODEL
+    # dvclive's predictions, found inside the DVC-cached eval/ directory, with their columns
+    assert written["predictions"] == {"path": PREDICTIONS, "id": "id", "label": "label", "score": "score"}
 
     # experiments: one with --set, a grid of two points
     made = graft(project, "exp", "new", "try-c", "--set", "train.C=3.0")
