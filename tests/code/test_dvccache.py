@@ -416,3 +416,58 @@ def test_vars_files_resolve_as_dvc_resolves_them(tmp_path: Path) -> None:
     (root / "extra.json").unlink()
     with pytest.raises(DataError, match=r"^dvc.yaml: vars file 'extra.json' not found$"):
         _ = Project(root).work().pipeline
+
+
+def _dvclive_workspace(root: Path, manifest_local: bool) -> None:
+    """A working tree whose `evaluate` stage writes eval/ (a DVC-cached directory output) with
+    dvclive's metrics and the test predictions inside it, as after `dvc repro`."""
+    predictions = b"id,label,score\n1,0,0.2\n2,1,0.9\n"
+    (root / ".dvc").mkdir(parents=True)
+    pygit2.init_repository(str(root), initial_head="main")
+    entries = [
+        {"md5": _md5(METRICS), "relpath": "metrics.json"},
+        {"md5": _md5(predictions), "relpath": "predictions.csv"},
+    ]
+    manifest = json.dumps(entries, sort_keys=True).encode()
+    oid = _md5(manifest) + ".dir"
+    if manifest_local:
+        _put(root / ".dvc" / "cache", oid, manifest)
+    (root / "dvc.yaml").write_text(
+        "stages:\n  evaluate:\n    cmd: python evaluate.py\n    outs: [eval]\nmetrics: [eval/metrics.json]\n"
+    )
+    out = {"path": "eval", "hash": "md5", "md5": oid}
+    lock = {"schema": "2.0", "stages": {"evaluate": {"cmd": "python evaluate.py", "outs": [out]}}}
+    (root / "dvc.lock").write_text(yaml.safe_dump(lock))
+    (root / "eval").mkdir()
+    (root / "eval" / "metrics.json").write_bytes(METRICS)
+    (root / "eval" / "predictions.csv").write_bytes(predictions)
+
+
+def test_init_finds_predictions_inside_a_dvc_cached_directory_output(tmp_path: Path) -> None:
+    from graft.project.init import plan_init
+
+    _dvclive_workspace(tmp_path / "p", manifest_local=True)
+    plan = plan_init(tmp_path / "p")
+    written = yaml.safe_load(plan.files["graft.yaml"])
+    assert written["predictions"] == {
+        "path": "eval/predictions.csv",
+        "id": "id",
+        "label": "label",
+        "score": "score",
+    }
+    assert (
+        "predictions.path: eval/predictions.csv (a file named like predictions inside the stage output eval)"
+        in plan.notes
+    )
+
+
+def test_init_without_the_manifest_locally_guesses_no_predictions(tmp_path: Path) -> None:
+    from graft.project.init import plan_init
+
+    _dvclive_workspace(tmp_path / "p", manifest_local=False)
+    plan = plan_init(tmp_path / "p")
+    assert yaml.safe_load(plan.files["graft.yaml"])["predictions"]["path"] is None
+    assert (
+        "predictions.path: None (no stage output is named like predictions; the report skips the bootstrap)"
+        in plan.notes
+    )

@@ -65,16 +65,11 @@ def reproduce_and_commit(root: Path, message: str) -> None:
 
 
 def configure(root: Path) -> None:
-    """`graft init` (it reads the DVC-cached eval/metrics.json), plus the predictions dvclive's
-    stage writes inside eval/, committed."""
-    import yaml
-
+    """`graft init` (it reads the DVC-cached eval/metrics.json and finds dvclive's predictions
+    inside eval/), committed as written."""
     from tests.releasing import graft
 
     graft(root, "init")
-    settings = yaml.safe_load((root / "graft.yaml").read_text())
-    settings["predictions"].update(path=PREDICTIONS, id="id", label="label", score="score")
-    (root / "graft.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
     git(root, "add", "graft.yaml")
     git(root, "commit", "-q", "-m", "graft settings")
 

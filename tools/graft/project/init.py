@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graft.core.errors import GraftError, UsageError
 from graft.core.fsio import atomic_write_text
 from graft.core.templating import render
 from graft.project import Project
+from graft.project.lock import Lock
 from graft.project.settings import SETTINGS_FILE, guess_metrics_file, infer, parse_settings
+
+if TYPE_CHECKING:
+    from graft.project.dvccache import DvcCache
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,8 @@ def plan_init(start: str | Path = ".") -> InitPlan:
     metrics = view.document(metrics_file) if metrics_file else None
     if metrics is None and metrics_file and project.repo.head_is_unborn is False:
         metrics = project.at("HEAD").document(metrics_file)  # a DVC output not checked out here
-    document, notes = infer(view.pipeline, view.params, metrics, view.prediction_columns())
+    inside = files_in_directory_outputs(project.dvc, view.lock)
+    document, notes = infer(view.pipeline, view.params, metrics, view.prediction_columns(inside), inside)
     text = render("graft.yaml.j2", doc=_Attr(document), notes=notes)
     import yaml
 
@@ -53,6 +58,21 @@ def write_init(plan: InitPlan, force: bool = False) -> list[Path]:
             f"{', '.join(plan.existing)} already exists in {plan.root}: pass --force to replace it"
         )
     return [atomic_write_text(plan.root / path, text) for path, text in plan.files.items()]
+
+
+def files_in_directory_outputs(cache: DvcCache | None, lock: Lock) -> list[str]:
+    """The files inside the directory outputs the working tree's ``dvc.lock`` records, as their
+    ``.dir`` manifests in the local DVC cache name them (none fetched; a manifest is bounded by
+    ``GRAFT_LIMIT_DVC_DIR_MANIFEST_BYTES``): where dvclive's predictions often are."""
+    if cache is None:
+        return []
+    from graft.project.dvccache import outputs_of
+
+    files: list[str] = []
+    for output in outputs_of(lock.stages):
+        manifest = cache.manifest(output.oid, output.legacy) if output.is_dir else None
+        files.extend(f"{output.path}/{relpath}" for relpath in sorted(manifest or {}))
+    return files
 
 
 class _Attr(dict[str, Any]):

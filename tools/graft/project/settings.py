@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -335,11 +335,22 @@ def guess_metrics_file(pipeline: Pipeline) -> tuple[str | None, str]:
     return pick, f"one of {len(declared)} metrics files in dvc.yaml ({', '.join(declared)})"
 
 
-def guess_predictions(pipeline: Pipeline) -> tuple[str | None, str]:
-    found = [p for p in pipeline.outputs if "predict" in p.rsplit("/", 1)[-1].lower()]
-    if not found:
-        return None, "no stage output is named like predictions; the report skips the bootstrap"
-    return found[-1], "a stage output named like predictions"
+def guess_predictions(pipeline: Pipeline, inside: Sequence[str] = ()) -> tuple[str | None, str]:
+    """The predictions file: the last stage output named like predictions, else the last such file
+    ``inside`` a directory output (e.g. dvclive's ``eval/predictions.csv`` in a DVC-cached ``eval/``)."""
+
+    def named(paths: Sequence[str]) -> list[str]:
+        return [p for p in paths if "predict" in p.rsplit("/", 1)[-1].lower()]
+
+    found = named(pipeline.outputs)
+    if found:
+        return found[-1], "a stage output named like predictions"
+    within = named(sorted(inside))
+    if within:
+        return within[
+            -1
+        ], f"a file named like predictions inside the stage output {within[-1].rsplit('/', 1)[0]}"
+    return None, "no stage output is named like predictions; the report skips the bootstrap"
 
 
 _ID = ("row_id", "id", "index", "row")
@@ -369,6 +380,7 @@ def infer(
     params: Mapping[str, Any],
     metrics: Mapping[str, Any] | None,
     prediction_columns: list[str] | None = None,
+    output_files: Sequence[str] = (),
 ) -> tuple[dict[str, Any], list[str]]:
     """A graft.yaml document inferred from dvc.yaml and params, with one explanation per value."""
     notes: list[str] = []
@@ -393,7 +405,7 @@ def infer(
     if any(split_of(k)[1] for k in rules):
         notes.append(f"metrics.headline: {', '.join(headline)} (the held-out split's metrics)")
     doc["metrics"] = {"file": metrics_file, "rules": rules, "headline": headline}
-    predictions, why = guess_predictions(pipeline)
+    predictions, why = guess_predictions(pipeline, output_files)
     notes.append(f"predictions.path: {predictions} ({why})")
     if predictions:
         doc["predictions"] = {"path": predictions}

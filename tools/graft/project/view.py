@@ -10,7 +10,7 @@ the same ``params.yaml`` on a hundred branches parses it once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -280,11 +280,12 @@ class View:
             classes=tuple(self.settings.task.labels or ()),
         )
 
-    def prediction_columns(self) -> list[str] | None:
-        """The column names of a file named like predictions among the outputs (for inference)."""
+    def prediction_columns(self, inside: Sequence[str] = ()) -> list[str] | None:
+        """The column names of a file named like predictions among the outputs, or ``inside`` a
+        directory output (for inference)."""
         from graft.project.settings import guess_predictions
 
-        path, _ = guess_predictions(self.pipeline)
+        path, _ = guess_predictions(self.pipeline, inside)
         data = None if path is None else self.source.read(path)
         if data is None or path is None:
             return None
