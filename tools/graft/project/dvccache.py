@@ -28,13 +28,11 @@ import json
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from graft.core import limits
-
-if TYPE_CHECKING:
-    from graft.project.source import GitSource
+from graft.project.dvcfile import join_posix
 
 NOT_CACHED = "not in the local cache"
 DVC_DIR = ".dvc"
@@ -176,19 +174,6 @@ def scan_lock_outputs(data: bytes, base: str = "") -> list[Output] | None:
     return out if close() else None
 
 
-def join_posix(base: str, path: str) -> str:
-    """``path`` (relative to the folder ``base``) from the project root, ``.``/``..`` resolved."""
-    joined = PurePosixPath(base) / path if base else PurePosixPath(path)
-    parts: list[str] = []
-    for part in joined.parts:
-        if part == "..":
-            if parts:
-                parts.pop()
-        elif part not in (".", ""):
-            parts.append(part)
-    return "/".join(parts)
-
-
 def _config_files(root: Path) -> list[Path]:
     """DVC's config files, lowest precedence first: system, global, the project's, its local."""
     import os
@@ -226,13 +211,19 @@ def _config_cache_dir(root: Path) -> Path:
     return found or root / DVC_DIR / "cache"
 
 
+class OutputsAt(Protocol):
+    """A revision whose DVC outputs the cache can list (graft.project.source.GitSource)."""
+
+    def dvc_outputs(self, path: str | None = None) -> list[Output]: ...
+
+
 class DvcCache:
     """One project's DVC cache, shared by every revision a command opens."""
 
     def __init__(self, root: Path, offline: bool | None = None) -> None:
         self.root = root
         self.offline = is_offline() if offline is None else offline
-        self.sources: list[GitSource] = []
+        self.sources: list[OutputsAt] = []
         self._manifests: dict[str, dict[str, str] | None] = {}
         self._attempted: set[str] = set()
         self.outputs_by_blob: dict[str, list[Output]] = {}  # dvc.lock / .dvc blob id -> outputs

@@ -27,6 +27,7 @@ import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import PurePosixPath
 from typing import Any
 
 from graft.core.errors import ParamsError
@@ -49,6 +50,19 @@ class Artifact:
 # (cache, persist, ...) are not the plot's
 PLOT_PROPS = ("template", "x", "y", "x_label", "y_label", "title", "header")
 TOP_LEVEL = "dvc.yaml"  # the group of top-level plots; a stage's plots outputs are in group ""
+
+
+def join_posix(base: str, path: str) -> str:
+    """``path`` (relative to the folder ``base``) from the project root, ``.``/``..`` resolved."""
+    joined = PurePosixPath(base) / path if base else PurePosixPath(path)
+    parts: list[str] = []
+    for part in joined.parts:
+        if part == "..":
+            if parts:
+                parts.pop()
+        elif part not in (".", ""):
+            parts.append(part)
+    return "/".join(parts)
 
 
 @dataclass(frozen=True)
@@ -105,7 +119,6 @@ class Pipeline:
 
     def including(self, other: Pipeline, folder: str) -> Pipeline:
         """This pipeline and ``other`` (the dvc.yaml in ``folder``), paths from the project root."""
-        from graft.project.dvccache import join_posix
 
         def paths(items: tuple[str, ...]) -> tuple[str, ...]:
             return tuple(join_posix(folder, p) for p in items)

@@ -150,8 +150,7 @@ class GitSource:
             return frozenset()
         key = f"uncached:{dvc_yaml}:{entry.id}"
         if key not in self.dvc.uncached_by_blob:
-            from graft.project.dvccache import join_posix
-            from graft.project.dvcfile import uncached_outputs
+            from graft.project.dvcfile import join_posix, uncached_outputs
             from graft.project.lock import Lock
 
             folder = dvc_yaml.rpartition("/")[0]
