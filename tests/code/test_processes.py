@@ -111,9 +111,9 @@ def test_run_main_exits_128_plus_the_signal_with_one_line(capsys, sig, code):
         time.sleep(5)
         return 0
 
-    assert run_main(interrupted, "graft") == code
+    assert run_main(processes.handling_signals(interrupted), "graft") == code  # as graft.cli runs it
     assert capsys.readouterr().err == f"graft: interrupted by {sig.name}\n"
-    assert signal.getsignal(sig) is processes._handler  # the fixture's, restored by run_main
+    assert signal.getsignal(sig) is processes._handler  # the fixture's, restored afterwards
 
 
 def test_graft_killed_outright_its_watchdog_ends_the_groups(tmp_path):

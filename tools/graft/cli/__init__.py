@@ -145,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         args = top.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    return run_main(lambda: _run(args, _module(name)), PROG)
+    from graft.core.processes import handling_signals
+
+    return run_main(handling_signals(lambda: _run(args, _module(name))), PROG)
 
 
 if __name__ == "__main__":

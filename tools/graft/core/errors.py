@@ -106,13 +106,11 @@ def one_line(message: str) -> str:
 def run_main(func: Callable[[], int | None], prog: str) -> int:
     """Run ``func`` and turn its outcome into an exit code; the only place errors are printed.
 
-    SIGINT, SIGTERM and SIGHUP are handled while ``func`` runs (:mod:`graft.core.processes`).
+    A signal reaches it as :class:`Interrupted` when ``func`` runs under
+    :func:`graft.core.processes.signals_handled` (the command line wraps it so).
     """
-    from graft.core.processes import signals_handled
-
     try:
-        with signals_handled():
-            code = func()
+        code = func()
     except CheckFailed as exc:
         print(f"{prog}: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code

@@ -5,7 +5,7 @@ Contract:
 * :func:`run_group` starts a command in its OWN process group (``process_group=0``), so a
   signal meant for graft never reaches it by accident and graft can end it as a whole: the
   group gets SIGTERM, then SIGKILL after :data:`GRACE_SECONDS` (:func:`end_group`).
-* :func:`signals_handled` (installed once, by :func:`graft.core.errors.run_main`) turns
+* :func:`signals_handled` (installed once, around the command graft runs: :func:`handling_signals`) turns
   SIGINT, SIGTERM and SIGHUP delivered to graft's own process into :class:`Interrupted`
   raised in the main thread; every running group is then ended (the main thread's by its
   ``run_group``, each worker thread's by its own ``run_group``, which polls :func:`stopping`),
@@ -34,9 +34,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from graft.core.errors import Interrupted
+
+T = TypeVar("T")
 
 GRACE_SECONDS = 5.0  # between SIGTERM and SIGKILL of a process group
 POLL_SECONDS = 0.2  # how often a waiting thread checks whether graft is stopping
@@ -107,6 +109,17 @@ def signals_handled() -> Iterator[None]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def handling_signals(func: Callable[[], T]) -> Callable[[], T]:
+    """``func`` to be run under :func:`signals_handled` (what the command line gives
+    :func:`graft.core.errors.run_main`, which turns :class:`Interrupted` into 128 + the signal)."""
+
+    def run() -> T:
+        with signals_handled():
+            return func()
+
+    return run
 
 
 @contextlib.contextmanager
