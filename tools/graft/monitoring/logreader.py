@@ -54,7 +54,6 @@ from graft.core import timespec
 from graft.core.errors import GraftError, UsageError
 from graft.monitoring.checks import output_columns
 from graft.monitoring.logquery import CHUNK_ROWS, POSTGRES_SQL, SQLITE_SQL
-from graft.monitoring.run import Window
 
 CHUNK_BYTES = 32 << 20  # ... or fewer, when their JSON reaches this size (large batch requests)
 FIRST_FETCH = 256  # rows in the first batch, before their size is known
@@ -63,6 +62,19 @@ EXAMPLES = 3  # request ids kept per reason a row could not be read
 
 class LogReadError(GraftError):
     pass
+
+
+@dataclass(frozen=True)
+class Window:
+    """One window of the log, as :func:`read_window` returns it: a row per served record."""
+
+    predictions: pd.DataFrame  # input columns, proba, outcome (0/1, NaN), feedback_delay_s
+    since: str | None = None
+    until: str | None = None
+    feedback_events: int = 0  # feedback rows naming the window's requests
+    unreadable: dict[str, dict[str, Any]] = field(default_factory=dict)  # reason -> rows, examples
+    not_numbers: dict[str, int] = field(default_factory=dict)  # column -> values that are not numbers
+    model_versions: dict[str, int] = field(default_factory=dict)  # version -> records
 
 
 TASKS = ("binary", "multiclass", "regression")

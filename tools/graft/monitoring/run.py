@@ -33,7 +33,7 @@ bounds, minimum group size).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,10 +53,10 @@ from graft.monitoring.drift import (
     decide,
     feature_drift,
 )
+from graft.monitoring.logreader import LogLayout, Window, read_window
 from graft.monitoring.significance import holm
 
 if TYPE_CHECKING:
-    from graft.monitoring.logreader import LogLayout
     from graft.project.settings import Settings
 
 DEFAULT_MIN_WINDOW = 50  # packages released before `monitor.min_window` existed get this
@@ -154,19 +154,6 @@ def parse_params(raw: Any, source: str, required: bool = True) -> MonitorParams:
         key = ".".join(["monitor", *(str(p) for p in first["loc"])])
         message = str(first["ctx"]["error"]) if first["type"] == "value_error" else first["msg"]
         raise ParamsError(f"{source}: '{key}': {message}") from None
-
-
-@dataclass(frozen=True)
-class Window:
-    """One window of the log: a row per served record (see :mod:`graft.monitoring.logreader`)."""
-
-    predictions: pd.DataFrame  # input columns, proba, outcome (0/1, NaN), feedback_delay_s
-    since: str | None = None
-    until: str | None = None
-    feedback_events: int = 0  # feedback rows naming the window's requests
-    unreadable: dict[str, dict[str, Any]] = field(default_factory=dict)  # reason -> rows, examples
-    not_numbers: dict[str, int] = field(default_factory=dict)  # column -> values that are not numbers
-    model_versions: dict[str, int] = field(default_factory=dict)  # version -> records
 
 
 def schema_violations(
@@ -509,7 +496,6 @@ class Released:
 
     def layout(self) -> LogLayout:
         """How to read this model's log: its input columns, task, labels."""
-        from graft.monitoring.logreader import LogLayout
         from graft.release.reference import schema_columns, text_columns
 
         numeric, categorical = schema_columns(self.schema)
@@ -576,7 +562,6 @@ def monitor_package(
 
     from graft.core.safeload import load_yaml
     from graft.monitoring import report as reporting
-    from graft.monitoring.logreader import read_window
     from graft.release.reference import schema_columns, text_columns
 
     progress.step(f"verifying the package {package_path}")
