@@ -155,8 +155,8 @@ def exp_new(
     ``cluster`` (``tcp://HOST:PORT`` or ``local:N``) runs it on a Dask worker, which pushes
     the branch to the Git remote (``git_remote``, default origin); it is then fetched here.
     """
+    from graft.experiments import batch, overrides
     from graft.experiments import branches as experiments
-    from graft.experiments import overrides
     from graft.experiments.executors import check_address, open_executor
 
     if cluster is not None:
@@ -171,7 +171,7 @@ def exp_new(
     executor = open_executor(plan, 1, cluster)
     try:
         progress.step(f"{plan.specs[0].branch}: running on {executor.description}")
-        (outcome,) = experiments.run_many(plan, 1, executor=executor)
+        (outcome,) = batch.run_many(plan, 1, executor=executor)
     finally:
         executor.close()
     if outcome.result is None:
@@ -218,6 +218,7 @@ def exp_grid(
     as tasks of the Dask ``cluster``; a failing point does not stop the others. Returns one
     outcome per point, in grid order. ``planned(specs, how)`` is called before the first runs.
     """
+    from graft.experiments import batch
     from graft.experiments import branches as experiments
     from graft.experiments.executors import check_address, open_executor
 
@@ -240,7 +241,7 @@ def exp_grid(
     try:
         if planned is not None:
             planned(plan.specs, executor.description)
-        return experiments.run_many(plan, jobs, progress, executor=executor)
+        return batch.run_many(plan, jobs, progress, executor=executor)
     finally:
         executor.close()
 

@@ -28,9 +28,9 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pygit2
 
@@ -61,9 +61,6 @@ from graft.project import Project, find_root
 from graft.project.dvcfile import DEFAULT_PARAMS as PARAMS_FILE
 from graft.project.lock import LOCK_FILE, is_code
 from graft.project.view import View
-
-if TYPE_CHECKING:
-    from graft.experiments.executors import Executor
 
 GRAFT_DIR = ".graft"
 WORKTREES_DIR = f"{GRAFT_DIR}/worktrees"
@@ -612,87 +609,6 @@ def run_local(plan: Plan, job: Job, lock: threading.Lock, progress: Reporter = S
         if not keep_log:
             log.unlink(missing_ok=True)
     return result_of(job, built, plan.push and job.branch, time.monotonic() - started)
-
-
-# ---------------------------------------------------------------------------------------------
-# a batch: plan -> run (an executor) -> collect
-
-
-def run_many(
-    plan: Plan,
-    jobs: int = 2,
-    progress: ProgressCallback | None = None,
-    executor: Executor | None = None,
-) -> list[Outcome]:
-    """Run every spec of ``plan`` on ``executor`` (default: ``jobs`` threads here) and collect.
-
-    One failure does not stop the others; outcomes come back in plan order.
-    """
-    from graft.experiments.executors import LocalExecutor
-
-    own = executor is None
-    runner: Executor = LocalExecutor(plan, jobs) if executor is None else executor
-    report_lock = threading.Lock()
-    total = len(plan.specs)
-
-    def report(event: Progress) -> None:
-        if progress is not None:
-            with report_lock:
-                progress(event)
-
-    def started(index: int, job: Job) -> None:
-        report(Progress("started", index + 1, total, job.spec))
-
-    def finished(index: int, outcome: Outcome) -> None:
-        outcome = save_log(plan.root, outcome)
-        report(Progress("finished", index + 1, total, outcome.spec, outcome))
-
-    try:
-        outcomes = runner.run(jobs_of(plan), started, finished)
-    finally:
-        if own:
-            runner.close()
-    return collect(plan, outcomes)
-
-
-def save_log(root: Path, outcome: Outcome) -> Outcome:
-    """A worker's log of a failed run saved under ``.graft/logs/``; the error then names it."""
-    if outcome.log_text is None or outcome.log is not None:
-        return outcome
-    path = log_path(root / LOGS_DIR, outcome.spec.name)
-    atomic_write_text(path, outcome.log_text)
-    return replace(outcome, log=path, log_text=None, error=f"{outcome.error}; log: {path}")
-
-
-def collect(plan: Plan, outcomes: Sequence[Outcome]) -> list[Outcome]:
-    """Bring results home: logs saved, and branches pushed by workers fetched as local branches."""
-    out = [save_log(plan.root, o) for o in outcomes]
-    if plan.cluster is None or not plan.branches:
-        return out
-    wanted = [o for o in out if o.result is not None and o.result.sha]
-    if wanted:
-        refspecs = [f"refs/heads/{o.spec.branch}:refs/heads/{o.spec.branch}" for o in wanted]
-        try:
-            url = plan.cluster.git_remote
-            gitrepo.git(plan.root, "fetch", "--quiet", "--no-write-fetch-head", url, *refspecs)
-        except GitError as exc:
-            raise GitError(
-                f"every experiment ran and was pushed to {plan.cluster.git_remote}, but fetching the "
-                f"branches back failed: {exc}"
-            ) from None
-    final: list[Outcome] = []
-    for o in out:
-        if o.result is not None and o.result.sha:
-            here = gitrepo.git(plan.root, "rev-parse", f"refs/heads/{o.spec.branch}")
-            if here != o.result.sha:
-                o = replace(
-                    o,
-                    result=None,
-                    error=f"branch '{o.spec.branch}' fetched at {here[:8]}, but the worker pushed "
-                    f"{o.result.sha[:8]}",
-                )
-        final.append(o)
-    return final
 
 
 def worker_name() -> str:

@@ -2,7 +2,7 @@
 
 Both take the same :class:`~graft.experiments.branches.Job` list and return one
 :class:`~graft.experiments.branches.Outcome` per job, in job order, calling ``started`` and
-``finished`` as they go; :func:`graft.experiments.branches.run_many` is the one caller.
+``finished`` as they go; :func:`graft.experiments.batch.run_many` is the one caller.
 
 * :class:`LocalExecutor`: ``jobs`` threads, each running :func:`branches.run_local` in the
   user's repository (worktrees under ``.graft/worktrees``, the checkout's DVC cache).

@@ -47,6 +47,7 @@ from graft.core.errors import DataError, GraftError, ParamsError, UsageError
 from graft.core.safeload import load_yaml
 from graft.core.worktree import file_lock
 from graft.experiments import branches, names
+from graft.experiments.batch import run_many
 from graft.experiments.overrides import Assignment
 from graft.experiments.paramfiles import BaseParams
 from graft.project import Project
@@ -592,7 +593,7 @@ def _drive(
             specs.append(branches.Spec(trial_name(name, trial.number), tuple(overrides)))
         running.clear()
         running.update({spec.name: trial for spec, (trial, _) in zip(specs, batch, strict=True)})
-        branches.run_many(replace(plan, specs=tuple(specs)), executor=executor, progress=told)
+        run_many(replace(plan, specs=tuple(specs)), executor=executor, progress=told)
     return ran, resumed
 
 
@@ -693,7 +694,7 @@ def _keep(
     plan = branches.make_plan(
         root, experiments, base, run=True, cluster=cluster is not None, git_remote=git_remote
     )
-    outcomes = branches.run_many(plan, jobs, executor=executor)
+    outcomes = run_many(plan, jobs, executor=executor)
     for (trial, _, _), outcome in zip(todo, outcomes, strict=True):
         if outcome.result is None:
             out.append(
