@@ -237,32 +237,7 @@ class GitSource:
         """The files at or below ``path`` (a file or a folder), sorted, from Git and from the DVC
         outputs recorded there (a directory output's listing is fetched when not local); no file
         is read."""
-        found = set(self._git_paths_under(path))
-        if self.dvc is not None:
-            listed = self.dvc.under(self.dvc_outputs(path), path)
-            unlisted = [f.output for f in listed.values() if f.oid is None]
-            if unlisted and self.dvc.fetch_outputs(unlisted, path):
-                listed = self.dvc.under(self.dvc_outputs(path), path)
-            found |= set(listed)
-        return sorted(found)
-
-    def _git_paths_under(self, path: str) -> list[str]:
-        entry = self._entry(path)
-        if entry is None:
-            return []
-        if entry.type_str == "blob":
-            return [path.strip("/")]
-        out: list[str] = []
-        stack = [(path.strip("/"), entry.peel(pygit2.Tree))]
-        while stack:
-            prefix, tree = stack.pop()
-            for child in tree:
-                name = f"{prefix}/{child.name}"
-                if child.type_str == "tree":
-                    stack.append((name, child.peel(pygit2.Tree)))
-                elif child.type_str == "blob":
-                    out.append(name)
-        return sorted(out)
+        return sorted(set(self._git_blobs_under(path)) | set(self._dvc_under(path)))
 
     def files_under(self, path: str) -> dict[str, bytes]:
         """Every file at or below ``path`` (a file or a folder) -> its bytes, from Git and from the
@@ -270,11 +245,7 @@ class GitSource:
         out = self.git_files_under(path)
         if self.dvc is None:
             return out
-        found = self.dvc.under(self.dvc_outputs(path), path)
-        unlisted = [f.output for f in found.values() if f.oid is None]  # manifest not local
-        if unlisted and self.dvc.fetch_outputs(unlisted, path):
-            found = self.dvc.under(self.dvc_outputs(path), path)
-        for name, located in found.items():
+        for name, located in self._dvc_under(path).items():
             if name in out:
                 continue
             data = self.dvc.read(located)
@@ -286,17 +257,32 @@ class GitSource:
                 out[name] = data
         return out
 
+    def _dvc_under(self, path: str) -> dict[str, Located]:
+        """The files of the DVC outputs at or below ``path``, located in the cache (a directory
+        output whose manifest is not local is fetched first)."""
+        if self.dvc is None:
+            return {}
+        found = self.dvc.under(self.dvc_outputs(path), path)
+        unlisted = [f.output for f in found.values() if f.oid is None]  # manifest not local
+        if unlisted and self.dvc.fetch_outputs(unlisted, path):
+            found = self.dvc.under(self.dvc_outputs(path), path)
+        return found
+
     def exists_in_git(self, path: str) -> bool:
         return self._entry(path) is not None
 
     def git_files_under(self, path: str) -> dict[str, bytes]:
         """The files at or below ``path`` that are in Git (DVC outputs left out)."""
+        return {name: blob.peel(pygit2.Blob).data for name, blob in self._git_blobs_under(path).items()}
+
+    def _git_blobs_under(self, path: str) -> dict[str, pygit2.Object]:
+        """The Git blobs at or below ``path`` (a file or a folder), by path; none is read."""
         entry = self._entry(path)
         if entry is None:
             return {}
         if entry.type_str == "blob":
-            return {path.strip("/"): entry.peel(pygit2.Blob).data}
-        out: dict[str, bytes] = {}
+            return {path.strip("/"): entry}
+        out: dict[str, pygit2.Object] = {}
         stack = [(path.strip("/"), entry.peel(pygit2.Tree))]
         while stack:
             prefix, tree = stack.pop()
@@ -305,7 +291,7 @@ class GitSource:
                 if child.type_str == "tree":
                     stack.append((name, child.peel(pygit2.Tree)))
                 elif child.type_str == "blob":
-                    out[name] = child.peel(pygit2.Blob).data
+                    out[name] = child
         return out
 
 
