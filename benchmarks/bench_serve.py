@@ -32,6 +32,7 @@ import threading
 import time
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.samples import RECORD
@@ -288,6 +289,31 @@ def graft_command(package: Path, port: int, log_db: str, args: argparse.Namespac
     ]
 
 
+def print_pair(
+    left: tuple[str, dict[str, Any]],
+    right: tuple[str, dict[str, Any]],
+    batch_rows: int,
+    ratio_width: int,
+) -> None:
+    """One server's figures beside another's, per phase, with their ratio (left / right)."""
+    (ln, lv), (rn, rv) = left, right
+    print(f"{'':28}{ln:>14}{rn:>14}{f'{ln}/{rn}':>{ratio_width}}")
+    rows = [
+        (f"{phase} {key}", phase, key)
+        for phase in ("sequential", "concurrent")
+        for key in ("req_per_s", "p50_ms", "p99_ms")
+    ]
+    rows.append((f"batch {batch_rows} rows_per_s", "batch", "rows_per_s"))
+    rows += [
+        (f"{phase} server CPU ms/req", phase, "server_cpu_ms_per_req")
+        for phase in ("sequential", "concurrent", "batch")
+    ]
+    for label, phase, key in rows:
+        a, b = lv[phase][key], rv[phase][key]
+        if key != "server_cpu_ms_per_req" or (a and b):
+            print(f"{label:28}{a:>14}{b:>14}{a / b:>{ratio_width}.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--package", type=Path)
@@ -391,17 +417,7 @@ def main() -> None:
     load_after = " ".join(f"{x:.2f}" for x in results["load_average_after"])
     print(f"package {package.name}, {os.cpu_count()} CPUs, graft log {log_db}")
     print(f"load average (1, 5, 15 min) before {load_before}, after {load_after}")
-    print(f"{'':28}{'graft':>14}{'bare':>14}{'graft/bare':>12}")
-    for phase in ("sequential", "concurrent"):
-        for key in ("req_per_s", "p50_ms", "p99_ms"):
-            gv, bv = g[phase][key], b[phase][key]
-            print(f"{phase + ' ' + key:28}{gv:>14}{bv:>14}{gv / bv:>12.2f}")
-    gv, bv = g["batch"]["rows_per_s"], b["batch"]["rows_per_s"]
-    print(f"{f'batch {args.batch_rows} rows_per_s':28}{gv:>14}{bv:>14}{gv / bv:>12.2f}")
-    for phase in ("sequential", "concurrent", "batch"):
-        gv, bv = g[phase]["server_cpu_ms_per_req"], b[phase]["server_cpu_ms_per_req"]
-        if gv and bv:
-            print(f"{phase + ' server CPU ms/req':28}{gv:>14}{bv:>14}{gv / bv:>12.2f}")
+    print_pair(("graft", g), ("bare", b), args.batch_rows, 12)
     targets = {
         "sequential throughput >= 70% of bare": results["ratio"]["sequential_throughput"] >= 0.7,
         "sequential p99 <= 3 ms": g["sequential"]["p99_ms"] <= 3.0,
@@ -412,17 +428,7 @@ def main() -> None:
         f"the disk: a one-row SQLite commit with an fsync (synchronous=FULL, not used by the log) "
         f"takes {results['disk_commit_ms_before']} ms before, {results['disk_commit_ms_after']} ms after"
     )
-    print(f"{'':28}{'commit':>14}{'async':>14}{'commit/async':>14}")
-    for phase in ("sequential", "concurrent"):
-        for key in ("req_per_s", "p50_ms", "p99_ms"):
-            cv, gv = c[phase][key], g[phase][key]
-            print(f"{phase + ' ' + key:28}{cv:>14}{gv:>14}{cv / gv:>14.2f}")
-    cv, gv = c["batch"]["rows_per_s"], g["batch"]["rows_per_s"]
-    print(f"{f'batch {args.batch_rows} rows_per_s':28}{cv:>14}{gv:>14}{cv / gv:>14.2f}")
-    for phase in ("sequential", "concurrent", "batch"):
-        cv, gv = c[phase]["server_cpu_ms_per_req"], g[phase]["server_cpu_ms_per_req"]
-        if cv and gv:
-            print(f"{phase + ' server CPU ms/req':28}{cv:>14}{gv:>14}{cv / gv:>14.2f}")
+    print_pair(("commit", c), ("async", g), args.batch_rows, 14)
     rounds_of = {name: results[name]["concurrent"]["rounds_req_per_s"] for name in ("graft_commit", "graft")}
     print(f"concurrent req/s per round: commit {rounds_of['graft_commit']}, async {rounds_of['graft']}")
     targets[f"commit concurrent throughput >= 80% of async ({args.clients} clients)"] = (
