@@ -9,8 +9,10 @@ other params, each reproduced and committed as a user would.
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -101,3 +103,45 @@ def fresh_clone(origin: Path, dest: Path) -> Path:
     for name in BRANCHES:
         git(dest, "branch", "-q", "--track", name, f"origin/{name}")
     return dest
+
+
+# --- reading results back, for the tests ------------------------------------------------------
+
+
+def flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested metrics as dotted keys, as `dvc metrics show` and graft name them."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def diff_metrics(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """revision -> metric -> value, from `graft diff --format json`."""
+    out: dict[str, dict[str, Any]] = {r["name"]: {} for r in document["revisions"]}
+    for row in document["rows"]:
+        if row["section"] == "metrics":
+            for name, value in row["values"].items():
+                if row["status"][name] == "value":
+                    out[name][row["key"]] = value
+    return out
+
+
+def dvc_metrics(root: Path, revisions: Collection[str] | None = None) -> dict[str, dict[str, Any]]:
+    """revision -> metric -> value, from `dvc metrics show -a --json` (every branch, or those of
+    ``revisions``)."""
+    shown = json.loads(dvc(root, "metrics", "show", "-a", "--json"))
+    return {
+        rev: flat(body["data"][METRICS]["data"])
+        for rev, body in shown.items()
+        if revisions is None or rev in revisions
+    }
+
+
+def cache_objects(root: Path) -> set[str]:
+    """The object ids in a project's local DVC cache (DVC 3's files/md5 layout)."""
+    cache = root / ".dvc" / "cache" / "files" / "md5"
+    return {f"{p.parent.name}{p.name}" for p in cache.rglob("*") if p.is_file()} if cache.is_dir() else set()

@@ -11,58 +11,32 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.conftest import git
 from tests.integration.conftest import GetStarted
-from tests.integration.getstarted import BRANCHES, METRICS, fresh_clone
+from tests.integration.getstarted import (
+    BRANCHES,
+    METRICS,
+    cache_objects,
+    diff_metrics,
+    dvc_metrics,
+    fresh_clone,
+)
 from tests.releasing import dvc, graft
 
 pytestmark = pytest.mark.slow
 REVISIONS = ["main", *BRANCHES]
 
 
-def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-def _diff_metrics(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """revision -> metric -> value, from `graft diff --format json`."""
-    out: dict[str, dict[str, Any]] = {r["name"]: {} for r in document["revisions"]}
-    for row in document["rows"]:
-        if row["section"] == "metrics":
-            for name, value in row["values"].items():
-                if row["status"][name] == "value":
-                    out[name][row["key"]] = value
-    return out
-
-
-def _dvc_metrics(root: Path) -> dict[str, dict[str, Any]]:
-    """revision -> metric -> value, from `dvc metrics show -a --json` (every branch)."""
-    shown = json.loads(dvc(root, "metrics", "show", "-a", "--json").stdout)
-    return {rev: _flat(body["data"][METRICS]["data"]) for rev, body in shown.items() if rev in REVISIONS}
-
-
-def _objects(root: Path) -> set[str]:
-    cache = root / ".dvc" / "cache" / "files" / "md5"
-    return {f"{p.parent.name}{p.name}" for p in cache.rglob("*") if p.is_file()} if cache.is_dir() else set()
-
-
 def test_diff_all_reads_dvc_cached_metrics_as_dvc_does(getstarted: GetStarted) -> None:
     proc = graft(getstarted.origin, "diff", "--all", "--format", "json")
     document = json.loads(proc.stdout)
     assert [r["has_metrics"] for r in document["revisions"]] == [True, True, True]
-    expected = _dvc_metrics(getstarted.origin)
+    expected = dvc_metrics(getstarted.origin, REVISIONS)
     assert sorted(expected) == sorted(REVISIONS)
-    assert _diff_metrics(document) == expected
+    assert diff_metrics(document) == expected
     # dvclive's nested keys, flattened as DVC does, with the direction init wrote for them
     rows = {r["key"]: r for r in document["rows"] if r["section"] == "metrics"}
     assert set(rows) == {"avg_prec.train", "avg_prec.test", "roc_auc.train", "roc_auc.test"}
@@ -95,7 +69,7 @@ def test_init_guesses_dvclive_directions_and_test_headline(getstarted: GetStarte
 
 
 def test_gate_report_and_exp_list_read_dvc_cached_results(getstarted: GetStarted) -> None:
-    expected = _dvc_metrics(getstarted.origin)
+    expected = dvc_metrics(getstarted.origin, REVISIONS)
     passed = graft(getstarted.origin, "gate", "--base", "main", "--head", "exp/strong", check=False)
     assert passed.returncode == 0, passed.stderr
     gate = ["gate", "--base", "main", "--head", "exp/weak", "--format", "json"]
@@ -124,23 +98,23 @@ def test_fresh_clone_fetches_what_it_reads_in_two_batches(getstarted: GetStarted
     from graft.project import Project
 
     clone = fresh_clone(getstarted.origin, tmp_path / "clone")
-    assert _objects(clone) == set()
+    assert cache_objects(clone) == set()
     project = Project(clone)
     views = [project.at(name) for name in REVISIONS]
     values = [view.metrics() for view in views]
     assert project.dvc is not None
     assert project.dvc.fetches == 2  # the three revisions' manifests, then their metrics files
-    expected = _dvc_metrics(getstarted.origin)
+    expected = dvc_metrics(getstarted.origin, REVISIONS)
     assert values == [expected[name] for name in REVISIONS]
     # only the manifests of eval/ and the metrics files: no model.pkl, no data, no plots
     lock_outs = {o.path: o.oid for v in views for o in v.source.dvc_outputs()}  # type: ignore[attr-defined]
-    assert lock_outs["model.pkl"] not in _objects(clone)
-    assert len(_objects(clone)) == 6
+    assert lock_outs["model.pkl"] not in cache_objects(clone)
+    assert len(cache_objects(clone)) == 6
 
     # the command line the same way, in another fresh clone
     other = fresh_clone(getstarted.origin, tmp_path / "other")
     document = json.loads(graft(other, "diff", "--all", "--format", "json").stdout)
-    assert _diff_metrics(document) == expected
+    assert diff_metrics(document) == expected
 
 
 def test_offline_says_not_in_the_local_cache(getstarted: GetStarted, tmp_path: Path) -> None:
@@ -161,7 +135,7 @@ def test_offline_says_not_in_the_local_cache(getstarted: GetStarted, tmp_path: P
         f"graft: error: no metrics at 'main' ({short}): {METRICS} is kept in DVC's cache and is "
         "not in the local cache (--offline) (fetch it with `dvc fetch`, or run without --offline)"
     )
-    assert _objects(clone) == set()  # nothing was fetched
+    assert cache_objects(clone) == set()  # nothing was fetched
 
 
 def test_unreachable_remote_says_why(getstarted: GetStarted, tmp_path: Path) -> None:
@@ -179,11 +153,11 @@ def test_cache_dir_from_dvc_config(getstarted: GetStarted, tmp_path: Path) -> No
     clone = fresh_clone(getstarted.origin, tmp_path / "clone")
     dvc(clone, "cache", "dir", "--local", str(tmp_path / "shared-cache"))
     document = json.loads(graft(clone, "diff", "exp/strong", "--format", "json").stdout)
-    assert _diff_metrics(document)["exp/strong"] == _dvc_metrics(getstarted.origin)["exp/strong"]
-    assert _objects(clone) == set()
+    assert diff_metrics(document)["exp/strong"] == dvc_metrics(getstarted.origin, REVISIONS)["exp/strong"]
+    assert cache_objects(clone) == set()
     assert len(list((tmp_path / "shared-cache" / "files" / "md5").rglob("*"))) > 0
     offline = json.loads(graft(clone, "diff", "exp/strong", "--offline", "--format", "json").stdout)
-    assert _diff_metrics(offline) == _diff_metrics(document)
+    assert diff_metrics(offline) == diff_metrics(document)
 
 
 def test_check_repro_judges_dvc_outputs_by_their_lock_hashes(getstarted: GetStarted, tmp_path: Path) -> None:
@@ -228,7 +202,7 @@ def test_check_repro_names_stage_output_and_file_of_a_changed_result(getstarted:
     """Reproduced with other params (restored from DVC's run cache): the lock's hash of eval/
     differs from HEAD's, and the changed file is named with its md5s and keys."""
     root = getstarted.origin
-    expected = _dvc_metrics(root)
+    expected = dvc_metrics(root, REVISIONS)
     git(root, "checkout", "exp/strong", "--", "params.yaml")
     try:
         dvc(root, "repro", "-q")

@@ -23,45 +23,21 @@ import yaml
 
 from tests.conftest import git
 from tests.integration.conftest import GetStarted, ServerProcess
-from tests.integration.getstarted import BRANCHES, DATA, METRICS, PREDICTIONS
+from tests.integration.getstarted import (
+    BRANCHES,
+    DATA,
+    METRICS,
+    PREDICTIONS,
+    cache_objects,
+    diff_metrics,
+    dvc_metrics,
+)
 from tests.releasing import clone_tree, dvc, graft
 
 pytestmark = pytest.mark.slow
 MODEL = "text-classification"  # the artifact dvc.yaml declares
 GRID = {"exp/grid-max_features-10": 10, "exp/grid-max_features-50": 50}
 TEXT = "a great and lovely movie"
-
-
-def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-def _dvc_metrics(root: Path) -> dict[str, dict[str, Any]]:
-    """revision -> metric -> value, from `dvc metrics show -a --json` (every branch)."""
-    shown = json.loads(dvc(root, "metrics", "show", "-a", "--json").stdout)
-    return {rev: _flat(body["data"][METRICS]["data"]) for rev, body in shown.items()}
-
-
-def _diff_metrics(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """revision -> metric -> value, from `graft diff --format json`."""
-    out: dict[str, dict[str, Any]] = {r["name"]: {} for r in document["revisions"]}
-    for row in document["rows"]:
-        if row["section"] == "metrics":
-            for name, value in row["values"].items():
-                if row["status"][name] == "value":
-                    out[name][row["key"]] = value
-    return out
-
-
-def _objects(root: Path) -> int:
-    cache = root / ".dvc" / "cache" / "files" / "md5"
-    return sum(1 for p in cache.rglob("*") if p.is_file()) if cache.is_dir() else 0
 
 
 def _init(project: Path) -> dict[str, Any]:
@@ -123,11 +99,11 @@ def test_getstarted_project_end_to_end(getstarted: GetStarted, tmp_path: Path) -
         assert dvc_params["featurize"]["max_features"] == GRID.get(branch, 200)
 
     # diff --all: every revision's DVC-cached metrics, as `dvc metrics show -a` reads them
-    expected = _dvc_metrics(project)
+    expected = dvc_metrics(project)
     assert sorted(expected) == sorted(["main", *branches])
     diffed = json.loads(graft(project, "diff", "--all", "--format", "json").stdout)
     assert [r["has_metrics"] for r in diffed["revisions"]] == [True] * len(expected)
-    assert _diff_metrics(diffed) == expected
+    assert diff_metrics(diffed) == expected
     assert expected["exp/try-c"] != expected["main"]  # the experiments changed the results
 
     # report: the declared ROC plot written beside it and linked; the bootstrap over predictions
@@ -216,10 +192,10 @@ def test_getstarted_project_end_to_end(getstarted: GetStarted, tmp_path: Path) -
     for branch in branches:
         git(fresh, "branch", "-q", "--track", branch, f"origin/{branch}")
     dvc(fresh, "remote", "modify", "--local", "storage", "url", str(remote))
-    assert _objects(fresh) == 0
+    assert len(cache_objects(fresh)) == 0
     again = json.loads(graft(fresh, "diff", "--all", "--format", "json").stdout)
-    assert _diff_metrics(again) == expected
-    assert _objects(fresh) > 0
+    assert diff_metrics(again) == expected
+    assert len(cache_objects(fresh)) > 0
     fresh_report = tmp_path / "fresh-report" / "report.md"
     graft(fresh, "report", "--base", "main", "--head", "exp/try-c", "-o", str(fresh_report))
     assert fresh_report.read_text() == report

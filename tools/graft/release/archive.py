@@ -37,7 +37,7 @@ import stat
 import tarfile
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -232,13 +232,13 @@ class _Header(tarfile.TarInfo):
         return super()._proc_member(tarfile_)  # type: ignore[misc]
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Scan:
     """What the check pass found."""
 
-    folder: str = ""
-    files: dict[str, str] = field(default_factory=dict)  # name inside the folder -> SHA-256
-    manifest: dict[str, Any] | None = None
+    folder: str
+    files: dict[str, str]  # name inside the folder -> SHA-256
+    manifest: dict[str, Any]
 
 
 def _members(archive: Path) -> Iterator[tuple[str, IO[bytes] | None]]:
@@ -320,32 +320,29 @@ def _inner(name: str) -> str:
 
 def _scan(archive: Path) -> _Scan:
     """The check pass: nothing is written."""
-    scan = _Scan()
+    folder = ""
+    files: dict[str, str] = {}
     manifest_bytes: bytes | None = None
     for name, data in _members(archive):
-        scan.folder = scan.folder or name.split("/", 1)[0]
+        folder = folder or name.split("/", 1)[0]
         if data is None:
             continue
         if _inner(name) == MANIFEST:
             manifest_bytes = data.read(limits.MANIFEST_BYTES.value() + 1)
-            scan.files[MANIFEST] = hashlib.sha256(manifest_bytes).hexdigest()
+            files[MANIFEST] = hashlib.sha256(manifest_bytes).hexdigest()
         else:
-            scan.files[_inner(name)] = _copy(data)
+            files[_inner(name)] = _copy(data)
     if manifest_bytes is None:
         raise ArchiveError(f"{archive}: no {MANIFEST} (not a graft package)")
     manifest = parse_manifest(manifest_bytes, f"{archive}: {MANIFEST}")
-    compare_to_manifest(str(archive), manifest, {n: d for n, d in scan.files.items() if n != MANIFEST})
-    scan.manifest = manifest
-    return scan
+    compare_to_manifest(str(archive), manifest, {n: d for n, d in files.items() if n != MANIFEST})
+    return _Scan(folder, files, manifest)
 
 
 def check(archive: Path) -> dict[str, Any]:
     """The check pass alone (nothing is written): the archive's manifest, once every member has
     passed the checks :func:`extract` makes."""
-    manifest = _scan(Path(archive)).manifest
-    if manifest is None:
-        raise ArchiveError(f"{archive}: no {MANIFEST} (not a graft package)")
-    return manifest
+    return _scan(Path(archive)).manifest
 
 
 @dataclass(frozen=True)
@@ -362,8 +359,6 @@ def extract(archive: Path, dest: Path) -> Extracted:
     nothing is left behind when one fails."""
     archive = Path(archive)
     scan = _scan(archive)
-    if scan.manifest is None:
-        raise ArchiveError(f"{archive}: no {MANIFEST} (not a graft package)")
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     root = dest / scan.folder
