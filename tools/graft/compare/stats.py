@@ -9,15 +9,21 @@ on the full sample:
 
 * binary (``y`` 0/1, ``p`` = probability of the positive class): ``roc_auc`` (the rank
   statistic on weights: scores sorted once, tied scores grouped, every resample's AUC a
-  cumulative sum over the groups, exact mid-rank ties), ``log_loss``, ``accuracy`` (at the
-  decision threshold), ``brier``;
+  cumulative sum over the groups, exact mid-rank ties), ``pr_auc`` (average precision, from
+  the same tied-score groups), ``log_loss``, ``brier``, and at the decision threshold
+  ``accuracy``, ``precision``, ``recall``, ``f1``; with sensitive group codes, each column's
+  ``fairness.<column>.demographic_parity_difference`` and ``...equalized_odds_difference``;
 * multiclass (``y`` = class index, ``p`` = one probability column per class): ``log_loss``,
-  ``accuracy`` (arg-max class), ``macro_f1`` (mean F1 over the classes present in the
-  resample's labels or predictions, as scikit-learn averages);
-* regression (``y`` = target, ``p`` = prediction): ``rmse``, ``mae``, ``r2``.
+  ``accuracy`` (arg-max class), ``macro_f1``/``macro_precision``/``macro_recall`` (mean over
+  the classes present in the resample's labels or predictions, as scikit-learn averages) and
+  per class ``precision.<class>``, ``recall.<class>``, ``f1.<class>``;
+* regression (``y`` = target, ``p`` = prediction): ``rmse``, ``mae``, ``r2`` and each
+  configured quantile of the absolute error (``abs_error_q90``).
 
-Which metrics a report shows is the task's choice (``Settings.task_metrics``); this module
-only knows how to compute them.
+Every count-based metric is a function of weighted sums, so each scorer keeps its per-row
+columns in one matrix and a block of resamples costs one ``weights @ matrix`` (plus one
+gather of the weights in score order for the rank metrics, one for error quantiles).
+Which metrics a report shows is the task's choice; this module only knows how to compute them.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ class Interval:
     high: float
     level: float
     resamples: int
+    p_value: float = float("nan")  # two-sided bootstrap p-value of "delta = 0"
 
     @property
     def excludes_zero(self) -> bool:
@@ -50,19 +57,70 @@ class Interval:
 
 
 class Scorer(Protocol):
+    names: tuple[str, ...]
+
+    def block(self, weights: np.ndarray, metrics: Sequence[str]) -> dict[str, np.ndarray]: ...
+
     def score(self, metric: str, weights: np.ndarray) -> np.ndarray: ...
 
 
-def _mean(weights: np.ndarray, per_row: np.ndarray) -> np.ndarray:
-    return weights @ per_row / weights.sum(axis=1)
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den``, 0 where ``den`` is 0 (scikit-learn's zero_division result)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+
+
+def _spread(rates: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Per resample, the largest minus the smallest rate among the ``present`` groups (NaN: none)."""
+    high = np.where(present, rates, -np.inf).max(axis=1)
+    low = np.where(present, rates, np.inf).min(axis=1)
+    return np.where(present.any(axis=1), high - low, np.nan)
+
+
+def group_codes(values: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+    """A group column -> (code per row, the group names in sorted order)."""
+    text = np.asarray([str(v) for v in np.asarray(values).tolist()], dtype=object)
+    names, codes = np.unique(text, return_inverse=True)
+    return codes.astype(np.int64), tuple(str(n) for n in names)
+
+
+class _Sums:
+    """Per-row columns whose weighted sums many metrics share: one ``weights @ matrix`` per block."""
+
+    def __init__(self, rows: int) -> None:
+        self.rows = rows
+        self.columns: list[np.ndarray] = []
+        self.index: dict[str, slice] = {}
+
+    def add(self, name: str, values: np.ndarray) -> None:
+        values = values.reshape(self.rows, -1).astype(np.float64)
+        at = sum(c.shape[1] for c in self.columns)
+        self.index[name] = slice(at, at + values.shape[1])
+        self.columns.append(values)
+
+    def matrix(self) -> np.ndarray:
+        return np.hstack(self.columns) if self.columns else np.zeros((self.rows, 0))
 
 
 class BinaryScorer:
-    """Per-row losses and the sorted-score layout of one binary classifier's probabilities."""
+    """One binary classifier's probabilities: ranks, threshold decisions and per-row losses.
 
-    metrics = ("roc_auc", "log_loss", "accuracy", "brier")
+    ``groups``: sensitive column -> group code per row (see :func:`group_codes`), for the
+    fairness gaps ``fairness.<column>.demographic_parity_difference`` (largest minus smallest
+    selection rate among the groups) and ``fairness.<column>.equalized_odds_difference`` (the
+    larger of the TPR and FPR spreads), as fairlearn defines them.
+    """
 
-    def __init__(self, y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> None:
+    metrics = ("roc_auc", "log_loss", "accuracy", "brier", "pr_auc", "precision", "recall", "f1")
+    GAPS = ("demographic_parity_difference", "equalized_odds_difference")
+
+    def __init__(
+        self,
+        y: np.ndarray,
+        p: np.ndarray,
+        threshold: float = 0.5,
+        groups: dict[str, np.ndarray] | None = None,
+    ) -> None:
         y = np.asarray(y).astype(np.int64)
         p = np.asarray(p, dtype=np.float64)
         self.order = np.argsort(p, kind="mergesort")
@@ -70,95 +128,216 @@ class BinaryScorer:
         self.y_sorted = y[self.order].astype(np.float64)
         self.starts = np.flatnonzero(np.r_[True, sorted_p[1:] != sorted_p[:-1]])
         clipped = np.clip(p, EPS, 1 - EPS)
-        self.per_row = {
-            "log_loss": -(y * np.log(clipped) + (1 - y) * np.log1p(-clipped)),
-            "brier": (p - y) ** 2,
-            "accuracy": ((p >= threshold).astype(np.int8) == y).astype(np.float64),
-        }
+        predicted = (p >= threshold).astype(np.float64)
+        yf = y.astype(np.float64)
+        sums = _Sums(len(y))
+        sums.add("log_loss", -(y * np.log(clipped) + (1 - y) * np.log1p(-clipped)))
+        sums.add("brier", (p - y) ** 2)
+        sums.add("accuracy", (predicted == yf).astype(np.float64))
+        sums.add("tp", predicted * yf)
+        sums.add("pp", predicted)
+        sums.add("pos", yf)
+        self.groups: list[str] = []
+        for column, codes in (groups or {}).items():
+            member = np.eye(int(codes.max()) + 1 if len(codes) else 0)[codes]  # (rows, groups)
+            sums.add(f"{column}:n", member)
+            sums.add(f"{column}:pp", member * predicted[:, None])
+            sums.add(f"{column}:pos", member * yf[:, None])
+            sums.add(f"{column}:tp", member * (predicted * yf)[:, None])
+            self.groups.append(column)
+        self.sums = sums
+        self.matrix = sums.matrix()
+        self.names = (*self.metrics, *(f"fairness.{c}.{gap}" for c in self.groups for gap in self.GAPS))
 
-    def auc(self, weights: np.ndarray) -> np.ndarray:
+    def _group_sums(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Weighted positives and negatives of each run of tied scores (ascending score)."""
         w = weights[:, self.order]
         pos = np.add.reduceat(w * self.y_sorted, self.starts, axis=1)
-        neg = np.add.reduceat(w * (1.0 - self.y_sorted), self.starts, axis=1)
+        neg = np.add.reduceat(w, self.starts, axis=1) - pos
+        return pos, neg
+
+    def auc(self, weights: np.ndarray) -> np.ndarray:
+        return self._auc(*self._group_sums(weights))
+
+    @staticmethod
+    def _auc(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
         below = np.cumsum(neg, axis=1) - neg  # negatives scored strictly lower
         num = (pos * (below + 0.5 * neg)).sum(axis=1)
         den = pos.sum(axis=1) * neg.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             return num / den
 
+    @staticmethod
+    def _average_precision(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+        """scikit-learn's average precision: sum over distinct thresholds (highest first) of the
+        recall gained times the precision there, from the same tied-score runs as the AUC."""
+        tp = np.cumsum(pos[:, ::-1], axis=1)  # at or above each threshold, highest first
+        predicted = tp + np.cumsum(neg[:, ::-1], axis=1)
+        precision = _ratio(tp, predicted)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (pos[:, ::-1] * precision).sum(axis=1) / tp[:, -1]
+
+    def block(self, weights: np.ndarray, metrics: Sequence[str]) -> dict[str, np.ndarray]:
+        """Every metric in ``metrics`` for each resample (a row of ``weights``)."""
+        wanted = set(metrics)
+        out: dict[str, np.ndarray] = {}
+        if wanted & {"roc_auc", "pr_auc"}:
+            pos, neg = self._group_sums(weights)
+            if "roc_auc" in wanted:
+                out["roc_auc"] = self._auc(pos, neg)
+            if "pr_auc" in wanted:
+                out["pr_auc"] = self._average_precision(pos, neg)
+        s = weights @ self.matrix
+        i = self.sums.index
+        total = weights.sum(axis=1)
+        for name in ("log_loss", "brier", "accuracy"):
+            if name in wanted:
+                out[name] = s[:, i[name]][:, 0] / total
+        tp, pp, positives = s[:, i["tp"]][:, 0], s[:, i["pp"]][:, 0], s[:, i["pos"]][:, 0]
+        if "precision" in wanted:
+            out["precision"] = _ratio(tp, pp)
+        if "recall" in wanted:
+            out["recall"] = _ratio(tp, positives)
+        if "f1" in wanted:
+            out["f1"] = _ratio(2 * tp, pp + positives)
+        for column in self.groups:
+            dpd, eod = (f"fairness.{column}.{gap}" for gap in self.GAPS)
+            if not wanted & {dpd, eod}:
+                continue
+            n, gpp = s[:, i[f"{column}:n"]], s[:, i[f"{column}:pp"]]
+            gpos, gtp = s[:, i[f"{column}:pos"]], s[:, i[f"{column}:tp"]]
+            if dpd in wanted:
+                out[dpd] = _spread(_ratio(gpp, n), n > 0)
+            if eod in wanted:
+                negatives, fp = n - gpos, gpp - gtp
+                tpr = _spread(_ratio(gtp, gpos), gpos > 0)
+                fpr = _spread(_ratio(fp, negatives), negatives > 0)
+                out[eod] = np.fmax(tpr, fpr)
+        return {m: out[m] for m in metrics}
+
     def score(self, metric: str, weights: np.ndarray) -> np.ndarray:
-        if metric == "roc_auc":
-            return self.auc(weights)
-        return _mean(weights, self.per_row[metric])
+        return self.block(weights, [metric])[metric]
 
 
 class MulticlassScorer:
-    """One multiclass classifier: ``y`` class indices, ``p`` an ``(rows, classes)`` probability matrix."""
+    """One multiclass classifier: ``y`` class indices, ``p`` an ``(rows, classes)`` probability matrix.
 
-    metrics = ("log_loss", "accuracy", "macro_f1")
+    Besides ``log_loss``, ``accuracy`` and the macro averages (over the classes present in the
+    resample's labels or predictions, as scikit-learn averages), each class ``c`` of
+    ``classes`` gets ``precision.c``, ``recall.c`` and ``f1.c`` (0 where undefined, as
+    scikit-learn's zero_division).
+    """
 
-    def __init__(self, y: np.ndarray, p: np.ndarray) -> None:
+    metrics = ("log_loss", "accuracy", "macro_f1", "macro_precision", "macro_recall")
+    PER_CLASS = ("precision", "recall", "f1")
+
+    def __init__(self, y: np.ndarray, p: np.ndarray, classes: Sequence[str] | None = None) -> None:
         y = np.asarray(y).astype(np.int64)
         p = np.asarray(p, dtype=np.float64)
         if p.ndim != 2:
             raise ValueError("multiclass scores need one probability column per class")
-        rows, classes = p.shape
-        if len(y) and (y.min() < 0 or y.max() >= classes):
-            raise ValueError(f"class indices must lie in 0..{classes - 1}")
+        rows, count = p.shape
+        if len(y) and (y.min() < 0 or y.max() >= count):
+            raise ValueError(f"class indices must lie in 0..{count - 1}")
         predicted = p.argmax(axis=1)
         picked = np.clip(p[np.arange(rows), y], EPS, 1 - EPS)
-        self.per_row = {
-            "log_loss": -np.log(picked),
-            "accuracy": (predicted == y).astype(np.float64),
-        }
-        truth = np.eye(classes)[y]
-        guess = np.eye(classes)[predicted]
-        self.true_positive = truth * guess  # (rows, classes) indicators
-        self.label_count = truth
-        self.predicted_count = guess
+        truth = np.eye(count)[y]
+        guess = np.eye(count)[predicted]
+        self.classes = tuple(classes) if classes is not None else tuple(str(c) for c in range(count))
+        if len(self.classes) != count:
+            raise ValueError(f"{len(self.classes)} class names for {count} probability columns")
+        sums = _Sums(rows)
+        sums.add("log_loss", -np.log(picked))
+        sums.add("accuracy", (predicted == y).astype(np.float64))
+        sums.add("tp", truth * guess)
+        sums.add("support", truth)  # tp + fn
+        sums.add("predicted", guess)  # tp + fp
+        self.sums = sums
+        self.matrix = sums.matrix()
+        self.names = (*self.metrics, *(f"{m}.{c}" for m in self.PER_CLASS for c in self.classes))
 
-    def macro_f1(self, weights: np.ndarray) -> np.ndarray:
-        tp = weights @ self.true_positive
-        support = weights @ self.label_count  # tp + fn
-        predicted = weights @ self.predicted_count  # tp + fp
-        denominator = support + predicted
-        present = denominator > 0
+    def block(self, weights: np.ndarray, metrics: Sequence[str]) -> dict[str, np.ndarray]:
+        s = weights @ self.matrix
+        i = self.sums.index
+        total = weights.sum(axis=1)
+        tp, support, predicted = s[:, i["tp"]], s[:, i["support"]], s[:, i["predicted"]]
+        present = (support + predicted) > 0
+        per_class = {
+            "precision": _ratio(tp, predicted),
+            "recall": _ratio(tp, support),
+            "f1": _ratio(2 * tp, support + predicted),
+        }
         with np.errstate(invalid="ignore", divide="ignore"):
-            f1 = np.where(present, 2 * tp / np.where(present, denominator, 1), 0.0)
-        return f1.sum(axis=1) / present.sum(axis=1)
+            counted = present.sum(axis=1)
+            out = {
+                "log_loss": s[:, i["log_loss"]][:, 0] / total,
+                "accuracy": s[:, i["accuracy"]][:, 0] / total,
+                **{
+                    f"macro_{m}": np.where(present, v, 0.0).sum(axis=1) / counted
+                    for m, v in per_class.items()
+                },
+            }
+        for m, values in per_class.items():
+            for k, c in enumerate(self.classes):
+                out[f"{m}.{c}"] = values[:, k]
+        return {m: out[m] for m in metrics}
 
     def score(self, metric: str, weights: np.ndarray) -> np.ndarray:
-        if metric == "macro_f1":
-            return self.macro_f1(weights)
-        return _mean(weights, self.per_row[metric])
+        return self.block(weights, [metric])[metric]
+
+
+def quantile_name(q: float) -> str:
+    """The metric name of the ``q`` quantile of the absolute error: 0.9 -> ``abs_error_q90``."""
+    return f"abs_error_q{format(q * 100, 'g').replace('.', '_')}"
 
 
 class RegressionScorer:
-    """One regressor: ``y`` the targets, ``p`` the predictions."""
+    """One regressor: ``y`` the targets, ``p`` the predictions; ``quantiles``: the absolute
+    error's quantiles to compute (``abs_error_q90`` for 0.9; numpy's ``inverted_cdf``)."""
 
     metrics = ("rmse", "mae", "r2")
 
-    def __init__(self, y: np.ndarray, p: np.ndarray) -> None:
+    def __init__(self, y: np.ndarray, p: np.ndarray, quantiles: Sequence[float] = ()) -> None:
         y = np.asarray(y, dtype=np.float64)
         p = np.asarray(p, dtype=np.float64)
         error = p - y
-        self.squared = error**2
-        self.absolute = np.abs(error)
         centred = y - y.mean() if len(y) else y  # SS_tot is shift-invariant; centring keeps it exact
-        self.y = centred
-        self.y2 = centred**2
+        sums = _Sums(len(y))
+        sums.add("squared", error**2)
+        sums.add("absolute", np.abs(error))
+        sums.add("y", centred)
+        sums.add("y2", centred**2)
+        self.sums = sums
+        self.matrix = sums.matrix()
+        self.abs_order = np.argsort(np.abs(error), kind="mergesort")
+        self.abs_sorted = np.abs(error)[self.abs_order]
+        self.quantiles = {quantile_name(q): float(q) for q in quantiles}
+        self.names = (*self.metrics, *self.quantiles)
+
+    def _quantile(self, weights: np.ndarray, q: float) -> np.ndarray:
+        cumulative = np.cumsum(weights[:, self.abs_order], axis=1)
+        reached = cumulative >= q * cumulative[:, -1:] - 1e-9 * cumulative[:, -1:]
+        return self.abs_sorted[reached.argmax(axis=1)]
+
+    def block(self, weights: np.ndarray, metrics: Sequence[str]) -> dict[str, np.ndarray]:
+        s = weights @ self.matrix
+        i = self.sums.index
+        total = weights.sum(axis=1)
+        residual = s[:, i["squared"]][:, 0]
+        out: dict[str, np.ndarray] = {}
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["rmse"] = np.sqrt(residual / total)
+            out["mae"] = s[:, i["absolute"]][:, 0] / total
+            # r2 = 1 - SS_res / SS_tot, both weighted; SS_tot from weighted sums (no mean pass)
+            spread = s[:, i["y2"]][:, 0] - s[:, i["y"]][:, 0] ** 2 / total
+            out["r2"] = 1.0 - residual / np.where(spread > 0, spread, np.nan)
+        for name, q in self.quantiles.items():
+            if name in metrics:
+                out[name] = self._quantile(weights, q)
+        return {m: out[m] for m in metrics}
 
     def score(self, metric: str, weights: np.ndarray) -> np.ndarray:
-        if metric == "rmse":
-            return np.sqrt(_mean(weights, self.squared))
-        if metric == "mae":
-            return _mean(weights, self.absolute)
-        # r2 = 1 - SS_res / SS_tot, both weighted; SS_tot from weighted sums (no per-resample mean pass)
-        total = weights.sum(axis=1)
-        residual = weights @ self.squared
-        spread = weights @ self.y2 - (weights @ self.y) ** 2 / total
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return 1.0 - residual / np.where(spread > 0, spread, np.nan)
+        return self.block(weights, [metric])[metric]
 
 
 SCORERS: dict[str, type[BinaryScorer] | type[MulticlassScorer] | type[RegressionScorer]] = {
@@ -168,13 +347,28 @@ SCORERS: dict[str, type[BinaryScorer] | type[MulticlassScorer] | type[Regression
 }
 
 
-def scorer(task: str, y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> Scorer:
+@dataclass(frozen=True)
+class Extras:
+    """What a task's scorer needs beyond labels and scores: the binary ``threshold`` and
+    sensitive ``groups`` (column -> group code per row), the multiclass ``classes`` names, the
+    regression absolute-error ``quantiles``."""
+
+    threshold: float = 0.5
+    groups: dict[str, np.ndarray] | None = None
+    classes: tuple[str, ...] | None = None
+    quantiles: tuple[float, ...] = ()
+
+
+def scorer(
+    task: str, y: np.ndarray, p: np.ndarray, threshold: float = 0.5, extras: Extras | None = None
+) -> Scorer:
+    extras = extras or Extras(threshold=threshold)
     if task == "binary":
-        return BinaryScorer(y, p, threshold)
+        return BinaryScorer(y, p, extras.threshold, extras.groups)
     if task == "multiclass":
-        return MulticlassScorer(y, p)
+        return MulticlassScorer(y, p, extras.classes)
     if task == "regression":
-        return RegressionScorer(y, p)
+        return RegressionScorer(y, p, extras.quantiles)
     raise ValueError(f"unknown task type {task!r} (expected one of {', '.join(SCORERS)})")
 
 
@@ -205,6 +399,56 @@ def resample_weights(rng: np.random.Generator, rows: int, count: int) -> np.ndar
     return np.bincount(idx.ravel(), minlength=count * rows).reshape(count, rows).astype(np.float64)
 
 
+def _chosen(task: str, known: Sequence[str], metrics: Sequence[str] | None) -> tuple[str, ...]:
+    chosen = tuple(known if metrics is None else metrics)
+    unknown = [m for m in chosen if m not in known]
+    if unknown:
+        raise ValueError(f"unknown {task} metrics: {unknown} (known: {', '.join(known)})")
+    return chosen
+
+
+def _scorers(
+    y: np.ndarray, base: np.ndarray, head: np.ndarray, task: str, extras: Extras
+) -> tuple[Scorer, Scorer]:
+    if not (len(y) == len(base) == len(head)) or len(y) == 0:
+        raise ValueError("labels and both prediction vectors need the same, non-zero length")
+    if task not in SCORERS:
+        raise ValueError(f"unknown task type {task!r} (expected one of {', '.join(SCORERS)})")
+    return scorer(task, y, base, extras=extras), scorer(task, y, head, extras=extras)
+
+
+def resampled_differences(
+    y: np.ndarray,
+    base: np.ndarray,
+    head: np.ndarray,
+    resamples: int = 1000,
+    seed: int = 0,
+    metrics: Sequence[str] | None = None,
+    block: int = 100,
+    task: str = "binary",
+    extras: Extras | None = None,
+) -> dict[str, np.ndarray]:
+    """``metric(head) - metric(base)`` on each of ``resamples`` joint resamples of the rows.
+
+    The resamples are drawn once per block (``resample_weights``, seeded) and every metric of
+    both models is computed on the same weight matrix, so all metrics share the same resamples.
+    """
+    extras = extras or Extras()
+    b, h = _scorers(np.asarray(y), base, head, task, extras)
+    chosen = _chosen(task, b.names, metrics)
+    rng = np.random.default_rng(seed)
+    diffs: dict[str, list[np.ndarray]] = {m: [] for m in chosen}
+    done = 0
+    while done < resamples:
+        count = min(block, resamples - done)
+        weights = resample_weights(rng, len(y), count)
+        values_b, values_h = b.block(weights, chosen), h.block(weights, chosen)
+        for m in chosen:
+            diffs[m].append(values_h[m] - values_b[m])
+        done += count
+    return {m: np.concatenate(d) for m, d in diffs.items()}
+
+
 def paired_bootstrap(
     y: np.ndarray,
     base: np.ndarray,
@@ -216,42 +460,37 @@ def paired_bootstrap(
     metrics: Sequence[str] | None = None,
     block: int = 100,
     task: str = "binary",
+    extras: Extras | None = None,
 ) -> dict[str, Interval]:
     """Percentile CI of ``metric(head) - metric(base)`` over joint resamples of the test rows.
 
-    ``metrics``: the task's metrics to compute (default: all this module knows for ``task``).
+    ``metrics``: the metrics to compute (default: every one the task's scorer knows, with
+    ``extras``: fairness gaps per group column, per-class metrics, error quantiles). Each
+    interval carries its two-sided bootstrap p-value (for Holm's adjustment).
     """
+    from graft.compare.verdicts import bootstrap_p
+
+    extras = extras or Extras(threshold=threshold)
     y = np.asarray(y)
-    if not (len(y) == len(base) == len(head)) or len(y) == 0:
-        raise ValueError("labels and both prediction vectors need the same, non-zero length")
-    if task not in SCORERS:
-        raise ValueError(f"unknown task type {task!r} (expected one of {', '.join(SCORERS)})")
-    known = SCORERS[task].metrics
-    chosen = tuple(known if metrics is None else metrics)
-    unknown = [m for m in chosen if m not in known]
-    if unknown:
-        raise ValueError(f"unknown {task} metrics: {unknown} (known: {', '.join(known)})")
-    b = scorer(task, y, base, threshold)
-    h = scorer(task, y, head, threshold)
+    diffs = resampled_differences(y, base, head, resamples, seed, metrics, block, task, extras)
+    b, h = _scorers(y, base, head, task, extras)
     full = np.ones((1, len(y)))
-    rng = np.random.default_rng(seed)
-    diffs: dict[str, list[np.ndarray]] = {m: [] for m in chosen}
-    done = 0
-    while done < resamples:
-        count = min(block, resamples - done)
-        weights = resample_weights(rng, len(y), count)
-        for m in chosen:
-            diffs[m].append(h.score(m, weights) - b.score(m, weights))
-        done += count
+    points_b, points_h = b.block(full, list(diffs)), h.block(full, list(diffs))
     alpha = (1 - level) / 2
     out: dict[str, Interval] = {}
-    for m in chosen:
-        d = np.concatenate(diffs[m])
-        d = d[np.isfinite(d)]
-        low, high = np.quantile(d, [alpha, 1 - alpha]) if len(d) else (np.nan, np.nan)
-        base_value = float(b.score(m, full)[0])
-        head_value = float(h.score(m, full)[0])
+    for m, d in diffs.items():
+        finite = d[np.isfinite(d)]
+        low, high = np.quantile(finite, [alpha, 1 - alpha]) if len(finite) else (np.nan, np.nan)
+        base_value, head_value = float(points_b[m][0]), float(points_h[m][0])
         out[m] = Interval(
-            m, base_value, head_value, head_value - base_value, float(low), float(high), level, resamples
+            m,
+            base_value,
+            head_value,
+            head_value - base_value,
+            float(low),
+            float(high),
+            level,
+            resamples,
+            bootstrap_p(finite),
         )
     return out
