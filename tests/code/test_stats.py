@@ -12,16 +12,24 @@ from sklearn.metrics import (
 )
 from sklearn.metrics import roc_curve as sk_roc_curve
 
-from graft.compare.report import classify
 from graft.compare.stats import (
     SCORERS,
+    BinaryScorer,
+    Extras,
     MulticlassScorer,
     RegressionScorer,
     paired_bootstrap,
     rank_auc,
     resample_weights,
+    resampled_differences,
     roc_curve,
 )
+from graft.compare.verdicts import judge
+
+
+def classify(iv, direction):
+    """The verdict kind on a bootstrapped interval, as the report judges it."""
+    return judge(iv.delta, direction, (iv.low, iv.high)).kind
 
 
 def synthetic(n=4000, seed=0):
@@ -60,7 +68,7 @@ def test_identical_predictions_give_zero_interval_and_noise():
     y, p = synthetic()
     for m, iv in paired_bootstrap(y, p, p.copy(), resamples=300, seed=3).items():
         assert (iv.low, iv.high, iv.delta) == (0.0, 0.0, 0.0), m
-        assert classify(iv, "higher") == "noise"
+        assert classify(iv, "higher") == "within_noise"
 
 
 def test_clearly_better_model_is_significant():
@@ -68,12 +76,12 @@ def test_clearly_better_model_is_significant():
     rng = np.random.default_rng(9)
     better = 1 / (1 + np.exp(-(3 * (y - 0.5) + rng.normal(0, 1.0, len(y)))))
     iv = paired_bootstrap(y, p, better, resamples=500, seed=1)
-    assert iv["roc_auc"].low > 0 and classify(iv["roc_auc"], "higher") == "improvement"
-    assert iv["log_loss"].high < 0 and classify(iv["log_loss"], "lower") == "improvement"
+    assert iv["roc_auc"].low > 0 and classify(iv["roc_auc"], "higher") == "better"
+    assert iv["log_loss"].high < 0 and classify(iv["log_loss"], "lower") == "better"
     assert iv["roc_auc"].low <= iv["roc_auc"].delta <= iv["roc_auc"].high
     # and the other way round it is a regression
     worse = paired_bootstrap(y, better, p, resamples=200, seed=1)
-    assert classify(worse["roc_auc"], "higher") == "regression"
+    assert classify(worse["roc_auc"], "higher") == "worse"
 
 
 def test_bootstrap_is_deterministic_for_a_seed():
@@ -89,7 +97,7 @@ def test_small_noise_is_within_noise():
     rng = np.random.default_rng(2)
     q = np.clip(p + rng.normal(0, 0.002, len(p)), 0, 1)
     iv = paired_bootstrap(y, p, q, resamples=500, seed=0)
-    assert classify(iv["roc_auc"], "higher") == "noise"
+    assert classify(iv["roc_auc"], "higher") == "within_noise"
 
 
 # --- multiclass and regression ---------------------------------------------------------------
@@ -119,7 +127,8 @@ def test_multiclass_point_values_equal_sklearn_and_ci_holds_the_delta():
     y2, q = three_classes(seed=0, strength=2.5)  # same labels and noise, a stronger signal
     assert (y2 == y).all()
     iv = paired_bootstrap(y, p, q, resamples=300, seed=4, task="multiclass")
-    assert list(iv) == ["log_loss", "accuracy", "macro_f1"]
+    assert list(iv)[:5] == ["log_loss", "accuracy", "macro_f1", "macro_precision", "macro_recall"]
+    assert list(iv)[5:] == [f"{m}.{c}" for m in ("precision", "recall", "f1") for c in "012"]
     assert iv["log_loss"].base == pytest.approx(log_loss(y, p, labels=[0, 1, 2]), rel=1e-12)
     assert iv["log_loss"].head == pytest.approx(log_loss(y, q, labels=[0, 1, 2]), rel=1e-12)
     assert iv["accuracy"].base == pytest.approx(accuracy_score(y, p.argmax(axis=1)), abs=1e-15)
@@ -128,8 +137,8 @@ def test_multiclass_point_values_equal_sklearn_and_ci_holds_the_delta():
     for m, i in iv.items():
         assert i.low <= i.delta <= i.high, m
     # the stronger model is a significant improvement on every metric
-    assert classify(iv["log_loss"], "lower") == "improvement"
-    assert classify(iv["macro_f1"], "higher") == "improvement"
+    assert classify(iv["log_loss"], "lower") == "better"
+    assert classify(iv["macro_f1"], "higher") == "better"
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -168,8 +177,8 @@ def test_regression_point_values_equal_sklearn_and_ci_holds_the_delta():
     assert iv["r2"].delta == pytest.approx(r2_score(y, q) - r2_score(y, p), rel=1e-9)
     for m, i in iv.items():
         assert i.low <= i.delta <= i.high, m
-    assert classify(iv["rmse"], "lower") == "improvement"
-    assert classify(iv["r2"], "higher") == "improvement"
+    assert classify(iv["rmse"], "lower") == "better"
+    assert classify(iv["r2"], "higher") == "better"
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -193,7 +202,8 @@ def test_identical_predictions_are_noise_for_every_task(task):
 def test_task_metrics_match_what_the_bootstrap_computes():
     from graft.project.settings import TASK_METRICS
 
-    assert {task: cls.metrics for task, cls in SCORERS.items()} == TASK_METRICS
+    for task, cls in SCORERS.items():  # the task's headline metrics are all bootstrapped
+        assert set(TASK_METRICS[task]) <= set(cls.metrics), task
 
 
 def test_unknown_task_or_metric_is_refused():
@@ -227,3 +237,150 @@ def test_class_labels_by_name_or_index_and_unknown_values_named():
         class_indices(np.array([0, 2]), classes, "label", "f")
     with pytest.raises(DataError, match=r"label column 'y' holds 'rose'; expected one of 'a', 'b', 'c'"):
         class_indices(np.array(["a", "rose"], dtype=object), ("a", "b", "c"), "y", "f")
+
+
+# --- every metric, the same resamples, verdicts only with evidence -------------------------------
+
+
+def with_groups(n=3000, seed=0):
+    y, p = synthetic(n=n, seed=seed)
+    rng = np.random.default_rng(seed + 100)
+    return y, p, {"sex": rng.integers(0, 2, n), "race": rng.integers(0, 4, n)}
+
+
+def test_every_binary_metric_and_fairness_gap_gets_an_interval():
+    y, p, groups = with_groups()
+    q = np.clip(p + 0.05, 0, 1)
+    iv = paired_bootstrap(y, p, q, resamples=50, extras=Extras(threshold=0.5, groups=groups))
+    gaps = [f"fairness.{c}.{g}" for c in ("sex", "race") for g in BinaryScorer.GAPS]
+    assert list(iv) == [*BinaryScorer.metrics, *gaps]
+    assert all(np.isfinite([i.low, i.high, i.p_value]).all() for i in iv.values())
+
+
+def test_identical_head_gets_no_better_or_worse_anywhere():
+    from graft.compare.verdicts import holm
+
+    y, p, groups = with_groups(seed=4)
+    iv = paired_bootstrap(y, p, p.copy(), resamples=200, seed=2, extras=Extras(groups=groups))
+    adjusted = holm([i.p_value for i in iv.values()])
+    for (m, i), p_adj in zip(iv.items(), adjusted, strict=True):
+        for direction in ("higher", "lower"):
+            assert judge(i.delta, direction, (i.low, i.high)).kind == "within_noise", m
+            assert judge(i.delta, direction, (i.low, i.high), adjusted_p=p_adj).kind == "within_noise", m
+        assert i.p_value == 1.0 and p_adj == 1.0, m
+
+
+def test_f1_and_fairness_gaps_come_from_the_same_resamples_as_sklearn_computes_them():
+    from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
+    from sklearn.metrics import average_precision_score, precision_score, recall_score
+
+    y, p, groups = with_groups(n=1500, seed=6)
+    rng = np.random.default_rng(1)
+    q = np.clip(p + rng.normal(0, 0.1, len(p)), 0, 1)
+    diffs = resampled_differences(y, p, q, resamples=150, seed=9, block=100, extras=Extras(groups=groups))
+    # the same draws, by hand: the first block of 100 resamples of the same seeded generator
+    weights = resample_weights(np.random.default_rng(9), len(y), 100)
+    pb, ph = (p >= 0.5).astype(int), (q >= 0.5).astype(int)
+    for r in (0, 1, 57):
+        w = weights[r]
+        idx = np.repeat(np.arange(len(y)), w.astype(int))  # the resampled rows themselves
+
+        def direct(metric, idx=idx, **kw):
+            return metric(y[idx], ph[idx], **kw) - metric(y[idx], pb[idx], **kw)
+
+        assert diffs["f1"][r] == pytest.approx(direct(f1_score), abs=1e-12)
+        assert diffs["precision"][r] == pytest.approx(direct(precision_score), abs=1e-12)
+        assert diffs["recall"][r] == pytest.approx(direct(recall_score), abs=1e-12)
+        ap = average_precision_score(y[idx], q[idx]) - average_precision_score(y[idx], p[idx])
+        assert diffs["pr_auc"][r] == pytest.approx(ap, abs=1e-12)
+        assert diffs["roc_auc"][r] == pytest.approx(
+            roc_auc_score(y[idx], q[idx]) - roc_auc_score(y[idx], p[idx]), abs=1e-12
+        )
+        for column, codes in groups.items():
+            for gap, metric in (
+                ("demographic_parity_difference", demographic_parity_difference),
+                ("equalized_odds_difference", equalized_odds_difference),
+            ):
+                got = diffs[f"fairness.{column}.{gap}"][r]
+                assert got == pytest.approx(direct(metric, sensitive_features=codes[idx]), abs=1e-12), (
+                    column,
+                    gap,
+                )
+
+
+def test_multiclass_per_class_metrics_equal_sklearn_on_a_resample():
+    from sklearn.metrics import precision_score, recall_score
+
+    y, p = three_classes(n=600, seed=3)
+    idx = np.random.default_rng(5).integers(0, len(y), len(y))
+    scorer = MulticlassScorer(y, p, ("a", "b", "c"))
+    got = scorer.block(weights_of(idx, len(y)), scorer.names)
+    pred = p[idx].argmax(axis=1)
+    for k, c in enumerate("abc"):
+        assert got[f"precision.{c}"][0] == pytest.approx(precision_score(y[idx], pred, average=None)[k])
+        assert got[f"recall.{c}"][0] == pytest.approx(recall_score(y[idx], pred, average=None)[k])
+        assert got[f"f1.{c}"][0] == pytest.approx(f1_score(y[idx], pred, average=None)[k])
+    assert got["macro_precision"][0] == pytest.approx(precision_score(y[idx], pred, average="macro"))
+    assert got["macro_recall"][0] == pytest.approx(recall_score(y[idx], pred, average="macro"))
+
+
+def test_regression_quantile_error_is_numpys_inverted_cdf_quantile():
+    y, p = regression_data(n=500, seed=2)
+    idx = np.random.default_rng(3).integers(0, len(y), len(y))
+    scorer = RegressionScorer(y, p, quantiles=(0.9, 0.5))
+    assert scorer.names == ("rmse", "mae", "r2", "abs_error_q90", "abs_error_q50")
+    got = scorer.block(weights_of(idx, len(y)), scorer.names)
+    errors = np.abs(p - y)[idx]
+    assert got["abs_error_q90"][0] == np.quantile(errors, 0.9, method="inverted_cdf")
+    assert got["abs_error_q50"][0] == np.quantile(errors, 0.5, method="inverted_cdf")
+
+
+@pytest.mark.parametrize("delta", [-0.004, -0.001, 0.0, 0.001, 0.004])
+@pytest.mark.parametrize("direction", ["higher", "lower", None])
+def test_without_an_interval_no_better_or_worse_only_the_tolerance(delta, direction):
+    verdict = judge(delta, direction, None, tolerance=0.002)
+    assert verdict.basis == "tolerance"
+    assert verdict.kind == ("beyond_tolerance" if abs(delta) > 0.002 else "within_tolerance")
+    assert verdict.label == verdict.kind.replace("_", " ")
+    assert not verdict.decisive
+    none = judge(delta, direction, None, tolerance=None)
+    assert (none.kind, none.label, none.basis) == ("none", "", "none")
+
+
+def test_interval_verdicts_follow_the_metric_direction():
+    assert judge(0.01, "higher", (0.002, 0.02)).to_dict() == {
+        "kind": "better",
+        "label": "better",
+        "basis": "bootstrap",
+        "adjusted": False,
+    }
+    assert judge(0.01, "lower", (0.002, 0.02)).kind == "worse"
+    assert judge(-0.01, "lower", (-0.02, -0.002)).kind == "better"
+    assert judge(0.01, "higher", (-0.001, 0.02)).kind == "within_noise"
+    assert judge(0.01, None, (0.002, 0.02)).kind == "changed"
+    # an interval wins over the tolerance; a NaN interval does not count as one
+    assert judge(0.5, "higher", (-0.1, 0.9), tolerance=0.0).kind == "within_noise"
+    assert judge(0.5, "higher", (float("nan"), float("nan")), tolerance=0.0).kind == "beyond_tolerance"
+
+
+def test_holm_against_a_hand_computation():
+    from graft.compare.verdicts import holm
+
+    # sorted: 0.005 x4 = 0.02, 0.01 x3 = 0.03, 0.03 x2 = 0.06, 0.04 x1 = 0.04 -> kept at 0.06
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    got = holm([0.2, float("nan"), 0.6])  # NaN is not counted: m = 2
+    assert got[0] == pytest.approx(0.4) and got[2] == pytest.approx(0.6) and np.isnan(got[1])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
+    # an interval excluding 0 whose adjusted p-value is not below 5% is within noise (Holm)
+    verdict = judge(0.01, "higher", (0.001, 0.02), adjusted_p=0.06)
+    assert (verdict.kind, verdict.adjusted) == ("within_noise", True)
+    assert judge(0.01, "higher", (0.001, 0.02), adjusted_p=0.03).to_dict()["adjusted"] is True
+    assert judge(0.01, "higher", (0.001, 0.02), adjusted_p=0.03).kind == "better"
+
+
+def test_bootstrap_p_value_is_twice_the_smaller_tail():
+    from graft.compare.verdicts import bootstrap_p
+
+    assert bootstrap_p([1.0, 2.0, -1.0, 3.0]) == pytest.approx(0.5)
+    assert bootstrap_p([0.0, 0.0]) == 1.0
+    assert bootstrap_p([1.0, 2.0, float("nan")]) == 0.0

@@ -387,18 +387,30 @@ def report(
     seed: int = 0,
     output: Path | None = None,
     plot_format: str = "png",
+    all_metrics: bool = False,
 ) -> ReportResult:
     """The Markdown comparison report of ``head`` against ``base`` (wording: templates/report.md.j2).
 
     With ``png_dir``, PNG charts are written there too (needs matplotlib). The plots dvc.yaml
     declares are drawn as ``plot_format`` (png or svg, with vl-convert) into ``png_dir``, else
     into ``<stem>_plots/`` beside ``output`` (where the caller writes the Markdown), and linked
-    relative to the report's folder; with neither they are listed, not drawn.
+    relative to the report's folder; with neither they are listed, not drawn. The metrics
+    table shows only changed metrics unless ``all_metrics``.
     """
     from graft.compare.report import make_report
 
     return make_report(
-        root, base, head, also or [], all_experiments, png_dir, resamples, seed, output, plot_format
+        root,
+        base,
+        head,
+        also or [],
+        all_experiments,
+        png_dir,
+        resamples,
+        seed,
+        output,
+        plot_format,
+        all_metrics,
     )
 
 

@@ -22,7 +22,10 @@ JSON_KEYS = (
     "base",
     "head",
     "gate",
+    "verdict",
+    "bootstrap",
     "metrics",
+    "unchanged",
     "params",
     "data",
     "fairness",
@@ -51,6 +54,9 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--resamples", type=whole(1, limits.RESAMPLES), default=1000, help="bootstrap resamples (1000)"
     )
     parser.add_argument("--seed", type=whole(0, SEED_MAX), default=0, help="bootstrap seed (0)")
+    parser.add_argument(
+        "--all-metrics", action="store_true", help="list unchanged metrics in the table too (default: folded)"
+    )
     add_format(parser, ("md", "json"))
     add_offline(parser)
     parser.set_defaults(handler=run)
@@ -77,6 +83,7 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
             seed=args.seed,
             output=args.output,
             plot_format=args.plot_format,
+            all_metrics=args.all_metrics,
         )
     if args.output:
         atomic_write_text(args.output, result.markdown)

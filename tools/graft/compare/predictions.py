@@ -11,6 +11,10 @@ path, id, label and score columns). Here the values are checked and shaped for t
 
 Two revisions' predictions are paired on the id column: only rows both scored count, and the
 labels of a shared row must agree. Every error names the revision's file and what was expected.
+
+Sensitive groups (:func:`group_columns`): the ``fairness.columns`` of the paired rows, read from
+the ``predictions.groups`` table, else the predictions file, else ``package.reference.path``
+(the first that holds the id column and every group column), joined on the id.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ class Paired:
     y: np.ndarray
     base: np.ndarray
     head: np.ndarray
+    ids: np.ndarray | None = None
 
 
 def _examples(values: np.ndarray, limit: int = 3) -> str:
@@ -145,4 +150,71 @@ def pair(base: Scored, head: Scored) -> Paired:
     if not np.array_equal(y, head.y[ih]):
         differ = int((y != head.y[ih]).sum())
         raise DataError(f"{base.where} and {head.where}: labels differ on {differ} shared row ids")
-    return Paired(y, base.p[ib], head.p[ih])
+    return Paired(y, base.p[ib], head.p[ih], base.ids[ib])
+
+
+@dataclass(frozen=True)
+class Groups:
+    """Group values of the paired rows per sensitive column (``columns``), or why there are none."""
+
+    columns: dict[str, np.ndarray]
+    source: str | None = None  # the table they were read from
+    reason: str | None = None  # why there are none
+
+
+def _table_columns(view: View, path: str, wanted: list[str]) -> dict[str, np.ndarray] | None:
+    """Columns ``wanted`` of the table at ``path`` (parquet or csv) in ``view``; None when the
+    file is absent or lacks one of them."""
+    data = view.source.read(path)
+    if data is None:
+        return None
+    import pyarrow as pa
+
+    try:
+        if path.endswith(".csv"):
+            import pyarrow.csv as pacsv
+
+            table = pacsv.read_csv(pa.BufferReader(data))
+        else:
+            import pyarrow.parquet as pq
+
+            names = pq.read_schema(pa.BufferReader(data)).names
+            if not set(wanted) <= set(names):
+                return None
+            table = pq.read_table(pa.BufferReader(data), columns=wanted)
+    except Exception as exc:  # pyarrow raises several types; the file is at fault
+        raise DataError(
+            f"{view.source.where(path)}: cannot read columns {', '.join(wanted)} ({exc})"
+        ) from None
+    if not set(wanted) <= set(table.column_names):
+        return None
+    return {c: table.column(c).to_numpy(zero_copy_only=False) for c in wanted}
+
+
+def group_columns(view: View, ids: np.ndarray) -> Groups:
+    """The ``fairness.columns`` of the rows ``ids`` (see the module docstring for where from)."""
+    settings = view.settings
+    columns = list(settings.fairness.columns)
+    if not columns:
+        return Groups({}, reason="no fairness.columns are configured")
+    id_column = settings.predictions.id
+    candidates = [settings.predictions.groups, settings.predictions.path]
+    reference = settings.package.reference
+    if reference is not None:
+        candidates.append(reference.path)
+    tried: list[str] = []
+    for path in dict.fromkeys(c for c in candidates if c):
+        table = _table_columns(view, path, [id_column, *columns])
+        tried.append(path)
+        if table is None:
+            continue
+        table_ids = table[id_column]
+        _, it, ip = np.intersect1d(table_ids, ids, return_indices=True)
+        if len(ip) < len(ids):
+            missing = len(ids) - len(ip)
+            return Groups({}, path, f"{path} holds no {', '.join(columns)} for {missing} predicted rows")
+        order = np.empty(len(ids), dtype=np.int64)
+        order[ip] = it
+        return Groups({c: np.asarray(table[c])[order] for c in columns}, path)
+    where = ", ".join(tried) if tried else "no table to read them from"
+    return Groups({}, reason=f"no table with '{id_column}' and {', '.join(columns)} ({where})")

@@ -6,11 +6,16 @@ decide the task, its metrics, the headline, metric directions, the gate's rules 
 whether there is a fairness section (only when sensitive columns are configured). Builds one
 context dictionary; the wording lives in ``templates/report.md.j2``.
 
-* verdict: graft's gate of head against base, then each headline metric's change (with its
-  bootstrap interval when the task's metrics include it);
-* significance: a paired bootstrap of the task's metrics on the test rows both revisions
-  scored (joined on the predictions' id column);
-* metrics, changed params, changed data inputs, fairness by group, task charts, leaderboard;
+* verdict: graft's gate of head against base, then each headline metric's change with its
+  interval and verdict (:mod:`graft.compare.verdicts`, not Holm-adjusted);
+* significance: a paired bootstrap of every metric the predictions allow (:mod:`graft.compare.stats`:
+  the same resamples for all, fairness gaps when the groups join to the rows) on the test
+  rows both revisions scored (joined on the predictions' id column);
+* metrics: every row's ``interval`` (null without one), ``verdict`` (kind, label, basis,
+  adjusted) and ``basis`` (``bootstrap``, ``tolerance`` or ``none``); the table's verdicts are
+  Holm-adjusted over all intervals when ``report.adjust`` is ``holm``; the table shows only
+  changed metrics (the rest counted in ``unchanged``) unless ``all_metrics``;
+* changed params, changed data inputs, fairness by group, task charts, leaderboard;
 * the plots dvc.yaml declares (:mod:`graft.compare.plots`), base and head together, drawn into
   the plots folder (``--png-dir``, else ``<report>_plots/`` beside ``-o``) and linked relative to
   the report's folder, so ``cml comment update`` uploads them with the comment.
@@ -40,6 +45,7 @@ from graft.project.lock import flatten
 
 if TYPE_CHECKING:
     from graft.compare.predictions import Scored
+    from graft.compare.verdicts import Verdict
     from graft.project import Project
     from graft.project.settings import Settings
     from graft.project.view import View
@@ -59,14 +65,6 @@ class ReportResult:
 # --- significance ----------------------------------------------------------------------------
 
 
-def classify(interval: Any, direction: str | None) -> str:
-    """'improvement' / 'regression' when the CI excludes zero, else 'noise'."""
-    if not interval.excludes_zero or direction is None:
-        return "noise"
-    better = interval.low > 0 if direction == "higher" else interval.high < 0
-    return "improvement" if better else "regression"
-
-
 def bootstrap(
     base: Scored | None,
     head: Scored | None,
@@ -75,17 +73,33 @@ def bootstrap(
     resamples: int,
     seed: int,
     reason: str | None = None,
+    head_view: View | None = None,
 ) -> dict[str, Any]:
-    """The paired bootstrap of the task's metrics, or why it was not run."""
+    """The paired bootstrap of every metric the predictions allow, or why it was not run.
+
+    Each metric gets its interval, its bootstrap p-value and its Holm-adjusted p-value (over
+    all the intervals computed); ``intervals`` counts them. Fairness gaps are included when
+    the head's sensitive groups can be joined to the rows (``groups`` says where from or why not).
+    """
     if reason is not None:
         return {"available": False, "missing": [], "reason": reason}
     missing = [name for name, s in zip(names, (base, head), strict=True) if s is None]
     if missing or base is None or head is None:
         return {"available": False, "missing": missing, "reason": None}
-    from graft.compare.predictions import pair
-    from graft.compare.stats import paired_bootstrap
+    from graft.compare.predictions import Groups, group_columns, pair
+    from graft.compare.stats import Extras, group_codes, paired_bootstrap
+    from graft.compare.verdicts import holm
 
     paired = pair(base, head)
+    groups = Groups({}, reason="not a binary task")
+    if settings.task.type == "binary" and head_view is not None and paired.ids is not None:
+        groups = group_columns(head_view, paired.ids)
+    extras = Extras(
+        threshold=settings.task.threshold,
+        groups={c: group_codes(v)[0] for c, v in groups.columns.items()} or None,
+        classes=class_names(settings) if settings.task.type == "multiclass" else None,
+        quantiles=tuple(settings.report.quantiles),
+    )
     intervals = paired_bootstrap(
         paired.y,
         paired.base,
@@ -93,10 +107,10 @@ def bootstrap(
         resamples=resamples,
         seed=seed,
         level=LEVEL,
-        threshold=settings.task.threshold,
-        metrics=settings.task_metrics,
         task=settings.task.type,
+        extras=extras,
     )
+    adjusted = holm([iv.p_value for iv in intervals.values()])
     return {
         "available": True,
         "rows": len(paired.y),
@@ -104,6 +118,9 @@ def bootstrap(
         "seed": seed,
         "level": LEVEL,
         "id": settings.predictions.id,
+        "intervals": len(intervals),
+        "adjust": settings.report.adjust,
+        "groups": {"columns": list(groups.columns), "source": groups.source, "reason": groups.reason},
         "metrics": {
             m: {
                 "base": iv.base,
@@ -111,11 +128,32 @@ def bootstrap(
                 "delta": iv.delta,
                 "low": iv.low,
                 "high": iv.high,
-                "verdict": classify(iv, settings.direction(m)),
+                "level": LEVEL,
+                "p_value": iv.p_value,
+                "p_adjusted": p,
             }
-            for m, iv in intervals.items()
+            for (m, iv), p in zip(intervals.items(), adjusted, strict=True)
         },
     }
+
+
+def verdict_of(
+    settings: Settings, key: str, delta: Any, interval: Mapping[str, Any] | None, adjust: bool
+) -> Verdict:
+    """The verdict on ``key`` (:func:`graft.compare.verdicts.judge`): its interval when bootstrapped,
+    else its ``metrics.rules`` tolerance; ``adjust``: Holm-adjusted."""
+    from graft.compare.verdicts import judge
+
+    rule = settings.metrics.rules.get(key)
+    bounds = None if interval is None else (interval["low"], interval["high"])
+    return judge(
+        delta if is_number(delta) else None,
+        settings.direction(key),
+        bounds,
+        None if rule is None else rule.tolerance,
+        adjusted_p=interval["p_adjusted"] if adjust and interval is not None else None,
+        level=LEVEL,
+    )
 
 
 def _scored(view: View, settings: Settings) -> Scored | None:
@@ -140,68 +178,94 @@ def unavailable_reason(base: View, head: View, settings: Settings) -> str | None
 # --- tables ----------------------------------------------------------------------------------
 
 
-def _better(delta: Any, direction: str | None) -> bool | None:
-    if delta is None or direction is None or delta == 0:
+def _interval(ci: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if ci is None:
         return None
-    return delta > 0 if direction == "higher" else delta < 0
+    keys = ("low", "high", "level", "p_value", "p_adjusted")
+    return {k: ci[k] for k in keys}
+
+
+def _row(
+    settings: Settings,
+    key: str,
+    values: tuple[Any, Any, Any],
+    ci: Mapping[str, Any] | None,
+    changed: bool,
+    from_predictions: bool,
+) -> dict[str, Any]:
+    base, head, delta = values
+    adjust = settings.report.adjust == "holm"
+    verdict = verdict_of(settings, key, delta, ci, adjust)
+    return {
+        "key": key,
+        "base": base,
+        "head": head,
+        "delta": delta,
+        "direction": settings.direction(key),
+        "changed": changed,
+        "interval": _interval(ci),
+        "verdict": verdict.to_dict(),
+        "basis": verdict.basis,
+        "from_predictions": from_predictions,
+    }
 
 
 def metric_rows(
-    base: Snapshot, head: Snapshot, dirs: Mapping[str, str], boot: Mapping[str, Any]
+    base: Snapshot, head: Snapshot, settings: Settings, dirs: Mapping[str, str], boot: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
-    """One row per shown metric (bootstrap interval attached by name), then the task's
-    bootstrapped metrics that no metrics file holds (point values from the predictions)."""
+    """One row per shown metric (bootstrap interval attached by name), then the bootstrapped
+    metrics that no metrics file holds (point values from the predictions). Each row's verdict
+    is Holm-adjusted when ``report.adjust`` is ``holm``; ``changed``: the two values differ."""
+    cis = boot["metrics"] if boot["available"] else {}
     rows = []
     for row in build_diff([base, head], dirs).rows:
         if row.section != "metrics":
             continue
         b, h = row.cells
-        rows.append(
-            {
-                "key": row.key,
-                "base": b.value if b.status == "value" else None,
-                "head": h.value if h.status == "value" else None,
-                "delta": h.delta,
-                "direction": row.direction,
-                "better": _better(h.delta, row.direction),
-                "ci": boot["metrics"].get(row.key) if boot["available"] else None,
-                "from_predictions": False,
-            }
-        )
-    if boot["available"]:
-        shown = {r["key"] for r in rows}
-        for metric, ci in boot["metrics"].items():
-            if metric not in shown:
-                rows.append(
-                    {
-                        "key": metric,
-                        "base": ci["base"],
-                        "head": ci["head"],
-                        "delta": ci["delta"],
-                        "direction": dirs.get(metric),
-                        "better": _better(ci["delta"], dirs.get(metric)),
-                        "ci": ci,
-                        "from_predictions": True,
-                    }
-                )
+        values = (b.value if b.status == "value" else None, h.value if h.status == "value" else None, h.delta)
+        rows.append(_row(settings, row.key, values, cis.get(row.key), row.changed, False))
+    shown = {r["key"] for r in rows}
+    for metric, ci in cis.items():
+        if metric not in shown:
+            changed = ci["base"] != ci["head"]
+            rows.append(_row(settings, metric, (ci["base"], ci["head"], ci["delta"]), ci, changed, True))
     return rows
 
 
 def verdict_rows(
     settings: Settings, rows: Sequence[Mapping[str, Any]], boot: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
-    """The headline metrics (default: the task's first two) with their change, CI when known."""
+    """The headline metrics (default: the task's first two) with their change, interval and
+    verdict (never Holm-adjusted: the headline is one or two metrics chosen in advance)."""
     wanted = list(settings.metrics.headline) or list(settings.task_metrics[:2])
     by_key = {r["key"]: r for r in rows}
     out = []
     for metric in wanted:
         ci = boot["metrics"].get(metric) if boot["available"] else None
         row = by_key.get(metric)
-        if ci is not None:
-            out.append({"key": metric, "delta": ci["delta"], "ci": ci, "better": None})
-        elif row is not None and row["delta"] is not None:
-            out.append({"key": metric, "delta": row["delta"], "ci": None, "better": row["better"]})
+        delta = ci["delta"] if ci is not None else row["delta"] if row is not None else None
+        if delta is None:
+            continue
+        verdict = verdict_of(settings, metric, delta, ci, adjust=False)
+        out.append(
+            {
+                "key": metric,
+                "delta": delta,
+                "interval": _interval(ci),
+                "verdict": verdict.to_dict(),
+                "basis": verdict.basis,
+            }
+        )
     return out
+
+
+def fold_unchanged(rows: Sequence[Mapping[str, Any]], all_metrics: bool) -> tuple[list[Any], int]:
+    """The rows the table shows (all with ``all_metrics``, else the changed ones) and how many
+    unchanged rows were folded away."""
+    if all_metrics:
+        return list(rows), 0
+    shown = [r for r in rows if r["changed"]]
+    return shown, len(rows) - len(shown)
 
 
 def params_changed(base: Snapshot, head: Snapshot) -> list[dict[str, Any]]:
@@ -344,6 +408,7 @@ def build_context(
     all_experiments: bool = False,
     resamples: int = 1000,
     seed: int = 0,
+    all_metrics: bool = False,
 ) -> dict[str, Any]:
     from graft.core import gitrepo
     from graft.project import Project
@@ -358,10 +423,11 @@ def build_context(
     scored_b = scored_h = None
     if reason is None:
         scored_b, scored_h = _scored(bv, settings), _scored(hv, settings)
-    boot = bootstrap(scored_b, scored_h, (base, head), settings, resamples, seed, reason)
+    boot = bootstrap(scored_b, scored_h, (base, head), settings, resamples, seed, reason, hv)
     keys = [*(base_snap.metrics or {}), *(head_snap.metrics or {}), *settings.task_metrics]
     dirs = directions(settings, keys)
-    rows = metric_rows(base_snap, head_snap, dirs, boot)
+    rows = metric_rows(base_snap, head_snap, settings, dirs, boot)
+    table, unchanged = fold_unchanged(rows, all_metrics)
     board_names: list[str] = []
     listed: list[str] = []
     if also or all_experiments:
@@ -378,6 +444,10 @@ def build_context(
         "bootstrap": boot,
         "verdict": verdict_rows(settings, rows, boot),
         "metrics": rows,
+        "table": table,
+        "unchanged": unchanged,
+        "all_metrics": all_metrics,
+        "adjusted": settings.report.adjust == "holm",
         "params": params_changed(base_snap, head_snap),
         "data": data_changed(bv, hv),
         "fairness": fairness_section(bv, hv, settings),
@@ -406,13 +476,14 @@ def make_report(
     seed: int = 0,
     output: Path | None = None,
     plot_format: str = "png",
+    all_metrics: bool = False,
 ) -> ReportResult:
     """The Markdown report (and, with ``png_dir``, its charts as PNG files). The declared plots
     are drawn (as ``plot_format``) into ``png_dir``, else beside ``output`` (the Markdown file the
     caller writes) in ``<stem>_plots/``; without either they are listed, not drawn."""
     if plot_format not in plots.FORMATS:
         raise UsageError(f"plot format {plot_format!r}: expected one of {', '.join(plots.FORMATS)}")
-    context = build_context(root, base, head, also, all_experiments, resamples, seed)
+    context = build_context(root, base, head, also, all_experiments, resamples, seed, all_metrics)
     pngs = charts.write_pngs(context, Path(png_dir)) if png_dir is not None else []
     context["png"] = [str(p) for p in pngs]
     declared: list[plots.Plot] = context["plots"]

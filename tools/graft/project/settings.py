@@ -17,7 +17,9 @@ A value may be ``${key}``: the value at that dotted key of ``params.yaml``, as i
                    ``score`` columns (multiclass: one probability column per class, in order);
                    ``inputs``: a table of those rows' raw inputs (with ``id``; default: the
                    reference table when it holds them), from which `graft package` reproduces
-                   them within ``tolerance`` (absolute, 1e-6)
+                   them within ``tolerance`` (absolute, 1e-6); ``groups``: a table (with
+                   ``id``) holding the ``fairness.columns`` of those rows, for the fairness gaps'
+                   intervals (default: the predictions file, else ``package.reference.path``)
 ``fairness``       ``file`` (per-group metrics the pipeline writes) and sensitive ``columns``
 ``package``        ``name`` (default: the model artifact's name), ``model`` (artifact), ``code``
                    (project files serving needs), ``adapter`` (its entry module), ``files``
@@ -25,6 +27,9 @@ A value may be ``${key}``: the value at that dotted key of ``params.yaml``, as i
                    (model card text: ``intended_use``, ``out_of_scope``, ``data``, ``limitations``),
                    ``flavour`` (the model's framework; default: recognised from the file)
 ``monitor``        drift, output, feedback and fairness thresholds (see graft.monitoring)
+``report``         ``adjust``: ``holm`` (the metrics table's verdicts are Holm-adjusted for the
+                   number of intervals) or ``none``; ``quantiles``: absolute-error quantiles a
+                   regression report bootstraps (``[0.9]`` -> ``abs_error_q90``)
 ``stages``         the names ``graft promote`` accepts (dev, staging, prod)
 ``search``         ``objective``: the validation metric ``exp search`` optimises; ``direction``
 ================  =============================================================================
@@ -64,6 +69,18 @@ TASK_DIRECTIONS: dict[str, Direction] = {
     "rmse": "lower",
     "mae": "lower",
     "r2": "higher",
+}
+# Directions of the other metrics graft bootstraps from predictions (graft.compare.stats).
+BOOTSTRAP_DIRECTIONS: dict[str, Direction] = {
+    "pr_auc": "higher",
+    "precision": "higher",
+    "recall": "higher",
+    "f1": "higher",
+    "macro_precision": "higher",
+    "macro_recall": "higher",
+    "demographic_parity_difference": "lower",
+    "equalized_odds_difference": "lower",
+    "abs_error": "lower",  # abs_error_q<percent>
 }
 
 
@@ -123,11 +140,27 @@ class Predictions(_Model):
     score: str | list[str] = "proba"
     inputs: str | None = None
     tolerance: float = Field(1e-6, ge=0)
+    groups: str | None = None
 
 
 class Fairness(_Model):
     file: str | None = None
     columns: list[str] = Field(default_factory=list)
+
+
+class Report(_Model):
+    adjust: Literal["holm", "none"] = "holm"
+    quantiles: list[float] = Field(default_factory=list)
+
+    @field_validator("quantiles")
+    @classmethod
+    def _fractions(cls, quantiles: list[float]) -> list[float]:
+        for q in quantiles:
+            if not 0 < q < 1:
+                raise ValueError(f"quantile {q} must lie strictly between 0 and 1")
+        if len(set(quantiles)) != len(quantiles):
+            raise ValueError("quantiles must be distinct")
+        return quantiles
 
 
 class Reference(_Model):
@@ -169,6 +202,7 @@ class Settings(_Model):
     monitor: dict[str, Any] = Field(default_factory=dict)
     stages: list[str] = Field(default_factory=lambda: ["dev", "staging", "prod"])
     search: Search = Field(default_factory=Search)
+    report: Report = Field(default_factory=Report)
 
     @field_validator("stages")
     @classmethod
@@ -187,7 +221,11 @@ class Settings(_Model):
         rule = self.metrics.rules.get(metric)
         if rule:
             return rule.direction
-        return TASK_DIRECTIONS.get(metric) or TASK_DIRECTIONS.get(split_of(metric)[0])
+        return (
+            TASK_DIRECTIONS.get(metric)
+            or TASK_DIRECTIONS.get(split_of(metric)[0])
+            or bootstrap_direction(metric)
+        )
 
     @property
     def task_metrics(self) -> tuple[str, ...]:
@@ -277,6 +315,18 @@ def split_of(metric: str) -> tuple[str, str | None]:
         if parts[i].lower() in SPLITS and len(parts) > 1:
             return ".".join(parts[:i] + parts[i + 1 :]), parts[i].lower()
     return key, None
+
+
+def bootstrap_direction(metric: str) -> Direction | None:
+    """Direction of a metric graft bootstraps: ``pr_auc``, per class ``f1.<class>`` (its first
+    segment), ``fairness.<column>.<gap>`` (its last), ``abs_error_q90``."""
+    segments = metric.split(".")
+    for name in (metric, segments[0], segments[-1], metric.split("_q", 1)[0]):
+        if name in TASK_DIRECTIONS:
+            return TASK_DIRECTIONS[name]
+        if name in BOOTSTRAP_DIRECTIONS:
+            return BOOTSTRAP_DIRECTIONS[name]
+    return None
 
 
 def guess_direction(metric: str) -> Direction | None:
