@@ -66,8 +66,7 @@ class Scorer(Protocol):
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """``num / den``, 0 where ``den`` is 0 (scikit-learn's zero_division result)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+    return np.divide(num, den, out=np.zeros(np.broadcast(num, den).shape), where=den > 0)
 
 
 def _spread(rates: np.ndarray, present: np.ndarray) -> np.ndarray:
@@ -157,25 +156,29 @@ class BinaryScorer:
         return pos, neg
 
     def auc(self, weights: np.ndarray) -> np.ndarray:
-        return self._auc(*self._group_sums(weights))
+        pos, neg = self._group_sums(weights)
+        return self._auc(pos, neg, np.cumsum(neg, axis=1))
 
     @staticmethod
-    def _auc(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
-        below = np.cumsum(neg, axis=1) - neg  # negatives scored strictly lower
+    def _auc(pos: np.ndarray, neg: np.ndarray, cum_neg: np.ndarray) -> np.ndarray:
+        below = cum_neg - neg  # negatives scored strictly lower
         num = (pos * (below + 0.5 * neg)).sum(axis=1)
         den = pos.sum(axis=1) * neg.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             return num / den
 
     @staticmethod
-    def _average_precision(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
-        """scikit-learn's average precision: sum over distinct thresholds (highest first) of the
-        recall gained times the precision there, from the same tied-score runs as the AUC."""
-        tp = np.cumsum(pos[:, ::-1], axis=1)  # at or above each threshold, highest first
-        predicted = tp + np.cumsum(neg[:, ::-1], axis=1)
+    def _average_precision(
+        pos: np.ndarray, neg: np.ndarray, cum_pos: np.ndarray, cum_neg: np.ndarray
+    ) -> np.ndarray:
+        """scikit-learn's average precision: over the distinct thresholds, the recall gained
+        times the precision there, from the same tied-score runs (and running sums) as the AUC."""
+        positives, negatives = cum_pos[:, -1:], cum_neg[:, -1:]
+        tp = positives - cum_pos + pos  # positives scored at or above each run
+        predicted = tp + negatives - cum_neg + neg
         precision = _ratio(tp, predicted)
         with np.errstate(invalid="ignore", divide="ignore"):
-            return (pos[:, ::-1] * precision).sum(axis=1) / tp[:, -1]
+            return (pos * precision).sum(axis=1) / positives[:, 0]
 
     def block(self, weights: np.ndarray, metrics: Sequence[str]) -> dict[str, np.ndarray]:
         """Every metric in ``metrics`` for each resample (a row of ``weights``)."""
@@ -183,10 +186,11 @@ class BinaryScorer:
         out: dict[str, np.ndarray] = {}
         if wanted & {"roc_auc", "pr_auc"}:
             pos, neg = self._group_sums(weights)
+            cum_neg = np.cumsum(neg, axis=1)
             if "roc_auc" in wanted:
-                out["roc_auc"] = self._auc(pos, neg)
+                out["roc_auc"] = self._auc(pos, neg, cum_neg)
             if "pr_auc" in wanted:
-                out["pr_auc"] = self._average_precision(pos, neg)
+                out["pr_auc"] = self._average_precision(pos, neg, np.cumsum(pos, axis=1), cum_neg)
         s = weights @ self.matrix
         i = self.sums.index
         total = weights.sum(axis=1)
