@@ -25,6 +25,21 @@ def better_predictions(root):
     return buffer.getvalue()
 
 
+def groups_table(root):
+    ids = pd.read_parquet(root / "metrics/predictions.parquet")["row_id"]
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "row_id": ids[::-1].to_numpy(),  # another row order: joined on the id, not the position
+            "sex": rng.choice(["Female", "Male"], len(ids)),
+            "race": rng.choice(["A", "B", "C"], len(ids)),
+        }
+    )
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
@@ -48,6 +63,17 @@ def repo(tmp_path_factory):
         },
     )
     branch(root, "exp/same", params={"train.seed": 1})
+    settings = yaml.safe_load(g.revparse_single("main").peel(pygit2.Commit).tree["graft.yaml"].data)
+    settings["predictions"]["groups"] = "metrics/groups.parquet"
+    branch(
+        root,
+        "exp/groups",  # the sensitive columns committed beside the predictions, joined on row_id
+        files={
+            "metrics/predictions.parquet": better_predictions(root),
+            "metrics/groups.parquet": groups_table(root),
+            "graft.yaml": yaml.safe_dump(settings, sort_keys=False).encode(),
+        },
+    )
     branch(root, "exp/nopreds", files={"metrics/predictions.parquet": None})
     return root
 
@@ -66,10 +92,16 @@ def test_marker_and_verdict(better):
     assert md.splitlines()[0] == MARKER
     verdict = md.splitlines()[3]
     assert verdict.startswith("❌ **Gate failed**")
-    assert "ROC AUC +" in verdict and "**significant improvement**" in verdict
-    assert re.search(
-        r"log loss -0\.\d{4} \(95% CI \[-0\.\d{4}, -0\.\d{4}\]\): \*\*significant improvement", verdict
-    )
+    assert "ROC AUC +" in verdict and "**better**" in verdict
+    assert re.search(r"log loss -0\.\d{4} \(95% CI \[-0\.\d{4}, -0\.\d{4}\]\): \*\*better\*\*", verdict)
+    headline = {v["key"]: v for v in better.context["verdict"]}
+    assert headline["roc_auc"]["verdict"] == {
+        "kind": "better",
+        "label": "better",
+        "basis": "bootstrap",
+        "adjusted": False,
+    }
+    assert headline["roc_auc"]["interval"]["low"] > 0
 
 
 def test_metrics_table_numbers(better, repo):
@@ -79,8 +111,26 @@ def test_metrics_table_numbers(better, repo):
     assert cells[1:4] == [f"{base_auc:.4f}", "0.9500", f"{0.95 - base_auc:+.4f}"]
     ci = better.context["bootstrap"]["metrics"]["roc_auc"]
     assert cells[4] == f"[{ci['low']:+.4f}, {ci['high']:+.4f}]" and ci["low"] > 0
-    assert cells[5] == "significant improvement"
+    assert cells[5] == "**better**"
     assert better.context["bootstrap"]["rows"] == 16281
+    # a metric without an interval is judged against its tolerance, never better/worse
+    rows = {r["key"]: r for r in better.context["metrics"]}
+    gap = rows["fairness.sex.demographic_parity_difference"]
+    assert (gap["interval"], gap["basis"], gap["verdict"]["kind"]) == (None, "tolerance", "beyond_tolerance")
+    assert (
+        "| `fairness.sex.demographic_parity_difference` | 0.1771 | 0.3000 | +0.1229 |  | beyond tolerance |"
+        in (better.markdown)
+    )
+    # rows equal on both sides are folded into one line
+    assert "| `test_rows` |" not in better.markdown
+    folded = better.context["unchanged"]
+    assert folded == sum(not r["changed"] for r in rows.values()) > 0
+    assert f"{folded} metrics unchanged (not listed; `--all-metrics` lists them)." in better.markdown
+    # how many intervals, and that the table's verdicts are Holm-adjusted
+    count = better.context["bootstrap"]["intervals"]
+    assert count == 8  # the binary metrics; no fairness groups joinable here (no DVC cache)
+    assert f"the same resamples for all {count} intervals computed." in better.markdown
+    assert "the table's better/worse are Holm-adjusted" in better.markdown
 
 
 def test_params_data_fairness_sections(better):
@@ -124,14 +174,43 @@ def test_leaderboard(better):
 
 def test_identical_head_is_within_noise(repo):
     result = api.report(repo, base="main", head="exp/same", resamples=200)
-    for m in ("roc_auc", "log_loss"):
-        c = result.context["bootstrap"]["metrics"][m]
-        assert (c["low"], c["high"], c["verdict"]) == (0.0, 0.0, "noise")
+    for m, c in result.context["bootstrap"]["metrics"].items():
+        assert (c["low"], c["high"], c["delta"]) == (0.0, 0.0, 0.0), m
+    for row in [*result.context["metrics"], *result.context["verdict"]]:
+        assert row["verdict"]["kind"] not in ("better", "worse"), row["key"]
     assert "✅ **Gate passed**" in result.markdown
     assert result.markdown.count("**within noise**") == 2
+    assert "**better**" not in result.markdown and "**worse**" not in result.markdown
+    assert f"{len(result.context['metrics'])} metrics unchanged: no metric changed." in result.markdown
     assert "| `train.seed` | 42 | 1 |" in result.markdown
     assert "No data input changed" in result.markdown
     assert "### Leaderboard" not in result.markdown
+
+
+def test_fairness_gaps_get_intervals_from_groups_joined_by_id(repo):
+    from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
+
+    result = api.report(repo, base="main", head="exp/groups", resamples=200, all_metrics=True)
+    boot = result.context["bootstrap"]
+    assert boot["groups"] == {"columns": ["sex", "race"], "source": "metrics/groups.parquet", "reason": None}
+    assert boot["intervals"] == 12  # 8 binary metrics and 2 gaps for each of the 2 columns
+    predictions = pd.read_parquet(repo / "metrics/predictions.parquet")
+    groups = pd.read_parquet(io.BytesIO(groups_table(repo))).set_index("row_id").loc[predictions["row_id"]]
+    y, pred = predictions["label"].to_numpy(), (predictions["proba"] >= 0.5).to_numpy()
+    rows = {r["key"]: r for r in result.context["metrics"]}
+    for column in ("sex", "race"):
+        for gap, metric in (
+            ("demographic_parity_difference", demographic_parity_difference),
+            ("equalized_odds_difference", equalized_odds_difference),
+        ):
+            c = boot["metrics"][f"fairness.{column}.{gap}"]
+            assert c["base"] == pytest.approx(metric(y, pred, sensitive_features=groups[column].to_numpy()))
+            assert c["low"] <= c["delta"] <= c["high"]
+            row = rows[f"fairness.{column}.{gap}"]
+            assert row["basis"] == "bootstrap" and row["interval"]["low"] == c["low"]
+    # --all-metrics lists the unchanged rows too
+    assert result.context["unchanged"] == 0 and "| `test_rows` | 16281 | 16281 |" in result.markdown
+    assert "Fairness gaps: groups from `metrics/groups.parquet`." in result.markdown
 
 
 def test_missing_predictions_reported_not_crashing(repo):

@@ -123,18 +123,23 @@ def bootstrap(
         "groups": {"columns": list(groups.columns), "source": groups.source, "reason": groups.reason},
         "metrics": {
             m: {
-                "base": iv.base,
-                "head": iv.head,
-                "delta": iv.delta,
-                "low": iv.low,
-                "high": iv.high,
+                "base": _finite(iv.base),
+                "head": _finite(iv.head),
+                "delta": _finite(iv.delta),
+                "low": _finite(iv.low),
+                "high": _finite(iv.high),
                 "level": LEVEL,
-                "p_value": iv.p_value,
-                "p_adjusted": p,
+                "p_value": _finite(iv.p_value),
+                "p_adjusted": _finite(p),
             }
             for (m, iv), p in zip(intervals.items(), adjusted, strict=True)
         },
     }
+
+
+def _finite(value: float) -> float | None:
+    """A number for JSON: NaN (a metric undefined on every resample) becomes None."""
+    return value if value == value and abs(value) != float("inf") else None
 
 
 def verdict_of(
@@ -145,6 +150,7 @@ def verdict_of(
     from graft.compare.verdicts import judge
 
     rule = settings.metrics.rules.get(key)
+    interval = _interval(interval)
     bounds = None if interval is None else (interval["low"], interval["high"])
     return judge(
         delta if is_number(delta) else None,
@@ -179,7 +185,8 @@ def unavailable_reason(base: View, head: View, settings: Settings) -> str | None
 
 
 def _interval(ci: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if ci is None:
+    """The interval fields of a bootstrapped metric (None: not bootstrapped, or undefined)."""
+    if ci is None or ci["low"] is None or ci["high"] is None:
         return None
     keys = ("low", "high", "level", "p_value", "p_adjusted")
     return {k: ci[k] for k in keys}
