@@ -1,6 +1,6 @@
 import pytest
 
-from graft.compare.gate import describe_failure, evaluate
+from graft.compare.gate import check_verdict, describe_failure, evaluate
 from graft.core.errors import ParamsError
 from graft.project.settings import Bound, MetricRule, parse_settings
 
@@ -96,3 +96,23 @@ def test_rules_and_bounds_come_from_settings_and_bad_entries_name_the_key():
         parse_settings({"gate": {"thresholds": {"roc_auc": {"minimum": 0.9}}}}, {})
     with pytest.raises(ParamsError, match=r"gate\.thresholds\.roc_auc\.max"):
         parse_settings({"gate": {"thresholds": {"roc_auc": {"max": "high"}}}}, {})
+
+
+def test_gate_verdicts_are_tolerance_words_never_better_or_worse():
+    head = {"roc_auc": 0.9350, "log_loss": 0.2770, "fairness": {"sex": {"dp": 0.170}}}
+    checks = evaluate(BASE, head, RULES, {"roc_auc": Bound(min=0.9)})
+    verdicts = {(c.metric, c.kind): check_verdict(c).to_dict() for c in checks}
+    assert verdicts[("roc_auc", "regression")] == {
+        "kind": "beyond_tolerance",  # passes the gate; a point difference is no evidence of "better"
+        "label": "beyond tolerance",
+        "basis": "tolerance",
+        "adjusted": False,
+    }
+    assert verdicts[("log_loss", "regression")]["kind"] == "within_tolerance"
+    assert verdicts[("fairness.sex.dp", "regression")]["kind"] == "within_tolerance"
+    assert verdicts[("roc_auc", "threshold")] == {
+        "kind": "none",
+        "label": "",
+        "basis": "none",
+        "adjusted": False,
+    }

@@ -34,6 +34,8 @@ def _fmt(value: float | None) -> str:
 
 
 def to_json(report: Any) -> dict[str, Any]:
+    from graft.compare.gate import check_verdict
+
     return {
         "passed": report.passed,
         "base": {"name": report.base, "commit": report.base_sha},
@@ -49,6 +51,7 @@ def to_json(report: Any) -> dict[str, Any]:
                 "direction": c.direction,
                 "tolerance": c.tolerance,
                 "bound": None if c.bound is None else {"min": c.bound.min, "max": c.bound.max},
+                "verdict": check_verdict(c).to_dict(),
             }
             for c in report.checks
         ],
@@ -63,7 +66,7 @@ def _limit(c: Any) -> str:
 
 
 def run(args: argparse.Namespace, ui: Ui) -> int:
-    from graft.compare.gate import describe_failure
+    from graft.compare.gate import check_verdict, describe_failure
 
     report = api.gate(args.base, head=args.head, working_tree=args.working_tree, cwd=ui.root)
     if ui.json_mode:
@@ -73,8 +76,11 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
         where = f"head {head} vs base {report.base} ({report.base_sha[:8]})"
         if report.passed:
             ui.out(f"gate passed: {where}")
-            rows = [["metric", "check", "base", "head", "result"]]
-            rows += [[c.metric, _limit(c), _fmt(c.base), _fmt(c.head), c.detail] for c in report.checks]
+            rows = [["metric", "check", "base", "head", "result", "verdict"]]
+            rows += [
+                [c.metric, _limit(c), _fmt(c.base), _fmt(c.head), c.detail, check_verdict(c).label or "-"]
+                for c in report.checks
+            ]
             for line in align_rows(rows):
                 ui.out(f"  {line}")
         else:

@@ -19,6 +19,7 @@ from graft.project.lock import flatten
 from graft.project.settings import SETTINGS_FILE, Bound, MetricRule
 
 if TYPE_CHECKING:
+    from graft.compare.verdicts import Verdict
     from graft.project.view import View
 
 # Absorbs float noise in "head == base - tolerance" (values are JSON round-tripped floats).
@@ -99,6 +100,16 @@ def evaluate(
         for name, bound in sorted(bounds.items())
     ]
     return checks
+
+
+def check_verdict(check: Check) -> Verdict:
+    """A regression check's verdict on the change (:mod:`graft.compare.verdicts`, tolerance basis:
+    the gate has no per-row data); a threshold check judges no change (kind ``none``)."""
+    from graft.compare.verdicts import judge, no_verdict
+
+    if check.kind != "regression" or check.head is None or check.base is None:
+        return no_verdict()
+    return judge(check.head - check.base, check.direction, None, check.tolerance)
 
 
 def describe_failure(check: Check) -> str:
