@@ -169,6 +169,8 @@ def regression(tmp_path_factory, module_env) -> dict:
     commit(root, "exp/full", {**full, "dvc.lock": lock("b" * 32)})
     commit(root, "exp/noisy", noisy)
     commit(root, "exp/nosettings", {"graft.yaml": None})
+    with_quantile = {**REGRESSION_SETTINGS, "report": {"quantiles": [0.9], "adjust": "none"}}
+    commit(root, "exp/quantile", {**full, "graft.yaml": as_yaml(with_quantile)})
     return {"root": root, "y": TEST["target"].to_numpy(), "weak": p_weak, "full": p_full, "noisy": p_noisy}
 
 
@@ -215,6 +217,20 @@ def test_regression_gate_verdicts(regression, capsys):
     noisy_r2 = r2_score(regression["y"], regression["noisy"])
     (threshold,) = [c for c in report.failures if c.kind == "threshold"]
     assert threshold.head == pytest.approx(noisy_r2, abs=1e-6) and noisy_r2 < 0.3
+
+
+def test_regression_report_bootstraps_a_configured_error_quantile(regression):
+    root, y = regression["root"], regression["y"]
+    result = api.report(root, base="main", head="exp/quantile", resamples=200)
+    boot = result.context["bootstrap"]
+    assert list(boot["metrics"]) == ["rmse", "mae", "r2", "abs_error_q90"] and boot["adjust"] == "none"
+    q90 = boot["metrics"]["abs_error_q90"]
+    for side, predicted in (("base", regression["weak"]), ("head", regression["full"])):
+        assert q90[side] == pytest.approx(np.quantile(np.abs(predicted - y), 0.9, method="inverted_cdf"))
+    row = next(r for r in result.context["metrics"] if r["key"] == "abs_error_q90")
+    assert row["direction"] == "lower" and row["from_predictions"] and row["verdict"]["basis"] == "bootstrap"
+    assert row["verdict"]["adjusted"] is False  # report.adjust: none
+    assert "Not adjusted for multiple comparisons (`report.adjust: none`)" in result.markdown
 
 
 def test_regression_report_bootstraps_rmse_mae_r2(regression):
@@ -374,7 +390,10 @@ def test_multiclass_report_bootstraps_log_loss_accuracy_macro_f1(multiclass):
     root, y = multiclass["root"], multiclass["y"]
     result = api.report(root, base="main", head="exp/all-features", also=["exp/flat"], resamples=300)
     boot = result.context["bootstrap"]
-    assert list(boot["metrics"]) == ["log_loss", "accuracy", "macro_f1"] and boot["rows"] == 75
+    per_class_metrics = [f"{m}.{c}" for m in ("precision", "recall", "f1") for c in CLASSES]
+    macro = ["log_loss", "accuracy", "macro_f1", "macro_precision", "macro_recall"]
+    assert list(boot["metrics"]) == [*macro, *per_class_metrics]
+    assert boot["rows"] == 75 and boot["intervals"] == 14
     weak, strong = multiclass["weak"], multiclass["strong"]
     names = np.array(CLASSES)
     expected = {
@@ -389,14 +408,16 @@ def test_multiclass_report_bootstraps_log_loss_accuracy_macro_f1(multiclass):
         ci = boot["metrics"][metric]
         assert (ci["base"], ci["head"]) == (pytest.approx(base, rel=1e-9), pytest.approx(head, rel=1e-9))
         assert ci["low"] <= ci["delta"] <= ci["high"]
-    assert boot["metrics"]["macro_f1"]["verdict"] == "improvement"
-    assert boot["metrics"]["log_loss"]["verdict"] == "improvement"
+    strong_f1 = f1_score(y, names[strong.argmax(1)], labels=CLASSES, average=None)
+    assert boot["metrics"]["f1.virginica"]["head"] == pytest.approx(strong_f1[2], rel=1e-9)
+    rows = {r["key"]: r for r in result.context["metrics"]}
+    assert rows["macro_f1"]["verdict"]["kind"] == "better" and rows["macro_f1"]["basis"] == "bootstrap"
+    assert rows["log_loss"]["verdict"]["kind"] == "better"
+    assert rows["f1.virginica"]["from_predictions"] and rows["f1.virginica"]["interval"] is not None
     md = result.markdown
     verdict = md.splitlines()[3]
     assert verdict.startswith("✅ **Gate passed**")
-    assert re.search(
-        r"macro F1 \+0\.\d{4} \(95% CI \[\+0\.\d{4}, \+0\.\d{4}\]\): \*\*significant improvement", verdict
-    )
+    assert re.search(r"macro F1 \+0\.\d{4} \(95% CI \[\+0\.\d{4}, \+0\.\d{4}\]\): \*\*better\*\*", verdict)
     assert "### Fairness" not in md and "ROC" not in md
     per_class = {c["class"]: c for c in result.context["classes"]}
     assert list(per_class) == CLASSES
@@ -427,7 +448,7 @@ def test_report_without_configured_predictions_still_reports_metrics(multiclass)
     root = multiclass["root"]
     settings = {k: v for k, v in MULTICLASS_SETTINGS.items() if k != "predictions"}
     commit(root, "exp/nopredictions", {"graft.yaml": as_yaml(settings)})
-    result = api.report(root, head="exp/nopredictions", resamples=10)
+    result = api.report(root, head="exp/nopredictions", resamples=10, all_metrics=True)
     assert result.context["bootstrap"] == {
         "available": False,
         "missing": [],
@@ -435,7 +456,8 @@ def test_report_without_configured_predictions_still_reports_metrics(multiclass)
     }
     md = result.markdown
     assert " · significance not assessed: no predictions file is configured (predictions.path)" in md
-    assert "| `macro_f1` | 0.5951 | 0.5951 | +0.0000 |  |  |" in md
+    # no interval: judged against its metrics.rules tolerance only
+    assert "| `macro_f1` | 0.5951 | 0.5951 | +0.0000 |  | within tolerance |" in md
     assert "### Per class" not in md and "(95% CI [" not in md
 
 
