@@ -14,7 +14,8 @@ labels of a shared row must agree. Every error names the revision's file and wha
 
 Sensitive groups (:func:`group_columns`): the ``fairness.columns`` of the paired rows, read from
 the ``predictions.groups`` table, else the predictions file, else ``package.reference.path``
-(the first that holds the id column and every group column), joined on the id.
+(only from the local DVC cache: a data set is not fetched for this), the first that holds the
+id column and every group column, joined on the id.
 """
 
 from __future__ import annotations
@@ -162,10 +163,11 @@ class Groups:
     reason: str | None = None  # why there are none
 
 
-def _table_columns(view: View, path: str, wanted: list[str]) -> dict[str, np.ndarray] | None:
+def _table_columns(view: View, path: str, wanted: list[str], local: bool) -> dict[str, np.ndarray] | None:
     """Columns ``wanted`` of the table at ``path`` (parquet or csv) in ``view``; None when the
-    file is absent or lacks one of them."""
-    data = view.source.read(path)
+    file is absent or lacks one of them. ``local``: a DVC output only from the local cache."""
+    read_local = getattr(view.source, "read_local", None) if local else None
+    data = read_local(path) if read_local is not None else view.source.read(path)
     if data is None:
         return None
     import pyarrow as pa
@@ -198,13 +200,16 @@ def group_columns(view: View, ids: np.ndarray) -> Groups:
     if not columns:
         return Groups({}, reason="no fairness.columns are configured")
     id_column = settings.predictions.id
-    candidates = [settings.predictions.groups, settings.predictions.path]
+    # the reference rows are a data set: read when in the local cache, never fetched for this
     reference = settings.package.reference
+    candidates = {settings.predictions.groups: False, settings.predictions.path: False}
     if reference is not None:
-        candidates.append(reference.path)
+        candidates.setdefault(reference.path, True)
     tried: list[str] = []
-    for path in dict.fromkeys(c for c in candidates if c):
-        table = _table_columns(view, path, [id_column, *columns])
+    for path, local in candidates.items():
+        if not path:
+            continue
+        table = _table_columns(view, path, [id_column, *columns], local)
         tried.append(path)
         if table is None:
             continue

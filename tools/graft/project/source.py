@@ -215,6 +215,15 @@ class GitSource:
             return None
         return entry.peel(pygit2.Blob).data
 
+    def read_local(self, path: str) -> bytes | None:
+        """Like :meth:`read`, but a DVC output only when it is in the local cache: never fetched
+        (for optional inputs that are not worth a download, such as the reference rows)."""
+        path = path.strip("/")
+        if self._entry(path) is not None or path in self._dvc_files or self.dvc is None:
+            return self.read(path)
+        located = self.dvc.locate(self.dvc_outputs(path), path)
+        return None if located is None else self.dvc.read(located)
+
     def blob_key(self, path: str) -> str | None:
         entry = self._entry(path)
         if entry is None:
