@@ -158,6 +158,20 @@ def test_json_shape():
         "status": {"main": "value", "exp/a": "value", "exp/nometrics": "no_file"},
         "deltas": {"exp/a": 0.02},
         "best": ["exp/a"],
+        "verdicts": {},  # no metrics.rules tolerance known to this result
+    }
+    # with the base's tolerances: within/beyond tolerance, never better/worse from a point change
+    from dataclasses import replace
+
+    ruled = to_dict(replace(build_diff([BASE, A, NONE], RULES), tolerances={"roc_auc": 0.01}))
+    verdicts = next(r for r in ruled["rows"] if r["key"] == "roc_auc")["verdicts"]
+    assert verdicts == {
+        "exp/a": {
+            "kind": "beyond_tolerance",
+            "label": "beyond tolerance",
+            "basis": "tolerance",
+            "adjusted": False,
+        }
     }
     assert to_dict(build_diff([BASE, A], RULES)) == json.loads(render(build_diff([BASE, A], RULES), "json"))
     # one compact line per row inside the indented document

@@ -4,7 +4,9 @@ A revision's row values come from :class:`graft.project.view.View`: every params
 pipeline declares (``params.yaml`` keys bare, others ``file:key``) and the shown metrics files
 (the headline file's keys bare, others ``path:key``), all read from Git objects. Which direction
 is better for a metric comes from the base revision's settings (``metrics.rules``, else the
-task's own metrics). :mod:`graft.compare.formats` turns a :class:`DiffResult` into text.
+task's own metrics); a metric with a rule gets a verdict on each revision's change from
+:mod:`graft.compare.verdicts` (tolerance basis: diff has no per-row data, so never
+better/worse). :mod:`graft.compare.formats` turns a :class:`DiffResult` into text.
 
 Only pygit2, PyYAML, json and the settings model are imported, so ``graft diff`` starts fast and
 never touches DVC, pandas or numpy.
@@ -15,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
@@ -100,6 +102,7 @@ class DiffResult:
     sort: str | None = None
     only_changed: bool = False
     directions: dict[str, str] = field(default_factory=dict)
+    tolerances: dict[str, float] = field(default_factory=dict)  # metrics.rules of the base's settings
 
 
 # --- reading revisions -----------------------------------------------------------------------
@@ -184,7 +187,9 @@ def compare_revisions(
     listed = set(names) - {base, *(revisions or ["HEAD"])}  # by --all, not by name
     views, snapshots = readable(views, listed)
     keys = _ordered_keys(s.metrics for s in snapshots)
-    return build_diff(snapshots, directions(views[0].settings, keys), only_changed, sort)
+    result = build_diff(snapshots, directions(views[0].settings, keys), only_changed, sort)
+    rules = views[0].settings.metrics.rules
+    return replace(result, tolerances={k: r.tolerance for k, r in rules.items()})
 
 
 # --- comparing -------------------------------------------------------------------------------

@@ -128,6 +128,7 @@ def to_dict(result: DiffResult) -> dict[str, Any]:
                 "status": {n: c.status for n, c in zip(names, row.cells, strict=True)},
                 "deltas": {n: c.delta for n, c in zip(names, row.cells, strict=True) if c.delta is not None},
                 "best": [n for n, c in zip(names, row.cells, strict=True) if c.best],
+                "verdicts": _verdicts(result, row, names),
             }
         )
     return {
@@ -146,6 +147,20 @@ def to_dict(result: DiffResult) -> dict[str, Any]:
             for c in result.columns
         ],
         "rows": rows,
+    }
+
+
+def _verdicts(result: DiffResult, row: Row, names: list[str]) -> dict[str, Any]:
+    """Revision -> the verdict on its change against the base (metrics with a rule only)."""
+    from graft.compare.verdicts import judge
+
+    tolerance = result.tolerances.get(row.key)
+    if row.section != "metrics" or tolerance is None:
+        return {}
+    return {
+        n: judge(c.delta, row.direction, None, tolerance).to_dict()
+        for n, c in zip(names[1:], row.cells[1:], strict=True)
+        if c.delta is not None
     }
 
 
