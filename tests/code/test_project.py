@@ -160,6 +160,13 @@ def test_settings_are_validated_once_per_resolved_contents():
             r"'gate.thresholds' refers to 'gate.nothing', which params.yaml does not have",
         ),
         ({"task": {"type": "binary", "labels": ["a", "b", "c"]}}, r"exactly two labels"),
+        ({"report": {"adjust": "bonferroni"}}, r"'report.adjust': Input should be 'holm' or 'none'"),
+        (
+            {"report": {"quantiles": [0.9, 1.5]}},
+            r"'report.quantiles'.*quantile 1.5 must lie strictly between 0 and 1",
+        ),
+        ({"report": {"quantiles": [0.9, 0.9]}}, r"'report.quantiles'.*quantiles must be distinct"),
+        ({"predictions": {"groups": ["sex"]}}, r"'predictions.groups': Input should be a valid string"),
         ([1, 2], r"graft.yaml: expected a mapping of settings"),
     ],
 )
