@@ -213,6 +213,16 @@ def test_fairness_gaps_get_intervals_from_groups_joined_by_id(repo):
     assert "Fairness gaps: groups from `metrics/groups.parquet`." in result.markdown
 
 
+def test_too_many_groups_leave_the_gaps_without_interval_naming_the_limit(repo, monkeypatch):
+    monkeypatch.setenv("GRAFT_LIMIT_REPORT_GROUPS", "2")  # race has 3 groups
+    result = api.report(repo, base="main", head="exp/groups", resamples=20)
+    boot = result.context["bootstrap"]
+    reason = "metrics/groups.parquet: column 'race': 3 groups, over the limit of 2 groups"
+    reason += " (GRAFT_LIMIT_REPORT_GROUPS)"
+    assert boot["groups"] == {"columns": [], "source": "metrics/groups.parquet", "reason": reason}
+    assert boot["intervals"] == 8 and not any(k.startswith("fairness.") for k in boot["metrics"])
+
+
 def test_missing_predictions_reported_not_crashing(repo):
     md = api.report(repo, base="main", head="exp/nopreds", resamples=50).markdown
     assert "significance not assessed: no predictions committed for exp/nopreds" in md

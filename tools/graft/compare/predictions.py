@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from graft.core import limits
 from graft.core.errors import DataError
 
 if TYPE_CHECKING:
@@ -220,6 +221,12 @@ def group_columns(view: View, ids: np.ndarray) -> Groups:
             return Groups({}, path, f"{path} holds no {', '.join(columns)} for {missing} predicted rows")
         order = np.empty(len(ids), dtype=np.int64)
         order[ip] = it
-        return Groups({c: np.asarray(table[c])[order] for c in columns}, path)
+        values = {c: np.asarray(table[c])[order] for c in columns}
+        bound = limits.REPORT_GROUPS
+        for column, column_values in values.items():
+            count = len({str(v) for v in column_values.tolist()})
+            if count > bound.value():
+                return Groups({}, path, bound.over(f"{path}: column '{column}'", f"{count:,} groups"))
+        return Groups(values, path)
     where = ", ".join(tried) if tried else "no table to read them from"
     return Groups({}, reason=f"no table with '{id_column}' and {', '.join(columns)} ({where})")

@@ -118,6 +118,12 @@ DURATION_DAYS = define(
 JOBS = define("JOBS", 64, "jobs", "experiments or trials run at once (-j) and local:N cluster workers")
 TRIALS = define("TRIALS", 10_000, "trials", "trials of one `exp search` (--trials, --keep)")
 RESAMPLES = define("RESAMPLES", 100_000, "resamples", "bootstrap resamples of `graft report` (--resamples)")
+REPORT_GROUPS = define(
+    "REPORT_GROUPS",
+    100,
+    "groups",
+    "groups of one sensitive column whose fairness gaps `graft report` bootstraps (more: no interval)",
+)
 REPLAY_BATCH_ROWS = define("REPLAY_BATCH_ROWS", 100_000, "rows", "records per request of `graft replay`")
 FEEDBACK_DELAY_SECONDS = define(
     "FEEDBACK_DELAY_SECONDS", 86_400, "seconds", "the wait of `graft replay --feedback-delay`"
