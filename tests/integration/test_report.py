@@ -112,6 +112,7 @@ def test_metrics_table_numbers(better, repo):
     ci = better.context["bootstrap"]["metrics"]["roc_auc"]
     assert cells[4] == f"[{ci['low']:+.4f}, {ci['high']:+.4f}]" and ci["low"] > 0
     assert cells[5] == "**better**"
+    assert ci["verdict"]["kind"] == ci["verdict_holm"]["kind"] == "better" and ci["verdict_holm"]["adjusted"]
     assert better.context["bootstrap"]["rows"] == 16281
     # a metric without an interval is judged against its tolerance, never better/worse
     rows = {r["key"]: r for r in better.context["metrics"]}
@@ -176,6 +177,7 @@ def test_identical_head_is_within_noise(repo):
     result = api.report(repo, base="main", head="exp/same", resamples=200)
     for m, c in result.context["bootstrap"]["metrics"].items():
         assert (c["low"], c["high"], c["delta"]) == (0.0, 0.0, 0.0), m
+        assert c["verdict"]["kind"] == c["verdict_holm"]["kind"] == "within_noise", m
     for row in [*result.context["metrics"], *result.context["verdict"]]:
         assert row["verdict"]["kind"] not in ("better", "worse"), row["key"]
     assert "✅ **Gate passed**" in result.markdown

@@ -77,8 +77,10 @@ def bootstrap(
 ) -> dict[str, Any]:
     """The paired bootstrap of every metric the predictions allow, or why it was not run.
 
-    Each metric gets its interval, its bootstrap p-value and its Holm-adjusted p-value (over
-    all the intervals computed); ``intervals`` counts them. Fairness gaps are included when
+    Each metric gets its interval, its bootstrap p-value, its Holm-adjusted p-value (over all
+    the intervals computed; ``intervals`` counts them) and its verdict as a
+    :meth:`graft.compare.verdicts.Verdict.to_dict`, unadjusted (``verdict``) and Holm-adjusted
+    (``verdict_holm``). Fairness gaps are included when
     the head's sensitive groups can be joined to the rows (``groups`` says where from or why not).
     """
     if reason is not None:
@@ -111,6 +113,21 @@ def bootstrap(
         extras=extras,
     )
     adjusted = holm([iv.p_value for iv in intervals.values()])
+    metrics: dict[str, dict[str, Any]] = {}
+    for (m, iv), p in zip(intervals.items(), adjusted, strict=True):
+        entry: dict[str, Any] = {
+            "base": _finite(iv.base),
+            "head": _finite(iv.head),
+            "delta": _finite(iv.delta),
+            "low": _finite(iv.low),
+            "high": _finite(iv.high),
+            "level": LEVEL,
+            "p_value": _finite(iv.p_value),
+            "p_adjusted": _finite(p),
+        }
+        entry["verdict"] = verdict_of(settings, m, entry["delta"], entry, adjust=False).to_dict()
+        entry["verdict_holm"] = verdict_of(settings, m, entry["delta"], entry, adjust=True).to_dict()
+        metrics[m] = entry
     return {
         "available": True,
         "rows": len(paired.y),
@@ -121,19 +138,7 @@ def bootstrap(
         "intervals": len(intervals),
         "adjust": settings.report.adjust,
         "groups": {"columns": list(groups.columns), "source": groups.source, "reason": groups.reason},
-        "metrics": {
-            m: {
-                "base": _finite(iv.base),
-                "head": _finite(iv.head),
-                "delta": _finite(iv.delta),
-                "low": _finite(iv.low),
-                "high": _finite(iv.high),
-                "level": LEVEL,
-                "p_value": _finite(iv.p_value),
-                "p_adjusted": _finite(p),
-            }
-            for (m, iv), p in zip(intervals.items(), adjusted, strict=True)
-        },
+        "metrics": metrics,
     }
 
 
