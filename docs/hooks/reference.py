@@ -332,7 +332,10 @@ def _variants(node: dict[str, Any]) -> list[dict[str, Any]]:
     return [v for key in ("oneOf", "anyOf") for v in node.get(key, [])]
 
 
-def _kind(node: dict[str, Any], schema: dict[str, Any]) -> str:
+def _kind(node: dict[str, Any], schema: dict[str, Any], depth: int = 0) -> str:
+    """A field's type in a few words (a recursive definition is cut at a few levels)."""
+    if depth > 4:
+        return "..."
     node = _resolve(node, schema)
     if "const" in node:
         return f"`{json.dumps(node['const'])}`"
@@ -340,12 +343,12 @@ def _kind(node: dict[str, Any], schema: dict[str, Any]) -> str:
         return " | ".join(f"`{json.dumps(v)}`" for v in node["enum"])
     variants = _variants(node)
     if variants:
-        return " or ".join(_kind(v, schema) for v in variants)
+        return " or ".join(_kind(v, schema, depth + 1) for v in variants)
     kind = node.get("type", "any")
     if isinstance(kind, list):
         return " or ".join(kind)
     if kind == "array" and isinstance(node.get("items"), dict):
-        return f"array of {_kind(node['items'], schema)}"
+        return f"array of {_kind(node['items'], schema, depth + 1)}"
     return str(kind)
 
 
@@ -394,16 +397,18 @@ def json_page() -> str:
         schema = json.loads(path.read_text(encoding="utf-8"))
         title = schema.get("title") or path.stem
         lines += ["", f"## `{path.stem}`", "", f"`{title}` ({path.name})."]
-        top_what = [v.get("description") for v in _variants(schema) if v.get("description")]
         if schema.get("description"):
-            top_what.insert(0, schema["description"])
-        lines += [""] + [f"* {_cell(w)}" for w in top_what] if top_what else []
-        rows = list(dict.fromkeys(schema_rows(schema, schema)))
-        if rows:
-            lines += ["", "| field | type | what it holds |", "| --- | --- | --- |"]
-            lines += [f"| `{key}` | {_cell(kind)} | {_cell(what)} |" for key, kind, what in rows]
-        else:
-            lines += ["", f"The document is {_kind(schema, schema)}."]
+            lines += ["", _cell(schema["description"])]
+        variants = [v for v in _variants(schema) if v.get("description")]
+        for variant in variants or [schema]:
+            if variant is not schema:
+                lines += ["", f"{_cell(variant['description'])}:"]
+            rows = list(dict.fromkeys(schema_rows(variant, schema)))
+            if rows:
+                lines += ["", "| field | type | what it holds |", "| --- | --- | --- |"]
+                lines += [f"| `{key}` | {_cell(kind)} | {_cell(what)} |" for key, kind, what in rows]
+            else:
+                lines += ["", f"The document is {_kind(variant, schema)}."]
         lines += ["", f'??? note "The schema ({path.name})"', "", "    ```json"]
         lines += [f"    {line}" if line else "" for line in json.dumps(schema, indent=2).splitlines()]
         lines += ["    ```"]
