@@ -277,12 +277,15 @@ def settings_rows(model: type, prefix: str = "") -> Iterator[tuple[str, str, str
 
 
 def _rows(model: type, prefix: str = "") -> list[str]:
+    """The settings table of ``model``; without a description column when no field has one."""
+    found = list(settings_rows(model, prefix))
+    if not any(what for _, _, _, what in found):
+        rows = ["| key | type | default |", "| --- | --- | --- |"]
+        return rows + [f"| `{key}` | {_cell(kind)} | {default} |" for key, kind, default, _ in found]
     rows = ["| key | type | default | what it sets |", "| --- | --- | --- | --- |"]
-    rows += [
-        f"| `{key}` | {_cell(kind)} | {default} | {_cell(what)} |"
-        for key, kind, default, what in settings_rows(model, prefix)
+    return rows + [
+        f"| `{key}` | {_cell(kind)} | {default} | {_cell(what)} |" for key, kind, default, what in found
     ]
-    return rows
 
 
 def configuration_page() -> str:
@@ -307,8 +310,8 @@ def configuration_page() -> str:
         "The `monitor` section (`graft.monitoring.run.MonitorParams`) travels inside the release "
         "package, so each model is judged by the thresholds it was released with; "
         "`graft monitor --params FILE` overrides them. `monitor.feedback` also takes "
-        "`min_<metric>` and `max_<metric>` bounds on the task's realised metrics "
-        "(see [Monitoring](../guide/monitoring.md)).",
+        "`min_<metric>` and `max_<metric>` bounds on the task's realised metrics. What each "
+        "threshold does is in [Monitoring](../guide/monitoring.md#thresholds-and-defaults).",
         "",
         *_rows(MonitorParams, "monitor."),
     ]

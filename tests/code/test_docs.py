@@ -82,6 +82,16 @@ def test_every_settings_key_has_a_type_and_a_description():
     assert rows[1][:3] == ("task.type", "binary | multiclass | regression", '`"binary"`')
 
 
+def test_the_project_page_includes_the_readme_model_quality_section():
+    page = (DOCS / "project.md").read_text(encoding="utf-8")
+    included = ref.include_readme(page)
+    assert "<!-- include" not in included
+    assert "| ROC AUC |" in included and "| Brier |" in included
+    assert included.count("## Model quality") == 1
+    with pytest.raises(LookupError, match=r"^README.md has no section starting '## Nothing like this'$"):
+        ref.include_readme('<!-- include README.md "## Nothing like this" -->\n')
+
+
 def test_every_exit_code_has_its_meaning():
     rows = ref.exit_code_rows()
     assert [(code, name) for code, name, _ in rows] == [(int(m), m.name) for m in ExitCode]
