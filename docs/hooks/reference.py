@@ -181,6 +181,9 @@ def command_page() -> str:
         lines += ["```text", _usage(command.parser), "```"]
         if command.parser.epilog:
             lines += ["", command.parser.epilog]
+        schema = "-".join(command.path)
+        if (SCHEMAS / f"{schema}.json").exists():
+            lines += ["", f"`--format json` prints the [`{schema}` document](json.md#{schema})."]
         subs = command.subcommands()
         if subs:
             lines += ["", "Subcommands: " + ", ".join(f"[`{s}`](#{command.anchor}-{s})" for s in subs) + "."]

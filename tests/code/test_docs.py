@@ -106,6 +106,14 @@ def test_every_json_schema_has_a_section_listing_its_fields():
     assert len(schemas) >= 19
     for path in schemas:
         assert f"\n## `{path.stem}`\n" in page, path.name
+    printing_json = [
+        "-".join(c.path)
+        for c in ref.commands()
+        if any(a.dest == "format" and "json" in (a.choices or ()) for a in c.parser._actions)
+    ]
+    assert sorted(printing_json) == [p.stem for p in schemas]
+    cli = ref.command_page()
+    assert all(f"(json.md#{name})" in cli for name in printing_json)
     gate = json.loads((ref.SCHEMAS / "gate.json").read_text(encoding="utf-8"))
     rows = {key: (kind, what) for key, kind, what in ref.schema_rows(gate, gate)}
     assert rows["passed"] == ("boolean", "false: exit 1")
