@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 export OMP_WAIT_POLICY ?= PASSIVE
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint lint-workflows contract install format bench bench-diff clean-venv
+.PHONY: run test test-fast lint lint-workflows docs contract install format bench bench-diff clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,11 +26,12 @@ run: $(STAMP)
 	dvc repro
 	graft metrics
 
-## Set up and run the whole test suite (slow tests included), then the linters.
+## Set up and run the whole test suite (slow tests included), then the linters and the docs build.
 test: $(STAMP)
 	pytest
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory lint-workflows
+	$(MAKE) --no-print-directory docs
 
 test-fast: $(STAMP)
 	pytest -m "not slow"
@@ -44,6 +45,13 @@ lint: $(STAMP)
 lint-workflows: $(STAMP)
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	zizmor --offline --min-severity medium .github/workflows
+
+## Build the documentation site into site/ (gitignored); --strict: a broken link, a page missing
+## from the navigation or a page naming an option graft lacks fails. The reference pages are
+## generated from the code while it builds (docs/hooks/reference.py). NO_MKDOCS_2_WARNING: the
+## theme's end-of-life banner, not a build problem.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet
 
 ## The API contract tests against a given package (what deploy.yml runs before a deploy):
 ## make contract PACKAGE=dist/<model>-<version>.tar.gz

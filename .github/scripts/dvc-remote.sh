@@ -5,7 +5,7 @@
 #   * no default remote in .dvc/config (`dvc remote add -d NAME URL`);
 #   * an S3 remote (s3://, S3-compatible ones included) with no credentials in this job: neither the
 #     secrets AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY nor the variable AWS_ROLE_ARN (OIDC).
-# Other remote types read their own credentials from the environment (README "Credentials").
+# Other remote types read their own credentials from the environment (docs/guide/ci.md, "Credentials").
 set -euo pipefail
 
 usable() {

@@ -1,29 +1,15 @@
-"""Every bound in graft.core.limits: the README lists each one, and each document bound holds at
-its value and refuses one past it (with the limit lowered through its environment variable, so
-the cases stay small)."""
+"""Every bound in graft.core.limits: each is read from its variable, and each document bound holds
+at its value and refuses one past it (with the limit lowered through its environment variable, so
+the cases stay small). The documentation's limits page, generated from the same table, is checked
+by tests/code/test_docs.py."""
 
 from __future__ import annotations
-
-import re
 
 import pytest
 
 from graft.core import limits
 from graft.core.errors import DataError, UsageError
 from graft.core.safeload import load_json, load_yaml
-from tests.conftest import ROOT
-
-
-def readme_limits_table() -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split("\n### Limits\n", 1)[1].split("\n## ", 1)[0]
-    return "\n".join(line for line in section.splitlines() if line.startswith("|")) + "\n"
-
-
-def test_readme_lists_every_limit_with_its_default_and_variable():
-    assert readme_limits_table() == limits.markdown_table()
-    named = re.findall(r"`GRAFT_LIMIT_(\w+)`", readme_limits_table())
-    assert named == list(limits.LIMITS)
 
 
 def test_every_limit_is_read_from_its_variable(monkeypatch):

@@ -3,7 +3,8 @@
 * every command finds the project root from a subdirectory and with ``-C DIR`` (before or
   after the command) and prints the same result either way;
 * ``--format json`` output matches the command's documented schema (graft/cli/schemas/);
-* every documented exit code (0, 1, 2, 3, 130) for the situations the README lists;
+* every documented exit code (0, 1, 2, 3, 130) for the situations the documentation lists
+  (docs/reference/index.md, and the exit-code reference generated from ExitCode);
 * JSON mode and ``--quiet`` add nothing to stderr; progress is one plain line per step
   when stderr is not a terminal.
 """

@@ -68,7 +68,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         default=50,
         help="records per /predict request",
     )
-    parser.add_argument("--seed", type=whole(0, SEED_MAX), default=0)
+    parser.add_argument(
+        "--seed",
+        type=whole(0, SEED_MAX),
+        default=0,
+        help="seed of the induced drift and of which rows get feedback (default: 0)",
+    )
     add_format(parser)
     parser.set_defaults(handler=run)
 

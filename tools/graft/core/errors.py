@@ -35,7 +35,8 @@ from collections.abc import Callable
 
 
 class ExitCode(enum.IntEnum):
-    """graft's exit statuses (the table in this module's docstring and the README)."""
+    """graft's exit statuses: the table in this module's docstring, from which the documentation's
+    exit-code page is generated (each member needs a row there)."""
 
     OK = 0
     CHECK_FAILED = 1

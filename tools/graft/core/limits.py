@@ -3,7 +3,7 @@
 Each :class:`Limit` names what it bounds, its unit and its default; ``Limit.value()`` reads the
 override from the environment variable ``GRAFT_LIMIT_<NAME>`` (a positive integer, e.g.
 ``GRAFT_LIMIT_PACKAGE_BYTES=8589934592``), refusing any other value by the variable's name. The
-README's limits table and the tests are written from :data:`LIMITS`; code that enforces a limit
+documentation's limits page and the tests are written from :data:`LIMITS`; code that enforces a limit
 imports it from here, never a literal of its own.
 """
 
@@ -213,11 +213,11 @@ EXP_NAME_BYTES = define(
 )
 
 
-# --- the README's table -------------------------------------------------------------------------
+# --- the documentation's table ---------------------------------------------------------------
 
 
 def shown(limit: Limit) -> str:
-    """A default as the README shows it: bytes in KiB/MiB/GiB when whole, else the number."""
+    """A default as the documentation shows it: bytes in KiB/MiB/GiB when whole, else the number."""
     if limit.unit == "bytes":
         for size, name in ((GIB, "GiB"), (MIB, "MiB"), (KIB, "KiB")):
             if limit.default % size == 0:
@@ -226,7 +226,7 @@ def shown(limit: Limit) -> str:
 
 
 def markdown_table() -> str:
-    """The README's "Limits" table, one row per limit in :data:`LIMITS` (a test keeps them equal)."""
+    """The "Limits" table of the documentation (docs/limits.md, generated at build), one row per limit."""
     rows = ["| variable | default | what it bounds |", "| --- | --- | --- |"]
     rows += [f"| `{lim.variable}` | {shown(lim)} | {lim.what} |" for lim in LIMITS.values()]
     return "\n".join(rows) + "\n"

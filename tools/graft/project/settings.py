@@ -85,17 +85,23 @@ BOOTSTRAP_DIRECTIONS: dict[str, Direction] = {
 
 
 class _Model(BaseModel):
+    # The string under each field is its description: the documentation's graft.yaml reference is
+    # generated from them (not pydantic's use_attribute_docstrings, which reads the source at import).
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class MetricRule(_Model):
     direction: Direction
+    """Which way is better: `higher` or `lower`."""
     tolerance: float = Field(0.0, ge=0)
+    """How far the head may be worse than the base before `graft gate` fails (in the metric's unit)."""
 
 
 class Bound(_Model):
     min: float | None = None
+    """The lowest value the gate accepts."""
     max: float | None = None
+    """The highest value the gate accepts (give `min`, `max` or both)."""
 
     @model_validator(mode="after")
     def _one_side(self) -> Bound:
@@ -106,8 +112,11 @@ class Bound(_Model):
 
 class Task(_Model):
     type: TaskType = "binary"
+    """The task: it decides the bootstrapped metrics, what the server predicts and what monitoring checks."""
     labels: list[str] | None = None
+    """The classes, as the predictions' label column writes them (binary: negative, then positive)."""
     threshold: float = Field(0.5, gt=0, lt=1)
+    """Binary: the probability at or above which the positive label is predicted."""
 
     @model_validator(mode="after")
     def _labels(self) -> Task:
@@ -124,33 +133,56 @@ class Task(_Model):
 
 class Metrics(_Model):
     file: str | None = None
+    """The headline metrics file (its keys are shown bare); default: the metrics file dvc.yaml declares."""
     files: list[str] | None = None
+    """The metrics files `graft diff` shows (default: every one dvc.yaml declares); others' keys
+    show as `path:key`."""
     rules: dict[str, MetricRule] = Field(default_factory=dict)
+    """Per metric: its direction and tolerance (default: guessed from the metric's name)."""
     headline: list[str] = Field(default_factory=list)
+    """The metrics shown first: `exp list`, `models`, the report's verdict (default: the task's first two)."""
 
 
 class Gate(_Model):
     thresholds: dict[str, Bound] = Field(default_factory=dict)
+    """Per metric: absolute bounds `graft gate` enforces on the head."""
 
 
 class Predictions(_Model):
     path: str | None = None
+    """The committed test-set predictions table (default: a stage output named like predictions)."""
     id: str = "row_id"
+    """Its id column: rows of two revisions are paired on it."""
     label: str = "label"
+    """Its true-label column (regression: the true value); also the outcome `graft replay` sends
+    by default."""
     score: str | list[str] = "proba"
+    """Its score column: the positive class's probability, the prediction (regression), or one
+    probability column per class in `task.labels` order (multiclass)."""
     inputs: str | None = None
+    """A table of those rows' raw inputs, with the id column, from which `graft package`
+    reproduces the predictions (default: the reference table when it holds them)."""
     tolerance: float = Field(1e-6, ge=0)
+    """How far a reproduced prediction may differ from the committed one (absolute)."""
     groups: str | None = None
+    """A table with the id column and the `fairness.columns`, joined to the predictions by id so
+    the report can bootstrap fairness gaps (default: the predictions file, then the package's
+    reference table when it is in the local DVC cache)."""
 
 
 class Fairness(_Model):
     file: str | None = None
+    """The per-group metrics file the pipeline writes."""
     columns: list[str] = Field(default_factory=list)
+    """The sensitive columns (none: no fairness section in the report or in monitoring)."""
 
 
 class Report(_Model):
     adjust: Literal["holm", "none"] = "holm"
+    """Multiple-comparison adjustment of the table's verdicts (the headline is never adjusted)."""
     quantiles: list[float] = Field(default_factory=list)
+    """Regression: quantiles of the absolute error to bootstrap too, e.g. `[0.9]` adds
+    `abs_error_q90`."""
 
     @field_validator("quantiles")
     @classmethod
@@ -165,44 +197,72 @@ class Report(_Model):
 
 class Reference(_Model):
     path: str
+    """A Parquet or CSV table holding the raw input columns."""
     rows_from: str | None = None
+    """A table whose `id` column lists the rows to keep (e.g. the training split)."""
     id: str | None = None
+    """The id column shared by `path` and `rows_from`."""
 
 
 class Card(_Model):
     intended_use: str = ""
+    """What the model is for."""
     data: str = ""
+    """What it was trained and evaluated on."""
     out_of_scope: str = ""
+    """What it must not be used for."""
     limitations: list[str] = Field(default_factory=list)
+    """Known limitations, one per item."""
 
 
 class Package(_Model):
     name: str | None = None
+    """The model's name in release tags and package files (default: the model artifact's name)."""
     model: str | None = None
+    """The model artifact in dvc.yaml (`artifacts:`, type `model`; default: the only one)."""
     code: list[str] = Field(default_factory=list)
+    """Project files serving needs, copied into the package as committed."""
     adapter: str | None = None
+    """The serving adapter among them: defines `input_schema(params)` and `encode(columns, spec)`."""
     flavour: str | None = None
+    """The model's framework: lightgbm, xgboost, catboost, sklearn, onnx or custom (default:
+    recognised from the file)."""
     files: dict[str, str] = Field(default_factory=dict)
+    """Data files the adapter needs: name in the package -> project path."""
     reference: Reference | None = None
+    """The rows the model learnt from, which monitoring compares served inputs with."""
     card: Card = Field(default_factory=Card)
+    """The model card's text."""
 
 
 class Search(_Model):
     objective: str | None = None
+    """The validation metric `graft exp search` optimises, named as `graft diff` shows it."""
     direction: Direction = "lower"
+    """Whether the search minimises (`lower`) or maximises (`higher`) the objective."""
 
 
 class Settings(_Model):
     task: Task = Field(default_factory=Task)
+    """What the model predicts."""
     metrics: Metrics = Field(default_factory=Metrics)
+    """Which metrics files graft reads and how each metric is judged."""
     gate: Gate = Field(default_factory=Gate)
+    """The bounds `graft gate` enforces."""
     predictions: Predictions = Field(default_factory=Predictions)
+    """The committed test-set predictions: the report's paired bootstrap, the package's check."""
     fairness: Fairness = Field(default_factory=Fairness)
+    """The per-group metrics and sensitive columns."""
     package: Package = Field(default_factory=Package)
+    """What the release package carries for serving and monitoring."""
     monitor: dict[str, Any] = Field(default_factory=dict)
+    """Monitoring thresholds, packaged with each release (keys below)."""
     stages: list[str] = Field(default_factory=lambda: ["dev", "staging", "prod"])
+    """The stages `graft promote` may put a version in (names GTO can write in a tag)."""
     search: Search = Field(default_factory=Search)
+    """The objective of `graft exp search`."""
     report: Report = Field(default_factory=Report)
+    """How `graft report` judges its table."""
 
     @field_validator("stages")
     @classmethod
