@@ -162,6 +162,10 @@ def test_v2_routes_answer_the_specification_shapes(server, meta):
         }
         wrong_method = http.get(INFER)
         assert wrong_method.status_code == 405 and wrong_method.json() == {"error": "Method Not Allowed"}
+    too_long = "request line and headers exceed 65,536 bytes (GRAFT_LIMIT_REQUEST_HEADER_BYTES)"
+    for path, body in (("/v2/health/live", {"error": too_long}), ("/health/live", {"detail": too_long})):
+        r = httpx.get(f"{server.url}{path}", headers={"x-big": "a" * 70_000})
+        assert r.status_code == 431 and r.json() == body
 
 
 # --- inference ---------------------------------------------------------------------------------

@@ -41,18 +41,13 @@ from graft.serving.crosssite import CrossSiteGuard, allowed_origins
 from graft.serving.inference import OpenInference, Scoring
 from graft.serving.model import ServingModel
 from graft.serving.predlog import PredictionLog
-from graft.serving.request import JSON, ApiError, ClientGone
+from graft.serving.request import JSON, ApiError, ClientGone, is_v2
 from graft.serving.routes import Routes
 from graft.serving.schemas import task_components
 
 DEFAULT_MAX_BODY_BYTES = limits.REQUEST_BODY_BYTES.default
 
 logger = logging.getLogger("graft.serving")
-
-
-def is_v2(path: str) -> bool:
-    """Whether ``path`` is one of the Open Inference Protocol's routes (errors as it says)."""
-    return path == "/v2" or path.startswith("/v2/")
 
 
 def error_response(
