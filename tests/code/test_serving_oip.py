@@ -134,6 +134,20 @@ def test_response_json_and_binary():
     assert body[size:] == struct.pack("<2d", 0.25, 0.5) + b"\x01\x00\x00\x00a\x03\x00\x00\x00b\xc3\xa9"
 
 
+def test_a_column_tensor_may_be_written_nested():
+    from graft.serving.v2 import columns_from_inputs
+    from graft.serving.validator import InvalidInput, RecordValidator
+
+    validator = RecordValidator({"type": "object", "properties": {"age": {"type": "integer"}}})
+    nested = {"name": "age", "shape": [2, 1], "datatype": "INT64", "data": [[39], [50]]}
+    assert columns_from_inputs([nested], validator) == ({"age": [39, 50]}, 2)
+    for data, shape in (([[39, 1], [50, 2]], [2, 1]), ([[39], [50]], [2])):  # left to the validator
+        columns, _ = columns_from_inputs([{**nested, "data": data, "shape": shape}], validator)
+        with pytest.raises(InvalidInput) as info:
+            validator.validate_columns(columns, ("body", "inputs"), index=False)
+        assert str(info.value).startswith("body.inputs.age[0]: must be an integer, got array"), data
+
+
 # --- the cross-site rule ---------------------------------------------------------------------------
 
 
