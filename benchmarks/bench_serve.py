@@ -151,13 +151,34 @@ def post(conn: http.client.HTTPConnection, path: str, body: bytes, headers: dict
     return data
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process so far (Linux /proc; None elsewhere)."""
+def _stat(pid: int | str) -> list[str] | None:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time so far of a process and of its live descendants (MLServer scores
+    in worker processes), Linux /proc; None elsewhere."""
+    fields = _stat(pid)
+    if fields is None:
+        return None
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            stat = _stat(entry.name)
+            if stat is not None:
+                children.setdefault(int(stat[1]), []).append(int(entry.name))
+    ticks = 0
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        stat = _stat(current)
+        if stat is not None:
+            ticks += int(stat[11]) + int(stat[12])
+        todo.extend(children.get(current, []))
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_per_request(pid: int, run) -> tuple[dict, float | None]:
