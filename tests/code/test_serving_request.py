@@ -256,13 +256,31 @@ def test_malformed_json_is_a_400_with_the_position(body, needle):
     ],
 )
 def test_json_content_types_are_accepted(value):
-    check_content_type([value])
+    assert check_content_type([value]) == "application/json"
+
+
+def test_no_content_type_is_json_and_octet_stream_only_where_asked_for():
+    assert check_content_type([]) == "application/json"
+    assert check_content_type([], octet_stream=True) == "application/json"
+    assert check_content_type(["application/octet-stream"], octet_stream=True) == "application/octet-stream"
+    assert check_content_type(["Application/Octet-Stream"], octet_stream=True) == "application/octet-stream"
+    with pytest.raises(ApiError) as info:
+        check_content_type(["application/octet-stream"])
+    assert info.value.status == 415
+    assert info.value.detail == (
+        "Content-Type 'application/octet-stream' is not supported: send the body as application/json"
+    )
+    with pytest.raises(ApiError) as info:
+        check_content_type(["text/plain"], octet_stream=True)
+    assert info.value.detail == (
+        "Content-Type 'text/plain' is not supported: send the body as application/json or "
+        "application/octet-stream"
+    )
 
 
 @pytest.mark.parametrize(
     ("values", "needle"),
     [
-        ([], "missing Content-Type header"),
         ([""], "Content-Type '' is not supported"),
         (["text/plain"], "Content-Type 'text/plain' is not supported"),
         (["text/plain; charset=utf-8"], "'text/plain; charset=utf-8' is not supported"),

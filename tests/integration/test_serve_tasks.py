@@ -355,7 +355,7 @@ def test_transport_errors_are_4xx_on_every_task(task, request):
         for k, v in deployed.records[0].items()
     ]
     r = deployed.post(f"/v2/models/{name}/infer", {"inputs": inputs})
-    assert r.status_code == 422 and "BYTES cannot carry input" in r.json()["detail"], r.text
+    assert r.status_code == 422 and "BYTES cannot carry input" in r.json()["error"], r.text
     assert deployed.post("/v2/models/other/infer", {"inputs": inputs}).status_code == 404
     assert counts(deployed) == before
 

@@ -338,16 +338,21 @@ def serve(
     max_body_bytes: int = 8 * 1024 * 1024,
     compile_cache: Path | None = None,
     log_durability: str = DEFAULT_LOG_DURABILITY,
+    allow_origins: Sequence[str] = (),
 ) -> Server:
     """Verify and load a package, open the prediction log and return a server ready to ``run()``.
 
     ``compile_cache``: score large batches with the lleaves-compiled model cached there.
     ``log_durability``: ``async`` (answer at once, commit in the background) or ``commit``
     (answer once the request's row is committed); see :mod:`graft.serving.predlog`.
+    ``allow_origins``: web origins whose browsers may call the API (see
+    :mod:`graft.serving.crosssite`; every other cross-site browser request gets 403).
     """
     from graft.serving.server import build_server
 
-    return build_server(Path(package), host, port, log_db, max_body_bytes, compile_cache, log_durability)
+    return build_server(
+        Path(package), host, port, log_db, max_body_bytes, compile_cache, log_durability, allow_origins
+    )
 
 
 def serve_openapi(package: Path) -> str:

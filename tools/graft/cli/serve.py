@@ -53,6 +53,14 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="where compiled models are kept, by SHA-256 (default .graft/compiled)",
     )
     parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="a web origin (scheme://host[:port]) whose pages may call the API from a browser, with "
+        "CORS headers; repeat for several. Other browsers' cross-site requests get 403",
+    )
+    parser.add_argument(
         "--print-openapi", action="store_true", help="print the OpenAPI document (JSON) and exit"
     )
     parser.set_defaults(handler=run)
@@ -68,7 +76,14 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
         ui.message(f"graft serve: loading the compiled model (compiled into {compile_cache} on first use)")
     max_body = args.max_body_bytes or limits.REQUEST_BODY_BYTES.value()
     server = api.serve(
-        package, args.host, args.port, args.log_db, max_body, compile_cache, args.log_durability
+        package,
+        args.host,
+        args.port,
+        args.log_db,
+        max_body,
+        compile_cache,
+        args.log_durability,
+        args.allow_origin,
     )
     ui.message(
         f"graft serve: {server.model.name} {server.model.version} on {server.url} "

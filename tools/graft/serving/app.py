@@ -1,16 +1,19 @@
-"""The HTTP app (FastAPI): prediction, health, metadata, feedback and an Open Inference Protocol route.
+"""The HTTP app (FastAPI): prediction, health, metadata, feedback and the Open Inference Protocol.
 
 The pieces live in their own modules:
 
+* :mod:`graft.serving.crosssite`: browsers' cross-site requests refused (403) before any route;
 * :mod:`graft.serving.request`: Content-Type (415), size limit (413) and strict UTF-8 JSON
   (400) for every POST body;
 * :mod:`graft.serving.validator`: records against the package's schema.json (422 naming the
   field); :mod:`graft.serving.v2`: Open Inference Protocol tensors and datatypes (422);
+  :mod:`graft.serving.restv2`: its HTTP bodies, binary tensors included (400 naming the input);
 * :mod:`graft.serving.routes`: the handlers; :mod:`graft.serving.schemas`: the documented
   shapes.
 
-Here: the app, its error responses (every error is ``{"detail": one line, "errors": [...]}``),
-and the OpenAPI document, generated per package: its record schema is the package's
+Here: the app, its error responses (every error is ``{"detail": one line, "errors": [...]}``,
+except on the Open Inference Protocol's routes, ``/v2`` and below, where the protocol says
+``{"error": one line}``), and the OpenAPI document, generated per package: its record schema is the package's
 schema.json, its predictions, metadata and feedback those of the package's task and labels
 (:func:`graft.serving.schemas.task_components`). A client that
 disconnects before sending its whole body is logged as one INFO line on the ``graft.serving``
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -34,6 +37,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from graft import __version__
 from graft.core import limits
+from graft.serving.crosssite import CrossSiteGuard, allowed_origins
+from graft.serving.inference import OpenInference, Scoring
 from graft.serving.model import ServingModel
 from graft.serving.predlog import PredictionLog
 from graft.serving.request import JSON, ApiError, ClientGone
@@ -45,8 +50,15 @@ DEFAULT_MAX_BODY_BYTES = limits.REQUEST_BODY_BYTES.default
 logger = logging.getLogger("graft.serving")
 
 
-def error_response(status: int, detail: str, errors: list[dict[str, Any]] | None = None) -> Response:
-    body = {"detail": detail, "errors": errors or []}
+def is_v2(path: str) -> bool:
+    """Whether ``path`` is one of the Open Inference Protocol's routes (errors as it says)."""
+    return path == "/v2" or path.startswith("/v2/")
+
+
+def error_response(
+    status: int, detail: str, errors: list[dict[str, Any]] | None = None, v2: bool = False
+) -> Response:
+    body: dict[str, Any] = {"error": detail} if v2 else {"detail": detail, "errors": errors or []}
     try:
         content = orjson.dumps(body)
     except TypeError:  # a lone surrogate echoed from a request (the parser refuses them first)
@@ -66,8 +78,18 @@ def _escaped(value: Any) -> Any:
 
 
 def create_app(
-    model: ServingModel, log: PredictionLog, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    model: ServingModel,
+    log: PredictionLog,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    allow_origins: Sequence[str] = (),
+    inference: OpenInference | None = None,
 ) -> FastAPI:
+    """The app serving ``model``; ``allow_origins`` are the origins (``--allow-origin``) whose
+    browsers' requests are let through (with CORS headers); ``inference`` the Open Inference
+    Protocol core to share (e.g. with a gRPC server), made here when None."""
+    allowed = allowed_origins(allow_origins)
+    inference = inference or OpenInference(Scoring(model, log))
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
@@ -78,15 +100,29 @@ def create_app(
         version=__version__,
         description=(
             f"Predictions of a graft model package ({model.task}). Request bodies are UTF-8 JSON "
-            "sent as application/json; records follow the package's schema.json; unknown "
+            "sent as application/json or without a Content-Type (the Open Inference Protocol's "
+            "inference also takes its binary tensor extension); browsers' cross-site requests "
+            "get 403; records follow the package's schema.json; unknown "
             "categories, out-of-range numbers, missing/extra fields and NaN/Infinity are "
             "rejected with 422 naming the field."
         ),
         lifespan=lifespan,
     )
     add_error_handlers(app)
-    Routes(model, log, max_body_bytes).register(app)
-    components = task_components(model.task, model.classes, model.validator)
+    Routes(inference, max_body_bytes).register(app)
+    if allow_origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=[origin.strip().rstrip("/") for origin in allow_origins],
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "Inference-Header-Content-Length"],
+            expose_headers=["Inference-Header-Content-Length"],
+        )
+    app.add_middleware(CrossSiteGuard, allowed=allowed, refusal=refusal)  # outermost: first to run
+    app.state.inference = inference
+    components = task_components(model.task, model.classes, model.validator, inference.output_names)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -101,10 +137,17 @@ def create_app(
     return app
 
 
+def refusal(path: str, status: int, detail: str) -> Response:
+    """An error response for ``path`` made before any route ran (see :mod:`graft.serving.crosssite`)."""
+    return error_response(status, detail, v2=is_v2(path))
+
+
 def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> Response:
-        return error_response(exc.status, exc.detail, [e.as_dict() for e in exc.errors])
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return error_response(
+            exc.status, exc.detail, [e.as_dict() for e in exc.errors], is_v2(request.url.path)
+        )
 
     @app.exception_handler(ClientGone)
     async def _client_gone(request: Request, exc: ClientGone) -> Response:
@@ -116,18 +159,19 @@ def add_error_handlers(app: FastAPI) -> None:
             client,
             exc,
         )
-        return error_response(400, f"client disconnected {exc}")  # nobody is there to read it
+        # nobody is there to read it
+        return error_response(400, f"client disconnected {exc}", v2=is_v2(request.url.path))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
         first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
         where = ".".join(str(p) for p in first["loc"])
-        return error_response(422, f"{where}: {first['msg']}", errors)
+        return error_response(422, f"{where}: {first['msg']}", errors, is_v2(request.url.path))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
-        response = error_response(exc.status_code, str(exc.detail))
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        response = error_response(exc.status_code, str(exc.detail), v2=is_v2(request.url.path))
         for key, value in (exc.headers or {}).items():
             response.headers[key] = value
         return response

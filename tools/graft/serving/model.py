@@ -177,28 +177,47 @@ class ServingModel:
         key = "probability" if self.task == "binary" else "probabilities"
         return {key: scores.tolist(), "label": labels}
 
-    def v2_outputs(self, scores: np.ndarray, labels: list[str] | None = None) -> list[dict[str, Any]]:
+    def v2_outputs(
+        self, scores: np.ndarray, labels: list[str] | None = None, raw: bool = False
+    ) -> list[dict[str, Any]]:
         """The same predictions as Open Inference Protocol output tensors.
 
         binary: ``probability`` [n] FP64 and ``label`` [n] BYTES; multiclass: ``probabilities``
         [n, classes] FP64 (row-major, flattened; ``parameters.classes`` names the columns)
-        and ``label`` [n] BYTES; regression: ``prediction`` [n] FP64.
+        and ``label`` [n] BYTES; regression: ``prediction`` [n] FP64. With ``raw``, FP64 data
+        is the float64 array itself (flattened) rather than a list.
         """
         n = len(scores)
+
+        def fp64(values: np.ndarray) -> Any:
+            flat = np.ascontiguousarray(values, dtype=np.float64).ravel()
+            return flat if raw else flat.tolist()
+
         if self.task == "regression":
-            return [{"name": "prediction", "shape": [n], "datatype": "FP64", "data": scores.tolist()}]
+            return [{"name": "prediction", "shape": [n], "datatype": "FP64", "data": fp64(scores)}]
         labels = self._labels(scores) if labels is None else labels
         if self.task == "binary":
-            first = {"name": "probability", "shape": [n], "datatype": "FP64", "data": scores.tolist()}
+            first = {"name": "probability", "shape": [n], "datatype": "FP64", "data": fp64(scores)}
         else:
             first = {
                 "name": "probabilities",
                 "shape": [n, len(self.classes)],
                 "datatype": "FP64",
-                "data": scores.ravel().tolist(),
+                "data": fp64(scores),
                 "parameters": {"classes": self.classes},
             }
         return [first, {"name": "label", "shape": [n], "datatype": "BYTES", "data": labels}]
+
+    def v2_output_metadata(self) -> list[dict[str, Any]]:
+        """The output tensors of :meth:`v2_outputs` as the protocol's model metadata lists
+        them: name, datatype and shape (-1: as many as records)."""
+        if self.task == "regression":
+            return [{"name": "prediction", "datatype": "FP64", "shape": [-1]}]
+        if self.task == "binary":
+            first = {"name": "probability", "datatype": "FP64", "shape": [-1]}
+        else:
+            first = {"name": "probabilities", "datatype": "FP64", "shape": [-1, len(self.classes)]}
+        return [first, {"name": "label", "datatype": "BYTES", "shape": [-1]}]
 
 
 def compiled_predictor(model_file: Path, sha256: str, cache_dir: Path) -> Callable[[np.ndarray], np.ndarray]:

@@ -1,10 +1,15 @@
 """From an HTTP request to a JSON value, or an :class:`ApiError` naming what is wrong.
 
 Every POST body must be UTF-8 JSON (RFC 8259) that is also I-JSON (RFC 7493), sent as
-``Content-Type: application/json`` (``charset=utf-8`` is the only parameter allowed):
+``Content-Type: application/json`` (``charset=utf-8`` is the only parameter allowed) or without
+a Content-Type (read as JSON: non-browser clients, the Open Inference Protocol's among them,
+commonly send none; browsers' cross-site requests are refused by
+:mod:`graft.serving.crosssite` instead). The Open Inference Protocol's inference route also
+takes ``application/octet-stream`` (its binary tensor extension: a JSON header, then raw
+tensor bytes):
 
-* a missing Content-Type, another media type (``text/plain``, a form, ...), another charset or
-  another parameter, or a Content-Encoding (gzip, ...): 415, before the body is read;
+* another media type (``text/plain``, a form, ...), another charset or another parameter, the
+  header given twice, or a Content-Encoding (gzip, ...): 415, before the body is read;
 * a body larger than the limit: 413, from Content-Length before reading, or while streaming;
   a body holding more JSON values than ``REQUEST_VALUES`` (:mod:`graft.core.limits`; counted on
   its bytes, outside strings, before parsing): 413, so parsing costs a small multiple of it;
@@ -51,6 +56,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
 JSON = "application/json"
+OCTET_STREAM = "application/octet-stream"
 CHARSETS = frozenset({"utf-8", "utf8"})
 # (byte order mark, encoding): UTF-32 first, its marks begin with UTF-16's
 BOMS = (
@@ -87,15 +93,21 @@ class ClientGone(Exception):
 # --- headers and body bytes --------------------------------------------------------------------
 
 
-def check_content_type(values: list[str]) -> None:
-    """415 unless the request has exactly one ``Content-Type: application/json[; charset=utf-8]``."""
+def check_content_type(values: list[str], octet_stream: bool = False) -> str:
+    """The body's media type: ``application/json`` when the request has no Content-Type or
+    ``application/json[; charset=utf-8]``; with ``octet_stream``, ``application/octet-stream``
+    too. 415 for anything else, or for the header given more than once."""
+    accepted = f"{JSON} or {OCTET_STREAM}" if octet_stream else JSON
     if not values:
-        raise ApiError(415, f"missing Content-Type header: send the body as {JSON}")
+        return JSON
     if len(values) > 1:
-        raise ApiError(415, f"Content-Type header given {len(values)} times: send it once, as {JSON}")
+        raise ApiError(415, f"Content-Type header given {len(values)} times: send it once, as {accepted}")
     media, *params = values[0].split(";")
-    if media.strip().lower() != JSON:
-        raise ApiError(415, f"Content-Type {show(values[0])} is not supported: send the body as {JSON}")
+    media = media.strip().lower()
+    if octet_stream and media == OCTET_STREAM and not any(p.strip() for p in params):
+        return OCTET_STREAM
+    if media != JSON:
+        raise ApiError(415, f"Content-Type {show(values[0])} is not supported: send the body as {accepted}")
     for param in params:
         name, _, value = param.partition("=")
         name, value = name.strip().lower(), value.strip().strip('"').lower()
@@ -105,6 +117,7 @@ def check_content_type(values: list[str]) -> None:
             raise ApiError(415, f"Content-Type parameter {show(param.strip())} is not supported: send {JSON}")
         if value not in CHARSETS:
             raise ApiError(415, f"charset {show(value)} is not supported: {UTF8_ONLY}")
+    return JSON
 
 
 def check_content_encoding(values: list[str]) -> None:
@@ -376,6 +389,7 @@ def _first_fault(data: Any) -> FieldError | None:
 
 __all__ = [
     "JSON",
+    "OCTET_STREAM",
     "ApiError",
     "ClientGone",
     "check_content_encoding",

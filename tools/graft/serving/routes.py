@@ -1,7 +1,10 @@
 """The endpoints: what each does with a request, and how it is documented.
 
 Every POST route reads its body the same way (:meth:`Routes.json_body`: Content-Type, size,
-strict UTF-8 JSON; see :mod:`graft.serving.request`), then validates it. A body over
+strict UTF-8 JSON; see :mod:`graft.serving.request`), then validates it; the Open Inference
+Protocol's inference also takes the binary tensor extension (:mod:`graft.serving.restv2`) and
+hands the decoded tensors to :class:`graft.serving.inference.OpenInference`, which the gRPC
+service calls too. A body over
 :data:`~graft.serving.request.INLINE_BYTES` is parsed and validated in a worker thread, at most
 ``REQUEST_PARSERS`` at once (:mod:`graft.core.limits`), so a costly body never holds up the
 event loop (``/health/live`` answers meanwhile) and memory stays bounded. A request is logged
@@ -16,6 +19,12 @@ What a prediction holds follows the package's task (settings.json ``task``; see
 the response's ``threshold``), multiclass ``probabilities`` per class and ``label``,
 regression ``prediction``. Feedback's ``outcome`` is one of the task's labels, or a finite
 number for regression (logged as its JSON text).
+
+The Open Inference Protocol's routes (``/v2``...) answer as its REST specification says: health
+``{"live": true}``/``{"ready": true}`` (readiness follows the prediction log, 503 when it
+cannot be written, as ``/health/ready``), server and model metadata, model readiness
+``{"name", "ready"}``, inference; each with or without ``/versions/{version}`` (a version other
+than the package's is 404), errors as ``{"error": one line}``.
 """
 
 from __future__ import annotations
@@ -29,17 +38,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from graft.core import limits
-from graft.serving.model import BATCH_ROWS, ServingModel
-from graft.serving.predlog import (
-    FeedbackRow,
-    LogUnavailable,
-    PredictionLog,
-    PredictionRow,
-    Row,
-    now,
-    records_json,
-)
+from graft.serving.inference import OpenInference, invalid
+from graft.serving.predlog import FeedbackRow, now
 from graft.serving.request import (
     INLINE_BYTES,
     JSON,
@@ -49,26 +49,30 @@ from graft.serving.request import (
     parse_json,
     read_body,
 )
+from graft.serving.restv2 import HEADER, RestRequest, parse_request, response
 from graft.serving.schemas import (
     BODY_ERRORS,
     LOG_ERRORS,
+    V2_BODY_ERRORS,
     ErrorBody,
     FeedbackAccepted,
     Health,
+    V2Error,
+    V2Live,
+    V2ModelMetadata,
+    V2ModelReady,
+    V2Ready,
     V2Response,
+    V2ServerMetadata,
     documented,
     feedback_schema,
     request_body,
+    v2_request_body,
 )
-from graft.serving.v2 import columns_from_tensors
 from graft.serving.validator import InvalidInput, RecordValidator
 
 READY = b'{"status":"ok","detail":null}'
 T = TypeVar("T")
-
-
-def invalid(exc: InvalidInput) -> ApiError:
-    return ApiError(422, str(exc), exc.errors)
 
 
 def outcome_text(outcome: Any) -> str | None:
@@ -81,12 +85,12 @@ def outcome_text(outcome: Any) -> str | None:
 class Routes:
     """The handlers of one served model; :meth:`register` adds them to an app."""
 
-    def __init__(self, model: ServingModel, log: PredictionLog, max_body_bytes: int) -> None:
-        self.model = model
-        self.log = log
+    def __init__(self, inference: OpenInference, max_body_bytes: int) -> None:
+        self.inference = inference
+        self.scoring = scoring = inference.scoring
+        self.model = model = scoring.model
+        self.log = scoring.log
         self.max_body_bytes = max_body_bytes
-        self.parsers = limits.REQUEST_PARSERS.value()
-        self._limiter: Any = None  # anyio's CapacityLimiter, made in the event loop on first use
         self.validator = model.validator
         self.feedback_validator = RecordValidator(feedback_schema(model.task, model.classes))
         self.metadata_body = orjson.dumps(
@@ -104,6 +108,9 @@ class Routes:
                 "unknown_category_policy": "reject",
             }
         )
+        self.server_metadata_body = orjson.dumps(inference.server_metadata())
+        self.model_metadata_body = orjson.dumps(inference.model_metadata())
+        self.model_ready_body = orjson.dumps({"name": model.name, "ready": True})
 
     def register(self, app: FastAPI) -> None:
         app.add_api_route(
@@ -153,19 +160,60 @@ class Routes:
             responses={200: documented("Metadata")},
             summary="Model version, task, lineage, headline metrics and input schema",
         )
+        self.register_v2(app)
+
+    def register_v2(self, app: FastAPI) -> None:
+        """The Open Inference Protocol's REST routes."""
+        not_found: dict[int | str, dict[str, Any]] = {
+            404: {"model": V2Error, "description": "no model (or version) of that name"}
+        }
+        unavailable: dict[int | str, dict[str, Any]] = {
+            503: {"model": V2Error, "description": "the prediction log cannot be written"}
+        }
         app.add_api_route(
-            "/v2/models/{model_name}/infer",
-            self.v2_infer,
-            methods=["POST"],
-            response_model=V2Response,
-            responses={
-                **BODY_ERRORS,
-                404: {"model": ErrorBody, "description": "no model of that name"},
-                **LOG_ERRORS,
-            },
-            summary="Open Inference Protocol (KServe V2) inference; one input tensor per field",
-            openapi_extra=request_body({"$ref": "#/components/schemas/InferenceRequest"}),
+            "/v2/health/live",
+            self.v2_live,
+            response_model=V2Live,
+            summary="Open Inference Protocol: server live",
         )
+        app.add_api_route(
+            "/v2/health/ready",
+            self.v2_ready,
+            response_model=V2Ready,
+            responses=unavailable,
+            summary="Open Inference Protocol: server ready (the prediction log is writable)",
+        )
+        app.add_api_route(
+            "/v2",
+            self.v2_server_metadata,
+            response_model=V2ServerMetadata,
+            summary="Open Inference Protocol: server metadata",
+        )
+        for suffix, version in (("", ""), ("/versions/{model_version}", " (that version)")):
+            base = "/v2/models/{model_name}" + suffix
+            app.add_api_route(
+                base,
+                self.v2_model_metadata,
+                response_model=V2ModelMetadata,
+                responses=not_found,
+                summary=f"Open Inference Protocol: model metadata{version}",
+            )
+            app.add_api_route(
+                f"{base}/ready",
+                self.v2_model_ready,
+                response_model=V2ModelReady,
+                responses={**not_found, **unavailable},
+                summary=f"Open Inference Protocol: model ready{version}",
+            )
+            app.add_api_route(
+                f"{base}/infer",
+                self.v2_infer,
+                methods=["POST"],
+                response_model=V2Response,
+                responses={**V2_BODY_ERRORS, **not_found, **unavailable},
+                summary=f"Open Inference Protocol (KServe V2) inference{version}; one input tensor per field",
+                openapi_extra=v2_request_body(),
+            )
 
     # --- shared steps -----------------------------------------------------------------------
 
@@ -175,58 +223,9 @@ class Routes:
         check_content_type(request.headers.getlist("content-type"))
         check_content_encoding(request.headers.getlist("content-encoding"))
         body = await read_body(request, self.max_body_bytes)
-
-        def parse_and_check() -> T:
-            try:
-                return then(parse_json(body))
-            except ApiError as exc:  # its traceback's frames hold the parsed body: free it here
-                raise exc.with_traceback(None) from None
-
         if len(body) <= INLINE_BYTES:
-            return parse_and_check()
-        import anyio
-
-        if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(self.parsers)
-        return await anyio.to_thread.run_sync(parse_and_check, limiter=self._limiter)
-
-    def _score(
-        self, columns: dict[str, list[Any]], n: int, records: list[Any] | None
-    ) -> tuple[Any, list[str] | None, str]:
-        scores = self.model.predict_columns(columns)
-        return scores, self.model.labels(scores), records_json(columns, n, self.complete(records))
-
-    async def score(
-        self, columns: dict[str, list[Any]], n: int, records: list[Any] | None = None
-    ) -> tuple[Any, list[str] | None, str]:
-        """Scores, labels (None for regression) and the records as logged; batches over
-        BATCH_ROWS off the event loop. ``records`` are the parsed records the columns were
-        validated from, if any.
-        """
-        if n > BATCH_ROWS:
-            return await run_in_threadpool(self._score, columns, n, records)
-        return self._score(columns, n, records)
-
-    def complete(self, records: list[Any] | None) -> list[dict[str, Any]] | None:
-        """``records`` when each (validated) holds exactly the schema's fields, else None."""
-        width = len(self.validator.rules)
-        if records is None or self.validator.additional or set(map(len, records)) != {width}:
-            return None
-        return records
-
-    async def log_prediction(
-        self, request_id: str, inputs: str, n: int, scores: Any, labels: list[str] | None
-    ) -> None:
-        outputs = orjson.dumps(self.model.output_columns(scores, labels))
-        await self.record(PredictionRow(request_id, now(), self.model.version, n, inputs, outputs.decode()))
-
-    async def record(self, row: Row) -> None:
-        """Log ``row`` (with ``--log-durability commit``, once this returns it is committed);
-        503 when it cannot be."""
-        try:
-            await self.log.record(row)
-        except LogUnavailable as exc:
-            raise ApiError(503, str(exc)) from None
+            return then(parse_json(body))
+        return await self.scoring.offload(lambda: then(parse_json(body)))
 
     # --- handlers ---------------------------------------------------------------------------
 
@@ -243,14 +242,14 @@ class Routes:
     async def predict(self, request: Request) -> Response:
         data, columns = await self.json_body(request, self._predict_input)
         n = len(columns[self.validator.rules[0].name])
-        scores, labels, inputs = await self.score(columns, n, [data] if type(data) is dict else data)
+        scores, labels, inputs = await self.scoring.score(columns, n, [data] if type(data) is dict else data)
         request_id = uuid.uuid4().hex
         body: dict[str, Any] = {"request_id": request_id, "model_version": self.model.version}
         if self.model.task == "binary":
             body["threshold"] = self.model.threshold
         body["predictions"] = self.model.outputs(scores, labels)
         out = orjson.dumps(body)
-        await self.log_prediction(request_id, inputs, n, scores, labels)
+        await self.scoring.log_prediction(request_id, inputs, n, scores, labels)
         return Response(out, media_type=JSON)
 
     def _feedback_input(self, data: Any) -> Any:
@@ -274,7 +273,7 @@ class Routes:
                 422, f"body.index: {index} is out of range; request {request_id} had {n} record(s)"
             )
         feedback_id = uuid.uuid4().hex
-        await self.record(
+        await self.scoring.record(
             FeedbackRow(
                 feedback_id,
                 request_id,
@@ -299,27 +298,43 @@ class Routes:
     async def metadata(self) -> Response:
         return Response(self.metadata_body, media_type=JSON)
 
-    def _v2_input(self, data: Any) -> tuple[dict[str, list[Any]], int]:
-        columns, n = columns_from_tensors(data, self.validator)
-        try:
-            return self.validator.validate_columns(columns, ("body", "inputs"), index=False), n
-        except InvalidInput as exc:
-            raise invalid(exc) from None
+    # --- the Open Inference Protocol ----------------------------------------------------------
 
-    async def v2_infer(self, model_name: str, request: Request) -> Response:
-        model = self.model
-        if model_name != model.name:
-            raise ApiError(404, f"unknown model {model_name!r}; this server serves {model.name!r}")
-        columns, n = await self.json_body(request, self._v2_input)
-        scores, labels, inputs = await self.score(columns, n)
-        request_id = uuid.uuid4().hex
-        out = orjson.dumps(
-            {
-                "model_name": model.name,
-                "model_version": model.version,
-                "id": request_id,
-                "outputs": model.v2_outputs(scores, labels),
-            }
-        )
-        await self.log_prediction(request_id, inputs, n, scores, labels)
-        return Response(out, media_type=JSON)
+    async def v2_live(self) -> Response:
+        return Response(b'{"live":true}', media_type=JSON)
+
+    async def v2_ready(self) -> Response:
+        if not self.inference.ready:
+            raise ApiError(503, self.inference.not_ready)
+        return Response(b'{"ready":true}', media_type=JSON)
+
+    async def v2_server_metadata(self) -> Response:
+        return Response(self.server_metadata_body, media_type=JSON)
+
+    async def v2_model_metadata(self, model_name: str, model_version: str | None = None) -> Response:
+        self.inference.check_model(model_name, model_version)
+        return Response(self.model_metadata_body, media_type=JSON)
+
+    async def v2_model_ready(self, model_name: str, model_version: str | None = None) -> Response:
+        self.inference.check_model(model_name, model_version)
+        if not self.inference.ready:
+            raise ApiError(503, self.inference.not_ready)
+        return Response(self.model_ready_body, media_type=JSON)
+
+    async def v2_infer(self, request: Request, model_name: str, model_version: str | None = None) -> Response:
+        self.inference.check_model(model_name, model_version)
+        check_content_type(request.headers.getlist("content-type"), octet_stream=True)
+        check_content_encoding(request.headers.getlist("content-encoding"))
+        header = request.headers.getlist(HEADER)
+        if len(header) > 1:
+            raise ApiError(400, f"Inference-Header-Content-Length given {len(header)} times: send it once")
+        body = await read_body(request, self.max_body_bytes)
+        length = header[0] if header else None
+        parsed: RestRequest
+        if len(body) <= INLINE_BYTES:
+            parsed = parse_request(body, length)
+        else:
+            parsed = await self.scoring.offload(lambda: parse_request(body, length))
+        inference = await self.inference.infer(parsed.inputs, parsed.outputs)
+        out, media_type, headers = response(inference, parsed)
+        return Response(out, media_type=media_type, headers=headers)

@@ -50,17 +50,61 @@ class V2Output(BaseModel):
     name: str
     shape: list[int]
     datatype: str
-    data: list[Any]
+    data: list[Any] | None = Field(
+        None, description="the values, row-major; absent when the output is sent as binary data"
+    )
     parameters: dict[str, Any] | None = Field(
-        None, description="multiclass probabilities: 'classes', the class of each column"
+        None,
+        description="multiclass probabilities: 'classes', the class of each column; a binary "
+        "output: 'binary_data_size', its length in bytes after the JSON",
     )
 
 
 class V2Response(BaseModel):
     model_name: str
     model_version: str
-    id: str
+    id: str = Field(description="the request's id, or the prediction log's id when it gave none")
+    parameters: dict[str, Any] = Field(
+        description="request_id: the prediction log's id for this request (quote it in POST /feedback)"
+    )
     outputs: list[V2Output]
+
+
+class V2Error(BaseModel):
+    error: str = Field(description="one line naming the input, output, model or problem")
+
+
+class V2Live(BaseModel):
+    live: bool
+
+
+class V2Ready(BaseModel):
+    ready: bool
+
+
+class V2ModelReady(BaseModel):
+    name: str
+    ready: bool
+
+
+class V2ServerMetadata(BaseModel):
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class V2Tensor(BaseModel):
+    name: str
+    datatype: str
+    shape: list[int] = Field(description="-1: as many as records")
+
+
+class V2ModelMetadata(BaseModel):
+    name: str
+    versions: list[str]
+    platform: str = Field(description="the model's framework (the package's flavour)")
+    inputs: list[V2Tensor] = Field(description="one per field of the input schema")
+    outputs: list[V2Tensor] = Field(description="what the task predicts")
 
 
 # Error responses of every POST route (each its own one-line `detail`).
@@ -77,11 +121,32 @@ BODY_ERRORS: dict[int | str, dict[str, Any]] = {
     415: {
         "model": ErrorBody,
         "description": (
-            f"Content-Type missing or not {JSON} (charset=utf-8 is the only parameter allowed), "
-            "or a Content-Encoding such as gzip"
+            f"Content-Type not {JSON} (charset=utf-8 is the only parameter allowed; none is read "
+            "as JSON), or a Content-Encoding such as gzip"
         ),
     },
     422: {"model": ErrorBody, "description": "a field breaks the input schema (named in detail)"},
+}
+
+# Error responses of the Open Inference Protocol's inference (each its own one-line `error`).
+V2_BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": V2Error,
+        "description": (
+            "the body is not UTF-8 JSON (as for every POST route), or its binary tensor data does "
+            "not match: Inference-Header-Content-Length malformed, a tensor's byte size not that of "
+            "its shape and datatype, a body cut short or with bytes left over (input named)"
+        ),
+    },
+    413: {"model": V2Error, "description": "body (or its tensor elements) larger than the configured limit"},
+    415: {
+        "model": V2Error,
+        "description": (
+            f"Content-Type not {JSON} or application/octet-stream (none is read as JSON), or a "
+            "Content-Encoding such as gzip"
+        ),
+    },
+    422: {"model": V2Error, "description": "a tensor or a requested output breaks the input schema (named)"},
 }
 
 # Error responses of every route that writes the prediction log.
@@ -244,15 +309,18 @@ def metadata_schema(task: str) -> dict[str, Any]:
     )
 
 
-def task_components(task: str, classes: Sequence[str], validator: RecordValidator) -> dict[str, Any]:
-    """The OpenAPI components that depend on the served package."""
+def task_components(
+    task: str, classes: Sequence[str], validator: RecordValidator, output_names: Sequence[str]
+) -> dict[str, Any]:
+    """The OpenAPI components that depend on the served package (``output_names``: its Open
+    Inference Protocol outputs)."""
     return {
         "InputRecord": input_record_schema(validator),
         "Prediction": prediction_schema(task, classes),
         "PredictResponse": predict_response_schema(task),
         "Metadata": metadata_schema(task),
         "Feedback": feedback_schema(task, classes),
-        "InferenceRequest": v2_request_schema(validator),
+        "InferenceRequest": v2_request_schema(validator, output_names),
     }
 
 
@@ -264,16 +332,47 @@ def documented(component: str, description: str = "Successful Response") -> dict
     }
 
 
-def v2_request_schema(validator: RecordValidator) -> dict[str, Any]:
-    """An Open Inference Protocol request; each input's datatype must carry its field's type."""
+def v2_request_body() -> dict[str, Any]:
+    """The inference route's ``requestBody`` (JSON; the binary extension is described in words)
+    and its 200 response, JSON or, when binary outputs are asked for, JSON then raw bytes."""
+    body = request_body({"$ref": "#/components/schemas/InferenceRequest"})
+    body["requestBody"]["description"] = (
+        "The inference request as JSON; or, with the binary tensor data extension, sent as "
+        "application/octet-stream with Inference-Header-Content-Length: that JSON followed by "
+        "the raw bytes of every input whose parameters give binary_data_size, in input order."
+    )
+    return {
+        **body,
+        "responses": {
+            "200": {
+                "description": "the output tensors",
+                "content": {
+                    JSON: {"schema": {"$ref": "#/components/schemas/V2Response"}},
+                    "application/octet-stream": {
+                        "schema": {"type": "string", "format": "binary"},
+                        "description": "binary outputs asked for: Inference-Header-Content-Length "
+                        "bytes of V2Response JSON, then each binary output's raw bytes",
+                    },
+                },
+            }
+        },
+    }
+
+
+def v2_request_schema(validator: RecordValidator, outputs: Sequence[str]) -> dict[str, Any]:
+    """An Open Inference Protocol request; each input's datatype must carry its field's type;
+    ``outputs`` may name the model's outputs, each once."""
+    from graft.serving.restv2 import ID_CHARS
+
     by_kind: dict[str, list[str]] = {}
     for rule in validator.rules:
         by_kind.setdefault(rule.kind, []).append(rule.name)
+    binary = {"type": "boolean", "description": "answer the output(s) as raw bytes (binary extension)"}
     return {
         "title": "InferenceRequest",
         "type": "object",
         "properties": {
-            "id": {"type": "string", "maxLength": 64},
+            "id": {"type": "string", "maxLength": ID_CHARS, "description": "echoed in the response"},
             "inputs": {
                 "type": "array",
                 "minItems": 1,
@@ -303,8 +402,20 @@ def v2_request_schema(validator: RecordValidator) -> dict[str, Any]:
                     ],
                 },
             },
-            "parameters": {"type": "object"},
-            "outputs": {"type": "array"},
+            "parameters": {"type": "object", "properties": {"binary_data_output": binary}},
+            "outputs": {
+                "type": "array",
+                "maxItems": len(outputs),
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string", "enum": list(outputs)},
+                        "parameters": {"type": "object", "properties": {"binary_data": binary}},
+                    },
+                    "required": ["name"],
+                },
+                "description": "the outputs to return, each at most once (all when absent)",
+            },
         },
         "required": ["inputs"],
     }

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import copy
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graft.core import limits
 from graft.core.errors import GraftError, UsageError
 from graft.release.package import load_package
 from graft.serving.model import ServingModel
 from graft.serving.predlog import ASYNC, DiscardLog, PredictionLog
+
+if TYPE_CHECKING:
+    from graft.serving.inference import OpenInference
 
 
 def load_model(package: Path, compile_cache: Path | None = None) -> ServingModel:
@@ -35,6 +39,12 @@ class Server:
     app: Any
     host: str
     port: int
+
+    @property
+    def inference(self) -> OpenInference:
+        """The Open Inference Protocol core the app serves (what a gRPC service shares)."""
+        inference: OpenInference = self.app.state.inference
+        return inference
 
     @property
     def url(self) -> str:
@@ -88,16 +98,19 @@ def build_server(
     max_body_bytes: int,
     compile_cache: Path | None = None,
     log_durability: str = ASYNC,
+    allow_origins: Sequence[str] = (),
 ) -> Server:
     from graft.serving.app import create_app
+    from graft.serving.crosssite import allowed_origins
 
+    allowed_origins(allow_origins)  # a usage error before the package is loaded
     if not 0 < port < 65536:
         raise UsageError(f"--port {port}: expected 1..65535")
     if max_body_bytes < 1:
         raise UsageError(f"--max-body-bytes {max_body_bytes}: expected a positive number")
     model = load_model(package, compile_cache)
     log = PredictionLog(log_db, log_durability)
-    return Server(model, log, create_app(model, log, max_body_bytes), host, port)
+    return Server(model, log, create_app(model, log, max_body_bytes, allow_origins), host, port)
 
 
 def openapi_document(package: Path) -> str:

@@ -50,12 +50,22 @@ def refused(loc: tuple[str | int, ...], msg: str, kind: str) -> ApiError:
 
 def columns_from_tensors(payload: Any, validator: RecordValidator) -> tuple[dict[str, list[Any]], int]:
     """The request's input tensors -> (columns, n); fields with no tensor are MISSING."""
-    if type(payload) is not dict or type(payload.get("inputs")) is not list or not payload["inputs"]:
+    if type(payload) is not dict:
+        raise refused(("body",), "expected an inference request (object)", "type")
+    return columns_from_inputs(payload.get("inputs"), validator)
+
+
+def columns_from_inputs(inputs: Any, validator: RecordValidator) -> tuple[dict[str, list[Any]], int]:
+    """A request's ``inputs`` (a list of tensors, their ``data`` decoded) -> (columns, n).
+
+    Fields with no tensor are MISSING (the validator says whether they may be).
+    """
+    if type(inputs) is not list or not inputs:
         raise refused(("body", "inputs"), "expected a non-empty list of input tensors", "type")
     kinds = {rule.name: rule.kind for rule in validator.rules}
     columns: dict[str, list[Any]] = {}
     n: int | None = None
-    for i, tensor in enumerate(payload["inputs"]):
+    for i, tensor in enumerate(inputs):
         loc = ("body", "inputs", i)
         if type(tensor) is not dict:
             raise refused(loc, "expected an object", "type")
