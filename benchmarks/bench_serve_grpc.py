@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_serve import (
     BIN,
     HOST,
+    ROOT,
     TIME_LIMIT,
     batch_body,
     batches,
@@ -112,6 +113,9 @@ def main() -> None:
     parser.add_argument("--batch-rows", type=int, default=10_000)
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--compile", action="store_true", help="run graft serve --compile (lleaves for batches)"
+    )
     args = parser.parse_args()
     package = (args.package or newest_package()).resolve()
     tmp = Path(tempfile.mkdtemp(prefix="bench-serve-grpc-"))
@@ -120,13 +124,19 @@ def main() -> None:
         *(str(BIN / "graft"), "serve", str(package), "--host", HOST, "--port", str(port)),
         *("--grpc-port", str(grpc_port), "--log-db", f"sqlite:///{tmp / 'predictions.db'}"),
         *("--max-body-bytes", str(64 << 20)),
+        *(("--compile", "--compile-cache", str(ROOT / ".graft" / "compiled")) if args.compile else ()),
     ]
     env = dict(os.environ, GRAFT_LIMIT_GRPC_MESSAGE_BYTES=str(64 << 20))
     server = subprocess.Popen(command, cwd=tmp, env=env)
     address = f"{HOST}:{grpc_port}"
-    results: dict = {"package": package.name, "cpus": os.cpu_count(), "load_average_before": os.getloadavg()}
+    results: dict = {
+        "package": package.name,
+        "cpus": os.cpu_count(),
+        "graft_compile": args.compile,
+        "load_average_before": os.getloadavg(),
+    }
     try:
-        wait_ready(port, server)
+        wait_ready(port, server, timeout=900 if args.compile else 60)
         import tritonclient.grpc as triton
 
         client = triton.InferenceServerClient(address)
@@ -189,7 +199,11 @@ def report(results: dict, batch_rows: int) -> None:
     load = {
         k: " ".join(f"{x:.2f}" for x in results[k]) for k in ("load_average_before", "load_average_after")
     }
-    print(f"package {results['package']}, {results['cpus']} CPUs, one graft serve process answering both")
+    compiled = ", --compile" if results["graft_compile"] else ""
+    print(
+        f"package {results['package']}, {results['cpus']} CPUs, "
+        f"one graft serve{compiled} process answering both"
+    )
     print(
         f"load average (1, 5, 15 min) before {load['load_average_before']}, "
         f"after {load['load_average_after']}"
