@@ -66,6 +66,11 @@ def test_bytes_elements_are_length_prefixed_utf8():
     ascii_only = ["a", "bb", "", "a"]
     assert decode(encode_bytes(ascii_only), [2, 2], "BYTES", "colour", LOC) == ascii_only
     assert decode(b"", [0], "BYTES", "colour", LOC) == []
+    labels = ["<=50K", ">50K", "Privé", "<=50K"] * 3  # few distinct values: encoded once each
+    assert encode(labels, "BYTES") == b"".join(
+        struct.pack("<I", len(v.encode())) + v.encode() for v in labels
+    )
+    assert encode_bytes([b"\xff", bytearray(b"ab")]) == b"\x01\0\0\0\xff\x02\0\0\0ab"
 
 
 @pytest.mark.parametrize(

@@ -261,13 +261,20 @@ def encode(values: Sequence[Any] | np.ndarray, datatype: str) -> bytes:
 
 def encode_bytes(values: Sequence[Any] | np.ndarray) -> bytes:
     """BYTES elements -> length-prefixed bytes (``str`` as UTF-8)."""
-    pack = _PREFIX.pack
-    parts: list[bytes] = []
-    for value in values.tolist() if isinstance(values, np.ndarray) else values:
-        data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
-        parts.append(pack(len(data)))
-        parts.append(data)
-    return b"".join(parts)
+    items = values.tolist() if isinstance(values, np.ndarray) else values
+    try:
+        distinct = set(items)
+    except TypeError:  # unhashable elements (bytearray, memoryview)
+        distinct = None
+    if distinct is not None and len(distinct) * 4 <= len(items):  # labels: a few values, many times
+        pieces = {value: _element(value) for value in distinct}
+        return b"".join(map(pieces.__getitem__, items))
+    return b"".join(map(_element, items))
+
+
+def _element(value: Any) -> bytes:
+    data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+    return _PREFIX.pack(len(data)) + data
 
 
 __all__ = [
