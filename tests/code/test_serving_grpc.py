@@ -155,6 +155,9 @@ def test_the_element_bound_is_checked_from_the_shapes_before_decoding(monkeypatc
     with pytest.raises(ApiError) as info:
         element_total(message)
     assert info.value.status == 413 and STATUS[413] == grpc.StatusCode.RESOURCE_EXHAUSTED
+    # a negative dimension (refused when its tensor is decoded) cannot offset another's count
+    with pytest.raises(ApiError):
+        element_total(request(("age", "INT64", [11], None), ("sex", "BYTES", [-11], None)))
     assert info.value.detail == (
         "inputs: the tensors' shapes hold 12 elements, over the limit of 10 (GRAFT_LIMIT_REQUEST_VALUES)"
     )

@@ -29,6 +29,7 @@ flight finish, before the log is drained and closed (:func:`graft.serving.server
 from __future__ import annotations
 
 import json
+import math
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -83,11 +84,9 @@ def details(exc: ApiError) -> str:
 
 
 def element_total(request: Any) -> int:
-    """Every input's element count (from its shape), checked against ``REQUEST_VALUES`` (413)."""
-    total = sum(
-        element_count(list(tensor.shape), tensor.name, ("inputs", i))
-        for i, tensor in enumerate(request.inputs)
-    )
+    """The elements the inputs' shapes declare, checked against ``REQUEST_VALUES`` (413) before
+    anything is decoded (each shape itself is checked as its tensor is decoded)."""
+    total = sum(math.prod(map(abs, tensor.shape)) for tensor in request.inputs)  # no negative offsets
     bound = limits.REQUEST_VALUES.value()
     if total > bound:
         raise ApiError(
