@@ -7,6 +7,16 @@
 * bare: a FastAPI app that only validates with a pydantic model built from schema.json and
   predicts from numpy with the same Booster (no log, no request id, no size limit).
 
+* the Open Inference Protocol (same run, against the same default graft server): single
+  records and 10,000-row batches through ``/v2/models/NAME/infer`` with JSON tensors and with
+  binary tensors (the binary tensor data extension, outputs as raw bytes too), beside
+  ``/predict``, the bare app and, when it is installed, MLServer with its LightGBM runtime
+  serving the same model file (the server a KServe user would pick; ``--mlserver PATH`` to its
+  ``mlserver`` executable, e.g. in a virtualenv of its own: its pins conflict with graft's
+  FastAPI). MLServer's runtime takes the model's feature matrix, so its requests carry the
+  rows already encoded by the package's adapter (work graft's figures include: validation,
+  encoding, logging).
+
 All listen on 127.0.0.1 (free ports). Clients use keep-alive HTTP/1.1 connections from this
 process: sequential single-record requests, then concurrent clients (``--rounds`` rounds, the
 median kept), then 10,000-row batches; each phase runs against every server in turn, so a
@@ -16,6 +26,7 @@ reported: it barely moves when other jobs share the machine, where throughput do
 average before and after the run is printed with the figures.
 
     python benchmarks/bench_serve.py [--package dist/adult-income-*.tar.gz] [--json out.json]
+        [--mlserver /path/to/venv/bin/mlserver]
 """
 # No `from __future__ import annotations`: FastAPI must see the bare app's pydantic model class.
 
@@ -112,14 +123,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60, path: str = "/health/ready") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"server on port {port} exited with {proc.returncode}")
         try:
             conn = http.client.HTTPConnection(HOST, port, timeout=2)
-            conn.request("GET", "/health/ready")
+            conn.request("GET", path)
             if conn.getresponse().status == 200:
                 return
         except OSError:
@@ -128,8 +139,11 @@ def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
     raise SystemExit(f"server on port {port} not ready after {timeout}s")
 
 
-def post(conn: http.client.HTTPConnection, path: str, body: bytes) -> bytes:
-    conn.request("POST", path, body, {"Content-Type": "application/json"})
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def post(conn: http.client.HTTPConnection, path: str, body: bytes, headers: dict | None = None) -> bytes:
+    conn.request("POST", path, body, headers or JSON_HEADERS)
     response = conn.getresponse()
     data = response.read()
     if response.status != 200:
@@ -137,13 +151,34 @@ def post(conn: http.client.HTTPConnection, path: str, body: bytes) -> bytes:
     return data
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process so far (Linux /proc; None elsewhere)."""
+def _stat(pid: int | str) -> list[str] | None:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time so far of a process and of its live descendants (MLServer scores
+    in worker processes), Linux /proc; None elsewhere."""
+    fields = _stat(pid)
+    if fields is None:
+        return None
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            stat = _stat(entry.name)
+            if stat is not None:
+                children.setdefault(int(stat[1]), []).append(int(entry.name))
+    ticks = 0
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        stat = _stat(current)
+        if stat is not None:
+            ticks += int(stat[11]) + int(stat[12])
+        todo.extend(children.get(current, []))
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_per_request(pid: int, run) -> tuple[dict, float | None]:
@@ -188,15 +223,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def sequential(port: int, path: str, body: bytes, n: int) -> dict:
+def sequential(port: int, path: str, body: bytes, n: int, headers: dict | None = None) -> dict:
     conn = http.client.HTTPConnection(HOST, port, timeout=30)
     for _ in range(min(200, n)):  # warm-up
-        post(conn, path, body)
+        post(conn, path, body, headers)
     latencies = []
     start = time.perf_counter()
     for _ in range(n):
         t = time.perf_counter()
-        post(conn, path, body)
+        post(conn, path, body, headers)
         latencies.append(time.perf_counter() - t)
         if t - start > TIME_LIMIT:
             break
@@ -236,13 +271,13 @@ def concurrent(port: int, path: str, body: bytes, clients: int, per_client: int)
     return {**summary(latencies, time.perf_counter() - start), "warm_up": clients}
 
 
-def batches(port: int, path: str, body: bytes, rows: int, n: int) -> dict:
+def batches(port: int, path: str, body: bytes, rows: int, n: int, headers: dict | None = None) -> dict:
     conn = http.client.HTTPConnection(HOST, port, timeout=120)
-    post(conn, path, body)  # warm-up
+    post(conn, path, body, headers)  # warm-up
     times = []
     for _ in range(n):
         t = time.perf_counter()
-        post(conn, path, body)
+        post(conn, path, body, headers)
         times.append(time.perf_counter() - t)
     conn.close()
     return {
@@ -272,6 +307,102 @@ def batch_body(rows: int) -> bytes:
         r["capital_gain"] = (i * 37) % 10000
         records.append(r)
     return json.dumps(records).encode()
+
+
+def batch_records(rows: int) -> list[dict]:
+    return json.loads(batch_body(rows))
+
+
+def v2_json_body(records: list[dict]) -> bytes:
+    """An Open Inference Protocol request with JSON tensors, one per field."""
+    inputs = [
+        {
+            "name": name,
+            "shape": [len(records)],
+            "datatype": "INT64" if isinstance(value, int) else "BYTES",
+            "data": [r[name] for r in records],
+        }
+        for name, value in records[0].items()
+    ]
+    return json.dumps({"inputs": inputs}).encode()
+
+
+def v2_binary_body(records: list[dict]) -> tuple[bytes, dict]:
+    """The same as binary tensors (outputs asked as raw bytes too): (body, headers)."""
+    from graft.serving.tensors import encode
+
+    inputs, chunks = [], []
+    for name, value in records[0].items():
+        datatype = "INT64" if isinstance(value, int) else "BYTES"
+        raw = encode([r[name] for r in records], datatype)
+        chunks.append(raw)
+        tensor = {"name": name, "shape": [len(records)], "datatype": datatype}
+        inputs.append({**tensor, "parameters": {"binary_data_size": len(raw)}})
+    head = json.dumps({"inputs": inputs, "parameters": {"binary_data_output": True}}).encode()
+    headers = {
+        "Content-Type": "application/octet-stream",
+        "Inference-Header-Content-Length": str(len(head)),
+    }
+    return head + b"".join(chunks), headers
+
+
+def mlserver_body(package: Path, records: list[dict]) -> bytes:
+    """An MLServer (LightGBM runtime) request: the records encoded by the package's adapter to
+    the model's feature matrix, one FP64 tensor."""
+    from graft.api import open_package
+
+    pkg = open_package(package, Path(tempfile.mkdtemp(prefix="bench-mls-")))
+    names = list(records[0])
+    matrix = pkg.adapter().encode({n: [r[n] for r in records] for n in names}, pkg.spec())
+    tensor = {
+        "name": "input-0",
+        "shape": list(matrix.shape),
+        "datatype": "FP64",
+        "data": matrix.ravel().tolist(),
+    }
+    return json.dumps({"inputs": [tensor]}).encode()
+
+
+def start_mlserver(executable: Path, package: Path, folder: Path) -> tuple[subprocess.Popen, int, str]:
+    """MLServer serving the package's model file with mlserver-lightgbm, default settings but
+    ports (and no metrics server). Returns (process, HTTP port, model name)."""
+    from graft.api import open_package
+
+    pkg = open_package(package, folder / "package")
+    name = pkg.name
+    model_dir = folder / "model"
+    model_dir.mkdir()
+    (model_dir / "model.txt").write_bytes(pkg.model_file.read_bytes())
+    settings = {
+        "name": name,
+        "implementation": "mlserver_lightgbm.LightGBMModel",
+        "parameters": {"uri": "./model.txt"},
+    }
+    (model_dir / "model-settings.json").write_text(json.dumps(settings))
+    port = free_port()
+    server_settings = {"http_port": port, "grpc_port": free_port(), "metrics_endpoint": None}
+    (model_dir / "settings.json").write_text(json.dumps(server_settings))
+    proc = subprocess.Popen(
+        [str(executable), "start", str(model_dir)],
+        cwd=model_dir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return proc, port, name
+
+
+def find_mlserver(given: Path | None) -> tuple[Path | None, str]:
+    """The mlserver executable and, when there is none, why."""
+    if given is not None:
+        return (given, "") if given.exists() else (None, f"--mlserver {given}: no such file")
+    local = BIN / "mlserver"
+    if local.exists():
+        return local, ""
+    return (
+        None,
+        "MLServer not installed (pip install mlserver mlserver-lightgbm, best in a virtualenv of its "
+        "own; --mlserver PATH)",
+    )
 
 
 def newest_package() -> Path:
@@ -314,6 +445,94 @@ def print_pair(
             print(f"{label:28}{a:>14}{b:>14}{a / b:>{ratio_width}.2f}")
 
 
+def oip_phases(args: argparse.Namespace, package: Path, tmp: Path, apps: dict, servers: list) -> dict:
+    """Single records and batches through each path (table in :func:`print_oip`)."""
+    graft_pid, graft_port = apps["graft"][0], apps["graft"][1]
+    bare_pid, bare_port = apps["bare"][0], apps["bare"][1]
+    conn = http.client.HTTPConnection(HOST, graft_port, timeout=30)
+    conn.request("GET", "/metadata")
+    name = json.loads(conn.getresponse().read())["model"]
+    conn.close()
+    infer = f"/v2/models/{name}/infer"
+    big = batch_records(args.batch_rows)
+    one_binary, one_binary_headers = v2_binary_body([RECORD])
+    big_binary, big_binary_headers = v2_binary_body(big)
+    one, big_json = json.dumps(RECORD).encode(), json.dumps(big).encode()
+    # name -> (pid, port, single path, body, headers, batch path, body, headers)
+    paths: dict[str, tuple] = {
+        "graft /predict": (graft_pid, graft_port, "/predict", one, None, "/predict", big_json, None),
+        "graft V2 JSON": (
+            graft_pid, graft_port, infer, v2_json_body([RECORD]), None, infer, v2_json_body(big), None,
+        ),
+        "graft V2 binary": (
+            graft_pid, graft_port, infer, one_binary, one_binary_headers,
+            infer, big_binary, big_binary_headers,
+        ),
+        "bare /predict": (bare_pid, bare_port, "/predict", one, None, "/predict_batch", big_json, None),
+    }  # fmt: skip
+    out: dict = {}
+    executable, why = find_mlserver(args.mlserver)
+    if executable is not None:
+        folder = tmp / "mlserver"
+        folder.mkdir()
+        mls, mls_port, mls_name = start_mlserver(executable, package, folder)
+        servers.append(mls)
+        wait_ready(mls_port, mls, 180, f"/v2/models/{mls_name}/ready")
+        mls_infer = f"/v2/models/{mls_name}/infer"
+        paths["MLServer V2 JSON"] = (
+            mls.pid, mls_port, mls_infer, mlserver_body(package, [RECORD]), None,
+            mls_infer, mlserver_body(package, big), None,
+        )  # fmt: skip
+    else:
+        out["mlserver_missing"] = why
+    for label, (pid, port, path, body, headers, *_) in paths.items():
+        run = partial(sequential, port, path, body, args.sequential, headers)
+        single, cpu = cpu_per_request(pid, run)
+        out[label] = {"single": {**single, "server_cpu_ms_per_req": cpu}}
+    for label, (pid, port, *_, path, body, headers) in paths.items():
+        run = partial(batches, port, path, body, args.batch_rows, args.batches, headers)
+        batch, cpu = cpu_per_request(pid, run)
+        out[label]["batch"] = {**batch, "server_cpu_ms_per_req": cpu}
+    return out
+
+
+def print_oip(oip: dict, batch_rows: int) -> dict[str, bool]:
+    """The Open Inference Protocol table and its targets."""
+    print(f"\nOpen Inference Protocol, same run: sequential single records, {batch_rows:,}-row batches")
+    if "mlserver_missing" in oip:
+        print(f"MLServer: not measured: {oip['mlserver_missing']}")
+    labels = [k for k in oip if k != "mlserver_missing"]
+    head = f"{'path':20}{'single req/s':>14}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}{'batch rows/s':>14}"
+    print(head + f"{'vs /predict':>13}{'vs MLServer':>13}")
+    base = oip["graft /predict"]
+    mls = oip.get("MLServer V2 JSON")
+    for label in labels:
+        single, batch = oip[label]["single"], oip[label]["batch"]
+        ratios = []
+        for other in (base, mls):
+            if other is None:
+                ratios.append("-")
+                continue
+            a = single["req_per_s"] / other["single"]["req_per_s"]
+            b = batch["rows_per_s"] / other["batch"]["rows_per_s"]
+            ratios.append(f"{a:.2f}/{b:.2f}")
+        cpu = single["server_cpu_ms_per_req"]
+        print(
+            f"{label:20}{single['req_per_s']:>14}{single['p50_ms']:>9}{single['p99_ms']:>9}"
+            f"{cpu if cpu is not None else '-':>12}{batch['rows_per_s']:>14,}{ratios[0]:>13}{ratios[1]:>13}"
+        )
+    print("(ratios: single req/s / batch rows/s)")
+    targets = {"V2 binary batch >= 100,000 rows/s": oip["graft V2 binary"]["batch"]["rows_per_s"] >= 100_000}
+    if mls is not None:
+        for label in ("graft V2 JSON", "graft V2 binary"):
+            ahead = all(
+                oip[label][phase][key] > mls[phase][key]
+                for phase, key in (("single", "req_per_s"), ("batch", "rows_per_s"))
+            )
+            targets[f"{label} ahead of MLServer (single and batch)"] = ahead
+    return targets
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--package", type=Path)
@@ -333,6 +552,10 @@ def main() -> None:
     parser.add_argument(
         "--compile", action="store_true", help="run graft serve --compile (lleaves for batches)"
     )
+    parser.add_argument(
+        "--mlserver", type=Path, help="the mlserver executable (default: next to this Python, if installed)"
+    )
+    parser.add_argument("--no-oip", action="store_true", help="skip the Open Inference Protocol phases")
     parser.add_argument("--bare", nargs=2, metavar=("PACKAGE", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:
@@ -351,7 +574,7 @@ def main() -> None:
     bare = subprocess.Popen(
         [sys.executable, __file__, "--bare", str(package), str(bare_port)], cwd=ROOT, env=env
     )
-    servers = (graft, graft_commit, bare)
+    servers = [graft, graft_commit, bare]
     results: dict = {
         "package": package.name,
         "cpus": os.cpu_count(),
@@ -388,6 +611,8 @@ def main() -> None:
             run_batches = partial(batches, port, batch_path, big, args.batch_rows, args.batches)
             batch, batch_cpu = cpu_per_request(pid, run_batches)
             results[name]["batch"] = {**batch, "server_cpu_ms_per_req": batch_cpu}
+        if not args.no_oip:
+            results["oip"] = oip_phases(args, package, tmp, apps, servers)
     finally:
         for proc in servers:
             proc.send_signal(signal.SIGTERM)
@@ -434,6 +659,8 @@ def main() -> None:
     targets[f"commit concurrent throughput >= 80% of async ({args.clients} clients)"] = (
         results["commit_ratio"]["concurrent_throughput"] >= 0.8
     )
+    if "oip" in results:
+        targets.update(print_oip(results["oip"], args.batch_rows))
     for target, ok in targets.items():
         print(f"{'met ' if ok else 'MISSED'} {target}")
     results["targets"] = targets

@@ -17,11 +17,24 @@ OPERATIONS = [
     "POST /predict",
     "POST /feedback",
     "POST /v2/models/{model_name}/infer",
+    "POST /v2/models/{model_name}/versions/{model_version}/infer",
     "GET /metadata",
     "GET /health/live",
     "GET /health/ready",
+    "GET /v2",
+    "GET /v2/health/live",
+    "GET /v2/health/ready",
+    "GET /v2/models/{model_name}",
+    "GET /v2/models/{model_name}/ready",
+    "GET /v2/models/{model_name}/versions/{model_version}",
+    "GET /v2/models/{model_name}/versions/{model_version}/ready",
 ]
-EXAMPLES = {"POST /predict": 60, "POST /feedback": 40, "POST /v2/models/{model_name}/infer": 40}
+EXAMPLES = {
+    "POST /predict": 60,
+    "POST /feedback": 40,
+    "POST /v2/models/{model_name}/infer": 40,
+    "POST /v2/models/{model_name}/versions/{model_version}/infer": 20,
+}
 
 
 @pytest.fixture(scope="module")

@@ -437,6 +437,93 @@ def test_each_package_publishes_its_own_contract(task, request):
     assert "50K" not in printed.decode()  # nothing of the reference project
 
 
+# --- the Open Inference Protocol's reference client ------------------------------------------------
+
+OUTPUTS = {
+    "regression": [{"name": "prediction", "datatype": "FP64", "shape": [-1]}],
+    "multiclass": [
+        {"name": "probabilities", "datatype": "FP64", "shape": [-1, 3]},
+        {"name": "label", "datatype": "BYTES", "shape": [-1]},
+    ],
+}
+
+
+def triton_inputs(records: list[dict[str, Any]], metadata: dict[str, Any], binary: bool) -> list[Any]:
+    import tritonclient.http as triton
+
+    inputs = []
+    for tensor in metadata["inputs"]:
+        name, datatype = tensor["name"], tensor["datatype"]
+        values = np.array([r[name] for r in records], dtype=np.float64 if datatype == "FP64" else object)
+        infer_input = triton.InferInput(name, [len(records)], datatype)
+        infer_input.set_data_from_numpy(values, binary_data=binary)
+        inputs.append(infer_input)
+    return inputs
+
+
+@pytest.mark.parametrize("task", ["regression", "multiclass"])
+def test_tritonclient_metadata_and_inference_equal_predict(task, request):
+    """tritonclient (HTTP): the task's outputs in the model metadata; JSON and binary tensors
+    answered with /predict's values for the same records, bit for bit."""
+    import tritonclient.http as triton
+
+    deployed: Deployed = request.getfixturevalue(task)
+    client = triton.InferenceServerClient(url=deployed.url.removeprefix("http://"))
+    served = httpx.get(f"{deployed.url}/metadata").json()
+    name = served["model"]
+    assert client.is_server_ready() and client.is_model_ready(name)
+    metadata = client.get_model_metadata(name)
+    assert metadata["outputs"] == OUTPUTS[task] and metadata["versions"] == [served["version"]]
+    assert [t["name"] for t in metadata["inputs"]] == served["input_fields"]
+    records = [r for r in deployed.records if "site" in r] if task == "multiclass" else deployed.records
+    predictions = deployed.post("/predict", records).json()["predictions"]
+    for binary in (False, True):
+        outputs = [triton.InferRequestedOutput(o["name"], binary_data=binary) for o in OUTPUTS[task]]
+        result = client.infer(name, triton_inputs(records, metadata, binary), outputs=outputs)
+        if task == "regression":
+            assert result.as_numpy("prediction").tolist() == [p["prediction"] for p in predictions]
+        else:
+            probabilities = result.as_numpy("probabilities")
+            assert probabilities.shape == (len(records), 3)
+            assert probabilities.tolist() == [[p["probabilities"][c] for c in CLASSES] for p in predictions]
+            labels = [v.decode() if isinstance(v, bytes) else v for v in result.as_numpy("label").tolist()]
+            assert labels == [p["label"] for p in predictions]
+    before = counts(deployed)
+    wrong = triton.InferInput(metadata["inputs"][0]["name"], [1], "FP64")
+    wrong.set_data_from_numpy(np.array([1.0]), binary_data=True)
+    tensor = {"name": wrong.name(), "shape": [1], "datatype": "FP64", "parameters": {"binary_data_size": 8}}
+    body = json.dumps({"inputs": [tensor]}).encode()
+    r = httpx.post(
+        f"{deployed.url}/v2/models/{name}/infer",
+        content=body + b"\x00" * 7,
+        headers={"inference-header-content-length": str(len(body))},
+    )
+    assert r.status_code == 400 and r.json() == {
+        "error": f"body.inputs[0]: input {wrong.name()!r}: binary_data_size 8 but the body holds 7 more "
+        "bytes (truncated)"
+    }
+    assert counts(deployed) == before
+
+
+def test_multiclass_missing_site_over_json_tensors(multiclass):
+    """A nullable field's missing values travel as JSON nulls (binary tensors cannot hold one)."""
+    without = [r for r in multiclass.records if "site" not in r]
+    batch = [*without[:3], next(r for r in multiclass.records if "site" in r)]
+    inputs = [
+        {
+            "name": k,
+            "shape": [len(batch)],
+            "datatype": "BYTES" if k == "site" else "FP64",
+            "data": [r.get(k) for r in batch],
+        }
+        for k in [*iris.NAMES.values(), "site"]
+    ]
+    r = multiclass.post("/v2/models/iris-species/infer", {"inputs": inputs})
+    assert r.status_code == 200, r.text
+    want = multiclass.post("/predict", batch).json()["predictions"]
+    assert r.json()["outputs"][0]["data"] == [p["probabilities"][c] for p in want for c in CLASSES]
+
+
 def replay(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(BIN / "graft"), "replay", *args], capture_output=True, text=True, timeout=300)
 
@@ -530,6 +617,7 @@ OPERATIONS = {
     "POST /feedback": 15,
     "POST /v2/models/{model_name}/infer": 15,
     "GET /metadata": 2,
+    "GET /v2/models/{model_name}": 2,
 }
 
 

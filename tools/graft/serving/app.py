@@ -41,18 +41,13 @@ from graft.serving.crosssite import CrossSiteGuard, allowed_origins
 from graft.serving.inference import OpenInference, Scoring
 from graft.serving.model import ServingModel
 from graft.serving.predlog import PredictionLog
-from graft.serving.request import JSON, ApiError, ClientGone
+from graft.serving.request import JSON, ApiError, ClientGone, is_v2
 from graft.serving.routes import Routes
 from graft.serving.schemas import task_components
 
 DEFAULT_MAX_BODY_BYTES = limits.REQUEST_BODY_BYTES.default
 
 logger = logging.getLogger("graft.serving")
-
-
-def is_v2(path: str) -> bool:
-    """Whether ``path`` is one of the Open Inference Protocol's routes (errors as it says)."""
-    return path == "/v2" or path.startswith("/v2/")
 
 
 def error_response(
@@ -130,7 +125,7 @@ def create_app(
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
             doc.setdefault("components", {}).setdefault("schemas", {}).update(components)
-            app.openapi_schema = doc
+            app.openapi_schema = without_unused_422(doc)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -175,6 +170,21 @@ def add_error_handlers(app: FastAPI) -> None:
         for key, value in (exc.headers or {}).items():
             response.headers[key] = value
         return response
+
+
+def without_unused_422(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` without the 422 FastAPI documents for routes whose only parameters are path
+    strings (the Open Inference Protocol's GET routes: nothing there can fail validation), and
+    without the components only those referred to."""
+    for path, operations in doc.get("paths", {}).items():
+        if is_v2(path) and "get" in operations:
+            operations["get"].get("responses", {}).pop("422", None)
+    text = json.dumps(doc["paths"])
+    schemas = doc.get("components", {}).get("schemas", {})
+    if "HTTPValidationError" in schemas and "#/components/schemas/HTTPValidationError" not in text:
+        del schemas["HTTPValidationError"]
+        del schemas["ValidationError"]
+    return doc
 
 
 def openapi_json(app: FastAPI) -> str:

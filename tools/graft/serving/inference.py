@@ -27,6 +27,7 @@ naming the input or output), 503 (``--log-durability commit`` and the log cannot
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -40,7 +41,7 @@ from graft.serving.model import BATCH_ROWS, ServingModel
 from graft.serving.predlog import LogUnavailable, PredictionLog, PredictionRow, Row, now, records_json
 from graft.serving.request import ApiError
 from graft.serving.v2 import columns_from_inputs, refused
-from graft.serving.validator import InvalidInput
+from graft.serving.validator import InvalidInput, show
 
 T = TypeVar("T")
 
@@ -94,9 +95,9 @@ class Scoring:
         validated from, if any.
         """
         if n > BATCH_ROWS:
-            from starlette.concurrency import run_in_threadpool
+            import anyio
 
-            return await run_in_threadpool(self._score, columns, n, records)
+            return await anyio.to_thread.run_sync(self._score, columns, n, records)
         return self._score(columns, n, records)
 
     def complete(self, records: list[Any] | None) -> list[dict[str, Any]] | None:
@@ -216,9 +217,8 @@ class OpenInference:
             loc = ("body", "outputs", i, "name")
             if type(name) is not str or name not in self.output_names:
                 known = ", ".join(self.output_names)
-                raise refused(
-                    loc, f"unknown output {name!r}; this model's outputs are {known}", "unknown_output"
-                )
+                msg = f"unknown output {show(name)}; this model's outputs are {known}"
+                raise refused(loc, msg, "unknown_output")
             if name in seen:
                 raise refused(loc, f"output {name!r} requested twice", "duplicate_output")
             seen.add(name)
@@ -250,8 +250,6 @@ class OpenInference:
         else:
             columns, n = self.validate(inputs)
         scores, labels, logged = await scoring.score(columns, n)
-        import uuid
-
         request_id = uuid.uuid4().hex
         by_name = {o.name: o for o in self.model_outputs(scores, labels)}
         await scoring.log_prediction(request_id, logged, n, scores, labels)

@@ -13,7 +13,8 @@ bytes and ``REQUEST_HEADERS`` fields (:mod:`graft.core.limits`). Two checks enfo
 
 Everything else is uvicorn's :class:`HttpToolsProtocol` unchanged (give it to uvicorn as
 ``http=bounded_protocol()``). The 431 body is JSON like every other API error:
-``{"detail": "..."}``.
+``{"detail": "..."}``, or ``{"error": "..."}`` when the request line named one of the Open
+Inference Protocol's routes (``/v2``...).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from graft.core import limits
+from graft.serving.request import is_v2
 
 STATUS_431 = b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
 FRAMING = 1024  # raw head bytes the exact count does not measure (never more than this)
@@ -80,7 +82,8 @@ def bounded_protocol() -> type[HttpToolsProtocol]:
             self.send_400_response(msg)
 
         def send_431(self, detail: str) -> None:
-            body = json.dumps({"detail": detail}).encode()
+            path = self.url.split(b"?", 1)[0].decode("latin-1")
+            body = json.dumps({"error": detail} if is_v2(path) else {"detail": detail}).encode()
             head = [STATUS_431]
             for name, value in self.server_state.default_headers:
                 head.extend([name, b": ", value, b"\r\n"])

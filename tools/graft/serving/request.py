@@ -70,6 +70,12 @@ UTF8_ONLY = "the API accepts UTF-8 JSON only"
 INLINE_BYTES = 64 * 1024  # bodies up to this size are parsed on the event loop (microseconds)
 
 
+def is_v2(path: str) -> bool:
+    """Whether ``path`` is one of the Open Inference Protocol's routes, whose errors are
+    ``{"error": one line}`` as the protocol says (every other route's: ``{"detail": ...}``)."""
+    return path == "/v2" or path.startswith("/v2/")
+
+
 class ApiError(Exception):
     """An HTTP error response: status, a one-line ``detail`` and the field errors behind it."""
 
@@ -396,6 +402,7 @@ __all__ = [
     "check_content_type",
     "check_encoding",
     "check_values",
+    "is_v2",
     "parse_json",
     "read_body",
 ]

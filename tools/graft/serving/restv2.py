@@ -62,7 +62,7 @@ def parse_request(body: bytes, header_length: str | None) -> RestRequest:
         payload, raw = parse_json(body), b""
     else:
         size = header_length.strip()
-        if not size.isdigit() or not 0 < int(size) <= len(body):
+        if not (size.isascii() and size.isdigit() and len(size) <= 19) or not 0 < int(size) <= len(body):
             raise ApiError(
                 400,
                 f"Inference-Header-Content-Length {show(header_length)}: expected the length in bytes "

@@ -189,25 +189,33 @@ class Routes:
             response_model=V2ServerMetadata,
             summary="Open Inference Protocol: server metadata",
         )
-        for suffix, version in (("", ""), ("/versions/{model_version}", " (that version)")):
+        versioned = (
+            ("", "", (self.v2_model_metadata, self.v2_model_ready, self.v2_infer)),
+            (
+                "/versions/{model_version}",
+                " (that version)",
+                (self.v2_version_metadata, self.v2_version_ready, self.v2_version_infer),
+            ),
+        )
+        for suffix, version, (metadata, ready, infer) in versioned:
             base = "/v2/models/{model_name}" + suffix
             app.add_api_route(
                 base,
-                self.v2_model_metadata,
+                metadata,
                 response_model=V2ModelMetadata,
                 responses=not_found,
                 summary=f"Open Inference Protocol: model metadata{version}",
             )
             app.add_api_route(
                 f"{base}/ready",
-                self.v2_model_ready,
+                ready,
                 response_model=V2ModelReady,
                 responses={**not_found, **unavailable},
                 summary=f"Open Inference Protocol: model ready{version}",
             )
             app.add_api_route(
                 f"{base}/infer",
-                self.v2_infer,
+                infer,
                 methods=["POST"],
                 response_model=V2Response,
                 responses={**V2_BODY_ERRORS, **not_found, **unavailable},
@@ -311,17 +319,37 @@ class Routes:
     async def v2_server_metadata(self) -> Response:
         return Response(self.server_metadata_body, media_type=JSON)
 
-    async def v2_model_metadata(self, model_name: str, model_version: str | None = None) -> Response:
+    async def v2_model_metadata(self, model_name: str) -> Response:
+        return self._model_metadata(model_name, None)
+
+    async def v2_version_metadata(self, model_name: str, model_version: str) -> Response:
+        return self._model_metadata(model_name, model_version)
+
+    def _model_metadata(self, model_name: str, model_version: str | None) -> Response:
         self.inference.check_model(model_name, model_version)
         return Response(self.model_metadata_body, media_type=JSON)
 
-    async def v2_model_ready(self, model_name: str, model_version: str | None = None) -> Response:
+    async def v2_model_ready(self, model_name: str) -> Response:
+        return self._model_ready(model_name, None)
+
+    async def v2_version_ready(self, model_name: str, model_version: str) -> Response:
+        return self._model_ready(model_name, model_version)
+
+    def _model_ready(self, model_name: str, model_version: str | None) -> Response:
         self.inference.check_model(model_name, model_version)
         if not self.inference.ready:
             raise ApiError(503, self.inference.not_ready)
         return Response(self.model_ready_body, media_type=JSON)
 
-    async def v2_infer(self, request: Request, model_name: str, model_version: str | None = None) -> Response:
+    async def v2_infer(self, request: Request, model_name: str) -> Response:
+        return await self._infer(request, model_name, None)
+
+    async def v2_version_infer(self, request: Request, model_name: str, model_version: str) -> Response:
+        return await self._infer(request, model_name, model_version)
+
+    async def _infer(self, request: Request, model_name: str, model_version: str | None) -> Response:
+        """One inference over REST: JSON or binary tensors in (:mod:`graft.serving.restv2`),
+        :meth:`OpenInference.infer`, JSON or binary outputs out."""
         self.inference.check_model(model_name, model_version)
         check_content_type(request.headers.getlist("content-type"), octet_stream=True)
         check_content_encoding(request.headers.getlist("content-encoding"))

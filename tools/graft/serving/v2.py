@@ -1,7 +1,8 @@
 """Open Inference Protocol (KServe V2) requests: one input tensor per field, to validator columns.
 
 A tensor is ``{"name", "shape", "datatype", "data"}``. ``name`` is a field of the package's
-schema, given once; ``shape`` is ``[n]`` or ``[n, 1]`` with the same ``n`` for every tensor;
+schema, given once; ``shape`` is ``[n]`` or ``[n, 1]`` with the same ``n`` for every tensor
+(``data`` flat, or for ``[n, 1]`` nested as ``[[v], [v], ...]``, as the protocol allows);
 ``datatype`` is one of the protocol's tensor datatypes (:data:`DATATYPES`) and must be able to
 carry the field's schema type (:data:`ACCEPTED`): ``BYTES`` for a string, an integer datatype
 (or FP32/FP64 holding whole numbers) for an integer, a floating-point or integer datatype for a
@@ -76,6 +77,8 @@ def columns_from_inputs(inputs: Any, validator: RecordValidator) -> tuple[dict[s
             raise refused((*loc, "name"), f"input {name!r} given twice", "duplicate_input")
         if type(data) is not list:
             raise refused((*loc, "data"), f"expected a list for input {name!r}", "type")
+        if data and type(data[0]) is list and shape == [len(data), 1] and all(_single(row) for row in data):
+            data = [row[0] for row in data]  # [n, 1] written nested, as the protocol allows
         if (
             type(shape) is not list
             or not shape
@@ -95,6 +98,10 @@ def columns_from_inputs(inputs: Any, validator: RecordValidator) -> tuple[dict[s
     for name in validator.allowed - set(columns):
         columns[name] = [MISSING] * n
     return columns, n
+
+
+def _single(row: Any) -> bool:
+    return type(row) is list and len(row) == 1
 
 
 def check_datatype(datatype: Any, kind: str, data: list[Any], loc: tuple[str | int, ...], name: str) -> None:
