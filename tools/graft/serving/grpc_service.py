@@ -109,19 +109,19 @@ def input_tensors(request: Any) -> list[dict[str, Any]]:
             "raw_contents",
         )
     tensors = []
-    for i, tensor in enumerate(inputs):
+    for i, (tensor, content) in enumerate(zip(inputs, raw or [None] * len(inputs), strict=True)):
         name, datatype, shape = tensor.name, tensor.datatype, list(tensor.shape)
         loc = ("inputs", i)
-        if raw:
-            if tensor.HasField("contents"):
-                msg = (
-                    f"input {name!r} has typed contents, but the request sends raw_input_contents: "
-                    "give every input's values the same way"
-                )
-                raise malformed((*loc, "contents"), msg, "raw_contents")
-            data = decode(raw[i], shape, datatype, name, loc)
-        else:
+        if content is None:
             data = typed_values(tensor, shape, loc)
+        elif tensor.HasField("contents"):
+            msg = (
+                f"input {name!r} has typed contents, but the request sends raw_input_contents: "
+                "give every input's values the same way"
+            )
+            raise malformed((*loc, "contents"), msg, "raw_contents")
+        else:
+            data = decode(content, shape, datatype, name, loc)
         tensors.append({"name": name, "shape": shape, "datatype": datatype, "data": data})
     return tensors
 

@@ -71,6 +71,7 @@ NUMPY_DTYPES: dict[str, str] = {
 }
 BYTES_PREFIX = 4  # the length in front of each BYTES element: uint32, little-endian
 _PREFIX = struct.Struct("<I")
+_VECTOR_ELEMENTS = 64  # BYTES tensors from this many elements up are split without a step per element
 _NULS = "\0\0\0"  # the upper bytes of the length of an element shorter than 256 bytes
 _LAST = operator.itemgetter(slice(-1, None))
 _ALL_BUT_LAST = operator.itemgetter(slice(None, -1))
@@ -86,7 +87,12 @@ def malformed(loc: Loc, msg: str, kind: str) -> ApiError:
 
 def element_count(shape: Any, name: str, loc: Loc) -> int:
     """The number of elements ``shape`` holds; 400 unless it is a list of non-negative ints."""
-    if not isinstance(shape, (list, tuple)) or not shape or any(type(d) is not int or d < 0 for d in shape):
+    if (
+        not isinstance(shape, (list, tuple))
+        or not shape
+        or not set(map(type, shape)) <= {int}
+        or min(shape) < 0
+    ):
         msg = f"input {name!r}: shape {show(shape)} is not a list of non-negative whole numbers"
         raise malformed((*loc, "shape"), msg, "shape")
     return math.prod(shape)
@@ -137,7 +143,8 @@ def _decode_bytes(data: bytes, count: int, name: str, loc: Loc) -> list[str]:
         )
         raise malformed(loc, msg, "byte_size")
     if data.isascii():  # the common case: every element ASCII, so one decode of the whole
-        fast = _short_ascii_elements(data, count) if count else None
+        # (numpy's fixed cost outweighs the per-element steps it saves on a few elements)
+        fast = _short_ascii_elements(data, count) if count >= _VECTOR_ELEMENTS else None
         if fast is not None:
             return fast
         fast = _ascii_elements(data, count)
