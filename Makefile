@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 export OMP_WAIT_POLICY ?= PASSIVE
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint lint-workflows docs contract install format bench bench-diff clean-venv
+.PHONY: run test test-fast lint lint-workflows docs contract install format bench bench-diff clean-venv grpc-stubs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,16 @@ bench: $(STAMP)
 ## graft diff --all against dvc exp show / dvc metrics diff on 100 committed experiment branches.
 bench-diff: $(STAMP)
 	python benchmarks/bench_diff.py
+
+## Regenerate the gRPC modules of `graft serve --grpc-port` from tools/graft/serving/grpc_predict_v2.proto
+## (grpcio-tools 1.81, see pyproject.toml), in their own descriptor pool: the protocol's package
+## `inference` is also what its clients (tritonclient) register, and one process may hold both.
+grpc-stubs: $(STAMP)
+	python -m grpc_tools.protoc -I tools --python_out=tools --pyi_out=tools --grpc_python_out=tools \
+		graft/serving/grpc_predict_v2.proto
+	sed -i 's/_descriptor_pool\.Default()\.AddSerializedFile/_descriptor_pool.DescriptorPool().AddSerializedFile/' \
+		tools/graft/serving/grpc_predict_v2_pb2.py
+	grep -q '_descriptor_pool.DescriptorPool().AddSerializedFile' tools/graft/serving/grpc_predict_v2_pb2.py
 
 clean-venv:
 	rm -rf $(VENV)

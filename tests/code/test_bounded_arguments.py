@@ -91,6 +91,10 @@ CASES = [
         "graft serve: error: argument --port: '65536': expected a whole number from 1 to 65,535",
     ),
     (
+        ["serve", "p.tar.gz", "--grpc-port", "0"],
+        "graft serve: error: argument --grpc-port: '0': expected a whole number from 1 to 65,535",
+    ),
+    (
         ["serve", "p.tar.gz", "--max-body-bytes", "0"],
         "graft serve: error: argument --max-body-bytes: '0': expected a whole number from 1 to "
         "1,073,741,824 (GRAFT_LIMIT_MAX_BODY_BYTES)",
@@ -172,6 +176,7 @@ AT_BOUNDS = [
     (["exp", "search", "s", "--seed", "4294967295"], "seed", 4_294_967_295),
     (["report", "--resamples", "100000"], "resamples", 100_000),
     (["serve", "p", "--port", "65535", "--max-body-bytes", "1073741824"], "max_body_bytes", 1 << 30),
+    (["serve", "p", "--grpc-port", "65535"], "grpc_port", 65_535),
     (["replay", "d", "--url", "u", "--batch-size", "100000"], "batch_size", 100_000),
     (["replay", "d", "--url", "u", "--feedback-rate", "0", "--flip-labels", "1"], "flip_labels", 1.0),
     (["replay", "d", "--url", "u", "--feedback-delay", "86400"], "feedback_delay", 86_400.0),

@@ -66,6 +66,11 @@ def test_bytes_elements_are_length_prefixed_utf8():
     ascii_only = ["a", "bb", "", "a"]
     assert decode(encode_bytes(ascii_only), [2, 2], "BYTES", "colour", LOC) == ascii_only
     assert decode(b"", [0], "BYTES", "colour", LOC) == []
+    labels = ["<=50K", ">50K", "Privé", "<=50K"] * 3  # few distinct values: encoded once each
+    assert encode(labels, "BYTES") == b"".join(
+        struct.pack("<I", len(v.encode())) + v.encode() for v in labels
+    )
+    assert encode_bytes([b"\xff", bytearray(b"ab")]) == b"\x01\0\0\0\xff\x02\0\0\0ab"
 
 
 @pytest.mark.parametrize(
@@ -192,3 +197,40 @@ def test_an_unknown_datatype_is_refused_naming_the_input():
 def test_encoding_refuses_an_unknown_datatype():
     with pytest.raises(ValueError, match="'FLOAT' is not an Open Inference Protocol datatype"):
         encode([1.0], "FLOAT")
+
+
+def reference_parse(raw: bytes, count: int) -> list[str] | None:
+    """Element by element, as the protocol defines BYTES data; None when malformed."""
+    out, pos = [], 0
+    for _ in range(count):
+        if pos + 4 > len(raw):
+            return None
+        size = struct.unpack_from("<I", raw, pos)[0]
+        pos += 4
+        if pos + size > len(raw):
+            return None
+        out.append(raw[pos : pos + size].decode("utf-8"))
+        pos += size
+    return out if pos == len(raw) else None
+
+
+def test_every_fast_path_reads_what_an_element_by_element_parse_reads():
+    """Texts holding NULs (even three in a row), empty and long elements, non-ASCII text, and
+    data cut or extended by a few bytes: decode agrees with the reference parse, or refuses
+    exactly when it finds the data malformed."""
+    import random
+
+    rng = random.Random(18)
+    alphabet = ["a", "b", "\0", "\0\0\0", "x" * 130, "é", "", "Private"]
+    for _ in range(3000):
+        count = rng.randint(1, 6)
+        values = ["".join(rng.choices(alphabet, k=rng.randint(0, 3))) for _ in range(count)]
+        raw = encode_bytes(values)
+        cut = rng.choice([0, 0, 0, -1, -3, 1, 4])
+        raw = raw[:cut] if cut < 0 else raw + b"\0" * cut
+        want = reference_parse(raw, count)
+        if want is None:
+            with pytest.raises(ApiError):
+                decode(raw, [count], "BYTES", "x", LOC)
+        else:
+            assert decode(raw, [count], "BYTES", "x", LOC) == want, (values, cut)

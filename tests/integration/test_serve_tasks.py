@@ -35,7 +35,8 @@ from graft import api
 from graft.monitoring import EXIT_NO_DATA
 from tests.conftest import BIN
 from tests.integration import iris, second
-from tests.integration.conftest import ServerProcess, settled_counts
+from tests.integration.conftest import HOST, ServerProcess, free_port, settled_counts
+from tests.integration.oip_grpc import complete, infer_inputs, model_metadata
 from tests.schemas import validate
 
 pytestmark = pytest.mark.slow
@@ -63,6 +64,11 @@ class Deployed:
     def post(self, path: str, body: Any) -> httpx.Response:
         return httpx.post(f"{self.url}{path}", json=body, timeout=30)
 
+    @property
+    def grpc_address(self) -> str:
+        extra = self.server.extra
+        return f"{HOST}:{extra[extra.index('--grpc-port') + 1]}"
+
 
 def as_records(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
     """JSON-ready records; a missing value is left out (the server fills null)."""
@@ -74,7 +80,8 @@ def as_records(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
 
 def deploy(root: Path, work: Path) -> tuple[Path, ServerProcess]:
     archive = api.package(root, work / "dist", version="1.0.0").path
-    return archive, ServerProcess(archive, f"sqlite:///{work / 'log.db'}", work).start()
+    grpc = ("--grpc-port", str(free_port()))  # the Open Inference Protocol over gRPC too
+    return archive, ServerProcess(archive, f"sqlite:///{work / 'log.db'}", work, *grpc).start()
 
 
 @pytest.fixture(scope="module")
@@ -357,6 +364,53 @@ def test_transport_errors_are_4xx_on_every_task(task, request):
     r = deployed.post(f"/v2/models/{name}/infer", {"inputs": inputs})
     assert r.status_code == 422 and "BYTES cannot carry input" in r.json()["error"], r.text
     assert deployed.post("/v2/models/other/infer", {"inputs": inputs}).status_code == 404
+    assert counts(deployed) == before
+
+
+@pytest.mark.parametrize("task", ["regression", "multiclass"])
+def test_grpc_predicts_what_predict_does_on_every_task(task, request):
+    """The reference gRPC client (tritonclient.grpc, raw tensors) gets /predict's predictions;
+    a tensor of the wrong datatype is INVALID_ARGUMENT naming the input and logs nothing."""
+    import tritonclient.grpc as triton
+    from tritonclient.utils import InferenceServerException
+
+    deployed: Deployed = request.getfixturevalue(task)
+    name = api.open_package(deployed.archive, deployed.root.parent / f"unpacked-grpc-{task}").name
+    client = triton.InferenceServerClient(deployed.grpc_address)
+    assert client.is_server_ready() and client.is_model_ready(name, "1.0.0")
+    meta = model_metadata(client, name)
+    assert (
+        meta["outputs"]
+        == {
+            "regression": [{"name": "prediction", "datatype": "FP64", "shape": [-1]}],
+            "multiclass": [
+                {"name": "probabilities", "datatype": "FP64", "shape": [-1, 3]},
+                {"name": "label", "datatype": "BYTES", "shape": [-1]},
+            ],
+        }[task]
+    )
+    records = complete(deployed.records, [i["name"] for i in meta["inputs"]])
+    assert len(records) >= 10
+    result = client.infer(name, infer_inputs(records, meta))
+    rest = deployed.post("/predict", records).json()["predictions"]
+    if task == "regression":
+        assert result.as_numpy("prediction").tolist() == [p["prediction"] for p in rest]
+    else:
+        assert result.as_numpy("probabilities").shape == (len(records), 3)
+        assert result.as_numpy("probabilities").tolist() == [
+            [p["probabilities"][c] for c in CLASSES] for p in rest
+        ]
+        assert [x.decode() for x in result.as_numpy("label")] == [p["label"] for p in rest]
+        classes = result.get_response().outputs[0].parameters["classes"].string_param
+        assert json.loads(classes) == CLASSES
+    before = counts(deployed)
+    number = next(i["name"] for i in meta["inputs"] if i["datatype"] == "FP64")
+    inputs = infer_inputs(records[:2], meta)
+    bad = triton.InferInput(number, [2], "BYTES").set_data_from_numpy(np.array(["1", "2"], dtype=object))
+    with pytest.raises(InferenceServerException) as info:
+        client.infer(name, [bad if t.name() == number else t for t in inputs])
+    assert info.value.status() == "StatusCode.INVALID_ARGUMENT"
+    assert f"BYTES cannot carry input '{number}' (number)" in info.value.message()
     assert counts(deployed) == before
 
 

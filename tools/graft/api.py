@@ -339,6 +339,7 @@ def serve(
     compile_cache: Path | None = None,
     log_durability: str = DEFAULT_LOG_DURABILITY,
     allow_origins: Sequence[str] = (),
+    grpc_port: int | None = None,
 ) -> Server:
     """Verify and load a package, open the prediction log and return a server ready to ``run()``.
 
@@ -347,11 +348,21 @@ def serve(
     (answer once the request's row is committed); see :mod:`graft.serving.predlog`.
     ``allow_origins``: web origins whose browsers may call the API (see
     :mod:`graft.serving.crosssite`; every other cross-site browser request gets 403).
+    ``grpc_port``: also serve the Open Inference Protocol's gRPC service there
+    (:mod:`graft.serving.grpc_service`).
     """
     from graft.serving.server import build_server
 
     return build_server(
-        Path(package), host, port, log_db, max_body_bytes, compile_cache, log_durability, allow_origins
+        Path(package),
+        host,
+        port,
+        log_db,
+        max_body_bytes,
+        compile_cache,
+        log_durability,
+        allow_origins,
+        grpc_port,
     )
 
 

@@ -1,4 +1,4 @@
-"""`graft serve`: serve a model package over HTTP with a prediction log."""
+"""`graft serve`: serve a model package over HTTP (and gRPC, with --grpc-port) with a prediction log."""
 
 from __future__ import annotations
 
@@ -21,6 +21,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     modelref.add_arguments(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=whole(1, PORT_MAX), default=8000, help="port (default 8000)")
+    parser.add_argument(
+        "--grpc-port",
+        type=whole(1, PORT_MAX),
+        help="also serve the Open Inference Protocol's gRPC service (inference.GRPCInferenceService) "
+        f"on this port (messages up to {limits.GRPC_MESSAGE_BYTES.default // limits.MIB} MiB, "
+        f"{limits.GRPC_MESSAGE_BYTES.variable})",
+    )
     parser.add_argument(
         "--log-db",
         default="sqlite:///predictions.db",
@@ -84,9 +91,11 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
         compile_cache,
         args.log_durability,
         args.allow_origin,
+        args.grpc_port,
     )
+    grpc = f", gRPC on {server.grpc_address}" if server.grpc_address else ""
     ui.message(
-        f"graft serve: {server.model.name} {server.model.version} on {server.url} "
+        f"graft serve: {server.model.name} {server.model.version} on {server.url}{grpc} "
         f"(log: {server.log.display_url}, durability {server.log.durability})"
     )
     server.run()

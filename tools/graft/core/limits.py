@@ -156,6 +156,13 @@ REQUEST_HEADER_BYTES = define(
     "REQUEST_HEADER_BYTES", 64 * KIB, "bytes", "a request's line and headers together (431)"
 )
 REQUEST_HEADERS = define("REQUEST_HEADERS", 100, "headers", "header fields in one request (431)")
+GRPC_MESSAGE_BYTES = define(
+    "GRPC_MESSAGE_BYTES",
+    8 * MIB,
+    "bytes",
+    "a gRPC message `graft serve --grpc-port` receives or sends (larger ones get RESOURCE_EXHAUSTED); "
+    "its tensors' elements count against REQUEST_VALUES",
+)
 
 # --- the report's declared plots (graft.compare.plots) -------------------------------------------
 PLOT_BYTES = define(

@@ -1,10 +1,18 @@
-"""Load a package, open the prediction log and run the app under uvicorn."""
+"""Load a package, open the prediction log and run the app under uvicorn (and, with
+``--grpc-port``, the Open Inference Protocol's gRPC service in the same event loop).
+
+Shutdown (SIGINT/SIGTERM, uvicorn's handlers): the HTTP server stops accepting and lets its
+requests finish, then the gRPC server stops accepting and lets its RPCs finish
+(:data:`graft.serving.grpc_service.GRACE_SECONDS`), then the prediction log is drained and
+closed: every prediction answered over either protocol is committed before the process exits.
+"""
 
 from __future__ import annotations
 
 import copy
 import tempfile
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +47,7 @@ class Server:
     app: Any
     host: str
     port: int
+    grpc_port: int | None = None
 
     @property
     def inference(self) -> OpenInference:
@@ -49,6 +58,15 @@ class Server:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def grpc_address(self) -> str | None:
+        """``host:port`` of the gRPC service, if served."""
+        if self.grpc_port is None:
+            return None
+        from graft.serving.grpc_service import address
+
+        return address(self.host, self.grpc_port)
 
     def run(self) -> None:
         """Serve until SIGINT/SIGTERM; the log is flushed and closed on the way out."""
@@ -99,6 +117,7 @@ def build_server(
     compile_cache: Path | None = None,
     log_durability: str = ASYNC,
     allow_origins: Sequence[str] = (),
+    grpc_port: int | None = None,
 ) -> Server:
     from graft.serving.app import create_app
     from graft.serving.crosssite import allowed_origins
@@ -106,11 +125,61 @@ def build_server(
     allowed_origins(allow_origins)  # a usage error before the package is loaded
     if not 0 < port < 65536:
         raise UsageError(f"--port {port}: expected 1..65535")
+    if grpc_port is not None and not 0 < grpc_port < 65536:
+        raise UsageError(f"--grpc-port {grpc_port}: expected 1..65535")
+    if grpc_port == port:
+        raise UsageError(f"--grpc-port {grpc_port}: the HTTP server listens there (--port); choose another")
     if max_body_bytes < 1:
         raise UsageError(f"--max-body-bytes {max_body_bytes}: expected a positive number")
+    if grpc_port is not None:
+        limits.GRPC_MESSAGE_BYTES.value()  # a bad override is refused now, not once serving
+        from graft.core.extras import require
+
+        require("grpc", "graft serve --grpc-port", "serve")
+        check_port(host, grpc_port, "--grpc-port")
     model = load_model(package, compile_cache)
     log = PredictionLog(log_db, log_durability)
-    return Server(model, log, create_app(model, log, max_body_bytes, allow_origins), host, port)
+    app = create_app(model, log, max_body_bytes, allow_origins)
+    if grpc_port is not None:
+        with_grpc(app, app.state.inference, host, grpc_port)
+    return Server(model, log, app, host, port, grpc_port)
+
+
+def check_port(host: str, port: int, option: str) -> None:
+    """A usage error naming ``option`` when ``host:port`` cannot be listened on (in use, or an
+    address this machine does not have), found before the package is loaded."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, where = infos[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(where)
+    except OSError as exc:
+        raise UsageError(f"{option} {port}: cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+
+
+def with_grpc(app: Any, protocol: OpenInference, host: str, port: int) -> None:
+    """Serve the gRPC service on ``host:port`` for as long as the app runs, in its event loop.
+
+    It starts after the app's own start-up and stops (RPCs in flight finish) before the app's
+    own shutdown, which drains and closes the prediction log.
+    """
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app_: Any) -> AsyncIterator[None]:
+        from graft.serving.grpc_service import GRACE_SECONDS, serve
+
+        async with inner(app_):
+            server = await serve(protocol, host, port)
+            try:
+                yield
+            finally:
+                await server.stop(GRACE_SECONDS)
+
+    app.router.lifespan_context = lifespan
 
 
 def openapi_document(package: Path) -> str:
