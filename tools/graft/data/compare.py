@@ -31,7 +31,7 @@ import pandas as pd
 from graft.core.errors import ParamsError, UsageError
 from graft.data.keys import KeyedDiff
 from graft.data.profile import ColumnProfile, Profile
-from graft.data.tables import Table, chunk_rows, open_table
+from graft.data.tables import Table, open_table
 from graft.data.types import INSUFFICIENT, KIND_CHANGED, MOVED, STABLE, UNTESTED, ColumnMove, TableDiff
 
 if TYPE_CHECKING:
@@ -175,14 +175,14 @@ def compare(project: Project, path: str, rev_a: str, rev_b: str, key: str | None
     config = drift_config(view_b)
     compared = [c for c in names_a if c in names_b and c != key]
     with KeyedDiff(table_a, table_b, key, compared) if key else contextlib.nullcontext() as keyed:
-        for chunk in table_a.chunks(chunk_rows(len(names_a))):
-            profile_a.add(chunk)
+        for batch in table_a.batches(names_a):
+            profile_a.add(batch)
             if keyed is not None:
-                keyed.a.add(chunk)
-        for chunk in table_b.chunks(chunk_rows(len(names_b))):
-            profile_b.add(chunk)
+                keyed.a.add(batch)
+        for batch in table_b.batches(names_b):
+            profile_b.add(batch)
             if keyed is not None:
-                keyed.b.add(chunk)
+                keyed.b.add(batch)
         rows = keyed.result() if keyed is not None else None
     moves, tests = column_moves(profile_a, profile_b, config, skip=key)
     return TableDiff(

@@ -1,11 +1,12 @@
 """A table's summary in one streaming pass: rows and, per column, type, missing share and
 distribution, in memory bounded whatever the table's size.
 
-Per column, over every chunk (:class:`ColumnProfile`):
+Per column, over every batch (:class:`ColumnProfile`):
 
-* exact: rows, missing values, min, max, mean and standard deviation (merged per chunk with
-  Chan's formulas), whether every present value is a number (then the column is numeric; a
-  CSV column is read as text and typed from all of its values), and the counts of its first
+* exact: rows, missing values (NaN included), min, max, mean and standard deviation (merged
+  per batch with Chan's formulas), whether every present value is a number (then the column
+  is numeric; a CSV column is read as text and typed from all of its values; a Parquet column
+  by its type), and the counts of its first
   ``GRAFT_LIMIT_DATA_CATEGORIES`` distinct values (values first seen past that are counted
   together: ``distinct_capped``);
 * sampled: a uniform sample of at most ``GRAFT_LIMIT_DATA_SAMPLE_VALUES`` of its numeric values
@@ -25,10 +26,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from graft.core import limits
-from graft.data.tables import Table, chunk_rows, open_table
+from graft.data.tables import Table, open_table
 from graft.data.types import CATEGORICAL, NUMERIC, Bin, Category, ColumnSummary, TableSummary
 
 if TYPE_CHECKING:
@@ -44,9 +46,10 @@ class ColumnProfile:
 
     name: str
     typed: str | None = None  # a Parquet column's Arrow type; None for CSV text
+    typed_numeric: bool = False
     rows: int = 0
     missing: int = 0
-    non_numeric: int = 0  # present values that are not numbers
+    non_numeric: bool = False  # a present value is not a number
     integral: bool = True
     count: int = 0  # numeric values
     mean: float = 0.0
@@ -62,12 +65,8 @@ class ColumnProfile:
     @property
     def numeric(self) -> bool:
         if self.typed is not None:
-            return self.non_numeric == 0 and self.typed_numeric
-        return self.non_numeric == 0 and self.count > 0
-
-    @property
-    def typed_numeric(self) -> bool:
-        return self.typed is not None and self.typed.split("[")[0] in _NUMERIC_ARROW
+            return self.typed_numeric
+        return not self.non_numeric and self.count > 0
 
     @property
     def capped(self) -> bool:
@@ -77,33 +76,27 @@ class ColumnProfile:
     def present(self) -> int:
         return self.rows - self.missing
 
-    def add(self, column: pd.Series, sample_bound: int, category_bound: int) -> None:
+    def add(self, column: pa.Array, sample_bound: int, category_bound: int) -> None:
+        """One batch's values of the column (an Arrow array; NaN counts as missing)."""
         self.rows += len(column)
-        present = column[column.notna()]
+        present = _present(column)
         self.missing += len(column) - len(present)
         if not len(present):
             return
         if self.typed is not None and not self.typed_numeric:
-            self.non_numeric += len(present)
-            values = None
-        elif self.non_numeric == 0:
-            values = self._numbers(present)
-        else:
-            values = None
+            self.non_numeric = True
+        values = None if self.non_numeric else self._numbers(present)
         if values is not None:
             self._add_numbers(values, sample_bound)
-        if not (self.capped and self.non_numeric == 0):  # a numeric column past the bound: no more counts
+        if not (self.capped and not self.non_numeric):  # a numeric column past the bound: no more counts
             self._count(present, category_bound)
 
-    def _numbers(self, present: pd.Series) -> np.ndarray | None:
-        if self.typed is not None:
-            return present.to_numpy(dtype=float)
-        parsed = pd.to_numeric(present, errors="coerce")
-        bad = int(parsed.isna().sum())
-        if bad:
-            self.non_numeric += bad
+    def _numbers(self, present: pa.Array) -> np.ndarray | None:
+        try:
+            return np.asarray(pc.cast(present, pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # text that is not a number
+            self.non_numeric = True
             return None
-        return parsed.to_numpy(dtype=float)
 
     def _add_numbers(self, values: np.ndarray, sample_bound: int) -> None:
         finite = values[np.isfinite(values)]
@@ -121,7 +114,7 @@ class ColumnProfile:
             self.integral = self.integral and bool(np.all(finite == np.round(finite)))
         if self._rng is None:
             self._rng = np.random.default_rng(zlib.crc32(self.name.encode("utf-8")))
-        priority = self._rng.random(len(finite))
+        priority = self._rng.random(n)
         sample = np.concatenate([self.sample, finite])
         priority = np.concatenate([self.priority, priority])
         if len(sample) > sample_bound:
@@ -129,17 +122,25 @@ class ColumnProfile:
             sample, priority = sample[keep], priority[keep]
         self.sample, self.priority = sample, priority
 
-    def _count(self, present: pd.Series, category_bound: int) -> None:
-        counts = self.counts
-        texts = present if self.typed is None else present.astype(str)
-        for value, n in texts.value_counts(sort=False).items():
-            key = str(value)
-            if key in counts:
-                counts[key] += int(n)
-            elif len(counts) < category_bound:
-                counts[key] = int(n)
+    def _count(self, present: pa.Array, category_bound: int) -> None:
+        counted = pc.value_counts(_texts(present))
+        values = counted.field("values")
+        counts = counted.field("counts").to_numpy(zero_copy_only=False)
+        known = self.counts
+        if len(known) >= category_bound:  # full: only the values already counted are looked up
+            seen = pc.is_in(values, value_set=pa.array(list(known), type=pa.string()))
+            mask = np.asarray(seen.to_numpy(zero_copy_only=False), dtype=bool)
+            for value, n in zip(values.filter(seen).to_pylist(), counts[mask].tolist(), strict=True):
+                known[value] += n
+            self.uncounted += int(counts[~mask].sum())
+            return
+        for value, n in zip(values.to_pylist(), counts.tolist(), strict=True):
+            if value in known:
+                known[value] += n
+            elif len(known) < category_bound:
+                known[value] = n
             else:
-                self.uncounted += int(n)
+                self.uncounted += n
 
     # --- the summary ---------------------------------------------------------------------------
 
@@ -201,26 +202,44 @@ class ColumnProfile:
         return self.sample
 
 
-_NUMERIC_ARROW = frozenset(
-    {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "halffloat", "float",
-     "double", "decimal128", "decimal256"}
-)  # fmt: skip
+def _present(column: pa.Array) -> pa.Array:
+    """The values that are there: nulls dropped, and NaN (how pandas writes a missing number)."""
+    present = pc.drop_null(column)
+    if pa.types.is_dictionary(present.type):
+        present = present.dictionary_decode()
+    if pa.types.is_floating(present.type):
+        present = present.filter(pc.invert(pc.is_nan(present)))
+    return present
 
 
-def arrow_types(table: Table) -> dict[str, str]:
-    """A Parquet table's column -> Arrow type name (empty for CSV and TSV)."""
-    if table.format != "parquet":
+def _texts(present: pa.Array) -> pa.Array:
+    """The values as text (the keys of the category counts)."""
+    if pa.types.is_string(present.type):
+        return present
+    try:
+        return pc.cast(present, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # nested types: Python's text of each
+        return pa.array([str(v) for v in present.to_pylist()], type=pa.string())
+
+
+def numeric_type(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind))
+
+
+def arrow_types(table: Table) -> dict[str, pa.DataType]:
+    """A Parquet table's column -> Arrow type (empty for CSV and TSV, read as text)."""
+    if table.format != "parquet" or table.size == 0:
         return {}
     import pyarrow.parquet as pq
 
     with table._open() as handle:
         schema = pq.ParquetFile(handle).schema_arrow
-    return {str(f.name): str(f.type) for f in schema}
+    return {str(f.name): f.type for f in schema}
 
 
 @dataclass
 class Profile:
-    """A table's column profiles, filled chunk by chunk."""
+    """A table's column profiles, filled batch by batch."""
 
     table: Table
     columns: dict[str, ColumnProfile]
@@ -229,15 +248,23 @@ class Profile:
     @classmethod
     def start(cls, table: Table) -> Profile:
         types = arrow_types(table)
-        names = table.columns()
-        return cls(table, {n: ColumnProfile(n, types.get(n) if types else None) for n in names})
+        columns = {}
+        for name in table.columns():
+            kind = types.get(name)
+            typed = None if kind is None else str(kind)
+            columns[name] = ColumnProfile(name, typed, kind is not None and numeric_type(kind))
+        return cls(table, columns)
 
-    def add(self, chunk: pd.DataFrame) -> None:
+    @property
+    def names(self) -> list[str]:
+        return list(self.columns)
+
+    def add(self, batch: pa.RecordBatch) -> None:
         sample_bound = limits.DATA_SAMPLE_VALUES.value()
         category_bound = limits.DATA_CATEGORIES.value()
-        self.rows += len(chunk)
+        self.rows += batch.num_rows
         for name, profile in self.columns.items():
-            profile.add(chunk[name], sample_bound, category_bound)
+            profile.add(batch.column(name), sample_bound, category_bound)
 
     def summary(self) -> TableSummary:
         t = self.table
@@ -257,8 +284,8 @@ class Profile:
 def profile(table: Table) -> Profile:
     """One streaming pass over ``table``."""
     found = Profile.start(table)
-    for chunk in table.chunks(chunk_rows(len(found.columns))):
-        found.add(chunk)
+    for batch in table.batches(found.names):
+        found.add(batch)
     return found
 
 

@@ -8,19 +8,19 @@
   DVC-cached output from DVC's cache by the hash the revision records (fetched from the DVC
   remote when missing), streamed from the cache file; a ``cache: false`` output from its Git
   blob, read whole (up to ``GRAFT_LIMIT_DATA_MEMORY_BYTES``).
-* Chunks: CSV and TSV with pandas' C parser, every value read as text (so a column is typed
-  from all of its values, not per chunk, and a row hashes the same in every chunk); Parquet
-  with pyarrow, batch by batch, typed as stored. A chunk holds about a quarter of
-  ``GRAFT_LIMIT_DATA_MEMORY_BYTES`` (:func:`chunk_rows`).
+* Batches (Arrow record batches): CSV and TSV with pyarrow's streaming reader, a block of
+  bytes at a time, every value read as text (so a column is typed from all of its values, not
+  per block, and a value compares the same in every block; empty, ``NA``, ``null``... are
+  missing); Parquet with pyarrow, batch by batch, typed as stored. A batch stays within about a
+  quarter of ``GRAFT_LIMIT_DATA_MEMORY_BYTES`` (:func:`block_bytes`, :func:`chunk_rows`).
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import pygit2
 
@@ -28,7 +28,7 @@ from graft.core import limits
 from graft.core.errors import DataError, UsageError
 
 if TYPE_CHECKING:
-    import pandas as pd
+    import pyarrow as pa
 
     from graft.project.source import GitSource
     from graft.project.view import View
@@ -38,6 +38,7 @@ _SKIP_DIRS = frozenset({".git", ".dvc", "node_modules", "__pycache__", ".venv"})
 SHOWN_NAMES = 20  # declared tables named in an error message
 CELL_BYTES = 80  # a cell's memory once read (a Python str, or a number and its share of a frame)
 MIN_CHUNK_ROWS, MAX_CHUNK_ROWS = 1_000, 1_000_000
+MIN_BLOCK_BYTES, MAX_BLOCK_BYTES = 64 * 1024, 64 * 1024 * 1024
 
 
 def _index(name: str) -> bool:
@@ -104,14 +105,21 @@ def _named(paths: list[str]) -> str:
 
 
 def chunk_rows(columns: int) -> int:
-    """Rows per chunk: about a quarter of ``GRAFT_LIMIT_DATA_MEMORY_BYTES`` at ``CELL_BYTES`` a cell."""
+    """Parquet rows per batch: about a quarter of ``GRAFT_LIMIT_DATA_MEMORY_BYTES`` at
+    ``CELL_BYTES`` a cell."""
     budget = limits.DATA_MEMORY_BYTES.value() // 4
     return max(MIN_CHUNK_ROWS, min(MAX_CHUNK_ROWS, budget // (CELL_BYTES * max(columns, 1))))
 
 
+def block_bytes() -> int:
+    """CSV bytes per block: a 32nd of ``GRAFT_LIMIT_DATA_MEMORY_BYTES`` (a block's text and its
+    numbers, parsed, and what is computed from them stay within about a quarter of it)."""
+    return max(MIN_BLOCK_BYTES, min(MAX_BLOCK_BYTES, limits.DATA_MEMORY_BYTES.value() // 32))
+
+
 @dataclass(frozen=True)
 class Table:
-    """One declared table at one revision, ready to be read in chunks."""
+    """One declared table at one revision, ready to be read in batches."""
 
     path: str
     rev: str
@@ -127,58 +135,68 @@ class Table:
     def where(self) -> str:
         return f"{self.path} at {self.rev}"
 
-    def _open(self) -> IO[bytes]:
+    def _open(self) -> Any:
+        """The file as an Arrow input stream (read natively, no Python buffer in between)."""
+        import pyarrow as pa
+
         if self.file is not None:
-            return self.file.open("rb")
-        return io.BytesIO(self.data or b"")
+            return pa.OSFile(str(self.file), "rb")
+        return pa.BufferReader(self.data or b"")
 
     def _unreadable(self, exc: Exception) -> DataError:
         detail = " ".join(str(exc).split())[:200]
         kind = "Parquet" if self.format == "parquet" else self.format.upper()
         return DataError(f"{self.where}: cannot be read as {kind} ({exc.__class__.__name__}: {detail})")
 
-    def columns(self) -> list[str]:
-        """The column names, read from the header (CSV) or the schema (Parquet)."""
-        import pandas as pd
+    def _csv(self, handle: Any, names: list[str] | None) -> Any:
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
 
+        return pcsv.open_csv(
+            handle,
+            read_options=pcsv.ReadOptions(block_size=block_bytes(), use_threads=False),
+            parse_options=pcsv.ParseOptions(delimiter="\t" if self.format == "tsv" else ","),
+            convert_options=pcsv.ConvertOptions(
+                column_types={n: pa.string() for n in names or []}, strings_can_be_null=True
+            ),
+        )
+
+    def columns(self) -> list[str]:
+        """The column names, read from the header (CSV) or the schema (Parquet); a name that
+        appears twice is refused."""
+        if self.size == 0:
+            return []
         try:
             with self._open() as handle:
                 if self.format == "parquet":
                     import pyarrow.parquet as pq
 
-                    return [n for n in map(str, pq.ParquetFile(handle).schema_arrow.names) if not _index(n)]
-                frame = pd.read_csv(handle, sep=self._sep, dtype=str, nrows=0)
-                return [str(c) for c in frame.columns]
-        except pd.errors.EmptyDataError:
-            return []
+                    names = [str(n) for n in pq.ParquetFile(handle).schema_arrow.names]
+                else:
+                    names = [str(n) for n in self._csv(handle, None).schema.names]
         except (ValueError, OSError, UnicodeDecodeError) as exc:  # pyarrow's errors are ValueErrors/OSErrors
             raise self._unreadable(exc) from None
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise DataError(f"{self.where}: column names appear more than once: {', '.join(twice)}")
+        return [n for n in names if not _index(n)]
 
-    @property
-    def _sep(self) -> str:
-        return "\t" if self.format == "tsv" else ","
-
-    def chunks(self, rows: int) -> Iterator[pd.DataFrame]:
-        """The table, ``rows`` rows at a time (CSV: every value as text; Parquet: as stored)."""
-        import pandas as pd
-
+    def batches(self, names: list[str]) -> Iterator[pa.RecordBatch]:
+        """The table's columns ``names`` (:meth:`columns`), a batch at a time: CSV and TSV a block
+        of :func:`block_bytes` at a time, every value as text (empty, NA, null... as missing);
+        Parquet :func:`chunk_rows` rows at a time, typed as stored."""
+        if self.size == 0:
+            return
         try:
             with self._open() as handle:
                 if self.format == "parquet":
                     import pyarrow.parquet as pq
 
-                    file = pq.ParquetFile(handle)
-                    names = [n for n in map(str, file.schema_arrow.names) if not _index(n)]
-                    for batch in file.iter_batches(batch_size=rows, columns=names):
-                        yield batch.to_pandas(ignore_metadata=True)
+                    yield from pq.ParquetFile(handle).iter_batches(
+                        batch_size=chunk_rows(len(names)), columns=names
+                    )
                     return
-                reader: Any = pd.read_csv(
-                    handle, sep=self._sep, dtype=str, chunksize=rows, keep_default_na=True
-                )
-                with reader:
-                    yield from reader
-        except pd.errors.EmptyDataError:
-            return
+                yield from self._csv(handle, names)
         except (ValueError, OSError, UnicodeDecodeError) as exc:
             raise self._unreadable(exc) from None
 
