@@ -226,17 +226,6 @@ def numeric_type(kind: pa.DataType) -> bool:
     return bool(pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind))
 
 
-def arrow_types(table: Table) -> dict[str, pa.DataType]:
-    """A Parquet table's column -> Arrow type (empty for CSV and TSV, read as text)."""
-    if table.format != "parquet" or table.size == 0:
-        return {}
-    import pyarrow.parquet as pq
-
-    with table._open() as handle:
-        schema = pq.ParquetFile(handle).schema_arrow
-    return {str(f.name): f.type for f in schema}
-
-
 @dataclass
 class Profile:
     """A table's column profiles, filled batch by batch."""
@@ -247,9 +236,10 @@ class Profile:
 
     @classmethod
     def start(cls, table: Table) -> Profile:
-        types = arrow_types(table)
         columns = {}
-        for name in table.columns():
+        names = table.columns()
+        types = table.types()
+        for name in names:
             kind = types.get(name)
             typed = None if kind is None else str(kind)
             columns[name] = ColumnProfile(name, typed, kind is not None and numeric_type(kind))

@@ -181,6 +181,19 @@ class Table:
             raise DataError(f"{self.where}: column names appear more than once: {', '.join(twice)}")
         return [n for n in names if not _index(n)]
 
+    def types(self) -> dict[str, pa.DataType]:
+        """A Parquet table's column -> Arrow type (empty for CSV and TSV, read as text)."""
+        if self.format != "parquet" or self.size == 0:
+            return {}
+        import pyarrow.parquet as pq
+
+        try:
+            with self._open() as handle:
+                schema = pq.ParquetFile(handle).schema_arrow
+        except (ValueError, OSError) as exc:
+            raise self._unreadable(exc) from None
+        return {str(f.name): f.type for f in schema}
+
     def batches(self, names: list[str]) -> Iterator[pa.RecordBatch]:
         """The table's columns ``names`` (:meth:`columns`), a batch at a time: CSV and TSV a block
         of :func:`block_bytes` at a time, every value as text (empty, NA, null... as missing);
