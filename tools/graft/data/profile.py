@@ -123,24 +123,25 @@ class ColumnProfile:
         self.sample, self.priority = sample, priority
 
     def _count(self, present: pa.Array, category_bound: int) -> None:
+        """Add the batch's value counts: values already counted, then new ones while there is
+        room (in the order first seen); the rest together in ``uncounted``. Python touches at
+        most the counted values and the room left, never every distinct value of a batch."""
         counted = pc.value_counts(_texts(present))
         values = counted.field("values")
         counts = counted.field("counts").to_numpy(zero_copy_only=False)
         known = self.counts
-        if len(known) >= category_bound:  # full: only the values already counted are looked up
-            seen = pc.is_in(values, value_set=pa.array(list(known), type=pa.string()))
-            mask = np.asarray(seen.to_numpy(zero_copy_only=False), dtype=bool)
-            for value, n in zip(values.filter(seen).to_pylist(), counts[mask].tolist(), strict=True):
+        seen = np.zeros(len(values), dtype=bool)
+        if known:
+            found = pc.is_in(values, value_set=pa.array(list(known), type=pa.string()))
+            seen = np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
+            for value, n in zip(values.filter(found).to_pylist(), counts[seen].tolist(), strict=True):
                 known[value] += n
-            self.uncounted += int(counts[~mask].sum())
-            return
-        for value, n in zip(values.to_pylist(), counts.tolist(), strict=True):
-            if value in known:
-                known[value] += n
-            elif len(known) < category_bound:
-                known[value] = n
-            else:
-                self.uncounted += n
+        new = np.flatnonzero(~seen)
+        room = max(category_bound - len(known), 0)
+        taken = new[:room]
+        for value, n in zip(values.take(pa.array(taken)).to_pylist(), counts[taken].tolist(), strict=True):
+            known[value] = n
+        self.uncounted += int(counts[new[room:]].sum())
 
     # --- the summary ---------------------------------------------------------------------------
 

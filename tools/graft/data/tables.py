@@ -149,12 +149,15 @@ class Table:
         return DataError(f"{self.where}: cannot be read as {kind} ({exc.__class__.__name__}: {detail})")
 
     def _csv(self, handle: Any, names: list[str] | None) -> Any:
+        """A streaming reader (one thread, so one block in memory at a time): every column
+        ``names`` as text; without names, for the header (types guessed from a small block)."""
         import pyarrow as pa
         import pyarrow.csv as pcsv
 
+        block = block_bytes() if names else MIN_BLOCK_BYTES
         return pcsv.open_csv(
             handle,
-            read_options=pcsv.ReadOptions(block_size=block_bytes(), use_threads=False),
+            read_options=pcsv.ReadOptions(block_size=block, use_threads=False),
             parse_options=pcsv.ParseOptions(delimiter="\t" if self.format == "tsv" else ","),
             convert_options=pcsv.ConvertOptions(
                 column_types={n: pa.string() for n in names or []}, strings_can_be_null=True
