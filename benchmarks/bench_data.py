@@ -151,7 +151,7 @@ def main() -> None:
         a, b = build(root, args.rows)
         size = a.stat().st_size + b.stat().st_size
         took = time.perf_counter() - started
-        print(f"built a {args.rows:,}-row table, two versions ({size / 2**20:.0f} MiB of CSV) in {took:.0f} s")
+        print(f"built a {args.rows:,}-row table, two versions ({size / 2**20:.0f} MiB of CSV), {took:.0f} s")
         runs: dict[str, list[tuple[float, int]]] = {"graft": [], "pandas": []}
         answers = {}
         for _ in range(args.repeat):
