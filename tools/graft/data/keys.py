@@ -5,9 +5,9 @@ temporary Arrow files per version (the key, as text, and the compared columns' v
 read), so the rows of one key are in the same partition of both versions, and one
 partition's rows of both versions fit in ``GRAFT_LIMIT_DATA_MEMORY_BYTES``
 (:func:`partitions_for` sizes them from the files' sizes). Partitions are then compared one
-at a time, joined on the key (Arrow's hash join): keys only in B are added, only in A
-removed, in both with some compared value differing changed (per column: ``changed_cells``;
-two missing values are equal, and so are two NaN). A key present twice in one version, or an
+at a time, matched on the key (a hash lookup of B's keys among A's, in Arrow): keys only in
+B are added, only in A removed, in both with some compared value differing changed (per
+column: ``changed_cells``; two missing values are equal, and so are two NaN). A key present twice in one version, or an
 empty key, is refused (counted over every partition, one named). The temporary files are
 removed when the diff ends, however it ends.
 
@@ -37,15 +37,15 @@ if TYPE_CHECKING:
 
 EXAMPLES = 5
 MAX_PARTITIONS = 256
-# memory of a partition's rows once loaded and joined, per byte of file, by format (Parquet
-# compresses; the join holds both versions' values once more)
+# memory of a partition's rows once loaded, per byte of file, by format (Arrow's text with its
+# offsets; Parquet compresses), with one compared column of each version copied at a time
 EXPANSION = {"csv": 3, "tsv": 3, "parquet": 12}
-IN_A, IN_B = "__graft_in_a", "__graft_in_b"
 
 
 def partitions_for(a: Table, b: Table) -> int:
-    """Partitions so one partition of both versions, loaded and joined, fits the memory bound."""
-    budget = limits.DATA_MEMORY_BYTES.value() // 4  # a partition, joined, takes about twice itself
+    """Partitions so one partition of both versions, loaded and compared, fits in half the
+    memory bound (the other half: the batch being read, the samples and counts)."""
+    budget = limits.DATA_MEMORY_BYTES.value() // 2
     expected = sum(t.size * EXPANSION.get(t.format, 3) for t in (a, b))
     return max(1, min(MAX_PARTITIONS, math.ceil(expected / budget)))
 
@@ -182,11 +182,11 @@ def differs(a: pa.ChunkedArray, b: pa.ChunkedArray) -> np.ndarray:
     return ~np.asarray(same.to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def smallest(keys: pa.ChunkedArray) -> list[str]:
+def smallest(keys: pa.Array) -> list[str]:
     """The :data:`EXAMPLES` smallest keys (sorted in Arrow, not in Python)."""
     if not len(keys):
         return []
-    order = pc.array_sort_indices(keys.combine_chunks())
+    order = pc.array_sort_indices(keys)
     return [str(k) for k in keys.take(order[:EXAMPLES]).to_pylist()]
 
 
@@ -252,27 +252,31 @@ class KeyedDiff:
                 continue
             left = rows_a if rows_a is not None else self._empty(rows_b)
             right = rows_b if rows_b is not None else self._empty(rows_a)
-            left = left.append_column(IN_A, pa.array(np.ones(left.num_rows, dtype=bool)))
-            right = right.append_column(IN_B, pa.array(np.ones(right.num_rows, dtype=bool)))
-            joined = left.join(right, keys="key", join_type="full outer", left_suffix="_a", right_suffix="_b")
-            self.peak_bytes = max(self.peak_bytes, left.nbytes + right.nbytes + joined.nbytes)
-            in_a = np.asarray(pc.is_valid(joined.column(IN_A)).to_numpy(zero_copy_only=False), dtype=bool)
-            in_b = np.asarray(pc.is_valid(joined.column(IN_B)).to_numpy(zero_copy_only=False), dtype=bool)
-            both = in_a & in_b
-            cell = np.zeros((joined.num_rows, len(self.compared)), dtype=bool)
+            keys_a, keys_b = left.column("key").combine_chunks(), right.column("key").combine_chunks()
+            # each B key's row in A (a hash lookup of the keys only; keys are unique by now)
+            where = pc.index_in(keys_b, value_set=keys_a)
+            matched = np.asarray(where.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+            found = where.filter(where.is_valid())
+            rows_in_a = np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.int64)
+            kept = np.zeros(len(keys_a), dtype=bool)
+            kept[rows_in_a] = True
+            take_a, keep_b = pa.array(rows_in_a), pa.array(matched)
+            cell = np.zeros((len(rows_in_a), len(self.compared)), dtype=bool)
             for i in range(len(self.compared)):
-                cell[:, i] = differs(joined.column(f"c{i}_a"), joined.column(f"c{i}_b")) & both
+                column_a = left.column(f"c{i}").take(take_a)
+                column_b = right.column(f"c{i}").filter(keep_b)
+                cell[:, i] = differs(column_a, column_b)
+            self.peak_bytes = max(self.peak_bytes, left.nbytes + right.nbytes)
             row_changed = cell.any(axis=1)
-            added += int((in_b & ~in_a).sum())
-            removed += int((in_a & ~in_b).sum())
+            added += int((~matched).sum())
+            removed += int((~kept).sum())
             changed += int(row_changed.sum())
-            unchanged += int((both & ~row_changed).sum())
+            unchanged += int((~row_changed).sum())
             cells += cell.sum(axis=0)
-            keys = joined.column("key")
             for kind, picked in (
-                ("added", keys.filter(pa.array(in_b & ~in_a))),
-                ("removed", keys.filter(pa.array(in_a & ~in_b))),
-                ("changed", keys.filter(pa.array(row_changed))),
+                ("added", keys_b.filter(pa.array(~matched))),
+                ("removed", keys_a.filter(pa.array(~kept))),
+                ("changed", keys_b.filter(keep_b).filter(pa.array(row_changed))),
             ):
                 examples[kind] = heapq.nsmallest(EXAMPLES, [*examples[kind], *smallest(picked)])
         self._check(self.a, dup_a)

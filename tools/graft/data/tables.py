@@ -60,13 +60,22 @@ def _git_source(view: View) -> GitSource:
     return view.source
 
 
-def _dvc_files(tree: pygit2.Tree, prefix: str = "") -> Iterator[str]:
-    for child in tree:
-        name = f"{prefix}{child.name}"
-        if child.type_str == "blob" and str(child.name).endswith(".dvc"):
-            yield name
-        elif child.type_str == "tree" and child.name not in _SKIP_DIRS:
-            yield from _dvc_files(child.peel(pygit2.Tree), f"{name}/")
+# subtree id -> the .dvc files below it (relative paths), shared by every commit of a process
+_TREE_DVC_FILES: dict[str, tuple[str, ...]] = {}
+
+
+def _dvc_files(tree: pygit2.Tree) -> tuple[str, ...]:
+    """Every ``.dvc`` file below ``tree``, memoised by subtree id (commits share folders)."""
+    key = str(tree.id)
+    if key not in _TREE_DVC_FILES:
+        found: list[str] = []
+        for child in tree:
+            if child.type_str == "blob" and str(child.name).endswith(".dvc"):
+                found.append(str(child.name))
+            elif child.type_str == "tree" and child.name not in _SKIP_DIRS:
+                found.extend(f"{child.name}/{p}" for p in _dvc_files(child.peel(pygit2.Tree)))
+        _TREE_DVC_FILES[key] = tuple(sorted(found))
+    return _TREE_DVC_FILES[key]
 
 
 def declared_outputs(view: View) -> list[str]:
