@@ -174,7 +174,8 @@ def main() -> None:
             medians[name] = (wall, cpu, peak)
             print(f"{name:8}{wall:>10.2f}{cpu:>10.2f}{peak / 2**20:>14.0f}")
         (gw, gc, gp), (pw, pc, pp) = medians["graft"], medians["pandas"]
-        print(f"graft / pandas: wall time {gw / pw:.2f}x, CPU time {gc / pc:.2f}x, peak memory {gp / pp:.2f}x")
+        ratios = f"wall time {gw / pw:.2f}x, CPU time {gc / pc:.2f}x, peak memory {gp / pp:.2f}x"
+        print(f"graft / pandas: {ratios}")
 
 
 if __name__ == "__main__":

@@ -7,9 +7,9 @@ partition's rows of both versions fit in ``GRAFT_LIMIT_DATA_MEMORY_BYTES``
 (:func:`partitions_for` sizes them from the files' sizes). Partitions are then compared one
 at a time, matched on the key (a hash lookup of B's keys among A's, in Arrow): keys only in
 B are added, only in A removed, in both with some compared value differing changed (per
-column: ``changed_cells``; two missing values are equal, and so are two NaN). A key present twice in one version, or an
-empty key, is refused (counted over every partition, one named). The temporary files are
-removed when the diff ends, however it ends.
+column: ``changed_cells``; two missing values are equal, and so are two NaN). A key present
+twice in one version, or an empty key, is refused (counted over every partition, one
+named). The temporary files are removed when the diff ends, however it ends.
 
 A column whose type differs between the versions is compared as numbers when both are
 numeric, else as text.
