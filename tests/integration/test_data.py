@@ -29,6 +29,8 @@ by_plan = frame.groupby("plan").agg(customers=("id", "size"), mean_age=("age", "
 by_plan.to_parquet("data/summary.parquet", index=False)
 by_plan.to_csv("reports/by_plan.csv", index=False)
 """
+pytestmark = pytest.mark.slow  # three `dvc repro` and a dozen `dvc add` (about a minute)
+
 DVC_YAML = {
     "stages": {
         "summarize": {
