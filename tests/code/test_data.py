@@ -333,3 +333,21 @@ def test_memory_stays_bounded_when_the_table_grows_past_the_bound(tmp_path):
     assert large_pandas["peak"] > 2 * bound  # a full read would not fit
     assert large_graft["peak"] < 2 * bound
     assert large_graft["peak"] - small_graft["peak"] < (large_pandas["peak"] - small_pandas["peak"]) / 2
+
+
+def test_tsv_and_unreadable_text_tables():
+    tsv = Table("t.tsv", "a", "0" * 40, "tsv", "git", 14, "git:a", None, b"n\tw\n1\tx,y\n2\t\n")
+    summary = profile(tsv).summary()
+    assert (summary.rows, summary.column_names) == (2, ["n", "w"])
+    w = summary.column("w")
+    assert w is not None and (w.missing, [c.value for c in w.top]) == (1, ["x,y"])
+    ragged = b"a,b\n1,2\n3,4,5\n"
+    table = Table("r.csv", "main", "0" * 40, "csv", "git", len(ragged), "git:r", None, ragged)
+    with pytest.raises(
+        DataError, match=r"^r.csv at main: cannot be read as CSV \(ArrowInvalid: CSV parse error"
+    ):
+        profile(table)
+    twice = b"a,b,a\n1,2,3\n"
+    table = Table("d.csv", "main", "0" * 40, "csv", "git", len(twice), "git:d", None, twice)
+    with pytest.raises(DataError, match=r"^d.csv at main: column names appear more than once: a$"):
+        profile(table)
