@@ -162,7 +162,9 @@ class Search(_Model):
 
 
 class Data(_Model):
-    keys: dict[str, str] = Field(default_factory=dict)  # table path (from the root) -> key column
+    keys: dict[str, str] = Field(default_factory=dict)
+    """Table path (from the project root) -> the column whose values identify a row: `graft data
+    diff` matches the rows of two revisions of that table by it."""
 
 
 class Settings(_Model):
@@ -176,6 +178,7 @@ class Settings(_Model):
     stages: list[str] = Field(default_factory=lambda: ["dev", "staging", "prod"])
     search: Search = Field(default_factory=Search)
     data: Data = Field(default_factory=Data)
+    """The versioned data tables `graft data` reads."""
 
     @field_validator("stages")
     @classmethod
