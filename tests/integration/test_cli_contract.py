@@ -115,6 +115,50 @@ def test_check_repro_paths_are_relative_to_the_current_directory(proj, monkeypat
         metrics.write_text(original)
 
 
+@pytest.mark.parametrize(
+    ("argv", "schema"),
+    [
+        (["data", "show", "{table}"], "data-show"),
+        (["data", "diff", "{table}", "main", "exp/better", "--key", "row_id"], "data-diff"),
+    ],
+    ids=["data show", "data diff"],
+)
+def test_data_json_matches_its_schema_with_paths_relative_to_the_current_directory(
+    proj, tmp_path, monkeypatch, capsys, argv, schema
+):
+    """The committed predictions (a `cache: false` stage output kept in Git) as a table."""
+    runs = {
+        "root": (proj, "metrics/predictions.parquet"),
+        "subdirectory": (proj / "metrics", "predictions.parquet"),
+        "-C": (tmp_path, "predictions.parquet"),
+    }
+    results = {}
+    for where, (cwd, table) in runs.items():
+        args = [a.format(table=table) for a in argv]
+        if where == "-C":
+            args = ["-C", str(proj / "metrics"), *args]
+        code, out, err = graft(monkeypatch, capsys, cwd, *args, "--format", "json")
+        assert (code, err) == (0, ""), f"{where}: {err}"
+        results[where] = json.loads(out)
+    validate(results["root"], schema)
+    assert all(result == results["root"] for result in results.values())
+    document = results["root"]
+    summary = document if schema == "data-show" else document["b"]
+    assert (summary["path"], summary["stored"], summary["format"]) == (
+        "metrics/predictions.parquet",
+        "git",
+        "parquet",
+    )
+    assert [c["name"] for c in summary["columns"]][:1] == ["row_id"]
+    if schema == "data-diff":
+        assert document["identical"] and document["moved_columns"] == []
+        assert (document["keys"]["added"], document["keys"]["removed"], document["keys"]["changed"]) == (
+            0,
+            0,
+            0,
+        )
+
+
 def test_exp_new_and_grid_from_a_subdirectory_and_with_C(proj, tmp_path, monkeypatch, capsys):
     code, out, err = graft(
         monkeypatch,

@@ -32,6 +32,8 @@ A value may be ``${key}``: the value at that dotted key of ``params.yaml``, as i
                    regression report bootstraps (``[0.9]`` -> ``abs_error_q90``)
 ``stages``         the names ``graft promote`` accepts (dev, staging, prod)
 ``search``         ``objective``: the validation metric ``exp search`` optimises; ``direction``
+``data``           ``keys``: table path -> the column whose values identify a row (`graft data diff`
+                   matches the rows of two revisions by it)
 ================  =============================================================================
 """
 
@@ -242,6 +244,12 @@ class Search(_Model):
     """Whether the search minimises (`lower`) or maximises (`higher`) the objective."""
 
 
+class Data(_Model):
+    keys: dict[str, str] = Field(default_factory=dict)
+    """Table path (from the project root) -> the column whose values identify a row: `graft data
+    diff` matches the rows of two revisions of that table by it."""
+
+
 class Settings(_Model):
     task: Task = Field(default_factory=Task)
     """What the model predicts."""
@@ -263,6 +271,8 @@ class Settings(_Model):
     """The objective of `graft exp search`."""
     report: Report = Field(default_factory=Report)
     """How `graft report` judges its table."""
+    data: Data = Field(default_factory=Data)
+    """The versioned data tables `graft data` reads."""
 
     @field_validator("stages")
     @classmethod
