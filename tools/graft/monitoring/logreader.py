@@ -3,7 +3,8 @@
 The log (written by `graft serve`) keeps one row per request: ``inputs`` is a JSON array of
 records, ``outputs`` a JSON object of per-record lists as the package's task predicts (binary
 ``{"probability": [...], "label": [...]}``, multiclass ``{"probabilities": [[p per class]],
-"label": [...]}``, regression ``{"prediction": [...]}``; see :mod:`graft.serving.predlog`).
+"label": [...]}``, regression ``{"prediction": [...]}``; the tables, these keys and the URLs
+are :mod:`graft.serving.logformat`'s).
 Feedback rows name a request and, for batch requests, the record's index (no index: every
 record of the request). Every record becomes one row of the window, with the input columns,
 the task's output columns (:func:`graft.monitoring.checks.output_columns`: binary ``proba``; multiclass
@@ -43,7 +44,6 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,6 +54,8 @@ from graft.core import timespec
 from graft.core.errors import GraftError, UsageError
 from graft.monitoring.checks import output_columns
 from graft.monitoring.logquery import CHUNK_ROWS, POSTGRES_SQL, SQLITE_SQL
+from graft.project.settings import TASK_TYPES
+from graft.serving.logformat import LABEL, OUTPUT_KEY, PREDICTION, PROBABILITIES, PROBABILITY, parse_url
 
 CHUNK_BYTES = 32 << 20  # ... or fewer, when their JSON reaches this size (large batch requests)
 FIRST_FETCH = 256  # rows in the first batch, before their size is known
@@ -77,7 +79,6 @@ class Window:
     model_versions: dict[str, int] = field(default_factory=dict)  # version -> records
 
 
-TASKS = ("binary", "multiclass", "regression")
 OWN_COLUMNS = ("outcome", "feedback_delay_s")
 
 
@@ -102,8 +103,8 @@ class LogLayout:
         return (*self.numeric, *self.text)
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise UsageError(f"task type {self.task!r}: expected one of {', '.join(TASKS)}")
+        if self.task not in TASK_TYPES:
+            raise UsageError(f"task type {self.task!r}: expected one of {', '.join(TASK_TYPES)}")
         if self.task == "multiclass" and len(self.classes) < 2:
             raise UsageError("a multiclass model needs its labels (task.labels) to read its log")
         taken = set(output_columns(self.task, len(self.classes))) | set(OWN_COLUMNS)
@@ -147,8 +148,9 @@ def _where(since: datetime | None, until: datetime | None, placeholder: str) -> 
 @contextlib.contextmanager
 def _batches(url: str, since: datetime | None, until: datetime | None) -> Iterator[Iterable[list[tuple]]]:
     """The window's rows (see :mod:`graft.monitoring.logquery`) in batches; errors name the log."""
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
+    parsed = parse_url(url)
+    if parsed.path is not None:
+        path = parsed.path
         if not path.is_file():
             raise LogReadError(f"{url}: no such prediction log")
         where, args = _where(since, until, "?")
@@ -165,18 +167,15 @@ def _batches(url: str, since: datetime | None, until: datetime | None) -> Iterat
         finally:
             conn.close()
         return
-    if url.startswith(("postgresql://", "postgres://")):
-        import psycopg
+    import psycopg
 
-        where, args = _where(since, until, "%s")
-        try:
-            with psycopg.connect(url) as pg, pg.cursor(name="graft_monitor_window") as cur:
-                cur.execute(POSTGRES_SQL.format(where=where), args)
-                yield _fetch(cur, url, psycopg.Error)
-        except psycopg.Error as exc:
-            raise LogReadError(f"{url}: cannot read the prediction log ({exc})") from None
-        return
-    raise UsageError(f"--log-db {url!r}: expected sqlite:///PATH or postgresql://...")
+    where, args = _where(since, until, "%s")
+    try:
+        with psycopg.connect(url) as pg, pg.cursor(name="graft_monitor_window") as cur:
+            cur.execute(POSTGRES_SQL.format(where=where), args)
+            yield _fetch(cur, url, psycopg.Error)
+    except psycopg.Error as exc:
+        raise LogReadError(f"{url}: cannot read the prediction log ({exc})") from None
 
 
 def _fetch(cursor: Any, url: str, error: type[Exception]) -> Iterator[list[tuple]]:
@@ -265,17 +264,14 @@ def _arrow_schema(layout: LogLayout) -> Any:
         [(c, pa.float64()) for c in layout.numeric]
         + [(c, pa.string()) for c in (*layout.categorical, *layout.text)]
     )
-    labels = ("label", pa.list_(pa.string()))
+    labels = (LABEL, pa.list_(pa.string()))
     if layout.task == "binary":
-        outputs = pa.struct([("probability", pa.list_(pa.float64())), labels])
+        outputs = pa.struct([(PROBABILITY, pa.list_(pa.float64())), labels])
     elif layout.task == "multiclass":
-        outputs = pa.struct([("probabilities", pa.list_(pa.list_(pa.float64()))), labels])
+        outputs = pa.struct([(PROBABILITIES, pa.list_(pa.list_(pa.float64()))), labels])
     else:
-        outputs = pa.struct([("prediction", pa.list_(pa.float64()))])
+        outputs = pa.struct([(PREDICTION, pa.list_(pa.float64()))])
     return pa.schema([("i", pa.list_(record)), ("o", outputs)])
-
-
-OUTPUT_KEY = {"binary": "probability", "multiclass": "probabilities", "regression": "prediction"}
 
 
 def _parse_fast(chunk: _Chunk, layout: LogLayout, schema: Any) -> _Parsed | None:

@@ -54,10 +54,10 @@ import numpy as np
 import pandas as pd
 
 from graft.core.errors import GraftError, UsageError
+from graft.project.settings import TASK_TYPES
 from graft.serving.validator import RecordValidator, Rule, ServingError
 
 NUMERIC_KINDS = ("integer", "number")
-TASKS = ("binary", "multiclass", "regression")
 
 
 class ReplayError(GraftError):
@@ -99,8 +99,9 @@ class Served:
             )
         task = metadata.get("task")
         task_type = task.get("type") if isinstance(task, Mapping) else None
-        if task_type not in TASKS:
-            raise ReplayError(f"{where}: 'task.type' is {task_type!r}, expected one of {', '.join(TASKS)}")
+        if task_type not in TASK_TYPES:
+            expected = ", ".join(TASK_TYPES)
+            raise ReplayError(f"{where}: 'task.type' is {task_type!r}, expected one of {expected}")
         labels = task.get("labels") if isinstance(task, Mapping) else None
         if task_type != "regression" and (
             not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels)

@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -44,6 +44,8 @@ from graft.project.dvcfile import Pipeline
 
 SETTINGS_FILE = "graft.yaml"
 TaskType = Literal["binary", "multiclass", "regression"]
+TASK_TYPES: tuple[TaskType, ...] = get_args(TaskType)
+"""Every task type graft knows, in order (the one list: :data:`TaskType`)."""
 Direction = Literal["higher", "lower"]
 _REFERENCE = re.compile(r"^\$\{\s*([^}]+?)\s*\}$")
 # a model stage as GTO writes it in a tag (MODEL#STAGE#N): letters, digits, '-', '_', '/'

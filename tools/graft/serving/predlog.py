@@ -31,16 +31,12 @@ transient database error is never duplicated. (A commit whose acknowledgement fr
 database is lost is retried as a no-op; should the retry fail too, its requests get 503 although
 their rows were kept: the one case where a refused request has a row.)
 
-Rows: ``predictions`` holds one row per request: ``inputs``, a JSON array of the validated
+Rows (tables, output keys and URLs are owned by :mod:`graft.serving.logformat`):
+``predictions`` holds one row per request: ``inputs``, a JSON array of the validated
 records; ``outputs``, a JSON object of lists with one entry per record, as the package's task
-predicts (:meth:`graft.serving.model.ServingModel.output_columns`): binary
-``{"probability": [p], "label": [l]}``, multiclass ``{"probabilities": [[p per class, in the
-order of task.labels]], "label": [l]}``, regression ``{"prediction": [v]}``. ``feedback``
-holds one row per event: ``outcome`` is a label of the task, or for regression the observed
-number's JSON text (``"151.5"``).
-
-URLs: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` (WAL mode) or
-``postgresql://user@host:port/dbname`` (psycopg 3).
+predicts (:meth:`graft.serving.model.ServingModel.output_columns`). ``feedback`` holds one
+row per event: ``outcome`` is a label of the task, or for regression the observed number's
+JSON text (``"151.5"``). SQLite logs are in WAL mode; PostgreSQL is reached with psycopg 3.
 """
 
 from __future__ import annotations
@@ -64,6 +60,9 @@ import orjson
 from graft.core.errors import GraftError
 from graft.core.limits import LOG_QUEUE_ROWS
 from graft.serving import LOG_DURABILITIES
+from graft.serving.logformat import LogError, insert_sql, parse_url, schema_sql
+
+__all__ = ["LogError", "LogUnavailable", "PredictionLog", "backend_for"]
 
 logger = logging.getLogger("graft.serving")
 
@@ -72,10 +71,6 @@ ASYNC, COMMIT = DURABILITIES = LOG_DURABILITIES
 BATCH_MAX = 1000
 RETRY_SECONDS = 0.5
 CLOSE_RETRIES = 10
-
-
-class LogError(GraftError):
-    """The prediction log cannot be opened (bad URL, unreachable database)."""
 
 
 class LogUnavailable(GraftError):
@@ -122,25 +117,6 @@ class Backend:
 
 class SQLiteBackend(Backend):
     name = "sqlite"
-    SCHEMA = """
-    CREATE TABLE IF NOT EXISTS predictions (
-        request_id TEXT PRIMARY KEY,
-        created_at TEXT NOT NULL,
-        model_version TEXT NOT NULL,
-        n_records INTEGER NOT NULL,
-        inputs TEXT NOT NULL,
-        outputs TEXT NOT NULL
-    );
-    CREATE TABLE IF NOT EXISTS feedback (
-        feedback_id TEXT PRIMARY KEY,
-        request_id TEXT NOT NULL,
-        record_index INTEGER,
-        created_at TEXT NOT NULL,
-        outcome TEXT,
-        action TEXT
-    );
-    CREATE INDEX IF NOT EXISTS feedback_request_id ON feedback (request_id);
-    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -154,7 +130,7 @@ class SQLiteBackend(Backend):
         return conn
 
     def create_schema(self, conn: sqlite3.Connection) -> None:
-        conn.executescript(self.SCHEMA)
+        conn.executescript("".join(f"{statement};\n" for statement in schema_sql("sqlite")))
 
     def write(
         self, conn: sqlite3.Connection, predictions: list[PredictionRow], feedback: list[FeedbackRow]
@@ -163,7 +139,7 @@ class SQLiteBackend(Backend):
         try:
             if predictions:
                 conn.executemany(
-                    "INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    insert_sql("predictions", "?"),
                     [
                         (
                             p.request_id,
@@ -178,7 +154,7 @@ class SQLiteBackend(Backend):
                 )
             if feedback:
                 conn.executemany(
-                    "INSERT INTO feedback VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    insert_sql("feedback", "?"),
                     [
                         (
                             f.feedback_id,
@@ -204,25 +180,6 @@ class SQLiteBackend(Backend):
 
 class PostgresBackend(Backend):
     name = "postgresql"
-    SCHEMA = """
-    CREATE TABLE IF NOT EXISTS predictions (
-        request_id TEXT PRIMARY KEY,
-        created_at TIMESTAMPTZ NOT NULL,
-        model_version TEXT NOT NULL,
-        n_records INTEGER NOT NULL,
-        inputs JSONB NOT NULL,
-        outputs JSONB NOT NULL
-    );
-    CREATE TABLE IF NOT EXISTS feedback (
-        feedback_id TEXT PRIMARY KEY,
-        request_id TEXT NOT NULL,
-        record_index INTEGER,
-        created_at TIMESTAMPTZ NOT NULL,
-        outcome TEXT,
-        action TEXT
-    );
-    CREATE INDEX IF NOT EXISTS feedback_request_id ON feedback (request_id);
-    """
 
     def __init__(self, url: str, durable: bool = False) -> None:
         self.url = url
@@ -246,15 +203,14 @@ class PostgresBackend(Backend):
     def create_schema(self, conn: Any) -> None:
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(4711)")  # two servers starting at once
-            for statement in filter(str.strip, self.SCHEMA.split(";")):
+            for statement in schema_sql("postgresql"):
                 conn.execute(statement)
 
     def write(self, conn: Any, predictions: list[PredictionRow], feedback: list[FeedbackRow]) -> None:
         with conn.transaction(), conn.cursor() as cur:
             if predictions:
                 cur.executemany(
-                    "INSERT INTO predictions VALUES (%s, %s, %s, %s, %s::jsonb, %s::jsonb)"
-                    " ON CONFLICT DO NOTHING",
+                    insert_sql("predictions", "%s", {"inputs": "::jsonb", "outputs": "::jsonb"}),
                     [
                         (p.request_id, p.created_at, p.model_version, p.n_records, p.inputs, p.outputs)
                         for p in predictions
@@ -262,7 +218,7 @@ class PostgresBackend(Backend):
                 )
             if feedback:
                 cur.executemany(
-                    "INSERT INTO feedback VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    insert_sql("feedback", "%s"),
                     [
                         (f.feedback_id, f.request_id, f.record_index, f.created_at, f.outcome, f.action)
                         for f in feedback
@@ -281,14 +237,10 @@ def backend_for(url: str, durable: bool = False) -> Backend:
 
     ``durable``: PostgreSQL commits wait for the server's WAL flush, whatever the session's default.
     """
-    if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///") :]
-        if not path:
-            raise LogError(f"--log-db {url}: no file path after sqlite:///")
-        return SQLiteBackend(Path(path))
-    if url.startswith(("postgresql://", "postgres://")):
-        return PostgresBackend(url, durable)
-    raise LogError(f"--log-db {url!r}: expected sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
+    parsed = parse_url(url)
+    if parsed.path is not None:
+        return SQLiteBackend(parsed.path)
+    return PostgresBackend(url, durable)
 
 
 def records_json(
