@@ -47,14 +47,15 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import pygit2
 
 from graft.core import gitrepo
 from graft.core.errors import GitError, GraftError
-from graft.release.registry import Action, ArtifactState, SemVer, VersionState, parse_tag_name, version_key
+from graft.release.registry import ArtifactState, VersionState
 from graft.release.store import keep_local
+from graft.release.tags import TAGS_PREFIX, SemVer, Step, parse_version_tag, version_key, version_tag
 
 if TYPE_CHECKING:
     from graft.project.view import View
@@ -62,7 +63,6 @@ if TYPE_CHECKING:
 
 Bump = Literal["auto", "major", "minor", "patch"]
 BUMPS: tuple[str, ...] = ("auto", "major", "minor", "patch")
-TAGS_PREFIX = "refs/tags/"
 SHA_LINE = re.compile(r"^package: (?P<file>\S+) sha256:(?P<sha>[0-9a-f]{64})$", re.MULTILINE)
 CONTENTS_LINE = re.compile(r"^contents: sha256:(?P<sha>[0-9a-f]{64})$", re.MULTILINE)
 Status = Literal["released", "completed", "unchanged", "withdrawn", "planned"]
@@ -139,43 +139,25 @@ def headline_columns(versions: list[ModelVersion]) -> list[str]:
 
 
 def tag_name(model: str, version: str) -> str:
-    return f"{model}@v{version}"
+    """The registration tag of ``version`` (see :func:`graft.release.tags.version_tag`)."""
+    return version_tag(model, version)
 
 
-def parse_version(version: str) -> tuple[int, int, int]:
-    parts = version.split(".")
-    if len(parts) != 3 or not all(p.isdigit() for p in parts):
-        raise ReleaseError(f"version '{version}' is not of the form X.Y.Z")
-    major, minor, patch = (int(p) for p in parts)
-    return major, minor, patch
-
-
-def parse_tag(name: str) -> tuple[str, str] | None:
-    """A registration tag: ``adult-income@v1.2.3`` -> ``("adult-income", "1.2.3")``; None for any
-    other tag (stage, deregistration and deprecation tags included)."""
-    parsed = parse_tag_name(name)
-    if parsed is None or parsed.action is not Action.REGISTER or parsed.version is None:
-        return None
-    return parsed.artifact, parsed.version[1:]
+parse_tag = parse_version_tag
 
 
 def bump_version(previous: str | None, bump: str) -> str:
-    if previous is None:
-        return {"major": "1.0.0", "minor": "0.1.0", "patch": "0.0.1"}[bump]
-    major, minor, patch = parse_version(previous.split("-", 1)[0].split("+", 1)[0])
-    if bump == "major":
-        return f"{major + 1}.0.0"
-    if bump == "minor":
-        return f"{major}.{minor + 1}.0"
-    return f"{major}.{minor}.{patch + 1}"
+    """The version after ``previous`` (``1.2.3``; None: nothing released yet) by ``bump``."""
+    kind = cast(Step, bump)
+    return (SemVer.first(kind) if previous is None else SemVer.of(previous).bump(kind)).number
 
 
 def next_free_version(previous: str | None, bump: str, taken: set[str]) -> str:
     """``bump_version``, bumped again past every version already tagged (a deregistered version's
     number is never given to another model)."""
-    taken_keys = {SemVer(f"v{t}") for t in taken}
+    taken_keys = {SemVer.of(t) for t in taken}
     version = bump_version(previous, bump)
-    while SemVer(f"v{version}") in taken_keys:
+    while SemVer.of(version) in taken_keys:
         version = bump_version(version, bump)
     return version
 
