@@ -33,6 +33,7 @@ A value may be ``${key}``: the value at that dotted key of ``params.yaml``, as i
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, get_args
@@ -78,7 +79,17 @@ class MetricRule(_Model):
     tolerance: float = Field(0.0, ge=0)
 
 
+def metric_number(value: Any) -> float | None:
+    """A metric's value as a number; None for a missing value, a bool, anything else that is not
+    an int or float, and NaN: none of these is ever within a bound."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        return None
+    return float(value)
+
+
 class Bound(_Model):
+    """An absolute bound on a metric (``gate.thresholds``): the one rule of what holds it."""
+
     min: float | None = None
     max: float | None = None
 
@@ -87,6 +98,17 @@ class Bound(_Model):
         if self.min is None and self.max is None:
             raise ValueError("needs 'min' and/or 'max'")
         return self
+
+    def violation(self, value: Any) -> str | None:
+        """Why ``value`` breaks the bound, or None when it holds it (see :func:`metric_number`)."""
+        number = metric_number(value)
+        if number is None:
+            return "missing" if value is None else f"not a number ({json.dumps(value)})"
+        if self.min is not None and number < self.min:
+            return f"below the minimum {self.min:.6g}"
+        if self.max is not None and number > self.max:
+            return f"above the maximum {self.max:.6g}"
+        return None
 
 
 class Task(_Model):
