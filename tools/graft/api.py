@@ -156,27 +156,9 @@ def exp_new(
     the branch to the Git remote (``git_remote``, default origin); it is then fetched here.
     """
     from graft.experiments import batch, overrides
-    from graft.experiments import branches as experiments
-    from graft.experiments.executors import check_address, open_executor
 
-    if cluster is not None:
-        check_address(cluster)
     assignments = overrides.parse_assignments(sets)
-    plan = experiments.make_plan(
-        cwd, [(name, assignments)], base, run, push, cluster=cluster is not None, git_remote=git_remote
-    )
-    if cluster is None:
-        return experiments.run_one(plan, plan.specs[0], progress=progress)
-    progress.step(f"{plan.specs[0].branch}: connecting to the cluster {cluster}")
-    executor = open_executor(plan, 1, cluster)
-    try:
-        progress.step(f"{plan.specs[0].branch}: running on {executor.description}")
-        (outcome,) = batch.run_many(plan, 1, executor=executor)
-    finally:
-        executor.close()
-    if outcome.result is None:
-        raise experiments.ExperimentFailed(outcome.error or "failed", outcome.log)
-    return outcome.result
+    return batch.new_experiment(cwd, name, assignments, base, run, push, cluster, git_remote, progress)
 
 
 def exp_grid_points(sets: Sequence[str], prefix: str = "grid") -> list[tuple[str, list[Any]]]:
@@ -219,31 +201,9 @@ def exp_grid(
     outcome per point, in grid order. ``planned(specs, how)`` is called before the first runs.
     """
     from graft.experiments import batch
-    from graft.experiments import branches as experiments
-    from graft.experiments.executors import check_address, open_executor
 
-    if jobs < 1:
-        from graft.core.errors import UsageError
-
-        raise UsageError(f"-j/--jobs must be at least 1 (got {jobs})")
-    if cluster is not None:
-        check_address(cluster)
-    plan = experiments.make_plan(
-        cwd,
-        exp_grid_points(sets, prefix),
-        base,
-        run,
-        push=False,
-        cluster=cluster is not None,
-        git_remote=git_remote,
-    )
-    executor = open_executor(plan, jobs, cluster)
-    try:
-        if planned is not None:
-            planned(plan.specs, executor.description)
-        return batch.run_many(plan, jobs, progress, executor=executor)
-    finally:
-        executor.close()
+    points = exp_grid_points(sets, prefix)
+    return batch.run_experiments(cwd, points, base, run, jobs, cluster, git_remote, progress, planned)
 
 
 def exp_search(

@@ -54,12 +54,18 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
+def check_jobs(jobs: int) -> None:
+    """``-j/--jobs``: experiments (or trials) run at once here; at least 1 (the command line
+    also caps it at :data:`graft.core.limits.JOBS`)."""
+    if jobs < 1:
+        raise UsageError(f"-j/--jobs must be at least 1 (got {jobs})")
+
+
 class LocalExecutor:
     """Run jobs on ``jobs`` threads in the user's repository."""
 
     def __init__(self, plan: Plan, jobs: int = 2) -> None:
-        if jobs < 1:
-            raise UsageError(f"-j/--jobs must be at least 1 (got {jobs})")
+        check_jobs(jobs)
         self.plan = plan
         self.jobs = jobs
         self.lock = threading.Lock()
