@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from graft.core.progress import SILENT, Reporter
+from graft.project import DEFAULT_BASE
 from graft.serving import DEFAULT_LOG_DURABILITY
 
 if TYPE_CHECKING:
@@ -140,7 +141,7 @@ def replay(
 def exp_new(
     name: str,
     sets: Sequence[str] = (),
-    base: str = "main",
+    base: str = DEFAULT_BASE,
     run: bool = True,
     push: bool = False,
     cwd: str | Path = ".",
@@ -171,7 +172,7 @@ def exp_grid_points(sets: Sequence[str], prefix: str = "grid") -> list[tuple[str
 
 
 def exp_grid_check(
-    sets: Sequence[str], base: str = "main", prefix: str = "grid", cwd: str | Path = "."
+    sets: Sequence[str], base: str = DEFAULT_BASE, prefix: str = "grid", cwd: str | Path = "."
 ) -> list[tuple[str, list[str]]]:
     """Check every grid point against the repository (as ``exp_grid`` would) and return them as
     (name, ["key=value", ...]); nothing is created (a workflow's matrix, for instance)."""
@@ -185,7 +186,7 @@ def exp_grid_check(
 def exp_grid(
     sets: Sequence[str],
     jobs: int = 2,
-    base: str = "main",
+    base: str = DEFAULT_BASE,
     prefix: str = "grid",
     run: bool = True,
     cwd: str | Path = ".",
@@ -217,7 +218,7 @@ def exp_search(
     git_remote: str | None = None,
     storage: str | None = None,
     keep: int = 3,
-    base: str = "main",
+    base: str = DEFAULT_BASE,
     cwd: str | Path = ".",
     progress: Callable[[TrialEvent], None] | None = None,
     planned: Callable[[str, int, int, str], None] | None = None,
@@ -252,7 +253,7 @@ def exp_search_show(name: str, storage: str | None = None, cwd: str | Path = "."
     return search.show(cwd, name, storage)
 
 
-def exp_list(cwd: str | Path = ".", main: str = "main") -> list[Info]:
+def exp_list(cwd: str | Path = ".", main: str = DEFAULT_BASE) -> list[Info]:
     """Experiment branches (``exp/*``) with base, ahead/behind, stale flags and headline metrics."""
     from graft.experiments import branches as experiments
 
@@ -267,7 +268,7 @@ def exp_prune(
     remote: str | None = None,
     force: bool = False,
     dry_run: bool = True,
-    main: str = "main",
+    main: str = DEFAULT_BASE,
 ) -> PruneResult:
     """Delete merged or losing ``exp/*`` branches (locally, and on ``remote`` when given), each
     archived first as ``refs/graft/archive/exp/NAME``; a dry run (the default) changes nothing."""
@@ -320,7 +321,7 @@ def serve_openapi(package: Path) -> str:
 def diff(
     root: Path,
     revisions: list[str] | None = None,
-    base: str = "main",
+    base: str = DEFAULT_BASE,
     all_experiments: bool = False,
     only_changed: bool = False,
     sort: str | None = None,
@@ -338,7 +339,7 @@ def diff(
 
 def report(
     root: Path,
-    base: str = "main",
+    base: str = DEFAULT_BASE,
     head: str = "HEAD",
     also: list[str] | None = None,
     all_experiments: bool = False,

@@ -15,7 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from graft import api
-from graft.cli.common import SEED_MAX, Ui, add_format, add_offline, common_parent, whole
+from graft.cli.common import (
+    SEED_MAX,
+    Ui,
+    add_base,
+    add_cluster,
+    add_format,
+    add_jobs,
+    add_main,
+    add_offline,
+    common_parent,
+    whole,
+)
 from graft.core import limits
 from graft.core.errors import GraftError, UsageError
 from graft.core.texttable import align_rows
@@ -39,10 +50,10 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="override a params value: KEY in params.yaml, FILE:KEY in another params file a stage "
         "declares (YAML syntax, same type as the current value); repeatable",
     )
-    new.add_argument("--base", default="main", metavar="REV", help="revision to branch from (default: main)")
+    add_base(new, "to branch from")
     new.add_argument("--no-run", action="store_true", help="commit only the params files; no dvc repro")
     new.add_argument("--push", action="store_true", help="push the branch to origin and the data to DVC")
-    _cluster_options(new)
+    add_cluster(new)
     add_format(new)
     new.set_defaults(handler=run_new)
 
@@ -57,10 +68,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         metavar="SECTION.KEY=V1,V2,...",
         help="an axis of the grid; repeatable (the grid is their cartesian product)",
     )
-    grid.add_argument(
-        "-j", "--jobs", type=whole(1, limits.JOBS), default=2, help="experiments run at once (default: 2)"
-    )
-    grid.add_argument("--base", default="main", metavar="REV", help="revision to branch from (default: main)")
+    add_jobs(grid, "experiments")
+    add_base(grid, "to branch from")
     grid.add_argument("--prefix", default="grid", metavar="NAME", help="branch name prefix (default: grid)")
     grid.add_argument("--no-run", action="store_true", help="commit only the params files on each branch")
     grid.add_argument(
@@ -68,7 +77,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="check every point and print them (name and --set values); create nothing",
     )
-    _cluster_options(grid)
+    add_cluster(grid)
     add_format(grid)
     grid.set_defaults(handler=run_grid)
 
@@ -95,26 +104,22 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     search.add_argument("--space", type=Path, metavar="FILE", help="search space YAML (KEY: SPEC per line)")
     search.add_argument("--seed", type=whole(0, SEED_MAX), default=0, help="TPE sampler seed (default: 0)")
-    search.add_argument(
-        "-j", "--jobs", type=whole(1, limits.JOBS), default=2, help="trials run at once here (default: 2)"
-    )
+    add_jobs(search, "trials")
     search.add_argument(
         "--keep", type=whole(0, limits.TRIALS), default=3, help="best trials made exp/ branches (default: 3)"
     )
-    search.add_argument(
-        "--base", default="main", metavar="REV", help="revision to search from (default: main)"
-    )
+    add_base(search, "to search from")
     search.add_argument(
         "--storage", metavar="URL", help="Optuna storage URL (default: sqlite .graft/search/NAME.db)"
     )
-    _cluster_options(search)
+    add_cluster(search)
     add_format(search)
     search.set_defaults(handler=run_search)
 
     lst = sub.add_parser(
         "list", parents=common, help="experiment branches with base, staleness and headline metrics"
     )
-    lst.add_argument("--main", default="main", metavar="REV", help="branch to compare with (default: main)")
+    add_main(lst, "to compare with")
     add_format(lst)
     add_offline(lst)
     lst.set_defaults(handler=run_list)
@@ -122,19 +127,6 @@ def register(parser: argparse.ArgumentParser) -> None:
     from graft.cli import exp_prune
 
     exp_prune.register(sub, common)
-
-
-def _cluster_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--cluster",
-        metavar="ADDRESS",
-        help="run on a Dask cluster: tcp://HOST:PORT of a scheduler, or local:N worker processes",
-    )
-    parser.add_argument(
-        "--git-remote",
-        metavar="URL",
-        help="Git remote the workers clone from and push to (a URL or remote name; default: origin)",
-    )
 
 
 # --- exp new --------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ from graft.experiments import names
 from graft.experiments.overrides import Assignment, Override, format_value
 from graft.experiments.overrides import apply as apply_overrides
 from graft.experiments.paramfiles import BaseParams, edited_files
-from graft.project import Project, find_root
+from graft.project import DEFAULT_BASE, Project, find_root
 from graft.project.dvcfile import DEFAULT_PARAMS as PARAMS_FILE
 from graft.project.lock import LOCK_FILE, is_code
 from graft.project.view import View
@@ -65,7 +65,6 @@ from graft.project.view import View
 GRAFT_DIR = ".graft"
 WORKTREES_DIR = f"{GRAFT_DIR}/worktrees"
 LOGS_DIR = f"{GRAFT_DIR}/logs"
-DEFAULT_BASE = "main"
 REMOTE = "origin"
 
 

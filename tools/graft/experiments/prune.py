@@ -38,6 +38,7 @@ from graft.core import gitrepo
 from graft.core.errors import CheckFailed, GitError, UsageError
 from graft.core.timespec import parse_duration as parse
 from graft.experiments import names as names_
+from graft.project import DEFAULT_BASE
 
 
 class NotPruned(CheckFailed):
@@ -125,7 +126,7 @@ def plan(
     older_than: str | None = None,
     remote: str | None = None,
     force: bool = False,
-    main: str = "main",
+    main: str = DEFAULT_BASE,
     now: float | None = None,
 ) -> list[Candidate]:
     """What pruning would do with each chosen branch (nothing is changed; with ``remote``, the
@@ -209,7 +210,7 @@ def prune(
     remote: str | None = None,
     force: bool = False,
     dry_run: bool = True,
-    main: str = "main",
+    main: str = DEFAULT_BASE,
     now: float | None = None,
 ) -> PruneResult:
     """Archive, then delete, the branches :func:`plan` marks for deletion (see the module docstring)."""
