@@ -294,3 +294,26 @@ def test_the_wheel_holds_only_graft(tmp_path):
     assert {n.split("/")[0] for n in names} == {"graft", f"{wheel.name.split('-py')[0]}.dist-info"}
     assert "graft/templates/model_card.md.j2" in names
     assert not [n for n in names if n.startswith("stages")]
+
+
+def test_only_the_project_layer_spells_a_graft_folder_path():
+    """Every ``.graft/`` path comes from graft.project.paths (docstrings and comments may name them)."""
+    spelt = []
+    for name, (path, _) in graft_modules().items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {
+            id(node.value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+        }
+        strings = [
+            node
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+        ]
+        spelt += [
+            f"{name}:{node.lineno}: {node.value!r}"
+            for node in strings
+            if re.search(r"(^|[^\w-])\.graft(/|$)", node.value)
+        ]
+    assert [s for s in spelt if not s.startswith("graft.project.paths:")] == []

@@ -30,6 +30,7 @@ from graft.cli.common import (
 from graft.core import limits
 from graft.core.errors import GraftError, UsageError
 from graft.core.texttable import align_rows
+from graft.project.paths import SEARCH_DIR
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -110,7 +111,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     add_base(search, "to search from")
     search.add_argument(
-        "--storage", metavar="URL", help="Optuna storage URL (default: sqlite .graft/search/NAME.db)"
+        "--storage", metavar="URL", help=f"Optuna storage URL (default: sqlite {SEARCH_DIR}/NAME.db)"
     )
     add_cluster(search)
     add_format(search)

@@ -60,11 +60,9 @@ from graft.experiments.paramfiles import BaseParams, edited_files
 from graft.project import DEFAULT_BASE, Project, find_root
 from graft.project.dvcfile import DEFAULT_PARAMS as PARAMS_FILE
 from graft.project.lock import LOCK_FILE, is_code
+from graft.project.paths import LOGS_DIR, WORKTREES_DIR
 from graft.project.view import View
 
-GRAFT_DIR = ".graft"
-WORKTREES_DIR = f"{GRAFT_DIR}/worktrees"
-LOGS_DIR = f"{GRAFT_DIR}/logs"
 REMOTE = "origin"
 
 

@@ -27,7 +27,6 @@ from typing import Any, Protocol
 from graft.core import limits
 from graft.core.errors import GraftError, UsageError
 from graft.experiments.branches import (
-    GRAFT_DIR,
     ExperimentFailed,
     Job,
     Outcome,
@@ -35,13 +34,14 @@ from graft.experiments.branches import (
     run_local,
     sweep_stale,
 )
+from graft.project.paths import CLUSTER_DIR
 
 Started = Callable[[int, Job], None]
 Finished = Callable[[int, Outcome], None]
 
 CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler
 WORKERS_TIMEOUT = 30.0  # seconds to wait for the first worker
-LOCAL_WORKERS_DIR = f"{GRAFT_DIR}/cluster"  # local:N workers keep their clone here
+LOCAL_WORKERS_DIR = CLUSTER_DIR  # local:N workers keep their clone here
 _LOCAL = re.compile(r"^local:(\d{1,9})$")
 _ADDRESS = re.compile(r"^(tcp|tls)://[^\s/:]+:\d+$")
 

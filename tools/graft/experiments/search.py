@@ -51,8 +51,8 @@ from graft.experiments.batch import run_many
 from graft.experiments.overrides import Assignment
 from graft.experiments.paramfiles import BaseParams
 from graft.project import Project
+from graft.project.paths import SEARCH_DIR
 
-SEARCH_DIR = f"{branches.GRAFT_DIR}/search"
 DEFAULT_KEEP = 3
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _RANGE = re.compile(r"^(int|float):([^:]+?)\.\.([^:]+?)(?::(log))?$")
