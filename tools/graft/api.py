@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from graft.compare.diff import DiffResult
     from graft.compare.gate import Report
     from graft.compare.report import ReportResult
-    from graft.experiments.branches import Info, Outcome, ProgressCallback, Result, Spec
+    from graft.experiments.listing import Info
+    from graft.experiments.model import Outcome, ProgressCallback, Result, Spec
     from graft.experiments.prune import PruneResult
     from graft.experiments.search import SearchResult, Summary, TrialEvent
     from graft.monitoring.replay import ReplayResult
@@ -176,10 +177,10 @@ def exp_grid_check(
 ) -> list[tuple[str, list[str]]]:
     """Check every grid point against the repository (as ``exp_grid`` would) and return them as
     (name, ["key=value", ...]); nothing is created (a workflow's matrix, for instance)."""
-    from graft.experiments import branches as experiments
+    from graft.experiments.plan import make_plan
 
     points = exp_grid_points(sets, prefix)
-    experiments.make_plan(cwd, points, base, run=False)
+    make_plan(cwd, points, base, run=False)
     return [(name, [f"{a.key}={a.raw}" for a in assignments]) for name, assignments in points]
 
 
@@ -255,9 +256,9 @@ def exp_search_show(name: str, storage: str | None = None, cwd: str | Path = "."
 
 def exp_list(cwd: str | Path = ".", main: str = DEFAULT_BASE) -> list[Info]:
     """Experiment branches (``exp/*``) with base, ahead/behind, stale flags and headline metrics."""
-    from graft.experiments import branches as experiments
+    from graft.experiments.listing import list_experiments
 
-    return experiments.list_experiments(cwd, main)
+    return list_experiments(cwd, main)
 
 
 def exp_prune(

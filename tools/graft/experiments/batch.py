@@ -1,6 +1,6 @@
 """A batch of experiments: plan -> run on an executor -> collect.
 
-:func:`run_many` runs every spec of a :class:`~graft.experiments.branches.Plan` on an executor
+:func:`run_many` runs every spec of a :class:`~graft.experiments.model.Plan` on an executor
 (threads here, or a Dask cluster: :mod:`graft.experiments.executors`), reports progress as each
 one starts and ends, saves the logs of failed runs under ``.graft/logs/`` and, for a cluster,
 fetches the branches the workers pushed. :func:`executing` opens and closes the executor of a
@@ -22,9 +22,9 @@ from graft.core import gitrepo
 from graft.core.errors import GitError
 from graft.core.fsio import atomic_write_text
 from graft.core.progress import SILENT, Reporter
-from graft.experiments.branches import (
-    DEFAULT_BASE,
-    LOGS_DIR,
+from graft.experiments.build import log_path, run_one
+from graft.experiments.executors import Executor, LocalExecutor, check_address, check_jobs, open_executor
+from graft.experiments.model import (
     ExperimentFailed,
     Job,
     Outcome,
@@ -33,13 +33,11 @@ from graft.experiments.branches import (
     ProgressCallback,
     Result,
     Spec,
-    jobs_of,
-    log_path,
-    make_plan,
-    run_one,
 )
-from graft.experiments.executors import Executor, LocalExecutor, check_address, check_jobs, open_executor
 from graft.experiments.overrides import Assignment
+from graft.experiments.plan import jobs_of, make_plan
+from graft.project import DEFAULT_BASE
+from graft.project.paths import LOGS_DIR
 
 
 @contextlib.contextmanager

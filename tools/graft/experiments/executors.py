@@ -1,7 +1,7 @@
 """Executors: who runs the jobs of a plan. Threads on this machine, or a Dask cluster.
 
-Both take the same :class:`~graft.experiments.branches.Job` list and return one
-:class:`~graft.experiments.branches.Outcome` per job, in job order, calling ``started`` and
+Both take the same :class:`~graft.experiments.model.Job` list and return one
+:class:`~graft.experiments.model.Outcome` per job, in job order, calling ``started`` and
 ``finished`` as they go; :func:`graft.experiments.batch.run_many` is the one caller.
 
 * :class:`LocalExecutor`: ``jobs`` threads, each running :func:`branches.run_local` in the
@@ -26,14 +26,8 @@ from typing import Any, Protocol
 
 from graft.core import limits
 from graft.core.errors import GraftError, UsageError
-from graft.experiments.branches import (
-    ExperimentFailed,
-    Job,
-    Outcome,
-    Plan,
-    run_local,
-    sweep_stale,
-)
+from graft.experiments.build import run_local, sweep_stale
+from graft.experiments.model import ExperimentFailed, Job, Outcome, Plan
 from graft.project.paths import CLUSTER_DIR
 
 Started = Callable[[int, Job], None]
