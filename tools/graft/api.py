@@ -27,8 +27,9 @@ if TYPE_CHECKING:
     from graft.release.fetch import Fetched
     from graft.release.package import LoadedPackage, PackageResult
     from graft.release.promote import PromoteResult
+    from graft.release.releases import ModelVersion, NextVersion
     from graft.release.reproduce import ReproduceResult
-    from graft.release.versions import ModelVersion, NextVersion, ReleaseResult
+    from graft.release.versions import ReleaseResult
     from graft.serving.server import Server
 
 
@@ -366,7 +367,7 @@ def report(
 
 def next_version(root: Path, bump: str = "auto") -> NextVersion:
     """The version the next release of HEAD gets (GTO tag ``<model>@vX.Y.Z``) and why."""
-    from graft.release.versions import next_version as plan
+    from graft.release.bump import next_version as plan
 
     return plan(Path(root), bump)
 
@@ -390,7 +391,7 @@ def release(
 def models(root: Path, model: str | None = None, include_inactive: bool = False) -> list[ModelVersion]:
     """Released versions (GTO tags), highest first, with their stages and headline metrics; with
     ``include_inactive`` also deregistered versions and deprecated models (``status`` says which)."""
-    from graft.release.versions import model_versions
+    from graft.release.releases import model_versions
 
     return model_versions(Path(root), model, include_inactive)
 

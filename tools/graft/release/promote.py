@@ -120,7 +120,7 @@ def promote(
     """Assign ``stage`` to the version ``ref_text``/``version`` names (see the module docstring)."""
     from graft.project import Project
     from graft.release.artifact import release_name
-    from graft.release.versions import ensure_pushed, signature
+    from graft.release.tagging import ensure_pushed, signature
 
     project = Project.find(root)
     view = project.work()
