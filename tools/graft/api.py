@@ -88,7 +88,7 @@ def monitor(
     the package's own settings (graft.yaml ``monitor``, as packaged; defaults where absent) unless
     ``params_path`` names a file with a ``monitor`` section (see :mod:`graft.monitoring.run`).
     """
-    from graft.monitoring.run import monitor_package
+    from graft.monitoring.verb import monitor_package
 
     return monitor_package(
         Path(package_path), log_db, since, until, report, json_out, params_path, progress=progress
