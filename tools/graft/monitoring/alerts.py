@@ -10,8 +10,8 @@ from graft.monitoring import EXIT_NO_DATA, checks
 from graft.monitoring.drift import (
     FeatureDrift,
 )
-from graft.monitoring.logreader import Window
 from graft.monitoring.params import DriftParams, FairnessParams, FeedbackParams, OutputParams
+from graft.monitoring.window import Window
 
 Alert = dict[str, Any]
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from graft.core.errors import DataError
 from graft.monitoring import checks
-from graft.monitoring.logreader import LogLayout
+from graft.monitoring.window import LogLayout
 
 if TYPE_CHECKING:
     from graft.project.settings import Settings

@@ -59,9 +59,9 @@ from graft.monitoring.drift import (
     decide,
     feature_drift,
 )
-from graft.monitoring.logreader import Window
 from graft.monitoring.params import MonitorParams, parse_params
 from graft.monitoring.significance import holm
+from graft.monitoring.window import Window
 
 __all__ = [
     "Alert",
