@@ -18,7 +18,7 @@ from graft import api
 from graft.serving.model import ServingModel
 from tests.conftest import git
 from tests.integration import second
-from tests.integration.conftest import ServerProcess
+from tests.integration.conftest import ServerProcess, second_copy
 from tests.releasing import graft
 
 pytestmark = pytest.mark.slow
@@ -26,9 +26,11 @@ TAG = "diabetes-progression@v1.0.0"
 
 
 @pytest.fixture(scope="module")
-def released(tmp_path_factory: pytest.TempPathFactory, module_env: None) -> Iterator[Path]:
+def released(
+    tmp_path_factory: pytest.TempPathFactory, module_env: None, second_template: Path
+) -> Iterator[Path]:
     """The second project with graft.yaml (init, then what init cannot know) released as v1.0.0."""
-    root = second.configure(second.build(tmp_path_factory.mktemp("second-release") / "diabetes"))
+    root = second.configure(second_copy(second_template, tmp_path_factory.mktemp("second-release")))
     graft(root, "release", "--out", "dist")
     yield root
 

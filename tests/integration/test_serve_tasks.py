@@ -78,9 +78,11 @@ def deploy(root: Path, work: Path) -> tuple[Path, ServerProcess]:
 
 
 @pytest.fixture(scope="module")
-def regression(tmp_path_factory: pytest.TempPathFactory, module_env: None) -> Iterator[Deployed]:
+def regression(
+    tmp_path_factory: pytest.TempPathFactory, module_env: None, second_template: Path
+) -> Iterator[Deployed]:
     work = tmp_path_factory.mktemp("regression")
-    root = second.configure(second.build(work / "diabetes"))
+    root = second.configure(second_copy(second_template, work))
     archive, server = deploy(root, work)
     test = pd.read_parquet(root / "work" / "test.parquet")
     want = pd.read_parquet(root / "eval" / "predictions.parquet").set_index("patient")
