@@ -35,7 +35,7 @@ from graft import api
 from graft.monitoring import EXIT_NO_DATA
 from tests.conftest import BIN
 from tests.integration import iris, second
-from tests.integration.conftest import ServerProcess, settled_counts
+from tests.integration.conftest import ServerProcess, second_copy, settled_counts
 from tests.schemas import validate
 
 pytestmark = pytest.mark.slow
