@@ -4,8 +4,7 @@
 and ``--git-remote URL``; without them experiments run here. ``search show NAME`` lists a
 study; ``prune`` lives in :mod:`graft.cli.exp_prune`. JSON shapes: schemas/exp-new.json,
 exp-grid.json (``--dry-run``: the checked points), exp-search.json (a search's result, or
-``search show``'s trials), exp-list.json. A missing optional extra (dask/distributed for
-``--cluster``, optuna for ``search``, dvc-s3 on a worker for an S3 remote) is one line naming it.
+``search show``'s trials), exp-list.json. A missing optional extra is one line naming it.
 """
 
 from __future__ import annotations
@@ -37,7 +36,17 @@ def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="exp_command", metavar="SUBCOMMAND")
     sub.required = True
     common = [common_parent()]
+    _register_new(sub, common)
+    _register_grid(sub, common)
+    _register_search(sub, common)
+    _register_list(sub, common)
 
+    from graft.cli import exp_prune
+
+    exp_prune.register(sub, common)
+
+
+def _register_new(sub: Any, common: list[argparse.ArgumentParser]) -> None:
     new = sub.add_parser(
         "new", parents=common, help="create exp/NAME from a base with params overrides and run it"
     )
@@ -58,6 +67,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     add_format(new)
     new.set_defaults(handler=run_new)
 
+
+def _register_grid(sub: Any, common: list[argparse.ArgumentParser]) -> None:
     grid = sub.add_parser(
         "grid", parents=common, help="one experiment per point of a parameter grid, run in parallel"
     )
@@ -82,6 +93,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     add_format(grid)
     grid.set_defaults(handler=run_grid)
 
+
+def _register_search(sub: Any, common: list[argparse.ArgumentParser]) -> None:
     search = sub.add_parser(
         "search",
         parents=common,
@@ -117,6 +130,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     add_format(search)
     search.set_defaults(handler=run_search)
 
+
+def _register_list(sub: Any, common: list[argparse.ArgumentParser]) -> None:
     lst = sub.add_parser(
         "list", parents=common, help="experiment branches with base, staleness and headline metrics"
     )
@@ -124,10 +139,6 @@ def register(parser: argparse.ArgumentParser) -> None:
     add_format(lst)
     add_offline(lst)
     lst.set_defaults(handler=run_list)
-
-    from graft.cli import exp_prune
-
-    exp_prune.register(sub, common)
 
 
 # --- exp new --------------------------------------------------------------------------------
