@@ -144,3 +144,14 @@ def test_the_tags_graft_writes_are_the_tags_it_reads():
     )
     assert parse_version_tag("models/x=churn@v1.0.0") == ("models/x:churn", "1.0.0")
     assert parse_version_tag("churn#prod#1") is None
+
+
+@pytest.mark.parametrize(
+    ("number", "valid"),
+    [("1.2.3", True), ("0.0.0+g0123abcd", True), ("1.0.0-rc.1", True), ("1.0", False), ("01.0.0", False)],
+)
+def test_package_versions_are_checked_by_the_same_semver_rule(number, valid):
+    from graft.release.tags import is_semver
+
+    assert is_semver(number) is valid
+    assert (SemVer.of(number).number == number) if valid else not is_semver(number)

@@ -5,7 +5,6 @@ contents digest are computed, and how a packaged JSON/YAML file is parsed."""
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +30,6 @@ REFERENCE_ROWS = "reference.parquet"
 REFERENCE_STATS = "reference.json"
 CARD = "MODEL_CARD.md"
 GENERATED = frozenset({MANIFEST, SCHEMA, SETTINGS, REFERENCE_ROWS, REFERENCE_STATS, CARD})
-VERSION_RE = re.compile(r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]+)?$")
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -53,13 +53,13 @@ from graft.release.contents import (
     REFERENCE_STATS,
     SCHEMA,
     SETTINGS,
-    VERSION_RE,
     contents_sha256,
     md5_bytes,
     sha256_bytes,
     spec_of,
 )
 from graft.release.loaded import LoadedPackage, load_package, verify_folder
+from graft.release.tags import is_semver
 
 __all__ = [
     "MANIFEST",
@@ -342,7 +342,7 @@ def package(
     name = release_name(view)
     commit, commit_time, dirty = head_commit(project, allow_dirty)
     version = version or f"0.0.0+g{commit[:8]}"
-    if not VERSION_RE.match(version):
+    if not is_semver(version):
         raise PackageError(f"version '{version}' is not of the form X.Y.Z (semantic versioning)")
     files = build_files(project, view, name, version, commit, dirty, allow_dirty)
     folder = f"{name}-{version}"

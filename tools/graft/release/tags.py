@@ -158,6 +158,11 @@ class SemVer:
         return SemVer(f"v{major}.{minor}.{patch + 1}")
 
 
+def is_semver(number: str) -> bool:
+    """Whether ``number`` (no ``v``: ``1.2.3``, ``1.2.3-rc.1+build.5``) is a semantic version."""
+    return SEMVER_RE.match(f"v{number}") is not None
+
+
 def version_key(version: str) -> tuple[int, SemVer | None, str]:
     """Sort key: semantic versions by precedence, then (GTO's order) commit-named versions by name."""
     return (1, SemVer(version), "") if SEMVER_RE.match(version) else (0, None, version)
