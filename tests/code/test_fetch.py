@@ -10,9 +10,11 @@ import subprocess
 import tarfile
 import time
 
+import pygit2
 import pytest
 
 from graft.cli import main
+from graft.core import gitrepo
 from graft.release import versions as releases
 from graft.release.archive import PACKAGE_FORMAT, deterministic_targz
 from graft.release.store import StoreError, open_store
@@ -29,11 +31,11 @@ SHA = hashlib.sha256(ARCHIVE).hexdigest()
 
 def tag(repo, name, message, later=0):
     """An annotated tag at HEAD, ``later`` seconds from now (GTO orders events by the second)."""
-    pygit2_repo = releases.gitrepo.open_repo(repo)
+    pygit2_repo = gitrepo.open_repo(repo)
     head = pygit2_repo.revparse_single("HEAD").id
     sig = releases.signature(pygit2_repo)
-    sig = releases.pygit2.Signature(sig.name, sig.email, int(time.time()) + later, 0)
-    pygit2_repo.create_tag(name, head, releases.pygit2.enums.ObjectType.COMMIT, sig, message)
+    sig = pygit2.Signature(sig.name, sig.email, int(time.time()) + later, 0)
+    pygit2_repo.create_tag(name, head, pygit2.enums.ObjectType.COMMIT, sig, message)
 
 
 def released(version="1.0.0", sha=SHA):

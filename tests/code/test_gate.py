@@ -116,3 +116,42 @@ def test_gate_verdicts_are_tolerance_words_never_better_or_worse():
         "basis": "none",
         "adjusted": False,
     }
+
+
+VALUES = [0.9, 0.7, 1.2, True, float("nan"), "0.9", None, {"nested": 1}]
+
+
+@pytest.mark.parametrize("value", VALUES, ids=repr)
+def test_one_bound_rule_for_the_gate_and_for_graft_metrics(tmp_path, value):
+    """`graft gate` and `graft metrics` (release/check) hold a value to a bound the same way: a
+    number within it passes; a bool, NaN, text or a missing value never does."""
+    import json
+    import math
+    import subprocess
+
+    from graft.release.check import working_metrics
+
+    bound = Bound(min=0.8, max=1.0)
+    expected = isinstance(value, float) and not math.isnan(value) and 0.8 <= value <= 1.0
+    [check] = evaluate({}, {"scores": {"auc": value}}, {}, {"scores.auc": bound})
+    assert check.passed is expected
+    assert (bound.violation(value) is None) is expected
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "dvc.yaml").write_text("metrics:\n  - metrics.json\n")
+    (tmp_path / "metrics.json").write_text(json.dumps({"scores": {"auc": value}}))
+    (tmp_path / "graft.yaml").write_text(
+        "metrics:\n  file: metrics.json\ngate:\n  thresholds:\n    scores.auc: {min: 0.8, max: 1.0}\n"
+    )
+    assert working_metrics(tmp_path)["gate"] is expected
+
+
+def test_a_bound_names_why_a_value_breaks_it():
+    bound = Bound(min=0.8, max=1.0)
+    assert [bound.violation(v) for v in (0.7, 1.2, True, float("nan"), None, 0.9)] == [
+        "below the minimum 0.8",
+        "above the maximum 1",
+        "not a number (true)",
+        "not a number (NaN)",
+        "missing",
+        None,
+    ]

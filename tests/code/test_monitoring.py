@@ -611,11 +611,11 @@ def test_reader_fast_and_careful_paths_agree(tmp_path, monkeypatch):
 
     monkeypatch.setattr(logreader, "CHUNK_ROWS", 5)  # r05 is alone in the second chunk
     with monkeypatch.context() as m:
-        m.setattr(logreader, "_parse_slow", careful)
+        m.setattr(logreader, "parse_slow", careful)
         with pytest.raises(AssertionError, match="careful path"):
             read_window(url, None, None, LAYOUT)
     fast = read_window(url, None, None, LAYOUT)
-    monkeypatch.setattr(logreader, "_parse_fast", lambda *args: None)
+    monkeypatch.setattr(logreader, "parse_fast", lambda *args: None)
     slow = read_window(url, None, None, LAYOUT)
     pd.testing.assert_frame_equal(fast.predictions, slow.predictions)
     assert fast.feedback_events == slow.feedback_events == 1

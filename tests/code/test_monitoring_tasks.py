@@ -339,7 +339,7 @@ def multiclass_log(tmp_path: Path, broken: bool) -> str:
 def parses(monkeypatch) -> list[str]:
     """Which parse each chunk took: Arrow's one pass ("fast") or row by row ("slow")."""
     taken: list[str] = []
-    fast, slow = logreader._parse_fast, logreader._parse_slow
+    fast, slow = logreader.parse_fast, logreader.parse_slow
 
     def spy_fast(*args):
         parsed = fast(*args)
@@ -350,8 +350,8 @@ def parses(monkeypatch) -> list[str]:
         taken.append("slow")
         return slow(*args)
 
-    monkeypatch.setattr(logreader, "_parse_fast", spy_fast)
-    monkeypatch.setattr(logreader, "_parse_slow", spy_slow)
+    monkeypatch.setattr(logreader, "parse_fast", spy_fast)
+    monkeypatch.setattr(logreader, "parse_slow", spy_slow)
     return taken
 
 

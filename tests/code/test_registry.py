@@ -115,3 +115,43 @@ def test_stage_names_in_graft_yaml_must_fit_gto_tags(stages, message):
     with pytest.raises(Exception, match=message) as info:
         parse_settings({"stages": stages}, {})
     assert "graft.yaml: 'stages'" in str(info.value)
+
+
+def test_one_semver_type_parses_and_bumps():
+    assert SemVer.of("1.2.3-rc.1+b.5").core == (1, 2, 3)
+    assert SemVer.of("1.2.3-rc.1").bump("patch").number == "1.2.4"
+    assert [SemVer.of("1.2.3").bump(b).text for b in ("major", "minor", "patch")] == [
+        "v2.0.0",
+        "v1.3.0",
+        "v1.2.4",
+    ]
+    assert [SemVer.first(b).number for b in ("major", "minor", "patch")] == ["1.0.0", "0.1.0", "0.0.1"]
+    with pytest.raises(RegistryError, match=r"'v1\.2' is not a semantic version"):
+        SemVer.of("1.2")
+
+
+def test_the_tags_graft_writes_are_the_tags_it_reads():
+    """A DIR:NAME artifact is spelt DIR=NAME in every tag graft writes, and read back as DIR:NAME."""
+    from graft.release.tags import parse_version_tag, stage_tag, version_tag
+
+    assert version_tag("models/x:churn", "1.0.0") == "models/x=churn@v1.0.0"
+    assert stage_tag("models/x:churn", "prod", 3) == "models/x=churn#prod#3"
+    assert parse_tag_name(version_tag("models/x:churn", "1.0.0")) == ParsedTag(
+        Action.REGISTER, "models/x:churn", version="v1.0.0"
+    )
+    assert parse_tag_name(stage_tag("models/x:churn", "prod", 3)) == ParsedTag(
+        Action.ASSIGN, "models/x:churn", stage="prod", counter=3
+    )
+    assert parse_version_tag("models/x=churn@v1.0.0") == ("models/x:churn", "1.0.0")
+    assert parse_version_tag("churn#prod#1") is None
+
+
+@pytest.mark.parametrize(
+    ("number", "valid"),
+    [("1.2.3", True), ("0.0.0+g0123abcd", True), ("1.0.0-rc.1", True), ("1.0", False), ("01.0.0", False)],
+)
+def test_package_versions_are_checked_by_the_same_semver_rule(number, valid):
+    from graft.release.tags import is_semver
+
+    assert is_semver(number) is valid
+    assert (SemVer.of(number).number == number) if valid else not is_semver(number)

@@ -4,10 +4,13 @@ import json
 import shutil
 import subprocess
 
+import pygit2
 import pytest
 import yaml
 
 from graft.cli import main
+from graft.core import gitrepo
+from graft.core.errors import GraftError
 from graft.release import versions as releases
 from graft.release.versions import ReleaseError, bump_version, next_version, parse_tag, schema_breaks
 from tests.conftest import BIN, ROOT, git
@@ -36,10 +39,10 @@ def repo(tmp_path):
 
 
 def tag(repo, name, message="Registering artifact"):
-    sig = releases.signature(releases.gitrepo.open_repo(repo))
-    pygit2_repo = releases.gitrepo.open_repo(repo)
+    sig = releases.signature(gitrepo.open_repo(repo))
+    pygit2_repo = gitrepo.open_repo(repo)
     head = pygit2_repo.revparse_single("HEAD").id
-    pygit2_repo.create_tag(name, head, releases.pygit2.enums.ObjectType.COMMIT, sig, message)
+    pygit2_repo.create_tag(name, head, pygit2.enums.ObjectType.COMMIT, sig, message)
 
 
 def edit_params(repo, edit, path="params.yaml"):
@@ -189,7 +192,7 @@ def test_release_name_comes_from_graft_yaml_or_the_model_artifact(repo):
 def test_a_bad_release_name_is_named(repo, edit, message):
     edit_params(repo, edit, "graft.yaml")
     commit_all(repo, "bad name")
-    with pytest.raises(releases.GraftError, match=message):
+    with pytest.raises(GraftError, match=message):
         next_version(repo)
 
 
@@ -200,7 +203,7 @@ def test_tag_is_annotated_in_gto_format_and_gto_lists_it(repo):
     assert git(repo, "cat-file", "-t", "adult-income@v1.0.0") == "tag"
     message = git(repo, "tag", "-l", "--format=%(contents)", "adult-income@v1.0.0")
     assert message.splitlines()[0] == "Registering artifact adult-income version v1.0.0"
-    assert releases.find_release(releases.gitrepo.open_repo(repo), plan.tag).archive_sha256 == "f" * 64
+    assert releases.find_release(gitrepo.open_repo(repo), plan.tag).archive_sha256 == "f" * 64
     shown = subprocess.run(
         [str(BIN / "gto"), "show", "--json"], cwd=repo, capture_output=True, text=True, check=True
     ).stdout
@@ -251,7 +254,7 @@ def test_the_version_rule_skips_deregistered_versions(repo):
     commit_all(repo, "retrained")
     tag(repo, "adult-income@v1.1.0")
     tag(repo, "adult-income@v1.1.0!", "Deregistering artifact adult-income version v1.1.0")
-    assert [r.version for r in releases.list_releases(releases.gitrepo.open_repo(repo))] == ["1.0.0"]
+    assert [r.version for r in releases.list_releases(gitrepo.open_repo(repo))] == ["1.0.0"]
 
     # HEAD is the deregistered version's commit: not released again
     with pytest.raises(

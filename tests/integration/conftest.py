@@ -297,6 +297,22 @@ def pipeline_copy(pipeline_template: Path, tmp_path: Path) -> Path:
     return clone_tree(pipeline_template, tmp_path / "project")
 
 
+@pytest.fixture(scope="session")
+def second_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The second project (tests/integration/second.py) built once per session, its pipeline run
+    once; modules take a byte copy (:func:`second_copy`) instead of running it again."""
+    from tests.integration import second
+
+    with pytest.MonkeyPatch.context() as mp:
+        isolate_git_env(mp, tmp_path_factory.mktemp("second-home"))
+        return second.build(tmp_path_factory.mktemp("second-template") / "diabetes")
+
+
+def second_copy(template: Path, parent: Path) -> Path:
+    """A private copy of the session's second project (Git history, DVC cache, outputs)."""
+    return clone_tree(template, parent / "diabetes")
+
+
 # --- a cluster: S3 server, Dask scheduler and workers, a shared project ----------------------
 
 

@@ -49,15 +49,22 @@ def world(pipeline_copy, tmp_path):
 
 
 def ci_release(
-    world, name: str, check: bool = True
+    world, name: str, check: bool = True, verify: bool = False
 ) -> tuple[dict[str, str], str, subprocess.CompletedProcess]:
-    """release.yml's steps on a fresh clone of origin's main: pull, reproduce, check, push data,
-    release (package, upload, tag, push the tag). The step outputs, job summary and the run."""
+    """release.yml's steps on a fresh clone of origin's main: pull, (``verify``: reproduce and
+    check), push data, release (package, upload, tag, push the tag). The step outputs, job
+    summary and the run.
+
+    The reproduce-and-check steps are verified once, on the story's first release: every later
+    push leaves the pipeline as it was (a monitoring setting, docs), so `dvc repro` would only
+    re-hash the same outputs and `check-repro` compare them again; the release steps that follow
+    are what each later run is about."""
     ci = world["tmp"] / name
     git(world["tmp"], "clone", "-q", str(world["origin"]), str(ci))
     dvc(ci, "pull", "-q")
-    dvc(ci, "repro")
-    graft(ci, "check-repro")
+    if verify:
+        dvc(ci, "repro")
+        graft(ci, "check-repro")
     dvc(ci, "push", "-q")
     outputs, summary = world["tmp"] / f"{name}.outputs", world["tmp"] / f"{name}.summary.md"
     done = graft(
@@ -149,7 +156,7 @@ def test_release_promote_deploy_deprecate_prune(world):
     dev, origin, store, tmp = world["dev"], world["origin"], world["store"], world["tmp"]
 
     # 1. the first release: package uploaded to the store, then the tag, pushed
-    first, summary, _ = ci_release(world, "ci-1")
+    first, summary, _ = ci_release(world, "ci-1", verify=True)
     assert (first["status"], first["tag"]) == ("released", f"{MODEL}@v1.0.0")
     assert "### Released adult-income@v1.0.0" in summary
     assert packages(store) == ["adult-income-1.0.0.tar.gz"]

@@ -15,14 +15,14 @@ import pytest
 import yaml
 
 from tests.conftest import BIN, git, run
-from tests.integration import second
+from tests.integration.conftest import second_copy
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory, module_env: None) -> Iterator[Path]:
-    yield second.build(tmp_path_factory.mktemp("second") / "diabetes")
+def repo(tmp_path_factory: pytest.TempPathFactory, module_env: None, second_template: Path) -> Iterator[Path]:
+    yield second_copy(second_template, tmp_path_factory.mktemp("second"))
 
 
 def graft(root: Path, *args: str, cwd: Path | None = None) -> tuple[int, str, str]:

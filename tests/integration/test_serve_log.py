@@ -117,9 +117,10 @@ def test_unreachable_or_bad_log_url_is_refused_in_one_line(model_package, tmp_pa
     from pathlib import Path
 
     graft = str(Path(sys.executable).parent / "graft")
-    for url, needle in (
-        ("postgresql://nobody@127.0.0.1:1/none", "PostgreSQL"),
-        ("mysql://x@127.0.0.1/db", "--log-db"),
+    for url, needle, code in (
+        ("postgresql://nobody@127.0.0.1:1/none", "PostgreSQL", 3),
+        # a URL graft does not read is a usage error, as for `graft monitor --log-db`
+        ("mysql://x@127.0.0.1/db", "--log-db 'mysql://x@127.0.0.1/db': expected sqlite:///PATH", 2),
     ):
         result = subprocess.run(
             [graft, "serve", str(model_package.archive), "--log-db", url],
@@ -127,7 +128,7 @@ def test_unreachable_or_bad_log_url_is_refused_in_one_line(model_package, tmp_pa
             text=True,
             timeout=120,
         )
-        assert result.returncode == 3
+        assert result.returncode == code
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and needle in lines[0], result.stderr
 

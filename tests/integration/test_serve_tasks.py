@@ -35,7 +35,7 @@ from graft import api
 from graft.monitoring import EXIT_NO_DATA
 from tests.conftest import BIN
 from tests.integration import iris, second
-from tests.integration.conftest import HOST, ServerProcess, free_port, settled_counts
+from tests.integration.conftest import HOST, ServerProcess, free_port, second_copy, settled_counts
 from tests.integration.oip_grpc import complete, infer_inputs, model_metadata
 from tests.schemas import validate
 
@@ -85,9 +85,11 @@ def deploy(root: Path, work: Path) -> tuple[Path, ServerProcess]:
 
 
 @pytest.fixture(scope="module")
-def regression(tmp_path_factory: pytest.TempPathFactory, module_env: None) -> Iterator[Deployed]:
+def regression(
+    tmp_path_factory: pytest.TempPathFactory, module_env: None, second_template: Path
+) -> Iterator[Deployed]:
     work = tmp_path_factory.mktemp("regression")
-    root = second.configure(second.build(work / "diabetes"))
+    root = second.configure(second_copy(second_template, work))
     archive, server = deploy(root, work)
     test = pd.read_parquet(root / "work" / "test.parquet")
     want = pd.read_parquet(root / "eval" / "predictions.parquet").set_index("patient")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from graft.core.progress import SILENT, Reporter
+from graft.project import DEFAULT_BASE
 from graft.serving import DEFAULT_LOG_DURABILITY
 
 if TYPE_CHECKING:
@@ -17,7 +18,8 @@ if TYPE_CHECKING:
     from graft.compare.gate import Report
     from graft.compare.report import ReportResult
     from graft.data.types import TableDiff, TableSummary
-    from graft.experiments.branches import Info, Outcome, ProgressCallback, Result, Spec
+    from graft.experiments.listing import Info
+    from graft.experiments.model import Outcome, ProgressCallback, Result, Spec
     from graft.experiments.prune import PruneResult
     from graft.experiments.search import SearchResult, Summary, TrialEvent
     from graft.monitoring.replay import ReplayResult
@@ -26,8 +28,9 @@ if TYPE_CHECKING:
     from graft.release.fetch import Fetched
     from graft.release.package import LoadedPackage, PackageResult
     from graft.release.promote import PromoteResult
+    from graft.release.releases import ModelVersion, NextVersion
     from graft.release.reproduce import ReproduceResult
-    from graft.release.versions import ModelVersion, NextVersion, ReleaseResult
+    from graft.release.versions import ReleaseResult
     from graft.serving.server import Server
 
 
@@ -86,7 +89,7 @@ def monitor(
     the package's own settings (graft.yaml ``monitor``, as packaged; defaults where absent) unless
     ``params_path`` names a file with a ``monitor`` section (see :mod:`graft.monitoring.run`).
     """
-    from graft.monitoring.run import monitor_package
+    from graft.monitoring.verb import monitor_package
 
     return monitor_package(
         Path(package_path), log_db, since, until, report, json_out, params_path, progress=progress
@@ -141,7 +144,7 @@ def replay(
 def exp_new(
     name: str,
     sets: Sequence[str] = (),
-    base: str = "main",
+    base: str = DEFAULT_BASE,
     run: bool = True,
     push: bool = False,
     cwd: str | Path = ".",
@@ -157,27 +160,9 @@ def exp_new(
     the branch to the Git remote (``git_remote``, default origin); it is then fetched here.
     """
     from graft.experiments import batch, overrides
-    from graft.experiments import branches as experiments
-    from graft.experiments.executors import check_address, open_executor
 
-    if cluster is not None:
-        check_address(cluster)
     assignments = overrides.parse_assignments(sets)
-    plan = experiments.make_plan(
-        cwd, [(name, assignments)], base, run, push, cluster=cluster is not None, git_remote=git_remote
-    )
-    if cluster is None:
-        return experiments.run_one(plan, plan.specs[0], progress=progress)
-    progress.step(f"{plan.specs[0].branch}: connecting to the cluster {cluster}")
-    executor = open_executor(plan, 1, cluster)
-    try:
-        progress.step(f"{plan.specs[0].branch}: running on {executor.description}")
-        (outcome,) = batch.run_many(plan, 1, executor=executor)
-    finally:
-        executor.close()
-    if outcome.result is None:
-        raise experiments.ExperimentFailed(outcome.error or "failed", outcome.log)
-    return outcome.result
+    return batch.new_experiment(cwd, name, assignments, base, run, push, cluster, git_remote, progress)
 
 
 def exp_grid_points(sets: Sequence[str], prefix: str = "grid") -> list[tuple[str, list[Any]]]:
@@ -190,21 +175,21 @@ def exp_grid_points(sets: Sequence[str], prefix: str = "grid") -> list[tuple[str
 
 
 def exp_grid_check(
-    sets: Sequence[str], base: str = "main", prefix: str = "grid", cwd: str | Path = "."
+    sets: Sequence[str], base: str = DEFAULT_BASE, prefix: str = "grid", cwd: str | Path = "."
 ) -> list[tuple[str, list[str]]]:
     """Check every grid point against the repository (as ``exp_grid`` would) and return them as
     (name, ["key=value", ...]); nothing is created (a workflow's matrix, for instance)."""
-    from graft.experiments import branches as experiments
+    from graft.experiments.plan import make_plan
 
     points = exp_grid_points(sets, prefix)
-    experiments.make_plan(cwd, points, base, run=False)
+    make_plan(cwd, points, base, run=False)
     return [(name, [f"{a.key}={a.raw}" for a in assignments]) for name, assignments in points]
 
 
 def exp_grid(
     sets: Sequence[str],
     jobs: int = 2,
-    base: str = "main",
+    base: str = DEFAULT_BASE,
     prefix: str = "grid",
     run: bool = True,
     cwd: str | Path = ".",
@@ -220,31 +205,9 @@ def exp_grid(
     outcome per point, in grid order. ``planned(specs, how)`` is called before the first runs.
     """
     from graft.experiments import batch
-    from graft.experiments import branches as experiments
-    from graft.experiments.executors import check_address, open_executor
 
-    if jobs < 1:
-        from graft.core.errors import UsageError
-
-        raise UsageError(f"-j/--jobs must be at least 1 (got {jobs})")
-    if cluster is not None:
-        check_address(cluster)
-    plan = experiments.make_plan(
-        cwd,
-        exp_grid_points(sets, prefix),
-        base,
-        run,
-        push=False,
-        cluster=cluster is not None,
-        git_remote=git_remote,
-    )
-    executor = open_executor(plan, jobs, cluster)
-    try:
-        if planned is not None:
-            planned(plan.specs, executor.description)
-        return batch.run_many(plan, jobs, progress, executor=executor)
-    finally:
-        executor.close()
+    points = exp_grid_points(sets, prefix)
+    return batch.run_experiments(cwd, points, base, run, jobs, cluster, git_remote, progress, planned)
 
 
 def exp_search(
@@ -258,7 +221,7 @@ def exp_search(
     git_remote: str | None = None,
     storage: str | None = None,
     keep: int = 3,
-    base: str = "main",
+    base: str = DEFAULT_BASE,
     cwd: str | Path = ".",
     progress: Callable[[TrialEvent], None] | None = None,
     planned: Callable[[str, int, int, str], None] | None = None,
@@ -293,11 +256,11 @@ def exp_search_show(name: str, storage: str | None = None, cwd: str | Path = "."
     return search.show(cwd, name, storage)
 
 
-def exp_list(cwd: str | Path = ".", main: str = "main") -> list[Info]:
+def exp_list(cwd: str | Path = ".", main: str = DEFAULT_BASE) -> list[Info]:
     """Experiment branches (``exp/*``) with base, ahead/behind, stale flags and headline metrics."""
-    from graft.experiments import branches as experiments
+    from graft.experiments.listing import list_experiments
 
-    return experiments.list_experiments(cwd, main)
+    return list_experiments(cwd, main)
 
 
 def exp_prune(
@@ -308,7 +271,7 @@ def exp_prune(
     remote: str | None = None,
     force: bool = False,
     dry_run: bool = True,
-    main: str = "main",
+    main: str = DEFAULT_BASE,
 ) -> PruneResult:
     """Delete merged or losing ``exp/*`` branches (locally, and on ``remote`` when given), each
     archived first as ``refs/graft/archive/exp/NAME``; a dry run (the default) changes nothing."""
@@ -377,7 +340,7 @@ def serve_openapi(package: Path) -> str:
 def diff(
     root: Path,
     revisions: list[str] | None = None,
-    base: str = "main",
+    base: str = DEFAULT_BASE,
     all_experiments: bool = False,
     only_changed: bool = False,
     sort: str | None = None,
@@ -395,7 +358,7 @@ def diff(
 
 def report(
     root: Path,
-    base: str = "main",
+    base: str = DEFAULT_BASE,
     head: str = "HEAD",
     also: list[str] | None = None,
     all_experiments: bool = False,
@@ -433,7 +396,7 @@ def report(
 
 def next_version(root: Path, bump: str = "auto") -> NextVersion:
     """The version the next release of HEAD gets (GTO tag ``<model>@vX.Y.Z``) and why."""
-    from graft.release.versions import next_version as plan
+    from graft.release.bump import next_version as plan
 
     return plan(Path(root), bump)
 
@@ -457,7 +420,7 @@ def release(
 def models(root: Path, model: str | None = None, include_inactive: bool = False) -> list[ModelVersion]:
     """Released versions (GTO tags), highest first, with their stages and headline metrics; with
     ``include_inactive`` also deregistered versions and deprecated models (``status`` says which)."""
-    from graft.release.versions import model_versions
+    from graft.release.releases import model_versions
 
     return model_versions(Path(root), model, include_inactive)
 

@@ -35,7 +35,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 
-from graft.core.limits import Limit
+from graft.core.limits import JOBS, Limit
 from graft.core.progress import SILENT, Reporter
 
 if TYPE_CHECKING:
@@ -84,6 +84,52 @@ def add_offline(parser: argparse.ArgumentParser) -> None:
         "--offline",
         action="store_true",
         help="never fetch DVC-cached results from the DVC remote (read the local cache only)",
+    )
+
+
+def add_base(parser: argparse.ArgumentParser, purpose: str, required: bool = False) -> None:
+    """``--base REV``: the revision ``purpose`` (e.g. "to branch from"); default the project's
+    default base (:data:`graft.project.DEFAULT_BASE`) unless ``required``."""
+    from graft.project import DEFAULT_BASE
+
+    if required:
+        parser.add_argument("--base", required=True, metavar="REV", help=f"revision {purpose}")
+    else:
+        parser.add_argument(
+            "--base",
+            default=DEFAULT_BASE,
+            metavar="REV",
+            help=f"revision {purpose} (default: {DEFAULT_BASE})",
+        )
+
+
+def add_main(parser: argparse.ArgumentParser, purpose: str) -> None:
+    """``--main REV``: the branch ``purpose`` (default: the project's default base)."""
+    from graft.project import DEFAULT_BASE
+
+    parser.add_argument(
+        "--main", default=DEFAULT_BASE, metavar="REV", help=f"the branch {purpose} (default: {DEFAULT_BASE})"
+    )
+
+
+def add_jobs(parser: argparse.ArgumentParser, what: str) -> None:
+    """``-j/--jobs N``: how many ``what`` run at once here (1 to :data:`graft.core.limits.JOBS`)."""
+    parser.add_argument(
+        "-j", "--jobs", type=whole(1, JOBS), default=2, help=f"{what} run at once (default: 2)"
+    )
+
+
+def add_cluster(parser: argparse.ArgumentParser) -> None:
+    """``--cluster ADDRESS`` and ``--git-remote URL``: run on a Dask cluster instead of here."""
+    parser.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run on a Dask cluster: tcp://HOST:PORT of a scheduler, or local:N worker processes",
+    )
+    parser.add_argument(
+        "--git-remote",
+        metavar="URL",
+        help="Git remote the workers clone from and push to (a URL or remote name; default: origin)",
     )
 
 

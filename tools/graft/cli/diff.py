@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 
 from graft import api
-from graft.cli.common import Ui, add_offline
+from graft.cli.common import Ui, add_base, add_format, add_offline
 from graft.compare.formats import FORMATS, render
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("revisions", nargs="*", metavar="REV", help="revisions to compare (default: HEAD)")
     parser.add_argument("--all", dest="all_experiments", action="store_true", help="every exp/* branch")
-    parser.add_argument("--base", default="main", help="the revision deltas are taken against (main)")
-    parser.add_argument("--format", choices=FORMATS, default="table", help="output format (table)")
+    add_base(parser, "deltas are taken against")
+    add_format(parser, FORMATS)
     parser.add_argument("--sort", metavar="METRIC", help="order revisions best-first by this metric")
     parser.add_argument("--only-changed", action="store_true", help="hide rows equal in every revision")
     add_offline(parser)

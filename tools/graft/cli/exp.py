@@ -4,8 +4,7 @@
 and ``--git-remote URL``; without them experiments run here. ``search show NAME`` lists a
 study; ``prune`` lives in :mod:`graft.cli.exp_prune`. JSON shapes: schemas/exp-new.json,
 exp-grid.json (``--dry-run``: the checked points), exp-search.json (a search's result, or
-``search show``'s trials), exp-list.json. A missing optional extra (dask/distributed for
-``--cluster``, optuna for ``search``, dvc-s3 on a worker for an S3 remote) is one line naming it.
+``search show``'s trials), exp-list.json. A missing optional extra is one line naming it.
 """
 
 from __future__ import annotations
@@ -15,17 +14,39 @@ from pathlib import Path
 from typing import Any
 
 from graft import api
-from graft.cli.common import SEED_MAX, Ui, add_format, add_offline, common_parent, whole
+from graft.cli.common import (
+    SEED_MAX,
+    Ui,
+    add_base,
+    add_cluster,
+    add_format,
+    add_jobs,
+    add_main,
+    add_offline,
+    common_parent,
+    whole,
+)
 from graft.core import limits
 from graft.core.errors import GraftError, UsageError
 from graft.core.texttable import align_rows
+from graft.project.paths import SEARCH_DIR
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="exp_command", metavar="SUBCOMMAND")
     sub.required = True
     common = [common_parent()]
+    _register_new(sub, common)
+    _register_grid(sub, common)
+    _register_search(sub, common)
+    _register_list(sub, common)
 
+    from graft.cli import exp_prune
+
+    exp_prune.register(sub, common)
+
+
+def _register_new(sub: Any, common: list[argparse.ArgumentParser]) -> None:
     new = sub.add_parser(
         "new", parents=common, help="create exp/NAME from a base with params overrides and run it"
     )
@@ -39,13 +60,15 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="override a params value: KEY in params.yaml, FILE:KEY in another params file a stage "
         "declares (YAML syntax, same type as the current value); repeatable",
     )
-    new.add_argument("--base", default="main", metavar="REV", help="revision to branch from (default: main)")
+    add_base(new, "to branch from")
     new.add_argument("--no-run", action="store_true", help="commit only the params files; no dvc repro")
     new.add_argument("--push", action="store_true", help="push the branch to origin and the data to DVC")
-    _cluster_options(new)
+    add_cluster(new)
     add_format(new)
     new.set_defaults(handler=run_new)
 
+
+def _register_grid(sub: Any, common: list[argparse.ArgumentParser]) -> None:
     grid = sub.add_parser(
         "grid", parents=common, help="one experiment per point of a parameter grid, run in parallel"
     )
@@ -57,10 +80,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         metavar="SECTION.KEY=V1,V2,...",
         help="an axis of the grid; repeatable (the grid is their cartesian product)",
     )
-    grid.add_argument(
-        "-j", "--jobs", type=whole(1, limits.JOBS), default=2, help="experiments run at once (default: 2)"
-    )
-    grid.add_argument("--base", default="main", metavar="REV", help="revision to branch from (default: main)")
+    add_jobs(grid, "experiments")
+    add_base(grid, "to branch from")
     grid.add_argument("--prefix", default="grid", metavar="NAME", help="branch name prefix (default: grid)")
     grid.add_argument("--no-run", action="store_true", help="commit only the params files on each branch")
     grid.add_argument(
@@ -68,10 +89,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="check every point and print them (name and --set values); create nothing",
     )
-    _cluster_options(grid)
+    add_cluster(grid)
     add_format(grid)
     grid.set_defaults(handler=run_grid)
 
+
+def _register_search(sub: Any, common: list[argparse.ArgumentParser]) -> None:
     search = sub.add_parser(
         "search",
         parents=common,
@@ -95,46 +118,27 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     search.add_argument("--space", type=Path, metavar="FILE", help="search space YAML (KEY: SPEC per line)")
     search.add_argument("--seed", type=whole(0, SEED_MAX), default=0, help="TPE sampler seed (default: 0)")
-    search.add_argument(
-        "-j", "--jobs", type=whole(1, limits.JOBS), default=2, help="trials run at once here (default: 2)"
-    )
+    add_jobs(search, "trials")
     search.add_argument(
         "--keep", type=whole(0, limits.TRIALS), default=3, help="best trials made exp/ branches (default: 3)"
     )
+    add_base(search, "to search from")
     search.add_argument(
-        "--base", default="main", metavar="REV", help="revision to search from (default: main)"
+        "--storage", metavar="URL", help=f"Optuna storage URL (default: sqlite {SEARCH_DIR}/NAME.db)"
     )
-    search.add_argument(
-        "--storage", metavar="URL", help="Optuna storage URL (default: sqlite .graft/search/NAME.db)"
-    )
-    _cluster_options(search)
+    add_cluster(search)
     add_format(search)
     search.set_defaults(handler=run_search)
 
+
+def _register_list(sub: Any, common: list[argparse.ArgumentParser]) -> None:
     lst = sub.add_parser(
         "list", parents=common, help="experiment branches with base, staleness and headline metrics"
     )
-    lst.add_argument("--main", default="main", metavar="REV", help="branch to compare with (default: main)")
+    add_main(lst, "to compare with")
     add_format(lst)
     add_offline(lst)
     lst.set_defaults(handler=run_list)
-
-    from graft.cli import exp_prune
-
-    exp_prune.register(sub, common)
-
-
-def _cluster_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--cluster",
-        metavar="ADDRESS",
-        help="run on a Dask cluster: tcp://HOST:PORT of a scheduler, or local:N worker processes",
-    )
-    parser.add_argument(
-        "--git-remote",
-        metavar="URL",
-        help="Git remote the workers clone from and push to (a URL or remote name; default: origin)",
-    )
 
 
 # --- exp new --------------------------------------------------------------------------------

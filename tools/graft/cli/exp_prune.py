@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from graft import api
-from graft.cli.common import Ui, add_format, duration
+from graft.cli.common import Ui, add_format, add_main, duration
 from graft.core.errors import GraftError
 from graft.core.texttable import align_rows
 
@@ -36,9 +36,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         default=True,
         help="only list what would be deleted (the default); --no-dry-run deletes",
     )
-    prune.add_argument(
-        "--main", default="main", metavar="REV", help="the branch merges go to (default: main)"
-    )
+    add_main(prune, "merges go to")
     add_format(prune)
     prune.set_defaults(handler=run)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from graft import api
 from graft.cli.common import Ui, add_format
+from graft.project.paths import PACKAGES_DIR
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +20,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--stage", help="the version in this stage")
     parser.add_argument("--version", dest="model_version", metavar="vX.Y.Z", help="this version")
-    parser.add_argument("--out", type=Path, help="folder for the package (default: .graft/packages/)")
+    parser.add_argument("--out", type=Path, help=f"folder for the package (default: {PACKAGES_DIR}/)")
     parser.add_argument(
         "--missing-ok",
         action="store_true",

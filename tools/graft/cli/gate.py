@@ -10,13 +10,13 @@ import argparse
 from typing import Any
 
 from graft import api
-from graft.cli.common import Ui, add_format, add_offline
+from graft.cli.common import Ui, add_base, add_format, add_offline
 from graft.core.errors import CheckFailed
 from graft.core.texttable import align_rows
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--base", required=True, metavar="REV", help="revision to compare against")
+    add_base(parser, "to compare against", required=True)
     head = parser.add_mutually_exclusive_group()
     head.add_argument("--head", default="HEAD", metavar="REV", help="revision under test (default: HEAD)")
     head.add_argument(

@@ -47,7 +47,7 @@ def to_json(versions: list[Any]) -> list[dict[str, Any]]:
 
 def run(args: argparse.Namespace, ui: Ui) -> int:
     from graft.core.texttable import format_table
-    from graft.release.versions import headline_columns
+    from graft.release.releases import headline_columns
 
     versions = api.models(ui.root, args.model, args.include_inactive)
     if args.stage:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from graft import api
-from graft.cli.common import SEED_MAX, Ui, add_format, add_offline, whole
+from graft.cli.common import SEED_MAX, Ui, add_base, add_format, add_offline, whole
 from graft.core import limits
 from graft.core.fsio import atomic_write_text
 
@@ -37,7 +37,7 @@ JSON_KEYS = (
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--base", default="main", help="the reference revision (main)")
+    add_base(parser, "the report compares against")
     parser.add_argument("--head", default="HEAD", help="the revision under review (HEAD)")
     parser.add_argument("--also", nargs="+", default=[], metavar="REV", help="more revisions to rank")
     parser.add_argument("--all", dest="all_experiments", action="store_true", help="rank every exp/* branch")

@@ -9,6 +9,7 @@ from graft import api
 from graft.cli import modelref
 from graft.cli.common import PORT_MAX, Ui, whole
 from graft.core import limits
+from graft.project.paths import COMPILED_DIR
 from graft.serving import DEFAULT_LOG_DURABILITY, LOG_DURABILITIES
 
 EXTRA = "serve"
@@ -56,8 +57,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--compile-cache",
         type=Path,
-        default=Path(".graft/compiled"),
-        help="where compiled models are kept, by SHA-256 (default .graft/compiled)",
+        default=Path(COMPILED_DIR),
+        help=f"where compiled models are kept, by SHA-256 (default {COMPILED_DIR})",
     )
     parser.add_argument(
         "--allow-origin",

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 from graft.core.errors import UsageError
+from graft.project import DEFAULT_BASE
 
 if TYPE_CHECKING:
     import pygit2
@@ -173,7 +174,7 @@ def revision_names(
 def compare_revisions(
     root: str | Path,
     revisions: Sequence[str] = (),
-    base: str = "main",
+    base: str = DEFAULT_BASE,
     all_experiments: bool = False,
     only_changed: bool = False,
     sort: str | None = None,

@@ -75,11 +75,8 @@ def threshold_check(metric: str, bound: Bound, base: float | None, head: float |
 
     if head is None:
         return make(False, "missing at head")
-    if bound.min is not None and head < bound.min:
-        return make(False, f"below the minimum {bound.min:.6g}")
-    if bound.max is not None and head > bound.max:
-        return make(False, f"above the maximum {bound.max:.6g}")
-    return make(True, "within bounds")
+    failure = bound.violation(head)
+    return make(failure is None, failure or "within bounds")
 
 
 def evaluate(

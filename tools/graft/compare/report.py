@@ -41,6 +41,7 @@ from graft.compare.diff import (
 from graft.compare.gate import committed_metrics, describe_failure, evaluate
 from graft.compare.predictions import class_names
 from graft.core.errors import UsageError
+from graft.project import DEFAULT_BASE
 from graft.project.lock import flatten
 
 if TYPE_CHECKING:
@@ -414,7 +415,7 @@ def task_charts(settings: Settings, base: Scored | None, head: Scored | None) ->
 
 def build_context(
     root: str | Path,
-    base: str = "main",
+    base: str = DEFAULT_BASE,
     head: str = "HEAD",
     also: Sequence[str] = (),
     all_experiments: bool = False,
@@ -479,7 +480,7 @@ def render(context: Mapping[str, Any]) -> str:
 
 def make_report(
     root: str | Path,
-    base: str = "main",
+    base: str = DEFAULT_BASE,
     head: str = "HEAD",
     also: Sequence[str] = (),
     all_experiments: bool = False,

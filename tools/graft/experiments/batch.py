@@ -1,33 +1,111 @@
 """A batch of experiments: plan -> run on an executor -> collect.
 
-:func:`run_many` runs every spec of a :class:`~graft.experiments.branches.Plan` on an executor
+:func:`run_many` runs every spec of a :class:`~graft.experiments.model.Plan` on an executor
 (threads here, or a Dask cluster: :mod:`graft.experiments.executors`), reports progress as each
 one starts and ends, saves the logs of failed runs under ``.graft/logs/`` and, for a cluster,
-fetches the branches the workers pushed. Layering: branches (result types, one run) <-
+fetches the branches the workers pushed. :func:`executing` opens and closes the executor of a
+plan; :func:`run_experiments` (``exp grid``) and :func:`new_experiment` (``exp new``) are the
+whole flow -- every check, the plan, the executor, the run -- and ``exp search`` runs its
+trials on :func:`executing`'s executor. Layering: branches (result types, one run) <-
 executors <- batch <- the verbs (api, search).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from graft.core import gitrepo
 from graft.core.errors import GitError
 from graft.core.fsio import atomic_write_text
-from graft.experiments.branches import (
-    LOGS_DIR,
+from graft.core.progress import SILENT, Reporter
+from graft.experiments.build import log_path, run_one
+from graft.experiments.executors import Executor, LocalExecutor, check_address, check_jobs, open_executor
+from graft.experiments.model import (
+    ExperimentFailed,
     Job,
     Outcome,
     Plan,
     Progress,
     ProgressCallback,
-    jobs_of,
-    log_path,
+    Result,
+    Spec,
 )
-from graft.experiments.executors import Executor, LocalExecutor
+from graft.experiments.overrides import Assignment
+from graft.experiments.plan import jobs_of, make_plan
+from graft.project import DEFAULT_BASE
+from graft.project.paths import LOGS_DIR
+
+
+@contextlib.contextmanager
+def executing(plan: Plan, jobs: int = 2, cluster: str | None = None) -> Iterator[Executor]:
+    """The executor of ``plan`` (``jobs`` threads here, or the Dask ``cluster``), closed on exit."""
+    check_jobs(jobs)
+    executor = open_executor(plan, jobs, cluster)
+    try:
+        yield executor
+    finally:
+        executor.close()
+
+
+def run_experiments(
+    cwd: str | Path,
+    experiments: Sequence[tuple[str, Sequence[Assignment]]],
+    base: str = DEFAULT_BASE,
+    run: bool = True,
+    jobs: int = 2,
+    cluster: str | None = None,
+    git_remote: str | None = None,
+    progress: ProgressCallback | None = None,
+    planned: Callable[[Sequence[Spec], str], None] | None = None,
+) -> list[Outcome]:
+    """Check everything (jobs, cluster address, then every experiment against the repository),
+    then run the experiments ``jobs`` at a time here or on the ``cluster``; one outcome each,
+    in order (a failure does not stop the others). ``planned(specs, how)`` is called before
+    the first one runs."""
+    check_jobs(jobs)
+    if cluster is not None:
+        check_address(cluster)
+    plan = make_plan(
+        cwd, experiments, base, run, push=False, cluster=cluster is not None, git_remote=git_remote
+    )
+    with executing(plan, jobs, cluster) as executor:
+        if planned is not None:
+            planned(plan.specs, executor.description)
+        return run_many(plan, jobs, progress, executor=executor)
+
+
+def new_experiment(
+    cwd: str | Path,
+    name: str,
+    assignments: Sequence[Assignment],
+    base: str = DEFAULT_BASE,
+    run: bool = True,
+    push: bool = False,
+    cluster: str | None = None,
+    git_remote: str | None = None,
+    progress: Reporter = SILENT,
+) -> Result:
+    """One experiment: every check first, then built here (:func:`run_one`) or on a worker of the
+    ``cluster`` (its branch fetched back); a failed run raises :class:`ExperimentFailed`."""
+    if cluster is not None:
+        check_address(cluster)
+    plan = make_plan(
+        cwd, [(name, assignments)], base, run, push, cluster=cluster is not None, git_remote=git_remote
+    )
+    spec = plan.specs[0]
+    if cluster is None:
+        return run_one(plan, spec, progress=progress)
+    progress.step(f"{spec.branch}: connecting to the cluster {cluster}")
+    with executing(plan, 1, cluster) as executor:
+        progress.step(f"{spec.branch}: running on {executor.description}")
+        (outcome,) = run_many(plan, 1, executor=executor)
+    if outcome.result is None:
+        raise ExperimentFailed(outcome.error or "failed", outcome.log)
+    return outcome.result
 
 
 def run_many(

@@ -1,7 +1,7 @@
 """Executors: who runs the jobs of a plan. Threads on this machine, or a Dask cluster.
 
-Both take the same :class:`~graft.experiments.branches.Job` list and return one
-:class:`~graft.experiments.branches.Outcome` per job, in job order, calling ``started`` and
+Both take the same :class:`~graft.experiments.model.Job` list and return one
+:class:`~graft.experiments.model.Outcome` per job, in job order, calling ``started`` and
 ``finished`` as they go; :func:`graft.experiments.batch.run_many` is the one caller.
 
 * :class:`LocalExecutor`: ``jobs`` threads, each running :func:`branches.run_local` in the
@@ -26,22 +26,16 @@ from typing import Any, Protocol
 
 from graft.core import limits
 from graft.core.errors import GraftError, UsageError
-from graft.experiments.branches import (
-    GRAFT_DIR,
-    ExperimentFailed,
-    Job,
-    Outcome,
-    Plan,
-    run_local,
-    sweep_stale,
-)
+from graft.experiments.build import run_local, sweep_stale
+from graft.experiments.model import ExperimentFailed, Job, Outcome, Plan
+from graft.project.paths import CLUSTER_DIR
 
 Started = Callable[[int, Job], None]
 Finished = Callable[[int, Outcome], None]
 
 CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler
 WORKERS_TIMEOUT = 30.0  # seconds to wait for the first worker
-LOCAL_WORKERS_DIR = f"{GRAFT_DIR}/cluster"  # local:N workers keep their clone here
+LOCAL_WORKERS_DIR = CLUSTER_DIR  # local:N workers keep their clone here
 _LOCAL = re.compile(r"^local:(\d{1,9})$")
 _ADDRESS = re.compile(r"^(tcp|tls)://[^\s/:]+:\d+$")
 
@@ -54,12 +48,18 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
+def check_jobs(jobs: int) -> None:
+    """``-j/--jobs``: experiments (or trials) run at once here; at least 1 (the command line
+    also caps it at :data:`graft.core.limits.JOBS`)."""
+    if jobs < 1:
+        raise UsageError(f"-j/--jobs must be at least 1 (got {jobs})")
+
+
 class LocalExecutor:
     """Run jobs on ``jobs`` threads in the user's repository."""
 
     def __init__(self, plan: Plan, jobs: int = 2) -> None:
-        if jobs < 1:
-            raise UsageError(f"-j/--jobs must be at least 1 (got {jobs})")
+        check_jobs(jobs)
         self.plan = plan
         self.jobs = jobs
         self.lock = threading.Lock()

@@ -38,6 +38,7 @@ from graft.core import gitrepo
 from graft.core.errors import CheckFailed, GitError, UsageError
 from graft.core.timespec import parse_duration as parse
 from graft.experiments import names as names_
+from graft.project import DEFAULT_BASE
 
 
 class NotPruned(CheckFailed):
@@ -118,6 +119,31 @@ def _merged_into(repo: pygit2.Repository, sha: str, bases: list[pygit2.Commit]) 
     return any(base.id == oid or repo.descendant_of(base.id, oid) for base in bases)
 
 
+def _remote_branches(repo: pygit2.Repository, remote: str | None) -> dict[str, str]:
+    """The remote's experiment branches (as last fetched) and their tips."""
+    on_remote: dict[str, str] = {}
+    if remote is not None:
+        prefix = f"refs/remotes/{remote}/"
+        for ref in repo.references:
+            if ref.startswith(prefix + gitrepo.EXP_PREFIX):
+                on_remote[ref[len(prefix) :]] = str(repo.references[ref].resolve().target)
+    return on_remote
+
+
+def _chosen(names: Sequence[str], known: list[str], remote: str | None) -> list[str]:
+    """The branches named (each must exist here or on the remote), or every known one."""
+    if not names:
+        return known
+    chosen = [_branch_name(n) for n in names]
+    unknown = [b for b in chosen if b not in known]
+    if unknown:
+        where = f"here or on '{remote}'" if remote else "here (with --remote, the remote's too)"
+        raise GitError(
+            f"no experiment branch {', '.join(unknown)} {where}; branches: {', '.join(known) or 'none'}"
+        )
+    return list(dict.fromkeys(chosen))
+
+
 def plan(
     root: Path,
     names: Sequence[str] = (),
@@ -125,7 +151,7 @@ def plan(
     older_than: str | None = None,
     remote: str | None = None,
     force: bool = False,
-    main: str = "main",
+    main: str = DEFAULT_BASE,
     now: float | None = None,
 ) -> list[Candidate]:
     """What pruning would do with each chosen branch (nothing is changed; with ``remote``, the
@@ -142,24 +168,8 @@ def plan(
         gitrepo.git(root, "fetch", "--quiet", "--prune", remote)
         gitrepo.git(root, "fetch", "--quiet", remote, f"+{gitrepo.ARCHIVE_PREFIX}*:{gitrepo.ARCHIVE_PREFIX}*")
     local = {b: str(repo.lookup_branch(b).target) for b in gitrepo.branches(repo)}
-    on_remote: dict[str, str] = {}
-    if remote is not None:
-        prefix = f"refs/remotes/{remote}/"
-        for ref in repo.references:
-            if ref.startswith(prefix + gitrepo.EXP_PREFIX):
-                on_remote[ref[len(prefix) :]] = str(repo.references[ref].resolve().target)
-    known = sorted(set(local) | set(on_remote))
-    if names:
-        chosen = [_branch_name(n) for n in names]
-        unknown = [b for b in chosen if b not in known]
-        if unknown:
-            where = f"here or on '{remote}'" if remote else "here (with --remote, the remote's too)"
-            raise GitError(
-                f"no experiment branch {', '.join(unknown)} {where}; branches: {', '.join(known) or 'none'}"
-            )
-        chosen = list(dict.fromkeys(chosen))
-    else:
-        chosen = known
+    on_remote = _remote_branches(repo, remote)
+    chosen = _chosen(names, sorted(set(local) | set(on_remote)), remote)
     bases = [gitrepo.resolve(repo, main).commit]
     if remote is not None and f"refs/remotes/{remote}/{main}" in repo.references:
         bases.append(gitrepo.resolve(repo, f"refs/remotes/{remote}/{main}").commit)
@@ -209,7 +219,7 @@ def prune(
     remote: str | None = None,
     force: bool = False,
     dry_run: bool = True,
-    main: str = "main",
+    main: str = DEFAULT_BASE,
     now: float | None = None,
 ) -> PruneResult:
     """Archive, then delete, the branches :func:`plan` marks for deletion (see the module docstring)."""

@@ -51,8 +51,8 @@ from graft.experiments.batch import run_many
 from graft.experiments.overrides import Assignment
 from graft.experiments.paramfiles import BaseParams
 from graft.project import Project
+from graft.project.paths import SEARCH_DIR
 
-SEARCH_DIR = f"{branches.GRAFT_DIR}/search"
 DEFAULT_KEEP = 3
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _RANGE = re.compile(r"^(int|float):([^:]+?)\.\.([^:]+?)(?::(log))?$")
@@ -445,7 +445,7 @@ def run_search(
 ) -> SearchResult:
     """Run (or resume) search ``name`` until it holds ``trials`` trials; keep the best ``keep``."""
     from graft.core.extras import require
-    from graft.experiments.executors import check_address, open_executor
+    from graft.experiments.executors import check_address, check_jobs, open_executor
 
     check_study_name(name, trials)
     require("optuna", "graft exp search", "search")
@@ -455,8 +455,7 @@ def run_search(
         raise UsageError(f"--trials must be at least 1 (got {trials})")
     if keep < 0:
         raise UsageError(f"--keep must be 0 or more (got {keep})")
-    if jobs < 1:
-        raise UsageError(f"-j/--jobs must be at least 1 (got {jobs})")
+    check_jobs(jobs)
     repo, root = branches.project_root(cwd)
     project = Project(root)
     revision = gitrepo.resolve(project.repo, base)

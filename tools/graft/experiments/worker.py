@@ -38,15 +38,8 @@ from graft.core.worktree import (
     sweep_worktrees,
     temporary_worktree,
 )
-from graft.experiments.branches import (
-    Job,
-    Outcome,
-    build,
-    log_path,
-    push_branch,
-    result_of,
-    worker_name,
-)
+from graft.experiments.build import build, log_path, push_branch, result_of, worker_name
+from graft.experiments.model import Job, Outcome
 
 WORKER_DIR_VAR = "GRAFT_WORKER_DIR"
 

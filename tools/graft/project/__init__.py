@@ -20,6 +20,9 @@ from typing import TYPE_CHECKING
 
 from graft.core.errors import GitError
 
+DEFAULT_BASE = "main"
+"""The branch experiments start from and comparisons are made against unless ``--base`` says."""
+
 if TYPE_CHECKING:
     import pygit2
 

@@ -40,9 +40,10 @@ A value may be ``${key}``: the value at that dotted key of ``params.yaml``, as i
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -51,6 +52,8 @@ from graft.project.dvcfile import Pipeline
 
 SETTINGS_FILE = "graft.yaml"
 TaskType = Literal["binary", "multiclass", "regression"]
+TASK_TYPES: tuple[TaskType, ...] = get_args(TaskType)
+"""Every task type graft knows, in order (the one list: :data:`TaskType`)."""
 Direction = Literal["higher", "lower"]
 _REFERENCE = re.compile(r"^\$\{\s*([^}]+?)\s*\}$")
 # a model stage as GTO writes it in a tag (MODEL#STAGE#N): letters, digits, '-', '_', '/'
@@ -99,7 +102,17 @@ class MetricRule(_Model):
     """How far the head may be worse than the base before `graft gate` fails (in the metric's unit)."""
 
 
+def metric_number(value: Any) -> float | None:
+    """A metric's value as a number; None for a missing value, a bool, anything else that is not
+    an int or float, and NaN: none of these is ever within a bound."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        return None
+    return float(value)
+
+
 class Bound(_Model):
+    """An absolute bound on a metric (``gate.thresholds``): the one rule of what holds it."""
+
     min: float | None = None
     """The lowest value the gate accepts."""
     max: float | None = None
@@ -110,6 +123,17 @@ class Bound(_Model):
         if self.min is None and self.max is None:
             raise ValueError("needs 'min' and/or 'max'")
         return self
+
+    def violation(self, value: Any) -> str | None:
+        """Why ``value`` breaks the bound, or None when it holds it (see :func:`metric_number`)."""
+        number = metric_number(value)
+        if number is None:
+            return "missing" if value is None else f"not a number ({json.dumps(value)})"
+        if self.min is not None and number < self.min:
+            return f"below the minimum {self.min:.6g}"
+        if self.max is not None and number > self.max:
+            return f"above the maximum {self.max:.6g}"
+        return None
 
 
 class Task(_Model):

@@ -193,13 +193,6 @@ def _cached_differences(
     return out
 
 
-def holds(value: Any, low: float | None, high: float | None) -> bool:
-    """Whether ``value`` is a number within the bounds (a missing or non-numeric value is not)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    return (low is None or value >= low) and (high is None or value <= high)
-
-
 class MetricsMissing(GraftError):
     pass
 
@@ -218,10 +211,9 @@ def working_metrics(root: Path) -> dict[str, Any]:
         declared = view.settings.metrics.file or "none declared in dvc.yaml"
         raise MetricsMissing(f"no metrics yet (headline metrics file: {declared}): run `dvc repro`")
     bounds = view.settings.gate.thresholds
-    gate: bool | None = None
-    if bounds:
-        gate = True
-        for metric, bound in bounds.items():
-            if not holds(metrics.get(metric), bound.min, bound.max):
-                gate = False
+    gate = (
+        all(bound.violation(metrics.get(metric)) is None for metric, bound in bounds.items())
+        if bounds
+        else None
+    )
     return {"metrics": metrics, "gate": gate}

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from graft.core.errors import GraftError
 from graft.release.registry import ModelRef, artifact_state, parse_ref
+from graft.release.releases import Release, release_of
 from graft.release.store import LOCAL_DIR, file_sha256, open_store
-from graft.release.versions import Release, release_of
 
 CACHE_DIR = LOCAL_DIR
 

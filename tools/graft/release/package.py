@@ -26,50 +26,59 @@ commit's time as every mtime, gzip without a name or timestamp.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import re
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from graft import __version__
 from graft.core.fsio import atomic_write_bytes, dumps_json
-from graft.core.safeload import load, load_json
 from graft.release.archive import (
     MANIFEST,
     PACKAGE_FORMAT,
     PackageError,
-    compare_to_manifest,
     deterministic_targz,
-    extract,
-    folder_digests,
-    parse_manifest,
 )
+from graft.release.contents import (
+    CARD,
+    CODE_DIR,
+    FAIRNESS,
+    GENERATED,
+    METRICS,
+    PARAMS,
+    PREDICTIONS,
+    REFERENCE_ROWS,
+    REFERENCE_STATS,
+    SCHEMA,
+    SETTINGS,
+    contents_sha256,
+    md5_bytes,
+    sha256_bytes,
+    spec_of,
+)
+from graft.release.loaded import LoadedPackage, load_package, verify_folder
+from graft.release.tags import is_semver
+
+__all__ = [
+    "MANIFEST",
+    "REFERENCE_ROWS",
+    "LoadedPackage",
+    "PackageError",
+    "PackageResult",
+    "contents_sha256",
+    "load_package",
+    "package",
+    "sha256_bytes",
+    "verify_folder",
+]
 
 if TYPE_CHECKING:
     from graft.project import Project
     from graft.project.settings import Settings
     from graft.project.view import View
     from graft.release.adapter import Adapter
-
-CODE_DIR = "code"
-SCHEMA = "schema.json"
-SETTINGS = "settings.json"
-PARAMS = "params.yaml"
-METRICS = "metrics.json"
-FAIRNESS = "fairness.json"
-PREDICTIONS = "test_predictions"
-REFERENCE_ROWS = "reference.parquet"
-REFERENCE_STATS = "reference.json"
-CARD = "MODEL_CARD.md"
-GENERATED = frozenset({MANIFEST, SCHEMA, SETTINGS, REFERENCE_ROWS, REFERENCE_STATS, CARD})
-VERSION_RE = re.compile(r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]+)?$")
 
 
 @dataclass(frozen=True)
@@ -81,34 +90,6 @@ class PackageResult:
     files: dict[str, str]
     flavour: dict[str, Any] = field(default_factory=dict)
     prediction_check: dict[str, Any] = field(default_factory=dict)
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def contents_sha256(files: Mapping[str, str]) -> str:
-    """The digest of what a package holds apart from its name: the SHA-256 of every file (as the
-    manifest lists them) but the model card, which names the version and commit. Two packages
-    with equal digests serve and monitor alike (the input schema is one of the files)."""
-    kept = {name: digest for name, digest in files.items() if name != CARD}
-    return sha256_bytes(dumps_json(kept).encode())
-
-
-def md5_bytes(data: bytes) -> str:
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()
-
-
-def parse_file(name: str, data: bytes) -> Any:
-    """A package data file as the adapter's ``spec`` holds it: JSON/YAML parsed, else bytes."""
-    import yaml
-
-    try:
-        if name.endswith((".json", ".yaml", ".yml")):
-            return load(data, name)
-    except (ValueError, yaml.YAMLError) as exc:  # ValueError covers JSON and UTF-8 errors
-        raise PackageError(f"{name}: cannot be parsed ({exc.__class__.__name__})") from None
-    return data
 
 
 # --- what goes in ----------------------------------------------------------------------------
@@ -193,16 +174,6 @@ def committed_code(project: Project, view: View, commit: str, allow_dirty: bool)
     return files
 
 
-def spec_of(settings: Settings, files: Mapping[str, bytes]) -> dict[str, Any]:
-    """The adapter's ``spec``: each ``package.files`` entry and params.yaml, parsed."""
-    names = [*settings.package.files, PARAMS]
-    out: dict[str, Any] = {}
-    for name in names:
-        if name in files:
-            out[name] = parse_file(name, files[name])
-    return out
-
-
 def check_encoding(adapter: Adapter, schema: Mapping[str, Any], spec: Mapping[str, Any]) -> int | None:
     """Encode zero records: the adapter, its spec and the schema fit together. The feature count
     (None when the adapter returns no matrix: texts, a dict of inputs)."""
@@ -257,18 +228,11 @@ def build_files(
     from graft.release.adapter import load
     from graft.release.artifact import code_paths, model_artifact
     from graft.release.modelcheck import check_model
-    from graft.release.reference import reference_rows, reference_stats
 
     settings = view.settings
     artifact = model_artifact(view)
     copied = copied_files(view)
-    reference = settings.package.reference
-    needed = list(copied.values())
-    if reference is not None:
-        needed += [reference.path] + ([reference.rows_from] if reference.rows_from else [])
-    if settings.predictions.inputs is not None:
-        needed.append(settings.predictions.inputs)
-    outputs = read_outputs(view, needed, artifact.path)
+    outputs = read_outputs(view, _needed(settings, list(copied.values())), artifact.path)
     files = {package_name: outputs[path] for package_name, path in copied.items()}
 
     code = committed_code(project, view, commit, allow_dirty)
@@ -290,15 +254,7 @@ def build_files(
     files[SCHEMA] = dumps_json(schema).encode()
     files[SETTINGS] = dumps_json(settings.model_dump(mode="json")).encode()
 
-    stats: dict[str, Any] | None = None
-    if reference is not None:
-        rows = reference_rows(reference, schema, outputs.get, view.source.where)
-        buffer = io.BytesIO()
-        rows.to_parquet(buffer, index=False, compression="zstd", engine="pyarrow")
-        files[REFERENCE_ROWS] = buffer.getvalue()
-        stats = reference_stats(rows, schema, predictions, settings)
-        files[REFERENCE_STATS] = dumps_json(stats).encode()
-
+    stats = _reference_files(files, view, schema, outputs, predictions)
     metrics = view.headline_metrics() or {}
     lock = view.lock
     lineage = {
@@ -337,10 +293,41 @@ def build_files(
         "adapter": f"{CODE_DIR}/{entry}",
         "lineage": lineage,
         "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool))},
-        "files": {n: sha256_bytes(b) for n, b in sorted(files.items())},
     }
-    files[MANIFEST] = dumps_json(manifest).encode()
+    files[MANIFEST] = dumps_json(
+        {**manifest, "files": {n: sha256_bytes(b) for n, b in sorted(files.items())}}
+    ).encode()
     return files
+
+
+def _needed(settings: Settings, copied: list[str]) -> list[str]:
+    """Every pipeline output the package reads: the copied files, the reference's and the
+    predictions' inputs."""
+    reference = settings.package.reference
+    if reference is not None:
+        copied += [reference.path] + ([reference.rows_from] if reference.rows_from else [])
+    if settings.predictions.inputs is not None:
+        copied.append(settings.predictions.inputs)
+    return copied
+
+
+def _reference_files(
+    files: dict[str, bytes], view: View, schema: dict[str, Any], outputs: dict[str, bytes], predictions: Any
+) -> dict[str, Any] | None:
+    """The reference rows (parquet) and their statistics, added to ``files`` when the settings
+    name a reference (``package.reference``); the statistics, or None."""
+    from graft.release.reference import reference_rows, reference_stats
+
+    reference = view.settings.package.reference
+    if reference is None:
+        return None
+    rows = reference_rows(reference, schema, outputs.get, view.source.where)
+    buffer = io.BytesIO()
+    rows.to_parquet(buffer, index=False, compression="zstd", engine="pyarrow")
+    files[REFERENCE_ROWS] = buffer.getvalue()
+    stats = reference_stats(rows, schema, predictions, view.settings)
+    files[REFERENCE_STATS] = dumps_json(stats).encode()
+    return stats
 
 
 def package(
@@ -355,7 +342,7 @@ def package(
     name = release_name(view)
     commit, commit_time, dirty = head_commit(project, allow_dirty)
     version = version or f"0.0.0+g{commit[:8]}"
-    if not VERSION_RE.match(version):
+    if not is_semver(version):
         raise PackageError(f"version '{version}' is not of the form X.Y.Z (semantic versioning)")
     files = build_files(project, view, name, version, commit, dirty, allow_dirty)
     folder = f"{name}-{version}"
@@ -366,146 +353,3 @@ def package(
         path, name, version, sha256_bytes(archive), manifest["files"], manifest["flavour"],
         manifest["prediction_check"],
     )  # fmt: skip
-
-
-# --- reading a package back ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LoadedPackage:
-    """A verified package folder and what its files say."""
-
-    root: Path
-    manifest: dict[str, Any]
-
-    def path(self, name: str) -> Path:
-        return self.root / name
-
-    def read(self, name: str) -> bytes:
-        return self.path(name).read_bytes()
-
-    def json(self, name: str) -> Any:
-        """A JSON file of the package, parsed within the document limits (errors name it)."""
-        return load_json(self.read(name), f"{self.label}: {name}")
-
-    @property
-    def name(self) -> str:
-        return str(self.manifest.get("model", "model"))
-
-    @property
-    def version(self) -> str:
-        return str(self.manifest.get("version", "0.0.0"))
-
-    @property
-    def label(self) -> str:
-        return f"{self.name}-{self.version}"
-
-    @cached_property
-    def settings(self) -> Settings:
-        """The project's graft settings as packaged (task, predictions, monitor thresholds)."""
-        from pydantic import ValidationError
-
-        from graft.project.settings import Settings
-
-        try:
-            return Settings.model_validate(self.json(SETTINGS))
-        except (ValidationError, ValueError, OSError) as exc:
-            raise PackageError(f"{self.label}: {SETTINGS} is unreadable ({exc.__class__.__name__})") from None
-
-    @property
-    def model_file(self) -> Path:
-        return self.path(str(self.manifest["model_file"]))
-
-    @property
-    def schema(self) -> dict[str, Any]:
-        return dict(self.json(SCHEMA))
-
-    def code(self) -> dict[str, bytes]:
-        """The shipped serving code: project path -> bytes, each checked against the manifest."""
-        prefix = f"{CODE_DIR}/"
-        out: dict[str, bytes] = {}
-        for name, digest in self.manifest["files"].items():
-            if name.startswith(prefix):
-                data = self.read(name)
-                if sha256_bytes(data) != digest:
-                    raise PackageError(
-                        f"{self.label}: file '{name}' does not match its SHA-256 in the manifest"
-                    )
-                out[name.removeprefix(prefix)] = data
-        return out
-
-    def adapter(self) -> Adapter:
-        """The shipped serving adapter, loaded from the package's own code (never from the environment)."""
-        from graft.release.adapter import load
-
-        entry = str(self.manifest["adapter"]).removeprefix(f"{CODE_DIR}/")
-        return load(self.code(), entry, f"package {self.label}")
-
-    def spec(self) -> dict[str, Any]:
-        """The adapter's ``spec``: the package's data files parsed."""
-        files = {
-            n: self.read(n) for n in [*self.settings.package.files, PARAMS] if n in self.manifest["files"]
-        }
-        return spec_of(self.settings, files)
-
-    def predictions_file(self) -> Path | None:
-        found = [n for n in self.manifest["files"] if PurePosixPath(n).stem == PREDICTIONS]
-        return self.path(found[0]) if found else None
-
-    def reference_scores(self) -> Any:
-        """The committed test predictions' scores (1-D, or 2-D per class), as settings describe them."""
-        import numpy as np
-
-        from graft.release.reference import read_table
-
-        path = self.predictions_file()
-        if path is None:
-            return None
-        score = self.settings.predictions.score
-        columns = [score] if isinstance(score, str) else list(score)
-        table = read_table(path.read_bytes(), str(path), columns)
-        return (
-            table[score].to_numpy()
-            if isinstance(score, str)
-            else np.column_stack([table[c] for c in columns])
-        )
-
-
-def verify_folder(folder: Path) -> dict[str, Any]:
-    """Check every file of an extracted package folder against its manifest; an extra, missing
-    or altered file, a link or a special file is refused by name."""
-    manifest_path = folder / MANIFEST
-    if not manifest_path.is_file() or manifest_path.is_symlink():
-        raise PackageError(f"{folder}: no {MANIFEST} (not a graft package)")
-    manifest = parse_manifest(manifest_path.read_bytes(), str(manifest_path))
-    digests = folder_digests(folder)
-    digests.pop(MANIFEST, None)
-    compare_to_manifest(str(folder), manifest, digests)
-    return manifest
-
-
-def load_package(path: Path, workdir: Path | None = None) -> LoadedPackage:
-    """Open a package (archive or extracted folder) after verifying it against its manifest; an
-    archive is checked member by member before anything is extracted (graft.release.archive)."""
-    path = Path(path)
-    if not path.exists():
-        raise PackageError(f"{path}: no such package")
-    if path.is_dir() and not (path / MANIFEST).is_file():
-        archives = sorted(path.glob("*.tar.gz"))
-        if len(archives) != 1:
-            raise PackageError(
-                f"{path}: expected a package folder or a folder with one .tar.gz, found {len(archives)}"
-            )
-        path = archives[0]
-    if path.is_dir():
-        return LoadedPackage(path, verify_folder(path))
-    if workdir is not None:
-        extracted = extract(path, Path(workdir))
-        return LoadedPackage(extracted.root, extracted.manifest)
-    temporary = Path(tempfile.mkdtemp(prefix="graft-package-"))
-    try:
-        extracted = extract(path, temporary)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
-    return LoadedPackage(extracted.root, extracted.manifest)

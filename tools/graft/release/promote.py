@@ -27,15 +27,14 @@ import pygit2
 from graft.core import gitrepo
 from graft.core.errors import GraftError, UsageError
 from graft.release.registry import (
-    TAGS_PREFIX,
     ArtifactState,
     ModelRef,
     VersionState,
-    artifact_in_tag,
     artifact_state,
     next_counter,
     parse_ref,
 )
+from graft.release.tags import TAGS_PREFIX, stage_tag
 
 
 class PromoteError(GraftError):
@@ -121,7 +120,7 @@ def promote(
     """Assign ``stage`` to the version ``ref_text``/``version`` names (see the module docstring)."""
     from graft.project import Project
     from graft.release.artifact import release_name
-    from graft.release.versions import ensure_pushed, signature
+    from graft.release.tagging import ensure_pushed, signature
 
     project = Project.find(root)
     view = project.work()
@@ -143,7 +142,7 @@ def promote(
         tag = state_tag(target, stage)
         pushed = ensure_pushed(project.root, tag, remote) if push else False
         return PromoteResult(model, target.version, stage, tag, False, pushed, None)
-    tag = f"{artifact_in_tag(model)}#{stage}#{next_counter(repo, model)}"
+    tag = stage_tag(model, stage, next_counter(repo, model))
     if f"{TAGS_PREFIX}{tag}" in repo.references:  # cannot happen with GTO's counter; never overwrite
         raise PromoteError(f"tag '{tag}' already exists")
     text = message or assignment_message(model, stage, target.version)

@@ -38,128 +38,38 @@ order is then the order in which it happened to list the tags.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from enum import Enum
-from functools import total_ordering
 
 import pygit2
 
-from graft.core.errors import GraftError
-
-TAGS_PREFIX = "refs/tags/"
-SEPARATOR_IN_NAME = ":"
-SEPARATOR_IN_TAG = "="
-_DIRNAME = r"[a-zA-Z0-9-_./]+"
-_NAME = r"[a-zA-Z0-9]([a-zA-Z0-9-/_]*[a-zA-Z0-9])?"
-_SEMVER = (
-    r"(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
-    r"(?:-(?P<prerelease>(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)"
-    r"(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(?:\+(?P<buildmetadata>[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?"
-)
-_FULLNAME_IN_TAG = f"(?P<dirname>{_DIRNAME}{SEPARATOR_IN_TAG})?(?P<name>{_NAME})"
-TAG_RE = re.compile(
-    f"^(?P<artifact>{_FULLNAME_IN_TAG})"
-    f"(((#(?P<stage>{_NAME})|@(?P<version>v{_SEMVER}))(?P<cancel>!?))"
-    r"|@((?P<deprecated>deprecated)|(?P<created>created)))"
-    r"(#(?P<counter>[0-9]+))?$"
-)
-NAME_RE = re.compile(f"^{_NAME}$")
-FULLNAME_RE = re.compile(f"^({_DIRNAME}{SEPARATOR_IN_NAME})?{_NAME}$")
-SEMVER_RE = re.compile(f"^v{_SEMVER}$")
-# GTO's shortcuts: MODEL#STAGE, MODEL@vX.Y.Z, MODEL@latest / MODEL@greatest
-SHORTCUT_RE = re.compile(
-    f"^(?P<artifact>({_DIRNAME}{SEPARATOR_IN_NAME})?{_NAME})"
-    f"(#(?P<stage>{_NAME})|@(?P<version>latest|greatest|v{_SEMVER}))$"
+from graft.release.tags import (
+    FULLNAME_RE,
+    SHORTCUT_RE,
+    TAGS_PREFIX,
+    Action,
+    ParsedTag,
+    RegistryError,
+    SemVer,
+    artifact_in_tag,
+    is_valid_name,
+    parse_tag_name,
+    version_key,
 )
 
-
-class RegistryError(GraftError):
-    pass
-
-
-class Action(Enum):
-    REGISTER = "register"
-    DEREGISTER = "deregister"
-    ASSIGN = "assign"
-    UNASSIGN = "unassign"
-    DEPRECATE = "deprecate"
-
-
-@dataclass(frozen=True)
-class ParsedTag:
-    """What a tag name says: the action, the artifact (GTO's name) and version or stage."""
-
-    action: Action
-    artifact: str
-    version: str | None = None
-    stage: str | None = None
-    counter: int | None = None
-
-
-def artifact_in_tag(artifact: str) -> str:
-    return artifact.replace(SEPARATOR_IN_NAME, SEPARATOR_IN_TAG)
-
-
-def parse_tag_name(name: str) -> ParsedTag | None:
-    """A GTO tag name -> what it records; None for any other tag (and for ``@created``, which no
-    GTO command writes and GTO itself cannot index)."""
-    found = TAG_RE.match(name)
-    if found is None or found["created"]:
-        return None
-    artifact = found["artifact"].replace(SEPARATOR_IN_TAG, SEPARATOR_IN_NAME)
-    counter = int(found["counter"]) if found["counter"] else None
-    cancel = found["cancel"] == "!"
-    if found["deprecated"]:
-        return ParsedTag(Action.DEPRECATE, artifact, counter=counter)
-    if found["version"]:
-        action = Action.DEREGISTER if cancel else Action.REGISTER
-        return ParsedTag(action, artifact, version=found["version"], counter=counter)
-    action = Action.UNASSIGN if cancel else Action.ASSIGN
-    return ParsedTag(action, artifact, stage=found["stage"], counter=counter)
-
-
-def is_valid_name(value: str) -> bool:
-    """A stage or artifact name GTO accepts (letters, digits, ``-``, ``_``, ``/``)."""
-    return bool(NAME_RE.match(value))
-
-
-# --- semantic versions -------------------------------------------------------------------------
-
-
-@total_ordering
-class SemVer:
-    """A ``vX.Y.Z[-pre][+build]`` version, ordered by semantic versioning's precedence rules."""
-
-    def __init__(self, text: str) -> None:
-        found = SEMVER_RE.match(text)
-        if found is None:
-            raise RegistryError(f"'{text}' is not a semantic version (expected vX.Y.Z)")
-        self.text = text
-        pre = found["prerelease"]
-        parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split(".")) if pre else ()
-        # a release ranks above its pre-releases; build metadata does not count
-        self.key = (int(found["major"]), int(found["minor"]), int(found["patch"]), 0 if pre else 1, parts)
-
-    def __lt__(self, other: object) -> bool:
-        if not isinstance(other, SemVer):
-            return NotImplemented
-        return self.key < other.key
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SemVer) and self.key == other.key
-
-    def __hash__(self) -> int:
-        return hash(self.key)
-
-    def __repr__(self) -> str:
-        return f"SemVer({self.text!r})"
-
-
-def version_key(version: str) -> tuple[int, SemVer | None, str]:
-    """Sort key: semantic versions by precedence, then (GTO's order) commit-named versions by name."""
-    return (1, SemVer(version), "") if SEMVER_RE.match(version) else (0, None, version)
+__all__ = [
+    "Action",
+    "ArtifactState",
+    "ModelRef",
+    "ParsedTag",
+    "RegistryError",
+    "SemVer",
+    "VersionState",
+    "artifact_in_tag",
+    "is_valid_name",
+    "parse_ref",
+    "parse_tag_name",
+    "version_key",
+]
 
 
 # --- events --------------------------------------------------------------------------------------

@@ -201,7 +201,7 @@ def reproduce(
     from graft.project import Project
     from graft.release.archive import read_member
     from graft.release.package import MANIFEST, package, sha256_bytes
-    from graft.release.versions import find_release
+    from graft.release.releases import find_release
 
     project = Project.find(root)
     release = find_release(project.repo, tag)

@@ -34,9 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from graft.core.errors import GraftError
+from graft.project.paths import PACKAGES_DIR
 
 PREFIX = ("graft", "packages")
-LOCAL_DIR = ".graft/packages"  # a checkout's own packages (relative to the project root)
+LOCAL_DIR = PACKAGES_DIR  # a checkout's own packages (relative to the project root)
 
 
 class StoreError(GraftError):

@@ -39,424 +39,73 @@ remote lacks it. A commit whose version was deregistered is not released again.
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
-import subprocess
 import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING
 
-import pygit2
-
-from graft.core import gitrepo
-from graft.core.errors import GitError, GraftError
-from graft.release.registry import Action, ArtifactState, SemVer, VersionState, parse_tag_name, version_key
+from graft.release.bump import (
+    bump_version,
+    next_free_version,
+    next_version,
+    parse_tag,
+    schema_at,
+    schema_breaks,
+    tag_name,
+    withdrawn_at,
+)
+from graft.release.releases import (
+    BUMPS,
+    Bump,
+    ModelVersion,
+    NextVersion,
+    Release,
+    ReleaseError,
+    Status,
+    find_release,
+    headline_columns,
+    list_releases,
+    model_versions,
+    registered_releases,
+    release_of,
+)
 from graft.release.store import keep_local
+from graft.release.tagging import create_tag, ensure_pushed, push_tag, remote_tag, signature, tag_message
 
 if TYPE_CHECKING:
-    from graft.project.view import View
     from graft.release.store import PackageStore
 
-Bump = Literal["auto", "major", "minor", "patch"]
-BUMPS: tuple[str, ...] = ("auto", "major", "minor", "patch")
-TAGS_PREFIX = "refs/tags/"
-SHA_LINE = re.compile(r"^package: (?P<file>\S+) sha256:(?P<sha>[0-9a-f]{64})$", re.MULTILINE)
-CONTENTS_LINE = re.compile(r"^contents: sha256:(?P<sha>[0-9a-f]{64})$", re.MULTILINE)
-Status = Literal["released", "completed", "unchanged", "withdrawn", "planned"]
-
-
-class ReleaseError(GraftError):
-    pass
-
-
-@dataclass(frozen=True)
-class Release:
-    """One released version: the tag, what it points at, who made it when, and its state in the
-    registry (the stages it is the version of; ``status``: active, deregistered, deprecated
-    (the whole model is), or unregistered (only stage tags name its commit))."""
-
-    tag: str
-    model: str
-    version: str  # without the "v" (or the commit sha of an unregistered version)
-    commit: str
-    tagger: str
-    time: int
-    message: str
-    stages: tuple[str, ...] = ()
-    status: str = "active"
-
-    @property
-    def key(self) -> tuple[int, SemVer | None, str]:
-        return version_key(f"v{self.version}")
-
-    @property
-    def archive_sha256(self) -> str | None:
-        found = SHA_LINE.search(self.message)
-        return found["sha"] if found else None
-
-    @property
-    def archive_name(self) -> str | None:
-        found = SHA_LINE.search(self.message)
-        return found["file"] if found else None
-
-    @property
-    def contents_sha256(self) -> str | None:
-        found = CONTENTS_LINE.search(self.message)
-        return found["sha"] if found else None
-
-
-@dataclass(frozen=True)
-class NextVersion:
-    model: str
-    version: str
-    bump: str
-    reason: str
-    previous: Release | None
-    commit: str
-
-    @property
-    def tag(self) -> str:
-        return tag_name(self.model, self.version)
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    """A release with its headline metrics (graft.yaml ``metrics.headline`` at the tag's commit)."""
-
-    release: Release
-    metrics: dict[str, Any] = field(default_factory=dict)
-
-
-def headline_columns(versions: list[ModelVersion]) -> list[str]:
-    """Every headline metric the versions report, in first-seen order (a table's columns)."""
-    return list(dict.fromkeys(k for v in versions for k in v.metrics))
-
-
-# --- names --------------------------------------------------------------------------------
-
-
-def tag_name(model: str, version: str) -> str:
-    return f"{model}@v{version}"
-
-
-def parse_version(version: str) -> tuple[int, int, int]:
-    parts = version.split(".")
-    if len(parts) != 3 or not all(p.isdigit() for p in parts):
-        raise ReleaseError(f"version '{version}' is not of the form X.Y.Z")
-    major, minor, patch = (int(p) for p in parts)
-    return major, minor, patch
-
-
-def parse_tag(name: str) -> tuple[str, str] | None:
-    """A registration tag: ``adult-income@v1.2.3`` -> ``("adult-income", "1.2.3")``; None for any
-    other tag (stage, deregistration and deprecation tags included)."""
-    parsed = parse_tag_name(name)
-    if parsed is None or parsed.action is not Action.REGISTER or parsed.version is None:
-        return None
-    return parsed.artifact, parsed.version[1:]
-
-
-def bump_version(previous: str | None, bump: str) -> str:
-    if previous is None:
-        return {"major": "1.0.0", "minor": "0.1.0", "patch": "0.0.1"}[bump]
-    major, minor, patch = parse_version(previous.split("-", 1)[0].split("+", 1)[0])
-    if bump == "major":
-        return f"{major + 1}.0.0"
-    if bump == "minor":
-        return f"{major}.{minor + 1}.0"
-    return f"{major}.{minor}.{patch + 1}"
-
-
-def next_free_version(previous: str | None, bump: str, taken: set[str]) -> str:
-    """``bump_version``, bumped again past every version already tagged (a deregistered version's
-    number is never given to another model)."""
-    taken_keys = {SemVer(f"v{t}") for t in taken}
-    version = bump_version(previous, bump)
-    while SemVer(f"v{version}") in taken_keys:
-        version = bump_version(version, bump)
-    return version
-
-
-# --- reading releases ---------------------------------------------------------------------
-
-
-def release_of(state: ArtifactState, version: VersionState) -> Release:
-    """A registry version as a :class:`Release` (its tag, state and stages)."""
-    event = version.registration
-    if event is None:  # only stage tags name this commit
-        events = [e for st in version.stage_events.values() for e in st.events]
-        event = max(events, key=lambda e: e.order)
-    if not version.registered:
-        status = "unregistered"
-    elif not version.active:
-        status = "deregistered"
-    else:
-        status = "active" if state.active else "deprecated"
-    name = version.version[1:] if version.registered else version.version
-    return Release(
-        tag=event.tag,
-        model=state.name,
-        version=name,
-        commit=version.commit,
-        tagger=f"{event.tagger} <{event.tagger_email}>",
-        time=event.time,
-        message=event.message,
-        stages=tuple(version.stages),
-        status=status,
-    )
-
-
-def list_releases(
-    repo: pygit2.Repository, model: str | None = None, include_inactive: bool = False
-) -> list[Release]:
-    """Released versions (optionally of one model), per model highest version first: what
-    ``gto show`` lists, or with ``include_inactive`` also deregistered versions and the versions
-    of deprecated models (``gto show --deprecated``)."""
-    from graft.release.registry import registry
-
-    found: list[Release] = []
-    for name, state in sorted(registry(repo).items()):
-        if model is not None and name != model:
-            continue
-        found += [release_of(state, v) for v in state.version_list(include_inactive)]
-    return found
-
-
-def registered_releases(repo: pygit2.Repository, model: str) -> list[Release]:
-    """Every version of ``model`` ever registered, whatever its state, highest first."""
-    return [r for r in list_releases(repo, model, include_inactive=True) if r.status != "unregistered"]
-
-
-def find_release(repo: pygit2.Repository, tag: str) -> Release:
-    """A release by its registration tag (deregistered ones included: they can still be reproduced)."""
-    parsed = parse_tag(tag)
-    if parsed is None:
-        raise ReleaseError(f"'{tag}' is not a release tag (expected <model>@vX.Y.Z)")
-    for release in registered_releases(repo, parsed[0]):
-        if release.tag == tag or release.version == parsed[1]:
-            return release
-    raise ReleaseError(f"no release tag '{tag}' in this repository (fetch tags with `git fetch --tags`)")
-
-
-def headline_of(view: View) -> dict[str, Any]:
-    """The headline metrics of a view: graft.yaml ``metrics.headline``, else the task's metrics."""
-    metrics = view.metrics() or {}
-    wanted = view.settings.metrics.headline or list(view.settings.task_metrics)
-    return {k: metrics[k] for k in wanted if k in metrics}
-
-
-def model_versions(
-    root: Path, model: str | None = None, include_inactive: bool = False
-) -> list[ModelVersion]:
-    """Released versions with their stages and headline metrics, read from each version's commit
-    (``include_inactive``: deregistered versions and deprecated models too, marked)."""
-    from graft.project import Project
-
-    project = Project.find(root)
-    out = []
-    for release in list_releases(project.repo, model, include_inactive):
-        try:
-            metrics = headline_of(project.at(release.commit))
-        except GraftError:  # an unreadable file at an old tag: list the version without metrics
-            metrics = {}
-        out.append(ModelVersion(release, metrics))
-    return out
-
-
-# --- the version rule ---------------------------------------------------------------------
-
-
-def schema_at(view: View) -> dict[str, Any]:
-    """The input schema a view's package would carry: its own adapter's ``input_schema(params)``."""
-    from graft.release.artifact import load_adapter
-
-    adapter = load_adapter(view)
-    try:
-        return adapter.input_schema(view.params)
-    finally:
-        adapter.close()
-
-
-def _types(prop: Mapping[str, Any]) -> set[str]:
-    kind = prop.get("type", [])
-    return {kind} if isinstance(kind, str) else set(kind)
-
-
-def schema_breaks(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """Why a record valid under ``old`` could be refused by ``new`` (empty: compatible)."""
-    reasons = []
-    old_props, new_props = old.get("properties", {}), new.get("properties", {})
-    for column in sorted(set(old_props) - set(new_props)):
-        reasons.append(f"column '{column}' removed")
-    for column in sorted(set(new.get("required", [])) - set(old.get("required", []))):
-        reasons.append(f"column '{column}' now required")
-    for column in sorted(set(old_props) & set(new_props)):
-        before, after = old_props[column], new_props[column]
-        if not _types(before) <= _types(after):
-            reasons.append(f"column '{column}' type narrowed")
-        if "enum" in after and "enum" not in before:
-            reasons.append(f"column '{column}' restricted to categories")
-        elif "enum" in after and not set(map(str, before["enum"])) <= set(map(str, after["enum"])):
-            reasons.append(f"column '{column}' lost categories")
-        if after.get("minimum", float("-inf")) > before.get("minimum", float("-inf")):
-            reasons.append(f"column '{column}' minimum raised")
-        if after.get("maximum", float("inf")) < before.get("maximum", float("inf")):
-            reasons.append(f"column '{column}' maximum lowered")
-    if old.get("additionalProperties", True) is not False and new.get("additionalProperties", True) is False:
-        reasons.append("extra fields no longer allowed")
-    return reasons
-
-
-def _withdrawn_at(releases: list[Release], commit: str) -> Release | None:
-    """The deregistered release at ``commit`` when no active one is there."""
-    at_commit = [r for r in releases if r.commit == commit]
-    if any(r.status != "deregistered" for r in at_commit):
-        return None
-    return at_commit[0] if at_commit else None
-
-
-def next_version(root: Path, bump: str = "auto", rev: str = "HEAD") -> NextVersion:
-    """The version the next release of ``rev`` gets, and why (see the module docstring)."""
-    from graft.project import Project
-    from graft.release.artifact import model_artifact, release_name
-
-    if bump not in BUMPS:
-        raise ReleaseError(f"--bump must be one of {', '.join(BUMPS)} (got '{bump}')")
-    project = Project.find(root)
-    head = project.resolve(rev)
-    head_view = project.at(head)
-    model = release_name(head_view)
-    releases = registered_releases(project.repo, model)
-    for release in releases:
-        if release.commit == head.sha and release.status != "deregistered":
-            raise ReleaseError(f"commit {head.short} is already released as '{release.tag}'")
-    withdrawn = _withdrawn_at(releases, head.sha)
-    if withdrawn is not None:
-        raise ReleaseError(
-            f"commit {head.short} was released as '{withdrawn.tag}' and that version is deregistered: "
-            "a withdrawn commit is not released again (commit the fix, then release)"
-        )
-    # the base: the highest version still registered (deregistered versions are skipped)
-    active = [r for r in releases if r.status != "deregistered"]
-    previous = max(active, key=lambda r: r.key) if active else None
-    taken = {r.version for r in releases}
-    skipped = sorted(
-        (r for r in releases if r.status == "deregistered" and (previous is None or r.key > previous.key)),
-        key=lambda r: r.key,
-    )
-    note = f"; deregistered: {', '.join(r.tag for r in skipped)}" if skipped else ""
-
-    def plan(chosen: str, reason: str) -> NextVersion:
-        version = next_free_version(previous.version if previous else None, chosen, taken)
-        return NextVersion(model, version, chosen, reason + note, previous, head.sha)
-
-    if previous is None:
-        chosen = "major" if bump == "auto" else bump
-        return plan(chosen, "first release" if not releases else "first active release")
-    if bump != "auto":
-        return plan(bump, f"--bump {bump}")
-    old_view = project.at(previous.commit)
-    try:
-        old_schema = schema_at(old_view)
-    except GraftError as exc:
-        raise ReleaseError(
-            f"cannot compare input schemas with {previous.tag}: {exc}; choose the bump with "
-            "--bump major|minor|patch"
-        ) from None
-    breaks = schema_breaks(old_schema, schema_at(head_view))
-    if breaks:
-        chosen, reason = "major", "input schema changed incompatibly: " + "; ".join(breaks)
-    else:
-        path = model_artifact(head_view).path
-        old_md5, new_md5 = old_view.lock.md5(model_artifact(old_view).path), head_view.lock.md5(path)
-        if old_md5 != new_md5:
-            chosen, reason = "minor", f"model changed ({path} md5 {old_md5} -> {new_md5})"
-        else:
-            chosen, reason = "patch", "model and input schema unchanged"
-    return plan(chosen, reason)
-
-
-# --- writing releases ---------------------------------------------------------------------
-
-
-def signature(repo: pygit2.Repository) -> pygit2.Signature:
-    """The tagger: GIT_COMMITTER_NAME/EMAIL when set (CI), else user.name/user.email."""
-    name, email = os.environ.get("GIT_COMMITTER_NAME"), os.environ.get("GIT_COMMITTER_EMAIL")
-    if name and email:
-        return pygit2.Signature(name, email)
-    try:
-        return repo.default_signature
-    except (KeyError, pygit2.GitError):
-        raise GitError(
-            "no Git identity to sign the tag: set user.name and user.email "
-            "(or GIT_COMMITTER_NAME and GIT_COMMITTER_EMAIL)"
-        ) from None
-
-
-def tag_message(plan: NextVersion, archive_name: str, archive_sha256: str, contents_sha256: str) -> str:
-    from graft.core.templating import render
-
-    return render(
-        "release_tag.txt.j2",
-        plan=plan,
-        archive_name=archive_name,
-        archive_sha256=archive_sha256,
-        contents_sha256=contents_sha256,
-    )
-
-
-def create_tag(root: Path, plan: NextVersion, message: str) -> str:
-    repo = gitrepo.open_repo(root)
-    ref = f"{TAGS_PREFIX}{plan.tag}"
-    if ref in repo.references:
-        raise ReleaseError(f"tag '{plan.tag}' already exists")
-    repo.create_tag(
-        plan.tag, pygit2.Oid(hex=plan.commit), pygit2.enums.ObjectType.COMMIT, signature(repo), message
-    )
-    return plan.tag
-
-
-def push_tag(root: Path, tag: str, remote: str = "origin") -> None:
-    """``git push <remote> refs/tags/<tag>`` (the Git CLI, so credential helpers apply)."""
-    done = subprocess.run(
-        ["git", "push", "--quiet", remote, f"{TAGS_PREFIX}{tag}"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        detail = gitrepo.failure_reason(done.stderr) or f"exit {done.returncode}"
-        raise GitError(f"could not push tag '{tag}' to '{remote}': {detail}")
-
-
-def remote_tag(root: Path, tag: str, remote: str = "origin") -> str | None:
-    """The object id ``remote`` has for ``refs/tags/<tag>``, or None when it has no such tag."""
-    listed = gitrepo.git(root, "ls-remote", "--tags", remote, f"{TAGS_PREFIX}{tag}")
-    for line in listed.splitlines():
-        sha, _, ref = line.partition("\t")
-        if ref == f"{TAGS_PREFIX}{tag}":
-            return sha
-    return None
-
-
-def ensure_pushed(root: Path, tag: str, remote: str) -> bool:
-    """Push ``tag`` unless ``remote`` already has it; True when this call pushed it. A remote
-    holding a *different* tag of that name is an error (someone else released this version)."""
-    local = str(gitrepo.open_repo(root).references[f"{TAGS_PREFIX}{tag}"].target)
-    there = remote_tag(root, tag, remote)
-    if there == local:
-        return False
-    if there is not None:
-        raise ReleaseError(
-            f"'{remote}' has a different tag '{tag}' ({there[:8]}, here {local[:8]}): fetch it with "
-            f"`git fetch --tags {remote}` and look at who released what"
-        )
-    push_tag(root, tag, remote)
-    return True
+__all__ = [
+    "BUMPS",
+    "Bump",
+    "ModelVersion",
+    "NextVersion",
+    "Release",
+    "ReleaseError",
+    "ReleaseResult",
+    "Status",
+    "bump_version",
+    "create_tag",
+    "ensure_pushed",
+    "find_release",
+    "headline_columns",
+    "list_releases",
+    "model_versions",
+    "next_free_version",
+    "next_version",
+    "parse_tag",
+    "push_tag",
+    "registered_releases",
+    "release",
+    "release_of",
+    "remote_tag",
+    "schema_at",
+    "schema_breaks",
+    "signature",
+    "tag_message",
+    "tag_name",
+]
 
 
 @dataclass(frozen=True)
@@ -608,7 +257,7 @@ def release(
     existing = [r for r in releases if r.commit == head.sha and r.status != "deregistered"]
     if existing:
         return _complete(root, existing[0], out_dir, dry_run, push, remote, upload)
-    withdrawn = _withdrawn_at(releases, head.sha)
+    withdrawn = withdrawn_at(releases, head.sha)
     if withdrawn is not None:
         reason = (
             f"commit {head.short} was released as {withdrawn.tag}, which is deregistered: "

@@ -171,11 +171,12 @@ class ServingModel:
         binary ``{"probability": [p], "label": [l]}``; multiclass ``{"probabilities": [[p per
         class, in the order of task.labels]], "label": [l]}``; regression ``{"prediction": [v]}``.
         """
+        from graft.serving.logformat import LABEL, OUTPUT_KEY
+
         if self.task == "regression":
-            return {"prediction": scores.tolist()}
+            return {OUTPUT_KEY[self.task]: scores.tolist()}
         labels = self._labels(scores) if labels is None else labels
-        key = "probability" if self.task == "binary" else "probabilities"
-        return {key: scores.tolist(), "label": labels}
+        return {OUTPUT_KEY[self.task]: scores.tolist(), LABEL: labels}
 
     def v2_outputs(
         self, scores: np.ndarray, labels: list[str] | None = None, raw: bool = False

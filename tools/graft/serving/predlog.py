@@ -31,16 +31,12 @@ transient database error is never duplicated. (A commit whose acknowledgement fr
 database is lost is retried as a no-op; should the retry fail too, its requests get 503 although
 their rows were kept: the one case where a refused request has a row.)
 
-Rows: ``predictions`` holds one row per request: ``inputs``, a JSON array of the validated
+Rows (tables, output keys and URLs are owned by :mod:`graft.serving.logformat`):
+``predictions`` holds one row per request: ``inputs``, a JSON array of the validated
 records; ``outputs``, a JSON object of lists with one entry per record, as the package's task
-predicts (:meth:`graft.serving.model.ServingModel.output_columns`): binary
-``{"probability": [p], "label": [l]}``, multiclass ``{"probabilities": [[p per class, in the
-order of task.labels]], "label": [l]}``, regression ``{"prediction": [v]}``. ``feedback``
-holds one row per event: ``outcome`` is a label of the task, or for regression the observed
-number's JSON text (``"151.5"``).
-
-URLs: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` (WAL mode) or
-``postgresql://user@host:port/dbname`` (psycopg 3).
+predicts (:meth:`graft.serving.model.ServingModel.output_columns`). ``feedback`` holds one
+row per event: ``outcome`` is a label of the task, or for regression the observed number's
+JSON text (``"151.5"``). SQLite logs are in WAL mode; PostgreSQL is reached with psycopg 3.
 """
 
 from __future__ import annotations
@@ -49,14 +45,11 @@ import asyncio
 import contextlib
 import logging
 import queue
-import sqlite3
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import repeat
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -64,6 +57,31 @@ import orjson
 from graft.core.errors import GraftError
 from graft.core.limits import LOG_QUEUE_ROWS
 from graft.serving import LOG_DURABILITIES
+from graft.serving.logdb import (
+    Backend,
+    FeedbackRow,
+    PostgresBackend,
+    PredictionRow,
+    SQLiteBackend,
+    backend_for,
+)
+from graft.serving.logformat import LogError
+
+__all__ = [
+    "Backend",
+    "DiscardLog",
+    "FeedbackRow",
+    "LogError",
+    "LogUnavailable",
+    "PostgresBackend",
+    "PredictionLog",
+    "PredictionRow",
+    "Row",
+    "SQLiteBackend",
+    "backend_for",
+    "now",
+    "records_json",
+]
 
 logger = logging.getLogger("graft.serving")
 
@@ -74,221 +92,8 @@ RETRY_SECONDS = 0.5
 CLOSE_RETRIES = 10
 
 
-class LogError(GraftError):
-    """The prediction log cannot be opened (bad URL, unreachable database)."""
-
-
 class LogUnavailable(GraftError):
     """``commit`` durability: a row could not be committed (or queued); the request is refused."""
-
-
-@dataclass(frozen=True)
-class PredictionRow:
-    request_id: str
-    created_at: datetime
-    model_version: str
-    n_records: int
-    inputs: str  # JSON array of the validated input records (see records_json)
-    outputs: str  # JSON object of per-record lists, as the task predicts (see the module docstring)
-
-
-@dataclass(frozen=True)
-class FeedbackRow:
-    feedback_id: str
-    request_id: str
-    record_index: int | None
-    created_at: datetime
-    outcome: str | None  # a label of the task, or (regression) the observed number's JSON text
-    action: str | None
-
-
-class Backend:
-    """One database connection per role (writer thread, readers); SQL differs per dialect."""
-
-    name = "base"
-
-    def connect(self) -> Any:
-        raise NotImplementedError
-
-    def create_schema(self, conn: Any) -> None:
-        raise NotImplementedError
-
-    def write(self, conn: Any, predictions: list[PredictionRow], feedback: list[FeedbackRow]) -> None:
-        raise NotImplementedError
-
-    def count_records(self, conn: Any, request_id: str) -> int | None:
-        raise NotImplementedError
-
-
-class SQLiteBackend(Backend):
-    name = "sqlite"
-    SCHEMA = """
-    CREATE TABLE IF NOT EXISTS predictions (
-        request_id TEXT PRIMARY KEY,
-        created_at TEXT NOT NULL,
-        model_version TEXT NOT NULL,
-        n_records INTEGER NOT NULL,
-        inputs TEXT NOT NULL,
-        outputs TEXT NOT NULL
-    );
-    CREATE TABLE IF NOT EXISTS feedback (
-        feedback_id TEXT PRIMARY KEY,
-        request_id TEXT NOT NULL,
-        record_index INTEGER,
-        created_at TEXT NOT NULL,
-        outcome TEXT,
-        action TEXT
-    );
-    CREATE INDEX IF NOT EXISTS feedback_request_id ON feedback (request_id);
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")  # survives a killed process (module docstring)
-        conn.execute("PRAGMA busy_timeout=30000")
-        return conn
-
-    def create_schema(self, conn: sqlite3.Connection) -> None:
-        conn.executescript(self.SCHEMA)
-
-    def write(
-        self, conn: sqlite3.Connection, predictions: list[PredictionRow], feedback: list[FeedbackRow]
-    ) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if predictions:
-                conn.executemany(
-                    "INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    [
-                        (
-                            p.request_id,
-                            p.created_at.isoformat(),
-                            p.model_version,
-                            p.n_records,
-                            p.inputs,
-                            p.outputs,
-                        )
-                        for p in predictions
-                    ],
-                )
-            if feedback:
-                conn.executemany(
-                    "INSERT INTO feedback VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    [
-                        (
-                            f.feedback_id,
-                            f.request_id,
-                            f.record_index,
-                            f.created_at.isoformat(),
-                            f.outcome,
-                            f.action,
-                        )
-                        for f in feedback
-                    ],
-                )
-            conn.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            raise
-
-    def count_records(self, conn: sqlite3.Connection, request_id: str) -> int | None:
-        row = conn.execute("SELECT n_records FROM predictions WHERE request_id = ?", (request_id,)).fetchone()
-        return None if row is None else int(row[0])
-
-
-class PostgresBackend(Backend):
-    name = "postgresql"
-    SCHEMA = """
-    CREATE TABLE IF NOT EXISTS predictions (
-        request_id TEXT PRIMARY KEY,
-        created_at TIMESTAMPTZ NOT NULL,
-        model_version TEXT NOT NULL,
-        n_records INTEGER NOT NULL,
-        inputs JSONB NOT NULL,
-        outputs JSONB NOT NULL
-    );
-    CREATE TABLE IF NOT EXISTS feedback (
-        feedback_id TEXT PRIMARY KEY,
-        request_id TEXT NOT NULL,
-        record_index INTEGER,
-        created_at TIMESTAMPTZ NOT NULL,
-        outcome TEXT,
-        action TEXT
-    );
-    CREATE INDEX IF NOT EXISTS feedback_request_id ON feedback (request_id);
-    """
-
-    def __init__(self, url: str, durable: bool = False) -> None:
-        self.url = url
-        self.durable = durable
-
-    def connect(self) -> Any:
-        try:
-            import psycopg
-        except ImportError:
-            raise LogError("a postgresql:// log needs psycopg: pip install 'psycopg[binary]'") from None
-        try:
-            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
-            if self.durable:
-                setting = conn.execute("SHOW synchronous_commit").fetchone()
-                if setting is not None and setting[0] == "off":
-                    conn.execute("SET synchronous_commit TO on")  # a commit returns once on disk
-            return conn
-        except psycopg.Error as exc:
-            raise LogError(f"cannot connect to the PostgreSQL log: {exc}") from None
-
-    def create_schema(self, conn: Any) -> None:
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(4711)")  # two servers starting at once
-            for statement in filter(str.strip, self.SCHEMA.split(";")):
-                conn.execute(statement)
-
-    def write(self, conn: Any, predictions: list[PredictionRow], feedback: list[FeedbackRow]) -> None:
-        with conn.transaction(), conn.cursor() as cur:
-            if predictions:
-                cur.executemany(
-                    "INSERT INTO predictions VALUES (%s, %s, %s, %s, %s::jsonb, %s::jsonb)"
-                    " ON CONFLICT DO NOTHING",
-                    [
-                        (p.request_id, p.created_at, p.model_version, p.n_records, p.inputs, p.outputs)
-                        for p in predictions
-                    ],
-                )
-            if feedback:
-                cur.executemany(
-                    "INSERT INTO feedback VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                    [
-                        (f.feedback_id, f.request_id, f.record_index, f.created_at, f.outcome, f.action)
-                        for f in feedback
-                    ],
-                )
-
-    def count_records(self, conn: Any, request_id: str) -> int | None:
-        row = conn.execute(
-            "SELECT n_records FROM predictions WHERE request_id = %s", (request_id,)
-        ).fetchone()
-        return None if row is None else int(row[0])
-
-
-def backend_for(url: str, durable: bool = False) -> Backend:
-    """``sqlite:///path`` or ``postgresql://...`` -> a backend; anything else is refused.
-
-    ``durable``: PostgreSQL commits wait for the server's WAL flush, whatever the session's default.
-    """
-    if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///") :]
-        if not path:
-            raise LogError(f"--log-db {url}: no file path after sqlite:///")
-        return SQLiteBackend(Path(path))
-    if url.startswith(("postgresql://", "postgres://")):
-        return PostgresBackend(url, durable)
-    raise LogError(f"--log-db {url!r}: expected sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
 
 
 def records_json(
