@@ -26,7 +26,10 @@ A value may be ``${key}``: the value at that dotted key of ``params.yaml``, as i
                    ``flavour`` (the model's framework; default: recognised from the file)
 ``monitor``        drift, output, feedback and fairness thresholds (see graft.monitoring)
 ``stages``         the names ``graft promote`` accepts (dev, staging, prod)
-``search``         ``objective``: the validation metric ``exp search`` optimises; ``direction``
+``search``         ``objective``: the validation metric ``exp search`` optimises; ``direction``;
+                   or ``objectives`` (a list of ``{metric, direction}``: a multi-objective study);
+                   ``constraints`` (validation metric -> {min, max}; default: the gate's bounds
+                   read at ``validation`` + key); ``validation`` (that key prefix)
 ================  =============================================================================
 """
 
@@ -154,9 +157,33 @@ class Package(_Model):
     card: Card = Field(default_factory=Card)
 
 
+class SearchObjective(_Model):
+    metric: str = Field(min_length=1)
+    direction: Direction
+
+
 class Search(_Model):
+    """``objective``/``direction``: one validation metric; ``objectives``: several (a
+    multi-objective study; then not ``objective``); ``constraints``: metric -> {min, max} on
+    validation metrics (None: the gate's bounds, each read at ``validation`` + its key when the
+    base has that metric); ``validation``: the key prefix of the validation counterparts of the
+    gate's metrics (default: the objective's key less the name of a gate or headline metric it
+    ends with, e.g. ``metrics/train.json:valid_`` for ``metrics/train.json:valid_log_loss``)."""
+
     objective: str | None = None
     direction: Direction = "lower"
+    objectives: list[SearchObjective] = Field(default_factory=list)
+    constraints: dict[str, Bound] | None = None
+    validation: str | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Search:
+        if self.objectives and self.objective is not None:
+            raise ValueError("give 'objective' (one metric) or 'objectives' (several), not both")
+        keys = [o.metric for o in self.objectives]
+        if len(set(keys)) != len(keys):
+            raise ValueError("an objective is listed twice in 'objectives'")
+        return self
 
 
 class Settings(_Model):
