@@ -3,7 +3,8 @@
 * ``cv_folds: 0``: one fit on the train split, early-stopped on the validation split.
 * ``cv_folds: k`` (2 or more): stratified k-fold cross-validation on the train split (each fold
   early-stopped on its held-out rows; ``seed`` only); the mean and standard error of the folds'
-  log loss and ROC AUC go to the metrics as ``cv_*``; then a refit at the folds' mean number
+  log loss and ROC AUC go to the metrics as ``cv_*``, the fairness gaps of the out-of-fold
+  predictions as ``cv_fairness``; then a refit at the folds' mean number
   of rounds on the train split (``refit_rows: train``) or on train and validation rows
   (``all``; the validation metrics are then those of the folds' models, which never saw them).
 * ``seeds: n``: the final model averages ``n`` fits with seeds ``seed``, ``seed + 1``, ...
@@ -109,15 +110,18 @@ def predict(
 def cross_validate(
     k: models.Knobs, names: list[str], cats: list[int], x: np.ndarray, y: np.ndarray, folds: int, seed: int,
     x_valid: np.ndarray,
-) -> tuple[dict[str, Any], int, np.ndarray]:  # fmt: skip
-    """k folds of the train rows: the cv metrics, the folds' mean rounds, and the mean of the
-    folds' models' predictions on the validation rows."""
+) -> tuple[dict[str, Any], int, np.ndarray, np.ndarray]:  # fmt: skip
+    """k folds of the train rows: the cv metrics, the folds' mean rounds, the out-of-fold
+    predictions of the train rows, and the mean of the folds' models' predictions on the
+    validation rows."""
     split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     losses, aucs, rounds, valid_scores = [], [], [], []
+    out_of_fold = np.zeros(len(y))
     for fit_rows, held_rows in split.split(x, y):
         held = (x[held_rows], y[held_rows])
         member, best = models.fit(k, names, cats, x[fit_rows], y[fit_rows], held, seed)
         fold = predict([member], k, names, cats, held[0])
+        out_of_fold[held_rows] = fold
         got = scores(held[1], fold)
         losses.append(got["log_loss"])
         aucs.append(got["roc_auc"])
@@ -132,7 +136,7 @@ def cross_validate(
         "cv_roc_auc": auc,
         "cv_roc_auc_se": auc_se,
     }
-    return cv, round(float(np.mean(rounds))), np.mean(np.vstack(valid_scores), axis=0)
+    return cv, round(float(np.mean(rounds))), out_of_fold, np.mean(np.vstack(valid_scores), axis=0)
 
 
 def train(
@@ -146,9 +150,16 @@ def train(
     xv, yv = valid_df[names].to_numpy(dtype=np.float64), valid_df[TARGET].to_numpy()
     seeds = [p.seed + i for i in range(p.seeds)]
     summary: dict[str, Any] = {}
+
+    def gaps(rows: pd.DataFrame, labels: np.ndarray, proba: np.ndarray) -> dict[str, Any]:
+        found = groups.set_index(ROW_ID).loc[rows[ROW_ID]].reset_index(drop=True)
+        return fairness_gaps(labels, proba, found.astype(str), p.threshold)
+
     if p.cv_folds >= 2:
-        cv, rounds, fold_valid = cross_validate(k, names, cats, x, y, p.cv_folds, p.seed, xv)
+        cv, rounds, out_of_fold, fold_valid = cross_validate(k, names, cats, x, y, p.cv_folds, p.seed, xv)
         summary.update(cv)
+        if p.group_columns:  # out-of-fold: more rows than validation, none seen by its model
+            summary["cv_fairness"] = gaps(train_df, y, out_of_fold)
         fit_x, fit_y = (x, y) if p.refit_rows == "train" else (np.vstack([x, xv]), np.concatenate([y, yv]))
         members = [models.fit(k, names, cats, fit_x, fit_y, None, s, rounds)[0] for s in seeds]
         proba = predict(members, k, names, cats, xv) if p.refit_rows == "train" else fold_valid
@@ -169,8 +180,7 @@ def train(
         }
     )
     if p.group_columns:
-        rows = groups.set_index(ROW_ID).loc[valid_df[ROW_ID]].reset_index(drop=True)
-        summary["valid_fairness"] = fairness_gaps(yv, proba, rows.astype(str), p.threshold)
+        summary["valid_fairness"] = gaps(valid_df, yv, proba)
     return models.model_file(p.model, names, cats, members), summary
 
 
