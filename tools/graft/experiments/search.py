@@ -18,9 +18,10 @@ the first objective.
 
 Constraints: ``search.constraints`` (validation metric -> ``{min, max}``; by default the gate's
 bounds, each read at the validation counterpart of its metric, see :func:`validation_prefix`)
-become the TPE sampler's ``constraints_func``: each trial's violations (``value - max``,
-``min - value``; met when <= 0) are stored with it, the sampler steers away from infeasible
-regions, ``show`` marks infeasible trials, and an infeasible trial is never kept nor best.
+are each trial's Optuna constraints (``Trial.set_constraint``, what Optuna 5 made of the
+sampler's ``constraints_func``): its violations (``value - max``, ``min - value``; met when
+<= 0) are stored with it, the TPE sampler ranks infeasible trials below feasible ones,
+``show`` marks infeasible trials, and an infeasible trial is never kept nor best.
 A resumed study keeps its objectives and constraints: a change is refused naming it.
 
 Trials are asked in rounds of ``batch`` (the parallelism the study was created with, stored
@@ -657,30 +658,24 @@ def _slots(executor: Any, jobs: int) -> int:
     return max(1, len(client.scheduler_info().get("workers", {})))
 
 
-CONSTRAINTS_ATTR = "constraints"  # a trial's user attribute: its violations (<= 0: met), in order
-
-
-def _violations(trial: Any) -> Sequence[float] | None:
-    """The trial's violations as :func:`_tell` recorded them (None: not measured)."""
-    values = trial.user_attrs.get(CONSTRAINTS_ATTR)
-    return None if values is None else tuple(float(v) for v in values)
-
-
-def _measured(trial: Any) -> Sequence[float]:
-    """Optuna's ``constraints_func`` (called for complete trials, which all have them)."""
-    return _violations(trial) or ()
+def _violations(trial: Any) -> tuple[float, ...] | None:
+    """The trial's constraint violations (Optuna's ``Trial.set_constraint``, which superseded the
+    sampler's ``constraints_func`` in Optuna 5), in the order of the constraints' keys (None:
+    not measured)."""
+    found = trial.constraints
+    return tuple(float(found[k]) for k in sorted(found)) if found else None
 
 
 def feasible(trial: Any) -> bool:
     """Every constraint met (a trial of a search without constraints is feasible)."""
-    values = _violations(trial)
-    return values is None or all(v <= 0 for v in values)
+    return all(v <= 0 for v in _violations(trial) or ())
 
 
-def _sampler(seed: int, number: int, constrained: bool) -> Any:
+def _sampler(seed: int, number: int) -> Any:
     import optuna
 
-    return optuna.samplers.TPESampler(seed=seed + number, constraints_func=_measured if constrained else None)
+    # TPE reads each finished trial's constraints: infeasible trials rank below feasible ones
+    return optuna.samplers.TPESampler(seed=seed + number)
 
 
 def _drive(
@@ -726,9 +721,7 @@ def _drive(
                 break
             batch = []
             for _ in range(min(config.batch, remaining)):
-                study.sampler = _sampler(
-                    config.seed, len(study.get_trials(deepcopy=False)), bool(goals.constraints)
-                )
+                study.sampler = _sampler(config.seed, len(study.get_trials(deepcopy=False)))
                 trial = study.ask(distributions)
                 batch.append((trial, dict(trial.params)))
         specs = []
@@ -760,7 +753,7 @@ def _event(study: Any, number: int, total: int) -> TrialEvent:
         total,
         best.number if best else None,
         best.values[0] if best else None,
-        feasible(trial) if ok and CONSTRAINTS_ATTR in trial.user_attrs else None,
+        feasible(trial) if ok and trial.constraints else None,
     )
 
 
@@ -777,9 +770,8 @@ def _tell(study: Any, trial: Any, outcome: branches.Outcome, goals: Goals) -> No
         values = {k: result.metrics.get(k) for k in wanted}
         missing = next((k for k, v in values.items() if not _is_number(v)), None)
         if missing is None:
-            if goals.constraints:  # read by the sampler's constraints_func when told
-                violations = [c.violation(float(values[c.key] or 0.0)) for c in goals.constraints]
-                trial.set_user_attr(CONSTRAINTS_ATTR, violations)
+            for c in goals.constraints:  # the sampler steers away from infeasible trials
+                trial.set_constraint(c.key, c.violation(float(values[c.key] or 0.0)))
             study.tell(trial, [float(values[o.key] or 0.0) for o in goals.objectives])
             return
         trial.set_user_attr("error", f"the run has no numeric '{missing}' (got {values[missing]!r})")
