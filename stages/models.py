@@ -160,6 +160,9 @@ def _cb_frame(x: np.ndarray, names: Sequence[str], cats: Sequence[int]) -> pd.Da
     return frame
 
 
+CB_VARYING = ("train_finish_time", "model_guid")  # CatBoost's metadata that differs run to run
+
+
 def _fit_catboost(
     k: Knobs, names: Sequence[str], cats: Sequence[int], x: np.ndarray, y: np.ndarray,
     valid: tuple[np.ndarray, np.ndarray] | None, rounds: int | None, seed: int,
@@ -188,6 +191,10 @@ def _fit_catboost(
             eval_set=(_cb_frame(valid[0], names, cats), valid[1]),
             early_stopping_rounds=k.early_stopping_rounds, use_best_model=True,
         )  # fmt: skip
+    metadata = model.get_metadata()
+    for varying in CB_VARYING:  # the same fit must give the same bytes
+        if varying in metadata:
+            del metadata[varying]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.cbm"
         model.save_model(str(path), format="cbm")
@@ -295,6 +302,6 @@ def load(data: bytes) -> Bundle:
         return Bundle("lightgbm", names, [], [booster])
     bundle = json.loads(data)
     if bundle.get("format") != BUNDLE_FORMAT or bundle.get("family") not in FAMILIES:
-        raise ValueError(f"not a {BUNDLE_FORMAT} model bundle")
+        raise ValueError(f"not a model bundle of format {BUNDLE_FORMAT}")
     members = [_member(bundle["family"], base64.b64decode(m)) for m in bundle["members"]]
     return Bundle(bundle["family"], list(bundle["features"]), list(bundle["categorical"]), members)
