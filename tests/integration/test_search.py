@@ -23,6 +23,13 @@ pytestmark = pytest.mark.slow
 
 SPACE = ["--param", "train.num_leaves=int:8..64:log", "--param", "train.learning_rate=float:0.1..0.3:log"]
 OBJECTIVE = "metrics/train.json:valid_log_loss"
+DEFAULT_CONSTRAINTS = [
+    "metrics/train.json:valid_fairness.race.demographic_parity_difference <= 0.25",
+    "metrics/train.json:valid_fairness.sex.demographic_parity_difference <= 0.25",
+    "metrics/train.json:valid_fairness.sex.equalized_odds_difference <= 0.15",
+    "metrics/train.json:valid_log_loss <= 0.28",
+    "metrics/train.json:valid_roc_auc >= 0.926",
+]
 
 
 def graft(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -66,6 +73,7 @@ def test_search_runs_and_resumes(repo, first):
     assert [t["number"] for t in doc["trials"]] == [0, 1]
     assert all(t["state"] == "complete" and isinstance(t["value"], float) for t in doc["trials"])
     assert doc["objective"] == {"key": OBJECTIVE, "direction": "lower"}
+    assert (doc["constraints"], doc["front"]) == (DEFAULT_CONSTRAINTS, [])
     assert doc["config"]["space"] == [
         "train.num_leaves=int:8..64:log",
         "train.learning_rate=float:0.1..0.3:log",
@@ -116,16 +124,20 @@ def test_show_table(repo, first):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].startswith(f"search s: {OBJECTIVE} (lower is better); study: sqlite:")
-    assert lines[1].split() == [
+    # no search.constraints: the gate's bounds, each on its validation metric (valid_ + its name)
+    assert lines[1] == "  constraints: " + "; ".join(DEFAULT_CONSTRAINTS)
+    assert lines[2].split() == [
         "trial",
         "state",
         OBJECTIVE,
+        "feasible",
         "train.num_leaves",
         "train.learning_rate",
         "seconds",
         "branch",
     ]
-    assert len(lines) == 4 and sum("*" in line.split()[0] for line in lines[2:]) == 1
+    assert len(lines) == 5 and sum("*" in line.split()[0] for line in lines[3:]) == 1
+    assert [line.split()[3] for line in lines[3:]] == ["yes", "yes"]
 
 
 def test_refusals_change_nothing(repo, first, monkeypatch, capsys):
@@ -161,29 +173,34 @@ ROUNDS = ["--param", "train.max_rounds=int:5..40"]
 
 
 def base_with_search(root: Path, branch: str, section: str) -> None:
-    """Branch ``branch``: main with graft.yaml's ``search`` section replaced by ``section``."""
-    text = git(root, "show", "main:graft.yaml")
-    start = text.index("\nsearch:\n") + 1
-    end = text.index("\n\n", start)
-    edited = text[:start] + section.strip("\n") + text[end:]
-    blob = subprocess.run(
-        ["git", "hash-object", "-w", "--stdin"],
-        cwd=root,
-        input=edited,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    index = {"GIT_INDEX_FILE": str(root / ".git" / f"index-{branch}")}
-    env = {**os.environ, **index}
-    for args in (["read-tree", "main"], ["update-index", "--cacheinfo", f"100644,{blob},graft.yaml"]):
-        subprocess.run(["git", *args], cwd=root, env=env, check=True, capture_output=True)
+    """Branch ``branch``: main with graft.yaml's ``search`` section replaced by ``section``, and the
+    pipeline's gate reduced to ``roc_auc >= 0.5`` (so a kept trial of a few rounds is committed)."""
+    settings = git(root, "show", "main:graft.yaml")
+    start = settings.index("\nsearch:\n") + 1
+    settings = settings[:start] + section.strip("\n") + settings[settings.index("\n\n", start) :]
+    params = git(root, "show", "main:params.yaml")
+    start = params.index("\n  thresholds:\n") + 1
+    params = params[:start] + "  thresholds: {roc_auc: {min: 0.5}}" + params[params.index("\n\n", start) :]
+    env = {**os.environ, "GIT_INDEX_FILE": str(root / ".git" / f"index-{branch}")}
+    subprocess.run(["git", "read-tree", "main"], cwd=root, env=env, check=True)
+    for name, text in (("graft.yaml", settings), ("params.yaml", params)):
+        blob = subprocess.run(
+            ["git", "hash-object", "-w", "--stdin"],
+            cwd=root,
+            input=text,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        subprocess.run(
+            ["git", "update-index", "--cacheinfo", f"100644,{blob},{name}"], cwd=root, env=env, check=True
+        )
     tree = subprocess.run(
         ["git", "write-tree"], cwd=root, env=env, check=True, capture_output=True, text=True
     )
     commit = git(root, "commit-tree", tree.stdout.strip(), "-p", "main", "-m", f"search settings: {branch}")
     git(root, "branch", "-f", branch, commit)
-    Path(index["GIT_INDEX_FILE"]).unlink()
+    Path(env["GIT_INDEX_FILE"]).unlink()
 
 
 CAPPED = """
