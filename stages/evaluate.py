@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from fairlearn.metrics import (
@@ -24,7 +23,7 @@ from fairlearn.metrics import (
 from pydantic import Field
 from sklearn import metrics as skm
 
-from stages import paths
+from stages import models, paths
 from stages.common import Section, load_params
 from stages.errors import run_stage
 from stages.fsio import write_json, write_parquet, write_text
@@ -140,21 +139,21 @@ def confusion_rows(
     return pd.DataFrame({"actual": names[y], "predicted": names[(proba >= threshold).astype(int)]})
 
 
-def importance(booster: lgb.Booster, kind: str) -> pd.DataFrame:
-    values = booster.feature_importance(importance_type=kind)
-    frame = pd.DataFrame({"feature": booster.feature_name(), kind: np.round(values.astype(float), 3)})
+def importance(model: models.Bundle, kind: str) -> pd.DataFrame:
+    values = model.importance(kind)
+    frame = pd.DataFrame({"feature": model.names, kind: np.round(values.astype(float), 3)})
     return frame.sort_values([kind, "feature"], ascending=[False, True], ignore_index=True)
 
 
-def predict(booster: lgb.Booster, test: pd.DataFrame, spec: dict[str, Any]) -> np.ndarray:
-    return booster.predict(test[spec["features"]].to_numpy(dtype=np.float64))
+def predict(model: models.Bundle, test: pd.DataFrame, spec: dict[str, Any]) -> np.ndarray:
+    return model.predict(test[spec["features"]].to_numpy(dtype=np.float64))
 
 
 def evaluate(
-    test: pd.DataFrame, raw: pd.DataFrame, booster: lgb.Booster, spec: dict[str, Any], params: EvaluateParams
+    test: pd.DataFrame, raw: pd.DataFrame, model: models.Bundle, spec: dict[str, Any], params: EvaluateParams
 ) -> dict[str, Any]:
     y = test[TARGET].to_numpy()
-    proba = predict(booster, test, spec)
+    proba = predict(model, test, spec)
     groups = raw.set_index(ROW_ID).loc[test[ROW_ID]]
     headline = headline_metrics(y, proba, params.threshold)
     fairness_detail, fairness_gaps = {}, {}
@@ -169,7 +168,7 @@ def evaluate(
         "plots": {
             **curves(y, proba, params.calibration_bins),
             "confusion": confusion_rows(y, proba, params.threshold, LABELS),
-            "importance": importance(booster, params.importance_type),
+            "importance": importance(model, params.importance_type),
         },
     }
 
@@ -177,10 +176,10 @@ def evaluate(
 def main() -> None:
     params = load_params("evaluate", EvaluateParams)
     spec = json.loads(paths.FEATURE_SPEC.read_text(encoding="utf-8"))
-    booster = lgb.Booster(model_file=str(paths.MODEL))
+    model = models.load(paths.MODEL.read_bytes())
     test = pd.read_parquet(paths.features_split("test"))
     raw = pd.read_parquet(paths.VALIDATED, columns=[ROW_ID, *params.group_columns])
-    result = evaluate(test, raw, booster, spec, params)
+    result = evaluate(test, raw, model, spec, params)
     write_json(METRICS, result["metrics"])
     write_json(FAIRNESS, result["fairness"])
     write_parquet(PREDICTIONS, result["predictions"])

@@ -8,17 +8,24 @@ served model encodes records with the code of the commit that trained it.
   ``validate`` section of params.yaml (ranges, nullable columns).
 * :func:`encode`: validated raw columns -> the model's feature matrix, with the feature spec
   `featurize` wrote (shipped as ``features.json``).
+* :func:`load_model` and :func:`predict`: the model file as stages/models.py writes it. One
+  LightGBM model is LightGBM text, served by graft's ``lightgbm`` flavour (``model`` is then
+  its Booster); any other (XGBoost, CatBoost, an ensemble of seeds) is a bundle, which graft
+  does not recognise and serves with the ``custom`` flavour through these two functions.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from stages.features import encode as encode_features
+from stages.models import Bundle
+from stages.models import load as load_bundle
 from stages.schema import CATEGORIES, FEATURE_COLUMNS, NUMERIC
 
 SPEC_FILE = "features.json"
@@ -60,3 +67,16 @@ def encode(columns: Mapping[str, Sequence[Any]], spec: Mapping[str, Any]) -> np.
         if None in values:  # a nullable numeric input: missing for LightGBM
             cols[name] = [math.nan if v is None else v for v in values]
     return encode_features(cols, features)
+
+
+def load_model(path: Path) -> Bundle:
+    """The model file (LightGBM text or a bundle) with its members loaded."""
+    return load_bundle(path.read_bytes())
+
+
+def predict(model: Any, inputs: np.ndarray) -> np.ndarray:
+    """P(>50K) per row of ``inputs``: a bundle averages its members; a LightGBM Booster (the
+    ``lightgbm`` flavour) predicts on one thread, as graft's own call does for a request."""
+    if isinstance(model, Bundle):
+        return model.predict(inputs)
+    return np.asarray(model.predict(inputs, num_threads=1))

@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import BIN, ROOT, copy_project, git, isolate_git_env
 
-SERVING_CODE = ("stages/serving.py", "stages/schema.py", "stages/features.py")
+SERVING_CODE = ("stages/serving.py", "stages/schema.py", "stages/features.py", "stages/models.py")
 
 
 @contextlib.contextmanager

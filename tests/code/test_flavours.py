@@ -487,7 +487,13 @@ def predict(model, inputs):
 )
 
 
-def custom_project(root: Path, flavour: str | None, model: bytes, name: str = "models/linear.json") -> Path:
+def custom_project(
+    root: Path,
+    flavour: str | None,
+    model: bytes,
+    name: str = "models/linear.json",
+    adapter: str = CUSTOM_ADAPTER,
+) -> Path:
     test = numeric_rows(15, 10)
     want = test[["a", "b", "c"]].to_numpy() @ [2.0, 0.0, -1.0] + 0.25
     return write_project(
@@ -495,7 +501,7 @@ def custom_project(root: Path, flavour: str | None, model: bytes, name: str = "m
         task="regression",
         model_path=name,
         model=model,
-        adapter=CUSTOM_ADAPTER,
+        adapter=adapter,
         inputs=test,
         scores={"predicted": want},
         label=[str(v) for v in want],
@@ -503,16 +509,21 @@ def custom_project(root: Path, flavour: str | None, model: bytes, name: str = "m
     )
 
 
-def test_the_adapter_loads_and_predicts_a_model_of_any_framework(tmp_path):
+@pytest.mark.parametrize("flavour", ["custom", None])
+def test_the_adapter_loads_and_predicts_a_model_of_any_framework(tmp_path, flavour):
+    # without package.flavour, a file no flavour recognises is custom when the adapter loads it
     weights = json.dumps({"weights": [2.0, 0.0, -1.0], "bias": 0.25}).encode()
-    model, manifest = served(custom_project(tmp_path / "p", "custom", weights), tmp_path)
+    model, manifest = served(custom_project(tmp_path / "p", flavour, weights, "models/linear.bin"), tmp_path)
     assert manifest["flavour"] == {"name": "custom", "framework": None, "version": None}
     assert manifest["prediction_check"] == {"rows": 15, "max_abs_difference": 0.0, "tolerance": 1e-6}
     assert model.predict_columns({"a": [1.0], "b": [5.0], "c": [2.0]}).tolist() == [0.25]
 
 
 def test_an_unknown_model_file_is_refused_by_graft_package_naming_the_flavours(tmp_path, capsys):
-    root = custom_project(tmp_path / "p", None, b"\x00\x01 weights of some framework", "models/net.bin")
+    no_loader = CUSTOM_ADAPTER.replace("def load_model(path):", "def read_model(path):")
+    root = custom_project(
+        tmp_path / "p", None, b"\x00\x01 weights of some framework", "models/net.bin", no_loader
+    )
     code, message = cli(capsys, root, "package", "--out", str(tmp_path / "dist"))
     assert code == 3
     assert message == (

@@ -130,6 +130,14 @@ def score(overrides) -> float:
     return (values["train.num_leaves"] - 40) ** 2 / 1000 + (values["train.learning_rate"] - 0.05) ** 2
 
 
+def measures(overrides) -> dict[str, float]:
+    """Two more metrics of a trial: its leaves (a constraint or a second objective) and a loss
+    that falls as leaves rise (so the two objectives conflict)."""
+    values = {o.key: o.new for o in overrides}
+    leaves, rate = values["train.num_leaves"], values["train.learning_rate"]
+    return {"m:leaves": float(leaves), "m:other": 1.0 / leaves + rate}
+
+
 class Scoring:
     """An executor that 'runs' a trial by scoring its overrides; can die after ``die_after`` jobs."""
 
@@ -145,7 +153,7 @@ class Scoring:
             if self.die_after is not None and self.seen >= self.die_after:
                 raise KeyboardInterrupt  # the driver is stopped mid-round
             self.seen += 1
-            metrics = {OBJECTIVE.key: score(job.spec.overrides)}
+            metrics = {OBJECTIVE.key: score(job.spec.overrides), **measures(job.spec.overrides)}
             result = branches.Result(
                 job.spec.name, job.spec.branch, None, "main", job.base_sha, job.spec.overrides,
                 True, False, 0.1, (), metrics,
@@ -171,12 +179,16 @@ def plan(tmp_path) -> branches.Plan:
     return branches.Plan(root, base, (), True, False, None, branches=False)
 
 
-def drive(plan, storage, name, trials, executor, seed=7, batch=2):
-    study = optuna.create_study(storage=storage, study_name=name, direction="minimize", load_if_exists=True)
+ONE = search.Goals((OBJECTIVE,))
+
+
+def drive(plan, storage, name, trials, executor, seed=7, batch=2, goals=ONE):
+    directions = [o.optuna_direction for o in goals.objectives]
+    study = optuna.create_study(storage=storage, study_name=name, directions=directions, load_if_exists=True)
     config = Config(
         tuple(f"{d.key}={d.text()}" for d in DIMS), seed, plan.base.sha, OBJECTIVE.key, "lower", batch
     )
-    search._drive(study, plan, executor, DIMS, config, OBJECTIVE, trials, BASE, name, None)
+    search._drive(study, plan, executor, DIMS, config, goals, trials, BASE, name, None)
     return study
 
 
@@ -226,3 +238,63 @@ def test_reconcile_refuses_other_settings():
 
 def test_plan_fixture_path_is_a_repo(plan):
     assert Path(plan.root, ".git").is_dir()
+
+
+# --- constraints and several objectives -----------------------------------------------------------
+
+
+def test_a_constrained_study_never_ranks_an_infeasible_trial(plan, tmp_path):
+    # the unconstrained optimum has 40 leaves; at most 24 are allowed: about half the space is out
+    limit = search.Constraint("m:leaves", max=24.0)
+    goals = search.Goals((OBJECTIVE,), (limit,))
+    study = drive(plan, f"sqlite:///{tmp_path / 'd.db'}", "limited", 16, Scoring(), goals=goals)
+    trials = study.get_trials()
+    infeasible = [t.number for t in trials if t.params["train.num_leaves"] > 24]
+    assert 0 < len(infeasible) < len(trials)
+    for t in trials:  # each trial carries its violation: leaves - 24
+        assert t.constraints == {"m:leaves": t.params["train.num_leaves"] - 24.0}
+        assert search.feasible(t) == (t.number not in infeasible)
+    ranked = search.ranked(study)
+    assert [t.number for t in ranked] == sorted(
+        (t.number for t in trials if t.number not in infeasible), key=lambda n: (trials[n].value, n)
+    )
+    # the best feasible trial is worse than the best of all: the constraint did change the answer
+    assert ranked[0].value > min(t.value for t in trials)
+
+
+def test_a_two_objective_front_is_the_non_dominated_set(plan, tmp_path):
+    other = Objective("m:other", "lower", "train")
+    goals = search.Goals((OBJECTIVE, other))
+    study = drive(plan, f"sqlite:///{tmp_path / 'e.db'}", "two", 16, Scoring(), goals=goals)
+    points = {t.number: tuple(t.values) for t in study.get_trials()}
+    front = {
+        n
+        for n, p in points.items()
+        if not any(q[0] <= p[0] and q[1] <= p[1] and q != p for q in points.values())
+    }
+    ranked = search.ranked(study)
+    assert {t.number for t in ranked} == front and 1 < len(front) < len(points)
+    assert [t.number for t in ranked] == sorted(front, key=lambda n: (points[n], n))
+
+
+def test_constraint_text_and_violation():
+    assert search.Constraint("k", max=0.25).text() == "k <= 0.25"
+    assert search.Constraint("k", min=0.9).text() == "k >= 0.9"
+    assert search.Constraint("k", 0.1, 0.2).text() == "0.1 <= k <= 0.2"
+    assert search.Constraint("k", 0.1, 0.2).violation(0.05) == pytest.approx(0.05)
+    assert search.Constraint("k", 0.1, 0.2).violation(0.15) == pytest.approx(-0.05)
+    assert search.Constraint("k", max=0.25).violation(0.3) == pytest.approx(0.05)
+
+
+def test_reconcile_refuses_other_objectives_or_constraints():
+    stored = Config(("a=int:1..2",), 0, "abc", "m", "lower", 2, ("m (lower)",), ("c <= 0.2",))
+    with pytest.raises(UsageError) as err:
+        search._reconcile(stored, replace(stored, constraints=("c <= 0.1",)), True, "s")
+    assert str(err.value) == (
+        "search 's' was started with search.constraints c <= 0.2, not c <= 0.1; resume it with the "
+        "same settings or start a new search under another name"
+    )
+    with pytest.raises(UsageError, match=re.escape("with search.constraints c <= 0.2, not none;")):
+        search._reconcile(stored, replace(stored, constraints=()), True, "s")
+    with pytest.raises(UsageError, match=re.escape("search.objectives m (lower), not m (lower), n (higher)")):
+        search._reconcile(stored, replace(stored, objectives=("m (lower)", "n (higher)")), True, "s")

@@ -17,7 +17,7 @@ from tests.releasing import set_setting
 
 pytestmark = pytest.mark.slow
 
-CODE = {"code/stages/serving.py", "code/stages/schema.py", "code/stages/features.py"}
+CODE = {"code/stages/serving.py", "code/stages/schema.py", "code/stages/features.py", "code/stages/models.py"}
 FILES = {
     "MODEL_CARD.md",
     "fairness.json",

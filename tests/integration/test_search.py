@@ -7,6 +7,7 @@ what they left. The refusals run no trial."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -22,6 +23,13 @@ pytestmark = pytest.mark.slow
 
 SPACE = ["--param", "train.num_leaves=int:8..64:log", "--param", "train.learning_rate=float:0.1..0.3:log"]
 OBJECTIVE = "metrics/train.json:valid_log_loss"
+DEFAULT_CONSTRAINTS = [
+    "metrics/train.json:valid_fairness.race.demographic_parity_difference <= 0.25",
+    "metrics/train.json:valid_fairness.sex.demographic_parity_difference <= 0.25",
+    "metrics/train.json:valid_fairness.sex.equalized_odds_difference <= 0.15",
+    "metrics/train.json:valid_log_loss <= 0.28",
+    "metrics/train.json:valid_roc_auc >= 0.926",
+]
 
 
 def graft(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -65,6 +73,7 @@ def test_search_runs_and_resumes(repo, first):
     assert [t["number"] for t in doc["trials"]] == [0, 1]
     assert all(t["state"] == "complete" and isinstance(t["value"], float) for t in doc["trials"])
     assert doc["objective"] == {"key": OBJECTIVE, "direction": "lower"}
+    assert (doc["constraints"], doc["front"]) == (DEFAULT_CONSTRAINTS, [])
     assert doc["config"]["space"] == [
         "train.num_leaves=int:8..64:log",
         "train.learning_rate=float:0.1..0.3:log",
@@ -115,16 +124,20 @@ def test_show_table(repo, first):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].startswith(f"search s: {OBJECTIVE} (lower is better); study: sqlite:")
-    assert lines[1].split() == [
+    # no search.constraints: the gate's bounds, each on its validation metric (valid_ + its name)
+    assert lines[1] == "  constraints: " + "; ".join(DEFAULT_CONSTRAINTS)
+    assert lines[2].split() == [
         "trial",
         "state",
         OBJECTIVE,
+        "feasible",
         "train.num_leaves",
         "train.learning_rate",
         "seconds",
         "branch",
     ]
-    assert len(lines) == 4 and sum("*" in line.split()[0] for line in lines[2:]) == 1
+    assert len(lines) == 5 and sum("*" in line.split()[0] for line in lines[3:]) == 1
+    assert [line.split()[3] for line in lines[3:]] == ["yes", "yes"]
 
 
 def test_refusals_change_nothing(repo, first, monkeypatch, capsys):
@@ -145,6 +158,153 @@ def test_refusals_change_nothing(repo, first, monkeypatch, capsys):
         assert (got, out) == (code, ""), (args, err)
         assert message in err and len(err.strip().splitlines()) == 1, (args, err)
     assert not (repo / ".graft" / "search" / "u.db").exists()
+    after = repo_state(repo)
+    assert {k: v for k, v in after.items() if k != "files"} == {
+        k: v for k, v in before.items() if k != "files"
+    }
+
+
+# --- constraints and several objectives ------------------------------------------------------------
+# Each study searches from a base whose graft.yaml only differs in its `search` section (a commit
+# made beside main, the working tree untouched). `train.max_rounds` up to 40 at the base's learning
+# rate never stops early, so `best_iteration` equals it: a bound on it cuts the space exactly.
+
+ROUNDS = ["--param", "train.max_rounds=int:5..40"]
+
+
+def base_with_search(root: Path, branch: str, section: str) -> None:
+    """Branch ``branch``: main with graft.yaml's ``search`` section replaced by ``section``, and the
+    pipeline's gate reduced to ``roc_auc >= 0.5`` (so a kept trial of a few rounds is committed)."""
+    settings = git(root, "show", "main:graft.yaml")
+    start = settings.index("\nsearch:\n") + 1
+    settings = settings[:start] + section.strip("\n") + settings[settings.index("\n\n", start) :]
+    params = git(root, "show", "main:params.yaml")
+    start = params.index("\n  thresholds:\n") + 1
+    params = params[:start] + "  thresholds: {roc_auc: {min: 0.5}}" + params[params.index("\n\n", start) :]
+    env = {**os.environ, "GIT_INDEX_FILE": str(root / ".git" / f"index-{branch}")}
+    subprocess.run(["git", "read-tree", "main"], cwd=root, env=env, check=True)
+    for name, text in (("graft.yaml", settings), ("params.yaml", params)):
+        blob = subprocess.run(
+            ["git", "hash-object", "-w", "--stdin"],
+            cwd=root,
+            input=text,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        subprocess.run(
+            ["git", "update-index", "--cacheinfo", f"100644,{blob},{name}"], cwd=root, env=env, check=True
+        )
+    tree = subprocess.run(
+        ["git", "write-tree"], cwd=root, env=env, check=True, capture_output=True, text=True
+    )
+    commit = git(root, "commit-tree", tree.stdout.strip(), "-p", "main", "-m", f"search settings: {branch}")
+    git(root, "branch", "-f", branch, commit)
+    Path(env["GIT_INDEX_FILE"]).unlink()
+
+
+CAPPED = """
+search:
+  objective: metrics/train.json:valid_log_loss
+  direction: lower
+  constraints:
+    metrics/train.json:best_iteration: {max: 22}
+"""
+TWO = """
+search:
+  objectives:
+    - {metric: metrics/train.json:valid_log_loss, direction: lower}
+    - {metric: metrics/train.json:best_iteration, direction: lower}
+  constraints: {}
+"""
+
+
+@pytest.fixture(scope="module")
+def capped(repo):
+    """Four trials under a bound half the space breaks; every feasible one asked to be kept."""
+    base_with_search(repo, "capped", CAPPED)
+    proc = graft(
+        repo, "exp", "search", "c", "--trials", "4", *ROUNDS, "--seed", "5", "--keep", "4", "--base", "capped"
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_a_constrained_search_never_keeps_an_infeasible_trial(repo, capped):
+    doc = shown(repo, "c")
+    assert doc["constraints"] == ["metrics/train.json:best_iteration <= 22.0"]
+    trials = doc["trials"]
+    rounds = {t["number"]: t["params"]["train.max_rounds"] for t in trials}
+    infeasible = {n for n, r in rounds.items() if r > 22}
+    assert 0 < len(infeasible) < len(trials), rounds  # the bound cut this study's trials
+    for t in trials:
+        assert t["state"] == "complete"
+        assert t["violations"] == [rounds[t["number"]] - 22.0]
+        assert t["feasible"] is (t["number"] not in infeasible)
+        # kept: exactly the feasible trials (--keep 4 asked for all four)
+        assert (t["branch"] is None) is (t["number"] in infeasible), t
+    best = min((t for t in trials if t["feasible"]), key=lambda t: (t["value"], t["number"]))
+    assert doc["best"]["number"] == best["number"]
+    assert min(t["value"] for t in trials) < best["value"]  # the unconstrained best broke the bound
+    table = graft(repo, "exp", "search", "show", "c").stdout.splitlines()
+    assert table[1] == "  constraints: metrics/train.json:best_iteration <= 22.0"
+    header = table[2].split()
+    assert header[:4] == ["trial", "state", "metrics/train.json:valid_log_loss", "feasible"]
+    marks = {int(line.split()[0].rstrip("*")): line.split()[3] for line in table[3:]}
+    assert marks == {n: ("NO" if n in infeasible else "yes") for n in rounds}
+
+
+def test_a_two_objective_front_is_the_non_dominated_set(repo):
+    base_with_search(repo, "two", TWO)
+    space = [*ROUNDS, "--param", "train.num_leaves=int:4..16"]
+    proc = graft(
+        repo, "exp", "search", "m", "--trials", "6", *space, "--seed", "2", "--keep", "0", "--base", "two"
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = shown(repo, "m")
+    assert doc["objectives"] == [
+        "metrics/train.json:valid_log_loss (lower)",
+        "metrics/train.json:best_iteration (lower)",
+    ]
+    points = {t["number"]: tuple(t["values"]) for t in doc["trials"]}
+    assert all(t["values"][1] == t["params"]["train.max_rounds"] for t in doc["trials"])
+    front = {
+        n
+        for n, p in points.items()
+        if not any(q[0] <= p[0] and q[1] <= p[1] and q != p for q in points.values())
+    }
+    assert set(doc["front"]) == front and doc["front"] == sorted(front, key=lambda n: (points[n], n))
+    assert [t["number"] for t in doc["trials"] if t["front"]] == sorted(front)
+    assert doc["best"]["number"] == doc["front"][0]
+    table = graft(repo, "exp", "search", "show", "m").stdout.splitlines()
+    assert table[-1] == "Pareto front (*): trials " + ", ".join(str(n) for n in doc["front"])
+    starred = {int(line.split()[0].rstrip("*")) for line in table[2:-1] if line.split()[0].endswith("*")}
+    assert starred == front
+
+
+def test_resuming_with_other_constraints_or_objectives_is_refused(repo, capped, monkeypatch, capsys):
+    base_with_search(repo, "capped-30", CAPPED.replace("{max: 22}", "{max: 30}"))
+    base_with_search(repo, "capped-higher", CAPPED.replace("direction: lower", "direction: higher"))
+    before = repo_state(repo)
+    monkeypatch.chdir(repo)
+    cases = [
+        (
+            ["c", "--trials", "5", "--seed", "5", "--base", "capped-30"],
+            "search 'c' was started with search.constraints metrics/train.json:best_iteration <= 22.0, "
+            "not metrics/train.json:best_iteration <= 30.0",
+        ),
+        (
+            ["c", "--trials", "5", "--seed", "5", "--base", "capped-higher"],
+            "search 'c' was started with search.objectives metrics/train.json:valid_log_loss (lower), "
+            "not metrics/train.json:valid_log_loss (higher)",
+        ),
+    ]
+    for args, message in cases:
+        got = main(["exp", "search", *args])
+        out, err = capsys.readouterr()
+        assert (got, out) == (2, ""), (args, err)
+        assert message in err and len(err.strip().splitlines()) == 1, (args, err)
+    assert len(shown(repo, "c")["trials"]) == 4
     after = repo_state(repo)
     assert {k: v for k, v in after.items() if k != "files"} == {
         k: v for k, v in before.items() if k != "files"

@@ -362,6 +362,7 @@ def search_json(result: Any) -> dict[str, Any]:
         "ran": result.ran,
         "resumed": result.resumed,
         "best": best,
+        "front": list(result.front),
         "kept": [
             {
                 "number": k.number,
@@ -396,6 +397,7 @@ def run_search(args: argparse.Namespace, ui: Ui) -> int:
         def on_trial(event: Any) -> None:
             status = f"{event.value:.6g}" if event.ok else f"FAILED ({event.error})"
             best = "-" if event.best_value is None else f"{event.best_value:.6g} (trial {event.best_number})"
+            status += " (infeasible)" if event.feasible is False else ""
             ui.message(f"[{event.done}/{event.total}] trial {event.number}: {status}; best {best}")
             progress.update(event.done)
 
@@ -424,6 +426,8 @@ def run_search(args: argparse.Namespace, ui: Ui) -> int:
             f"{result.best_value:.6g} ({objective.direction} is better)"
         )
         ui.out("  params: " + " ".join(f"{k}={v}" for k, v in result.best_params.items()))
+        if result.front:
+            ui.out("  Pareto front: trials " + ", ".join(str(n) for n in result.front))
         for kept in result.kept:
             if kept.error is None:
                 note = " (already there)" if kept.existed else ""
@@ -457,6 +461,9 @@ def show_json(summary: Any) -> dict[str, Any]:
         "objective": _objective(summary.objective, summary.direction),
         "config": summary.config.as_dict() if summary.config else None,
         "best": best,
+        "objectives": list(summary.objectives),
+        "constraints": list(summary.constraints),
+        "front": list(summary.front),
         "trials": [
             {
                 "number": r.number,
@@ -469,6 +476,10 @@ def show_json(summary: Any) -> dict[str, Any]:
                 "log": r.log,
                 "stages": r.stages,
                 "worker": r.worker,
+                "values": None if r.values is None else list(r.values),
+                "violations": None if r.violations is None else list(r.violations),
+                "feasible": r.feasible,
+                "front": r.number in summary.front,
             }
             for r in summary.rows
         ],
@@ -480,15 +491,25 @@ def show_search(args: argparse.Namespace, ui: Ui) -> int:
     if ui.json_mode:
         ui.json(show_json(summary))
         return 0
-    what = f"{summary.objective} ({summary.direction} is better)"
+    several = len(summary.objectives) > 1
+    if several:
+        what = "objectives " + ", ".join(summary.objectives)
+    else:
+        what = f"{summary.objective} ({summary.direction} is better)"
     ui.out(f"search {summary.name}: {what}; study: {summary.storage}")
+    if summary.constraints:
+        ui.out("  constraints: " + "; ".join(summary.constraints))
     keys = list(dict.fromkeys(k for r in summary.rows for k in r.params))
-    header = ["trial", "state", summary.objective, *keys, "seconds", "branch"]
+    names = [o.rsplit(" (", 1)[0] for o in summary.objectives] if several else [summary.objective]
+    feasibility = ["feasible"] if summary.constraints else []
+    header = ["trial", "state", *names, *feasibility, *keys, "seconds", "branch"]
+    marked = set(summary.front) if several else {summary.best_number}
     rows = [
         [
-            f"{r.number}{'*' if r.number == summary.best_number else ''}",
+            f"{r.number}{'*' if r.number in marked else ''}",
             r.state,
-            _fmt(r.value, 6),
+            *[_fmt(None if r.values is None else r.values[i], 6) for i in range(len(names))],
+            *(["-" if r.feasible is None else ("yes" if r.feasible else "NO")] if feasibility else []),
             *[_param(r.params.get(k, "-")) for k in keys],
             "-" if r.seconds is None else f"{r.seconds:.1f}",
             r.branch or "-",
@@ -497,4 +518,7 @@ def show_search(args: argparse.Namespace, ui: Ui) -> int:
     ]
     for line in align_rows([header, *rows]):
         ui.out(line)
+    if several:
+        front = ", ".join(str(n) for n in summary.front) or "none (no feasible complete trial)"
+        ui.out(f"Pareto front (*): trials {front}")
     return 0

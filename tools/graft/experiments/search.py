@@ -12,6 +12,17 @@ Every key, bound and choice is checked against params.yaml at the base before an
 Objective: ``search.objective`` of graft.yaml (a metric key as ``graft diff`` shows it, e.g.
 ``metrics/train.json:valid_loss``) and ``search.direction``. It must be a *validation* metric:
 choosing on the test split overfits the test split, which then no longer measures anything.
+``search.objectives`` (a list of ``{metric, direction}``) makes a multi-objective study: the
+trials kept are those of its Pareto front (feasible and dominated by no other), best first by
+the first objective.
+
+Constraints: ``search.constraints`` (validation metric -> ``{min, max}``; by default the gate's
+bounds, each read at the validation counterpart of its metric, see :func:`validation_prefix`)
+are each trial's Optuna constraints (``Trial.set_constraint``, what Optuna 5 made of the
+sampler's ``constraints_func``): its violations (``value - max``, ``min - value``; met when
+<= 0) are stored with it, the TPE sampler ranks infeasible trials below feasible ones,
+``show`` marks infeasible trials, and an infeasible trial is never kept nor best.
+A resumed study keeps its objectives and constraints: a change is refused naming it.
 
 Trials are asked in rounds of ``batch`` (the parallelism the study was created with, stored
 in it): every trial of a round is asked from the same history, and trial ``n`` samples with
@@ -215,25 +226,119 @@ class Objective:
         return "minimize" if self.direction == "lower" else "maximize"
 
 
-def objective_of(project: Project, base: gitrepo.Revision) -> Objective:
-    """``search.objective`` of graft.yaml at the base; it must be a metric the base has."""
+@dataclass(frozen=True)
+class Constraint:
+    """A bound on a validation metric: a trial outside it is infeasible (never kept)."""
+
+    key: str
+    min: float | None = None
+    max: float | None = None
+
+    def text(self) -> str:
+        """``key <= 0.25``, ``key >= 0.9`` or ``0.1 <= key <= 0.2``, as stored in the study."""
+        low = "" if self.min is None else f"{self.min!r} <= "
+        high = "" if self.max is None else f" <= {self.max!r}"
+        if self.min is not None and self.max is None:
+            return f"{self.key} >= {self.min!r}"
+        return f"{low}{self.key}{high}"
+
+    def violation(self, value: float) -> float:
+        """How far ``value`` is outside the bound (<= 0: inside), as Optuna's constraints take it."""
+        over = [] if self.max is None else [value - self.max]
+        under = [] if self.min is None else [self.min - value]
+        return max(over + under)
+
+
+@dataclass(frozen=True)
+class Goals:
+    """What a search optimises (one objective, or several: a multi-objective study) and the
+    constraints a trial must meet; ``stages``: the stages writing them (trials stop there)."""
+
+    objectives: tuple[Objective, ...]
+    constraints: tuple[Constraint, ...] = ()
+    stages: tuple[str, ...] = ()
+
+    @property
+    def first(self) -> Objective:
+        return self.objectives[0]
+
+    def texts(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The objectives (``key (direction)``) and constraints as a study stores them."""
+        return (
+            tuple(f"{o.key} ({o.direction})" for o in self.objectives),
+            tuple(c.text() for c in self.constraints),
+        )
+
+
+def _metric_names(settings: Any) -> list[str]:
+    """Names a validation metric may end with: the gate's, the rules' and the headline's, longest first."""
+    names = {*settings.gate.thresholds, *settings.metrics.rules, *settings.metrics.headline}
+    return sorted(names, key=lambda n: (-len(n), n))
+
+
+def validation_prefix(settings: Any) -> str | None:
+    """``search.validation``, else the first objective's key less the metric name it ends with."""
+    search = settings.search
+    if search.validation is not None:
+        return str(search.validation)
+    first = search.objectives[0].metric if search.objectives else search.objective
+    if not first:
+        return None
+    for name in _metric_names(settings):
+        if first.endswith(name) and len(first) > len(name):
+            return str(first[: -len(name)])
+    return None
+
+
+def goals_of(project: Project, base: gitrepo.Revision) -> Goals:
+    """``search.objective`` (or ``objectives``) and ``constraints`` of graft.yaml at the base;
+    each must be a metric the base has. Without ``constraints``: the gate's bounds on the
+    validation metrics the base has (see :func:`validation_prefix`)."""
     view = project.at(base)
-    settings = view.settings.search
-    if not settings.objective:
+    settings = view.settings
+    search = settings.search
+    wanted = [(o.metric, o.direction) for o in search.objectives]
+    if not wanted and search.objective:
+        wanted = [(search.objective, search.direction)]
+    if not wanted:
         raise GraftError(
             "graft.yaml: search.objective is not set; name a validation metric as `graft diff` shows "
             "it (e.g. search: {objective: metrics/train.json:valid_loss, direction: lower})"
         )
     metrics = view.metrics() or {}
-    if settings.objective not in metrics:
-        known = ", ".join(sorted(k for k, v in metrics.items() if isinstance(v, (int, float)))[:12])
-        raise GraftError(
-            f"graft.yaml: search.objective '{settings.objective}' is not a metric of '{base.name}' "
-            f"({base.short}); metrics there: {known or 'none'}"
-        )
-    path = settings.objective.split(":", 1)[0] if ":" in settings.objective else view.metrics_file
-    stage = next((n for n, s in view.pipeline.stages.items() if path in s.metrics or path in s.outs), None)
-    return Objective(settings.objective, settings.direction, stage)
+
+    def check(key: str, setting: str) -> None:
+        if key not in metrics:
+            known = ", ".join(sorted(k for k, v in metrics.items() if isinstance(v, (int, float)))[:12])
+            raise GraftError(
+                f"graft.yaml: {setting} '{key}' is not a metric of '{base.name}' "
+                f"({base.short}); metrics there: {known or 'none'}"
+            )
+
+    setting = "search.objectives" if search.objectives else "search.objective"
+    for key, _ in wanted:
+        check(key, setting)
+    if search.constraints is not None:
+        bounds = dict(search.constraints)
+        for key in bounds:
+            check(key, "search.constraints")
+    else:
+        prefix = validation_prefix(settings)
+        bounds = {}
+        if prefix is not None:
+            gate = settings.gate.thresholds
+            bounds = {f"{prefix}{k}": b for k, b in gate.items() if f"{prefix}{k}" in metrics}
+    constraints = tuple(Constraint(k, b.min, b.max) for k, b in sorted(bounds.items()))
+
+    def stage_of(key: str) -> str | None:
+        path = key.split(":", 1)[0] if ":" in key else view.metrics_file
+        return next((n for n, s in view.pipeline.stages.items() if path in s.metrics or path in s.outs), None)
+
+    objectives = tuple(Objective(k, d, stage_of(k)) for k, d in wanted)
+    keys = [k for k, _ in wanted] + [c.key for c in constraints]
+    found = [stage_of(k) for k in keys]  # a metric no stage declares: the whole pipeline runs
+    stages = () if None in found else tuple(dict.fromkeys(s for s in found if s is not None))
+    return Goals(objectives, constraints, stages)
 
 
 def study_file(root: Path, name: str, suffix: str = ".db") -> Path:
@@ -289,7 +394,7 @@ def _find_study(storage: str, name: str) -> Any:
 
 
 def _open_study(
-    storage: str, name: str, direction: Literal["minimize", "maximize"] | None, create: bool
+    storage: str, name: str, directions: Sequence[Literal["minimize", "maximize"]] | None, create: bool
 ) -> Any:
     import optuna
 
@@ -297,7 +402,10 @@ def _open_study(
     try:
         if create:
             return optuna.create_study(
-                storage=storage, study_name=name, direction=direction, load_if_exists=True
+                storage=storage,
+                study_name=name,
+                directions=list(directions or ["minimize"]),
+                load_if_exists=True,
             )
         return optuna.load_study(storage=storage, study_name=name)
     except KeyError:
@@ -316,9 +424,11 @@ class Config:
     space: tuple[str, ...]  # "key=spec"
     seed: int
     base: str
-    objective: str
+    objective: str  # the first objective
     direction: str
     batch: int
+    objectives: tuple[str, ...] = ()  # "key (direction)", the first one included
+    constraints: tuple[str, ...] = ()  # Constraint.text()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -328,6 +438,8 @@ class Config:
             "objective": self.objective,
             "direction": self.direction,
             "batch": self.batch,
+            "objectives": list(self.objectives),
+            "constraints": list(self.constraints),
         }
 
 
@@ -342,11 +454,15 @@ def _stored_config(study: Any) -> Config | None:
         raw["objective"],
         raw["direction"],
         int(raw["batch"]),
+        tuple(raw.get("objectives") or [f"{raw['objective']} ({raw['direction']})"]),
+        tuple(raw.get("constraints") or ()),
     )
 
 
 def _shown(value: Any) -> str:
-    return ", ".join(value) if isinstance(value, tuple) else str(value)
+    if isinstance(value, tuple):
+        return ", ".join(value) if value else "none"
+    return str(value)
 
 
 def _reconcile(stored: Config, given: Config, dimensions_given: bool, name: str) -> Config:
@@ -354,9 +470,9 @@ def _reconcile(stored: Config, given: Config, dimensions_given: bool, name: str)
     for label, was, now in (
         ("search space", stored.space, given.space if dimensions_given else stored.space),
         ("--seed", stored.seed, given.seed),
+        ("search.objectives", stored.objectives, given.objectives),
+        ("search.constraints", stored.constraints, given.constraints),
         ("base", stored.base, given.base),
-        ("search.objective", stored.objective, given.objective),
-        ("search.direction", stored.direction, given.direction),
     ):
         if was != now:
             raise UsageError(
@@ -378,6 +494,7 @@ class TrialEvent:
     total: int
     best_number: int | None
     best_value: float | None
+    feasible: bool | None = None  # None: the search has no constraints
 
 
 @dataclass(frozen=True)
@@ -403,6 +520,8 @@ class SearchResult:
     best_value: float | None
     best_params: dict[str, Any] = field(default_factory=dict)
     kept: tuple[Kept, ...] = ()
+    goals: Goals | None = None
+    front: tuple[int, ...] = ()  # the Pareto front's trials (feasible, non-dominated), best first
 
 
 @contextlib.contextmanager
@@ -445,7 +564,8 @@ def run_search(
 ) -> SearchResult:
     """Run (or resume) search ``name`` until it holds ``trials`` trials; keep the best ``keep``."""
     from graft.core.extras import require
-    from graft.experiments.executors import check_address, check_jobs, open_executor
+    from graft.experiments import batch
+    from graft.experiments.executors import check_address, check_jobs
 
     check_study_name(name, trials)
     require("optuna", "graft exp search", "search")
@@ -465,7 +585,8 @@ def run_search(
         check_kept_names(repo, name, trials, heads, f" on the Git remote {remote}")
     else:
         check_kept_names(repo, name, trials, None, "")
-    objective = objective_of(project, revision)
+    goals = goals_of(project, revision)
+    objective = goals.first
     params = BaseParams.at(root, revision, base)
     if dimensions:
         check_space(dimensions, params)
@@ -476,6 +597,7 @@ def run_search(
         exists = storage is not None or study_file(root, name).is_file()
         study = _find_study(url, name) if exists else None
         stored = _stored_config(study) if study is not None else None
+        objectives, constraints = goals.texts()
         given = Config(
             tuple(f"{d.key}={d.text()}" for d in dimensions or ()),
             seed,
@@ -483,6 +605,8 @@ def run_search(
             objective.key,
             objective.direction,
             jobs,
+            objectives,
+            constraints,
         )
         if stored is None and not dimensions:
             raise UsageError(f"search '{name}' is new: give its space with --param or --space")
@@ -492,25 +616,22 @@ def run_search(
         plan = branches.make_plan(
             root, [], base, run=True, cluster=cluster is not None, git_remote=git_remote, branches=False
         )
-        # a trial runs the pipeline only up to the stage writing the objective: nothing of the
-        # test split is computed (nor can a test-split gate fail a trial) while choosing
-        plan = replace(plan, targets=(objective.stage,) if objective.stage else ())
-        executor = open_executor(plan, jobs, cluster)
-        try:
+        # a trial runs the pipeline only up to the stages writing the objectives and constraints:
+        # nothing of the test split is computed (nor can a test-split gate fail a trial) while choosing
+        plan = replace(plan, targets=goals.stages)
+        with batch.executing(plan, jobs, cluster) as executor:
             if stored is None:  # created only now that every check passed
                 config = replace(config, batch=_slots(executor, jobs))
-                study = _open_study(url, name, objective.optuna_direction, create=True)
+                directions = [o.optuna_direction for o in goals.objectives]
+                study = _open_study(url, name, directions, create=True)
                 study.set_user_attr(ATTR, config.as_dict())
             assert study is not None  # found above (stored came from it) or just created
             if planned is not None:
                 planned(url, len(study.trials), trials, executor.description)
-            ran, resumed = _drive(
-                study, plan, executor, dims, config, objective, trials, params, name, progress
-            )
-            kept = _keep(root, study, name, objective, keep, base, cluster, git_remote, executor, jobs, dims)
-        finally:
-            executor.close()
-    best = _best(study)
+            ran, resumed = _drive(study, plan, executor, dims, config, goals, trials, params, name, progress)
+            kept = _keep(root, study, name, goals, keep, base, cluster, git_remote, executor, jobs, dims)
+    front = ranked(study)
+    best = front[0] if front else None
     return SearchResult(
         name,
         url,
@@ -519,9 +640,11 @@ def run_search(
         ran,
         resumed,
         best.number if best else None,
-        best.value if best else None,
+        best.values[0] if best else None,
         dict(best.params) if best else {},
         tuple(kept),
+        goals,
+        tuple(t.number for t in front) if len(goals.objectives) > 1 else (),
     )
 
 
@@ -532,9 +655,23 @@ def _slots(executor: Any, jobs: int) -> int:
     return max(1, len(client.scheduler_info().get("workers", {})))
 
 
+def _violations(trial: Any) -> tuple[float, ...] | None:
+    """The trial's constraint violations (Optuna's ``Trial.set_constraint``, which superseded the
+    sampler's ``constraints_func`` in Optuna 5), in the order of the constraints' keys (None:
+    not measured)."""
+    found = trial.constraints
+    return tuple(float(found[k]) for k in sorted(found)) if found else None
+
+
+def feasible(trial: Any) -> bool:
+    """Every constraint met (a trial of a search without constraints is feasible)."""
+    return all(v <= 0 for v in _violations(trial) or ())
+
+
 def _sampler(seed: int, number: int) -> Any:
     import optuna
 
+    # TPE reads each finished trial's constraints: infeasible trials rank below feasible ones
     return optuna.samplers.TPESampler(seed=seed + number)
 
 
@@ -544,7 +681,7 @@ def _drive(
     executor: Any,
     dims: Sequence[Dimension],
     config: Config,
-    objective: Objective,
+    goals: Goals,
     trials: int,
     files: BaseParams,
     name: str,
@@ -567,7 +704,7 @@ def _drive(
         if event.event != "finished" or event.outcome is None:
             return
         trial = running[event.spec.name]
-        _tell(study, trial, event.outcome, objective)
+        _tell(study, trial, event.outcome, goals)
         ran += 1
         if progress is not None:
             progress(_event(study, trial.number, trials))
@@ -601,21 +738,23 @@ def _event(study: Any, number: int, total: int) -> TrialEvent:
 
     frozen = study.get_trials(deepcopy=False)
     trial = frozen[number]
-    best = _best(study)
+    front = ranked(study)
+    best = front[0] if front else None
     ok = trial.state == TrialState.COMPLETE
     return TrialEvent(
         number,
         ok,
-        trial.value if ok else None,
+        trial.values[0] if ok else None,
         None if ok else trial.user_attrs.get("error"),
         sum(1 for t in frozen if t.state != TrialState.RUNNING),
         total,
         best.number if best else None,
-        best.value if best else None,
+        best.values[0] if best else None,
+        feasible(trial) if ok and trial.constraints else None,
     )
 
 
-def _tell(study: Any, trial: Any, outcome: branches.Outcome, objective: Objective) -> None:
+def _tell(study: Any, trial: Any, outcome: branches.Outcome, goals: Goals) -> None:
     from optuna.trial import TrialState
 
     result = outcome.result
@@ -624,11 +763,15 @@ def _tell(study: Any, trial: Any, outcome: branches.Outcome, objective: Objectiv
         trial.set_user_attr("stages", dict(result.stages))
         if result.worker:
             trial.set_user_attr("worker", result.worker)
-        value = result.metrics.get(objective.key)
-        if _is_number(value):
-            study.tell(trial, float(value))
+        wanted = [o.key for o in goals.objectives] + [c.key for c in goals.constraints]
+        values = {k: result.metrics.get(k) for k in wanted}
+        missing = next((k for k, v in values.items() if not _is_number(v)), None)
+        if missing is None:
+            for c in goals.constraints:  # the sampler steers away from infeasible trials
+                trial.set_constraint(c.key, c.violation(float(values[c.key] or 0.0)))
+            study.tell(trial, [float(values[o.key] or 0.0) for o in goals.objectives])
             return
-        trial.set_user_attr("error", f"the run has no numeric '{objective.key}' (got {value!r})")
+        trial.set_user_attr("error", f"the run has no numeric '{missing}' (got {values[missing]!r})")
     else:
         trial.set_user_attr("error", outcome.error or "failed")
         if outcome.log is not None:
@@ -636,30 +779,34 @@ def _tell(study: Any, trial: Any, outcome: branches.Outcome, objective: Objectiv
     study.tell(trial, state=TrialState.FAIL)
 
 
-def _best(study: Any) -> Any:
-    from optuna.trial import TrialState
+def _signs(study: Any) -> list[float]:
+    return [1.0 if d.name == "MINIMIZE" else -1.0 for d in study.directions]
 
-    done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
-    if not done:
-        return None
-    sign = 1.0 if study.direction.name == "MINIMIZE" else -1.0
-    return min(done, key=lambda t: (sign * t.value, t.number))
+
+def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
+    """``a`` is no worse than ``b`` in every (minimised) value and better in one."""
+    return all(x <= y for x, y in zip(a, b, strict=True)) and any(x < y for x, y in zip(a, b, strict=True))
 
 
 def ranked(study: Any) -> list[Any]:
-    """Complete trials, best first (ties: lower trial number first)."""
+    """The trials a search keeps, best first: complete and feasible ones; with several
+    objectives only the non-dominated (the Pareto front). Order: the first objective, then the
+    next ones, then the trial number."""
     from optuna.trial import TrialState
 
-    done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
-    sign = 1.0 if study.direction.name == "MINIMIZE" else -1.0
-    return sorted(done, key=lambda t: (sign * t.value, t.number))
+    signs = _signs(study)
+    done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE and feasible(t)]
+    scored = [(tuple(s * v for s, v in zip(signs, t.values, strict=True)), t) for t in done]
+    if len(signs) > 1:
+        scored = [(v, t) for v, t in scored if not any(dominates(w, v) for w, _ in scored)]
+    return [t for _, t in sorted(scored, key=lambda item: (item[0], item[1].number))]
 
 
 def _keep(
     root: Path,
     study: Any,
     name: str,
-    objective: Objective,
+    goals: Goals,
     keep: int,
     base: str,
     cluster: str | None,
@@ -668,7 +815,10 @@ def _keep(
     jobs: int,
     dims: Sequence[Dimension],
 ) -> list[Kept]:
-    """The best ``keep`` trials as ``exp/NAME-tNNN`` branches (existing ones with the same params kept)."""
+    """The best ``keep`` trials of :func:`ranked` (feasible ones only; with several objectives
+    the front's best by the first objective) as ``exp/NAME-tNNN`` branches (existing ones with
+    the same params kept)."""
+    objective = goals.first
     repo = gitrepo.open_repo(root)
     out: list[Kept] = []
     todo = []
@@ -684,7 +834,7 @@ def _keep(
                     f"branch '{branch}' exists but its params differ from trial {trial.number}'s; "
                     "delete or rename it, then run the search again to keep the trial"
                 )
-            out.append(Kept(trial.number, branch, tip.sha, float(trial.value), None, existed=True))
+            out.append(Kept(trial.number, branch, tip.sha, float(trial.values[0]), None, existed=True))
         else:
             todo.append((trial, branch_name, overrides))
     if not todo:
@@ -697,7 +847,9 @@ def _keep(
     for (trial, _, _), outcome in zip(todo, outcomes, strict=True):
         if outcome.result is None:
             out.append(
-                Kept(trial.number, outcome.spec.branch, None, float(trial.value), None, error=outcome.error)
+                Kept(
+                    trial.number, outcome.spec.branch, None, float(trial.values[0]), None, error=outcome.error
+                )
             )
             continue
         again = outcome.result.metrics.get(objective.key)
@@ -706,7 +858,7 @@ def _keep(
                 trial.number,
                 outcome.spec.branch,
                 outcome.result.sha,
-                float(trial.value),
+                float(trial.values[0]),
                 float(again) if _is_number(again) else None,
             )
         )
@@ -728,7 +880,7 @@ def _params_with(root: Path, base: str, overrides: Mapping[str, str]) -> dict[st
 class TrialRow:
     number: int
     state: str
-    value: float | None
+    value: float | None  # the first objective
     params: dict[str, Any]
     seconds: float | None
     branch: str | None
@@ -736,6 +888,9 @@ class TrialRow:
     log: str | None
     stages: dict[str, str] = field(default_factory=dict)
     worker: str | None = None
+    values: tuple[float, ...] | None = None  # every objective, in order
+    violations: tuple[float, ...] | None = None  # per constraint (<= 0: met); None: not measured
+    feasible: bool | None = None  # None: no constraints, or not complete
 
 
 @dataclass(frozen=True)
@@ -747,10 +902,14 @@ class Summary:
     config: Config | None
     rows: tuple[TrialRow, ...]
     best_number: int | None
+    objectives: tuple[str, ...] = ()  # "key (direction)"
+    constraints: tuple[str, ...] = ()
+    front: tuple[int, ...] = ()  # several objectives: the Pareto front's trials, best first
 
 
 def show(cwd: str | Path, name: str, storage: str | None = None) -> Summary:
-    """Every trial of search ``name``: state, objective, params, seconds, kept branch."""
+    """Every trial of search ``name``: state, objectives, feasibility, params, seconds, kept branch;
+    the best trial, and with several objectives the Pareto front."""
     from graft.core.extras import require
 
     check_study_name(name)
@@ -762,14 +921,17 @@ def show(cwd: str | Path, name: str, storage: str | None = None) -> Summary:
     study = _open_study(url, name, None, create=False)
     config = _stored_config(study)
     repo = gitrepo.open_repo(root)
+    constrained = bool(config.constraints) if config else False
     rows = []
     for t in study.get_trials(deepcopy=False):
         branch = gitrepo.EXP_PREFIX + trial_name(name, t.number)
+        violations = _violations(t)
+        complete = t.values is not None
         rows.append(
             TrialRow(
                 t.number,
                 t.state.name.lower(),
-                t.value,
+                t.values[0] if complete else None,
                 dict(t.params),
                 t.user_attrs.get("seconds"),
                 branch if gitrepo.branch_exists(repo, branch) else None,
@@ -777,15 +939,22 @@ def show(cwd: str | Path, name: str, storage: str | None = None) -> Summary:
                 t.user_attrs.get("log"),
                 dict(t.user_attrs.get("stages") or {}),
                 t.user_attrs.get("worker"),
+                tuple(t.values) if complete else None,
+                tuple(violations) if violations is not None else None,
+                feasible(t) if constrained and complete else None,
             )
         )
-    best = _best(study)
+    front = ranked(study)
+    directions = ["lower" if s > 0 else "higher" for s in _signs(study)]
     return Summary(
         name,
         url,
         config.objective if config else "?",
-        config.direction if config else ("lower" if study.direction.name == "MINIMIZE" else "higher"),
+        config.direction if config else directions[0],
         config,
         tuple(rows),
-        best.number if best else None,
+        front[0].number if front else None,
+        config.objectives if config else (),
+        config.constraints if config else (),
+        tuple(t.number for t in front) if len(directions) > 1 else (),
     )

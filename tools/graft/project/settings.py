@@ -31,7 +31,10 @@ A value may be ``${key}``: the value at that dotted key of ``params.yaml``, as i
                    number of intervals) or ``none``; ``quantiles``: absolute-error quantiles a
                    regression report bootstraps (``[0.9]`` -> ``abs_error_q90``)
 ``stages``         the names ``graft promote`` accepts (dev, staging, prod)
-``search``         ``objective``: the validation metric ``exp search`` optimises; ``direction``
+``search``         ``objective``: the validation metric ``exp search`` optimises; ``direction``;
+                   or ``objectives`` (a list of ``{metric, direction}``: a multi-objective study);
+                   ``constraints`` (validation metric -> {min, max}; default: the gate's bounds
+                   read at ``validation`` + key); ``validation`` (that key prefix)
 ``data``           ``keys``: table path -> the column whose values identify a row (`graft data diff`
                    matches the rows of two revisions by it)
 ================  =============================================================================
@@ -261,11 +264,43 @@ class Package(_Model):
     """The model card's text."""
 
 
+class SearchObjective(_Model):
+    metric: str = Field(min_length=1)
+    """The metric, named as `graft diff` shows it."""
+    direction: Direction
+    """`lower` or `higher` is better."""
+
+
 class Search(_Model):
+    """``objective``/``direction``: one validation metric; ``objectives``: several (a
+    multi-objective study; then not ``objective``); ``constraints``: metric -> {min, max} on
+    validation metrics (None: the gate's bounds, each read at ``validation`` + its key when the
+    base has that metric); ``validation``: the key prefix of the validation counterparts of the
+    gate's metrics (default: the objective's key less the name of a gate or headline metric it
+    ends with, e.g. ``metrics/train.json:valid_`` for ``metrics/train.json:valid_log_loss``)."""
+
     objective: str | None = None
     """The validation metric `graft exp search` optimises, named as `graft diff` shows it."""
     direction: Direction = "lower"
     """Whether the search minimises (`lower`) or maximises (`higher`) the objective."""
+    objectives: list[SearchObjective] = Field(default_factory=list)
+    """Several objectives instead of `objective`: a multi-objective study whose Pareto front
+    `exp search show` prints and `--keep` keeps."""
+    constraints: dict[str, Bound] | None = None
+    """Validation metric -> `{min, max}` a trial must satisfy to be kept (default: the gate's
+    bounds, read at the `validation` key prefix)."""
+    validation: str | None = None
+    """The key prefix under which the pipeline writes validation metrics (for the default
+    constraints)."""
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Search:
+        if self.objectives and self.objective is not None:
+            raise ValueError("give 'objective' (one metric) or 'objectives' (several), not both")
+        keys = [o.metric for o in self.objectives]
+        if len(set(keys)) != len(keys):
+            raise ValueError("an objective is listed twice in 'objectives'")
+        return self
 
 
 class Data(_Model):

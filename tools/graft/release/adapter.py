@@ -45,7 +45,8 @@ Two optional functions (see :mod:`graft.release.flavours`):
     order; regression: the value).
 
 ``load_model(path) -> model``
-    For ``package.flavour: custom`` only: load the model file (a :class:`pathlib.Path`, valid
+    For the ``custom`` flavour only (``package.flavour: custom``, or a model file no flavour
+    recognises): load the model file (a :class:`pathlib.Path`, valid
     during the call only); without it ``model`` is the file's bytes.
 
 Data files must come through ``spec``: shipped code has no folder on disk to read beside it.

@@ -1,8 +1,10 @@
 """`graft package` loads the model it packages and checks that it serves what the pipeline scored.
 
 * :func:`resolve_flavour`: graft.yaml ``package.flavour``, else the flavour recognised from the
-  model file (:func:`graft.release.flavours.detect`); a named flavour the file is not, or a
-  file no flavour recognises, is refused in one line naming the supported flavours.
+  model file (:func:`graft.release.flavours.detect`), else ``custom`` when the adapter defines
+  ``load_model`` (the project's own format); a named flavour the file is not, or a file no
+  flavour recognises and no ``load_model`` reads, is refused in one line naming the supported
+  flavours.
 * :func:`check_model`: load the model as the package records it, then encode the committed
   test rows' raw inputs with the adapter and predict them: every prediction must equal the
   committed one (``predictions.path``) within ``predictions.tolerance`` (absolute). The rows'
@@ -38,8 +40,10 @@ class ModelCheckError(GraftError):
     """The packaged model cannot be served as it is, or does not reproduce its predictions."""
 
 
-def resolve_flavour(settings: Settings, model_name: str, head: bytes) -> Flavour:
-    from graft.release.flavours import FlavourError, a, detect, flavour, supported
+def resolve_flavour(settings: Settings, model_name: str, head: bytes, adapter_loads: bool = False) -> Flavour:
+    """graft.yaml ``package.flavour``; else the flavour recognised from the file; else ``custom``
+    when the adapter defines ``load_model`` (a format of the project's own)."""
+    from graft.release.flavours import FLAVOURS, FlavourError, a, detect, flavour, supported
 
     found = detect(model_name, head)
     named = settings.package.flavour
@@ -51,6 +55,8 @@ def resolve_flavour(settings: Settings, model_name: str, head: bytes) -> Flavour
                 f"model ({found.name}): fix package.flavour, or remove it to use the recognised one"
             )
         return chosen
+    if found is None and adapter_loads:
+        return FLAVOURS["custom"]
     if found is None:
         raise FlavourError(
             f"{model_name}: unknown model flavour (supported: {supported()}): set graft.yaml "
@@ -126,7 +132,7 @@ def check_model(
 
     from graft.release.flavours import check_scores, check_width, installed_version, load, predictor
 
-    chosen = resolve_flavour(settings, model_name, model_bytes[:64])
+    chosen = resolve_flavour(settings, model_name, model_bytes[:64], adapter.has("load_model"))
     version = installed_version(chosen)
     record = {"name": chosen.name, "framework": chosen.distribution or None, "version": version}
     classes = task_classes(settings)
