@@ -118,4 +118,13 @@ def test_the_wheel_holds_only_graft(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert {n.split("/")[0] for n in names} == {"graft", f"{wheel.name.split('-py')[0]}.dist-info"}
     assert "graft/templates/model_card.md.j2" in names
+    ui = ROOT / "tools" / "graft" / "ui"
+    assets = sorted(
+        f"graft/ui/{p.relative_to(ui).as_posix()}"
+        for folder in ("templates", "static")
+        for p in (ui / folder).rglob("*")
+        if p.is_file()
+    )
+    assert "graft/ui/static/vendor/vega-embed/LICENSE" in assets  # the page works offline
+    assert [a for a in assets if a not in names] == []
     assert not [n for n in names if n.startswith("stages")]

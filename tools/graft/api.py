@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from graft.compare.gate import Report
     from graft.compare.report import ReportResult
     from graft.experiments.branches import Info, Outcome, ProgressCallback, Result, Spec
+    from graft.experiments.history import History
     from graft.experiments.prune import PruneResult
     from graft.experiments.search import SearchResult, Summary, TrialEvent
     from graft.monitoring.replay import ReplayResult
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from graft.release.fetch import Fetched
     from graft.release.package import LoadedPackage, PackageResult
     from graft.release.promote import PromoteResult
+    from graft.release.registry import ArtifactState
     from graft.release.reproduce import ReproduceResult
     from graft.release.versions import ModelVersion, NextVersion, ReleaseResult
     from graft.serving.server import Server
@@ -477,3 +479,51 @@ def check_repro(root: Path, paths: list[str] | None = None) -> list[Difference]:
     from graft.release.check import check_repro as run
 
     return run(Path(root), paths or None)
+
+
+# --- the web view's reads ---------------------------------------------------------------------
+
+
+def significance(
+    root: Path, base: str = "main", head: str = "HEAD", resamples: int = 1000, seed: int = 0
+) -> dict[str, Any]:
+    """The paired bootstrap of the task's metrics, ``head`` against ``base``, on the test rows
+    both scored (what `graft report` shows): ``available``, and per metric ``delta``, ``low``,
+    ``high`` and the ``verdict`` compare gives it; or ``reason`` / ``missing`` when it cannot run."""
+    from graft.compare.predictions import scored
+    from graft.compare.report import bootstrap, unavailable_reason
+    from graft.project import Project
+
+    project = Project.find(root)
+    bv, hv = project.at(project.resolve(base)), project.at(project.resolve(head))
+    settings = hv.settings
+    reason = unavailable_reason(bv, hv, settings)
+    sb = sh = None
+    if reason is None:
+        sb, sh = scored(bv, settings.task), scored(hv, settings.task)
+    return bootstrap(sb, sh, (base, head), settings, resamples, seed, reason)
+
+
+def branch_history(root: Path, base: str = "main", head: str = "HEAD", limit: int = 200) -> History:
+    """The commits of ``head`` since it forked from ``base`` (newest first, at most ``limit``) and
+    the ``dvc.lock`` stages it changed."""
+    from graft.experiments.history import history
+
+    return history(root, base, head, limit)
+
+
+def registry_state(root: Path) -> dict[str, ArtifactState]:
+    """The model registry as GTO's tags record it: every artifact, its versions, their stages
+    and every registration, assignment and deprecation event."""
+    from graft.core import gitrepo
+    from graft.release.registry import registry
+
+    return registry(gitrepo.open_repo(root))
+
+
+def search_names(root: Path) -> list[str]:
+    """The `graft exp search` studies kept in this project (their study files' names), sorted."""
+    from graft.experiments.search import SEARCH_DIR
+
+    folder = Path(root) / SEARCH_DIR
+    return sorted(p.stem for p in folder.glob("*.db")) if folder.is_dir() else []
