@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from graft.cli.common import Ui, whole
+from graft.cli.common import SEED_MAX, Ui, whole
+from graft.core import limits
 
 EXTRA = "serve"  # FastAPI and uvicorn
 DEFAULT_HOST = "127.0.0.1"
@@ -25,6 +26,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base", default="main", help="the revision experiments are compared with (main)")
     parser.add_argument("--monitor", type=Path, help="a `graft monitor --json-out` result to show on Models")
     parser.add_argument("--export", type=Path, metavar="DIR", help="write the pages as static HTML into DIR")
+    parser.add_argument(
+        "--resamples", type=whole(1, limits.RESAMPLES), default=1000, help="bootstrap resamples (1000)"
+    )
+    parser.add_argument("--seed", type=whole(0, SEED_MAX), default=0, help="bootstrap seed (0)")
     parser.set_defaults(handler=run)
 
 
@@ -34,7 +39,7 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
 
     if args.monitor is not None and not args.monitor.is_file():
         raise UsageError(f"--monitor {args.monitor}: no such file")
-    site = Site(ui.root, base=args.base, monitor=args.monitor)
+    site = Site(ui.root, base=args.base, monitor=args.monitor, resamples=args.resamples, seed=args.seed)
     site.resolve(args.base, "base revision")
     if args.export is not None:
         from graft.ui.export import export

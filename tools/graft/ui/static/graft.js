@@ -17,7 +17,10 @@
 
   function poll(seconds) {
     var tag = null;
+    var busy = false;
     function check() {
+      if (busy) { return; }
+      busy = true;
       var headers = tag ? { "If-None-Match": tag } : {};
       fetch("/refs", { headers: headers, cache: "no-store" }).then(function (answer) {
         if (answer.status === 304) { return; }
@@ -28,7 +31,8 @@
           }
           tag = body.tag;
         });
-      }).catch(function () { /* the server stopped: keep the page as it is */ });
+      }).catch(function () { /* the server stopped: keep the page as it is */ })
+        .finally(function () { busy = false; });
     }
     check();
     window.setInterval(check, seconds * 1000);
