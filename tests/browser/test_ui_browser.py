@@ -59,7 +59,11 @@ def watched(browser) -> Iterator[Watched]:
             route.abort()
 
     context.route("**/*", guard)
-    page.on("console", lambda m: seen.console_errors.append(m.text) if m.type == "error" else None)
+    def console(m: Any) -> None:
+        if m.type == "error" and m.location.get("url") not in seen.expected:
+            seen.console_errors.append(m.text)
+
+    page.on("console", console)
     page.on("pageerror", lambda e: seen.console_errors.append(str(e)))
     # a request the browser cancels because the page navigated away (a poll in flight) is not
     # a failure; one that fails otherwise, or gets a 4xx/5xx answer, is

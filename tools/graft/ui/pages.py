@@ -26,7 +26,7 @@ from graft.core import limits
 from graft.core.errors import GraftError
 
 # a compare page this wide or narrower is a transposed table; wider, parallel coordinates
-TRANSPOSED_MAX = 6
+TRANSPOSED_MAX = 5
 SORT_PATTERN = re.compile(r"^(name|[pmd]:.+)$")
 
 
@@ -705,7 +705,7 @@ def search(site: Site, query: Mapping[str, Any]) -> dict[str, Any]:
             "direction": summary.direction,
             "best": summary.best_number,
             "trials": trials,
-            "keys": keys,
+            "param_keys": keys,
             "objective_spec": objective_spec,
             "param_specs": param_specs,
         },

@@ -9,8 +9,13 @@
       var source = document.getElementById(box.getAttribute("data-spec"));
       if (!source) { return; }
       box.setAttribute("data-drawn", "1");
-      vegaEmbed(box, JSON.parse(source.textContent), { actions: false, renderer: "svg" })
-        .then(function () { box.setAttribute("data-drawn", "done"); })
+      // the box is the chart's one accessible image (role=img, aria-label); the marks inside
+      // are not described one by one (aria: false)
+      vegaEmbed(box, JSON.parse(source.textContent), { actions: false, renderer: "svg", config: { aria: false } })
+        .then(function () {
+          box.querySelectorAll("svg").forEach(function (svg) { svg.setAttribute("aria-hidden", "true"); });
+          box.setAttribute("data-drawn", "done");
+        })
         .catch(function (error) { box.setAttribute("data-drawn", "failed"); console.error(error); });
     });
   }
