@@ -59,6 +59,7 @@ def watched(browser) -> Iterator[Watched]:
             route.abort()
 
     context.route("**/*", guard)
+
     def console(m: Any) -> None:
         if m.type == "error" and m.location.get("url") not in seen.expected:
             seen.console_errors.append(m.text)
@@ -69,13 +70,17 @@ def watched(browser) -> Iterator[Watched]:
     # a failure; one that fails otherwise, or gets a 4xx/5xx answer, is
     page.on(
         "requestfailed",
-        lambda r: seen.failed.append(f"{r.url} {r.failure}") if "ERR_ABORTED" not in (r.failure or "") else None,
+        lambda r: (
+            seen.failed.append(f"{r.url} {r.failure}") if "ERR_ABORTED" not in (r.failure or "") else None
+        ),
     )
     page.on(
         "response",
-        lambda r: seen.failed.append(f"{r.url} {r.status}")
-        if r.status >= 400 and r.url not in seen.expected
-        else None,
+        lambda r: (
+            seen.failed.append(f"{r.url} {r.status}")
+            if r.status >= 400 and r.url not in seen.expected
+            else None
+        ),
     )
 
     def dialog(d: Any) -> None:
@@ -95,7 +100,9 @@ def watched(browser) -> Iterator[Watched]:
 
 
 def branches_shown(page: Any) -> list[str]:
-    return page.locator("#experiments tbody tr[data-branch]").evaluate_all("rs => rs.map(r => r.dataset.branch)")
+    return page.locator("#experiments tbody tr[data-branch]").evaluate_all(
+        "rs => rs.map(r => r.dataset.branch)"
+    )
 
 
 def header_texts(page: Any, cls: str) -> list[str]:

@@ -47,9 +47,21 @@ def build(dest: Path) -> Path:
     repo.references.create(f"refs/graft/archive/{ARCHIVED}", old.target)
     old.delete()
     _tag(root, f"{MODEL}@v1.0.0", "main", f"Registering artifact {MODEL} version v1.0.0", 1_700_000_100)
-    _tag(root, f"{MODEL}#prod#1", "main", f"Assigning stage prod to artifact {MODEL} version v1.0.0", 1_700_000_200)
+    _tag(
+        root,
+        f"{MODEL}#prod#1",
+        "main",
+        f"Assigning stage prod to artifact {MODEL} version v1.0.0",
+        1_700_000_200,
+    )
     _tag(root, f"{MODEL}@v1.1.0", "exp/lr", f"Registering artifact {MODEL} version v1.1.0", 1_700_000_300)
-    _tag(root, f"{MODEL}#staging#2", "exp/lr", f"Assigning stage staging to artifact {MODEL} version v1.1.0", 1_700_000_400)
+    _tag(
+        root,
+        f"{MODEL}#staging#2",
+        "exp/lr",
+        f"Assigning stage staging to artifact {MODEL} version v1.1.0",
+        1_700_000_400,
+    )
     make_study(root)
     assert git(root, "status", "--porcelain") == ""
     return root
