@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 export OMP_WAIT_POLICY ?= PASSIVE
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint lint-workflows contract install format bench bench-diff clean-venv
+.PHONY: run test test-fast lint lint-workflows contract install format bench bench-diff bench-ui clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,8 +54,11 @@ contract: $(STAMP)
 		tests/integration/test_serve.py::test_served_openapi_matches_the_committed_contract
 
 ## Create .venv and install the toolkit with every extra, the reference pipeline's dependencies
-## (the `pipeline` extra) and the dev tools (what CI runs first).
+## (the `pipeline` extra) and the dev tools (what CI runs first). The `graft ui` browser tests
+## also need Debian's Chromium at /usr/bin/chromium (`apt-get install chromium`, as .ci/run does);
+## without it they skip.
 install: $(STAMP)
+	@test -x /usr/bin/chromium || echo "install: no /usr/bin/chromium; run 'apt-get install chromium' for the graft ui browser tests" >&2
 
 format: $(STAMP)
 	ruff format .
@@ -67,6 +70,10 @@ bench: $(STAMP)
 ## graft diff --all against dvc exp show / dvc metrics diff on 100 committed experiment branches.
 bench-diff: $(STAMP)
 	python benchmarks/bench_diff.py
+
+## graft ui's Experiments page for 100 and 1,000 branches against `dvc exp show -a --json`.
+bench-ui: $(STAMP)
+	python benchmarks/bench_ui.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -5,7 +5,7 @@ The CLI renders what these return; tests and other programs call them directly.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -366,16 +366,19 @@ def diff(
     all_experiments: bool = False,
     only_changed: bool = False,
     sort: str | None = None,
+    memo: MutableMapping[tuple[str, str], Any] | None = None,
 ) -> DiffResult:
     """Params and metrics of ``base`` and ``revisions`` side by side, read from Git objects.
 
     No revisions and no ``all_experiments``: compare ``HEAD``. ``all_experiments`` adds every
     ``exp/*`` branch. A revision named twice (or equal to the base name) is shown once.
-    Directions for best marks come from the base revision's settings.
+    Directions for best marks come from the base revision's settings. ``memo`` (a long-lived
+    caller's dictionary) keeps each revision's reading by (name, commit): only moved revisions
+    are read again.
     """
     from graft.compare.diff import compare_revisions
 
-    return compare_revisions(root, revisions or [], base, all_experiments, only_changed, sort)
+    return compare_revisions(root, revisions or [], base, all_experiments, only_changed, sort, memo)
 
 
 def report(

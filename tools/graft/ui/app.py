@@ -156,7 +156,7 @@ def create_app(site: pages.Site, host: str = "127.0.0.1", port: int = 8080) -> G
         branch = request.query_params.get("branch") or ""
         if not branch:
             raise pages.BadQuery("query parameter 'branch': which branch's intervals")
-        keys = pages.headline(site.root, site.base)
+        keys = site.headline()
         cells = pages.significance_cells(site, branch, keys)
         html = environment().get_template("significance.html.j2").render(cells=cells)
         return HTMLResponse(html)

@@ -49,6 +49,8 @@ class Site:
     resamples: int = 1000
     seed: int = 0
     _cache: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    snapshots: dict[tuple[str, str], Any] = field(default_factory=dict)  # api.diff's memo
+    _headlines: dict[str, list[str]] = field(default_factory=dict)  # base sha -> headline metrics
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def resolve(self, name: str, what: str = "branch") -> str:
@@ -72,6 +74,13 @@ class Site:
             with self._lock:
                 self._cache[key] = found
         return found
+
+    def headline(self) -> list[str]:
+        """The base's headline metrics (read once per base commit)."""
+        key = self.resolve(self.base, "base")
+        if key not in self._headlines:
+            self._headlines[key] = headline(self.root, self.base)
+        return list(self._headlines[key])
 
     def refs_tag(self) -> str:
         """A digest of every ref (branches, tags, archive refs): the pages' ETag for updates."""
@@ -233,8 +242,8 @@ def experiments(site: Site, query: Mapping[str, Any], with_significance: bool = 
     filtered by name (``q``) and param value (``where=KEY=VALUE``), sorted by ``sort`` (``name``,
     ``p:KEY``, ``m:KEY`` or ``d:KEY`` for a metric's delta; ``desc=1`` reverses)."""
     archived = archived_names(site.root) if query["archived"] == "1" else []
-    result = api.diff(site.root, archived, base=site.base, all_experiments=True)
-    heads = headline(site.root, site.base)
+    result = api.diff(site.root, archived, base=site.base, all_experiments=True, memo=site.snapshots)
+    heads = site.headline()
     metric_rows = [r for r in result.rows if r.section == "metrics"]
     metric_keys = [k for k in heads if any(r.key == k for r in metric_rows)] or [
         r.key for r in metric_rows[:2]
@@ -350,7 +359,7 @@ def compare(site: Site, query: Mapping[str, Any]) -> dict[str, Any]:
     if not names:
         raise BadQuery("query parameter 'b': select at least one branch to compare")
     _check_branches(site, names)
-    result = api.diff(site.root, names, base=site.base)
+    result = api.diff(site.root, names, base=site.base, memo=site.snapshots)
     columns = [{"name": c.name, "sha": c.sha[:8], "is_base": c.is_base} for c in result.columns]
     rows = [
         {
@@ -451,7 +460,7 @@ def branch(site: Site, query: Mapping[str, Any]) -> dict[str, Any]:
     if not name:
         raise BadQuery("query parameter 'name': which branch to show")
     site.resolve(name)
-    result = api.diff(site.root, [name], base=site.base, only_changed=False)
+    result = api.diff(site.root, [name], base=site.base, memo=site.snapshots)
     index = next(i for i, c in enumerate(result.columns) if not c.is_base) if len(result.columns) > 1 else 0
     params = [
         {"key": r.key, "base": _cell(r.cells[0]), "head": _cell(r.cells[index])}
