@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from graft.compare.diff import DiffResult
     from graft.compare.gate import Report
     from graft.compare.report import ReportResult
+    from graft.data.types import TableDiff, TableSummary
     from graft.experiments.branches import Info, Outcome, ProgressCallback, Result, Spec
     from graft.experiments.history import History
     from graft.experiments.prune import PruneResult
@@ -482,6 +483,37 @@ def check_repro(root: Path, paths: list[str] | None = None) -> list[Difference]:
     from graft.release.check import check_repro as run
 
     return run(Path(root), paths or None)
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+
+def data_tables(root: Path, rev: str = "HEAD") -> list[str]:
+    """The tables (CSV, TSV, Parquet) the pipeline declares at ``rev``: ``dvc add``-ed files and
+    stage outputs (files inside declared folders included), sorted paths from the project root."""
+    from graft.data.tables import declared_tables
+    from graft.project import Project
+
+    return declared_tables(Project(root).at(rev))
+
+
+def data_show(root: Path, path: str, rev: str = "HEAD") -> TableSummary:
+    """Table ``path`` (from the project root) as committed at ``rev``: rows and, per column, its
+    type, missing share and distribution; streamed, so a table larger than memory works."""
+    from graft.data.profile import summarize
+    from graft.project import Project
+
+    return summarize(Project(root), path, rev)
+
+
+def data_diff(root: Path, path: str, rev_a: str, rev_b: str, key: str | None = None) -> TableDiff:
+    """Table ``path`` at ``rev_a`` against ``rev_b``: rows added, removed and changed by the key
+    column (``key``, else graft.yaml ``data.keys`` at ``rev_b``; none: no row diff) and the
+    columns whose distribution moved beyond noise, judged with `graft monitor`'s tests."""
+    from graft.data.compare import compare
+    from graft.project import Project
+
+    return compare(Project(root), path, rev_a, rev_b, key)
 
 
 # --- the web view's reads ---------------------------------------------------------------------

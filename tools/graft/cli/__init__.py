@@ -28,6 +28,7 @@ from graft.core.errors import ExitCode, run_main
 COMMANDS: dict[str, tuple[str, str]] = {
     "check-repro": ("check_repro", "fail when the reproduced dvc.lock or metrics differ from HEAD"),
     "completion": ("completion", "print a shell completion script (bash, zsh, fish)"),
+    "data": ("data", "a declared data table at a revision (show), or two revisions compared (diff)"),
     "diff": ("diff", "params and metrics of revisions side by side against a base"),
     "exp": ("exp", "experiments as exp/* branches: new, grid, search, list, prune"),
     "fetch": ("fetch", "fetch a released version's package (by version or stage) and verify its SHA-256"),

@@ -188,6 +188,31 @@ DVC_DIR_MANIFEST_BYTES = define(
     "size of a DVC directory output's .dir manifest read from the cache (about 2 million files)",
 )
 
+# --- versioned data tables (graft.data) -----------------------------------------------------------
+DATA_MEMORY_BYTES = define(
+    "DATA_MEMORY_BYTES",
+    256 * MIB,
+    "bytes",
+    "working memory of `graft data show/diff` for one table: rows are read in chunks of about a "
+    "quarter of it, a key diff spreads the keys over temporary files so one file's keys fit in it, "
+    "and a table kept in Git (read whole) may be this large",
+)
+DATA_SAMPLE_VALUES = define(
+    "DATA_SAMPLE_VALUES",
+    100_000,
+    "values",
+    "values of one numeric column kept (a uniform, seeded reservoir sample) for its histogram and "
+    "distribution test; a column with more values is sampled (counts, missing shares, min, max "
+    "and mean stay exact)",
+)
+DATA_CATEGORIES = define(
+    "DATA_CATEGORIES",
+    10_000,
+    "values",
+    "distinct values of one column counted one by one; values first seen past it are counted "
+    "together and the column's distribution is not tested",
+)
+
 # --- the prediction log (graft.serving.predlog) ---------------------------------------------------
 LOG_QUEUE_ROWS = define(
     "LOG_QUEUE_ROWS",

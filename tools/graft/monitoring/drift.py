@@ -24,6 +24,7 @@ PSI (over these bins, or categories) is reported beside every test as the size o
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -171,7 +172,9 @@ def psi_counts(reference: np.ndarray, current: np.ndarray) -> float:
     return _psi(reference / max(reference.sum(), 1), current / max(current.sum(), 1))
 
 
-def _missing_test(missing: int, rows: int, reference_rate: float, config: DriftConfig) -> float | None:
+def missing_test(missing: int, rows: int, reference_rate: float, config: DriftConfig) -> float | None:
+    """Raw p-value of "the missing rate moved by more than ``max_missing_rate_change``" (None:
+    fewer than ``min_window`` rows)."""
     if rows < config.min_window:
         return None
     return rate_change_pvalue(missing, rows, reference_rate, config.max_missing_rate_change)
@@ -214,7 +217,7 @@ def numeric_drift(name: str, ref: NumericReference, current: np.ndarray, config:
         reference_missing_rate=ref.missing_rate,
         current_missing_rate=missing / rows if rows else 0.0,
         current_rows=rows,
-        missing_p_value=_missing_test(missing, rows, ref.missing_rate, config),
+        missing_p_value=missing_test(missing, rows, ref.missing_rate, config),
         pooled_categories=pooled,
         point_mass=point_mass,
     )
@@ -226,7 +229,14 @@ def category_counts(
     """Aligned counts of the values present: the training categories first, then new ones."""
     seen = current.dropna()
     cur = (seen.astype(str) if not isinstance(seen.dtype, pd.CategoricalDtype) else seen).value_counts()
-    cur_counts = {str(k): int(v) for k, v in cur.items() if v}
+    return aligned_counts(ref, {str(k): int(v) for k, v in cur.items() if v})
+
+
+def aligned_counts(
+    ref: CategoricalReference, current: Mapping[str, int]
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """``current`` (category -> rows) aligned with the reference's: its categories first, then new ones."""
+    cur_counts = {k: v for k, v in current.items() if v}
     keys = list(ref.counts) + sorted(k for k in cur_counts if k not in ref.counts)
     return (
         np.array([ref.counts.get(k, 0) for k in keys], dtype=float),
@@ -238,8 +248,19 @@ def category_counts(
 def categorical_drift(
     name: str, ref: CategoricalReference, current: pd.Series, config: DriftConfig
 ) -> FeatureDrift:
-    ref_counts, cur_counts, keys = category_counts(ref, current)
-    rows = len(current)
+    return categorical_drift_counts(name, ref, category_counts(ref, current), len(current), config)
+
+
+def categorical_drift_counts(
+    name: str,
+    ref: CategoricalReference,
+    aligned: tuple[np.ndarray, np.ndarray, list[str]],
+    rows: int,
+    config: DriftConfig,
+) -> FeatureDrift:
+    """:func:`categorical_drift` from the window's counts (:func:`aligned_counts`) and its rows
+    (missing ones included), for a window counted without holding its rows."""
+    ref_counts, cur_counts, keys = aligned
     present = int(cur_counts.sum())
     missing = rows - present
     small = rows <= config.small_window
@@ -262,7 +283,7 @@ def categorical_drift(
         reference_missing_rate=ref.missing_rate,
         current_missing_rate=missing / rows if rows else 0.0,
         current_rows=rows,
-        missing_p_value=_missing_test(missing, rows, ref.missing_rate, config),
+        missing_p_value=missing_test(missing, rows, ref.missing_rate, config),
         pooled_categories=pooled,
         new_categories={k: int(c) for k, r, c in zip(keys, ref_counts, cur_counts, strict=True) if not r},
     )

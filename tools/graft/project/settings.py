@@ -27,6 +27,8 @@ A value may be ``${key}``: the value at that dotted key of ``params.yaml``, as i
 ``monitor``        drift, output, feedback and fairness thresholds (see graft.monitoring)
 ``stages``         the names ``graft promote`` accepts (dev, staging, prod)
 ``search``         ``objective``: the validation metric ``exp search`` optimises; ``direction``
+``data``           ``keys``: table path -> the column whose values identify a row (`graft data diff`
+                   matches the rows of two revisions by it)
 ================  =============================================================================
 """
 
@@ -159,6 +161,10 @@ class Search(_Model):
     direction: Direction = "lower"
 
 
+class Data(_Model):
+    keys: dict[str, str] = Field(default_factory=dict)  # table path (from the root) -> key column
+
+
 class Settings(_Model):
     task: Task = Field(default_factory=Task)
     metrics: Metrics = Field(default_factory=Metrics)
@@ -169,6 +175,7 @@ class Settings(_Model):
     monitor: dict[str, Any] = Field(default_factory=dict)
     stages: list[str] = Field(default_factory=lambda: ["dev", "staging", "prod"])
     search: Search = Field(default_factory=Search)
+    data: Data = Field(default_factory=Data)
 
     @field_validator("stages")
     @classmethod

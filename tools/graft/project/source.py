@@ -198,6 +198,26 @@ class GitSource:
             self._dvc_files[path] = (located, data)
         return self._dvc_files[path]
 
+    def dvc_object(self, path: str) -> tuple[Path, str] | None:
+        """The file in DVC's local cache holding ``path`` and its md5, without reading it (for a
+        file too large to hold in memory); fetched from the DVC remote when missing. None: not a
+        DVC output of this commit, or not readable (:meth:`unreadable` says why)."""
+        path = path.strip("/")
+        if self.dvc is None or self._entry(path) is not None:
+            return None
+        located = self.dvc.locate(self.dvc_outputs(path), path)
+        missing = located is not None and (
+            located.oid is None or not self.dvc.has(located.oid, located.output.legacy)
+        )
+        if missing and self.dvc.fetch_for(path):
+            located = self.dvc.locate(self.dvc_outputs(path), path)
+        if located is None:
+            return None
+        if located.oid is None or not self.dvc.has(located.oid, located.output.legacy):
+            self._unreadable[path] = self.dvc.reason()
+            return None
+        return self.dvc.object_path(located.oid, located.output.legacy), located.oid
+
     def unreadable(self, path: str) -> str | None:
         """Why a file this commit records as a DVC output could not be read (None: it could, or
         it is not a DVC output)."""
