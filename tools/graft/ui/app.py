@@ -115,6 +115,8 @@ def page_context(site: pages.Site, name: str, pairs: Sequence[tuple[str, str]]) 
         return pages.models(site, query), "Models"
     if name == "version":
         return pages.version(site, query), f"{query['model']} {query['version']}"
+    if name == "data":
+        return pages.data(site, query), f"Data {query['path']}".strip()
     return pages.search(site, query), "Search"
 
 

@@ -3,6 +3,7 @@
 Writes ``index.html`` (the experiments, each with its bootstrap intervals inline),
 ``compare.html`` (every experiment), one ``branch-*.html`` per experiment, ``models.html`` and
 one ``version-*.html`` per model version, ``search.html`` and one ``search-*.html`` per study,
+``data.html`` and one ``data-*.html`` per declared table (its summary at the base),
 and the vendored ``static/`` files. Links are relative file names and the charts' data are in
 the pages, so nothing is fetched. The folder is built beside ``DIR`` and renamed into place:
 ``DIR`` is complete or untouched (an existing non-empty ``DIR`` is refused).
@@ -15,7 +16,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from graft.core.errors import UsageError
+from graft.core.errors import GraftError, UsageError
 from graft.ui import pages
 from graft.ui.render import ROUTES, STATIC_DIR, Links, Renderer
 
@@ -68,6 +69,14 @@ def export(site: pages.Site, out_dir: Path, progress: Callable[[str], None] | No
         write("search", {**studies, "study": None} if len(studies["names"]) != 1 else studies, "Search")
         for study in studies["names"]:
             write("search", pages.search(site, query("search", name=study)), "Search", name=study)
+        tables = pages.data(site, query("data"))
+        write("data", tables, "Data")
+        for table in tables["tables"]:
+            try:
+                context = pages.data(site, query("data", path=table))
+            except GraftError as exc:  # a DVC-cached table whose file is not in the local cache
+                context = {**tables, "path": table, "error": str(exc)}
+            write("data", context, f"Data {table}", path=table)
         if out_dir.exists():
             out_dir.rmdir()
         tmp.rename(out_dir)

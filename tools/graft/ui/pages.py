@@ -126,6 +126,7 @@ PAGE_PARAMS: dict[str, tuple[Param, ...]] = {
     "models": (),
     "version": (Param("model"), Param("version")),
     "search": (Param("name"),),
+    "data": (Param("path"), Param("rev"), Param("a"), Param("b"), Param("key")),
     "refs": (),
 }
 
@@ -729,3 +730,118 @@ def branch_names(site: Site) -> list[str]:
 
 def unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
+
+
+# --- data ------------------------------------------------------------------------------------
+
+
+def _distribution(column: Any, revision: str) -> list[dict[str, Any]]:
+    if column.kind == "numeric":
+        return [{"rev": revision, "low": b.low, "high": b.high, "count": b.count} for b in column.histogram]
+    values = [{"rev": revision, "value": c.value, "count": c.count} for c in column.top]
+    if column.other:
+        values.append({"rev": revision, "value": "(other)", "count": column.other})
+    return values
+
+
+def distribution_spec(name: str, kind: str, values: list[dict[str, Any]]) -> dict[str, Any]:
+    """A column's histogram (numeric) or top categories, one colour per revision."""
+    if kind == "numeric":
+        encoding = {
+            "x": {"field": "low", "type": "quantitative", "title": name, "bin": {"binned": True}},
+            "x2": {"field": "high"},
+            "y": {"field": "count", "type": "quantitative", "stack": None},
+        }
+    else:
+        encoding = {
+            "y": {"field": "value", "type": "nominal", "sort": "-x", "title": name},
+            "x": {"field": "count", "type": "quantitative"},
+            "yOffset": {"field": "rev"},
+        }
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
+        "width": 260,
+        "height": 140,
+        "data": {"values": values},
+        "mark": {"type": "bar", "opacity": 0.6},
+        "encoding": {**encoding, "color": {"field": "rev", "type": "nominal", "title": "revision"}},
+    }
+
+
+def _column_view(column: Any) -> dict[str, Any]:
+    return {
+        "name": column.name,
+        "kind": column.kind,
+        "dtype": column.dtype,
+        "missing_share": column.missing_share,
+        "distinct": column.distinct,
+        "distinct_capped": column.distinct_capped,
+        "mean": show(column.mean),
+        "min": show(column.min),
+        "max": show(column.max),
+    }
+
+
+def data(site: Site, query: Mapping[str, Any]) -> dict[str, Any]:
+    """The Data page: the tables the pipeline declares at the base; for ``path``, the table at
+    ``rev`` (rows, and per column its type, missing share and distribution); with ``a`` and
+    ``b``, the table compared between them (rows added, removed and changed by ``key`` when one
+    is set; which columns' distributions moved beyond noise, as `graft data diff` judges)."""
+    path, rev, a, b, key = query["path"], query["rev"], query["a"], query["b"], query["key"]
+    tables = api.data_tables(site.root, rev or site.base)
+    context: dict[str, Any] = {"tables": tables, "path": path, "summary": None, "diff": None, "error": None}
+    context["query"] = dict(query)
+    if not path:
+        return context
+    if bool(a) != bool(b):
+        raise BadQuery("query parameters 'a' and 'b': give both revisions to compare, or neither")
+    if a:
+        for name in (a, b):
+            site.resolve(name, "revision")
+        diff = api.data_diff(site.root, path, a, b, key or None)
+        by_name_b = {c.name: c for c in diff.b.columns}
+        columns = []
+        for move in diff.columns:
+            col_a, col_b = diff.a.column(move.name), by_name_b.get(move.name)
+            values = _distribution(col_a, a) + (_distribution(col_b, b) if col_b is not None else [])
+            kind = col_a.kind if col_a is not None and (col_b is None or col_b.kind == col_a.kind) else ""
+            columns.append(
+                {
+                    "name": move.name,
+                    "status": move.status,
+                    "moved": move.moved,
+                    "method": move.method,
+                    "score": show(move.score),
+                    "threshold": show(move.threshold),
+                    "missing": (move.missing_share_a, move.missing_share_b),
+                    "new_categories": move.new_categories,
+                    "spec": distribution_spec(move.name, kind, values) if kind else None,
+                }
+            )
+        context["diff"] = {
+            "a": a,
+            "b": b,
+            "rows": (diff.a.rows, diff.b.rows),
+            "identical": diff.identical,
+            "added": diff.columns_added,
+            "removed": diff.columns_removed,
+            "columns": columns,
+            "rowdiff": diff.keys,
+        }
+        return context
+    name = rev or site.base
+    site.resolve(name, "revision")
+    summary = api.data_show(site.root, path, name)
+    context["summary"] = {
+        "rev": name,
+        "commit": summary.commit[:8],
+        "rows": summary.rows,
+        "format": summary.format,
+        "stored": summary.stored,
+        "bytes": summary.bytes,
+        "columns": [
+            {**_column_view(c), "spec": distribution_spec(c.name, c.kind, _distribution(c, name))}
+            for c in summary.columns
+        ],
+    }
+    return context

@@ -23,8 +23,9 @@ ROUTES: dict[str, tuple[str, str]] = {
     "models": ("/models", "models.html.j2"),
     "version": ("/models/version", "version.html.j2"),
     "search": ("/search", "search.html.j2"),
+    "data": ("/data", "data.html.j2"),
 }
-NAV = (("experiments", "Experiments"), ("models", "Models"), ("search", "Search"))
+NAV = (("experiments", "Experiments"), ("models", "Models"), ("search", "Search"), ("data", "Data"))
 
 
 @cache
@@ -89,6 +90,8 @@ class Links:
             return f"version-{slug(str(params['model']) + '@' + str(params['version']))}.html"
         if name == "search" and params.get("name"):
             return f"search-{slug(str(params['name']))}.html"
+        if name == "data" and params.get("path"):
+            return f"data-{slug(str(params['path']))}.html"
         return f"{name}.html"
 
     def asset(self, path: str) -> str:
