@@ -117,30 +117,30 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the throwaway repositories")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="graft-bench-ui-"))
-    results = {}
+    print(
+        f"{'branches':>8} {'page cold':>10} {'page warm':>10} {'sorted+filtered':>16} "
+        f"{'one interval':>13} {'dvc exp show':>13} {'dvc/page':>9} {'goal':>7}",
+        flush=True,
+    )
+    ok = True
     try:
         for size in args.branches:
-            results[size] = measure(size, args.repeat, work)
+            r = measure(size, args.repeat, work)
+            goal = GOALS.get(size)
+            met = goal is None or r["warm"] <= goal
+            ok = ok and met
+            print(  # each size as soon as it is measured
+                f"{size:>8} {r['cold']:>9.3f}s {r['warm']:>9.3f}s {r['view']:>15.3f}s "
+                f"{r['interval']:>12.3f}s "
+                f"{r['dvc']:>12.3f}s {r['dvc'] / r['warm']:>8.1f}x "
+                f"{'' if goal is None else ('<=' + str(goal) + 's ' + ('met' if met else 'MISSED')):>7}",
+                flush=True,
+            )
     finally:
         if args.keep:
             print(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    print()
-    print(
-        f"{'branches':>8} {'page cold':>10} {'page warm':>10} {'sorted+filtered':>16} "
-        f"{'one interval':>13} {'dvc exp show':>13} {'dvc/page':>9} {'goal':>7}"
-    )
-    ok = True
-    for size, r in results.items():
-        goal = GOALS.get(size)
-        met = goal is None or r["warm"] <= goal
-        ok = ok and met
-        print(
-            f"{size:>8} {r['cold']:>9.3f}s {r['warm']:>9.3f}s {r['view']:>15.3f}s {r['interval']:>12.3f}s "
-            f"{r['dvc']:>12.3f}s {r['dvc'] / r['warm']:>8.1f}x "
-            f"{'' if goal is None else ('<=' + str(goal) + 's ' + ('met' if met else 'MISSED')):>7}"
-        )
     return 0 if ok else 1
 
 
