@@ -16,7 +16,7 @@ import json
 import math
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -720,16 +720,6 @@ def search(site: Site, query: Mapping[str, Any]) -> dict[str, Any]:
             "param_specs": param_specs,
         },
     }
-
-
-def branch_names(site: Site) -> list[str]:
-    from graft.core import gitrepo
-
-    return gitrepo.branches(gitrepo.open_repo(site.root))
-
-
-def unique(items: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(items))
 
 
 # --- data ------------------------------------------------------------------------------------
