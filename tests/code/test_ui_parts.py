@@ -95,3 +95,19 @@ def test_changed_stages_name_what_differs():
         StageChange("old", "removed", ("cmd",)),
     ]
     assert changed_stages(base, base) == []
+
+
+def test_one_macro_words_compare_s_verdicts():
+    from graft.ui.render import environment
+
+    cells = [
+        {"key": "roc_auc", "ci": {"low": 0.004, "high": 0.02, "verdict": "improvement"}, "reason": None},
+        {"key": "log_loss", "ci": {"low": 0.001, "high": 0.03, "verdict": "regression"}, "reason": None},
+        {"key": "f1", "ci": {"low": -0.01, "high": 0.02, "verdict": "noise"}, "reason": None},
+        {"key": "brier", "ci": None, "reason": "no predictions at exp/<b>"},
+    ]
+    html = environment().get_template("significance.html.j2").render(cells=cells)
+    assert '[+0.004, +0.02]</span> <span class="badge badge-improvement">better</span>' in html
+    assert '[+0.001, +0.03]</span> <span class="badge badge-regression">worse</span>' in html
+    assert '[-0.01, +0.02]</span> <span class="badge badge-noise">within noise</span>' in html
+    assert 'title="no predictions at exp/&lt;b&gt;">no interval</span>' in html
