@@ -51,6 +51,7 @@ class Site:
     _cache: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     snapshots: dict[tuple[str, str], Any] = field(default_factory=dict)  # api.diff's memo
     _headlines: dict[str, list[str]] = field(default_factory=dict)  # base sha -> headline metrics
+    _diffs: dict[tuple[str, tuple[str, ...]], Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def resolve(self, name: str, what: str = "branch") -> str:
@@ -81,6 +82,21 @@ class Site:
         if key not in self._headlines:
             self._headlines[key] = headline(self.root, self.base)
         return list(self._headlines[key])
+
+    def experiments_diff(self, archived: Sequence[str]) -> Any:
+        """api.diff of every experiment (and the ``archived`` ones) against the base, kept while
+        no ref moves (keyed by :meth:`refs_tag`): sorting and filtering a view re-read nothing."""
+        key = (self.refs_tag(), tuple(archived))
+        with self._lock:
+            found = self._diffs.get(key)
+        if found is None:
+            found = api.diff(
+                self.root, list(archived), base=self.base, all_experiments=True, memo=self.snapshots
+            )
+            with self._lock:
+                self._diffs.clear()  # only the current refs' result is worth keeping
+                self._diffs[key] = found
+        return found
 
     def refs_tag(self) -> str:
         """A digest of every ref (branches, tags, archive refs): the pages' ETag for updates."""
@@ -243,7 +259,7 @@ def experiments(site: Site, query: Mapping[str, Any], with_significance: bool = 
     filtered by name (``q``) and param value (``where=KEY=VALUE``), sorted by ``sort`` (``name``,
     ``p:KEY``, ``m:KEY`` or ``d:KEY`` for a metric's delta; ``desc=1`` reverses)."""
     archived = archived_names(site.root) if query["archived"] == "1" else []
-    result = api.diff(site.root, archived, base=site.base, all_experiments=True, memo=site.snapshots)
+    result = site.experiments_diff(archived)
     heads = site.headline()
     metric_rows = [r for r in result.rows if r.section == "metrics"]
     metric_keys = [k for k in heads if any(r.key == k for r in metric_rows)] or [
