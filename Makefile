@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 export OMP_WAIT_POLICY ?= PASSIVE
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint lint-workflows docs contract install format bench bench-diff clean-venv grpc-stubs
+.PHONY: run test test-fast lint lint-workflows docs contract install format bench bench-diff bench-ui clean-venv grpc-stubs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,8 +62,11 @@ contract: $(STAMP)
 		tests/integration/test_serve.py::test_served_openapi_matches_the_committed_contract
 
 ## Create .venv and install the toolkit with every extra, the reference pipeline's dependencies
-## (the `pipeline` extra) and the dev tools (what CI runs first).
+## (the `pipeline` extra) and the dev tools (what CI runs first). The `graft ui` browser tests
+## also need Debian's Chromium at /usr/bin/chromium (`apt-get install chromium`, as .ci/run does);
+## without it they skip.
 install: $(STAMP)
+	@test -x /usr/bin/chromium || echo "install: no /usr/bin/chromium; run 'apt-get install chromium' for the graft ui browser tests" >&2
 
 format: $(STAMP)
 	ruff format .
@@ -85,6 +88,10 @@ grpc-stubs: $(STAMP)
 	sed -i 's/_descriptor_pool\.Default()\.AddSerializedFile/_descriptor_pool.DescriptorPool().AddSerializedFile/' \
 		tools/graft/serving/grpc_predict_v2_pb2.py
 	grep -q '_descriptor_pool.DescriptorPool().AddSerializedFile' tools/graft/serving/grpc_predict_v2_pb2.py
+
+## graft ui's Experiments page for 100 and 1,000 branches against `dvc exp show -a --json`.
+bench-ui: $(STAMP)
+	python benchmarks/bench_ui.py
 
 clean-venv:
 	rm -rf $(VENV)

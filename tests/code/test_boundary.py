@@ -33,8 +33,9 @@ from tests.conftest import ROOT
 STAGES_DIR = ROOT / "stages"
 GRAFT_DIR = ROOT / "tools" / "graft"
 
-LAYERS = {"cli": 4, "api": 3, "project": 1, "core": 0, "graft": 0}
-"""Each package's layer (higher imports lower); the capability packages are layer 2."""
+LAYERS = {"cli": 4, "ui": 4, "api": 3, "project": 1, "core": 0, "graft": 0}
+"""Each package's layer (higher imports lower); the capability packages are layer 2; the web view
+(ui) renders like the command line."""
 CAPABILITIES = ("compare", "data", "experiments", "monitoring", "release", "serving")
 CAPABILITY_IMPORTS: dict[str, set[str]] = {
     "compare": set(),
@@ -295,6 +296,15 @@ def test_the_wheel_holds_only_graft(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert {n.split("/")[0] for n in names} == {"graft", f"{wheel.name.split('-py')[0]}.dist-info"}
     assert "graft/templates/model_card.md.j2" in names
+    ui = ROOT / "tools" / "graft" / "ui"
+    assets = sorted(
+        f"graft/ui/{p.relative_to(ui).as_posix()}"
+        for folder in ("templates", "static")
+        for p in (ui / folder).rglob("*")
+        if p.is_file()
+    )
+    assert "graft/ui/static/vendor/vega-embed/LICENSE" in assets  # the page works offline
+    assert [a for a in assets if a not in names] == []
     assert not [n for n in names if n.startswith("stages")]
 
 

@@ -59,8 +59,9 @@ def test_every_command_takes_the_shared_options():
         assert {"-C", "-q", "--quiet"} <= set(options), name
 
 
-# commands that print no result of their own: serve runs a server, completion prints a script
-NO_RESULT = {"serve", "completion"}
+# commands that print no result of their own: serve and ui run a server (ui --export writes
+# HTML files), completion prints a script
+NO_RESULT = {"serve", "completion", "ui"}
 
 
 def test_every_command_that_prints_a_result_takes_format_json():

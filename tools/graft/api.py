@@ -5,7 +5,7 @@ The CLI renders what these return; tests and other programs call them directly.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from graft.compare.gate import Report
     from graft.compare.report import ReportResult
     from graft.data.types import TableDiff, TableSummary
+    from graft.experiments.history import History
     from graft.experiments.listing import Info
     from graft.experiments.model import Outcome, ProgressCallback, Result, Spec
     from graft.experiments.prune import PruneResult
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from graft.release.fetch import Fetched
     from graft.release.package import LoadedPackage, PackageResult
     from graft.release.promote import PromoteResult
+    from graft.release.registry import ArtifactState
     from graft.release.releases import ModelVersion, NextVersion
     from graft.release.reproduce import ReproduceResult
     from graft.release.versions import ReleaseResult
@@ -344,16 +346,19 @@ def diff(
     all_experiments: bool = False,
     only_changed: bool = False,
     sort: str | None = None,
+    memo: MutableMapping[tuple[str, str], Any] | None = None,
 ) -> DiffResult:
     """Params and metrics of ``base`` and ``revisions`` side by side, read from Git objects.
 
     No revisions and no ``all_experiments``: compare ``HEAD``. ``all_experiments`` adds every
     ``exp/*`` branch. A revision named twice (or equal to the base name) is shown once.
-    Directions for best marks come from the base revision's settings.
+    Directions for best marks come from the base revision's settings. ``memo`` (a long-lived
+    caller's dictionary) keeps each revision's reading by (name, commit): only moved revisions
+    are read again.
     """
     from graft.compare.diff import compare_revisions
 
-    return compare_revisions(root, revisions or [], base, all_experiments, only_changed, sort)
+    return compare_revisions(root, revisions or [], base, all_experiments, only_changed, sort, memo)
 
 
 def report(
@@ -500,3 +505,51 @@ def data_diff(root: Path, path: str, rev_a: str, rev_b: str, key: str | None = N
     from graft.project import Project
 
     return compare(Project(root), path, rev_a, rev_b, key)
+
+
+# --- the web view's reads ---------------------------------------------------------------------
+
+
+def significance(
+    root: Path, base: str = "main", head: str = "HEAD", resamples: int = 1000, seed: int = 0
+) -> dict[str, Any]:
+    """The paired bootstrap of the task's metrics, ``head`` against ``base``, on the test rows
+    both scored (what `graft report` shows): ``available``, and per metric ``delta``, ``low``,
+    ``high`` and the ``verdict`` compare gives it; or ``reason`` / ``missing`` when it cannot run."""
+    from graft.compare.predictions import scored
+    from graft.compare.report import bootstrap, unavailable_reason
+    from graft.project import Project
+
+    project = Project.find(root)
+    bv, hv = project.at(project.resolve(base)), project.at(project.resolve(head))
+    settings = hv.settings
+    reason = unavailable_reason(bv, hv, settings)
+    sb = sh = None
+    if reason is None:
+        sb, sh = scored(bv, settings.task), scored(hv, settings.task)
+    return bootstrap(sb, sh, (base, head), settings, resamples, seed, reason)
+
+
+def branch_history(root: Path, base: str = "main", head: str = "HEAD", limit: int = 200) -> History:
+    """The commits of ``head`` since it forked from ``base`` (newest first, at most ``limit``) and
+    the ``dvc.lock`` stages it changed."""
+    from graft.experiments.history import history
+
+    return history(root, base, head, limit)
+
+
+def registry_state(root: Path) -> dict[str, ArtifactState]:
+    """The model registry as GTO's tags record it: every artifact, its versions, their stages
+    and every registration, assignment and deprecation event."""
+    from graft.core import gitrepo
+    from graft.release.registry import registry
+
+    return registry(gitrepo.open_repo(root))
+
+
+def search_names(root: Path) -> list[str]:
+    """The `graft exp search` studies kept in this project (their study files' names), sorted."""
+    from graft.experiments.search import SEARCH_DIR
+
+    folder = Path(root) / SEARCH_DIR
+    return sorted(p.stem for p in folder.glob("*.db")) if folder.is_dir() else []

@@ -44,6 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("report", "Markdown comparison report of a head against a base (for PR comments)"),
     "reproduce": ("reproduce", "re-run a release in a temporary worktree and verify every output"),
     "serve": ("serve", "serve a model package over HTTP (predict, health, metadata, feedback)"),
+    "ui": ("ui", "a read-only local web view of the experiments, models and searches (--export: static)"),
 }
 PROG = "graft"
 GLOBAL_FLAGS = ("-q", "--quiet")

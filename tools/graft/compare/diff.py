@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard
@@ -127,10 +127,17 @@ def snapshot(view: View) -> Snapshot:
     )
 
 
-def readable(views: Sequence[View], optional: Iterable[str]) -> tuple[list[View], list[Snapshot]]:
+def readable(
+    views: Sequence[View],
+    optional: Iterable[str],
+    memo: MutableMapping[tuple[str, str], Snapshot] | None = None,
+) -> tuple[list[View], list[Snapshot]]:
     """Each view with its snapshot; a view named in ``optional`` (listed by ``--all``, not asked
     for by name) whose files cannot be read is left out with a warning naming it and the file,
-    so one bad branch does not stop a listing. Any other view's error propagates."""
+    so one bad branch does not stop a listing. Any other view's error propagates.
+
+    ``memo``: snapshots already read, by (name, commit sha), filled as they are read (a commit
+    never changes, so a long-lived caller re-reads only the revisions that moved)."""
     import logging
 
     from graft.core.errors import GraftError
@@ -138,8 +145,15 @@ def readable(views: Sequence[View], optional: Iterable[str]) -> tuple[list[View]
     skippable = set(optional)
     kept: list[tuple[View, Snapshot]] = []
     for view in views:
+        key = (view.name, view.revision.sha) if view.revision is not None else None
+        found = memo.get(key) if memo is not None and key is not None else None
+        if found is not None:
+            kept.append((view, found))
+            continue
         try:
             kept.append((view, snapshot(view)))
+            if memo is not None and key is not None:
+                memo[key] = kept[-1][1]
         except GraftError as exc:
             if view.name not in skippable:
                 raise
@@ -178,15 +192,17 @@ def compare_revisions(
     all_experiments: bool = False,
     only_changed: bool = False,
     sort: str | None = None,
+    memo: MutableMapping[tuple[str, str], Snapshot] | None = None,
 ) -> DiffResult:
-    """Params and metrics of ``base`` and the other revisions, read from Git objects."""
+    """Params and metrics of ``base`` and the other revisions, read from Git objects (``memo``:
+    see :func:`readable`)."""
     from graft.project import Project
 
     project = Project.find(root)
     names = revision_names(project.repo, revisions, base, all_experiments)
     views = [project.at(name) for name in names]  # unknown names fail here, before any reading
     listed = set(names) - {base, *(revisions or ["HEAD"])}  # by --all, not by name
-    views, snapshots = readable(views, listed)
+    views, snapshots = readable(views, listed, memo)
     keys = _ordered_keys(s.metrics for s in snapshots)
     result = build_diff(snapshots, directions(views[0].settings, keys), only_changed, sort)
     rules = views[0].settings.metrics.rules

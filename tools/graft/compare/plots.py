@@ -359,7 +359,13 @@ def revision_names(base: str, head: str, base_sha: str, head_sha: str) -> tuple[
 
 def collect(base: View, head: View, names: tuple[str, str]) -> list[Plot]:
     """Every plot either revision's ``dvc.yaml`` declares, base and head together."""
-    revisions = [_read_revision(base, names[0]), _read_revision(head, names[1])]
+    return collect_many([(base, names[0]), (head, names[1])])
+
+
+def collect_many(views: Sequence[tuple[View, str]]) -> list[Plot]:
+    """Every plot any of the (view, name) revisions declares, all of them overlaid in one spec
+    (DVC's templates draw one series per revision), images one per revision."""
+    revisions = [_read_revision(view, name) for view, name in views]
     if not any(rev.definitions for rev in revisions):
         return []
     plots = _vega_plots(revisions) if any(_has_data_plots(r) for r in revisions) else []

@@ -245,7 +245,33 @@ EXP_NAME_BYTES = define(
 )
 
 
-# --- the documentation's table ---------------------------------------------------------------
+# --- the web view (graft.ui) ------------------------------------------------------------------
+UI_QUERY_BYTES = define(
+    "UI_QUERY_BYTES",
+    8 * KIB,
+    "bytes",
+    "length of a `graft ui` page's URL query (view settings, selected branches); longer gets 414",
+)
+UI_COMPARE_BRANCHES = define(
+    "UI_COMPARE_BRANCHES",
+    200,
+    "branches",
+    "branches one `graft ui` Compare page shows (each is read from Git); more gets 400",
+)
+UI_PLOT_REVISIONS = define(
+    "UI_PLOT_REVISIONS",
+    8,
+    "revisions",
+    "revisions whose declared plots the Compare page overlays (the base and the first selected)",
+)
+UI_LOG_COMMITS = define(
+    "UI_LOG_COMMITS",
+    200,
+    "commits",
+    "commits the Branch page lists since the fork point (newest first; the rest are counted as cut)",
+)
+
+# --- the documentation's table -------------------------------------------------------------------------
 
 
 def shown(limit: Limit) -> str:
