@@ -108,7 +108,10 @@ def test_apply_changes_only_the_given_lines_and_keeps_comments_and_order():
     assert len(old_lines) == len(new_lines)
     changed = [(a, b) for a, b in zip(old_lines, new_lines, strict=True) if a != b]
     assert changed == [
-        ("  num_leaves: 31", "  num_leaves: 63"),
+        (
+            "  num_leaves: 31              # LightGBM, XGBoost",
+            "  num_leaves: 63              # LightGBM, XGBoost",
+        ),
         ("  cat_smooth: 50.0", "  cat_smooth: 60.0"),
         ("    roc_auc: {min: 0.926}", "    roc_auc: {min: 0.99}"),
     ]

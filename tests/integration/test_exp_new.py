@@ -53,7 +53,9 @@ def test_new_creates_the_branch_with_a_commit_listing_the_overrides(repo, built)
 
 def test_new_changes_params_only_at_that_key_and_keeps_comments(repo, built):
     old, new = show(repo, "main", "params.yaml"), show(repo, "exp/leaves63", "params.yaml")
-    assert new == old.replace("  num_leaves: 31\n", "  num_leaves: 63\n", 1)
+    # the value changes; its line's trailing comment and every other line stay
+    assert new == old.replace("  num_leaves: 31    ", "  num_leaves: 63    ", 1)
+    assert "  num_leaves: 63              # LightGBM, XGBoost\n" in new
     assert "# Parameters of the reference pipeline." in new
     assert yaml.safe_load(new)["train"]["num_leaves"] == 63
 
