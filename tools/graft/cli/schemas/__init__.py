@@ -1,0 +1,50 @@
+"""The JSON Schemas of ``--format json``, generated from the commands' result models.
+
+``RESULTS`` names, for each command whose JSON comes from a model, the model (``module:Class``,
+imported only when a schema is generated). ``python -m graft.cli.schemas`` (``make schemas``)
+rewrites ``<command>.json`` in this folder from ``model_json_schema()``; tests/code/test_schemas.py
+fails naming the file when a committed schema differs from the generated one. The files are
+written deterministically: pydantic's field order, two-space indent, a final newline.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).parent
+
+RESULTS: dict[str, str] = {
+    "init": "graft.project.init:InitResult",
+}
+
+
+def generate(command: str) -> dict[str, Any]:
+    """The JSON Schema of ``graft <command> --format json`` (words joined by "-"), from its model."""
+    module, _, name = RESULTS[command].partition(":")
+    model = getattr(importlib.import_module(module), name)
+    body = model.model_json_schema(mode="serialization")
+    body.pop("title", None)
+    head = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"graft/cli/schemas/{command}.json",
+        "title": f"graft {command.replace('-', ' ')} --format json",
+    }
+    return {**head, **body}
+
+
+def text(command: str) -> str:
+    """The schema file's text, byte for byte."""
+    return json.dumps(generate(command), indent=2, ensure_ascii=False) + "\n"
+
+
+def write(folder: Path = HERE) -> list[Path]:
+    """Write every generated schema into ``folder``; the paths written."""
+    written = []
+    for command in sorted(RESULTS):
+        path = folder / f"{command}.json"
+        path.write_text(text(command), encoding="utf-8")
+        written.append(path)
+    return written
