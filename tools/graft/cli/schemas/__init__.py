@@ -18,6 +18,7 @@ HERE = Path(__file__).parent
 
 RESULTS: dict[str, str] = {
     "init": "graft.project.init:InitResult",
+    "models": "graft.release.releases:ModelsResult",
 }
 
 
