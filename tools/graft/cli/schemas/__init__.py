@@ -17,8 +17,14 @@ from typing import Any
 HERE = Path(__file__).parent
 
 RESULTS: dict[str, str] = {
+    "check-repro": "graft.release.check:CheckReproResult",
     "init": "graft.project.init:InitResult",
+    "metrics": "graft.release.check:MetricsResult",
     "models": "graft.release.releases:ModelsResult",
+    "package": "graft.release.package:PackageSummary",
+    "promote": "graft.release.promote:PromoteSummary",
+    "release": "graft.release.versions:ReleaseSummary",
+    "reproduce": "graft.release.reproduce:ReproduceSummary",
 }
 
 
