@@ -8,7 +8,7 @@ from graft.cli import schemas
 
 def test_committed_schemas_equal_the_generated_ones(tmp_path):
     written = schemas.write(tmp_path)
-    assert sorted(p.name for p in written) == sorted(f"{c}.json" for c in schemas.RESULTS)
+    assert sorted(p.name for p in written) == sorted(schemas.file_name(c) for c in schemas.RESULTS)
     stale = [
         p.name
         for p in written

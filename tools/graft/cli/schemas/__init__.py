@@ -1,7 +1,8 @@
 """The JSON Schemas of ``--format json``, generated from the commands' result models.
 
-``RESULTS`` names, for each command whose JSON comes from a model, the model (``module:Class``,
-imported only when a schema is generated). ``python -m graft.cli.schemas`` (``make schemas``)
+``RESULTS`` names, for each command whose JSON comes from a model (the command as typed:
+``"exp list"``; its file is ``exp-list.json``), the model (``module:Class``, imported only when a
+schema is generated). ``python -m graft.cli.schemas`` (``make schemas``)
 rewrites ``<command>.json`` in this folder from ``model_json_schema()``; tests/code/test_schemas.py
 fails naming the file when a committed schema differs from the generated one. The files are
 written deterministically: pydantic's field order, two-space indent, a final newline.
@@ -28,16 +29,21 @@ RESULTS: dict[str, str] = {
 }
 
 
+def file_name(command: str) -> str:
+    """``exp list`` -> ``exp-list.json``."""
+    return f"{command.replace(' ', '-')}.json"
+
+
 def generate(command: str) -> dict[str, Any]:
-    """The JSON Schema of ``graft <command> --format json`` (words joined by "-"), from its model."""
+    """The JSON Schema of ``graft <command> --format json``, from its model."""
     module, _, name = RESULTS[command].partition(":")
     model = getattr(importlib.import_module(module), name)
     body = model.model_json_schema(mode="serialization")
     body.pop("title", None)
     head = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": f"graft/cli/schemas/{command}.json",
-        "title": f"graft {command.replace('-', ' ')} --format json",
+        "$id": f"graft/cli/schemas/{file_name(command)}",
+        "title": f"graft {command} --format json",
     }
     return {**head, **body}
 
@@ -51,7 +57,7 @@ def write(folder: Path = HERE) -> list[Path]:
     """Write every generated schema into ``folder``; the paths written."""
     written = []
     for command in sorted(RESULTS):
-        path = folder / f"{command}.json"
+        path = folder / file_name(command)
         path.write_text(text(command), encoding="utf-8")
         written.append(path)
     return written
