@@ -19,6 +19,8 @@ HERE = Path(__file__).parent
 
 RESULTS: dict[str, str] = {
     "check-repro": "graft.release.check:CheckReproResult",
+    "exp prune": "graft.experiments.prune:PruneSummary",
+    "fetch": "graft.release.fetch:FetchSummary",
     "init": "graft.project.init:InitResult",
     "metrics": "graft.release.check:MetricsResult",
     "models": "graft.release.releases:ModelsResult",
