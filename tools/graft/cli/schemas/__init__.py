@@ -1,7 +1,6 @@
 """The JSON Schemas of ``--format json``, generated from the commands' result models.
 
 ``RESULTS`` names, for each command whose JSON comes from a model (the command as typed:
-``"exp list"``; its file is ``exp-list.json``), the model (``module:Class``, imported only when a
 schema is generated). ``python -m graft.cli.schemas`` (``make schemas``)
 rewrites ``<command>.json`` in this folder from ``model_json_schema()``; tests/code/test_schemas.py
 fails naming the file when a committed schema differs from the generated one. The files are
@@ -26,6 +25,7 @@ RESULTS: dict[str, str] = {
     "models": "graft.release.releases:ModelsResult",
     "package": "graft.release.package:PackageSummary",
     "promote": "graft.release.promote:PromoteSummary",
+    "replay": "graft.monitoring.replay:ReplaySummary",
     "release": "graft.release.versions:ReleaseSummary",
     "reproduce": "graft.release.reproduce:ReproduceSummary",
 }
