@@ -1,6 +1,7 @@
 """The JSON Schemas of ``--format json``, generated from the commands' result models.
 
 ``RESULTS`` names, for each command whose JSON comes from a model (the command as typed:
+``"exp list"``; its file is ``exp-list.json``), the model (``module:Class``, imported only when a
 schema is generated). ``python -m graft.cli.schemas`` (``make schemas``)
 rewrites ``<command>.json`` in this folder from ``model_json_schema()``; tests/code/test_schemas.py
 fails naming the file when a committed schema differs from the generated one. The files are
@@ -18,6 +19,9 @@ HERE = Path(__file__).parent
 
 RESULTS: dict[str, str] = {
     "check-repro": "graft.release.check:CheckReproResult",
+    "exp grid": "graft.experiments.results:GridResult",
+    "exp list": "graft.experiments.listing:ListResult",
+    "exp new": "graft.experiments.results:Experiment",
     "exp prune": "graft.experiments.prune:PruneSummary",
     "fetch": "graft.release.fetch:FetchSummary",
     "init": "graft.project.init:InitResult",
