@@ -24,6 +24,7 @@ RESULTS: dict[str, str] = {
     "exp new": "graft.experiments.results:Experiment",
     "exp prune": "graft.experiments.prune:PruneSummary",
     "fetch": "graft.release.fetch:FetchSummary",
+    "gate": "graft.compare.gate:GateResult",
     "init": "graft.project.init:InitResult",
     "metrics": "graft.release.check:MetricsResult",
     "models": "graft.release.releases:ModelsResult",
