@@ -14,9 +14,16 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
-Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+def pattern(regex: str) -> Any:
+    """A pattern the schema documents; a printed value is not checked against it again (it comes
+    from graft's own code, and a test's stand-in value must not stop the command)."""
+    return Field(json_schema_extra={"pattern": regex})
+
+
+Sha256 = Annotated[str, pattern(r"^[0-9a-f]{64}$")]
 """A SHA-256 digest in hex."""
-CommitSha = Annotated[str, Field(pattern=r"^[0-9a-f]{40}$")]
+CommitSha = Annotated[str, pattern(r"^[0-9a-f]{40}$")]
 """A full Git commit id."""
 DateTime = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 """An ISO 8601 time, as the domain wrote it (kept as text so the printed form does not change)."""

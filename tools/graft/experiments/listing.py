@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, RootModel
+from pydantic import RootModel
 
 from graft.core import gitrepo
 from graft.core.errors import GraftError
-from graft.core.results import Result
+from graft.core.results import Result, pattern
 from graft.project import DEFAULT_BASE, Project
 from graft.project.dvcfile import DEFAULT_PARAMS as PARAMS_FILE
 from graft.project.lock import is_code
@@ -43,7 +43,7 @@ class Info:
     error: str | None = None  # why its files could not be read (the rest is then unknown)
 
 
-ShortSha = Annotated[str, Field(pattern=r"^[0-9a-f]{8}$")]
+ShortSha = Annotated[str, pattern(r"^[0-9a-f]{8}$")]
 
 
 class StaleEntry(Result):

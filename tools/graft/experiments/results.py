@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, RootModel
 
 from graft.core.dvcremote import PushReport
-from graft.core.results import CommitSha, Result
+from graft.core.results import CommitSha, Result, pattern
 from graft.experiments import model
 
 Count = Annotated[int, Field(ge=0)]
@@ -58,7 +58,7 @@ class Experiment(Result):
     """One experiment branch created (`graft exp new`)."""
 
     name: str
-    branch: Annotated[str, Field(pattern="^exp/")]
+    branch: Annotated[str, pattern("^exp/")]
     commit: CommitSha
     base: BaseCommit
     overrides: list[OverrideEntry]

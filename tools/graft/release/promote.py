@@ -24,11 +24,10 @@ from pathlib import Path
 from typing import Annotated
 
 import pygit2
-from pydantic import Field
 
 from graft.core import gitrepo
 from graft.core.errors import GraftError, UsageError
-from graft.core.results import Result
+from graft.core.results import Result, pattern
 from graft.release.registry import (
     ArtifactState,
     ModelRef,
@@ -59,7 +58,7 @@ class PromoteSummary(Result):
     """What `graft promote` did."""
 
     model: str
-    version: Annotated[str, Field(pattern=r"^v[0-9]+\.[0-9]+\.[0-9]+$")]
+    version: Annotated[str, pattern(r"^v[0-9]+\.[0-9]+\.[0-9]+$")]
     stage: str
     tag: str
     """The stage tag MODEL#STAGE#N."""
