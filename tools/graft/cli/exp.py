@@ -300,38 +300,6 @@ def run_list(args: argparse.Namespace, ui: Ui) -> int:
 # --- exp search -----------------------------------------------------------------------------
 
 
-def _objective(key: str, direction: str) -> dict[str, str]:
-    return {"key": key, "direction": direction}
-
-
-def search_json(result: Any) -> dict[str, Any]:
-    best = None
-    if result.best_number is not None:
-        best = {"number": result.best_number, "value": result.best_value, "params": result.best_params}
-    return {
-        "name": result.name,
-        "storage": result.storage,
-        "objective": _objective(result.objective.key, result.objective.direction),
-        "config": result.config.as_dict(),
-        "ran": result.ran,
-        "resumed": result.resumed,
-        "best": best,
-        "front": list(result.front),
-        "kept": [
-            {
-                "number": k.number,
-                "branch": k.branch,
-                "commit": k.sha,
-                "value": k.value,
-                "rerun_value": k.rerun_value,
-                "existed": k.existed,
-                "error": k.error,
-            }
-            for k in result.kept
-        ],
-    }
-
-
 def run_search(args: argparse.Namespace, ui: Ui) -> int:
     if args.name == "show":
         if not args.show_name:
@@ -372,7 +340,9 @@ def run_search(args: argparse.Namespace, ui: Ui) -> int:
             planned=planned,
         )
     if ui.json_mode:
-        ui.json(search_json(result))
+        from graft.experiments.searchjson import SearchJson
+
+        ui.json(SearchJson.ran(result))
     elif result.best_number is not None:
         objective = result.objective
         ui.out(
@@ -402,48 +372,12 @@ def _param(value: Any) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
-def show_json(summary: Any) -> dict[str, Any]:
-    best_row = next((r for r in summary.rows if r.number == summary.best_number), None)
-    best = (
-        None
-        if best_row is None
-        else {"number": best_row.number, "value": best_row.value, "params": best_row.params}
-    )
-    return {
-        "name": summary.name,
-        "storage": summary.storage,
-        "objective": _objective(summary.objective, summary.direction),
-        "config": summary.config.as_dict() if summary.config else None,
-        "best": best,
-        "objectives": list(summary.objectives),
-        "constraints": list(summary.constraints),
-        "front": list(summary.front),
-        "trials": [
-            {
-                "number": r.number,
-                "state": r.state,
-                "value": r.value,
-                "params": r.params,
-                "seconds": r.seconds,
-                "branch": r.branch,
-                "error": r.error,
-                "log": r.log,
-                "stages": r.stages,
-                "worker": r.worker,
-                "values": None if r.values is None else list(r.values),
-                "violations": None if r.violations is None else list(r.violations),
-                "feasible": r.feasible,
-                "front": r.number in summary.front,
-            }
-            for r in summary.rows
-        ],
-    }
-
-
 def show_search(args: argparse.Namespace, ui: Ui) -> int:
     summary = api.exp_search_show(args.show_name, storage=args.storage, cwd=ui.root)
     if ui.json_mode:
-        ui.json(show_json(summary))
+        from graft.experiments.searchjson import SearchJson
+
+        ui.json(SearchJson.shown(summary))
         return 0
     several = len(summary.objectives) > 1
     if several:

@@ -24,6 +24,7 @@ RESULTS: dict[str, str] = {
     "exp list": "graft.experiments.listing:ListResult",
     "exp new": "graft.experiments.results:Experiment",
     "exp prune": "graft.experiments.prune:PruneSummary",
+    "exp search": "graft.experiments.searchjson:SearchJson",
     "fetch": "graft.release.fetch:FetchSummary",
     "gate": "graft.compare.gate:GateResult",
     "init": "graft.project.init:InitResult",
