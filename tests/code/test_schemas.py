@@ -23,4 +23,8 @@ def test_a_generated_schema_names_its_command_and_refuses_unknown_keys():
     assert body["title"] == "graft init --format json"
     assert body["$id"] == "graft/cli/schemas/init.json"
     assert body["additionalProperties"] is False
-    assert body["properties"]["notes"]["description"] == "What was inferred, and from what."
+    assert body["properties"]["notes"] == {
+        "description": "What was inferred, and from what.",
+        "items": {"type": "string"},
+        "type": "array",
+    }  # the docstring is the description; pydantic's restated title ("Notes") is left out

@@ -47,14 +47,31 @@ def generate(command: str) -> dict[str, Any]:
     """The JSON Schema of ``graft <command> --format json``, from its model."""
     module, _, name = RESULTS[command].partition(":")
     model = getattr(importlib.import_module(module), name)
-    body = model.model_json_schema(mode="serialization")
-    body.pop("title", None)
+    body = _untitled(model.model_json_schema(mode="serialization"))
     head = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"graft/cli/schemas/{file_name(command)}",
         "title": f"graft {command} --format json",
     }
     return {**head, **body}
+
+
+def _untitled(node: Any) -> Any:
+    """The schema without pydantic's titles (a class or field name, restated): the documented
+    words are the descriptions."""
+    if isinstance(node, list):
+        return [_untitled(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key == "title" and isinstance(value, str):
+            continue
+        if key in ("properties", "$defs"):  # maps of names: a field may be called "title"
+            out[key] = {name: _untitled(v) for name, v in value.items()}
+        else:
+            out[key] = _untitled(value)
+    return out
 
 
 def text(command: str) -> str:
