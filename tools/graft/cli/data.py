@@ -111,7 +111,9 @@ def render_show(summary: TableSummary) -> str:
 def run_show(args: argparse.Namespace, ui: Ui) -> int:
     summary = api.data_show(ui.root, ui.repo_path(args.path), args.rev)
     if ui.json_mode:
-        ui.json(summary.as_dict())
+        from graft.data.results import TableJson
+
+        ui.json(TableJson.of(summary))
     else:
         ui.out(render_show(summary))
     return 0
