@@ -183,7 +183,9 @@ def render_diff(diff: TableDiff) -> str:
 def run_diff(args: argparse.Namespace, ui: Ui) -> int:
     diff = api.data_diff(ui.root, ui.repo_path(args.path), args.rev_a, args.rev_b, key=args.key)
     if ui.json_mode:
-        ui.json(diff.as_dict())
+        from graft.data.results import TableDiffJson
+
+        ui.json(TableDiffJson.of(diff))
     else:
         ui.out(render_diff(diff))
     return 0

@@ -19,6 +19,7 @@ HERE = Path(__file__).parent
 
 RESULTS: dict[str, str] = {
     "check-repro": "graft.release.check:CheckReproResult",
+    "data diff": "graft.data.results:TableDiffJson",
     "data show": "graft.data.results:TableJson",
     "diff": "graft.compare.diffjson:DiffJson",
     "exp grid": "graft.experiments.results:GridResult",
