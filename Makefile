@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 export OMP_WAIT_POLICY ?= PASSIVE
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint lint-workflows docs contract install format bench bench-diff clean-venv grpc-stubs schemas
+.PHONY: run test test-fast lint lint-workflows docs contract install format bench bench-diff clean-venv grpc-stubs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,12 @@ lint-workflows: $(STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet
 
+## Regenerate the JSON Schemas of `--format json` (tools/graft/cli/schemas/) from the result models;
+## tests/code/test_schemas.py fails when a committed one differs.
+.PHONY: schemas
+schemas: $(STAMP)
+	python -m graft.cli.schemas
+
 ## The API contract tests against a given package (what deploy.yml runs before a deploy):
 ## make contract PACKAGE=dist/<model>-<version>.tar.gz
 contract: $(STAMP)
@@ -85,11 +91,6 @@ grpc-stubs: $(STAMP)
 	sed -i 's/_descriptor_pool\.Default()\.AddSerializedFile/_descriptor_pool.DescriptorPool().AddSerializedFile/' \
 		tools/graft/serving/grpc_predict_v2_pb2.py
 	grep -q '_descriptor_pool.DescriptorPool().AddSerializedFile' tools/graft/serving/grpc_predict_v2_pb2.py
-
-## Regenerate the JSON Schemas of `--format json` (tools/graft/cli/schemas/) from the result models;
-## tests/code/test_schemas.py fails when a committed one differs.
-schemas: $(STAMP)
-	python -m graft.cli.schemas
 
 clean-venv:
 	rm -rf $(VENV)
