@@ -53,6 +53,12 @@ lint-workflows: $(STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet
 
+## Regenerate the JSON Schemas of `--format json` (tools/graft/cli/schemas/) from the result models;
+## tests/code/test_schemas.py fails when a committed one differs.
+.PHONY: schemas
+schemas: $(STAMP)
+	python -m graft.cli.schemas
+
 ## The API contract tests against a given package (what deploy.yml runs before a deploy):
 ## make contract PACKAGE=dist/<model>-<version>.tar.gz
 contract: $(STAMP)

@@ -30,15 +30,9 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
     paths = [ui.repo_path(p) for p in args.paths] or None
     differences = api.check_repro(ui.root, paths)
     if ui.json_mode:
-        ui.json(
-            {
-                "reproduced": not differences,
-                "paths": paths,
-                "differences": [
-                    {"path": d.path, "status": d.status, "details": list(d.details)} for d in differences
-                ],
-            }
-        )
+        from graft.release.check import CheckReproResult
+
+        ui.json(CheckReproResult.of(paths, differences))
     what = " ".join(paths) if paths else "dvc.lock and the declared results"
     if not differences:
         if not ui.json_mode:

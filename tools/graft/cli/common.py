@@ -304,7 +304,12 @@ class Ui:
         return self.format == "json"
 
     def json(self, payload: Any) -> None:
-        """The result as one JSON document on stdout."""
+        """The result as one JSON document on stdout: a result model (graft.core.results) is
+        printed as its dump (its schema is in graft/cli/schemas/); plain data as it is."""
+        from pydantic import BaseModel
+
+        if isinstance(payload, BaseModel):
+            payload = payload.model_dump(mode="json")
         self.stdout.write(dump_json(payload))
         self.stdout.flush()
 

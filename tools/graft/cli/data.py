@@ -111,7 +111,9 @@ def render_show(summary: TableSummary) -> str:
 def run_show(args: argparse.Namespace, ui: Ui) -> int:
     summary = api.data_show(ui.root, ui.repo_path(args.path), args.rev)
     if ui.json_mode:
-        ui.json(summary.as_dict())
+        from graft.data.results import TableJson
+
+        ui.json(TableJson.of(summary))
     else:
         ui.out(render_show(summary))
     return 0
@@ -181,7 +183,9 @@ def render_diff(diff: TableDiff) -> str:
 def run_diff(args: argparse.Namespace, ui: Ui) -> int:
     diff = api.data_diff(ui.root, ui.repo_path(args.path), args.rev_a, args.rev_b, key=args.key)
     if ui.json_mode:
-        ui.json(diff.as_dict())
+        from graft.data.results import TableDiffJson
+
+        ui.json(TableDiffJson.of(diff))
     else:
         ui.out(render_diff(diff))
     return 0

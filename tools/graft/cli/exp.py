@@ -144,34 +144,6 @@ def _register_list(sub: Any, common: list[argparse.ArgumentParser]) -> None:
 # --- exp new --------------------------------------------------------------------------------
 
 
-def result_json(result: Any) -> dict[str, Any]:
-    return {
-        "name": result.name,
-        "branch": result.branch,
-        "commit": result.sha,
-        "base": {"name": result.base_name, "commit": result.base_sha},
-        "overrides": [{"key": o.key, "old": o.old, "new": o.new} for o in result.overrides],
-        "ran": result.ran,
-        "pushed": result.pushed,
-        "seconds": round(result.seconds, 3),
-        "files": list(result.files),
-        "stages": dict(result.stages),
-        "worker": result.worker,
-        "uploaded": _uploaded_json(result.uploaded),
-    }
-
-
-def _uploaded_json(report: Any) -> dict[str, int] | None:
-    if report is None:
-        return None
-    return {
-        "objects": report.objects,
-        "objects_uploaded": report.uploaded_objects,
-        "run_cache": report.entries,
-        "run_cache_uploaded": report.uploaded_entries,
-    }
-
-
 def _stages(stages: dict[str, str]) -> str:
     return ", ".join(f"{name} {status}" for name, status in stages.items())
 
@@ -190,7 +162,9 @@ def run_new(args: argparse.Namespace, ui: Ui) -> int:
             progress=progress,
         )
     if ui.json_mode:
-        ui.json(result_json(result))
+        from graft.experiments.results import Experiment
+
+        ui.json(Experiment.of(result))
         return 0
     changes = ", ".join(o.describe() for o in result.overrides) or "no overrides"
     base = f"{result.base_name} {result.base_sha[:8]}"
@@ -213,18 +187,6 @@ def run_new(args: argparse.Namespace, ui: Ui) -> int:
 
 
 # --- exp grid -------------------------------------------------------------------------------
-
-
-def outcome_json(outcome: Any) -> dict[str, Any]:
-    return {
-        "name": outcome.spec.name,
-        "branch": outcome.spec.branch,
-        "ok": outcome.ok,
-        "result": None if outcome.result is None else result_json(outcome.result),
-        "error": outcome.error,
-        "log": None if outcome.log is None else str(outcome.log),
-        "seconds": round(outcome.seconds, 3),
-    }
 
 
 def run_grid(args: argparse.Namespace, ui: Ui) -> int:
@@ -258,7 +220,9 @@ def run_grid(args: argparse.Namespace, ui: Ui) -> int:
             git_remote=args.git_remote,
         )
     if ui.json_mode:
-        ui.json([outcome_json(o) for o in outcomes])
+        from graft.experiments.results import GridResult
+
+        ui.json(GridResult.ran(outcomes))
     else:
         for o in outcomes:
             if o.result is not None:
@@ -277,7 +241,9 @@ def dry_run_grid(args: argparse.Namespace, ui: Ui) -> int:
     """``--dry-run``: every point checked against the repository, nothing created (a workflow's matrix)."""
     points = api.exp_grid_check(args.sets, base=args.base, prefix=args.prefix, cwd=ui.root)
     if ui.json_mode:
-        ui.json([{"name": name, "sets": sets} for name, sets in points])
+        from graft.experiments.results import GridResult
+
+        ui.json(GridResult.checked(points))
         return 0
     for line in align_rows([[name, " ".join(sets)] for name, sets in points]):
         ui.out(line)
@@ -301,24 +267,12 @@ def _flags(stale: Any) -> str:
     return ",".join(names) or "-"
 
 
-def info_json(i: Any) -> dict[str, Any]:
-    return {
-        "branch": i.branch,
-        "sha": i.sha,
-        "base": i.base,
-        "ahead": i.ahead,
-        "behind": i.behind,
-        "stale": {"data": i.stale.data, "code": i.stale.code, "params": i.stale.params},
-        "metrics": i.metrics,
-        "changes": i.changes,
-        "error": i.error,
-    }
-
-
 def run_list(args: argparse.Namespace, ui: Ui) -> int:
     infos = api.exp_list(cwd=ui.root, main=args.main)
     if ui.json_mode:
-        ui.json([info_json(i) for i in infos])
+        from graft.experiments.listing import ListResult
+
+        ui.json(ListResult.of(infos))
         return 0
     if not infos:
         ui.out("no experiment branches (exp/*)")
@@ -344,38 +298,6 @@ def run_list(args: argparse.Namespace, ui: Ui) -> int:
 
 
 # --- exp search -----------------------------------------------------------------------------
-
-
-def _objective(key: str, direction: str) -> dict[str, str]:
-    return {"key": key, "direction": direction}
-
-
-def search_json(result: Any) -> dict[str, Any]:
-    best = None
-    if result.best_number is not None:
-        best = {"number": result.best_number, "value": result.best_value, "params": result.best_params}
-    return {
-        "name": result.name,
-        "storage": result.storage,
-        "objective": _objective(result.objective.key, result.objective.direction),
-        "config": result.config.as_dict(),
-        "ran": result.ran,
-        "resumed": result.resumed,
-        "best": best,
-        "front": list(result.front),
-        "kept": [
-            {
-                "number": k.number,
-                "branch": k.branch,
-                "commit": k.sha,
-                "value": k.value,
-                "rerun_value": k.rerun_value,
-                "existed": k.existed,
-                "error": k.error,
-            }
-            for k in result.kept
-        ],
-    }
 
 
 def run_search(args: argparse.Namespace, ui: Ui) -> int:
@@ -418,7 +340,9 @@ def run_search(args: argparse.Namespace, ui: Ui) -> int:
             planned=planned,
         )
     if ui.json_mode:
-        ui.json(search_json(result))
+        from graft.experiments.searchjson import SearchJson
+
+        ui.json(SearchJson.ran(result))
     elif result.best_number is not None:
         objective = result.objective
         ui.out(
@@ -448,48 +372,12 @@ def _param(value: Any) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
-def show_json(summary: Any) -> dict[str, Any]:
-    best_row = next((r for r in summary.rows if r.number == summary.best_number), None)
-    best = (
-        None
-        if best_row is None
-        else {"number": best_row.number, "value": best_row.value, "params": best_row.params}
-    )
-    return {
-        "name": summary.name,
-        "storage": summary.storage,
-        "objective": _objective(summary.objective, summary.direction),
-        "config": summary.config.as_dict() if summary.config else None,
-        "best": best,
-        "objectives": list(summary.objectives),
-        "constraints": list(summary.constraints),
-        "front": list(summary.front),
-        "trials": [
-            {
-                "number": r.number,
-                "state": r.state,
-                "value": r.value,
-                "params": r.params,
-                "seconds": r.seconds,
-                "branch": r.branch,
-                "error": r.error,
-                "log": r.log,
-                "stages": r.stages,
-                "worker": r.worker,
-                "values": None if r.values is None else list(r.values),
-                "violations": None if r.violations is None else list(r.violations),
-                "feasible": r.feasible,
-                "front": r.number in summary.front,
-            }
-            for r in summary.rows
-        ],
-    }
-
-
 def show_search(args: argparse.Namespace, ui: Ui) -> int:
     summary = api.exp_search_show(args.show_name, storage=args.storage, cwd=ui.root)
     if ui.json_mode:
-        ui.json(show_json(summary))
+        from graft.experiments.searchjson import SearchJson
+
+        ui.json(SearchJson.shown(summary))
         return 0
     several = len(summary.objectives) > 1
     if several:

@@ -58,22 +58,9 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
         main=args.main,
     )
     if ui.json_mode:
-        rows = [
-            {
-                "branch": c.branch,
-                "sha": c.sha,
-                "where": c.where,
-                "merged": c.merged,
-                "committed": c.committed,
-                "delete": c.delete,
-                "reason": c.reason,
-                "archive": c.archive,
-                "deleted": c.branch in result.deleted,
-                "error": result.failed.get(c.branch),
-            }
-            for c in result.candidates
-        ]
-        ui.json({"dry_run": result.dry_run, "branches": rows})
+        from graft.experiments.prune import PruneSummary
+
+        ui.json(PruneSummary.of(result))
     elif not result.candidates:
         ui.out("no experiment branch matches")
     else:

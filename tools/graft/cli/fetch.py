@@ -54,7 +54,9 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
         if args.outputs is not None:
             _write_outputs(args.outputs, {"found": "false"})
         if ui.json_mode:
-            ui.json({"found": False, "reason": str(exc)})
+            from graft.release.fetch import FetchSummary
+
+            ui.json(FetchSummary.missing(str(exc)))
         return 0
     release = fetched.release
     values = {
@@ -70,7 +72,9 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
     if args.outputs is not None:
         _write_outputs(args.outputs, values)
     if ui.json_mode:
-        ui.json({**values, "found": True, "source": fetched.source})
+        from graft.release.fetch import FetchSummary
+
+        ui.json(FetchSummary.found(fetched))
         return 0
     stage = f" ({fetched.resolved.stage})" if fetched.resolved.stage else ""
     ui.out(f"{release.model} v{release.version}{stage}: {fetched.path}")

@@ -33,31 +33,6 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.6g}"
 
 
-def to_json(report: Any) -> dict[str, Any]:
-    from graft.compare.gate import check_verdict
-
-    return {
-        "passed": report.passed,
-        "base": {"name": report.base, "commit": report.base_sha},
-        "head": {"name": report.head, "commit": report.head_sha},
-        "checks": [
-            {
-                "metric": c.metric,
-                "kind": c.kind,
-                "passed": c.passed,
-                "base": c.base,
-                "head": c.head,
-                "detail": c.detail,
-                "direction": c.direction,
-                "tolerance": c.tolerance,
-                "bound": None if c.bound is None else {"min": c.bound.min, "max": c.bound.max},
-                "verdict": check_verdict(c).to_dict(),
-            }
-            for c in report.checks
-        ],
-    }
-
-
 def _limit(c: Any) -> str:
     if c.kind == "regression":
         return f"{c.direction}, tol {c.tolerance:.6g}"
@@ -70,7 +45,9 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
 
     report = api.gate(args.base, head=args.head, working_tree=args.working_tree, cwd=ui.root)
     if ui.json_mode:
-        ui.json(to_json(report))
+        from graft.compare.gate import GateResult
+
+        ui.json(GateResult.of(report))
     else:
         head = report.head if report.head_sha is None else f"{report.head} ({report.head_sha[:8]})"
         where = f"head {head} vs base {report.base} ({report.base_sha[:8]})"

@@ -7,7 +7,6 @@ the inference notes and what was written on stdout.
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from graft import api
 from graft.cli.common import Ui, add_format
@@ -20,23 +19,15 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=run)
 
 
-def to_json(plan: Any, written: list[Any], dry_run: bool) -> dict[str, Any]:
-    return {
-        "root": str(plan.root),
-        "files": dict(plan.files),
-        "notes": list(plan.notes),
-        "dry_run": dry_run,
-        "written": [str(p) for p in written],
-    }
-
-
 def run(args: argparse.Namespace, ui: Ui) -> int:
     plan = api.init_plan(ui.root)
     for path, text in plan.files.items():  # shown for the person at the terminal, as it is written
         ui.message(f"--- {path}\n{text.rstrip()}")
     written = [] if args.dry_run else api.init_write(plan, force=args.force)
     if ui.json_mode:
-        ui.json(to_json(plan, written, args.dry_run))
+        from graft.project.init import InitResult
+
+        ui.json(InitResult.of(plan, written, args.dry_run))
     for done in written:
         ui.message(f"wrote {done}")
     return 0

@@ -17,7 +17,9 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, ui: Ui) -> int:
     summary = api.headline_metrics(ui.root)
     if ui.json_mode:
-        ui.json({"metrics": summary["metrics"], "gate": summary["gate"]})
+        from graft.release.check import MetricsResult
+
+        ui.json(MetricsResult(metrics=summary["metrics"], gate=summary["gate"]))
         return 0
     width = max([len(k) for k in summary["metrics"]] + [len("gate")])
     for key, value in summary["metrics"].items():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
-from typing import Any
 
 from graft import api
 from graft.cli.common import Ui, add_format, add_offline
@@ -28,23 +27,6 @@ def _created(time: int) -> datetime:
     return datetime.fromtimestamp(time, UTC)
 
 
-def to_json(versions: list[Any]) -> list[dict[str, Any]]:
-    return [
-        {
-            "tag": v.release.tag,
-            "model": v.release.model,
-            "version": v.release.version,
-            "stages": list(v.release.stages),
-            "status": v.release.status,
-            "commit": v.release.commit,
-            "tagger": v.release.tagger,
-            "created": _created(v.release.time).isoformat(),
-            "metrics": v.metrics,
-        }
-        for v in versions
-    ]
-
-
 def run(args: argparse.Namespace, ui: Ui) -> int:
     from graft.core.texttable import format_table
     from graft.release.releases import headline_columns
@@ -53,7 +35,9 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
     if args.stage:
         versions = [v for v in versions if args.stage in v.release.stages]
     if ui.json_mode:
-        ui.json(to_json(versions))
+        from graft.release.releases import ModelsResult
+
+        ui.json(ModelsResult.of(versions))
         return 0
     if not versions:
         ui.out("no released models (tags <model>@vX.Y.Z)" + (f" in stage {args.stage}" if args.stage else ""))

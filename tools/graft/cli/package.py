@@ -21,18 +21,6 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=run)
 
 
-def to_json(result: Any) -> dict[str, Any]:
-    return {
-        "path": str(result.path),
-        "name": result.name,
-        "version": result.version,
-        "sha256": result.sha256,
-        "files": dict(result.files),
-        "flavour": dict(result.flavour),
-        "prediction_check": dict(result.prediction_check),
-    }
-
-
 def check_line(result: Any) -> str:
     """What `graft package` found the model to be, and whether it reproduces its predictions."""
     flavour = result.flavour
@@ -54,7 +42,9 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
         progress.step("building the release package")
         result = api.package(ui.root, out, version=args.pkg_version, allow_dirty=args.allow_dirty)
     if ui.json_mode:
-        ui.json(to_json(result))
+        from graft.release.package import PackageSummary
+
+        ui.json(PackageSummary.of(result))
     else:
         ui.out(f"{result.path}  sha256:{result.sha256}  ({len(result.files)} files)")
         ui.out(check_line(result))

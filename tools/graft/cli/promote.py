@@ -35,17 +35,9 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
         message=args.message,
     )
     if ui.json_mode:
-        ui.json(
-            {
-                "model": result.model,
-                "version": result.version,
-                "stage": result.stage,
-                "tag": result.tag,
-                "created": result.created,
-                "pushed": result.pushed,
-                "replaced": result.replaced,
-            }
-        )
+        from graft.release.promote import PromoteSummary
+
+        ui.json(PromoteSummary.of(result))
         return 0
     if result.created:
         was = f"; was {result.replaced}" if result.replaced else ""

@@ -44,30 +44,6 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=run)
 
 
-def to_json(result: Any, dry_run: bool, remote: str) -> dict[str, Any]:
-    plan = result.plan
-    return {
-        "status": result.status,
-        "tag": result.tag,
-        "model": plan.model if plan is not None else None,
-        "version": result.version,
-        "bump": plan.bump if plan is not None else None,
-        "reason": result.reason,
-        "previous": plan.previous.tag if plan is not None and plan.previous else None,
-        "commit": plan.commit if plan is not None else None,
-        "dry_run": dry_run,
-        "archive": None if result.archive is None else str(result.archive),
-        "archive_sha256": result.archive_sha256,
-        "uploaded": result.uploaded,
-        "stored": result.stored,
-        "notes": list(result.notes),
-        "kept": None if result.kept is None else str(result.kept),
-        "tagged": result.tagged,
-        "pushed": result.pushed,
-        "remote": remote if result.pushed else None,
-    }
-
-
 def _lines(result: Any, dry_run: bool, remote: str) -> list[str]:
     plan = result.plan
     lines = []
@@ -113,7 +89,9 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
             upload=args.upload,
         )
     if ui.json_mode:
-        ui.json(to_json(result, args.dry_run, args.remote))
+        from graft.release.versions import ReleaseSummary
+
+        ui.json(ReleaseSummary.of(result, args.dry_run, args.remote))
     else:
         for line in _lines(result, args.dry_run, args.remote):
             ui.out(line)

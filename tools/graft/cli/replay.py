@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from graft import api
 from graft.cli.common import SEED_MAX, Ui, add_format, seconds, share, whole
@@ -78,19 +77,6 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=run)
 
 
-def to_json(result: Any) -> dict[str, Any]:
-    return {
-        "rows": result.rows,
-        "requests": result.requests,
-        "feedback": result.feedback,
-        "flipped": result.flipped,
-        "rejected": result.rejected,
-        "rejections": list(result.rejections),
-        "without_outcome": result.without_outcome,
-        "seconds": result.seconds,
-    }
-
-
 def run(args: argparse.Namespace, ui: Ui) -> int:
     with ui.progress() as progress:
         started: list[int] = []
@@ -118,7 +104,9 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
             progress=sent,
         )
     if ui.json_mode:
-        ui.json(to_json(result))
+        from graft.monitoring.replay import ReplaySummary
+
+        ui.json(ReplaySummary.of(result))
         return 0
     ui.out(
         f"replayed {result.rows} rows in {result.requests} requests, {result.feedback} feedback events "

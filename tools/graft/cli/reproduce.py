@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from graft import api
 from graft.cli.common import Ui, add_format, add_offline
@@ -31,28 +30,15 @@ def _short(value: str) -> str:
     return value if len(value) <= 20 else f"{value[:16]}…"
 
 
-def to_json(result: Any) -> dict[str, Any]:
-    return {
-        "tag": result.tag,
-        "commit": result.commit,
-        "archive": str(result.archive) if result.archive else None,
-        "rebuilt_sha256": result.rebuilt_sha256,
-        "reproduced": not result.mismatches,
-        "worktree": None if result.worktree is None else str(result.worktree),
-        "checks": [
-            {"item": c.item, "source": c.source, "expected": c.expected, "got": c.got, "match": c.match}
-            for c in result.checks
-        ],
-    }
-
-
 def run(args: argparse.Namespace, ui: Ui) -> int:
     from graft.core.texttable import format_table
 
     with ui.progress() as progress:
         result = api.reproduce(ui.root, args.tag, archive=args.package, keep=args.keep, progress=progress)
     if ui.json_mode:
-        ui.json(to_json(result))
+        from graft.release.reproduce import ReproduceSummary
+
+        ui.json(ReproduceSummary.of(result))
     else:
         rows = [
             [c.item, c.source, _short(c.expected), _short(c.got), "yes" if c.match else "NO"]

@@ -112,56 +112,10 @@ def to_markdown(result: DiffResult) -> str:
 
 
 def to_dict(result: DiffResult) -> dict[str, Any]:
-    """The JSON shape: columns (name, commit, files present) and rows keyed by revision name."""
-    names = [c.name for c in result.columns]
-    rows = []
-    for row in result.rows:
-        rows.append(
-            {
-                "section": row.section,
-                "key": row.key,
-                "direction": row.direction,
-                "changed": row.changed,
-                "values": {
-                    n: c.value if c.status == "value" else None for n, c in zip(names, row.cells, strict=True)
-                },
-                "status": {n: c.status for n, c in zip(names, row.cells, strict=True)},
-                "deltas": {n: c.delta for n, c in zip(names, row.cells, strict=True) if c.delta is not None},
-                "best": [n for n, c in zip(names, row.cells, strict=True) if c.best],
-                "verdicts": _verdicts(result, row, names),
-            }
-        )
-    return {
-        "base": names[0],
-        "sort": result.sort,
-        "only_changed": result.only_changed,
-        "revisions": [
-            {
-                "name": c.name,
-                "commit": c.sha,
-                "base": c.is_base,
-                "has_params": c.has_params,
-                "has_metrics": c.has_metrics,
-                **({"unreadable": dict(c.unreadable)} if c.unreadable else {}),
-            }
-            for c in result.columns
-        ],
-        "rows": rows,
-    }
+    """The JSON shape (graft.compare.diffjson.DiffJson, dumped)."""
+    from graft.compare.diffjson import DiffJson
 
-
-def _verdicts(result: DiffResult, row: Row, names: list[str]) -> dict[str, Any]:
-    """Revision -> the verdict on its change against the base (metrics with a rule only)."""
-    from graft.compare.verdicts import judge
-
-    tolerance = result.tolerances.get(row.key)
-    if row.section != "metrics" or tolerance is None:
-        return {}
-    return {
-        n: judge(c.delta, row.direction, None, tolerance).to_dict()
-        for n, c in zip(names[1:], row.cells[1:], strict=True)
-        if c.delta is not None
-    }
+    return DiffJson.of(result).model_dump(mode="json")
 
 
 def to_json(result: DiffResult) -> str:

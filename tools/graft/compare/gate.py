@@ -12,9 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+from pydantic import Field
+
+from graft.compare.verdicts import VerdictJson
 from graft.core.errors import DataError, ParamsError
+from graft.core.results import CommitSha, Result
 from graft.project.lock import flatten
 from graft.project.settings import SETTINGS_FILE, Bound, MetricRule
 
@@ -199,3 +203,83 @@ def run(root: str | Path, base: str, head: str = "HEAD", working_tree: bool = Fa
         head_name, head_sha, head_where = head, head_rev.sha, f"'{head}' ({head_rev.short})"
     checks = check_views(base_view, head_view, base_where, head_where)
     return Report(base, base_rev.sha, head_name, head_sha, tuple(checks))
+
+
+# --- the JSON of `graft gate` ---------------------------------------------------------------
+
+
+class Revision(Result):
+    """A compared revision."""
+
+    name: str
+    commit: CommitSha
+
+
+class HeadRevision(Result):
+    """The head compared."""
+
+    name: str
+    commit: CommitSha | None
+    """null: --working-tree"""
+
+
+class BoundJson(Result):
+    """The threshold's bound."""
+
+    min: float | None
+    max: float | None
+
+
+class CheckJson(Result):
+    """One check of the gate."""
+
+    metric: str
+    kind: CheckKind
+    passed: bool
+    base: float | None
+    head: float | None
+    detail: str
+    direction: Literal["higher", "lower"] | None
+    tolerance: float | None
+    bound: BoundJson | None
+    verdict: Annotated[
+        VerdictJson,
+        Field(
+            description="graft.compare.verdicts on the change: a regression check within/beyond its "
+            "tolerance (basis tolerance; the gate has no per-row data, so never better/worse); a "
+            "threshold check none"
+        ),
+    ]
+
+
+class GateResult(Result):
+    """What `graft gate` decided."""
+
+    passed: bool
+    """false: exit 1"""
+    base: Revision
+    head: HeadRevision
+    checks: list[CheckJson]
+
+    @classmethod
+    def of(cls, report: Report) -> GateResult:
+        return cls(
+            passed=report.passed,
+            base=Revision(name=report.base, commit=report.base_sha),
+            head=HeadRevision(name=report.head, commit=report.head_sha),
+            checks=[
+                CheckJson(
+                    metric=c.metric,
+                    kind=c.kind,
+                    passed=c.passed,
+                    base=c.base,
+                    head=c.head,
+                    detail=c.detail,
+                    direction=c.direction,
+                    tolerance=c.tolerance,
+                    bound=None if c.bound is None else BoundJson(min=c.bound.min, max=c.bound.max),
+                    verdict=VerdictJson.of(check_verdict(c)),
+                )
+                for c in report.checks
+            ],
+        )

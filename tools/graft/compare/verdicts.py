@@ -38,6 +38,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from graft.core.results import Result
+
 Kind = Literal["better", "worse", "within_noise", "changed", "beyond_tolerance", "within_tolerance", "none"]
 Basis = Literal["bootstrap", "tolerance", "none"]
 Direction = Literal["higher", "lower"]
@@ -81,6 +83,22 @@ class Verdict:
 
     def to_dict(self) -> dict[str, str | bool]:
         return {"kind": self.kind, "label": self.label, "basis": self.basis, "adjusted": self.adjusted}
+
+
+class VerdictJson(Result):
+    """graft.compare.verdicts on the change."""
+
+    kind: Kind
+    label: str
+    """the words shown (empty for none)"""
+    basis: Basis
+    """what backs the verdict: an interval, the metrics.rules tolerance, or nothing"""
+    adjusted: bool
+    """the Holm-adjusted p-value decided it"""
+
+    @classmethod
+    def of(cls, verdict: Verdict) -> VerdictJson:
+        return cls(kind=verdict.kind, label=verdict.label, basis=verdict.basis, adjusted=verdict.adjusted)
 
 
 def _make(kind: Kind, basis: Basis, adjusted: bool = False) -> Verdict:

@@ -1,6 +1,6 @@
 """The results of `graft data show` and `graft data diff`: frozen, typed, JSON-ready.
 
-Every result has ``as_dict()`` (plain values, the shape of ``graft/cli/schemas/data-*.json``):
+Every result has ``as_dict()`` (plain values; graft.data.results validates it into the JSON model):
 the command line prints it with ``--format json`` and the web page renders the same objects.
 
 * :class:`TableSummary`: one table at one revision: its rows and a :class:`ColumnSummary` per

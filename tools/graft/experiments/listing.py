@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import RootModel
 
 from graft.core import gitrepo
 from graft.core.errors import GraftError
+from graft.core.results import Result, pattern
 from graft.project import DEFAULT_BASE, Project
 from graft.project.dvcfile import DEFAULT_PARAMS as PARAMS_FILE
 from graft.project.lock import is_code
@@ -38,6 +41,59 @@ class Info:
     metrics: dict[str, float | None]
     changes: dict[str, Any] = field(default_factory=dict)
     error: str | None = None  # why its files could not be read (the rest is then unknown)
+
+
+ShortSha = Annotated[str, pattern(r"^[0-9a-f]{8}$")]
+
+
+class StaleEntry(Result):
+    """What moved on main since the experiment branched (null: no common ancestor, or unread)."""
+
+    data: bool | None
+    code: bool | None
+    params: bool | None
+
+
+class ListEntry(Result):
+    """One experiment branch in `graft exp list`."""
+
+    branch: str
+    sha: ShortSha
+    base: ShortSha | None
+    """Fork point with --main."""
+    ahead: int
+    behind: int
+    stale: StaleEntry
+    metrics: dict[str, float | int | None]
+    """Metric name (dotted for nested keys) -> value."""
+    changes: dict[str, Any]
+    """Params changed since the fork point."""
+    error: str | None
+    """Why the branch's files could not be read (stale, metrics and changes are then unknown);
+    null when read."""
+
+
+class ListResult(RootModel[list[ListEntry]]):
+    """The experiment branches (exp/*)."""
+
+    @classmethod
+    def of(cls, infos: list[Info]) -> ListResult:
+        return cls(
+            [
+                ListEntry(
+                    branch=i.branch,
+                    sha=i.sha,
+                    base=i.base,
+                    ahead=i.ahead,
+                    behind=i.behind,
+                    stale=StaleEntry(data=i.stale.data, code=i.stale.code, params=i.stale.params),
+                    metrics=i.metrics,
+                    changes=i.changes,
+                    error=i.error,
+                )
+                for i in infos
+            ]
+        )
 
 
 def pipeline_params(view: View) -> dict[str, Any]:

@@ -31,11 +31,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import pygit2
 
 from graft.core import gitrepo
 from graft.core.errors import CheckFailed, GitError, UsageError
+from graft.core.results import CommitSha, Result
 from graft.core.timespec import parse_duration as parse
 from graft.experiments import names as names_
 from graft.project import DEFAULT_BASE
@@ -88,6 +90,52 @@ class PruneResult:
             return None
         reasons = "; ".join(f"{c.branch}: {c.reason}" for c in kept)
         return NotPruned(f"{len(kept)} branch(es) named to prune were kept: {reasons}")
+
+
+class PrunedBranch(Result):
+    """One experiment branch `graft exp prune` looked at."""
+
+    branch: str
+    sha: CommitSha
+    where: Literal["local", "remote", "local+remote"]
+    merged: bool
+    committed: int
+    """The tip's commit time, seconds since the epoch."""
+    delete: bool
+    """Whether pruning deletes it."""
+    reason: str
+    archive: str
+    """The ref its tip is archived under."""
+    deleted: bool
+    error: str | None
+
+
+class PruneSummary(Result):
+    """What `graft exp prune` did (or, with --dry-run, would do)."""
+
+    dry_run: bool
+    branches: list[PrunedBranch]
+
+    @classmethod
+    def of(cls, result: PruneResult) -> PruneSummary:
+        return cls(
+            dry_run=result.dry_run,
+            branches=[
+                PrunedBranch(
+                    branch=c.branch,
+                    sha=c.sha,
+                    where=c.where,
+                    merged=c.merged,
+                    committed=c.committed,
+                    delete=c.delete,
+                    reason=c.reason,
+                    archive=c.archive,
+                    deleted=c.branch in result.deleted,
+                    error=result.failed.get(c.branch),
+                )
+                for c in result.candidates
+            ],
+        )
 
 
 def parse_duration(text: str) -> int:

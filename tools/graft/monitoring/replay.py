@@ -46,13 +46,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from graft.core.errors import UsageError
+from graft.core.results import Result
 
 # --- drift ---------------------------------------------------------------------------------------
 from graft.monitoring.replayrows import (
@@ -240,6 +242,35 @@ class ReplayResult:
     without_outcome: int = 0
     rejections: list[str] = field(default_factory=list)
     seconds: float = 0.0
+
+
+class ReplaySummary(Result):
+    """What `graft replay` sent."""
+
+    rows: int
+    requests: int
+    feedback: int
+    flipped: int
+    rejected: int
+    """Rows the server refused."""
+    rejections: list[str]
+    """The first refusals' messages."""
+    without_outcome: Annotated[int, Field(ge=0)]
+    """Rows replayed without an outcome to send as feedback."""
+    seconds: float
+
+    @classmethod
+    def of(cls, r: ReplayResult) -> ReplaySummary:
+        return cls(
+            rows=r.rows,
+            requests=r.requests,
+            feedback=r.feedback,
+            flipped=r.flipped,
+            rejected=r.rejected,
+            rejections=list(r.rejections),
+            without_outcome=r.without_outcome,
+            seconds=r.seconds,
+        )
 
 
 def replay(

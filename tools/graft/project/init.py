@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from graft.core.errors import GraftError, UsageError
 from graft.core.fsio import atomic_write_text
+from graft.core.results import Result
 from graft.core.templating import render
 from graft.project import Project
 from graft.project.lock import Lock
@@ -29,6 +30,31 @@ class InitPlan:
     files: dict[str, str]  # project path -> text
     notes: list[str]
     existing: list[str]
+
+
+class InitResult(Result):
+    """What `graft init` wrote (or, with --dry-run, would write)."""
+
+    root: str
+    """The project root."""
+    files: dict[str, str]
+    """Project path -> the text written (or that would be)."""
+    notes: list[str]
+    """What was inferred, and from what."""
+    dry_run: bool
+    """True: nothing was written."""
+    written: list[str]
+    """The files written."""
+
+    @classmethod
+    def of(cls, plan: InitPlan, written: list[Path], dry_run: bool) -> InitResult:
+        return cls(
+            root=str(plan.root),
+            files=dict(plan.files),
+            notes=list(plan.notes),
+            dry_run=dry_run,
+            written=[str(p) for p in written],
+        )
 
 
 def plan_init(start: str | Path = ".") -> InitPlan:

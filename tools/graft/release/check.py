@@ -26,11 +26,12 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
 from graft.core.errors import DataError, GraftError
+from graft.core.results import Result
 from graft.core.safeload import load
 from graft.project.dvccache import Output, outputs_of
 from graft.project.dvcfile import uncached_outputs
@@ -47,6 +48,44 @@ class Difference:
     path: str
     status: str  # "changed" | "missing" (committed, not in the working tree) | "new" (not committed)
     details: list[str] = field(default_factory=list)
+
+
+class DifferenceEntry(Result):
+    """One file that differs from HEAD."""
+
+    path: str
+    status: Literal["changed", "missing", "new"]
+    details: list[str]
+    """Differing dvc.lock entries or JSON keys, 'key: old -> new'."""
+
+
+class CheckReproResult(Result):
+    """What `graft check-repro` compared."""
+
+    reproduced: bool
+    """True: every compared file matches HEAD (exit 0); false: exit 1."""
+    paths: list[str] | None
+    """The PATHs given, relative to the project root; null: the defaults."""
+    differences: list[DifferenceEntry]
+
+    @classmethod
+    def of(cls, paths: list[str] | None, differences: list[Difference]) -> CheckReproResult:
+        return cls(
+            reproduced=not differences,
+            paths=paths,
+            differences=[
+                DifferenceEntry(path=d.path, status=d.status, details=list(d.details)) for d in differences
+            ],
+        )
+
+
+class MetricsResult(Result):
+    """What `graft metrics` shows."""
+
+    metrics: dict[str, Any]
+    """The working tree's headline metrics, nested keys dotted."""
+    gate: bool | None
+    """The pipeline's gate verdict; null: not run."""
 
 
 def result_paths(view: View) -> list[str]:

@@ -20,8 +20,12 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+
+from pydantic import RootModel
 
 from graft.core.errors import GraftError
+from graft.core.results import CommitSha, Result, Sha256
 from graft.release.registry import ModelRef, artifact_state, parse_ref
 from graft.release.releases import Release, release_of
 from graft.release.store import LOCAL_DIR, file_sha256, open_store
@@ -54,6 +58,54 @@ class Fetched:
     @property
     def release(self) -> Release:
         return self.resolved.release
+
+
+class NotFound(Result):
+    """--missing-ok and no version in the stage."""
+
+    found: Literal[False]
+    reason: str
+
+
+class Found(Result):
+    """The package fetched."""
+
+    found: Literal[True]
+    model: str
+    version: str
+    tag: str
+    commit: CommitSha
+    stage: str
+    """Empty when resolved by version."""
+    package: str
+    sha256: Sha256
+    source: str
+    """Cache, or the store location it was downloaded from."""
+
+
+class FetchSummary(RootModel[NotFound | Found]):
+    """What `graft fetch` fetched, or why nothing (with --missing-ok)."""
+
+    @classmethod
+    def found(cls, fetched: Fetched) -> FetchSummary:
+        release = fetched.release
+        return cls(
+            Found(
+                found=True,
+                model=release.model,
+                version=release.version,
+                tag=release.tag,
+                commit=release.commit,
+                stage=fetched.resolved.stage or "",
+                package=str(fetched.path),
+                sha256=fetched.sha256,
+                source=fetched.source,
+            )
+        )
+
+    @classmethod
+    def missing(cls, reason: str) -> FetchSummary:
+        return cls(NotFound(found=False, reason=reason))
 
 
 def resolve(root: Path, ref: ModelRef) -> Resolved:

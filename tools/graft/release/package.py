@@ -31,10 +31,13 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import Field
 
 from graft import __version__
 from graft.core.fsio import atomic_write_bytes, dumps_json
+from graft.core.results import Result, Sha256, Sparse
 from graft.release.archive import (
     MANIFEST,
     PACKAGE_FORMAT,
@@ -79,6 +82,51 @@ if TYPE_CHECKING:
     from graft.project.settings import Settings
     from graft.project.view import View
     from graft.release.adapter import Adapter
+
+
+class Flavour(Result):
+    """The model's framework (graft.release.flavours) and its version at packaging."""
+
+    name: str
+    framework: str | None
+    version: str | None
+
+
+class PredictionCheck(Sparse):
+    """The committed test predictions reproduced by encode + predict: rows compared, worst absolute
+    difference, tolerance; or why not run."""
+
+    rows: Annotated[int, Field(ge=0)]
+    max_abs_difference: Annotated[float, Field(ge=0)] | None = None
+    tolerance: Annotated[float, Field(ge=0)] | None = None
+    not_run: str | None = None
+    """Why the predictions were not compared (then rows is 0)."""
+
+
+class PackageSummary(Result):
+    """What `graft package` built."""
+
+    path: str
+    """The archive (an absolute path)."""
+    name: str
+    version: str
+    sha256: Sha256
+    files: dict[str, Sha256]
+    """File in the archive -> its SHA-256."""
+    flavour: Flavour
+    prediction_check: PredictionCheck
+
+    @classmethod
+    def of(cls, result: PackageResult) -> PackageSummary:
+        return cls(
+            path=str(result.path),
+            name=result.name,
+            version=result.version,
+            sha256=result.sha256,
+            files=dict(result.files),
+            flavour=Flavour(**result.flavour),
+            prediction_check=PredictionCheck(**result.prediction_check),
+        )
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import pygit2
 
 from graft.core import gitrepo
 from graft.core.errors import GraftError, UsageError
+from graft.core.results import Result, pattern
 from graft.release.registry import (
     ArtifactState,
     ModelRef,
@@ -50,6 +52,33 @@ class PromoteResult:
     created: bool  # False: the version already was the one in the stage
     pushed: bool
     replaced: str | None  # the version that was in the stage before, if another one
+
+
+class PromoteSummary(Result):
+    """What `graft promote` did."""
+
+    model: str
+    version: Annotated[str, pattern(r"^v[0-9]+\.[0-9]+\.[0-9]+$")]
+    stage: str
+    tag: str
+    """The stage tag MODEL#STAGE#N."""
+    created: bool
+    """False: the version already was the one in the stage, no tag written."""
+    pushed: bool
+    replaced: str | None
+    """The version that was in the stage before."""
+
+    @classmethod
+    def of(cls, r: PromoteResult) -> PromoteSummary:
+        return cls(
+            model=r.model,
+            version=r.version,
+            stage=r.stage,
+            tag=r.tag,
+            created=r.created,
+            pushed=r.pushed,
+            replaced=r.replaced,
+        )
 
 
 def assignment_message(model: str, stage: str, version: str) -> str:

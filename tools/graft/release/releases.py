@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pygit2
+from pydantic import RootModel
 
 from graft.core.errors import GraftError
+from graft.core.results import CommitSha, DateTime, Result
 from graft.release.registry import ArtifactState, VersionState
 from graft.release.tags import SemVer, version_key
 
@@ -86,6 +89,49 @@ class ModelVersion:
 
     release: Release
     metrics: dict[str, Any] = field(default_factory=dict)
+
+
+class VersionEntry(Result):
+    """One released version in `graft models`."""
+
+    tag: str
+    """``<model>@vX.Y.Z``; for an unregistered version, the stage tag that names its commit."""
+    model: str
+    version: str
+    """``X.Y.Z``; for an unregistered version, its commit's sha."""
+    stages: list[str]
+    """The stages this version is the current one of (GTO stage tags)."""
+    status: Literal["active", "deregistered", "deprecated", "unregistered"]
+    """Deregistered versions and deprecated models appear only with --all; unregistered: only
+    stage tags name the commit."""
+    commit: CommitSha
+    tagger: str
+    created: DateTime
+    metrics: dict[str, float | int | None]
+    """Metric name (dotted for nested keys) -> value."""
+
+    @classmethod
+    def of(cls, v: ModelVersion) -> VersionEntry:
+        r = v.release
+        return cls(
+            tag=r.tag,
+            model=r.model,
+            version=r.version,
+            stages=list(r.stages),
+            status=r.status,
+            commit=r.commit,
+            tagger=r.tagger,
+            created=datetime.fromtimestamp(r.time, UTC).isoformat(),
+            metrics=v.metrics,
+        )
+
+
+class ModelsResult(RootModel[list[VersionEntry]]):
+    """Released versions, highest first (active ones only unless --all)."""
+
+    @classmethod
+    def of(cls, versions: list[ModelVersion]) -> ModelsResult:
+        return cls([VersionEntry.of(v) for v in versions])
 
 
 def headline_columns(versions: list[ModelVersion]) -> list[str]:

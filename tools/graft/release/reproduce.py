@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from graft.core.errors import GraftError, Interrupted
 from graft.core.progress import SILENT, Reporter
+from graft.core.results import CommitSha, Result, Sha256
 from graft.project.lock import LOCK_FILE, Lock, flatten
 
 if TYPE_CHECKING:
@@ -64,6 +65,45 @@ class ReproduceResult:
     @property
     def mismatches(self) -> list[Check]:
         return [c for c in self.checks if not c.match]
+
+
+class CheckEntry(Result):
+    """One compared item."""
+
+    item: str
+    source: str
+    expected: str
+    got: str
+    match: bool
+
+
+class ReproduceSummary(Result):
+    """What `graft reproduce` compared."""
+
+    tag: str
+    commit: CommitSha
+    archive: str | None
+    rebuilt_sha256: Sha256
+    reproduced: bool
+    """False: exit 1."""
+    worktree: str | None
+    """Kept with --keep."""
+    checks: list[CheckEntry]
+
+    @classmethod
+    def of(cls, result: ReproduceResult) -> ReproduceSummary:
+        return cls(
+            tag=result.tag,
+            commit=result.commit,
+            archive=str(result.archive) if result.archive else None,
+            rebuilt_sha256=result.rebuilt_sha256,
+            reproduced=not result.mismatches,
+            worktree=None if result.worktree is None else str(result.worktree),
+            checks=[
+                CheckEntry(item=c.item, source=c.source, expected=c.expected, got=c.got, match=c.match)
+                for c in result.checks
+            ],
+        )
 
 
 # --- running the tag's pipeline ------------------------------------------------------------------

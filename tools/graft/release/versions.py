@@ -43,8 +43,9 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
+from graft.core.results import CommitSha, Result
 from graft.release.bump import (
     bump_version,
     next_free_version,
@@ -132,6 +133,63 @@ class ReleaseResult:
     @property
     def released(self) -> bool:
         return self.status in ("released", "completed")
+
+
+class ReleaseSummary(Result):
+    """What `graft release` did (or, with --dry-run, would do)."""
+
+    status: Status
+    """released: a new version; completed: HEAD was already released and what was missing is
+    done; unchanged: the package's contents equal the base release's, nothing released;
+    withdrawn: HEAD's version is deregistered; planned: a dry run."""
+    tag: str | None
+    """The version's tag (null when nothing is released)."""
+    model: str | None
+    version: str | None
+    bump: Literal["major", "minor", "patch", "none"] | None
+    reason: str
+    previous: str | None
+    """The previous release's tag."""
+    commit: CommitSha | None
+    dry_run: bool
+    archive: str | None
+    archive_sha256: str | None
+    uploaded: str | None
+    """Where this run uploaded the package (the package store)."""
+    stored: str | None
+    """Where the package store holds the package (uploaded now or before)."""
+    notes: list[str]
+    kept: str | None
+    """No package store (no default DVC remote, or --no-upload): the package's copy in the
+    checkout's .graft/packages/, where serve/monitor/fetch --stage find it."""
+    tagged: bool
+    pushed: bool
+    remote: str | None
+    """The remote the tag was pushed to (null when not pushed)."""
+
+    @classmethod
+    def of(cls, result: ReleaseResult, dry_run: bool, remote: str) -> ReleaseSummary:
+        plan = result.plan
+        return cls(
+            status=result.status,
+            tag=result.tag,
+            model=plan.model if plan is not None else None,
+            version=result.version,
+            bump=plan.bump if plan is not None else None,
+            reason=result.reason,
+            previous=plan.previous.tag if plan is not None and plan.previous else None,
+            commit=plan.commit if plan is not None else None,
+            dry_run=dry_run,
+            archive=None if result.archive is None else str(result.archive),
+            archive_sha256=result.archive_sha256,
+            uploaded=result.uploaded,
+            stored=result.stored,
+            notes=list(result.notes),
+            kept=None if result.kept is None else str(result.kept),
+            tagged=result.tagged,
+            pushed=result.pushed,
+            remote=remote if result.pushed else None,
+        )
 
 
 def _build(root: Path, out_dir: Path, version: str) -> tuple[Path, str, str]:
