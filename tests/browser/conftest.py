@@ -88,8 +88,11 @@ def ui_export(ui_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     return out
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """One Chromium for the browser module. Module scope, not session: Playwright's sync API runs
+    an event loop in this thread for as long as it is open, and every later test calling
+    ``asyncio.run`` would fail with "cannot be called from a running event loop"."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")
