@@ -280,9 +280,14 @@ def batches(port: int, path: str, body: bytes, rows: int, n: int, headers: dict 
         post(conn, path, body, headers)
         times.append(time.perf_counter() - t)
     conn.close()
+    return batch_figures(times, rows)
+
+
+def batch_figures(times: list[float], rows: int) -> dict:
+    """What a batch phase reports: ``len(times)`` timed requests of ``rows`` rows after one warm-up."""
     return {
         "rows": rows,
-        "requests": n,
+        "requests": len(times),
         "warm_up": 1,
         "median_s": round(percentile(times, 50), 4),
         "rows_per_s": round(rows / percentile(times, 50)),

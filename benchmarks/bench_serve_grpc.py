@@ -36,11 +36,11 @@ from bench_serve import (
     ROOT,
     TIME_LIMIT,
     batch_body,
+    batch_figures,
     batches,
     cpu_per_request,
     free_port,
     newest_package,
-    percentile,
     sequential,
     summary,
     wait_ready,
@@ -97,13 +97,7 @@ def grpc_batches(address: str, model: str, inputs: list, rows: int, n: int) -> d
         client.infer(model, inputs)
         times.append(time.perf_counter() - t)
     client.close()
-    return {
-        "rows": rows,
-        "requests": n,
-        "warm_up": 1,
-        "median_s": round(percentile(times, 50), 4),
-        "rows_per_s": round(rows / percentile(times, 50)),
-    }
+    return batch_figures(times, rows)
 
 
 def main() -> None:
