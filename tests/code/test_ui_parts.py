@@ -7,7 +7,7 @@ import pytest
 
 from graft.experiments.history import StageChange, changed_stages
 from graft.project.lock import Lock
-from graft.ui.pages import BadQuery, parse_query
+from graft.ui.pages.common import BadQuery, parse_query
 from graft.ui.render import Links, slug
 
 

@@ -35,7 +35,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ui: Ui) -> int:
     from graft.core.errors import UsageError
-    from graft.ui.pages import Site
+    from graft.ui.pages.common import Site
 
     if args.monitor is not None and not args.monitor.is_file():
         raise UsageError(f"--monitor {args.monitor}: no such file")

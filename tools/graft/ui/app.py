@@ -1,6 +1,6 @@
-"""The `graft ui` web app: GET/HEAD routes rendering :mod:`graft.ui.pages` with Jinja2.
+"""The `graft ui` web app: GET/HEAD routes rendering :mod:`graft.ui.pages`' contexts with Jinja2.
 
-* :func:`create_app` builds the FastAPI app for a :class:`~graft.ui.pages.Site` bound to
+* :func:`create_app` builds the FastAPI app for a :class:`~graft.ui.pages.common.Site` bound to
   ``host:port``; :class:`Guard` wraps it: only GET and HEAD (anything else 405), a ``Host``
   header naming the bound address (else 421: a DNS-rebound name never reaches a page) and
   security headers on every answer (no framing, no sniffing, scripts from the app only);
@@ -20,7 +20,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from graft.core.errors import GitError, GraftError, UsageError
-from graft.ui import pages
+from graft.ui.pages import branch, compare, data, experiments, models, search
+from graft.ui.pages.common import BadQuery, NotFound, Site, parse_query
 from graft.ui.render import ROUTES, STATIC_DIR, Links, Renderer, environment
 
 READ_METHODS = ("GET", "HEAD")
@@ -40,9 +41,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 def status_of(exc: GraftError) -> int:
     """The HTTP status of a page's error: 404 for what does not exist, 400 for a bad query."""
-    if isinstance(exc, pages.NotFound | GitError):
+    if isinstance(exc, NotFound | GitError):
         return 404
-    if isinstance(exc, pages.BadQuery | UsageError):
+    if isinstance(exc, BadQuery | UsageError):
         return 400
     return 422  # the project's files cannot be read as asked (named in the message)
 
@@ -102,25 +103,25 @@ async def _plain(send: Send, status: int, text: str, extra: list[tuple[bytes, by
     await send({"type": "http.response.body", "body": body})
 
 
-def page_context(site: pages.Site, name: str, pairs: Sequence[tuple[str, str]]) -> tuple[dict[str, Any], str]:
+def page_context(site: Site, name: str, pairs: Sequence[tuple[str, str]]) -> tuple[dict[str, Any], str]:
     """A page's context and title from its URL query pairs."""
-    query = pages.parse_query(name, pairs)
+    query = parse_query(name, pairs)
     if name == "experiments":
-        return pages.experiments(site, query), "Experiments"
+        return experiments.page(site, query), "Experiments"
     if name == "compare":
-        return pages.compare(site, query), "Compare"
+        return compare.page(site, query), "Compare"
     if name == "branch":
-        return pages.branch(site, query), f"Branch {query['name']}"
+        return branch.page(site, query), f"Branch {query['name']}"
     if name == "models":
-        return pages.models(site, query), "Models"
+        return models.page(site, query), "Models"
     if name == "version":
-        return pages.version(site, query), f"{query['model']} {query['version']}"
+        return models.version(site, query), f"{query['model']} {query['version']}"
     if name == "data":
-        return pages.data(site, query), f"Data {query['path']}".strip()
-    return pages.search(site, query), "Search"
+        return data.page(site, query), f"Data {query['path']}".strip()
+    return search.page(site, query), "Search"
 
 
-def create_app(site: pages.Site, host: str = "127.0.0.1", port: int = 8080) -> Guard:
+def create_app(site: Site, host: str = "127.0.0.1", port: int = 8080) -> Guard:
     """The app for ``site``, answering ``Host`` headers naming ``host:port`` only."""
     renderer = Renderer(site, Links(static=False))
     app = FastAPI(title="graft ui", docs_url=None, redoc_url=None, openapi_url=None)
@@ -154,12 +155,12 @@ def create_app(site: pages.Site, host: str = "127.0.0.1", port: int = 8080) -> G
         pairs = request.query_params.multi_items()
         wrong = [k for k, _ in pairs if k != "branch"]
         if wrong:
-            raise pages.BadQuery(f"unknown query parameter '{wrong[0]}' (this fragment takes: branch)")
-        branch = request.query_params.get("branch") or ""
-        if not branch:
-            raise pages.BadQuery("query parameter 'branch': which branch's intervals")
+            raise BadQuery(f"unknown query parameter '{wrong[0]}' (this fragment takes: branch)")
+        head = request.query_params.get("branch") or ""
+        if not head:
+            raise BadQuery("query parameter 'branch': which branch's intervals")
         keys = site.headline()
-        cells = pages.significance_cells(site, branch, keys)
+        cells = experiments.significance_cells(site, head, keys)
         html = environment().get_template("significance.html.j2").render(cells=cells)
         return HTMLResponse(html)
 
@@ -174,7 +175,7 @@ def create_app(site: pages.Site, host: str = "127.0.0.1", port: int = 8080) -> G
     return Guard(app, allowed_hosts(host, port))
 
 
-def run(site: pages.Site, host: str, port: int) -> None:
+def run(site: Site, host: str, port: int) -> None:
     """Serve until interrupted (uvicorn on ``host:port``)."""
     import uvicorn
 

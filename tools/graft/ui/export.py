@@ -17,11 +17,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from graft.core.errors import GraftError, UsageError
-from graft.ui import pages
+from graft.ui.pages import branch, compare, data, experiments, models, search
+from graft.ui.pages.common import Site, parse_query
 from graft.ui.render import ROUTES, STATIC_DIR, Links, Renderer
 
 
-def export(site: pages.Site, out_dir: Path, progress: Callable[[str], None] | None = None) -> list[Path]:
+def export(site: Site, out_dir: Path, progress: Callable[[str], None] | None = None) -> list[Path]:
     """Write every page into ``out_dir``; returns the pages written (relative paths)."""
     out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
@@ -42,22 +43,22 @@ def export(site: pages.Site, out_dir: Path, progress: Callable[[str], None] | No
 
     def query(page: str, **values: str | list[str]) -> dict:
         pairs = [(k, x) for k, v in values.items() for x in (v if isinstance(v, list) else [v])]
-        return pages.parse_query(page, pairs)
+        return parse_query(page, pairs)
 
     try:
         shutil.copytree(STATIC_DIR, tmp / "static")
-        table = pages.experiments(site, query("experiments"), with_significance=True)
+        table = experiments.page(site, query("experiments"), with_significance=True)
         write("experiments", table, "Experiments")
         names = [row["name"] for row in table["rows"]]
         if names:
-            write("compare", pages.compare(site, query("compare", b=names)), "Compare")
+            write("compare", compare.page(site, query("compare", b=names)), "Compare")
         for name in names:
-            write("branch", pages.branch(site, query("branch", name=name)), f"Branch {name}", name=name)
-        registry = pages.models(site, query("models"))
+            write("branch", branch.page(site, query("branch", name=name)), f"Branch {name}", name=name)
+        registry = models.page(site, query("models"))
         write("models", registry, "Models")
         for model in registry["models"]:
             for v in model["versions"]:
-                context = pages.version(site, query("version", model=model["name"], version=v["version"]))
+                context = models.version(site, query("version", model=model["name"], version=v["version"]))
                 write(
                     "version",
                     context,
@@ -65,15 +66,15 @@ def export(site: pages.Site, out_dir: Path, progress: Callable[[str], None] | No
                     model=model["name"],
                     version=v["version"],
                 )
-        studies = pages.search(site, query("search", name=""))
+        studies = search.page(site, query("search", name=""))
         write("search", {**studies, "study": None} if len(studies["names"]) != 1 else studies, "Search")
         for study in studies["names"]:
-            write("search", pages.search(site, query("search", name=study)), "Search", name=study)
-        tables = pages.data(site, query("data"))
+            write("search", search.page(site, query("search", name=study)), "Search", name=study)
+        tables = data.page(site, query("data"))
         write("data", tables, "Data")
         for table in tables["tables"]:
             try:
-                context = pages.data(site, query("data", path=table))
+                context = data.page(site, query("data", path=table))
             except GraftError as exc:  # a DVC-cached table whose file is not in the local cache
                 context = {**tables, "path": table, "error": str(exc)}
             write("data", context, f"Data {table}", path=table)

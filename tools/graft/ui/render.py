@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from graft.ui import pages
+from graft.ui.pages.common import Site
 
 STATIC_DIR = Path(__file__).parent / "static"
 POLL_SECONDS = 3  # how often a live page asks whether a branch or tag moved
@@ -99,7 +99,7 @@ class Links:
 
 
 class Renderer:
-    def __init__(self, site: pages.Site, links: Links) -> None:
+    def __init__(self, site: Site, links: Links) -> None:
         self.site = site
         self.links = links
 
