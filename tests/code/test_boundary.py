@@ -245,6 +245,20 @@ def test_capability_packages_import_each_other_only_as_documented():
     assert {name: extra for name, extra in undocumented.items() if extra} == {}
 
 
+def test_each_ui_page_module_builds_on_the_pages_common_module_only():
+    """graft.ui.pages is layered: every page module imports pages.common and no other page;
+    pages.common imports no page."""
+    package = "graft.ui.pages."
+    common = package + "common"
+    inside = {
+        source: sorted(t for t in targets if t.startswith(package))
+        for source, targets in graft_imports(graft_modules()).items()
+        if source.startswith(package)
+    }
+    assert len(inside) > 1
+    assert inside == {name: [] if name == common else [common] for name in inside}
+
+
 def test_every_graft_package_has_a_layer():
     assert {package_of(m) for m in graft_modules()} == set(LAYERS) | set(CAPABILITIES)
 
