@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pygit2
 
-from graft.experiments import search
+from graft.experiments.search.study import ATTR, Config, default_storage, study_file, trial_name
 from tests.conftest import copy_project, git
 from tests.gitobjects import commit_files
 from tests.integration.repos import SIG, branch
@@ -83,11 +83,11 @@ def make_study(root: Path) -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = search.default_storage(root, STUDY)
-    search.study_file(root, STUDY).parent.mkdir(parents=True, exist_ok=True)
+    storage = default_storage(root, STUDY)
+    study_file(root, STUDY).parent.mkdir(parents=True, exist_ok=True)
     study = optuna.create_study(storage=storage, study_name=STUDY, direction="maximize")
-    config = search.Config(("train.num_leaves=int:7:63",), 0, "main", "roc_auc", "higher", 2)
-    study.set_user_attr(search.ATTR, config.as_dict())
+    config = Config(("train.num_leaves=int:7:63",), 0, "main", "roc_auc", "higher", 2)
+    study.set_user_attr(ATTR, config.as_dict())
     distribution = optuna.distributions.IntDistribution(7, 63)
     for leaves, auc in ((15, 0.921), (31, 0.928), (63, 0.924), (47, 0.931)):
         study.add_trial(
@@ -97,5 +97,5 @@ def make_study(root: Path) -> None:
                 value=auc,
             )
         )
-    best = f"exp/{search.trial_name(STUDY, 3)}"
+    best = f"exp/{trial_name(STUDY, 3)}"
     branch(root, best, metrics={"roc_auc": 0.931}, params={"train.num_leaves": 47})

@@ -8,9 +8,9 @@ import yaml
 
 from graft.core.errors import DataError, ParamsError
 from graft.core.safeload import load, load_toml
-from graft.experiments import search
 from graft.experiments.overrides import apply, axis_labels, parse_assignments, split_key
 from graft.experiments.paramfiles import BaseParams
+from graft.experiments.search.space import check_space, parse_params, parse_space_file
 
 PARAMS = "train:\n  lr: 0.1  # the rate\n  seed: 7\n"
 OTHER = "# other\nfeaturize:\n  bins: 4\nshared:\n  x: 1\n"
@@ -201,10 +201,10 @@ def test_toml_is_read_within_its_limits(monkeypatch):
 
 
 def test_search_space_keys_resolve_like_set():
-    dims = search.parse_params(["conf.toml:fit.alpha=float:0.1..0.9", "featurize.bins=int:2..9"])
-    search.check_space(dims, files())
+    dims = parse_params(["conf.toml:fit.alpha=float:0.1..0.9", "featurize.bins=int:2..9"])
+    check_space(dims, files())
     with pytest.raises(ParamsError) as info:
-        search.check_space(search.parse_params(["conf.toml:fit.flag=int:1..3"]), files())
+        check_space(parse_params(["conf.toml:fit.flag=int:1..3"]), files())
     assert str(info.value) == (
         "search space conf.toml:fit.flag=int:1..3: conf.toml:fit.flag=1: expected bool "
         "(like true, the value in conf.toml at main), got int 1"
@@ -228,12 +228,12 @@ def test_a_space_file_names_params_files_like_set(tmp_path):
     space.write_text(
         "conf.toml:fit.alpha: float:0.1..0.9\nconfig.json:model.depth: {type: int, low: 2, high: 8}\n"
     )
-    dims = search.parse_space_file(space)
+    dims = parse_space_file(space)
     assert [(d.key, d.text()) for d in dims] == [
         ("conf.toml:fit.alpha", "float:0.1..0.9"),
         ("config.json:model.depth", "int:2..8"),
     ]
-    search.check_space(dims, files())
+    check_space(dims, files())
     overrides = files().plan(parse_assignments([f"{d.key}={d.raw(d.low)}" for d in dims]))
     assert [(o.file, o.path, o.new) for o in overrides] == [
         ("conf.toml", ("fit", "alpha"), 0.1),

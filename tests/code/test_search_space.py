@@ -12,9 +12,18 @@ import pytest
 
 from graft.core import gitrepo
 from graft.core.errors import ParamsError, UsageError
-from graft.experiments import branches, search
+from graft.experiments import branches
 from graft.experiments.paramfiles import BaseParams
-from graft.experiments.search import Config, Dimension, Objective, parse_dimension, parse_params
+from graft.experiments.search.objectives import Constraint, Goals, Objective, feasible, ranked
+from graft.experiments.search.space import (
+    Dimension,
+    check_space,
+    parse_dimension,
+    parse_params,
+    parse_space_file,
+)
+from graft.experiments.search.study import Config, check_study_name, reconcile
+from graft.experiments.search.trials import drive as drive_trials
 from tests.conftest import ROOT, git
 
 PARAMS = (ROOT / "params.yaml").read_text(encoding="utf-8")
@@ -75,13 +84,13 @@ def test_space_file(tmp_path):
     path.write_text(
         "train.num_leaves: int:8..64:log\ntrain.learning_rate: {type: float, low: 0.01, high: 0.3}\n"
     )
-    dims = search.parse_space_file(path)
+    dims = parse_space_file(path)
     assert [d.text() for d in dims] == ["int:8..64:log", "float:0.01..0.3"]
     path.write_text("- a\n")
     with pytest.raises(UsageError, match=r"space.yaml: expected a mapping of params keys"):
-        search.parse_space_file(path)
+        parse_space_file(path)
     with pytest.raises(UsageError, match="cannot be read"):
-        search.parse_space_file(tmp_path / "missing.yaml")
+        parse_space_file(tmp_path / "missing.yaml")
 
 
 @pytest.mark.parametrize(
@@ -95,15 +104,15 @@ def test_space_file(tmp_path):
 )
 def test_space_is_checked_against_params(text, message):
     with pytest.raises(ParamsError) as info:
-        search.check_space(parse_params([text]), BASE)
+        check_space(parse_params([text]), BASE)
     assert str(info.value).startswith(f"search space {text.split('=')[0]}=")
     assert message in str(info.value)
 
 
 def test_int_range_may_feed_a_float_param_and_duplicates_are_refused():
-    search.check_space(parse_params(["train.lambda_l2=int:0..5"]), BASE)
+    check_space(parse_params(["train.lambda_l2=int:0..5"]), BASE)
     with pytest.raises(UsageError, match=re.escape("key 'train.seed' given twice")):
-        search.check_space(parse_params(["train.seed=int:1..3", "train.seed=int:1..4"]), BASE)
+        check_space(parse_params(["train.seed=int:1..3", "train.seed=int:1..4"]), BASE)
 
 
 def test_sampled_values_become_yaml_text():
@@ -113,10 +122,10 @@ def test_sampled_values_become_yaml_text():
 
 
 def test_study_names():
-    search.check_study_name("tune-1.x")
+    check_study_name("tune-1.x")
     for bad in ("show", "-x", "a/b", ""):
         with pytest.raises(UsageError, match="not a valid search name"):
-            search.check_study_name(bad)
+            check_study_name(bad)
 
 
 # --- rounds of trials ---------------------------------------------------------------------------
@@ -179,7 +188,7 @@ def plan(tmp_path) -> branches.Plan:
     return branches.Plan(root, base, (), True, False, None, branches=False)
 
 
-ONE = search.Goals((OBJECTIVE,))
+ONE = Goals((OBJECTIVE,))
 
 
 def drive(plan, storage, name, trials, executor, seed=7, batch=2, goals=ONE):
@@ -188,7 +197,7 @@ def drive(plan, storage, name, trials, executor, seed=7, batch=2, goals=ONE):
     config = Config(
         tuple(f"{d.key}={d.text()}" for d in DIMS), seed, plan.base.sha, OBJECTIVE.key, "lower", batch
     )
-    search._drive(study, plan, executor, DIMS, config, goals, trials, BASE, name, None)
+    drive_trials(study, plan, executor, DIMS, config, goals, trials, BASE, name, None)
     return study
 
 
@@ -228,12 +237,12 @@ def test_more_trials_extend_a_finished_search(plan, tmp_path):
 
 def test_reconcile_refuses_other_settings():
     stored = Config(("a=int:1..2",), 0, "abc", "m", "lower", 2)
-    assert search._reconcile(stored, replace(stored, batch=4), True, "s") == stored
+    assert reconcile(stored, replace(stored, batch=4), True, "s") == stored
     with pytest.raises(UsageError, match="started with --seed 0, not 1"):
-        search._reconcile(stored, replace(stored, seed=1), True, "s")
+        reconcile(stored, replace(stored, seed=1), True, "s")
     with pytest.raises(UsageError, match=re.escape("started with search space a=int:1..2, not a=int:1..3")):
-        search._reconcile(stored, replace(stored, space=("a=int:1..3",)), True, "s")
-    assert search._reconcile(stored, replace(stored, space=()), False, "s") == stored
+        reconcile(stored, replace(stored, space=("a=int:1..3",)), True, "s")
+    assert reconcile(stored, replace(stored, space=()), False, "s") == stored
 
 
 def test_plan_fixture_path_is_a_repo(plan):
@@ -245,26 +254,26 @@ def test_plan_fixture_path_is_a_repo(plan):
 
 def test_a_constrained_study_never_ranks_an_infeasible_trial(plan, tmp_path):
     # the unconstrained optimum has 40 leaves; at most 24 are allowed: about half the space is out
-    limit = search.Constraint("m:leaves", max=24.0)
-    goals = search.Goals((OBJECTIVE,), (limit,))
+    limit = Constraint("m:leaves", max=24.0)
+    goals = Goals((OBJECTIVE,), (limit,))
     study = drive(plan, f"sqlite:///{tmp_path / 'd.db'}", "limited", 16, Scoring(), goals=goals)
     trials = study.get_trials()
     infeasible = [t.number for t in trials if t.params["train.num_leaves"] > 24]
     assert 0 < len(infeasible) < len(trials)
     for t in trials:  # each trial carries its violation: leaves - 24
         assert t.constraints == {"m:leaves": t.params["train.num_leaves"] - 24.0}
-        assert search.feasible(t) == (t.number not in infeasible)
-    ranked = search.ranked(study)
-    assert [t.number for t in ranked] == sorted(
+        assert feasible(t) == (t.number not in infeasible)
+    best_first = ranked(study)
+    assert [t.number for t in best_first] == sorted(
         (t.number for t in trials if t.number not in infeasible), key=lambda n: (trials[n].value, n)
     )
     # the best feasible trial is worse than the best of all: the constraint did change the answer
-    assert ranked[0].value > min(t.value for t in trials)
+    assert best_first[0].value > min(t.value for t in trials)
 
 
 def test_a_two_objective_front_is_the_non_dominated_set(plan, tmp_path):
     other = Objective("m:other", "lower", "train")
-    goals = search.Goals((OBJECTIVE, other))
+    goals = Goals((OBJECTIVE, other))
     study = drive(plan, f"sqlite:///{tmp_path / 'e.db'}", "two", 16, Scoring(), goals=goals)
     points = {t.number: tuple(t.values) for t in study.get_trials()}
     front = {
@@ -272,29 +281,29 @@ def test_a_two_objective_front_is_the_non_dominated_set(plan, tmp_path):
         for n, p in points.items()
         if not any(q[0] <= p[0] and q[1] <= p[1] and q != p for q in points.values())
     }
-    ranked = search.ranked(study)
-    assert {t.number for t in ranked} == front and 1 < len(front) < len(points)
-    assert [t.number for t in ranked] == sorted(front, key=lambda n: (points[n], n))
+    best_first = ranked(study)
+    assert {t.number for t in best_first} == front and 1 < len(front) < len(points)
+    assert [t.number for t in best_first] == sorted(front, key=lambda n: (points[n], n))
 
 
 def test_constraint_text_and_violation():
-    assert search.Constraint("k", max=0.25).text() == "k <= 0.25"
-    assert search.Constraint("k", min=0.9).text() == "k >= 0.9"
-    assert search.Constraint("k", 0.1, 0.2).text() == "0.1 <= k <= 0.2"
-    assert search.Constraint("k", 0.1, 0.2).violation(0.05) == pytest.approx(0.05)
-    assert search.Constraint("k", 0.1, 0.2).violation(0.15) == pytest.approx(-0.05)
-    assert search.Constraint("k", max=0.25).violation(0.3) == pytest.approx(0.05)
+    assert Constraint("k", max=0.25).text() == "k <= 0.25"
+    assert Constraint("k", min=0.9).text() == "k >= 0.9"
+    assert Constraint("k", 0.1, 0.2).text() == "0.1 <= k <= 0.2"
+    assert Constraint("k", 0.1, 0.2).violation(0.05) == pytest.approx(0.05)
+    assert Constraint("k", 0.1, 0.2).violation(0.15) == pytest.approx(-0.05)
+    assert Constraint("k", max=0.25).violation(0.3) == pytest.approx(0.05)
 
 
 def test_reconcile_refuses_other_objectives_or_constraints():
     stored = Config(("a=int:1..2",), 0, "abc", "m", "lower", 2, ("m (lower)",), ("c <= 0.2",))
     with pytest.raises(UsageError) as err:
-        search._reconcile(stored, replace(stored, constraints=("c <= 0.1",)), True, "s")
+        reconcile(stored, replace(stored, constraints=("c <= 0.1",)), True, "s")
     assert str(err.value) == (
         "search 's' was started with search.constraints c <= 0.2, not c <= 0.1; resume it with the "
         "same settings or start a new search under another name"
     )
     with pytest.raises(UsageError, match=re.escape("with search.constraints c <= 0.2, not none;")):
-        search._reconcile(stored, replace(stored, constraints=()), True, "s")
+        reconcile(stored, replace(stored, constraints=()), True, "s")
     with pytest.raises(UsageError, match=re.escape("search.objectives m (lower), not m (lower), n (higher)")):
-        search._reconcile(stored, replace(stored, objectives=("m (lower)", "n (higher)")), True, "s")
+        reconcile(stored, replace(stored, objectives=("m (lower)", "n (higher)")), True, "s")

@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from graft.experiments.listing import Info
     from graft.experiments.model import Outcome, ProgressCallback, Result, Spec
     from graft.experiments.prune import PruneResult
-    from graft.experiments.search import SearchResult, Summary, TrialEvent
+    from graft.experiments.search.run import SearchResult
+    from graft.experiments.search.show import Summary
+    from graft.experiments.search.trials import TrialEvent
     from graft.monitoring.replay import ReplayResult
     from graft.project.init import InitPlan
     from graft.release.check import Difference
@@ -229,12 +231,13 @@ def exp_search(
     planned: Callable[[str, int, int, str], None] | None = None,
 ) -> SearchResult:
     """Run or resume the Optuna search ``name`` (see graft.experiments.search) and keep the best trials."""
-    from graft.experiments import search
+    from graft.experiments.search.run import run_search
+    from graft.experiments.search.space import parse_params, parse_space_file
 
-    dimensions = search.parse_params(params)
+    dimensions = parse_params(params)
     if space is not None:
-        dimensions = search.parse_space_file(Path(space)) + dimensions
-    return search.run_search(
+        dimensions = parse_space_file(Path(space)) + dimensions
+    return run_search(
         cwd,
         name,
         trials,
@@ -253,9 +256,9 @@ def exp_search(
 
 def exp_search_show(name: str, storage: str | None = None, cwd: str | Path = ".") -> Summary:
     """Every trial of the search ``name`` with its state, objective, params and kept branch."""
-    from graft.experiments import search
+    from graft.experiments.search.show import show
 
-    return search.show(cwd, name, storage)
+    return show(cwd, name, storage)
 
 
 def exp_list(cwd: str | Path = ".", main: str = DEFAULT_BASE) -> list[Info]:
@@ -549,7 +552,7 @@ def registry_state(root: Path) -> dict[str, ArtifactState]:
 
 def search_names(root: Path) -> list[str]:
     """The `graft exp search` studies kept in this project (their study files' names), sorted."""
-    from graft.experiments.search import SEARCH_DIR
+    from graft.project.paths import SEARCH_DIR
 
     folder = Path(root) / SEARCH_DIR
     return sorted(p.stem for p in folder.glob("*.db")) if folder.is_dir() else []

@@ -9,7 +9,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, RootModel
 
 from graft.core.results import CommitSha, Result, pattern
-from graft.experiments import search
+from graft.experiments.search.run import SearchResult
+from graft.experiments.search.show import Summary
+from graft.experiments.search.study import Config
 
 Direction = Literal["lower", "higher"]
 Number = float | int
@@ -46,7 +48,7 @@ class ConfigJson(Result):
     constraints: list[str]
 
     @classmethod
-    def of(cls, config: search.Config) -> ConfigJson:
+    def of(cls, config: Config) -> ConfigJson:
         return cls(
             space=list(config.space),
             seed=config.seed,
@@ -142,7 +144,7 @@ class SearchJson(RootModel[SearchRun | SearchShow]):
     the study. No completed trial, or a best trial that could not be kept: the document, then exit 3"""
 
     @classmethod
-    def ran(cls, result: search.SearchResult) -> SearchJson:
+    def ran(cls, result: SearchResult) -> SearchJson:
         best = None
         if result.best_number is not None:
             best = BestJson(number=result.best_number, value=result.best_value, params=result.best_params)
@@ -173,7 +175,7 @@ class SearchJson(RootModel[SearchRun | SearchShow]):
         )
 
     @classmethod
-    def shown(cls, summary: search.Summary) -> SearchJson:
+    def shown(cls, summary: Summary) -> SearchJson:
         best_row = next((r for r in summary.rows if r.number == summary.best_number), None)
         best = (
             None
