@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from graft.experiments.prune import PruneResult
     from graft.experiments.search import SearchResult, Summary, TrialEvent
     from graft.monitoring.replay import ReplayResult
+    from graft.monitoring.results import MonitorResult
     from graft.project.init import InitPlan
     from graft.release.check import Difference
     from graft.release.fetch import Fetched
@@ -83,7 +84,7 @@ def monitor(
     json_out: Path | None = None,
     params_path: Path | None = None,
     progress: Reporter = SILENT,
-) -> dict[str, Any]:
+) -> MonitorResult:
     """Monitor the logged traffic of a released model; returns the result (``exit_code``: 0 no
     alert, 1 alert, :data:`graft.monitoring.EXIT_NO_DATA` nothing to judge in the window).
 

@@ -39,5 +39,7 @@ class Sparse(Result):
     """A result part whose unset (None) fields are left out of the dump rather than printed as null."""
 
     @model_serializer(mode="wrap")
-    def _without_none(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+    def _without_none(self, handler: SerializerFunctionWrapHandler):  # noqa: ANN202
+        # no return annotation: pydantic would document the annotation (an open object) as the
+        # schema instead of the model's fields
         return {k: v for k, v in handler(self).items() if v is not None}
