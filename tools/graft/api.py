@@ -518,7 +518,7 @@ def significance(
     both scored (what `graft report` shows): ``available``, and per metric ``delta``, ``low``,
     ``high`` and the ``verdict`` compare gives it; or ``reason`` / ``missing`` when it cannot run."""
     from graft.compare.predictions import scored
-    from graft.compare.report import bootstrap, unavailable_reason
+    from graft.compare.significance import bootstrap, unavailable_reason
     from graft.project import Project
 
     project = Project.find(root)

@@ -232,7 +232,9 @@ class ValueOutputs(_Outputs):
 
 def _outputs_kind(value: Any) -> str:
     of = value.get("of") if isinstance(value, Mapping) else getattr(value, "of", None)
-    return {"predicted-class distribution": "class", "prediction distribution": "value"}.get(str(of), "binary")
+    return {"predicted-class distribution": "class", "prediction distribution": "value"}.get(
+        str(of), "binary"
+    )
 
 
 Outputs = Annotated[
