@@ -11,8 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from pydantic import ValidationError
 from scipy import stats
 
+from graft.cli.common import dump_json
 from graft.monitoring import EXIT_NO_DATA, checks, logreader, report
 from graft.monitoring.drift import (
     INSUFFICIENT,
@@ -28,10 +30,12 @@ from graft.monitoring.drift import (
     psi_numeric,
 )
 from graft.monitoring.logreader import LogLayout, read_window
+from graft.monitoring.results import MonitorResult
 from graft.monitoring.run import Window, exit_code, monitor, parse_params
 from graft.monitoring.significance import counts_test, gap_exceeds_pvalue, holm, rate_change_pvalue
 from graft.serving.predlog import SQLiteBackend
 from tests.conftest import ROOT
+from tests.schemas import validate
 
 CONFIG = DriftConfig()
 
@@ -411,6 +415,41 @@ def test_unreadable_rows_alert_even_when_nothing_else_can_be_judged(synthetic):
             "detail": "2 log row(s) skipped: inputs are not valid JSON (e.g. request r1, r2)",
         }
     ]
+
+
+def printed(result: dict, written: list[str]) -> dict:
+    """What `graft monitor --format json` prints for ``result``: its model's dump, as JSON."""
+    return json.loads(dump_json(MonitorResult.of(result, written).model_dump(mode="json")))
+
+
+def test_the_printed_document_is_the_whole_result_and_matches_its_schema(synthetic):
+    frame = calm_window(300, 3)
+    frame.loc[frame.index[:90], "gain"] = 15024.0
+    frame["outcome"] = (np.random.default_rng(4).random(300) < frame["proba"]).astype(float)
+    unreadable = {"inputs are not valid JSON": {"rows": 1, "examples": ["r9"]}}
+    judged = run_window(synthetic, frame, unreadable=unreadable)
+    empty = run_window(synthetic, calm_window(0, 1), since="2026-01-01T00:00:00Z")
+    for result in (judged, empty):
+        document = printed(result, ["r.md"])
+        validate(document, "monitor")
+        # every key and value of the result, nothing added or lost (NaN printed as null)
+        assert document == json.loads(dump_json({**result, "outputs_written": ["r.md"]}))
+    document = printed(judged, [])
+    assert {a["kind"] for a in document["alerts"]} >= {"feature_drift", "unreadable_rows"}
+    sex = document["fairness"]["sex"]
+    assert set(sex["groups"]) == {"Female", "Male"} and "demographic_parity_p_adjusted" in sex
+    assert document["feedback"]["rows_with_feedback"] == 300 and "roc_auc" in document["feedback"]
+    assert set(printed(empty, [])) == {
+        *("model_version", "task", "window", "unreadable", "alerts", "alert", "status", "verdict"),
+        *("exit_code", "outputs_written"),
+    }  # nothing judged: no inputs, outputs, feedback, fairness or insufficient_data
+
+
+def test_a_result_key_the_model_does_not_know_is_refused_by_name(synthetic):
+    result = run_window(synthetic, calm_window(200, 5))
+    result["outputs"] = {**result["outputs"], "spread": 1.0}
+    with pytest.raises(ValidationError, match=r"outputs\.binary\.spread\n  Extra inputs are not permitted"):
+        MonitorResult.of(result, [])
 
 
 def test_reports_render_every_outcome(synthetic, tmp_path):

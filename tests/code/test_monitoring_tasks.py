@@ -14,13 +14,16 @@ from scipy import stats
 from scipy.spatial import distance
 from sklearn import metrics as skm
 
+from graft.cli.common import dump_json
 from graft.core.errors import ParamsError, UsageError
 from graft.monitoring import EXIT_NO_DATA, checks, logreader, report
 from graft.monitoring.drift import DriftConfig, Reference
 from graft.monitoring.logreader import LogLayout, read_window
+from graft.monitoring.results import MonitorResult
 from graft.monitoring.run import MonitorParams, Window, monitor, parse_params
 from graft.monitoring.significance import counts_test
 from graft.serving.predlog import SQLiteBackend
+from tests.schemas import validate
 
 CONFIG = DriftConfig()
 CLASSES = ["setosa", "versicolor", "virginica"]
@@ -237,6 +240,41 @@ def test_a_multiclass_window_tests_predicted_classes_and_reports_groups():
     drift = next(a for a in moved["alerts"] if a["kind"] == "output_drift")
     assert drift["detail"].startswith("predicted-class distribution moved: chi2 p ")
     assert moved["outputs"]["p_adjusted"] < 0.05 and "fairness" not in moved
+
+
+def test_the_printed_documents_of_multiclass_and_regression_match_the_schema(regression_setup):
+    rng = regression_setup[0]
+    params = parse_params({"feedback": {"max_rmse": 20}, "fairness": {"min_group_rows": 20}}, "x")
+    value = run_regression(
+        regression_setup,
+        regression_window(rng, 300),
+        params,
+        group_columns=["site"],
+        reference_quality={"rmse": 9.0},
+    )
+    reference = Reference.build(inputs(rng, 2000), ["x"], ["site"])
+    frame = multiclass_frame(300, rng).assign(**inputs(rng, 300))
+    classes = monitor(
+        Window(frame),
+        reference,
+        rng.dirichlet([3, 3, 3], 500),
+        SCHEMA,
+        SPEC,
+        params,
+        0.5,
+        "iris 1.0",
+        task="multiclass",
+        classes=CLASSES,
+        group_columns=["site"],
+    )
+    for result, of, gap in (
+        (value, "prediction distribution", "rmse_gap"),
+        (classes, "predicted-class distribution", "accuracy_gap"),
+    ):
+        document = json.loads(dump_json(MonitorResult.of(result, []).model_dump(mode="json")))
+        validate(document, "monitor")
+        assert document == json.loads(dump_json({**result, "outputs_written": []}))
+        assert document["outputs"]["of"] == of and gap in document["fairness"]["site"]
 
 
 def test_an_empty_window_of_any_task_is_no_data(regression_setup):

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from graft.experiments.search.show import Summary
     from graft.experiments.search.trials import TrialEvent
     from graft.monitoring.replay import ReplayResult
+    from graft.monitoring.results import MonitorResult
     from graft.project.init import InitPlan
     from graft.release.check import Difference
     from graft.release.fetch import Fetched
@@ -85,7 +86,7 @@ def monitor(
     json_out: Path | None = None,
     params_path: Path | None = None,
     progress: Reporter = SILENT,
-) -> dict[str, Any]:
+) -> MonitorResult:
     """Monitor the logged traffic of a released model; returns the result (``exit_code``: 0 no
     alert, 1 alert, :data:`graft.monitoring.EXIT_NO_DATA` nothing to judge in the window).
 
@@ -520,7 +521,7 @@ def significance(
     both scored (what `graft report` shows): ``available``, and per metric ``delta``, ``low``,
     ``high`` and the ``verdict`` compare gives it; or ``reason`` / ``missing`` when it cannot run."""
     from graft.compare.predictions import scored
-    from graft.compare.report import bootstrap, unavailable_reason
+    from graft.compare.significance import bootstrap, unavailable_reason
     from graft.project import Project
 
     project = Project.find(root)

@@ -58,18 +58,17 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
     if ui.json_mode:
         ui.json(result)
     else:
-        window = result["window"]
-        counts = f"{window['predictions']} predictions, {window['feedback']} feedback events"
-        ui.out(f"{result['model_version']}: {counts}")
-        for alert in result["alerts"]:
-            ui.out(f"ALERT {alert['kind']}: {alert['detail']}")
-        ui.out(f"verdict: {result['verdict']}")
-    for path in result["outputs_written"]:
+        window = result.window
+        ui.out(f"{result.model_version}: {window.predictions} predictions, {window.feedback} feedback events")
+        for alert in result.alerts:
+            ui.out(f"ALERT {alert.kind}: {alert.detail}")
+        ui.out(f"verdict: {result.verdict}")
+    for path in result.outputs_written:
         ui.message(f"wrote {path}")
-    if result["alert"]:
-        kinds = ", ".join(dict.fromkeys(a["kind"] for a in result["alerts"]))
-        raise CheckFailed(f"{len(result['alerts'])} alert(s): {kinds}")
-    if result["status"] == "no_data":
+    if result.alert:
+        kinds = ", ".join(dict.fromkeys(a.kind for a in result.alerts))
+        raise CheckFailed(f"{len(result.alerts)} alert(s): {kinds}")
+    if result.status == "no_data":
         ui.message("no data in the window: nothing was judged")
         return ExitCode.NO_DATA
     return 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from graft import api
 from graft.cli.common import SEED_MAX, Ui, add_base, add_format, add_offline, whole
@@ -17,23 +16,6 @@ from graft.core import limits
 from graft.core.fsio import atomic_write_text
 
 EXTRA = "plots"  # --png-dir draws with matplotlib, the declared plots with vl-convert
-JSON_KEYS = (
-    "task",
-    "base",
-    "head",
-    "gate",
-    "verdict",
-    "bootstrap",
-    "metrics",
-    "unchanged",
-    "params",
-    "data",
-    "fairness",
-    "leaderboard",
-    "png",
-    "plots",
-    "plots_dir",
-)
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -62,13 +44,6 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=run)
 
 
-def to_json(result: Any, output: Path | None) -> dict[str, Any]:
-    payload = {key: result.context.get(key) for key in JSON_KEYS}
-    payload["output"] = None if output is None else str(output.resolve())
-    payload["markdown"] = result.markdown
-    return payload
-
-
 def run(args: argparse.Namespace, ui: Ui) -> int:
     with ui.progress() as progress:
         progress.step(f"comparing {args.head} with {args.base} ({args.resamples} bootstrap resamples)")
@@ -89,7 +64,9 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
         atomic_write_text(args.output, result.markdown)
         ui.message(f"wrote {args.output}")
     if ui.json_mode:
-        ui.json(to_json(result, args.output))
+        from graft.compare.reportjson import ReportJson
+
+        ui.json(ReportJson.of(result, args.output))
     elif not args.output:
         ui.stdout.write(result.markdown)
     return 0

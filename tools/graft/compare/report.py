@@ -4,13 +4,14 @@ Reads both revisions through the project layer (Git objects, no checkout): param
 metrics, the committed predictions, per-group fairness and ``dvc.lock``. The head's settings
 decide the task, its metrics, the headline, metric directions, the gate's rules and bounds and
 whether there is a fairness section (only when sensitive columns are configured). Builds one
-context dictionary; the wording lives in ``templates/report.md.j2``.
+context dictionary; the wording lives in ``templates/report.md.j2``, the JSON document in
+:mod:`graft.compare.reportjson`.
 
 * verdict: graft's gate of head against base, then each headline metric's change with its
   interval and verdict (:mod:`graft.compare.verdicts`, not Holm-adjusted);
-* significance: a paired bootstrap of every metric the predictions allow (:mod:`graft.compare.stats`:
-  the same resamples for all, fairness gaps when the groups join to the rows) on the test
-  rows both revisions scored (joined on the predictions' id column);
+* significance: a paired bootstrap of every metric the predictions allow
+  (:mod:`graft.compare.significance`: the same resamples for all, fairness gaps when the groups
+  join to the rows) on the test rows both revisions scored (joined on the predictions' id column);
 * metrics: every row's ``interval`` (null without one), ``verdict`` (kind, label, basis,
   adjusted) and ``basis`` (``bootstrap``, ``tolerance`` or ``none``); the table's verdicts are
   Holm-adjusted over all intervals when ``report.adjust`` is ``holm``; the table shows only
@@ -40,19 +41,18 @@ from graft.compare.diff import (
 )
 from graft.compare.gate import committed_metrics, describe_failure, evaluate
 from graft.compare.predictions import class_names
+from graft.compare.significance import bootstrap, interval_of, scored, unavailable_reason, verdict_of
 from graft.core.errors import UsageError
 from graft.project import DEFAULT_BASE
 from graft.project.lock import flatten
 
 if TYPE_CHECKING:
     from graft.compare.predictions import Scored
-    from graft.compare.verdicts import Verdict
     from graft.project import Project
     from graft.project.settings import Settings
     from graft.project.view import View
 
 MARKER = "<!-- graft-report -->"
-LEVEL = 0.95
 
 
 @dataclass(frozen=True)
@@ -63,139 +63,7 @@ class ReportResult:
     plot_files: list[Path] = field(default_factory=list)
 
 
-# --- significance ----------------------------------------------------------------------------
-
-
-def bootstrap(
-    base: Scored | None,
-    head: Scored | None,
-    names: tuple[str, str],
-    settings: Settings,
-    resamples: int,
-    seed: int,
-    reason: str | None = None,
-    head_view: View | None = None,
-) -> dict[str, Any]:
-    """The paired bootstrap of every metric the predictions allow, or why it was not run.
-
-    Each metric gets its interval, its bootstrap p-value, its Holm-adjusted p-value (over all
-    the intervals computed; ``intervals`` counts them) and its verdict as a
-    :meth:`graft.compare.verdicts.Verdict.to_dict`, unadjusted (``verdict``) and Holm-adjusted
-    (``verdict_holm``). Fairness gaps are included when
-    the head's sensitive groups can be joined to the rows (``groups`` says where from or why not).
-    """
-    if reason is not None:
-        return {"available": False, "missing": [], "reason": reason}
-    missing = [name for name, s in zip(names, (base, head), strict=True) if s is None]
-    if missing or base is None or head is None:
-        return {"available": False, "missing": missing, "reason": None}
-    from graft.compare.predictions import Groups, group_columns, pair
-    from graft.compare.stats import Extras, group_codes, paired_bootstrap
-    from graft.compare.verdicts import holm
-
-    paired = pair(base, head)
-    groups = Groups({}, reason="not a binary task")
-    if settings.task.type == "binary" and head_view is not None and paired.ids is not None:
-        groups = group_columns(head_view, paired.ids)
-    extras = Extras(
-        threshold=settings.task.threshold,
-        groups={c: group_codes(v)[0] for c, v in groups.columns.items()} or None,
-        classes=class_names(settings) if settings.task.type == "multiclass" else None,
-        quantiles=tuple(settings.report.quantiles),
-    )
-    intervals = paired_bootstrap(
-        paired.y,
-        paired.base,
-        paired.head,
-        resamples=resamples,
-        seed=seed,
-        level=LEVEL,
-        task=settings.task.type,
-        extras=extras,
-    )
-    adjusted = holm([iv.p_value for iv in intervals.values()])
-    metrics: dict[str, dict[str, Any]] = {}
-    for (m, iv), p in zip(intervals.items(), adjusted, strict=True):
-        entry: dict[str, Any] = {
-            "base": _finite(iv.base),
-            "head": _finite(iv.head),
-            "delta": _finite(iv.delta),
-            "low": _finite(iv.low),
-            "high": _finite(iv.high),
-            "level": LEVEL,
-            "p_value": _finite(iv.p_value),
-            "p_adjusted": _finite(p),
-        }
-        entry["verdict"] = verdict_of(settings, m, entry["delta"], entry, adjust=False).to_dict()
-        entry["verdict_holm"] = verdict_of(settings, m, entry["delta"], entry, adjust=True).to_dict()
-        metrics[m] = entry
-    return {
-        "available": True,
-        "rows": len(paired.y),
-        "resamples": resamples,
-        "seed": seed,
-        "level": LEVEL,
-        "id": settings.predictions.id,
-        "intervals": len(intervals),
-        "adjust": settings.report.adjust,
-        "groups": {"columns": list(groups.columns), "source": groups.source, "reason": groups.reason},
-        "metrics": metrics,
-    }
-
-
-def _finite(value: float) -> float | None:
-    """A number for JSON: NaN (a metric undefined on every resample) becomes None."""
-    return value if value == value and abs(value) != float("inf") else None
-
-
-def verdict_of(
-    settings: Settings, key: str, delta: Any, interval: Mapping[str, Any] | None, adjust: bool
-) -> Verdict:
-    """The verdict on ``key`` (:func:`graft.compare.verdicts.judge`): its interval when bootstrapped,
-    else its ``metrics.rules`` tolerance; ``adjust``: Holm-adjusted."""
-    from graft.compare.verdicts import judge
-
-    rule = settings.metrics.rules.get(key)
-    interval = _interval(interval)
-    bounds = None if interval is None else (interval["low"], interval["high"])
-    return judge(
-        delta if is_number(delta) else None,
-        settings.direction(key),
-        bounds,
-        None if rule is None else rule.tolerance,
-        adjusted_p=interval["p_adjusted"] if adjust and interval is not None else None,
-        level=LEVEL,
-    )
-
-
-def _scored(view: View, settings: Settings) -> Scored | None:
-    from graft.compare.predictions import scored
-
-    return scored(view, settings.task)
-
-
-def unavailable_reason(base: View, head: View, settings: Settings) -> str | None:
-    """Why the two revisions' predictions cannot be compared at all (None: they can)."""
-    if settings.predictions.path is None:
-        return "no predictions file is configured (predictions.path)"
-    if base.settings.task.type != settings.task.type:
-        before, after = base.settings.task.type, settings.task.type
-        return f"the task changed ({before} at {base.name}, {after} at {head.name})"
-    old, new = base.settings.task.labels, settings.task.labels
-    if settings.task.type != "regression" and old and new and old != new:
-        return f"the classes changed between {base.name} and {head.name} (task.labels)"
-    return None
-
-
 # --- tables ----------------------------------------------------------------------------------
-
-
-def _interval(ci: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The interval fields of a bootstrapped metric (None: not bootstrapped, or undefined)."""
-    if ci is None or ci["low"] is None or ci["high"] is None:
-        return None
-    keys = ("low", "high", "level", "p_value", "p_adjusted")
-    return {k: ci[k] for k in keys}
 
 
 def _row(
@@ -216,7 +84,7 @@ def _row(
         "delta": delta,
         "direction": settings.direction(key),
         "changed": changed,
-        "interval": _interval(ci),
+        "interval": interval_of(ci),
         "verdict": verdict.to_dict(),
         "basis": verdict.basis,
         "from_predictions": from_predictions,
@@ -264,7 +132,7 @@ def verdict_rows(
             {
                 "key": metric,
                 "delta": delta,
-                "interval": _interval(ci),
+                "interval": interval_of(ci),
                 "verdict": verdict.to_dict(),
                 "basis": verdict.basis,
             }
@@ -435,7 +303,7 @@ def build_context(
     reason = unavailable_reason(bv, hv, settings)
     scored_b = scored_h = None
     if reason is None:
-        scored_b, scored_h = _scored(bv, settings), _scored(hv, settings)
+        scored_b, scored_h = scored(bv, settings), scored(hv, settings)
     boot = bootstrap(scored_b, scored_h, (base, head), settings, resamples, seed, reason, hv)
     keys = [*(base_snap.metrics or {}), *(head_snap.metrics or {}), *settings.task_metrics]
     dirs = directions(settings, keys)

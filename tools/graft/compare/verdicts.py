@@ -89,6 +89,9 @@ class VerdictJson(Result):
     """graft.compare.verdicts on the change."""
 
     kind: Kind
+    """better/worse only when the interval excludes 0 in that direction (within_noise otherwise);
+    without an interval within/beyond its metrics.rules tolerance, or changed (no direction);
+    else none"""
     label: str
     """the words shown (empty for none)"""
     basis: Basis

@@ -35,9 +35,29 @@ class Result(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
+def _never_null(schema: dict[str, Any]) -> None:
+    """A Sparse part's field that defaults to None is absent when unset, never null: its schema
+    lists the other types only (and no default)."""
+    for prop in schema.get("properties", {}).values():
+        variants = prop.get("anyOf")
+        if "default" not in prop or prop["default"] is not None or not variants:
+            continue
+        del prop["default"]
+        kept = [v for v in variants if v != {"type": "null"}]
+        del prop["anyOf"]
+        if len(kept) == 1:
+            prop.update(kept[0])
+        else:
+            prop["anyOf"] = kept
+
+
 class Sparse(Result):
     """A result part whose unset (None) fields are left out of the dump rather than printed as null."""
 
+    model_config = ConfigDict(json_schema_extra=_never_null)
+
     @model_serializer(mode="wrap")
-    def _without_none(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+    def _without_none(self, handler: SerializerFunctionWrapHandler):  # noqa: ANN202
+        # no return annotation: pydantic would document the annotation (an open object) as the
+        # schema instead of the model's fields
         return {k: v for k, v in handler(self).items() if v is not None}

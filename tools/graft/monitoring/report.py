@@ -1,4 +1,4 @@
-"""Render a monitoring result as Markdown or HTML (with plots) and JSON, atomically.
+"""Render a monitoring result as Markdown or HTML (with plots) and JSON (its model's dump), atomically.
 
 The wording is the templates' (monitor_report.md.j2, monitor_report.html.j2); they get the
 result, the plots and the metrics' display names (:data:`graft.monitoring.checks.METRIC_NAMES`).
@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,9 @@ from graft.core.fsio import atomic_write_bytes, atomic_write_text, dumps_json
 from graft.core.templating import render
 from graft.monitoring import checks, plots
 from graft.monitoring.drift import Reference
+
+if TYPE_CHECKING:
+    from graft.monitoring.results import MonitorResult
 
 
 def make_plots(
@@ -83,5 +86,6 @@ def write_report(out: Path, result: dict[str, Any], images: dict[str, bytes]) ->
     return written
 
 
-def write_json(path: Path, result: dict[str, Any]) -> Path:
-    return atomic_write_text(path, dumps_json(result))
+def write_json(path: Path, result: MonitorResult) -> Path:
+    """The result's JSON document (schemas/monitor.json), keys sorted."""
+    return atomic_write_text(path, dumps_json(result.model_dump(mode="json")))

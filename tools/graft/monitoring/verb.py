@@ -4,13 +4,13 @@ open the package, choose the settings, read the window, run the checks, write th
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from graft.core.errors import ParamsError
 from graft.core.progress import SILENT, Reporter
 from graft.monitoring.logreader import read_window
 from graft.monitoring.params import parse_params
 from graft.monitoring.released import open_released
+from graft.monitoring.results import MonitorResult
 from graft.monitoring.run import monitor
 
 
@@ -23,7 +23,7 @@ def monitor_package(
     json_out: Path | None = None,
     params_path: Path | None = None,
     progress: Reporter = SILENT,
-) -> dict[str, Any]:
+) -> MonitorResult:
     """Monitor the logged traffic of a released package (see :func:`graft.api.monitor`)."""
     import tempfile
 
@@ -78,13 +78,13 @@ def monitor_package(
         group_columns=groups,
         reference_quality=released.quality,
     )
-    result["outputs_written"] = []
+    written: list[str] = []
     if report is not None:
         progress.step(f"writing the report {report}")
         images = reporting.make_plots(
             result, released.reference, window.predictions, released.scores, threshold, released.classes
         )
-        result["outputs_written"] += [str(p) for p in reporting.write_report(Path(report), result, images)]
-    if json_out is not None:
-        result["outputs_written"].append(str(reporting.write_json(Path(json_out), result)))
-    return result
+        written += [str(p) for p in reporting.write_report(Path(report), result, images)]
+    if json_out is not None:  # the file lists what was written before it
+        written.append(str(reporting.write_json(Path(json_out), MonitorResult.of(result, written))))
+    return MonitorResult.of(result, written)

@@ -34,6 +34,8 @@ RESULTS: dict[str, str] = {
     "models": "graft.release.releases:ModelsResult",
     "package": "graft.release.package:PackageSummary",
     "promote": "graft.release.promote:PromoteSummary",
+    "report": "graft.compare.reportjson:ReportJson",
+    "monitor": "graft.monitoring.results:MonitorResult",
     "replay": "graft.monitoring.replay:ReplaySummary",
     "release": "graft.release.versions:ReleaseSummary",
     "reproduce": "graft.release.reproduce:ReproduceSummary",
