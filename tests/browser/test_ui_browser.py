@@ -396,6 +396,7 @@ PAGES = {
     "experiments": "/",
     "compare": "/compare?b=exp/lr&b=exp/leaves",
     "branch": "/branch?name=exp/lr",
+    "branch-hostile": "/branch?name=" + urllib.parse.quote(uiproject.IMG_BRANCH, safe=""),
     "models": "/models",
     "version": "/models/version?model=adult-income&version=v1.0.0",
     "search": "/search",
