@@ -88,6 +88,8 @@ def test_the_branch_report_is_html_with_none_of_the_text_s_html(client):
     page = answer.text
     for active in ("<img", "<script>alert", "<svg", 'javascript:alert(5)"', 'href="javascript'):
         assert active not in page
+    policy = dict(d.strip().split(" ", 1) for d in answer.headers["content-security-policy"].split(";"))
+    assert policy["script-src"] == "'self' 'unsafe-eval'"  # no inline script: none is needed
     source = page.split('<pre class="report">', 1)[1].split("</pre>", 1)[0]
     assert source.startswith("&lt;!-- graft-report --&gt;\n## graft report: `exp/&lt;img/src/")
 
