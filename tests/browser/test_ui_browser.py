@@ -9,6 +9,7 @@ or critical violations; each page's screenshot goes to test-artifacts/ui/.
 from __future__ import annotations
 
 import os
+import re
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from tests.conftest import ROOT
 from tests.integration.repos import branch
 
 pytestmark = pytest.mark.slow
+expect = pytest.importorskip("playwright.sync_api").expect
 
 AXE = Path(__file__).parent / "axe" / "axe.min.js"
 DOCS_SHOTS = ROOT / "docs" / "assets" / "ui"  # GRAFT_UI_DOCS_SHOTS=1 refreshes the guide's images
@@ -134,10 +136,38 @@ def serious_violations(page: Any) -> list[str]:
     ]
 
 
+# nothing in flight or settling, and every interval cell in view filled: the table stays as it is
+QUIET = """() => document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling') === null
+    && [...document.querySelectorAll('td.sig-cell')]
+        .filter(td => td.getBoundingClientRect().top < window.innerHeight)
+        .every(td => td.querySelector('.sig'))"""
+
+
+def select_and_settle(page: Any, name: str) -> None:
+    """Tick ``name``'s box and wait until htmx has swapped the new table in with that box ticked
+    and settled: the next click lands on the table that stays, not on the one being replaced.
+    (The intervals filling in after a swap move the boxes too: they are waited for first.)"""
+    page.wait_for_function(QUIET, timeout=WAIT_MS)
+    page.evaluate("document.getElementById('results').dataset.stale = '1'")
+    page.get_by_label(f"select {name}").check()
+    page.wait_for_function(
+        """name => {
+            const results = document.getElementById('results');
+            const box = results && !results.dataset.stale
+                && [...results.querySelectorAll('input[name=sel]')].find(b => b.value === name);
+            return box && box.checked;
+        }""",
+        arg=name,
+        timeout=WAIT_MS,
+    )
+    page.wait_for_function(QUIET, timeout=WAIT_MS)
+
+
 def delta_order(project_auc: dict[str, float]) -> list[str]:
     return sorted(project_auc, key=lambda name: project_auc[name])
 
 
+DIFFERING_PARAMS = ["train.learning_rate", "train.num_leaves", "train.note"]
 EXPECTED_AUC = {
     **{name: metrics["roc_auc"] for name, (metrics, _) in uiproject.EXPERIMENTS.items()},
     f"exp/{uiproject.STUDY}-t003": 0.931,
@@ -148,7 +178,7 @@ def test_experiments_sort_filter_toggle_select_and_compare(ui_server, watched):
     page = watched.page
     page.goto(ui_server.url + "/")
     assert branches_shown(page) == sorted(EXPECTED_AUC)
-    assert header_texts(page, "param") == ["train.learning_rate", "train.num_leaves"]  # diff only
+    assert header_texts(page, "param") == DIFFERING_PARAMS  # diff only
     page.evaluate("window.sameDocument = true")
 
     page.get_by_role("link", name="Δ roc_auc").click()
@@ -162,10 +192,10 @@ def test_experiments_sort_filter_toggle_select_and_compare(ui_server, watched):
     page.get_by_label("all params").check()
     page.wait_for_url("**all=1**")
     every = header_texts(page, "param")
-    assert len(every) > 2 and {"train.learning_rate", "train.num_leaves"} <= set(every)
+    assert len(every) > len(DIFFERING_PARAMS) and set(DIFFERING_PARAMS) <= set(every)
     page.get_by_label("all params").uncheck()
     page.wait_for_url(lambda url: "all=1" not in url)
-    assert header_texts(page, "param") == ["train.learning_rate", "train.num_leaves"]
+    assert header_texts(page, "param") == DIFFERING_PARAMS
 
     page.get_by_label("Param", exact=True).fill("train.num_leaves=63")
     page.get_by_label("Param", exact=True).press("Enter")
@@ -182,10 +212,10 @@ def test_experiments_sort_filter_toggle_select_and_compare(ui_server, watched):
     page.reload()
     assert page.url == url and branches_shown(page) == shown  # the view is the URL
 
-    page.get_by_label("select exp/lr").check()
-    page.wait_for_url("**sel=exp%2Flr**")
-    page.get_by_label("select exp/leaves").check()
-    page.wait_for_url("**sel=exp%2Fleaves**")
+    select_and_settle(page, "exp/lr")
+    assert "sel=exp%2Flr" in page.url
+    select_and_settle(page, "exp/leaves")
+    assert "sel=exp%2Fleaves" in page.url
     row = page.locator('#experiments tr[data-branch="exp/lr"] .sig')
     row.first.wait_for(timeout=WAIT_MS)
     assert row.all_inner_texts() == ["roc_auc [+0, +0] within noise", "log_loss [+0, +0] within noise"]
@@ -204,6 +234,40 @@ def test_experiments_sort_filter_toggle_select_and_compare(ui_server, watched):
     assert first.startswith("train.")  # differing params first
     assert charts_drawn(page, 1) >= 1
     shoot(page, "compare")
+
+
+def compare_keys(page: Any) -> list[str]:
+    return page.locator("#compare tbody th[scope=row]").evaluate_all(
+        "ths => ths.map(th => th.firstChild.textContent.trim())"
+    )
+
+
+def test_compare_toggles_only_differing_rows_and_keeps_it_in_the_url(ui_server, watched):
+    page = watched.page
+    page.goto(f"{ui_server.url}/compare?b=exp/lr&b=exp/leaves")
+    differing = ["train.learning_rate", "train.num_leaves", "log_loss", "roc_auc"]
+    switch = page.get_by_role("switch", name="only differing rows")
+    expect(switch).to_have_attribute("aria-checked", "true")
+    assert compare_keys(page) == differing
+    assert page.locator("#compare tbody tr:not(.changed-row)").count() == 0
+
+    switch.click()
+    page.wait_for_url("**/compare?b=exp%2Flr&b=exp%2Fleaves&rows=all")
+    expect(switch).to_have_attribute("aria-checked", "false")
+    every = compare_keys(page)
+    assert [k for k in every if k in differing] == differing and "train.seed" in every
+    identical = page.locator("#compare tbody tr:not(.changed-row)").count()
+    assert identical == len(every) - len(differing) > 10
+
+    page.reload()  # the view is the URL
+    expect(switch).to_have_attribute("aria-checked", "false")
+    assert compare_keys(page) == every
+
+    switch.click()
+    page.wait_for_url("**/compare?b=exp%2Flr&b=exp%2Fleaves")
+    expect(switch).to_have_attribute("aria-checked", "true")
+    assert compare_keys(page) == differing
+    assert f"the rows that differ ({identical} identical rows hidden)" in page.inner_text(".summary")
 
 
 def test_compare_many_branches_draws_parallel_coordinates(ui_server, watched):
@@ -231,6 +295,50 @@ def test_branch_page_shows_html_as_text(ui_server, watched):
     assert "No stage changed." in page.inner_text("main")
     assert "graft report --base main --head exp/lr" in page.inner_text("main")
     shoot(page, "branch")
+
+
+# every Content-Security-Policy violation the page meets, recorded before any of its scripts run
+CSP_WATCH = """window.cspViolations = [];
+document.addEventListener('securitypolicyviolation',
+    e => window.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));"""
+# what a page's text could have made run or load, had it been let through as HTML
+ACTIVE = """() => ({
+    scripts: [...document.scripts].map(s => s.getAttribute('src')),
+    images: document.images.length,
+    svgs: document.querySelectorAll('main svg').length,
+    handlers: [...document.querySelectorAll('*')].flatMap(e =>
+        [...e.attributes].filter(a => a.name.startsWith('on')).map(a => e.tagName + ' ' + a.name)),
+    links: [...document.querySelectorAll('main a[href]')].map(a => a.getAttribute('href')),
+})"""
+
+
+def test_branch_report_is_html_and_its_text_runs_nothing(ui_server, watched):
+    page = watched.page
+    page.context.add_init_script(CSP_WATCH)
+    page.goto(ui_server.url + "/")
+    page.get_by_role("link", name=uiproject.IMG_BRANCH).click()
+    page.wait_for_url("**/branch?name=**")
+    assert page.locator("h1").inner_text() == f"Branch {uiproject.IMG_BRANCH}"
+    report = page.locator("#report")
+    title = report.locator("h3").first.inner_text()
+    assert re.fullmatch(
+        rf"graft report: {re.escape(uiproject.IMG_BRANCH)} \(\w{{8}}\) vs main \(\w{{8}}\)", title
+    )
+    for section in ("Metrics", "Parameters changed", "Data changed"):
+        assert report.get_by_role("heading", name=section, exact=True).count() == 1
+    metric_heads = report.locator("table").first.locator("th").all_inner_texts()
+    assert metric_heads == ["metric", "main", uiproject.IMG_BRANCH, "Δ", "95% CI of Δ", "verdict"]
+    note = report.locator("tr", has=page.locator("code", has_text="train.note")).locator("td")
+    assert note.all_inner_texts() == ["train.note", "—", uiproject.HOSTILE_PARAM]
+    assert report.locator("sub").inner_text().startswith("Generated by graft report from files")
+
+    found = page.evaluate(ACTIVE)
+    assert [s for s in found["scripts"] if not (s or "").startswith("/static/")] == []
+    assert (found["images"], found["svgs"], found["handlers"]) == (0, 0, [])
+    assert [h for h in found["links"] if not h.startswith(("/", "#", "https:"))] == []
+    assert page.evaluate("window.cspViolations") == []
+    page.get_by_role("heading", name="Report", exact=True).evaluate("h => h.scrollIntoView()")
+    shoot(page, "branch-report")  # the guide shows the report's first screenful
 
 
 def test_models_open_a_version(ui_server, watched):
@@ -289,6 +397,7 @@ PAGES = {
     "experiments": "/",
     "compare": "/compare?b=exp/lr&b=exp/leaves",
     "branch": "/branch?name=exp/lr",
+    "branch-hostile": "/branch?name=" + urllib.parse.quote(uiproject.IMG_BRANCH, safe=""),
     "models": "/models",
     "version": "/models/version?model=adult-income&version=v1.0.0",
     "search": "/search",
@@ -323,6 +432,16 @@ def test_static_export_works_from_files(ui_export, watched):
     page.wait_for_url("**/version-adult-income-v1.0.0-*.html")
     page.goto((ui_export / "compare.html").as_uri())
     assert charts_drawn(page, 2) >= 2
+    differing = compare_keys(page)
+    assert set(DIFFERING_PARAMS) <= set(differing) and {"roc_auc", "log_loss"} <= set(differing)
+    page.get_by_role("switch", name="only differing rows").click()
+    page.wait_for_url("**/compare-all-rows.html")
+    expect(page.get_by_role("switch", name="only differing rows")).to_have_attribute("aria-checked", "false")
+    every = compare_keys(page)
+    assert [k for k in every if k in differing] == differing and len(every) > len(differing) + 10
+    page.get_by_role("switch", name="only differing rows").click()
+    page.wait_for_url("**/compare.html")
+    assert compare_keys(page) == differing
     page.goto((ui_export / "search.html").as_uri())
     assert charts_drawn(page, 2) == 2
 

@@ -1,5 +1,5 @@
 """The project every `graft ui` test reads: a copy of this project with experiment branches,
-an archived one, a commit message and a branch name carrying HTML, two released versions with
+an archived one, a commit message, branch names and a param value carrying HTML, two released versions with
 stages, and a finished search study. Built from Git objects (no pipeline run, no training).
 """
 
@@ -19,6 +19,10 @@ from tests.integration.repos import SIG, branch
 MODEL = "adult-income"
 SCRIPT_BRANCH = "exp/<script>alert(1)</script>"
 HTML_MESSAGE = '<img src=x onerror="alert(2)"> <b>bold</b> tuning'
+# a branch name Git takes that is an <img onerror> in HTML (no space: a ref name has none), and a
+# param value holding a script and a javascript: link in Markdown (the report quotes it)
+IMG_BRANCH = "exp/<img/src/onerror=alert(3)>"
+HOSTILE_PARAM = "<script>alert(4)</script> [click](javascript:alert(5))"
 STUDY = "tune"
 # name -> (metrics, params)
 EXPERIMENTS: dict[str, tuple[dict, dict]] = {
@@ -26,6 +30,7 @@ EXPERIMENTS: dict[str, tuple[dict, dict]] = {
     "exp/leaves": ({"roc_auc": 0.920, "log_loss": 0.29}, {"train.num_leaves": 63}),
     "exp/depth": ({"roc_auc": 0.925, "log_loss": 0.28}, {"train.num_leaves": 15, "train.learning_rate": 0.1}),
     SCRIPT_BRANCH: ({"roc_auc": 0.910, "log_loss": 0.30}, {"train.num_leaves": 7}),
+    IMG_BRANCH: ({"roc_auc": 0.915, "log_loss": 0.295}, {"train.num_leaves": 9, "train.note": HOSTILE_PARAM}),
 }
 ARCHIVED = "exp/old"
 TABLE = "metrics/plots/importance.csv"  # a table dvc.yaml declares, kept in Git

@@ -270,6 +270,13 @@ UI_LOG_COMMITS = define(
     "commits",
     "commits the Branch page lists since the fork point (newest first; the rest are counted as cut)",
 )
+UI_REPORT_BYTES = define(
+    "UI_REPORT_BYTES",
+    128 * KIB,
+    "bytes",
+    "length of the `graft report` Markdown the Branch page renders as HTML (parsing Markdown costs "
+    "more than its length in the worst case); a longer one shows as its source text",
+)
 
 # --- the documentation's table -------------------------------------------------------------------------
 

@@ -1,11 +1,12 @@
 """`graft ui --export DIR`: the pages as static HTML files that work opened from disk.
 
 Writes ``index.html`` (the experiments, each with its bootstrap intervals inline),
-``compare.html`` (every experiment), one ``branch-*.html`` per experiment, ``models.html`` and
-one ``version-*.html`` per model version, ``search.html`` and one ``search-*.html`` per study,
-``data.html`` and one ``data-*.html`` per declared table (its summary at the base),
-and the vendored ``static/`` files. Links are relative file names and the charts' data are in
-the pages, so nothing is fetched. The folder is built beside ``DIR`` and renamed into place:
+``compare.html`` (every experiment, the rows that differ) and ``compare-all-rows.html`` (every
+row), one ``branch-*.html`` per experiment, ``models.html`` and one ``version-*.html`` per model
+version, ``search.html`` and one ``search-*.html`` per study, ``data.html`` and one
+``data-*.html`` per declared table (its summary at the base), and the vendored ``static/``
+files. Links are relative file names and the charts' data are in the pages, so nothing is
+fetched. The folder is built beside ``DIR`` and renamed into place:
 ``DIR`` is complete or untouched (an existing non-empty ``DIR`` is refused).
 """
 
@@ -52,6 +53,8 @@ def export(site: Site, out_dir: Path, progress: Callable[[str], None] | None = N
         names = [row["name"] for row in table["rows"]]
         if names:
             write("compare", compare.page(site, query("compare", b=names)), "Compare")
+            every = compare.page(site, query("compare", b=names, rows="all"))
+            write("compare", every, "Compare", rows="all")
         for name in names:
             write("branch", branch.page(site, query("branch", name=name)), f"Branch {name}", name=name)
         registry = models.page(site, query("models"))

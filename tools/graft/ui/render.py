@@ -1,6 +1,6 @@
 """Rendering the pages of `graft ui`: the Jinja2 environment (autoescaped templates kept in
-this package) and where a page links, for the live app (routes with a query) or for the static
-export (relative file names).
+this package, with the ``markdown`` filter of :mod:`graft.ui.markdown`) and where a page links,
+for the live app (routes with a query) or for the static export (relative file names).
 """
 
 from __future__ import annotations
@@ -40,7 +40,16 @@ def environment() -> Any:
         lstrip_blocks=True,
     )
     env.filters["when"] = when
+    env.filters["markdown"] = markdown
     return env
+
+
+def markdown(text: str) -> Any:
+    """Markdown as a page shows it (:mod:`graft.ui.markdown`: no raw HTML, only web or relative
+    links, no image loaded), its headings under the page's ``h2``."""
+    from graft.ui.markdown import to_html
+
+    return to_html(text, heading_offset=1)
 
 
 def when(seconds: int | float | None) -> str:
@@ -86,6 +95,8 @@ class Links:
             return "index.html"
         if name == "branch":
             return f"branch-{slug(str(params['name']))}.html"
+        if name == "compare" and params.get("rows") == "all":
+            return "compare-all-rows.html"
         if name == "version":
             return f"version-{slug(str(params['model']) + '@' + str(params['version']))}.html"
         if name == "search" and params.get("name"):

@@ -3,8 +3,9 @@
 :func:`page` returns the context of the branch ``name``: the params that differ from the base,
 every metric (base and branch cells, each metric's direction), the commits since the fork point
 and the stages whose dvc.lock entries changed (``GRAFT_LIMIT_UI_LOG_COMMITS`` at most), and the
-comparison report `graft report` renders with its verdict -- or, when the report cannot be
-made, the reason in ``report_error`` (the rest of the page still shows). No ``name`` is a
+comparison report `graft report` renders with its verdict (its Markdown, which the template
+renders as HTML up to ``GRAFT_LIMIT_UI_REPORT_BYTES``) -- or, when the report cannot be made, the
+reason in ``report_error`` (the rest of the page still shows). No ``name`` is a
 :class:`~graft.ui.pages.common.BadQuery`; an unknown branch a
 :class:`~graft.ui.pages.common.NotFound`.
 """
@@ -57,9 +58,18 @@ def page(site: Site, query: Mapping[str, Any]) -> dict[str, Any]:
 
 def _report(site: Site, name: str) -> dict[str, Any]:
     """`graft report`'s Markdown of ``name`` against the base and its verdict; when the report
-    cannot be made, an empty report and the reason in ``report_error``."""
+    cannot be made, an empty report and the reason in ``report_error``; when it is longer than
+    ``GRAFT_LIMIT_UI_REPORT_BYTES``, why it shows as its source in ``report_too_long``."""
     try:
         report = api.report(site.root, base=site.base, head=name, resamples=site.resamples, seed=site.seed)
     except GraftError as exc:
-        return {"report": "", "report_error": str(exc), "verdict": []}
-    return {"report": report.markdown, "report_error": None, "verdict": report.context.get("verdict") or []}
+        return {"report": "", "report_error": str(exc), "report_too_long": None, "verdict": []}
+    size = len(report.markdown.encode())
+    bound = limits.UI_REPORT_BYTES
+    too_long = bound.over("the report's Markdown", f"{size:,} bytes") if size > bound.value() else None
+    return {
+        "report": report.markdown,
+        "report_error": None,
+        "report_too_long": too_long,
+        "verdict": report.context.get("verdict") or [],
+    }

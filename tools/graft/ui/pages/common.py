@@ -131,6 +131,7 @@ class Param:
 
 
 FLAG = ("0", "1")
+ROWS = ("diff", "all")  # a table's rows: those that differ only, or every one
 PAGE_PARAMS: dict[str, tuple[Param, ...]] = {
     "experiments": (
         Param("q"),
@@ -141,7 +142,11 @@ PAGE_PARAMS: dict[str, tuple[Param, ...]] = {
         Param("desc", choices=FLAG, default="0"),
         Param("sel", repeat=True),
     ),
-    "compare": (Param("b", repeat=True), Param("all", choices=FLAG, default="0")),
+    "compare": (
+        Param("b", repeat=True),
+        Param("all", choices=FLAG, default="0"),
+        Param("rows", choices=ROWS, default="diff"),
+    ),
     "branch": (Param("name"),),
     "models": (),
     "version": (Param("model"), Param("version")),

@@ -2,7 +2,8 @@
 
 :func:`page` returns the page's context for the branches ``b`` (every experiment with ``all=1``,
 at most ``GRAFT_LIMIT_UI_COMPARE_BRANCHES``): every param and metric row with its cells, as a
-transposed table for up to :data:`TRANSPOSED_MAX` branches (differing rows first) and as a
+transposed table for up to :data:`TRANSPOSED_MAX` branches (differing rows first; only those
+with ``rows=diff``, the default, and ``identical`` counts the others) and as a
 Vega-Lite parallel-coordinates chart (:func:`parallel_spec`) for more, with the plots dvc.yaml
 declares for the base and the first selected branches (:func:`plot_views`). No branch is a
 :class:`~graft.ui.pages.common.BadQuery`; an unknown one a
@@ -34,7 +35,8 @@ def _check_branches(site: Site, names: Sequence[str]) -> None:
 
 def page(site: Site, query: Mapping[str, Any]) -> dict[str, Any]:
     """The Compare page of the branches ``b`` (every experiment with ``all=1``): a transposed
-    table for a few (differing rows first), parallel coordinates for many, and the plots
+    table for a few (the rows that differ; every row, differing first, with ``rows=all``),
+    parallel coordinates for many, and the plots
     dvc.yaml declares for the base and the first selected branches, overlaid."""
     from graft.core import gitrepo
 
@@ -57,7 +59,16 @@ def page(site: Site, query: Mapping[str, Any]) -> dict[str, Any]:
         for r in result.rows
     ]
     rows.sort(key=lambda r: (r["section"] != "params", not r["changed"]))
-    context: dict[str, Any] = {"columns": columns, "rows": rows, "names": names, "query": dict(query)}
+    identical = sum(not r["changed"] for r in rows)
+    if query["rows"] != "all":
+        rows = [r for r in rows if r["changed"]]
+    context: dict[str, Any] = {
+        "columns": columns,
+        "rows": rows,
+        "identical": identical,
+        "names": names,
+        "query": dict(query),
+    }
     context["transposed"] = len(names) <= TRANSPOSED_MAX
     context["parallel"] = None if context["transposed"] else parallel_spec(result)
     context["plots"] = plot_views(site, names)
