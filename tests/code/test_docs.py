@@ -117,9 +117,18 @@ def test_every_json_schema_has_a_section_listing_its_fields():
     gate = json.loads((ref.SCHEMAS / "gate.json").read_text(encoding="utf-8"))
     rows = {key: (kind, what) for key, kind, what in ref.schema_rows(gate, gate)}
     assert rows["passed"] == ("boolean", "false: exit 1")
-    assert rows["checks[].kind"] == ('`"regression"` | `"threshold"`', "")
+    assert rows["checks[].kind"] == (
+        '`"regression"` | `"threshold"`',
+        "regression: a metrics.rules tolerance against the base; threshold: a gate.thresholds bound",
+    )
     assert rows["head.commit"] == ("string or null", "null: --working-tree")
-    assert rows["checks[].bound.min"] == ("number or null", "")
+    assert rows["checks[].bound.min"] == (
+        "number or null",
+        "the metric must be at least this (null: no lower bound)",
+    )
+    for path in schemas:  # every field of every command says what it holds
+        schema = json.loads(path.read_text(encoding="utf-8"))
+        assert [key for key, _, what in ref.schema_rows(schema, schema) if not what] == [], path.name
 
 
 def test_the_limits_page_lists_every_limit_with_its_default_and_variable():

@@ -17,10 +17,15 @@ class RevisionJson(Sparse):
     """One compared revision."""
 
     name: str
+    """the revision as given (a branch, tag or commit; the base first)"""
     commit: CommitSha
+    """its commit"""
     base: bool
+    """it is the base the others are compared against (the first revision)"""
     has_params: bool
+    """it has params (a declared params file or params keys)"""
     has_metrics: bool
+    """any of its shown metrics files is present and readable"""
     unreadable: dict[str, str] | None = None
     """metrics files kept in DVC's cache that could not be read -> why (not in the local cache);
     absent when every file was read"""
@@ -30,12 +35,20 @@ class RowJson(Result):
     """One params or metrics key across the revisions."""
 
     section: Literal["params", "metrics"]
+    """params or metrics"""
     key: str
+    """the key: params.yaml's and the headline metrics file's keys bare, others FILE:KEY; nested keys
+    dotted"""
     direction: Literal["higher", "lower"] | None
+    """which way is better (metrics.rules, else the task's metrics; the base's settings); null: unknown, or
+    a params key"""
     changed: bool
+    """the revisions whose file is present disagree (a missing key counts as a change)"""
     values: dict[str, Any]
     """revision name -> value (null when absent)"""
     status: dict[str, Literal["value", "missing", "no_file", "not_cached"]]
+    """revision name -> value (has the key), missing (its file lacks the key), no_file (the file is not
+    committed) or not_cached (a DVC output not in the local cache)"""
     deltas: dict[str, float | int]
     """revision name -> value minus the base's (numbers only)"""
     best: list[str]
@@ -54,10 +67,15 @@ class DiffJson(Result):
     """What `graft diff` compared."""
 
     base: str
+    """name of the base revision (--base)"""
     sort: str | None
+    """the metric the revisions after the base are ordered by, best first (--sort; null: as given)"""
     only_changed: bool
+    """rows that did not change are left out (--only-changed)"""
     revisions: list[RevisionJson]
+    """the compared revisions, in column order (the base first)"""
     rows: list[RowJson]
+    """one per params key, then one per metrics key"""
 
     @classmethod
     def of(cls, result: DiffResult) -> DiffJson:

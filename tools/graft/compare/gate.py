@@ -212,13 +212,16 @@ class Revision(Result):
     """A compared revision."""
 
     name: str
+    """the revision as given (--base)"""
     commit: CommitSha
+    """its commit"""
 
 
 class HeadRevision(Result):
     """The head compared."""
 
     name: str
+    """the revision as given (--head), or 'working tree' (--working-tree)"""
     commit: CommitSha | None
     """null: --working-tree"""
 
@@ -227,21 +230,32 @@ class BoundJson(Result):
     """The threshold's bound."""
 
     min: float | None
+    """the metric must be at least this (null: no lower bound)"""
     max: float | None
+    """the metric must be at most this (null: no upper bound)"""
 
 
 class CheckJson(Result):
     """One check of the gate."""
 
     metric: str
+    """the metric (headline file's keys bare, others FILE:KEY; nested keys dotted)"""
     kind: CheckKind
+    """regression: a metrics.rules tolerance against the base; threshold: a gate.thresholds bound"""
     passed: bool
+    """the check passed"""
     base: float | None
+    """the metric at the base (null: absent or not a number)"""
     head: float | None
+    """the metric at the head (null: absent or not a number)"""
     detail: str
+    """what was found, as graft gate words it (e.g. "fell by 0.02", "missing at head", "within bounds")"""
     direction: Literal["higher", "lower"] | None
+    """which way is better (null: a threshold check)"""
     tolerance: float | None
+    """how far the metric may move the worse way (null: a threshold check)"""
     bound: BoundJson | None
+    """the bound (null: a regression check)"""
     verdict: Annotated[
         VerdictJson,
         Field(
@@ -258,8 +272,12 @@ class GateResult(Result):
     passed: bool
     """false: exit 1"""
     base: Revision
+    """the revision compared against"""
     head: HeadRevision
+    """the revision under review"""
     checks: list[CheckJson]
+    """every regression check (one per metrics.rules entry), then every threshold, each in metric name
+    order"""
 
     @classmethod
     def of(cls, report: Report) -> GateResult:

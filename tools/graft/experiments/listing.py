@@ -50,20 +50,28 @@ class StaleEntry(Result):
     """What moved on main since the experiment branched (null: no common ancestor, or unread)."""
 
     data: bool | None
+    """the pipeline's data inputs (dvc.lock hashes) differ between --main and the fork point"""
     code: bool | None
+    """dvc.yaml or a stage's code dependency differs between --main and the fork point"""
     params: bool | None
+    """the params the stages read differ between --main and the fork point"""
 
 
 class ListEntry(Result):
     """One experiment branch in `graft exp list`."""
 
     branch: str
+    """the branch (exp/NAME)"""
     sha: ShortSha
+    """its tip commit, abbreviated to 8 characters"""
     base: ShortSha | None
     """Fork point with --main."""
     ahead: int
+    """commits on the branch not on --main"""
     behind: int
+    """commits on --main not on the branch"""
     stale: StaleEntry
+    """what moved on --main since the fork point"""
     metrics: dict[str, float | int | None]
     """Metric name (dotted for nested keys) -> value."""
     changes: dict[str, Any]

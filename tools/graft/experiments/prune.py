@@ -96,25 +96,34 @@ class PrunedBranch(Result):
     """One experiment branch `graft exp prune` looked at."""
 
     branch: str
+    """the branch (exp/NAME)"""
     sha: CommitSha
+    """its tip (the local one when it is local)"""
     where: Literal["local", "remote", "local+remote"]
+    """where the branch is: here, on origin (--remote), or both"""
     merged: bool
+    """the tip is reachable from --main (with --remote, from origin/MAIN)"""
     committed: int
     """The tip's commit time, seconds since the epoch."""
     delete: bool
     """Whether pruning deletes it."""
     reason: str
+    """why it is deleted or kept (e.g. "merged", "not merged into main: --force deletes it ...")"""
     archive: str
     """The ref its tip is archived under."""
     deleted: bool
+    """it was deleted (false: kept, a dry run, or the deletion failed)"""
     error: str | None
+    """why deleting it failed (null: not tried, or deleted)"""
 
 
 class PruneSummary(Result):
     """What `graft exp prune` did (or, with --dry-run, would do)."""
 
     dry_run: bool
+    """nothing was deleted: the branches are what pruning would do (the default; --no-dry-run deletes)"""
     branches: list[PrunedBranch]
+    """every branch chosen (by name, --merged, --older-than), with what pruning does with it"""
 
     @classmethod
     def of(cls, result: PruneResult) -> PruneSummary:

@@ -18,15 +18,20 @@ class BaseCommit(Result):
     """The revision the experiment branched from."""
 
     name: str
+    """the base as given (--base)"""
     commit: CommitSha
+    """its commit"""
 
 
 class OverrideEntry(Result):
     """One changed parameter."""
 
     key: str
+    """the parameter (dotted; FILE:KEY for a params file other than params.yaml)"""
     old: Any
+    """its value at the base"""
     new: Any
+    """the value set (--set), checked against the old value's type"""
 
 
 class Uploaded(Result):
@@ -58,14 +63,21 @@ class Experiment(Result):
     """One experiment branch created (`graft exp new`)."""
 
     name: str
+    """the experiment name (the branch without exp/)"""
     branch: Annotated[str, pattern("^exp/")]
+    """the branch created (exp/NAME)"""
     commit: CommitSha
+    """the experiment commit on the branch"""
     base: BaseCommit
+    """the revision it branched from"""
     overrides: list[OverrideEntry]
+    """the parameters changed, in the order given"""
     ran: bool
     """Dvc repro ran (false with --no-run)."""
     pushed: bool
+    """the branch was pushed to origin and its outputs to the DVC remote (--push, or a cluster worker)"""
     seconds: float
+    """wall time to build it, rounded to milliseconds"""
     files: list[str]
     """Files the experiment commit changed."""
     stages: dict[str, Literal["ran", "restored", "unchanged"]]
@@ -74,6 +86,7 @@ class Experiment(Result):
     worker: str | None
     """HOST:PID of the cluster worker that ran it (null: run here)."""
     uploaded: Uploaded | None
+    """what the DVC remote lacked and was sent (null: not pushed)"""
 
     @classmethod
     def of(cls, result: model.Result) -> Experiment:
@@ -97,12 +110,19 @@ class GridOutcome(Result):
     """How one grid point ended."""
 
     name: str
+    """the point's experiment name (--prefix, then each key and value)"""
     branch: str
+    """its branch (exp/NAME)"""
     ok: bool
+    """the experiment was built (result set; false: error set)"""
     result: Experiment | None
+    """the experiment built (null: it failed)"""
     error: str | None
+    """why it failed (null: it succeeded)"""
     log: str | None
+    """the file the failed run's output was kept in (null: none kept)"""
     seconds: float
+    """wall time of the point, rounded to milliseconds"""
 
     @classmethod
     def of(cls, outcome: model.Outcome) -> GridOutcome:
@@ -121,7 +141,9 @@ class GridPoint(Result):
     """--dry-run: one checked point."""
 
     name: str
+    """the point's experiment name (--prefix, then each key and value)"""
     sets: list[str]
+    """its assignments, KEY=VALUE as given"""
 
 
 class GridRun(RootModel[list[GridOutcome]]):

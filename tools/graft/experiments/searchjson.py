@@ -30,6 +30,7 @@ class ObjectiveJson(Result):
     key: str
     """the validation metric, as graft diff shows it"""
     direction: Direction
+    """which way is better"""
 
 
 class ConfigJson(Result):
@@ -38,14 +39,19 @@ class ConfigJson(Result):
     space: list[str]
     """KEY=SPEC per dimension"""
     seed: int
+    """the TPE sampler's seed (--seed)"""
     base: CommitSha
+    """the commit every trial starts from"""
     objective: str
+    """the first objective's metric"""
     direction: Direction
+    """which way the first objective is better"""
     batch: int
     """trials asked per round"""
     objectives: list[str]
     """KEY (DIRECTION) per objective"""
     constraints: list[str]
+    """bounds a kept trial meets (KEY <= MAX, KEY >= MIN, MIN <= KEY <= MAX)"""
 
     @classmethod
     def of(cls, config: Config) -> ConfigJson:
@@ -65,16 +71,22 @@ class BestJson(Result):
     """The best trial."""
 
     number: int
+    """the trial's number in the study"""
     value: Number
+    """its first objective"""
     params: dict[str, Any]
+    """the sampled parameter -> value"""
 
 
 class KeptJson(Result):
     """One best trial kept as a branch."""
 
     number: int
+    """the trial's number in the study"""
     branch: Annotated[str, pattern("^exp/")]
+    """the branch it is kept as (exp/NAME-tNNN)"""
     commit: CommitSha | None
+    """the branch's tip (null: the full run failed, see error)"""
     value: Number
     """the trial's objective"""
     rerun_value: Number | None
@@ -82,21 +94,33 @@ class KeptJson(Result):
     existed: bool
     """the branch was already there (a resumed search)"""
     error: str | None
+    """why the full run failed (null: kept)"""
 
 
 class TrialJson(Result):
     """One trial of the study."""
 
     number: int
+    """the trial's number in the study, from 0"""
     state: Literal["running", "waiting", "complete", "pruned", "fail"]
+    """the Optuna trial state, lower-case"""
     value: Number | None
+    """its first objective (null: not complete)"""
     params: dict[str, Any]
+    """the sampled parameter -> value"""
     seconds: Number | None
+    """wall time of its run, rounded to 0.01 s (null: not finished)"""
     branch: str | None
+    """the branch it is kept as (null: none exists)"""
     error: str | None
+    """why it failed (null: it did not fail)"""
     log: str | None
+    """the file its failed run's output was kept in (null: none kept)"""
     stages: dict[str, Literal["ran", "restored", "unchanged"]]
+    """what dvc repro did to each stage: ran, restored from the run cache, or unchanged (empty: the run
+    failed, or not finished)"""
     worker: str | None
+    """HOST:PID of the cluster worker that ran it (null: run here)"""
     values: list[Number] | None
     """every objective's value, in order (null: not complete)"""
     violations: list[Number] | None
@@ -111,32 +135,44 @@ class SearchRun(Result):
     """exp search NAME"""
 
     name: str
+    """the search (its study)"""
     storage: str
+    """the study's Optuna storage URL (default: sqlite:///ROOT/.graft/search/NAME.db)"""
     objective: ObjectiveJson
+    """the first objective"""
     config: ConfigJson
+    """what the study was created with"""
     ran: int
     """trials run by this command"""
     resumed: int
     """trials left running by an interrupted search, re-run"""
     best: BestJson | None
+    """the best complete, feasible trial (several objectives: the Pareto front's first); null: none"""
     front: Front
     kept: list[KeptJson]
+    """the best trials kept as branches, best first"""
 
 
 class SearchShow(Result):
     """exp search show NAME"""
 
     name: str
+    """the search (its study)"""
     storage: str
+    """the study's Optuna storage URL"""
     objective: ObjectiveJson
+    """the first objective (direction from the study when it has no graft config)"""
     config: ConfigJson | None
+    """what the study was created with (null: a study graft did not create)"""
     best: BestJson | None
+    """the best complete, feasible trial (several objectives: the Pareto front's first); null: none"""
     objectives: list[str]
     """KEY (DIRECTION) per objective, the first one first"""
     constraints: list[str]
     """bounds a kept trial meets (KEY <= MAX, KEY >= MIN, MIN <= KEY <= MAX)"""
     front: Front
     trials: list[TrialJson]
+    """every trial of the study, by number"""
 
 
 class SearchJson(RootModel[SearchRun | SearchShow]):

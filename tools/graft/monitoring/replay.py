@@ -248,9 +248,13 @@ class ReplaySummary(Result):
     """What `graft replay` sent."""
 
     rows: int
+    """rows sent (after --where, --limit and --ratio's resampling)"""
     requests: int
+    """POST /predict requests made (a batch of --batch-size rows each; one per row of a refused batch)"""
     feedback: int
+    """outcomes posted to /feedback (rows accepted with an outcome, a --feedback-rate share of them)"""
     flipped: int
+    """of those, outcomes replaced by --flip-labels"""
     rejected: int
     """Rows the server refused."""
     rejections: list[str]
@@ -258,6 +262,7 @@ class ReplaySummary(Result):
     without_outcome: Annotated[int, Field(ge=0)]
     """Rows replayed without an outcome to send as feedback."""
     seconds: float
+    """wall time of the replay (--feedback-delay included), in seconds"""
 
     @classmethod
     def of(cls, r: ReplayResult) -> ReplaySummary:

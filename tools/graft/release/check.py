@@ -54,7 +54,10 @@ class DifferenceEntry(Result):
     """One file that differs from HEAD."""
 
     path: str
+    """the file, from the project root"""
     status: Literal["changed", "missing", "new"]
+    """changed: its bytes (or DVC hash) differ from HEAD's; missing: committed (or recorded at HEAD), not
+    in the working tree; new: in the working tree, not committed"""
     details: list[str]
     """Differing dvc.lock entries or JSON keys, 'key: old -> new'."""
 
@@ -67,6 +70,7 @@ class CheckReproResult(Result):
     paths: list[str] | None
     """The PATHs given, relative to the project root; null: the defaults."""
     differences: list[DifferenceEntry]
+    """every differing file (empty: reproduced)"""
 
     @classmethod
     def of(cls, paths: list[str] | None, differences: list[Difference]) -> CheckReproResult:

@@ -64,21 +64,30 @@ class NotFound(Result):
     """--missing-ok and no version in the stage."""
 
     found: Literal[False]
+    """false: nothing was fetched"""
     reason: str
+    """why: no version in the stage asked for (the error's words)"""
 
 
 class Found(Result):
     """The package fetched."""
 
     found: Literal[True]
+    """true: the package was fetched and verified"""
     model: str
+    """the model (default: the project's release name)"""
     version: str
+    """the version resolved, X.Y.Z (without the v)"""
     tag: str
+    """its release tag, MODEL@vX.Y.Z"""
     commit: CommitSha
+    """the commit the release tag points at"""
     stage: str
     """Empty when resolved by version."""
     package: str
+    """the package archive's path (in .graft/packages/, or --out)"""
     sha256: Sha256
+    """the archive's SHA-256, equal to the release tag's annotation"""
     source: str
     """Cache, or the store location it was downloaded from."""
 

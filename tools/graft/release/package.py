@@ -88,8 +88,11 @@ class Flavour(Result):
     """The model's framework (graft.release.flavours) and its version at packaging."""
 
     name: str
+    """the flavour: lightgbm, xgboost, catboost, sklearn, onnx or custom"""
     framework: str | None
+    """the Python distribution the model needs (null: custom)"""
     version: str | None
+    """its installed version at packaging (null: custom, or not installed)"""
 
 
 class PredictionCheck(Sparse):
@@ -97,8 +100,12 @@ class PredictionCheck(Sparse):
     difference, tolerance; or why not run."""
 
     rows: Annotated[int, Field(ge=0)]
+    """committed test predictions compared (the first GRAFT_LIMIT_PACKAGE_CHECK_ROWS; 0: not run)"""
     max_abs_difference: Annotated[float, Field(ge=0)] | None = None
+    """the worst absolute difference between the packaged model's scores and the committed ones (absent:
+    not run)"""
     tolerance: Annotated[float, Field(ge=0)] | None = None
+    """the bound it must stay within, predictions.tolerance (absent: not run)"""
     not_run: str | None = None
     """Why the predictions were not compared (then rows is 0)."""
 
@@ -109,12 +116,17 @@ class PackageSummary(Result):
     path: str
     """The archive (an absolute path)."""
     name: str
+    """the package and tag name (package.name, else the model artifact's name)"""
     version: str
+    """the version given (default 0.0.0+gSHA8, the commit's first 8 characters)"""
     sha256: Sha256
+    """the archive's SHA-256"""
     files: dict[str, Sha256]
     """File in the archive -> its SHA-256."""
     flavour: Flavour
+    """the model's framework"""
     prediction_check: PredictionCheck
+    """the committed test predictions reproduced by the packaged model"""
 
     @classmethod
     def of(cls, result: PackageResult) -> PackageSummary:

@@ -58,13 +58,17 @@ class PromoteSummary(Result):
     """What `graft promote` did."""
 
     model: str
+    """the model"""
     version: Annotated[str, pattern(r"^v[0-9]+\.[0-9]+\.[0-9]+$")]
+    """the version put in the stage, vX.Y.Z"""
     stage: str
+    """the stage (one of graft.yaml stages)"""
     tag: str
     """The stage tag MODEL#STAGE#N."""
     created: bool
     """False: the version already was the one in the stage, no tag written."""
     pushed: bool
+    """this run pushed the stage tag to the remote (false: no --push, or the remote had it)"""
     replaced: str | None
     """The version that was in the stage before."""
 

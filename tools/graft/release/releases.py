@@ -97,6 +97,7 @@ class VersionEntry(Result):
     tag: str
     """``<model>@vX.Y.Z``; for an unregistered version, the stage tag that names its commit."""
     model: str
+    """the model (the release name)"""
     version: str
     """``X.Y.Z``; for an unregistered version, its commit's sha."""
     stages: list[str]
@@ -105,8 +106,11 @@ class VersionEntry(Result):
     """Deregistered versions and deprecated models appear only with --all; unregistered: only
     stage tags name the commit."""
     commit: CommitSha
+    """the commit the version's tag points at"""
     tagger: str
+    """who made the tag: NAME <EMAIL>"""
     created: DateTime
+    """when the tag was made, UTC"""
     metrics: dict[str, float | int | None]
     """Metric name (dotted for nested keys) -> value."""
 

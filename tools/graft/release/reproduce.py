@@ -71,24 +71,35 @@ class CheckEntry(Result):
     """One compared item."""
 
     item: str
+    """what was compared: an output path (dvc.lock), FILE:KEY (a metric), package:FILE, the archive"""
     source: str
+    """where the expectation comes from: dvc.lock md5, tag metrics, release archive sha256 or tag
+    annotation sha256"""
     expected: str
+    """the value at the tag (an md5 or SHA-256, or a metric's repr; "missing" or None when absent)"""
     got: str
+    """the reproduced value, in the same form"""
     match: bool
+    """expected equals got"""
 
 
 class ReproduceSummary(Result):
     """What `graft reproduce` compared."""
 
     tag: str
+    """the release tag reproduced, MODEL@vX.Y.Z"""
     commit: CommitSha
+    """the commit it points at"""
     archive: str | None
+    """the release archive compared (given, or found in dist/; null: none, so no package checks)"""
     rebuilt_sha256: Sha256
+    """the SHA-256 of the package rebuilt from the reproduced outputs"""
     reproduced: bool
     """False: exit 1."""
     worktree: str | None
     """Kept with --keep."""
     checks: list[CheckEntry]
+    """dvc.lock outputs, then metrics keys, then the archive's files and the archive itself"""
 
     @classmethod
     def of(cls, result: ReproduceResult) -> ReproduceSummary:

@@ -145,25 +145,36 @@ class ReleaseSummary(Result):
     tag: str | None
     """The version's tag (null when nothing is released)."""
     model: str | None
+    """the release name (package.name, else the model artifact's name; null: withdrawn)"""
     version: str | None
+    """the version, X.Y.Z without the v (null: unchanged)"""
     bump: Literal["major", "minor", "patch", "none"] | None
+    """the part bumped (--bump, or auto's choice); none: HEAD was already released (null: withdrawn)"""
     reason: str
+    """why that bump, or why nothing was released"""
     previous: str | None
     """The previous release's tag."""
     commit: CommitSha | None
+    """the commit released, HEAD (null: withdrawn)"""
     dry_run: bool
+    """nothing was built, tagged or pushed (--dry-run)"""
     archive: str | None
+    """the package archive built (null: a dry run, unchanged or withdrawn)"""
     archive_sha256: str | None
+    """its SHA-256, written in the tag's annotation (null when no archive)"""
     uploaded: str | None
     """Where this run uploaded the package (the package store)."""
     stored: str | None
     """Where the package store holds the package (uploaded now or before)."""
     notes: list[str]
+    """why the package was not uploaded to a package store (empty: a store was used, or a dry run)"""
     kept: str | None
     """No package store (no default DVC remote, or --no-upload): the package's copy in the
     checkout's .graft/packages/, where serve/monitor/fetch --stage find it."""
     tagged: bool
+    """this run created the tag (false when completing a release, or nothing is released)"""
     pushed: bool
+    """this run pushed the tag (false: no --push, or the remote had it)"""
     remote: str | None
     """The remote the tag was pushed to (null when not pushed)."""
 
