@@ -26,9 +26,11 @@ run: $(STAMP)
 	dvc repro
 	graft metrics
 
-## Set up and run the whole test suite (slow tests included), then the linters and the docs build.
+## Set up and run the whole test suite (slow tests included) on every core, then the linters and
+## the docs build. --dist loadgroup: each test file (and the files sharing an expensive session
+## fixture) runs on one worker (tests/conftest.py).
 test: $(STAMP)
-	pytest
+	pytest -n auto --dist loadgroup
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory lint-workflows
 	$(MAKE) --no-print-directory docs

@@ -1,4 +1,11 @@
-"""Shared fixtures: an isolated Git identity for every test and throwaway project copies."""
+"""Shared fixtures: an isolated Git identity for every test and throwaway project copies.
+
+Parallel runs (``pytest -n auto``, what ``make test`` runs; pytest-xdist): each test file is one
+unit of work, so its module-scoped fixtures (a `dvc repro`, a server) are built once; files that
+share an expensive session fixture (the Dask cluster and S3 server, the second project, the
+get-started project) form one unit together, so that fixture is built once per run. The warm DVC
+cache is built once per run and shared by every worker (a file lock orders them).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -70,6 +78,55 @@ def copy_project(dest: Path, with_cache: bool = True) -> Path:
 
 _WARM: dict[str, Path] = {}
 
+# session fixtures worth building once per run: the files using one of them run on one worker
+SHARED_FIXTURE_GROUPS = {
+    "dask": "cluster",
+    "s3": "cluster",
+    "shared": "cluster",
+    "second_template": "second-project",
+    "getstarted": "getstarted-project",
+}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give every test an xdist group (``--dist loadgroup``): its file's, or the group of the
+    expensive session fixture it uses; a group runs whole on one worker. In a parallel run the
+    groups holding slow tests go first, so no long group starts last while the other worker idles
+    (a stable sort: each file's tests keep their order and stay together)."""
+    groups = {item: _group(item) for item in items}
+    shared = {item.path: groups[item] for item in items if groups[item] in SHARED_FIXTURE_GROUPS.values()}
+    for item in items:
+        groups[item] = shared.get(item.path, groups[item])
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(groups[item]))
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        slow = {groups[item] for item in items if item.get_closest_marker("slow") is not None}
+        items.sort(key=lambda item: groups[item] not in slow)
+
+
+def _group(item: pytest.Item) -> str:
+    """The group of the first expensive session fixture ``item`` uses, else its file."""
+    for name in getattr(item, "fixturenames", ()):
+        if name in SHARED_FIXTURE_GROUPS:
+            return SHARED_FIXTURE_GROUPS[name]
+    return item.path.relative_to(ROOT).as_posix()
+
+
+def _run_scratch() -> Path | None:
+    """A folder shared by the workers of one parallel run (None when not run by xdist)."""
+    uid = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if not uid:
+        return None
+    return Path(tempfile.gettempdir()) / f"graft-tests-{uid}"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controller of a parallel run removes what the workers shared."""
+    scratch = _run_scratch()
+    if scratch is not None and not hasattr(session.config, "workerinput"):
+        shutil.rmtree(scratch, ignore_errors=True)
+
 
 def _cache_holds_lock_outputs(cache: Path) -> bool:
     """Whether ``cache`` holds every output dvc.lock records (so repro only checks out)."""
@@ -105,12 +162,32 @@ def warm_cache() -> Path:
         if own.is_dir() and _cache_holds_lock_outputs(own):
             _WARM["path"] = own
         else:
-            base = Path(tempfile.mkdtemp(prefix="graft-warm-cache-"))
-            atexit.register(shutil.rmtree, base, ignore_errors=True)
-            built = copy_project(base / "project", with_cache=False)
-            subprocess.run([str(BIN / "dvc"), "repro", "-q"], cwd=built, check=True, capture_output=True)
-            _WARM["path"] = built / ".dvc" / "cache"
+            _WARM["path"] = _built_cache()
     return _WARM["path"]
+
+
+def _built_cache() -> Path:
+    """Run the pipeline once in a throwaway copy; its cache. In a parallel run the first worker
+    builds it under the run's shared folder and the others wait for it."""
+    scratch = _run_scratch()
+    if scratch is None:
+        base = Path(tempfile.mkdtemp(prefix="graft-warm-cache-"))
+        atexit.register(shutil.rmtree, base, ignore_errors=True)
+        return _repro_into(base / "project")
+    scratch.mkdir(exist_ok=True)
+    built, done = scratch / "warm" / "project", scratch / "warm.done"
+    with FileLock(scratch / "warm.lock"):
+        if not done.exists():
+            shutil.rmtree(scratch / "warm", ignore_errors=True)
+            _repro_into(built)
+            done.touch()
+    return built / ".dvc" / "cache"
+
+
+def _repro_into(dest: Path) -> Path:
+    built = copy_project(dest, with_cache=False)
+    subprocess.run([str(BIN / "dvc"), "repro", "-q"], cwd=built, check=True, capture_output=True)
+    return built / ".dvc" / "cache"
 
 
 @pytest.fixture
