@@ -517,3 +517,20 @@ def plot_folder(png_dir: Path | None, output: Path | None) -> Path | None:
     if output is not None:
         return Path(output).parent / f"{Path(output).stem}_plots"
     return None
+
+
+def significance(
+    root: str | Path, base: str = DEFAULT_BASE, head: str = "HEAD", resamples: int = 1000, seed: int = 0
+) -> dict[str, Any]:
+    """The paired bootstrap alone (the web view's significance panel): :func:`bootstrap` of
+    ``head`` against ``base``, without the fairness gaps, or why it cannot run."""
+    from graft.project import Project
+
+    project = Project.find(root)
+    bv, hv = project.at(project.resolve(base)), project.at(project.resolve(head))
+    settings = hv.settings
+    reason = unavailable_reason(bv, hv, settings)
+    scored_b = scored_h = None
+    if reason is None:
+        scored_b, scored_h = _scored(bv, settings), _scored(hv, settings)
+    return bootstrap(scored_b, scored_h, (base, head), settings, resamples, seed, reason)

@@ -346,6 +346,12 @@ def study_file(root: Path, name: str, suffix: str = ".db") -> Path:
     return root / SEARCH_DIR / f"{names.file_stem(name)}{suffix}"
 
 
+def study_names(root: str | Path) -> list[str]:
+    """The searches kept in the project at ``root`` (their study files' names), sorted."""
+    folder = Path(root) / SEARCH_DIR
+    return sorted(p.stem for p in folder.glob("*.db")) if folder.is_dir() else []
+
+
 def default_storage(root: Path, name: str) -> str:
     return f"sqlite:///{study_file(root, name).resolve()}"
 
@@ -551,7 +557,8 @@ def run_search(
     cwd: str | Path,
     name: str,
     trials: int,
-    dimensions: Sequence[Dimension] | None = None,
+    param_options: Sequence[str] = (),
+    space: Path | None = None,
     seed: int = 0,
     jobs: int = 2,
     cluster: str | None = None,
@@ -562,11 +569,15 @@ def run_search(
     progress: Callable[[TrialEvent], None] | None = None,
     planned: Callable[[str, int, int, str], None] | None = None,
 ) -> SearchResult:
-    """Run (or resume) search ``name`` until it holds ``trials`` trials; keep the best ``keep``."""
+    """Run (or resume) search ``name`` until it holds ``trials`` trials; keep the best ``keep``.
+    Its space: the ``space`` file's dimensions, then the ``--param`` ``param_options``."""
     from graft.core.extras import require
     from graft.experiments import batch
     from graft.experiments.executors import check_address, check_jobs
 
+    dimensions = parse_params(param_options)
+    if space is not None:
+        dimensions = parse_space_file(Path(space)) + dimensions
     check_study_name(name, trials)
     require("optuna", "graft exp search", "search")
     if cluster is not None:
