@@ -18,7 +18,8 @@ import yaml
 from graft.core.errors import DataError
 from graft.project import Project
 from graft.project.dvccache import NOT_CACHED, DvcCache, _config_cache_dir, offline
-from graft.project.settings import guess_direction, guess_headline, split_of
+from graft.project.infer import guess_direction, guess_headline
+from graft.project.settings import split_of
 from tests.gitobjects import commit_files
 
 

@@ -11,9 +11,10 @@ import yaml
 from graft.core.errors import GitError, ParamsError, UsageError
 from graft.project import Project, find_root
 from graft.project.dvcfile import parse_pipeline
+from graft.project.infer import guess_direction, guess_task
 from graft.project.init import plan_init, write_init
 from graft.project.lock import Lock
-from graft.project.settings import guess_direction, guess_task, parse_settings
+from graft.project.settings import parse_settings
 
 DVC_YAML = """
 vars:

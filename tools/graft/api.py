@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, MutableMapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from graft.core.progress import SILENT, Reporter
 from graft.project import DEFAULT_BASE
-from graft.serving import DEFAULT_LOG_DURABILITY
+from graft.serving import DEFAULT_HOST, DEFAULT_LOG_DB, DEFAULT_LOG_DURABILITY, DEFAULT_PORT
 
 if TYPE_CHECKING:
     from graft.compare.diff import DiffResult
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from graft.experiments.search.run import SearchResult
     from graft.experiments.search.show import Summary
     from graft.experiments.search.trials import TrialEvent
-    from graft.monitoring.replay import ReplayResult
+    from graft.monitoring.replay import ReplayOptions, ReplayResult
     from graft.monitoring.results import MonitorResult
     from graft.project.init import InitPlan
     from graft.release.check import Difference
@@ -96,51 +96,20 @@ def monitor(
     """
     from graft.monitoring.verb import monitor_package
 
-    return monitor_package(
-        Path(package_path), log_db, since, until, report, json_out, params_path, progress=progress
-    )
+    return monitor_package(package_path, log_db, since, until, report, json_out, params_path, progress)
 
 
-def replay(
-    data: Path,
-    url: str,
-    where: Sequence[str] = (),
-    label: str | None = None,
-    limit: int | None = None,
-    shifts: Sequence[str] = (),
-    mixes: Sequence[str] = (),
-    ratios: Sequence[str] = (),
-    flip_labels: float = 0.0,
-    feedback_rate: float = 1.0,
-    feedback_delay: float = 0.0,
-    batch_size: int = 50,
-    seed: int = 0,
-    progress: Callable[[int, int], None] | None = None,
-) -> ReplayResult:
+def replay(data: Path, url: str, **options: Unpack[ReplayOptions]) -> ReplayResult:
     """Send rows of ``data`` (``where`` COLUMN=VALUE filters) to the server at ``url`` with the
-    induced drift, then post their outcomes (column ``label``) as feedback.
+    induced drift (``shifts``, ``mixes``, ``ratios``, ``flip_labels``), then post their outcomes
+    (column ``label``) as feedback; ``options``: :class:`graft.monitoring.replay.ReplayOptions`.
 
     The server's ``/metadata`` says which columns are inputs and what outcomes are
     (see :mod:`graft.monitoring.replay`).
     """
     from graft.monitoring import replay as rp
 
-    return rp.run(
-        Path(data),
-        url,
-        where=where,
-        label=label,
-        limit=limit,
-        shifts=shifts,
-        mixes=mixes,
-        ratios=ratios,
-        flip_labels=flip_labels,
-        feedback_rate=feedback_rate,
-        feedback_delay=feedback_delay,
-        batch_size=batch_size,
-        seed=seed,
-        progress=progress,
-    )
+    return rp.run(data, url, **options)
 
 
 # --- experiments ------------------------------------------------------------------------------
@@ -164,19 +133,16 @@ def exp_new(
     ``cluster`` (``tcp://HOST:PORT`` or ``local:N``) runs it on a Dask worker, which pushes
     the branch to the Git remote (``git_remote``, default origin); it is then fetched here.
     """
-    from graft.experiments import batch, overrides
+    from graft.experiments import batch
 
-    assignments = overrides.parse_assignments(sets)
-    return batch.new_experiment(cwd, name, assignments, base, run, push, cluster, git_remote, progress)
+    return batch.new_experiment(cwd, name, sets, base, run, push, cluster, git_remote, progress)
 
 
 def exp_grid_points(sets: Sequence[str], prefix: str = "grid") -> list[tuple[str, list[Any]]]:
     """The grid's experiment names and their assignments (no repository needed)."""
-    from graft.experiments import names, overrides
+    from graft.experiments.plan import grid_points
 
-    names.check_syntax(prefix, "--prefix")
-    points = overrides.expand_grid(overrides.parse_grid(sets), prefix)
-    return [(p.name, list(p.assignments)) for p in points]
+    return grid_points(sets, prefix)
 
 
 def exp_grid_check(
@@ -184,11 +150,9 @@ def exp_grid_check(
 ) -> list[tuple[str, list[str]]]:
     """Check every grid point against the repository (as ``exp_grid`` would) and return them as
     (name, ["key=value", ...]); nothing is created (a workflow's matrix, for instance)."""
-    from graft.experiments.plan import make_plan
+    from graft.experiments.plan import check_grid
 
-    points = exp_grid_points(sets, prefix)
-    make_plan(cwd, points, base, run=False)
-    return [(name, [f"{a.key}={a.raw}" for a in assignments]) for name, assignments in points]
+    return check_grid(cwd, sets, base, prefix)
 
 
 def exp_grid(
@@ -211,8 +175,7 @@ def exp_grid(
     """
     from graft.experiments import batch
 
-    points = exp_grid_points(sets, prefix)
-    return batch.run_experiments(cwd, points, base, run, jobs, cluster, git_remote, progress, planned)
+    return batch.run_grid(cwd, sets, jobs, base, prefix, run, progress, planned, cluster, git_remote)
 
 
 def exp_search(
@@ -233,16 +196,13 @@ def exp_search(
 ) -> SearchResult:
     """Run or resume the Optuna search ``name`` (see graft.experiments.search) and keep the best trials."""
     from graft.experiments.search.run import run_search
-    from graft.experiments.search.space import parse_params, parse_space_file
 
-    dimensions = parse_params(params)
-    if space is not None:
-        dimensions = parse_space_file(Path(space)) + dimensions
     return run_search(
         cwd,
         name,
         trials,
-        dimensions or None,
+        params,
+        space,
         seed=seed,
         jobs=jobs,
         cluster=cluster,
@@ -302,16 +262,18 @@ def gate(base: str, head: str = "HEAD", working_tree: bool = False, cwd: str | P
 
 def serve(
     package: Path,
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    log_db: str = "sqlite:///predictions.db",
-    max_body_bytes: int = 8 * 1024 * 1024,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    log_db: str = DEFAULT_LOG_DB,
+    max_body_bytes: int | None = None,
     compile_cache: Path | None = None,
     log_durability: str = DEFAULT_LOG_DURABILITY,
     allow_origins: Sequence[str] = (),
     grpc_port: int | None = None,
 ) -> Server:
     """Verify and load a package, open the prediction log and return a server ready to ``run()``.
+
+    ``max_body_bytes``: the largest request body (None: ``GRAFT_LIMIT_REQUEST_BODY_BYTES``'s value).
 
     ``compile_cache``: score large batches with the lleaves-compiled model cached there.
     ``log_durability``: ``async`` (answer at once, commit in the background) or ``commit``
@@ -324,15 +286,7 @@ def serve(
     from graft.serving.server import build_server
 
     return build_server(
-        Path(package),
-        host,
-        port,
-        log_db,
-        max_body_bytes,
-        compile_cache,
-        log_durability,
-        allow_origins,
-        grpc_port,
+        package, host, port, log_db, max_body_bytes, compile_cache, log_durability, allow_origins, grpc_port
     )
 
 
@@ -345,7 +299,7 @@ def serve_openapi(package: Path) -> str:
 
 def diff(
     root: Path,
-    revisions: list[str] | None = None,
+    revisions: Sequence[str] = (),
     base: str = DEFAULT_BASE,
     all_experiments: bool = False,
     only_changed: bool = False,
@@ -362,14 +316,14 @@ def diff(
     """
     from graft.compare.diff import compare_revisions
 
-    return compare_revisions(root, revisions or [], base, all_experiments, only_changed, sort, memo)
+    return compare_revisions(root, revisions, base, all_experiments, only_changed, sort, memo)
 
 
 def report(
     root: Path,
     base: str = DEFAULT_BASE,
     head: str = "HEAD",
-    also: list[str] | None = None,
+    also: Sequence[str] = (),
     all_experiments: bool = False,
     png_dir: Path | None = None,
     resamples: int = 1000,
@@ -389,17 +343,7 @@ def report(
     from graft.compare.report import make_report
 
     return make_report(
-        root,
-        base,
-        head,
-        also or [],
-        all_experiments,
-        png_dir,
-        resamples,
-        seed,
-        output,
-        plot_format,
-        all_metrics,
+        root, base, head, also, all_experiments, png_dir, resamples, seed, output, plot_format, all_metrics
     )
 
 
@@ -460,7 +404,7 @@ def fetch_package(
     from the package store (or the local cache) and verify it against the release tag."""
     from graft.release.fetch import fetch_ref
 
-    return fetch_ref(Path(root), ref, version, stage, Path(out_dir) if out_dir is not None else None)
+    return fetch_ref(Path(root), ref, version, stage, out_dir)
 
 
 def reproduce(
@@ -477,7 +421,7 @@ def check_repro(root: Path, paths: list[str] | None = None) -> list[Difference]:
     predictions file the project declares (or only ``paths``)."""
     from graft.release.check import check_repro as run
 
-    return run(Path(root), paths or None)
+    return run(Path(root), paths)
 
 
 # --- data ---------------------------------------------------------------------------------------
@@ -486,19 +430,17 @@ def check_repro(root: Path, paths: list[str] | None = None) -> list[Difference]:
 def data_tables(root: Path, rev: str = "HEAD") -> list[str]:
     """The tables (CSV, TSV, Parquet) the pipeline declares at ``rev``: ``dvc add``-ed files and
     stage outputs (files inside declared folders included), sorted paths from the project root."""
-    from graft.data.tables import declared_tables
-    from graft.project import Project
+    from graft.data.tables import tables_at
 
-    return declared_tables(Project(root).at(rev))
+    return tables_at(root, rev)
 
 
 def data_show(root: Path, path: str, rev: str = "HEAD") -> TableSummary:
     """Table ``path`` (from the project root) as committed at ``rev``: rows and, per column, its
     type, missing share and distribution; streamed, so a table larger than memory works."""
     from graft.data.profile import summarize
-    from graft.project import Project
 
-    return summarize(Project(root), path, rev)
+    return summarize(root, path, rev)
 
 
 def data_diff(root: Path, path: str, rev_a: str, rev_b: str, key: str | None = None) -> TableDiff:
@@ -506,9 +448,8 @@ def data_diff(root: Path, path: str, rev_a: str, rev_b: str, key: str | None = N
     column (``key``, else graft.yaml ``data.keys`` at ``rev_b``; none: no row diff) and the
     columns whose distribution moved beyond noise, judged with `graft monitor`'s tests."""
     from graft.data.compare import compare
-    from graft.project import Project
 
-    return compare(Project(root), path, rev_a, rev_b, key)
+    return compare(root, path, rev_a, rev_b, key)
 
 
 # --- the web view's reads ---------------------------------------------------------------------
@@ -520,18 +461,9 @@ def significance(
     """The paired bootstrap of the task's metrics, ``head`` against ``base``, on the test rows
     both scored (what `graft report` shows): ``available``, and per metric ``delta``, ``low``,
     ``high`` and the ``verdict`` compare gives it; or ``reason`` / ``missing`` when it cannot run."""
-    from graft.compare.predictions import scored
-    from graft.compare.significance import bootstrap, unavailable_reason
-    from graft.project import Project
+    from graft.compare.significance import significance as run
 
-    project = Project.find(root)
-    bv, hv = project.at(project.resolve(base)), project.at(project.resolve(head))
-    settings = hv.settings
-    reason = unavailable_reason(bv, hv, settings)
-    sb = sh = None
-    if reason is None:
-        sb, sh = scored(bv, settings.task), scored(hv, settings.task)
-    return bootstrap(sb, sh, (base, head), settings, resamples, seed, reason)
+    return run(root, base, head, resamples, seed)
 
 
 def branch_history(root: Path, base: str = "main", head: str = "HEAD", limit: int = 200) -> History:
@@ -545,15 +477,13 @@ def branch_history(root: Path, base: str = "main", head: str = "HEAD", limit: in
 def registry_state(root: Path) -> dict[str, ArtifactState]:
     """The model registry as GTO's tags record it: every artifact, its versions, their stages
     and every registration, assignment and deprecation event."""
-    from graft.core import gitrepo
-    from graft.release.registry import registry
+    from graft.release.registry import registry_at
 
-    return registry(gitrepo.open_repo(root))
+    return registry_at(root)
 
 
 def search_names(root: Path) -> list[str]:
     """The `graft exp search` studies kept in this project (their study files' names), sorted."""
-    from graft.project.paths import SEARCH_DIR
+    from graft.experiments.search.study import study_names
 
-    folder = Path(root) / SEARCH_DIR
-    return sorted(p.stem for p in folder.glob("*.db")) if folder.is_dir() else []
+    return study_names(root)

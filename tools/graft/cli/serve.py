@@ -10,7 +10,7 @@ from graft.cli import modelref
 from graft.cli.common import PORT_MAX, Ui, whole
 from graft.core import limits
 from graft.project.paths import COMPILED_DIR
-from graft.serving import DEFAULT_LOG_DURABILITY, LOG_DURABILITIES
+from graft.serving import DEFAULT_HOST, DEFAULT_LOG_DB, DEFAULT_LOG_DURABILITY, DEFAULT_PORT, LOG_DURABILITIES
 
 EXTRA = "serve"
 
@@ -20,8 +20,10 @@ def register(parser: argparse.ArgumentParser) -> None:
         "package", type=Path, nargs="?", help="package archive (.tar.gz) or extracted folder (or --model)"
     )
     modelref.add_arguments(parser)
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=whole(1, PORT_MAX), default=8000, help="port (default 8000)")
+    parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
+    parser.add_argument(
+        "--port", type=whole(1, PORT_MAX), default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
+    )
     parser.add_argument(
         "--grpc-port",
         type=whole(1, PORT_MAX),
@@ -31,8 +33,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--log-db",
-        default="sqlite:///predictions.db",
-        help="prediction log: sqlite:///PATH (default sqlite:///predictions.db) or postgresql://...",
+        default=DEFAULT_LOG_DB,
+        help=f"prediction log: sqlite:///PATH (default {DEFAULT_LOG_DB}) or postgresql://...",
     )
     parser.add_argument(
         "--log-durability",
@@ -82,13 +84,12 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
     compile_cache = args.compile_cache if args.compile else None
     if compile_cache is not None:
         ui.message(f"graft serve: loading the compiled model (compiled into {compile_cache} on first use)")
-    max_body = args.max_body_bytes or limits.REQUEST_BODY_BYTES.value()
     server = api.serve(
         package,
         args.host,
         args.port,
         args.log_db,
-        max_body,
+        args.max_body_bytes,
         compile_cache,
         args.log_durability,
         args.allow_origin,

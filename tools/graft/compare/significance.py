@@ -12,10 +12,12 @@ web view read both; neither imports graft.compare.report.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from graft.compare.diff import is_number
 from graft.compare.predictions import class_names
+from graft.project import DEFAULT_BASE
 
 if TYPE_CHECKING:
     from graft.compare.predictions import Groups, Paired, Scored
@@ -173,3 +175,20 @@ def unavailable_reason(base: View, head: View, settings: Settings) -> str | None
     if settings.task.type != "regression" and old and new and old != new:
         return f"the classes changed between {base.name} and {head.name} (task.labels)"
     return None
+
+
+def significance(
+    root: str | Path, base: str = DEFAULT_BASE, head: str = "HEAD", resamples: int = 1000, seed: int = 0
+) -> dict[str, Any]:
+    """The paired bootstrap alone (the web view's significance panel): :func:`bootstrap` of
+    ``head`` against ``base`` on the test rows both scored, or why it cannot run."""
+    from graft.project import Project
+
+    project = Project.find(root)
+    bv, hv = project.at(project.resolve(base)), project.at(project.resolve(head))
+    settings = hv.settings
+    reason = unavailable_reason(bv, hv, settings)
+    scored_b = scored_h = None
+    if reason is None:
+        scored_b, scored_h = scored(bv, settings), scored(hv, settings)
+    return bootstrap(scored_b, scored_h, (base, head), settings, resamples, seed, reason)

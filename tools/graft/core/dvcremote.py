@@ -212,8 +212,6 @@ def push_run(root: Path, targets: Sequence[str] = ()) -> PushReport:
     """
     from dvc.cachemgr import LEGACY_HASH_NAMES
     from dvc.repo import Repo
-    from dvc.stage.cache import _can_hash, _get_cache_hash, _get_stage_hash
-    from dvc.stage.serialize import to_single_stage_lockfile
 
     with Repo(str(root)) as repo:
         odb, legacy = _remote_odbs(repo)
@@ -223,28 +221,7 @@ def push_run(root: Path, targets: Sequence[str] = ()) -> PushReport:
             old = hash_name in LEGACY_HASH_NAMES
             return (repo.cache.legacy, legacy) if old else (repo.cache.local, odb)
 
-        objects: dict[tuple[str, str], str] = {}  # (hash name, oid) -> the output naming it
-        entries: list[tuple[str, str]] = []  # run-cache entries: (local path, remote path)
-        with repo.lock:  # DVC reads the stages' state under its repository lock
-            chosen = _stages(repo, targets) if targets else repo.index.stages
-            for stage in chosen:
-                outs = [out for out in stage.outs if out.hash_info]
-                if stage.cmd and _can_hash(stage):
-                    key = _get_stage_hash(stage)
-                    value = _get_cache_hash(to_single_stage_lockfile(stage))
-                    local = repo.stage_cache._get_cache_path(key, value)
-                    incomplete = not Path(local).is_file() or any(
-                        not out.cache.exists(out.hash_info.value) for out in outs
-                    )
-                    if incomplete and not stage.changed():
-                        # DVC records no entry for a stage with a `cache: false` output that is not a
-                        # metric or plot (here: Git-kept predictions); record it, outputs included
-                        repo.stage_cache.save(stage)
-                    if Path(local).is_file():
-                        entries.append((local, legacy.fs.join(legacy.path, "runs", key[:2], key, value)))
-                for out in outs:
-                    for info in _objects_of(out):
-                        objects.setdefault((info.name, info.value), out.def_path)
+        objects, entries = _collect(repo, legacy, targets)
         wanted = [stores(name)[1].oid_to_path(oid) for name, oid in objects]
         wanted += [remote for _, remote in entries]
         try:
@@ -269,16 +246,55 @@ def push_run(root: Path, targets: Sequence[str] = ()) -> PushReport:
                 if oids:
                     _upload(*stores(hash_name), oids)
         sent = [(local, remote) for local, remote in entries if not there[remote]]
-        for local, remote in sent:
-            try:
-                legacy.fs.makedirs(legacy.fs.parent(remote), exist_ok=True)
-                legacy.fs.put_file(local, remote)
-            except Exception as exc:  # any transport error: one line naming the entry
-                raise GraftError(
-                    f"run-cache entry {remote} could not be uploaded to the DVC remote "
-                    f"({type(exc).__name__}: {' '.join(str(exc).split())[:300]})"
-                ) from None
+        _upload_entries(legacy, sent)
         return PushReport(len(objects), len(entries), len(missing), len(sent), len(wanted))
+
+
+def _collect(
+    repo: Any, legacy: Any, targets: Sequence[str]
+) -> tuple[dict[tuple[str, str], str], list[tuple[str, str]]]:
+    """What the stages of ``targets`` (default: every stage) name: every object of their outputs,
+    (hash name, oid) -> the output naming it, and every run-cache entry, (local path, path on the
+    ``legacy`` remote); an entry DVC did not record for an unchanged stage is recorded first."""
+    from dvc.stage.cache import _can_hash, _get_cache_hash, _get_stage_hash
+    from dvc.stage.serialize import to_single_stage_lockfile
+
+    objects: dict[tuple[str, str], str] = {}
+    entries: list[tuple[str, str]] = []
+    with repo.lock:  # DVC reads the stages' state under its repository lock
+        chosen = _stages(repo, targets) if targets else repo.index.stages
+        for stage in chosen:
+            outs = [out for out in stage.outs if out.hash_info]
+            if stage.cmd and _can_hash(stage):
+                key = _get_stage_hash(stage)
+                value = _get_cache_hash(to_single_stage_lockfile(stage))
+                local = repo.stage_cache._get_cache_path(key, value)
+                incomplete = not Path(local).is_file() or any(
+                    not out.cache.exists(out.hash_info.value) for out in outs
+                )
+                if incomplete and not stage.changed():
+                    # DVC records no entry for a stage with a `cache: false` output that is not a
+                    # metric or plot (here: Git-kept predictions); record it, outputs included
+                    repo.stage_cache.save(stage)
+                if Path(local).is_file():
+                    entries.append((local, legacy.fs.join(legacy.path, "runs", key[:2], key, value)))
+            for out in outs:
+                for info in _objects_of(out):
+                    objects.setdefault((info.name, info.value), out.def_path)
+    return objects, entries
+
+
+def _upload_entries(legacy: Any, sent: Sequence[tuple[str, str]]) -> None:
+    """Upload run-cache entries (local path, remote path) to the ``legacy`` remote."""
+    for local, remote in sent:
+        try:
+            legacy.fs.makedirs(legacy.fs.parent(remote), exist_ok=True)
+            legacy.fs.put_file(local, remote)
+        except Exception as exc:  # any transport error: one line naming the entry
+            raise GraftError(
+                f"run-cache entry {remote} could not be uploaded to the DVC remote "
+                f"({type(exc).__name__}: {' '.join(str(exc).split())[:300]})"
+            ) from None
 
 
 def _stages(repo: Any, targets: Sequence[str]) -> list[Any]:

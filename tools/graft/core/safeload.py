@@ -155,10 +155,7 @@ def _loader_class() -> type:
     global _LOADER
     if _LOADER is not None:
         return _LOADER
-    from yaml.composer import Composer
     from yaml.constructor import SafeConstructor
-    from yaml.events import AliasEvent
-    from yaml.nodes import Node
     from yaml.resolver import Resolver
 
     try:
@@ -167,6 +164,25 @@ def _loader_class() -> type:
         parser: Any = _yaml.CParser
     except ImportError:  # PyYAML built without libyaml
         parser = _python_parser()
+    composer: Any = _composer_class()
+
+    class BoundedSafeLoader(composer, parser, SafeConstructor, Resolver):
+        def __init__(self, stream: bytes | str) -> None:
+            parser.__init__(self, stream)
+            composer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+
+    _LOADER = BoundedSafeLoader
+    return _LOADER
+
+
+def _composer_class() -> type:
+    """PyYAML's composer counting the values (aliases expanded) and the depth of what it composes
+    (``YAML_VALUES``, ``DOCUMENT_DEPTH``) and refusing an alias to a node that contains it."""
+    from yaml.composer import Composer
+    from yaml.events import AliasEvent
+    from yaml.nodes import Node
 
     class BoundedComposer(Composer):
         where = "YAML document"
@@ -219,15 +235,7 @@ def _loader_class() -> type:
             self._sizes = {}
             return super().compose_document()
 
-    class BoundedSafeLoader(BoundedComposer, parser, SafeConstructor, Resolver):
-        def __init__(self, stream: bytes | str) -> None:
-            parser.__init__(self, stream)
-            BoundedComposer.__init__(self)
-            SafeConstructor.__init__(self)
-            Resolver.__init__(self)
-
-    _LOADER = BoundedSafeLoader
-    return _LOADER
+    return BoundedComposer
 
 
 def _python_parser() -> type:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -36,7 +37,6 @@ from graft.data.types import INSUFFICIENT, KIND_CHANGED, MOVED, STABLE, UNTESTED
 
 if TYPE_CHECKING:
     from graft.monitoring.drift import DriftConfig, FeatureDrift
-    from graft.project import Project
     from graft.project.view import View
 
 
@@ -164,8 +164,12 @@ def _key(
     return key
 
 
-def compare(project: Project, path: str, rev_a: str, rev_b: str, key: str | None = None) -> TableDiff:
-    """Table ``path`` at ``rev_a`` against ``rev_b`` (see the module docstring)."""
+def compare(root: str | Path, path: str, rev_a: str, rev_b: str, key: str | None = None) -> TableDiff:
+    """Table ``path`` at ``rev_a`` against ``rev_b`` in the project at ``root`` (see the module
+    docstring)."""
+    from graft.project import Project
+
+    project = Project(root)
     path = path.strip("/")
     view_a, view_b = project.at(rev_a), project.at(rev_b)
     table_a, table_b = open_table(view_a, path), open_table(view_b, path)

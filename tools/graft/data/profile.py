@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -32,9 +32,6 @@ import pyarrow.compute as pc
 from graft.core import limits
 from graft.data.tables import Table, open_table
 from graft.data.types import CATEGORICAL, NUMERIC, Bin, Category, ColumnSummary, TableSummary
-
-if TYPE_CHECKING:
-    from graft.project import Project
 
 HISTOGRAM_BINS = 20
 TOP_CATEGORIES = 10
@@ -280,6 +277,8 @@ def profile(table: Table) -> Profile:
     return found
 
 
-def summarize(project: Project, path: str, rev: str) -> TableSummary:
-    """Table ``path`` at ``rev`` summarised (see the module docstring)."""
-    return profile(open_table(project.at(rev), path)).summary()
+def summarize(root: str | Path, path: str, rev: str) -> TableSummary:
+    """Table ``path`` at ``rev`` of the project at ``root`` summarised (see the module docstring)."""
+    from graft.project import Project
+
+    return profile(open_table(Project(root).at(rev), path)).summary()

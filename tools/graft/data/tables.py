@@ -94,6 +94,13 @@ def declared_outputs(view: View) -> list[str]:
     return list(found)
 
 
+def tables_at(root: str | Path, rev: str) -> list[str]:
+    """:func:`declared_tables` of the project at ``root`` at revision ``rev``."""
+    from graft.project import Project
+
+    return declared_tables(Project(root).at(rev))
+
+
 def declared_tables(view: View) -> list[str]:
     """The tables the pipeline declares at this revision (files inside declared folders
     included), sorted."""

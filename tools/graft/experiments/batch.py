@@ -4,9 +4,9 @@
 (threads here, or a Dask cluster: :mod:`graft.experiments.executors`), reports progress as each
 one starts and ends, saves the logs of failed runs under ``.graft/logs/`` and, for a cluster,
 fetches the branches the workers pushed. :func:`executing` opens and closes the executor of a
-plan; :func:`run_experiments` (``exp grid``) and :func:`new_experiment` (``exp new``) are the
-whole flow -- every check, the plan, the executor, the run -- and ``exp search`` runs its
-trials on :func:`executing`'s executor. Layering: branches (result types, one run) <-
+plan; :func:`run_grid` (``exp grid``, by :func:`run_experiments`) and :func:`new_experiment`
+(``exp new``) are the whole flow -- every check, the plan, the executor, the run -- and
+``exp search`` runs its trials on :func:`executing`'s executor. Layering: branches (result types, one run) <-
 executors <- batch <- the verbs (api, search).
 """
 
@@ -34,8 +34,8 @@ from graft.experiments.model import (
     Result,
     Spec,
 )
-from graft.experiments.overrides import Assignment
-from graft.experiments.plan import jobs_of, make_plan
+from graft.experiments.overrides import Assignment, parse_assignments
+from graft.experiments.plan import grid_points, jobs_of, make_plan
 from graft.project import DEFAULT_BASE
 from graft.project.paths import LOGS_DIR
 
@@ -78,10 +78,27 @@ def run_experiments(
         return run_many(plan, jobs, progress, executor=executor)
 
 
+def run_grid(
+    cwd: str | Path,
+    sets: Sequence[str],
+    jobs: int = 2,
+    base: str = DEFAULT_BASE,
+    prefix: str = "grid",
+    run: bool = True,
+    progress: ProgressCallback | None = None,
+    planned: Callable[[Sequence[Spec], str], None] | None = None,
+    cluster: str | None = None,
+    git_remote: str | None = None,
+) -> list[Outcome]:
+    """``exp grid``: :func:`run_experiments` of every point of :func:`grid_points` (``sets``)."""
+    points = grid_points(sets, prefix)
+    return run_experiments(cwd, points, base, run, jobs, cluster, git_remote, progress, planned)
+
+
 def new_experiment(
     cwd: str | Path,
     name: str,
-    assignments: Sequence[Assignment],
+    sets: Sequence[str],
     base: str = DEFAULT_BASE,
     run: bool = True,
     push: bool = False,
@@ -90,7 +107,9 @@ def new_experiment(
     progress: Reporter = SILENT,
 ) -> Result:
     """One experiment: every check first, then built here (:func:`run_one`) or on a worker of the
-    ``cluster`` (its branch fetched back); a failed run raises :class:`ExperimentFailed`."""
+    ``cluster`` (its branch fetched back); a failed run raises :class:`ExperimentFailed`.
+    ``sets``: its ``key=value`` assignments."""
+    assignments = parse_assignments(sets)
     if cluster is not None:
         check_address(cluster)
     plan = make_plan(

@@ -1,6 +1,8 @@
 """Planning a batch of experiments: every check (clean tree, names, keys and values, remotes,
 what cluster workers need) happens in :func:`make_plan` before anything is created; a
 :class:`~graft.experiments.model.Plan` is the checked result and :func:`jobs_of` its jobs.
+:func:`grid_points` expands ``exp grid``'s ``--set key=v1,v2`` options and :func:`check_grid`
+plans them without creating anything.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from graft.experiments import names
 # ---------------------------------------------------------------------------------------------
 # checks (nothing is created before all of them pass)
 from graft.experiments.model import REMOTE, Cluster, Job, Plan, Spec
-from graft.experiments.overrides import Assignment
+from graft.experiments.overrides import Assignment, expand_grid, parse_grid
 from graft.experiments.paramfiles import BaseParams
 from graft.project import DEFAULT_BASE, find_root
 
@@ -179,6 +181,24 @@ def make_plan(
     target = check_cluster(root, revision, specs if branches else (), git_remote) if cluster else None
     cache = dvc_cache_dir(root) if (run or push) and not cluster else None
     return Plan(root, revision, tuple(specs), run, push or cluster, cache, target, branches)
+
+
+def grid_points(sets: Sequence[str], prefix: str = "grid") -> list[tuple[str, list[Assignment]]]:
+    """The grid's experiment names and their assignments, one per point of the cartesian product
+    of ``sets`` (``key=v1,v2,...``); no repository needed."""
+    names.check_syntax(prefix, "--prefix")
+    points = expand_grid(parse_grid(sets), prefix)
+    return [(p.name, list(p.assignments)) for p in points]
+
+
+def check_grid(
+    cwd: str | Path, sets: Sequence[str], base: str = DEFAULT_BASE, prefix: str = "grid"
+) -> list[tuple[str, list[str]]]:
+    """Every grid point checked against the repository (:func:`make_plan`, nothing created), as
+    (name, ["key=value", ...])."""
+    points = grid_points(sets, prefix)
+    make_plan(cwd, points, base, run=False)
+    return [(name, [f"{a.key}={a.raw}" for a in assignments]) for name, assignments in points]
 
 
 def identity(root: Path) -> tuple[str, str] | None:

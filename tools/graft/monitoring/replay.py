@@ -46,7 +46,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -338,6 +338,23 @@ def replay(
         result.flipped += int(flipped)
     result.seconds = time.perf_counter() - started
     return result
+
+
+class ReplayOptions(TypedDict, total=False):
+    """What `graft replay` does with the rows: :func:`run`'s keywords (their defaults there)."""
+
+    where: Sequence[str]
+    label: str | None
+    limit: int | None
+    shifts: Sequence[str]
+    mixes: Sequence[str]
+    ratios: Sequence[str]
+    flip_labels: float
+    feedback_rate: float
+    feedback_delay: float
+    batch_size: int
+    seed: int
+    progress: Callable[[int, int], None] | None
 
 
 def run(

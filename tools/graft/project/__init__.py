@@ -4,8 +4,9 @@ A :class:`Project` is found from any folder inside it (the nearest ancestor hold
 else the Git work tree's root, as DVC and Git do). :meth:`Project.at` gives a
 :class:`~graft.project.view.View` of the project at a revision (read from Git objects) and
 :meth:`Project.work` one of the working tree; a view reads ``dvc.yaml`` (metrics, plots,
-params, artifacts), ``dvc.lock``, the params files and ``graft.yaml`` (typed settings) and
-parses each distinct file once. Nothing else in graft spells a project path.
+params, artifacts), ``dvc.lock``, the params files and ``graft.yaml`` (typed settings,
+:mod:`graft.project.settings`; without one, what :mod:`graft.project.infer` infers) and parses
+each distinct file once. Nothing else in graft spells a project path.
 
 A revision's results may be DVC-cached outputs rather than Git files: views of revisions read
 them from the project's DVC cache (:attr:`Project.dvc`, shared so one fetch from the DVC remote

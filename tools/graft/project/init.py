@@ -17,8 +17,9 @@ from graft.core.fsio import atomic_write_text
 from graft.core.results import Result
 from graft.core.templating import render
 from graft.project import Project
+from graft.project.infer import guess_metrics_file, infer
 from graft.project.lock import Lock
-from graft.project.settings import SETTINGS_FILE, guess_metrics_file, infer, parse_settings
+from graft.project.settings import SETTINGS_FILE, parse_settings
 
 if TYPE_CHECKING:
     from graft.project.dvccache import DvcCache

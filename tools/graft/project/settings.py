@@ -1,7 +1,8 @@
 """graft's own settings for a project: ``graft.yaml`` at the project root, typed and validated.
 
 Every key has a documented default; a project without ``graft.yaml`` runs on defaults inferred
-from ``dvc.yaml`` and the params files (:func:`infer`), and ``graft init`` writes them down.
+from ``dvc.yaml`` and the params files (:func:`graft.project.infer.infer`), and ``graft init``
+writes them down.
 A value may be ``${key}``: the value at that dotted key of ``params.yaml``, as in ``dvc.yaml``
 (so a bound the pipeline also reads is written once).
 
@@ -45,13 +46,12 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from graft.core.errors import ParamsError
-from graft.project.dvcfile import Pipeline
 
 SETTINGS_FILE = "graft.yaml"
 TaskType = Literal["binary", "multiclass", "regression"]
@@ -90,6 +90,32 @@ BOOTSTRAP_DIRECTIONS: dict[str, Direction] = {
     "equalized_odds_difference": "lower",
     "abs_error": "lower",  # abs_error_q<percent>
 }
+
+# Key segments naming a data split (dvclive's {"roc_auc": {"train": .., "test": ..}}), best
+# headline first: held-out test data over validation over training.
+SPLITS = ("test", "holdout", "valid", "validation", "val", "eval", "dev", "train", "training")
+
+
+def split_of(metric: str) -> tuple[str, str | None]:
+    """``roc_auc.test`` -> (``roc_auc``, ``test``): the metric's name without its split segment."""
+    key = metric.rsplit(":", 1)[-1]
+    parts = key.split(".")
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i].lower() in SPLITS and len(parts) > 1:
+            return ".".join(parts[:i] + parts[i + 1 :]), parts[i].lower()
+    return key, None
+
+
+def bootstrap_direction(metric: str) -> Direction | None:
+    """Direction of a metric graft bootstraps: ``pr_auc``, per class ``f1.<class>`` (its first
+    segment), ``fairness.<column>.<gap>`` (its last), ``abs_error_q90``."""
+    segments = metric.split(".")
+    for name in (metric, segments[0], segments[-1], metric.split("_q", 1)[0]):
+        if name in TASK_DIRECTIONS:
+            return TASK_DIRECTIONS[name]
+        if name in BOOTSTRAP_DIRECTIONS:
+            return BOOTSTRAP_DIRECTIONS[name]
+    return None
 
 
 class _Model(BaseModel):
@@ -416,190 +442,3 @@ def parse_settings(
     if validated is not None:
         validated[key] = settings
     return settings
-
-
-# --- inference (no graft.yaml, and `graft init`) --------------------------------------------------
-
-_TASK_HINTS: dict[str, TaskType] = {
-    "binary": "binary", "binary:logistic": "binary", "cross_entropy": "binary", "logloss": "binary",
-    "multiclass": "multiclass", "multiclassova": "multiclass", "softmax": "multiclass",
-    "multi:softprob": "multiclass", "multi:softmax": "multiclass", "multi_logloss": "multiclass",
-    "regression": "regression", "regression_l2": "regression", "regression_l1": "regression",
-    "l2": "regression", "mse": "regression", "rmse": "regression", "huber": "regression",
-    "reg:squarederror": "regression", "squared_error": "regression", "poisson": "regression",
-}  # fmt: skip
-_LOWER = ("loss", "error", "rmse", "mse", "mae", "brier", "mape", "deviance")
-_HIGHER = ("auc", "acc", "f1", "precision", "prec", "recall", "r2", "score", "ndcg", "iou")
-# Key segments naming a data split (dvclive's {"roc_auc": {"train": .., "test": ..}}), best
-# headline first: held-out test data over validation over training.
-SPLITS = ("test", "holdout", "valid", "validation", "val", "eval", "dev", "train", "training")
-_HEADLINE_SPLITS = SPLITS[: SPLITS.index("train")]
-
-
-def split_of(metric: str) -> tuple[str, str | None]:
-    """``roc_auc.test`` -> (``roc_auc``, ``test``): the metric's name without its split segment."""
-    key = metric.rsplit(":", 1)[-1]
-    parts = key.split(".")
-    for i in range(len(parts) - 1, -1, -1):
-        if parts[i].lower() in SPLITS and len(parts) > 1:
-            return ".".join(parts[:i] + parts[i + 1 :]), parts[i].lower()
-    return key, None
-
-
-def bootstrap_direction(metric: str) -> Direction | None:
-    """Direction of a metric graft bootstraps: ``pr_auc``, per class ``f1.<class>`` (its first
-    segment), ``fairness.<column>.<gap>`` (its last), ``abs_error_q90``."""
-    segments = metric.split(".")
-    for name in (metric, segments[0], segments[-1], metric.split("_q", 1)[0]):
-        if name in TASK_DIRECTIONS:
-            return TASK_DIRECTIONS[name]
-        if name in BOOTSTRAP_DIRECTIONS:
-            return BOOTSTRAP_DIRECTIONS[name]
-    return None
-
-
-def guess_direction(metric: str) -> Direction | None:
-    """From any segment of the key, the last that tells (``roc_auc.test`` higher, ``loss.valid``
-    lower); a split name (test, valid, ...) tells nothing."""
-    segments = metric.rsplit(":", 1)[-1].lower().split(".")
-    for name in reversed(segments):
-        if name in SPLITS:
-            continue
-        if name in TASK_DIRECTIONS:
-            return TASK_DIRECTIONS[name]
-        if any(h in name for h in _LOWER):
-            return "lower"
-        if any(h in name for h in _HIGHER):
-            return "higher"
-    return None
-
-
-def guess_headline(task: TaskType, ruled: list[str]) -> list[str]:
-    """Up to two headline metrics: the task's own metrics first; when keys name splits, only
-    the held-out split's (test, else holdout, else validation)."""
-    split_keys = {key: split_of(key) for key in ruled}
-    splits = {split for _, split in split_keys.values() if split is not None}
-    held_out = next((s for s in _HEADLINE_SPLITS if s in splits), None)
-    pool = [k for k in ruled if held_out is None or split_keys[k][1] == held_out]
-    preferred = TASK_METRICS[task]
-
-    def rank(key: str) -> int:
-        name = split_keys[key][0]
-        return preferred.index(name) if name in preferred else len(preferred)
-
-    return sorted(pool, key=rank)[:2]
-
-
-def guess_task(params: Mapping[str, Any]) -> tuple[TaskType, str]:
-    """The task a params file suggests (an objective/task value), and why."""
-    stack: list[tuple[str, Any]] = list(params.items())
-    while stack:
-        key, value = stack.pop(0)
-        if isinstance(value, Mapping):
-            stack.extend((f"{key}.{k}", v) for k, v in value.items())
-        elif isinstance(value, str) and value.lower() in _TASK_HINTS:
-            task = _TASK_HINTS[value.lower()]
-            return task, f"params.yaml '{key}: {value}'"
-    return "binary", "no objective in params.yaml names a task; binary is the default"
-
-
-def guess_metrics_file(pipeline: Pipeline) -> tuple[str | None, str]:
-    declared = list(pipeline.metrics)
-    if not declared:
-        return None, "dvc.yaml declares no metrics file"
-    if len(declared) == 1:
-        return declared[0], "the only metrics file dvc.yaml declares"
-    named = [p for p in declared if p.rsplit("/", 1)[-1].startswith("metrics")]
-    pick = named[-1] if named else declared[-1]
-    return pick, f"one of {len(declared)} metrics files in dvc.yaml ({', '.join(declared)})"
-
-
-def guess_predictions(pipeline: Pipeline, inside: Sequence[str] = ()) -> tuple[str | None, str]:
-    """The predictions file: the last stage output named like predictions, else the last such file
-    ``inside`` a directory output (e.g. dvclive's ``eval/predictions.csv`` in a DVC-cached ``eval/``)."""
-
-    def named(paths: Sequence[str]) -> list[str]:
-        return [p for p in paths if "predict" in p.rsplit("/", 1)[-1].lower()]
-
-    found = named(pipeline.outputs)
-    if found:
-        return found[-1], "a stage output named like predictions"
-    within = named(sorted(inside))
-    if within:
-        return within[
-            -1
-        ], f"a file named like predictions inside the stage output {within[-1].rsplit('/', 1)[0]}"
-    return None, "no stage output is named like predictions; the report skips the bootstrap"
-
-
-_ID = ("row_id", "id", "index", "row")
-_LABEL = ("label", "target", "y", "y_true", "actual", "truth")
-_SCORE = ("proba", "probability", "prob", "score", "prediction", "pred", "y_pred", "predicted")
-
-
-def guess_columns(columns: list[str], task: TaskType) -> tuple[dict[str, Any], str]:
-    """id, label and score columns of a predictions table, by their names."""
-    lower = {c.lower(): c for c in columns}
-    found: dict[str, Any] = {}
-    for key, names in (("id", _ID), ("label", _LABEL), ("score", _SCORE)):
-        hit = next((lower[n] for n in names if n in lower), None)
-        if hit is not None:
-            found[key] = hit
-    if task == "multiclass":
-        probs = [c for c in columns if c.lower().startswith(("proba_", "prob_", "p_"))]
-        if probs:
-            found["score"] = probs
-    missing = [k for k in ("id", "label", "score") if k not in found]
-    why = f"columns {', '.join(columns)}" + (f"; could not tell {', '.join(missing)}" if missing else "")
-    return found, why
-
-
-def infer(
-    pipeline: Pipeline,
-    params: Mapping[str, Any],
-    metrics: Mapping[str, Any] | None,
-    prediction_columns: list[str] | None = None,
-    output_files: Sequence[str] = (),
-) -> tuple[dict[str, Any], list[str]]:
-    """A graft.yaml document inferred from dvc.yaml and params, with one explanation per value."""
-    notes: list[str] = []
-    task, why = guess_task(params)
-    notes.append(f"task.type: {task} ({why})")
-    doc: dict[str, Any] = {"task": {"type": task}}
-    metrics_file, why = guess_metrics_file(pipeline)
-    notes.append(f"metrics.file: {metrics_file} ({why})")
-    rules: dict[str, Any] = {}
-    if metrics:
-        from graft.project.lock import flatten
-
-        for key, value in flatten(metrics).items():
-            direction = guess_direction(key)
-            if direction and isinstance(value, (int, float)) and not isinstance(value, bool):
-                rules[key] = {"direction": direction, "tolerance": 0.0}
-        unknown = [k for k in flatten(metrics) if k not in rules]
-        if unknown:
-            shown = ", ".join(unknown[:8])
-            notes.append(f"metrics.rules: no direction guessed for {shown} (add them by hand)")
-    headline = guess_headline(task, list(rules))
-    if any(split_of(k)[1] for k in rules):
-        notes.append(f"metrics.headline: {', '.join(headline)} (the held-out split's metrics)")
-    doc["metrics"] = {"file": metrics_file, "rules": rules, "headline": headline}
-    predictions, why = guess_predictions(pipeline, output_files)
-    notes.append(f"predictions.path: {predictions} ({why})")
-    if predictions:
-        doc["predictions"] = {"path": predictions}
-        if prediction_columns:
-            columns, why = guess_columns(prediction_columns, task)
-            doc["predictions"].update(columns)
-            notes.append(f"predictions columns: {columns} ({why})")
-    models = pipeline.models()
-    if len(models) == 1:
-        doc["package"] = {"model": models[0].name}
-        notes.append(f"package.model: {models[0].name} (the model artifact in dvc.yaml)")
-    else:
-        notes.append(
-            "package.model: not set (dvc.yaml declares "
-            f"{'no' if not models else len(models)} model artifacts; add one under 'artifacts:')"
-        )
-    notes.append("fairness.columns: none (no sensitive columns can be inferred; the report skips fairness)")
-    return doc, notes

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from graft.core.errors import DataError
 from graft.project.dvcfile import DEFAULT_PARAMS, Pipeline, parse_pipeline
+from graft.project.infer import guess_metrics_file, guess_predictions, infer
 from graft.project.lock import LOCK_FILE, Lock, flatten
-from graft.project.settings import SETTINGS_FILE, Settings, infer, parse_settings
+from graft.project.settings import SETTINGS_FILE, Settings, parse_settings
 from graft.project.source import Source
 
 if TYPE_CHECKING:
@@ -186,8 +187,6 @@ class View:
         where = self.source.where(SETTINGS_FILE)
         if self.has_settings:
             return parse_settings(self.document(SETTINGS_FILE), self.params, where, self.parsed.settings), []
-        from graft.project.settings import guess_metrics_file
-
         metrics_file, _ = guess_metrics_file(self.pipeline)
         metrics = self.document(metrics_file) if metrics_file else None
         document, notes = infer(self.pipeline, self.params, metrics, self.prediction_columns())
@@ -283,8 +282,6 @@ class View:
     def prediction_columns(self, inside: Sequence[str] = ()) -> list[str] | None:
         """The column names of a file named like predictions among the outputs, or ``inside`` a
         directory output (for inference)."""
-        from graft.project.settings import guess_predictions
-
         path, _ = guess_predictions(self.pipeline, inside)
         data = None if path is None else self.source.read(path)
         if data is None or path is None:

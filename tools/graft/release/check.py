@@ -23,7 +23,7 @@ graft.yaml's gate thresholds.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -145,17 +145,18 @@ def explain(path: str, old: bytes, new: bytes) -> list[str]:
     return []
 
 
-def check_repro(root: Path, paths: Iterable[str] | None = None, rev: str = "HEAD") -> list[Difference]:
+def check_repro(root: Path, paths: Sequence[str] | None = None, rev: str = "HEAD") -> list[Difference]:
     """Every result file whose working-tree bytes differ from ``rev``'s (empty: reproduced).
 
-    ``paths`` limits the check to those files or folders; by default :func:`result_paths` of
-    the working tree (so a result newly declared but not committed shows as "new").
+    ``paths`` limits the check to those files or folders; by default (None or none given)
+    :func:`result_paths` of the working tree (so a result newly declared but not committed shows
+    as "new").
     """
     from graft.project import Project
 
     project = Project.find(root)
     committed_view = project.at(rev)
-    if paths is None:
+    if not paths:
         paths = list(dict.fromkeys([*result_paths(project.work()), *result_paths(committed_view)]))
     source = committed_view.source
     if not isinstance(source, GitSource):  # Project.at always reads Git objects

@@ -79,6 +79,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from graft.project import Project
+    from graft.project.dvcfile import Artifact
     from graft.project.settings import Settings
     from graft.project.view import View
     from graft.release.adapter import Adapter
@@ -282,6 +283,48 @@ def render_model_card(context: dict[str, Any]) -> str:
     return render("model_card.md.j2", **context)
 
 
+def _lineage(view: View, commit: str, dirty: bool, outputs: Mapping[str, bytes]) -> dict[str, Any]:
+    """Where the package comes from: the commit, the data inputs, the outputs' and params' values."""
+    lock = view.lock
+    return {
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "data": lock.data_inputs,
+        "outputs": {p: lock.md5(p) for p in sorted(outputs) if lock.md5(p) is not None},
+        "params": view.params,
+    }
+
+
+def _model_card(
+    view: View,
+    name: str,
+    version: str,
+    artifact: Artifact,
+    model_file: str,
+    metrics: Mapping[str, Any],
+    stats: dict[str, Any] | None,
+    lineage: Mapping[str, Any],
+) -> bytes:
+    """The package's model card (``templates/model_card.md.j2``), rendered."""
+    settings = view.settings
+    return render_model_card(
+        {
+            "name": name,
+            "version": version,
+            "task": settings.task,
+            "artifact": artifact,
+            "model_file": model_file,
+            "card": settings.package.card,
+            "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+            "headline": settings.metrics.headline,
+            "fairness": fairness_tables(view.fairness() or {}),
+            "reference": stats,
+            "lineage": lineage,
+            "train_params": training_params(view, artifact.path),
+        }
+    ).encode()
+
+
 def build_files(
     project: Project, view: View, name: str, version: str, commit: str, dirty: bool, allow_dirty: bool
 ) -> dict[str, bytes]:
@@ -316,31 +359,8 @@ def build_files(
 
     stats = _reference_files(files, view, schema, outputs, predictions)
     metrics = view.headline_metrics() or {}
-    lock = view.lock
-    lineage = {
-        "git_commit": commit,
-        "git_dirty": dirty,
-        "data": lock.data_inputs,
-        "outputs": {p: lock.md5(p) for p in sorted(outputs) if lock.md5(p) is not None},
-        "params": view.params,
-    }
-    fairness = view.fairness()
-    files[CARD] = render_model_card(
-        {
-            "name": name,
-            "version": version,
-            "task": settings.task,
-            "artifact": artifact,
-            "model_file": model_name,
-            "card": settings.package.card,
-            "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
-            "headline": settings.metrics.headline,
-            "fairness": fairness_tables(fairness or {}),
-            "reference": stats,
-            "lineage": lineage,
-            "train_params": training_params(view, artifact.path),
-        }
-    ).encode()
+    lineage = _lineage(view, commit, dirty, outputs)
+    files[CARD] = _model_card(view, name, version, artifact, model_name, metrics, stats, lineage)
     manifest = {
         "format": PACKAGE_FORMAT,
         "model": name,

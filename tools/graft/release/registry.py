@@ -39,6 +39,7 @@ order is then the order in which it happened to list the tags.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pygit2
 
@@ -313,6 +314,13 @@ def _assign_stages(state: ArtifactState) -> None:
 def registry(repo: pygit2.Repository) -> dict[str, ArtifactState]:
     """The registry of a repository's tags, per artifact name."""
     return build_state(read_events(repo), repo)
+
+
+def registry_at(root: str | Path) -> dict[str, ArtifactState]:
+    """:func:`registry` of the repository at ``root``."""
+    from graft.core import gitrepo
+
+    return registry(gitrepo.open_repo(root))
 
 
 def artifact_state(repo: pygit2.Repository, name: str) -> ArtifactState:

@@ -300,6 +300,29 @@ def _complete(
     )
 
 
+def _package_new(
+    root: Path, out_dir: Path, plan: NextVersion, bump: str
+) -> tuple[Path, str, str] | ReleaseResult:
+    """The package of ``plan``'s version kept in ``out_dir``: (archive, its SHA-256, its contents'
+    SHA-256); or, with ``bump`` auto and the same contents as the previous release, the
+    "unchanged" result, leaving nothing behind (not even ``out_dir`` when this created it)."""
+    created = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    built, sha, contents = _build(root, out_dir, plan.version)
+    try:
+        previous = plan.previous
+        if bump == "auto" and previous is not None and previous.contents_sha256 == contents:
+            if created:
+                shutil.rmtree(built.parent, ignore_errors=True)
+                out_dir.rmdir()
+            reason = f"package contents and input schema unchanged since {previous.tag}: nothing to release"
+            return ReleaseResult("unchanged", plan, None, None, reason)
+        archive = _keep(built, out_dir)
+    finally:
+        shutil.rmtree(built.parent, ignore_errors=True)
+    return archive, sha, contents
+
+
 def release(
     root: Path,
     out_dir: Path,
@@ -337,20 +360,10 @@ def release(
     if dry_run:
         return ReleaseResult("planned", plan, plan.tag, plan.version, plan.reason)
     store, notes = _store(root, upload)
-    created = not out_dir.exists()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    built, sha, contents = _build(root, out_dir, plan.version)
-    try:
-        previous = plan.previous
-        if bump == "auto" and previous is not None and previous.contents_sha256 == contents:
-            if created:
-                shutil.rmtree(built.parent, ignore_errors=True)
-                out_dir.rmdir()
-            reason = f"package contents and input schema unchanged since {previous.tag}: nothing to release"
-            return ReleaseResult("unchanged", plan, None, None, reason)
-        archive = _keep(built, out_dir)
-    finally:
-        shutil.rmtree(built.parent, ignore_errors=True)
+    packaged = _package_new(root, out_dir, plan, bump)
+    if isinstance(packaged, ReleaseResult):
+        return packaged
+    archive, sha, contents = packaged
     uploaded = store.upload(archive, model) if store is not None else None
     # without a package store the package stays where serve/monitor/fetch --stage look first
     kept = keep_local(root, archive) if store is None else None

@@ -13,3 +13,7 @@ LightGBM and a database driver alone.
 # offer them without importing the log's dependencies.
 LOG_DURABILITIES = ("async", "commit")
 DEFAULT_LOG_DURABILITY = LOG_DURABILITIES[0]
+# graft serve's defaults: where it listens and where its prediction log is
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+DEFAULT_LOG_DB = "sqlite:///predictions.db"

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from graft.core import limits
 from graft.core.errors import GraftError, UsageError
 from graft.release.package import load_package
+from graft.serving import DEFAULT_HOST, DEFAULT_LOG_DB, DEFAULT_PORT
 from graft.serving.model import ServingModel
 from graft.serving.predlog import ASYNC, DiscardLog, PredictionLog
 
@@ -110,18 +111,22 @@ def log_config() -> dict[str, Any]:
 
 def build_server(
     package: Path,
-    host: str,
-    port: int,
-    log_db: str,
-    max_body_bytes: int,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    log_db: str = DEFAULT_LOG_DB,
+    max_body_bytes: int | None = None,
     compile_cache: Path | None = None,
     log_durability: str = ASYNC,
     allow_origins: Sequence[str] = (),
     grpc_port: int | None = None,
 ) -> Server:
+    """Check every option, load ``package`` and open ``log_db``: a server ready to ``run()``
+    (see :func:`graft.api.serve`; ``max_body_bytes`` None: ``REQUEST_BODY_BYTES``)."""
     from graft.serving.app import create_app
     from graft.serving.crosssite import allowed_origins
 
+    if max_body_bytes is None:
+        max_body_bytes = limits.REQUEST_BODY_BYTES.value()
     allowed_origins(allow_origins)  # a usage error before the package is loaded
     if not 0 < port < 65536:
         raise UsageError(f"--port {port}: expected 1..65535")
@@ -137,7 +142,7 @@ def build_server(
 
         require("grpc", "graft serve --grpc-port", "serve")
         check_port(host, grpc_port, "--grpc-port")
-    model = load_model(package, compile_cache)
+    model = load_model(Path(package), compile_cache)
     log = PredictionLog(log_db, log_durability)
     app = create_app(model, log, max_body_bytes, allow_origins)
     if grpc_port is not None:

@@ -26,7 +26,13 @@ from graft.experiments.batch import executing
 from graft.experiments.paramfiles import BaseParams
 from graft.experiments.search.keep import DEFAULT_KEEP, Kept, keep_best
 from graft.experiments.search.objectives import Goals, Objective, goals_of, ranked
-from graft.experiments.search.space import Dimension, check_space, stored_dimensions
+from graft.experiments.search.space import (
+    Dimension,
+    check_space,
+    parse_params,
+    parse_space_file,
+    stored_dimensions,
+)
 from graft.experiments.search.study import (
     ATTR,
     Config,
@@ -75,7 +81,8 @@ def run_search(
     cwd: str | Path,
     name: str,
     trials: int,
-    dimensions: Sequence[Dimension] | None = None,
+    param_options: Sequence[str] = (),
+    space: Path | None = None,
     seed: int = 0,
     jobs: int = 2,
     cluster: str | None = None,
@@ -86,7 +93,11 @@ def run_search(
     progress: Callable[[TrialEvent], None] | None = None,
     planned: Callable[[str, int, int, str], None] | None = None,
 ) -> SearchResult:
-    """Run (or resume) search ``name`` until it holds ``trials`` trials; keep the best ``keep``."""
+    """Run (or resume) search ``name`` until it holds ``trials`` trials; keep the best ``keep``.
+    Its space: the ``space`` file's dimensions, then the ``--param`` ``param_options``."""
+    dimensions = parse_params(param_options)
+    if space is not None:
+        dimensions = parse_space_file(Path(space)) + dimensions
     _check_arguments(name, trials, keep, jobs, cluster)
     at = _at_base(cwd, name, trials, base, cluster, git_remote, dimensions)
     url = storage or default_storage(at.root, name)

@@ -36,6 +36,12 @@ def study_file(root: Path, name: str, suffix: str = ".db") -> Path:
     return root / SEARCH_DIR / f"{names.file_stem(name)}{suffix}"
 
 
+def study_names(root: str | Path) -> list[str]:
+    """The searches kept in the project at ``root`` (their study files' names), sorted."""
+    folder = Path(root) / SEARCH_DIR
+    return sorted(p.stem for p in folder.glob("*.db")) if folder.is_dir() else []
+
+
 def default_storage(root: Path, name: str) -> str:
     return f"sqlite:///{study_file(root, name).resolve()}"
 
