@@ -9,6 +9,7 @@ from collections.abc import Callable, MutableMapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
+from graft.compare import DEFAULT_RESAMPLES
 from graft.core.progress import SILENT, Reporter
 from graft.project import DEFAULT_BASE
 from graft.serving import DEFAULT_HOST, DEFAULT_LOG_DB, DEFAULT_LOG_DURABILITY, DEFAULT_PORT
@@ -326,7 +327,7 @@ def report(
     also: Sequence[str] = (),
     all_experiments: bool = False,
     png_dir: Path | None = None,
-    resamples: int = 1000,
+    resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     output: Path | None = None,
     plot_format: str = "png",
@@ -456,7 +457,11 @@ def data_diff(root: Path, path: str, rev_a: str, rev_b: str, key: str | None = N
 
 
 def significance(
-    root: Path, base: str = "main", head: str = "HEAD", resamples: int = 1000, seed: int = 0
+    root: Path,
+    base: str = DEFAULT_BASE,
+    head: str = "HEAD",
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """The paired bootstrap of the task's metrics, ``head`` against ``base``, on the test rows
     both scored (what `graft report` shows): ``available``, and per metric ``delta``, ``low``,
@@ -466,7 +471,7 @@ def significance(
     return run(root, base, head, resamples, seed)
 
 
-def branch_history(root: Path, base: str = "main", head: str = "HEAD", limit: int = 200) -> History:
+def branch_history(root: Path, base: str = DEFAULT_BASE, head: str = "HEAD", limit: int = 200) -> History:
     """The commits of ``head`` since it forked from ``base`` (newest first, at most ``limit``) and
     the ``dvc.lock`` stages it changed."""
     from graft.experiments.history import history

@@ -146,6 +146,22 @@ def add_format(parser: argparse.ArgumentParser, choices: Sequence[str] = TABLE_J
 # --- argparse types: every number, size, duration and time option ----------------------------
 
 SEED_MAX = 2**32 - 1  # what numpy's and Optuna's seeded generators accept
+
+
+def add_bootstrap(parser: argparse.ArgumentParser) -> None:
+    """``--resamples N`` and ``--seed S`` of the paired bootstrap (`report`, `ui`)."""
+    from graft.compare import DEFAULT_RESAMPLES
+    from graft.core.limits import RESAMPLES
+
+    parser.add_argument(
+        "--resamples",
+        type=whole(1, RESAMPLES),
+        default=DEFAULT_RESAMPLES,
+        help=f"bootstrap resamples ({DEFAULT_RESAMPLES})",
+    )
+    parser.add_argument("--seed", type=whole(0, SEED_MAX), default=0, help="bootstrap seed (0)")
+
+
 PORT_MAX = 65_535
 _WHOLE = re.compile(r"^[+-]?\d{1,30}$")
 

@@ -11,8 +11,7 @@ import argparse
 from pathlib import Path
 
 from graft import api
-from graft.cli.common import SEED_MAX, Ui, add_base, add_format, add_offline, whole
-from graft.core import limits
+from graft.cli.common import Ui, add_base, add_bootstrap, add_format, add_offline
 from graft.core.fsio import atomic_write_text
 
 EXTRA = "plots"  # --png-dir draws with matplotlib, the declared plots with vl-convert
@@ -32,10 +31,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--plot-format", choices=("png", "svg"), default="png", help="dvc.yaml's plots as png or svg (png)"
     )
-    parser.add_argument(
-        "--resamples", type=whole(1, limits.RESAMPLES), default=1000, help="bootstrap resamples (1000)"
-    )
-    parser.add_argument("--seed", type=whole(0, SEED_MAX), default=0, help="bootstrap seed (0)")
+    add_bootstrap(parser)
     parser.add_argument(
         "--all-metrics", action="store_true", help="list unchanged metrics in the table too (default: folded)"
     )

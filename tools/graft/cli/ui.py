@@ -10,8 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from graft.cli.common import SEED_MAX, Ui, whole
-from graft.core import limits
+from graft.cli.common import Ui, add_base, add_bootstrap, whole
 
 EXTRA = "serve"  # FastAPI and uvicorn
 DEFAULT_HOST = "127.0.0.1"
@@ -23,13 +22,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--host", default=None, help=f"address to bind ({DEFAULT_HOST}; another one is reachable by others)"
     )
-    parser.add_argument("--base", default="main", help="the revision experiments are compared with (main)")
+    add_base(parser, "the experiments are compared with")
     parser.add_argument("--monitor", type=Path, help="a `graft monitor --json FILE` result to show on Models")
     parser.add_argument("--export", type=Path, metavar="DIR", help="write the pages as static HTML into DIR")
-    parser.add_argument(
-        "--resamples", type=whole(1, limits.RESAMPLES), default=1000, help="bootstrap resamples (1000)"
-    )
-    parser.add_argument("--seed", type=whole(0, SEED_MAX), default=0, help="bootstrap seed (0)")
+    add_bootstrap(parser)
     parser.set_defaults(handler=run)
 
 

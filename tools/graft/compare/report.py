@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from graft.compare import charts, plots
+from graft.compare import DEFAULT_RESAMPLES, charts, plots
 from graft.compare.diff import (
     Snapshot,
     best_indices,
@@ -287,7 +287,7 @@ def build_context(
     head: str = "HEAD",
     also: Sequence[str] = (),
     all_experiments: bool = False,
-    resamples: int = 1000,
+    resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     all_metrics: bool = False,
 ) -> dict[str, Any]:
@@ -353,7 +353,7 @@ def make_report(
     also: Sequence[str] = (),
     all_experiments: bool = False,
     png_dir: Path | None = None,
-    resamples: int = 1000,
+    resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     output: Path | None = None,
     plot_format: str = "png",

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from graft.compare import DEFAULT_RESAMPLES
 from graft.compare.diff import is_number
 from graft.compare.predictions import class_names
 from graft.project import DEFAULT_BASE
@@ -178,7 +179,11 @@ def unavailable_reason(base: View, head: View, settings: Settings) -> str | None
 
 
 def significance(
-    root: str | Path, base: str = DEFAULT_BASE, head: str = "HEAD", resamples: int = 1000, seed: int = 0
+    root: str | Path,
+    base: str = DEFAULT_BASE,
+    head: str = "HEAD",
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """The paired bootstrap alone (the web view's significance panel): :func:`bootstrap` of
     ``head`` against ``base`` on the test rows both scored, or why it cannot run."""

@@ -34,6 +34,8 @@ from typing import Protocol
 
 import numpy as np
 
+from graft.compare import DEFAULT_RESAMPLES
+
 EPS = float(np.finfo(np.float64).eps)  # probability clipping for log loss, as scikit-learn
 
 
@@ -425,7 +427,7 @@ def resampled_differences(
     y: np.ndarray,
     base: np.ndarray,
     head: np.ndarray,
-    resamples: int = 1000,
+    resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     metrics: Sequence[str] | None = None,
     block: int = 100,
@@ -457,7 +459,7 @@ def paired_bootstrap(
     y: np.ndarray,
     base: np.ndarray,
     head: np.ndarray,
-    resamples: int = 1000,
+    resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     level: float = 0.95,
     threshold: float = 0.5,

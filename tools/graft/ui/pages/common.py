@@ -26,8 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from graft import api
+from graft.compare import DEFAULT_RESAMPLES
 from graft.core import limits
 from graft.core.errors import GraftError
+from graft.project import DEFAULT_BASE
 
 VEGA_LITE = "https://vega.github.io/schema/vega-lite/v6.json"  # every chart's $schema
 
@@ -46,9 +48,9 @@ class Site:
     monitor result file. Bootstrap results are cached per (base sha, head sha)."""
 
     root: Path
-    base: str = "main"
+    base: str = DEFAULT_BASE
     monitor: Path | None = None
-    resamples: int = 1000
+    resamples: int = DEFAULT_RESAMPLES
     seed: int = 0
     _cache: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     snapshots: dict[tuple[str, str], Any] = field(default_factory=dict)  # api.diff's memo
