@@ -35,7 +35,8 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tools")]
 
-from graft.compare.stats import Extras, paired_bootstrap  # noqa: E402
+from graft.compare.scorers import Extras  # noqa: E402
+from graft.compare.stats import paired_bootstrap  # noqa: E402
 from graft.compare.verdicts import holm  # noqa: E402
 
 TARGET = 2.0  # new-all may take at most this many times the baseline's four metrics

@@ -12,18 +12,16 @@ from sklearn.metrics import (
 )
 from sklearn.metrics import roc_curve as sk_roc_curve
 
-from graft.compare.stats import (
+from graft.compare.scorers import (
     SCORERS,
     BinaryScorer,
     Extras,
     MulticlassScorer,
     RegressionScorer,
-    paired_bootstrap,
     rank_auc,
-    resample_weights,
-    resampled_differences,
     roc_curve,
 )
+from graft.compare.stats import paired_bootstrap, resample_weights, resampled_differences
 from graft.compare.verdicts import judge
 
 

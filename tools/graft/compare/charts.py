@@ -35,7 +35,7 @@ def roc_series(scored: Scored | None) -> list[float] | None:
         return None
     import numpy as np
 
-    from graft.compare.stats import roc_curve
+    from graft.compare.scorers import roc_curve
 
     fpr, tpr = roc_curve(scored.y, scored.p)
     # np.interp needs increasing x: at a repeated FPR the curve's highest TPR counts

@@ -22,7 +22,8 @@ from graft.project import DEFAULT_BASE
 
 if TYPE_CHECKING:
     from graft.compare.predictions import Groups, Paired, Scored
-    from graft.compare.stats import Extras, Interval
+    from graft.compare.scorers import Extras
+    from graft.compare.stats import Interval
     from graft.compare.verdicts import Verdict
     from graft.project.settings import Settings
     from graft.project.view import View
@@ -99,7 +100,7 @@ def _groups(settings: Settings, head_view: View | None, paired: Paired) -> Group
 def _extras(settings: Settings, groups: Groups) -> Extras:
     """What the bootstrap computes beyond the task's metrics: the threshold, the fairness gaps,
     the classes and the quantiles."""
-    from graft.compare.stats import Extras, group_codes
+    from graft.compare.scorers import Extras, group_codes
 
     return Extras(
         threshold=settings.task.threshold,

@@ -18,7 +18,7 @@ Per task:
   statistic (:func:`task_output_drift`);
 * realised metrics (:data:`REALISED_METRICS`): binary ROC AUC, accuracy, log loss; multiclass
   accuracy, macro F1, log loss; regression RMSE, MAE, R² (:func:`realised_metrics`), computed
-  as scikit-learn does (the scorers of :mod:`graft.compare.stats`).
+  as scikit-learn does (the scorers of :mod:`graft.compare.scorers`).
 """
 
 from __future__ import annotations
@@ -221,7 +221,7 @@ def realised_metrics(task: str, y: np.ndarray, p: np.ndarray, threshold: float =
             "accuracy": float(np.mean((p >= threshold) == (y == 1))),
             "log_loss": log_loss(y, p),
         }
-    from graft.compare.stats import scorer
+    from graft.compare.scorers import scorer
 
     scores = scorer(task, y, p, threshold)
     everyone = np.ones((1, len(y)))

@@ -78,7 +78,7 @@ TASK_DIRECTIONS: dict[str, Direction] = {
     "mae": "lower",
     "r2": "higher",
 }
-# Directions of the other metrics graft bootstraps from predictions (graft.compare.stats).
+# Directions of the other metrics graft bootstraps from predictions (graft.compare.scorers).
 BOOTSTRAP_DIRECTIONS: dict[str, Direction] = {
     "pr_auc": "higher",
     "precision": "higher",
