@@ -12,11 +12,17 @@ alias counts as every value it refers to, so a "billion laughs" alias bomb is re
 few hundred events (its few bytes would expand to billions of values downstream) and an alias
 to a node that contains it (a cycle) is refused outright.
 
+Both read plain data only, the values JSON has: a key written twice in one mapping or object is
+refused (YAML forbids it; PyYAML and Python's json would keep the last one silently), and so is
+an integer beyond a float's range (about 1.8e308: every comparison of graft reads numbers as
+floats). In YAML, a date or time (``cutoff: 2024-01-01``) is kept as the text written, and the
+tags that build non-JSON values (``!!binary``, ``!!set``) are refused with their line.
+
 ``where`` names the document in every message (``exp/bomb:params.yaml``: revision and file).
 A refusal raises :class:`~graft.core.errors.DataError`; a syntax error raises what the parser
-raises (``yaml.YAMLError``, ``ValueError``) so callers keep their own wording for it. YAML is
-read with PyYAML's safe constructors (no ``!!python`` tags), composed from libyaml's events
-when libyaml is there.
+raises (``yaml.YAMLError``, ``ValueError``) so callers keep their own wording for it, and
+:func:`describe` puts that error in one line with its position. YAML is read with PyYAML's safe
+constructors (no ``!!python`` tags), composed from libyaml's events when libyaml is there.
 """
 
 from __future__ import annotations
@@ -28,11 +34,43 @@ from typing import Any
 from graft.core import limits
 from graft.core.errors import DataError
 
-__all__ = ["count_json_values", "load", "load_json", "load_toml", "load_yaml"]
+__all__ = ["count_json_values", "describe", "load", "load_json", "load_toml", "load_yaml"]
+
+# Integers of this many characters or fewer always fit a float (under 1e308); longer ones are
+# checked (and one far past it never reaches ``int``, whose decimal parsing is quadratic).
+_SHORT_INT = 308
+_LONG_INT = 400
 
 JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _JSON_NON_BRACKETS = re.compile(rb"[^\[\]{}]+")
 _JSON_INNERMOST = re.compile(rb"\[\]|\{\}")
+
+
+def describe(exc: BaseException) -> str:
+    """A parser's error (YAML, JSON, TOML, UTF-8) in one line, with its position when it has one:
+    ``"ScannerError: line 2, column 1: found character '\\t' that cannot start any token"``."""
+    name = exc.__class__.__name__
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    if problem is not None:  # yaml.MarkedYAMLError
+        at = "" if mark is None else f"line {mark.line + 1}, column {mark.column + 1}: "
+        return f"{name}: {at}{problem}"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{name}: line {exc.lineno}, column {exc.colno}: {exc.msg}"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"{name}: not UTF-8: byte 0x{exc.object[exc.start]:02x} at offset {exc.start}"
+    position, reason = getattr(exc, "position", None), getattr(exc, "reason", None)
+    if position is not None and reason is not None:  # yaml.reader.ReaderError
+        return f"{name}: byte {position}: {reason}"
+    return f"{name}: {' '.join(str(exc).split())}"
+
+
+def _int_out_of_range(text: str, where: str, at: str = "") -> DataError:
+    digits = text.lstrip("+-")
+    shown = digits if len(digits) <= 12 else f"{digits[:12]}... ({len(digits):,} characters)"
+    return DataError(
+        f"{where}: {at}the integer {shown} is beyond the range of numbers graft compares (about 1.8e308)"
+    )
 
 
 def _check_size(data: bytes | str, where: str, limit: limits.Limit) -> None:
@@ -97,7 +135,28 @@ def load_json(data: bytes | str, where: str) -> Any:
     if values > limits.JSON_VALUES.value():
         raise DataError(limits.JSON_VALUES.over(where, f"about {values:,} values"))
     _check_json_depth(_JSON_NON_BRACKETS.sub(b"", skeleton), where)
-    return json.loads(data)
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(items)
+        if len(obj) != len(items):
+            seen: set[str] = set()
+            twice = next(k for k, _ in items if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+            raise DataError(f"{where}: key {twice!r} appears twice in one object")
+        return obj
+
+    def integer(text: str) -> int:
+        if len(text) > _SHORT_INT:
+            if len(text) > _LONG_INT:
+                raise _int_out_of_range(text, where)
+            value = int(text)
+            try:
+                float(value)
+            except OverflowError:
+                raise _int_out_of_range(text, where) from None
+            return value
+        return int(text)
+
+    return json.loads(data, object_pairs_hook=pairs, parse_int=integer)
 
 
 def count_json_values(skeleton: bytes) -> int:
@@ -158,8 +217,10 @@ def _loader_class() -> type:
     from yaml.composer import Composer
     from yaml.constructor import SafeConstructor
     from yaml.events import AliasEvent
-    from yaml.nodes import Node
+    from yaml.nodes import MappingNode, Node, ScalarNode
     from yaml.resolver import Resolver
+
+    MERGE = "tag:yaml.org,2002:merge"
 
     try:
         from yaml import _yaml
@@ -219,11 +280,64 @@ def _loader_class() -> type:
             self._sizes = {}
             return super().compose_document()
 
-    class BoundedSafeLoader(BoundedComposer, parser, SafeConstructor, Resolver):
+    class PlainConstructor(SafeConstructor):
+        """Safe constructors that build JSON's values only (see the module's docstring)."""
+
+        where = "YAML document"
+
+        def _at(self, node: Node) -> str:
+            return f"line {node.start_mark.line + 1}: " if node.start_mark is not None else ""
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+            if isinstance(node, MappingNode):
+                first: dict[Any, Node] = {}
+                for key_node, _ in node.value:
+                    if key_node.tag == MERGE or not isinstance(key_node, ScalarNode):
+                        continue  # a merge's keys may be overridden; a complex key fails below
+                    key = self.construct_object(key_node)
+                    if key in first:
+                        line = first[key].start_mark.line + 1
+                        raise DataError(
+                            f"{self.where}: {self._at(key_node)}key {key!r} appears twice in one "
+                            f"mapping (first on line {line})"
+                        )
+                    first[key] = key_node
+            return dict(super().construct_mapping(node, deep=deep))
+
+        def construct_yaml_int(self, node: Any) -> int:
+            text = str(node.value).replace("_", "")
+            if len(text) > _LONG_INT:
+                raise _int_out_of_range(text, self.where, self._at(node))
+            value = int(super().construct_yaml_int(node))
+            if len(text) > 20:  # hexadecimal, octal and binary digits count for more than decimal
+                try:
+                    float(value)
+                except OverflowError:
+                    raise _int_out_of_range(text, self.where, self._at(node)) from None
+            return value
+
+        def construct_yaml_timestamp(self, node: Any, values: Any = None) -> Any:
+            return self.construct_scalar(node)  # a date or time: the text as written
+
+        def refuse_tag(self, node: Any) -> Any:
+            raise DataError(
+                f"{self.where}: {self._at(node)}a {node.tag.replace('tag:yaml.org,2002:', '!!')} value; "
+                "graft reads plain YAML values (strings, numbers, booleans, null, lists, mappings)"
+            )
+
+    for tag, method in (
+        ("int", PlainConstructor.construct_yaml_int),
+        ("timestamp", PlainConstructor.construct_yaml_timestamp),
+        ("binary", PlainConstructor.refuse_tag),
+        ("set", PlainConstructor.refuse_tag),
+    ):
+        PlainConstructor.add_constructor(f"tag:yaml.org,2002:{tag}", method)
+
+    class BoundedSafeLoader(BoundedComposer, parser, PlainConstructor, Resolver):
         def __init__(self, stream: bytes | str) -> None:
             parser.__init__(self, stream)
             BoundedComposer.__init__(self)
-            SafeConstructor.__init__(self)
+            PlainConstructor.__init__(self)
             Resolver.__init__(self)
 
     _LOADER = BoundedSafeLoader
