@@ -325,13 +325,18 @@ def _loader_class() -> type:
                 "graft reads plain YAML values (strings, numbers, booleans, null, lists, mappings)"
             )
 
-    for tag, method in (
-        ("int", PlainConstructor.construct_yaml_int),
-        ("timestamp", PlainConstructor.construct_yaml_timestamp),
-        ("binary", PlainConstructor.refuse_tag),
-        ("set", PlainConstructor.refuse_tag),
-    ):
-        PlainConstructor.add_constructor(f"tag:yaml.org,2002:{tag}", method)
+    PlainConstructor.yaml_constructors = {
+        **SafeConstructor.yaml_constructors,
+        **{
+            f"tag:yaml.org,2002:{tag}": method
+            for tag, method in (
+                ("int", PlainConstructor.construct_yaml_int),
+                ("timestamp", PlainConstructor.construct_yaml_timestamp),
+                ("binary", PlainConstructor.refuse_tag),
+                ("set", PlainConstructor.refuse_tag),
+            )
+        },
+    }
 
     class BoundedSafeLoader(BoundedComposer, parser, PlainConstructor, Resolver):
         def __init__(self, stream: bytes | str) -> None:
