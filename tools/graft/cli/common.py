@@ -28,6 +28,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -63,7 +64,7 @@ def common_parent() -> argparse.ArgumentParser:
         "-C",
         dest="directory",
         metavar="DIR",
-        type=Path,
+        type=path_arg,
         default=argparse.SUPPRESS,
         help="run as if graft was started in DIR (the project root is found from there)",
     )
@@ -237,6 +238,27 @@ def moment(text: str) -> str:
     from graft.core.timespec import parse_time
 
     return _checked(lambda t: parse_time(t, None))(text)
+
+
+NAME_BYTES = 255  # the longest file name (one path component) Linux and macOS file systems take
+PATH_BYTES = 4095  # the longest path the kernel takes (PATH_MAX, less its NUL)
+
+
+def path_arg(text: str) -> Path:
+    """An argparse type: a file or folder path the operating system can take (each name at most
+    255 bytes, the whole at most 4,095), else one usage line instead of an OSError later."""
+    size = len(os.fsencode(text))
+    longest = max((len(os.fsencode(part)) for part in text.split("/")), default=0)
+    shown = repr(text if len(text) <= 60 else text[:57] + "...")
+    if size > PATH_BYTES:
+        raise argparse.ArgumentTypeError(
+            f"{shown}: a path of {size:,} bytes; paths hold at most {PATH_BYTES:,}"
+        )
+    if longest > NAME_BYTES:
+        raise argparse.ArgumentTypeError(
+            f"{shown}: a name of {longest:,} bytes in the path; file names hold at most {NAME_BYTES}"
+        )
+    return Path(text)
 
 
 def dump_json(payload: Any) -> str:

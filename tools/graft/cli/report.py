@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from graft import api
-from graft.cli.common import SEED_MAX, Ui, add_base, add_format, add_offline, whole
+from graft.cli.common import SEED_MAX, Ui, add_base, add_format, add_offline, path_arg, whole
 from graft.core import limits
 from graft.core.fsio import atomic_write_text
 
@@ -41,10 +41,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--head", default="HEAD", help="the revision under review (HEAD)")
     parser.add_argument("--also", nargs="+", default=[], metavar="REV", help="more revisions to rank")
     parser.add_argument("--all", dest="all_experiments", action="store_true", help="rank every exp/* branch")
-    parser.add_argument("-o", "--output", type=Path, help="write the Markdown here instead of stdout")
+    parser.add_argument("-o", "--output", type=path_arg, help="write the Markdown here instead of stdout")
     parser.add_argument(
         "--png-dir",
-        type=Path,
+        type=path_arg,
         help="also write PNG charts here (needs matplotlib), and dvc.yaml's plots (with -o: FILE_plots/)",
     )
     parser.add_argument(

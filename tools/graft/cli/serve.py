@@ -7,7 +7,7 @@ from pathlib import Path
 
 from graft import api
 from graft.cli import modelref
-from graft.cli.common import PORT_MAX, Ui, whole
+from graft.cli.common import PORT_MAX, Ui, path_arg, whole
 from graft.core import limits
 from graft.project.paths import COMPILED_DIR
 from graft.serving import DEFAULT_LOG_DURABILITY, LOG_DURABILITIES
@@ -17,7 +17,7 @@ EXTRA = "serve"
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "package", type=Path, nargs="?", help="package archive (.tar.gz) or extracted folder (or --model)"
+        "package", type=path_arg, nargs="?", help="package archive (.tar.gz) or extracted folder (or --model)"
     )
     modelref.add_arguments(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -56,7 +56,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--compile-cache",
-        type=Path,
+        type=path_arg,
         default=Path(COMPILED_DIR),
         help=f"where compiled models are kept, by SHA-256 (default {COMPILED_DIR})",
     )

@@ -8,9 +8,8 @@ serves until interrupted. ``--export DIR`` writes the pages as static HTML inste
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from graft.cli.common import SEED_MAX, Ui, whole
+from graft.cli.common import SEED_MAX, Ui, path_arg, whole
 from graft.core import limits
 
 EXTRA = "serve"  # FastAPI and uvicorn
@@ -24,8 +23,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--host", default=None, help=f"address to bind ({DEFAULT_HOST}; another one is reachable by others)"
     )
     parser.add_argument("--base", default="main", help="the revision experiments are compared with (main)")
-    parser.add_argument("--monitor", type=Path, help="a `graft monitor --json FILE` result to show on Models")
-    parser.add_argument("--export", type=Path, metavar="DIR", help="write the pages as static HTML into DIR")
+    parser.add_argument(
+        "--monitor", type=path_arg, help="a `graft monitor --json FILE` result to show on Models"
+    )
+    parser.add_argument(
+        "--export", type=path_arg, metavar="DIR", help="write the pages as static HTML into DIR"
+    )
     parser.add_argument(
         "--resamples", type=whole(1, limits.RESAMPLES), default=1000, help="bootstrap resamples (1000)"
     )
