@@ -28,7 +28,6 @@ import contextlib
 import json
 import logging
 import math
-import os
 import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -240,24 +239,14 @@ def moment(text: str) -> str:
     return _checked(lambda t: parse_time(t, None))(text)
 
 
-NAME_BYTES = 255  # the longest file name (one path component) Linux and macOS file systems take
-PATH_BYTES = 4095  # the longest path the kernel takes (PATH_MAX, less its NUL)
-
-
 def path_arg(text: str) -> Path:
     """An argparse type: a file or folder path the operating system can take (each name at most
-    255 bytes, the whole at most 4,095), else one usage line instead of an OSError later."""
-    size = len(os.fsencode(text))
-    longest = max((len(os.fsencode(part)) for part in text.split("/")), default=0)
-    shown = repr(text if len(text) <= 60 else text[:57] + "...")
-    if size > PATH_BYTES:
-        raise argparse.ArgumentTypeError(
-            f"{shown}: a path of {size:,} bytes; paths hold at most {PATH_BYTES:,}"
-        )
-    if longest > NAME_BYTES:
-        raise argparse.ArgumentTypeError(
-            f"{shown}: a name of {longest:,} bytes in the path; file names hold at most {NAME_BYTES}"
-        )
+    255 bytes, the whole at most 4,095: :func:`graft.core.fsio.os_path_problem`)."""
+    from graft.core.fsio import os_path_problem
+
+    problem = os_path_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
     return Path(text)
 
 
