@@ -30,9 +30,20 @@ def os_path_problem(text: str) -> str | None:
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to a temporary file beside ``path``, fsync it, then rename it over ``path``."""
+    """Write ``data`` to a temporary file beside ``path``, fsync it, then rename it over ``path``.
+
+    A ``path`` that is a folder, or below a file, is refused naming it (nothing is written)."""
+    from graft.core.errors import GraftError
+
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_dir():
+        raise GraftError(f"{target}: is a folder, so the file cannot be written there")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise GraftError(
+            f"{target}: a part of its folder is a file, so the file cannot be written there"
+        ) from None
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
