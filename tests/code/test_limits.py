@@ -230,6 +230,9 @@ def test_plain_data_at_its_bounds_is_read():
     assert load_json('{"a": [{"k": 1}, {"k": 2}], "n": ' + "9" * 308 + ', "x": NaN}', "m.json")["n"] == int(
         "9" * 308
     )
+    # long digit runs that are not integers: a float's fraction or exponent, text in a string
+    long_digits = "[0." + "1" * 400 + ", 1" + "0" * 400 + '.5, 1e400, "' + "9" * 5000 + '"]'
+    assert load_json(long_digits, "m.json")[2:] == [float("inf"), "9" * 5000]
 
 
 @pytest.mark.parametrize(

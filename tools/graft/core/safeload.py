@@ -40,6 +40,16 @@ __all__ = ["count_json_values", "describe", "load", "load_json", "load_toml", "l
 # checked (and one far past it never reaches ``int``, whose decimal parsing is quadratic).
 _SHORT_INT = 308
 _LONG_INT = 400
+_JSON_LONG_INT = re.compile(rb"(?<![\d.eE+-])-?\d{%d,}(?![\d.eE])" % (_SHORT_INT + 1))
+
+
+def _fits_float(value: int) -> bool:
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
+
 
 JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _JSON_NON_BRACKETS = re.compile(rb"[^\[\]{}]+")
@@ -144,19 +154,11 @@ def load_json(data: bytes | str, where: str) -> Any:
             raise DataError(f"{where}: key {twice!r} appears twice in one object")
         return obj
 
-    def integer(text: str) -> int:
-        if len(text) > _SHORT_INT:
-            if len(text) > _LONG_INT:
-                raise _int_out_of_range(text, where)
-            value = int(text)
-            try:
-                float(value)
-            except OverflowError:
-                raise _int_out_of_range(text, where) from None
-            return value
-        return int(text)
-
-    return json.loads(data, object_pairs_hook=pairs, parse_int=integer)
+    for run in _JSON_LONG_INT.finditer(skeleton):  # digits outside strings, at C speed
+        text = run.group().decode()
+        if len(text) > _LONG_INT or not _fits_float(int(text)):
+            raise _int_out_of_range(text, where)
+    return json.loads(data, object_pairs_hook=pairs)
 
 
 def count_json_values(skeleton: bytes) -> int:
@@ -309,11 +311,9 @@ def _loader_class() -> type:
             if len(text) > _LONG_INT:
                 raise _int_out_of_range(text, self.where, self._at(node))
             value = int(super().construct_yaml_int(node))
-            if len(text) > 20:  # hexadecimal, octal and binary digits count for more than decimal
-                try:
-                    float(value)
-                except OverflowError:
-                    raise _int_out_of_range(text, self.where, self._at(node)) from None
+            # hexadecimal, octal and binary digits count for more than decimal ones
+            if len(text) > 20 and not _fits_float(value):
+                raise _int_out_of_range(text, self.where, self._at(node))
             return value
 
         def construct_yaml_timestamp(self, node: Any, values: Any = None) -> Any:
