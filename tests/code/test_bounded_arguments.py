@@ -130,6 +130,29 @@ CASES = [
         ["replay", "d.csv", "--url", "u", "--seed", "1e3"],
         "graft replay: error: argument --seed: '1e3': expected a whole number from 0 to 4,294,967,295",
     ),
+    # --- paths the operating system cannot take: a usage line, not an OSError once work started ---
+    *[
+        (
+            [*argv, "out/" + "n" * 300],
+            f"graft{prog}: error: argument {flag}: 'out/{'n' * 53}...': a name of 300 bytes in the path; "
+            "file names hold at most 255",
+        )
+        for argv, flag, prog in [
+            (["report", "-o"], "-o/--output", " report"),
+            (["-C"], "-C", ""),
+            (["monitor", "--log-db", "x", "--json"], "--json", " monitor"),
+            (["monitor", "--log-db", "x", "--params"], "--params", " monitor"),
+            (["exp", "search", "s", "--space"], "--space", " exp search"),
+            (["ui", "--export"], "--export", " ui"),
+            (["package", "--out"], "--out", " package"),
+            (["serve"], "package", " serve"),
+        ]
+    ],
+    (
+        ["fetch", "--out", "d/" * 2100],
+        f"graft fetch: error: argument --out: '{'d/' * 28}d...': a path of 4,200 bytes; paths hold at "
+        "most 4,095",
+    ),
 ]
 
 
@@ -186,3 +209,11 @@ AT_BOUNDS = [
 @pytest.mark.parametrize(("argv", "dest", "value"), AT_BOUNDS, ids=[a[0][0] + ":" + a[1] for a in AT_BOUNDS])
 def test_options_at_their_bounds_parse(argv, dest, value):
     assert getattr(build_parser().parse_args(argv), dest) == value
+
+
+def test_paths_at_the_operating_systems_bounds_parse():
+    from graft.cli.common import path_arg
+
+    assert path_arg("n" * 255) == Path("n" * 255)
+    assert path_arg("é" * 127) == Path("é" * 127)  # 254 bytes
+    assert path_arg("d/" * 2047) == Path("d/" * 2047)  # 4,094 bytes

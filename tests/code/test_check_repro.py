@@ -159,6 +159,22 @@ def test_explicit_paths_limit_the_check(repo):
     assert [d.path for d in check_repro(repo, ["eval"])] == ["eval/scores.json"]
 
 
+@pytest.mark.parametrize(
+    ("path", "shown"),
+    [
+        ("eval/scroes.json", "'eval/scroes.json'"),  # a typo: it used to "match HEAD", nothing compared
+        ("missing", "'missing'"),
+        ("x" * 5000, "'" + "x" * 77 + "...'"),  # past the file system's name length: an OSError before
+    ],
+)
+def test_a_named_path_that_is_nowhere_is_a_usage_error(repo, capsys, path, shown):
+    assert main(["check-repro", "-C", str(repo), "eval/scores.json", path]) == 2
+    err = capsys.readouterr().err
+    nowhere = "no such file or folder at HEAD or in the working tree (nothing to compare)"
+    assert err == f"graft: error: {shown}: {nowhere}\n"
+    assert git(repo, "status", "--porcelain") == ""
+
+
 def test_working_metrics_and_the_gate_thresholds(repo):
     summary = working_metrics(repo)
     assert summary["metrics"]["rmse"] == 55.0

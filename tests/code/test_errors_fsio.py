@@ -109,3 +109,19 @@ def test_failed_write_keeps_old_content_and_no_temp(tmp_path):
         fsio.atomic_write_bytes(target, "not bytes")  # type: ignore[arg-type]
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.parquet"]
+
+
+def test_a_write_onto_a_folder_or_below_a_file_is_refused_naming_it(tmp_path):
+    """`graft init --force` with a folder named graft.yaml, `report -o DIR`: an IsADirectoryError
+    (exit 3 "unexpected error") before; now one line naming the path, and nothing written."""
+    (tmp_path / "graft.yaml").mkdir()
+    (tmp_path / "notes.md").write_text("a file\n")
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    with pytest.raises(GraftError) as refused:
+        fsio.atomic_write_text(tmp_path / "graft.yaml", "task: {}\n")
+    assert str(refused.value) == f"{tmp_path}/graft.yaml: is a folder, so the file cannot be written there"
+    with pytest.raises(GraftError) as refused:
+        fsio.atomic_write_text(tmp_path / "notes.md" / "plots" / "a.png", "x")
+    below = "a part of its folder is a file, so the file cannot be written there"
+    assert str(refused.value) == f"{tmp_path}/notes.md/plots/a.png: {below}"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before

@@ -9,7 +9,7 @@ import pytest
 
 from graft.core import limits
 from graft.core.errors import DataError, UsageError
-from graft.core.safeload import load_json, load_yaml
+from graft.core.safeload import describe, load_json, load_yaml
 
 
 def test_every_limit_is_read_from_its_variable(monkeypatch):
@@ -131,9 +131,129 @@ def test_a_yaml_alias_to_its_own_container_is_refused():
 
 
 def test_yaml_keeps_safe_load_semantics():
-    text = "a: &x {k: 1}\nb: *x\nc: {<<: *x, d: 2.5}\ne: 2026-01-01\nf: [yes, null, 1e3]\n"
+    text = "a: &x {k: 1}\nb: *x\nc: {<<: *x, d: 2.5, k: 3}\nf: [yes, null, 1e3, 0x1f, 1_000]\n"
     import yaml
 
     assert load_yaml(text, "w") == yaml.safe_load(text)
     with pytest.raises(yaml.YAMLError):
         load_yaml("a: !!python/object/apply:os.system ['true']", "w")
+
+
+# --- plain data only: what every reader of a document can compare and print ---------------------
+
+BIG = "9" * 400  # past a float's range (and short of Python's 4,300-digit int parsing limit)
+HUGE = "9" * 5000  # past Python's limit: refused before int() is tried
+
+
+@pytest.mark.parametrize(
+    ("loader", "text", "message"),
+    [
+        (
+            load_yaml,
+            "a: 1\nb: 2\na: 3\n",
+            "p.yaml: line 3: key 'a' appears twice in one mapping (first on line 1)",
+        ),
+        (
+            load_yaml,
+            "l:\n  - {x: 1, x: 2}\n",
+            "p.yaml: line 2: key 'x' appears twice in one mapping (first on line 2)",
+        ),
+        (
+            load_yaml,
+            "yes: 1\ntrue: 2\n",
+            "p.yaml: line 2: key True appears twice in one mapping (first on line 1)",
+        ),
+        (load_json, '{"a": {"b": 1, "b": 2}}', "p.yaml: key 'b' appears twice in one object"),
+        (
+            load_yaml,
+            f"a: 1\nn: {BIG}\n",
+            "p.yaml: line 2: the integer 999999999999... (400 characters) is beyond the range of numbers "
+            "graft compares (about 1.8e308)",
+        ),
+        (
+            load_yaml,
+            f"n: -{HUGE}\n",
+            "p.yaml: line 1: the integer 999999999999... (5,000 characters) is beyond the range of numbers "
+            "graft compares (about 1.8e308)",
+        ),
+        (
+            load_yaml,
+            "n: 0x" + "f" * 300 + "\n",
+            "p.yaml: line 1: the integer 0xffffffffff... (302 characters) is beyond the range of numbers "
+            "graft compares (about 1.8e308)",
+        ),
+        (
+            load_json,
+            f'{{"roc_auc": {BIG}}}',
+            "p.yaml: the integer 999999999999... (400 characters) is beyond the range of numbers graft "
+            "compares (about 1.8e308)",
+        ),
+        (
+            load_json,
+            f"[-{HUGE}]",
+            "p.yaml: the integer 999999999999... (5,000 characters) is beyond the range of numbers graft "
+            "compares (about 1.8e308)",
+        ),
+        (
+            load_yaml,
+            "b: !!binary aGVsbG8=\n",
+            "p.yaml: line 1: a !!binary value; graft reads plain YAML values (strings, numbers, booleans, "
+            "null, lists, mappings)",
+        ),
+        (
+            load_yaml,
+            "x: 1\ns: !!set {a, b}\n",
+            "p.yaml: line 2: a !!set value; graft reads plain YAML values (strings, numbers, booleans, "
+            "null, lists, mappings)",
+        ),
+    ],
+)
+def test_documents_hold_plain_data_only(loader, text, message):
+    """A key written twice (the last one would win silently), an integer no float holds (every
+    comparison would overflow) and a YAML tag building a non-JSON value are refused by line."""
+    with pytest.raises(DataError) as refused:
+        loader(text, "p.yaml")
+    assert str(refused.value) == message
+
+
+def test_plain_data_at_its_bounds_is_read():
+    """A merge's keys may be overridden; the largest integers a float holds are read exactly; a YAML
+    date or time is the text written (it used to be a date no JSON or report writer could print)."""
+    text = "a: &x {k: 1}\nc: {<<: *x, k: 2}\nd: 2024-01-31\nt: 2001-12-14 21:59:43.10 -5\nn: " + "9" * 308
+    assert load_yaml(text, "w") == {
+        "a": {"k": 1},
+        "c": {"k": 2},
+        "d": "2024-01-31",
+        "t": "2001-12-14 21:59:43.10 -5",
+        "n": int("9" * 308),
+    }
+    assert load_json('{"a": [{"k": 1}, {"k": 2}], "n": ' + "9" * 308 + ', "x": NaN}', "m.json")["n"] == int(
+        "9" * 308
+    )
+    # long digit runs that are not integers: a float's fraction or exponent, text in a string
+    long_digits = "[0." + "1" * 400 + ", 1" + "0" * 400 + '.5, 1e400, "' + "9" * 5000 + '"]'
+    assert load_json(long_digits, "m.json")[2:] == [float("inf"), "9" * 5000]
+
+
+@pytest.mark.parametrize(
+    ("loader", "data", "described"),
+    [
+        (
+            load_yaml,
+            "task:\n\ttype: binary\n",
+            "ScannerError: line 2, column 1: found character that cannot start any token",
+        ),
+        (load_yaml, "x: [1,\n", "ParserError: line 2, column 1: did not find expected node content"),
+        (load_yaml, b"a: \xff\n", "ReaderError: byte 3: invalid leading UTF-8 octet"),
+        (
+            load_json,
+            '{"a": 1,}',
+            "JSONDecodeError: line 1, column 9: Expecting property name enclosed in double quotes",
+        ),
+        (load_json, b'{"a": "\xff"}', "UnicodeDecodeError: not UTF-8: byte 0xff at offset 7"),
+    ],
+)
+def test_a_syntax_error_is_described_in_one_line_with_its_position(loader, data, described):
+    with pytest.raises(Exception) as failed:
+        loader(data, "w")
+    assert describe(failed.value) == described

@@ -56,6 +56,10 @@ def test_urls_parse_once():
             "--log-db 'mysql://h/db': expected sqlite:///PATH or postgresql://USER@HOST:PORT/DB",
         ),
         ("sqlite:///", "--log-db sqlite:///: no file path after sqlite:///"),
+        (  # a file name the OS refuses: was OSError (monitor) or sqlite's OperationalError (serve)
+            "sqlite:///logs/" + "n" * 300 + ".db",
+            f"--log-db: 'logs/{'n' * 52}...': a name of 303 bytes in the path; file names hold at most 255",
+        ),
     ],
 )
 def test_a_bad_url_is_the_same_usage_error_for_the_writer_and_the_reader(url, message):

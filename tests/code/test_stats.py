@@ -235,6 +235,13 @@ def test_class_labels_by_name_or_index_and_unknown_values_named():
         class_indices(np.array([0, 2]), classes, "label", "f")
     with pytest.raises(DataError, match=r"label column 'y' holds 'rose'; expected one of 'a', 'b', 'c'"):
         class_indices(np.array(["a", "rose"], dtype=object), ("a", "b", "c"), "y", "f")
+    # a Parquet struct or list column: unhashable values, named (this refusal crashed with TypeError)
+    structs = np.empty(3, dtype=object)
+    structs[:] = [{"a": 1}, [1, 2], {"a": 1}]
+    with pytest.raises(DataError) as refused:
+        class_indices(structs, classes, "label", "f")
+    expected = "one of '<=50K', '>50K' or a class index 0..1"
+    assert str(refused.value) == f"f: label column 'label' holds {{'a': 1}}, [1, 2]; expected {expected}"
 
 
 # --- every metric, the same resamples, verdicts only with evidence -------------------------------

@@ -63,7 +63,7 @@ def common_parent() -> argparse.ArgumentParser:
         "-C",
         dest="directory",
         metavar="DIR",
-        type=Path,
+        type=path_arg,
         default=argparse.SUPPRESS,
         help="run as if graft was started in DIR (the project root is found from there)",
     )
@@ -253,6 +253,17 @@ def moment(text: str) -> str:
     from graft.core.timespec import parse_time
 
     return _checked(lambda t: parse_time(t, None))(text)
+
+
+def path_arg(text: str) -> Path:
+    """An argparse type: a file or folder path the operating system can take (each name at most
+    255 bytes, the whole at most 4,095: :func:`graft.core.fsio.os_path_problem`)."""
+    from graft.core.fsio import os_path_problem
+
+    problem = os_path_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return Path(text)
 
 
 def dump_json(payload: Any) -> str:

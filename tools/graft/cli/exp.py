@@ -10,7 +10,6 @@ exp-grid.json (``--dry-run``: the checked points), exp-search.json (a search's r
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from graft import api
@@ -24,6 +23,7 @@ from graft.cli.common import (
     add_main,
     add_offline,
     common_parent,
+    path_arg,
     whole,
 )
 from graft.core import limits
@@ -116,7 +116,9 @@ def _register_search(sub: Any, common: list[argparse.ArgumentParser]) -> None:
         metavar="KEY=SPEC",
         help="a dimension: int:LOW..HIGH[:log], float:LOW..HIGH[:log] or cat:A,B,C; repeatable",
     )
-    search.add_argument("--space", type=Path, metavar="FILE", help="search space YAML (KEY: SPEC per line)")
+    search.add_argument(
+        "--space", type=path_arg, metavar="FILE", help="search space YAML (KEY: SPEC per line)"
+    )
     search.add_argument("--seed", type=whole(0, SEED_MAX), default=0, help="TPE sampler seed (default: 0)")
     add_jobs(search, "trials")
     search.add_argument(

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from graft import api
-from graft.cli.common import Ui, add_format
+from graft.cli.common import Ui, add_format, path_arg
 from graft.project.paths import PACKAGES_DIR
 
 
@@ -20,7 +20,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--stage", help="the version in this stage")
     parser.add_argument("--version", dest="model_version", metavar="vX.Y.Z", help="this version")
-    parser.add_argument("--out", type=Path, help=f"folder for the package (default: {PACKAGES_DIR}/)")
+    parser.add_argument("--out", type=path_arg, help=f"folder for the package (default: {PACKAGES_DIR}/)")
     parser.add_argument(
         "--missing-ok",
         action="store_true",
@@ -28,7 +28,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--outputs",
-        type=Path,
+        type=path_arg,
         metavar="FILE",
         help="append found=, model=, version=, tag=, commit=, stage=, package=, sha256= lines "
         "(e.g. $GITHUB_OUTPUT)",

@@ -7,18 +7,19 @@ Exit 1 (a check that failed) when an alert fires; the result is printed either w
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from graft import api
 from graft.cli import modelref
-from graft.cli.common import Ui, add_format, add_offline, moment
+from graft.cli.common import Ui, add_format, add_offline, moment, path_arg
 from graft.core.errors import CheckFailed, ExitCode
 
 EXTRA = "monitor"
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--package", type=Path, help="the released package (archive or folder), or --model")
+    parser.add_argument(
+        "--package", type=path_arg, help="the released package (archive or folder), or --model"
+    )
     modelref.add_arguments(parser)
     parser.add_argument(
         "--log-db", required=True, help="sqlite:///PATH or postgresql://... of the prediction log"
@@ -31,12 +32,14 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--until", type=moment, help="window end (exclusive): ISO 8601 or a duration back from now"
     )
-    parser.add_argument("-o", "--output", type=Path, help="report file: .md (PNG plots beside it) or .html")
     parser.add_argument(
-        "--json", dest="json_out", type=Path, metavar="FILE", help="also write the result here"
+        "-o", "--output", type=path_arg, help="report file: .md (PNG plots beside it) or .html"
     )
     parser.add_argument(
-        "--params", type=Path, help="thresholds from this params.yaml instead of the package's"
+        "--json", dest="json_out", type=path_arg, metavar="FILE", help="also write the result here"
+    )
+    parser.add_argument(
+        "--params", type=path_arg, help="thresholds from this params.yaml instead of the package's"
     )
     add_format(parser)
     add_offline(parser)

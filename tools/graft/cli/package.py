@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from graft import api
-from graft.cli.common import Ui, add_format, add_offline
+from graft.cli.common import Ui, add_format, add_offline, path_arg
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, help="output folder (default: dist/ at the project root)")
+    parser.add_argument("--out", type=path_arg, help="output folder (default: dist/ at the project root)")
     parser.add_argument(
         "--version", dest="pkg_version", help="package version X.Y.Z (default 0.0.0+g<commit>)"
     )

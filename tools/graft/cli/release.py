@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from graft import api
-from graft.cli.common import Ui, add_format, add_offline
+from graft.cli.common import Ui, add_format, add_offline, path_arg
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -29,15 +28,18 @@ def register(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="upload the package to the package store, the default DVC remote (default: when one is set)",
     )
-    parser.add_argument("--out", type=Path, help="package folder (default: dist/ at the project root)")
+    parser.add_argument("--out", type=path_arg, help="package folder (default: dist/ at the project root)")
     parser.add_argument(
         "--outputs",
-        type=Path,
+        type=path_arg,
         metavar="FILE",
         help="append status=, tag=, version=, package= lines to FILE (e.g. $GITHUB_OUTPUT)",
     )
     parser.add_argument(
-        "--summary", type=Path, metavar="FILE", help="append a Markdown summary (e.g. $GITHUB_STEP_SUMMARY)"
+        "--summary",
+        type=path_arg,
+        metavar="FILE",
+        help="append a Markdown summary (e.g. $GITHUB_STEP_SUMMARY)",
     )
     add_format(parser)
     add_offline(parser)

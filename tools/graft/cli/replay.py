@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from graft import api
-from graft.cli.common import SEED_MAX, Ui, add_format, seconds, share, whole
+from graft.cli.common import SEED_MAX, Ui, add_format, path_arg, seconds, share, whole
 from graft.core import limits
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "data",
-        type=Path,
+        type=path_arg,
         help="Parquet or CSV table with the served model's input columns (its /metadata "
         "input_schema) and the outcome column",
     )

@@ -8,10 +8,9 @@ dvc.yaml declares are drawn into ``--png-dir``, else ``FILE_plots/`` beside ``-o
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from graft import api
-from graft.cli.common import Ui, add_base, add_bootstrap, add_format, add_offline
+from graft.cli.common import Ui, add_base, add_bootstrap, add_format, add_offline, path_arg
 from graft.core.fsio import atomic_write_text
 
 EXTRA = "plots"  # --png-dir draws with matplotlib, the declared plots with vl-convert
@@ -22,10 +21,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--head", default="HEAD", help="the revision under review (HEAD)")
     parser.add_argument("--also", nargs="+", default=[], metavar="REV", help="more revisions to rank")
     parser.add_argument("--all", dest="all_experiments", action="store_true", help="rank every exp/* branch")
-    parser.add_argument("-o", "--output", type=Path, help="write the Markdown here instead of stdout")
+    parser.add_argument("-o", "--output", type=path_arg, help="write the Markdown here instead of stdout")
     parser.add_argument(
         "--png-dir",
-        type=Path,
+        type=path_arg,
         help="also write PNG charts here (needs matplotlib), and dvc.yaml's plots (with -o: FILE_plots/)",
     )
     parser.add_argument(

@@ -6,10 +6,9 @@ Exit 0 when every output matches, 1 (a check that failed) naming each mismatch.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from graft import api
-from graft.cli.common import Ui, add_format, add_offline
+from graft.cli.common import Ui, add_format, add_offline, path_arg
 from graft.core.errors import CheckFailed
 
 
@@ -17,7 +16,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("tag", help="release tag, e.g. <model>@v1.0.0")
     parser.add_argument(
         "--package",
-        type=Path,
+        type=path_arg,
         help="the release archive to verify against (default: dist/<model>-<version>.tar.gz if present)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary worktree for inspection")

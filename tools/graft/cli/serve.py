@@ -7,7 +7,7 @@ from pathlib import Path
 
 from graft import api
 from graft.cli import modelref
-from graft.cli.common import PORT_MAX, Ui, whole
+from graft.cli.common import PORT_MAX, Ui, path_arg, whole
 from graft.core import limits
 from graft.project.paths import COMPILED_DIR
 from graft.serving import DEFAULT_HOST, DEFAULT_LOG_DB, DEFAULT_LOG_DURABILITY, DEFAULT_PORT, LOG_DURABILITIES
@@ -17,7 +17,7 @@ EXTRA = "serve"
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "package", type=Path, nargs="?", help="package archive (.tar.gz) or extracted folder (or --model)"
+        "package", type=path_arg, nargs="?", help="package archive (.tar.gz) or extracted folder (or --model)"
     )
     modelref.add_arguments(parser)
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
@@ -58,7 +58,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--compile-cache",
-        type=Path,
+        type=path_arg,
         default=Path(COMPILED_DIR),
         help=f"where compiled models are kept, by SHA-256 (default {COMPILED_DIR})",
     )

@@ -8,9 +8,8 @@ serves until interrupted. ``--export DIR`` writes the pages as static HTML inste
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from graft.cli.common import Ui, add_base, add_bootstrap, whole
+from graft.cli.common import Ui, add_base, add_bootstrap, path_arg, whole
 
 EXTRA = "serve"  # FastAPI and uvicorn
 DEFAULT_HOST = "127.0.0.1"
@@ -23,8 +22,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--host", default=None, help=f"address to bind ({DEFAULT_HOST}; another one is reachable by others)"
     )
     add_base(parser, "the experiments are compared with")
-    parser.add_argument("--monitor", type=Path, help="a `graft monitor --json FILE` result to show on Models")
-    parser.add_argument("--export", type=Path, metavar="DIR", help="write the pages as static HTML into DIR")
+    parser.add_argument(
+        "--monitor", type=path_arg, help="a `graft monitor --json FILE` result to show on Models"
+    )
+    parser.add_argument(
+        "--export", type=path_arg, metavar="DIR", help="write the pages as static HTML into DIR"
+    )
     add_bootstrap(parser)
     parser.set_defaults(handler=run)
 

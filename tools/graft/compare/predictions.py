@@ -75,7 +75,11 @@ def class_indices(
     bad = ~np.isin(as_text, list(lookup))
     if integral:
         bad &= (values < 0) | (values >= k)
-    unknown = np.asarray(list(dict.fromkeys(values[bad].tolist())), dtype=object)
+    first: dict[str, Any] = {}  # by text: a Parquet struct or list column holds unhashable values
+    for text, value in zip(as_text[bad].tolist(), values[bad].tolist(), strict=True):
+        first.setdefault(text, value)
+    unknown = np.empty(len(first), dtype=object)
+    unknown[:] = list(first.values())
     expected = f"one of {', '.join(map(repr, classes))} or a class index 0..{k - 1}" if k else "class names"
     raise DataError(f"{where}: label column '{column}' holds {_examples(unknown)}; expected {expected}")
 

@@ -12,11 +12,17 @@ alias counts as every value it refers to, so a "billion laughs" alias bomb is re
 few hundred events (its few bytes would expand to billions of values downstream) and an alias
 to a node that contains it (a cycle) is refused outright.
 
+Both read plain data only, the values JSON has: a key written twice in one mapping or object is
+refused (YAML forbids it; PyYAML and Python's json would keep the last one silently), and so is
+an integer beyond a float's range (about 1.8e308: every comparison of graft reads numbers as
+floats). In YAML, a date or time (``cutoff: 2024-01-01``) is kept as the text written, and the
+tags that build non-JSON values (``!!binary``, ``!!set``) are refused with their line.
+
 ``where`` names the document in every message (``exp/bomb:params.yaml``: revision and file).
 A refusal raises :class:`~graft.core.errors.DataError`; a syntax error raises what the parser
-raises (``yaml.YAMLError``, ``ValueError``) so callers keep their own wording for it. YAML is
-read with PyYAML's safe constructors (no ``!!python`` tags), composed from libyaml's events
-when libyaml is there.
+raises (``yaml.YAMLError``, ``ValueError``) so callers keep their own wording for it, and
+:func:`describe` puts that error in one line with its position. YAML is read with PyYAML's safe
+constructors (no ``!!python`` tags), composed from libyaml's events when libyaml is there.
 """
 
 from __future__ import annotations
@@ -28,11 +34,53 @@ from typing import Any
 from graft.core import limits
 from graft.core.errors import DataError
 
-__all__ = ["count_json_values", "load", "load_json", "load_toml", "load_yaml"]
+__all__ = ["count_json_values", "describe", "load", "load_json", "load_toml", "load_yaml"]
+
+# Integers of this many characters or fewer always fit a float (under 1e308); longer ones are
+# checked (and one far past it never reaches ``int``, whose decimal parsing is quadratic).
+_SHORT_INT = 308
+_LONG_INT = 400
+_JSON_LONG_INT = re.compile(rb"(?<![\d.eE+-])-?\d{%d,}(?![\d.eE])" % (_SHORT_INT + 1))
+
+
+def _fits_float(value: int) -> bool:
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
+
 
 JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _JSON_NON_BRACKETS = re.compile(rb"[^\[\]{}]+")
 _JSON_INNERMOST = re.compile(rb"\[\]|\{\}")
+
+
+def describe(exc: BaseException) -> str:
+    """A parser's error (YAML, JSON, TOML, UTF-8) in one line, with its position when it has one:
+    ``"ScannerError: line 2, column 1: found character '\\t' that cannot start any token"``."""
+    name = exc.__class__.__name__
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    if problem is not None:  # yaml.MarkedYAMLError
+        at = "" if mark is None else f"line {mark.line + 1}, column {mark.column + 1}: "
+        return f"{name}: {at}{problem}"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{name}: line {exc.lineno}, column {exc.colno}: {exc.msg}"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"{name}: not UTF-8: byte 0x{exc.object[exc.start]:02x} at offset {exc.start}"
+    position, reason = getattr(exc, "position", None), getattr(exc, "reason", None)
+    if position is not None and reason is not None:  # yaml.reader.ReaderError
+        return f"{name}: byte {position}: {reason}"
+    return f"{name}: {' '.join(str(exc).split())}"
+
+
+def _int_out_of_range(text: str, where: str, at: str = "") -> DataError:
+    digits = text.lstrip("+-")
+    shown = digits if len(digits) <= 12 else f"{digits[:12]}... ({len(digits):,} characters)"
+    return DataError(
+        f"{where}: {at}the integer {shown} is beyond the range of numbers graft compares (about 1.8e308)"
+    )
 
 
 def _check_size(data: bytes | str, where: str, limit: limits.Limit) -> None:
@@ -97,7 +145,20 @@ def load_json(data: bytes | str, where: str) -> Any:
     if values > limits.JSON_VALUES.value():
         raise DataError(limits.JSON_VALUES.over(where, f"about {values:,} values"))
     _check_json_depth(_JSON_NON_BRACKETS.sub(b"", skeleton), where)
-    return json.loads(data)
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(items)
+        if len(obj) != len(items):
+            seen: set[str] = set()
+            twice = next(k for k, _ in items if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+            raise DataError(f"{where}: key {twice!r} appears twice in one object")
+        return obj
+
+    for run in _JSON_LONG_INT.finditer(skeleton):  # digits outside strings, at C speed
+        text = run.group().decode()
+        if len(text) > _LONG_INT or not _fits_float(int(text)):
+            raise _int_out_of_range(text, where)
+    return json.loads(data, object_pairs_hook=pairs)
 
 
 def count_json_values(skeleton: bytes) -> int:
@@ -155,7 +216,6 @@ def _loader_class() -> type:
     global _LOADER
     if _LOADER is not None:
         return _LOADER
-    from yaml.constructor import SafeConstructor
     from yaml.resolver import Resolver
 
     try:
@@ -165,12 +225,13 @@ def _loader_class() -> type:
     except ImportError:  # PyYAML built without libyaml
         parser = _python_parser()
     composer: Any = _composer_class()
+    constructor: Any = _constructor_class()
 
-    class BoundedSafeLoader(composer, parser, SafeConstructor, Resolver):
+    class BoundedSafeLoader(composer, parser, constructor, Resolver):
         def __init__(self, stream: bytes | str) -> None:
             parser.__init__(self, stream)
             composer.__init__(self)
-            SafeConstructor.__init__(self)
+            constructor.__init__(self)
             Resolver.__init__(self)
 
     _LOADER = BoundedSafeLoader
@@ -236,6 +297,74 @@ def _composer_class() -> type:
             return super().compose_document()
 
     return BoundedComposer
+
+
+def _constructor_class() -> type:
+    """PyYAML's safe constructor building JSON's values only (see the module's docstring): a key
+    written twice in one mapping, an integer beyond a float's range, ``!!binary`` and ``!!set`` are
+    refused naming their line; a date or time is kept as the text written."""
+    from yaml.constructor import SafeConstructor
+    from yaml.nodes import MappingNode, Node, ScalarNode
+
+    MERGE = "tag:yaml.org,2002:merge"
+
+    class PlainConstructor(SafeConstructor):
+        """Safe constructors that build JSON's values only (see the module's docstring)."""
+
+        where = "YAML document"
+
+        def _at(self, node: Node) -> str:
+            return f"line {node.start_mark.line + 1}: " if node.start_mark is not None else ""
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+            if isinstance(node, MappingNode):
+                first: dict[Any, Node] = {}
+                for key_node, _ in node.value:
+                    if key_node.tag == MERGE or not isinstance(key_node, ScalarNode):
+                        continue  # a merge's keys may be overridden; a complex key fails below
+                    key = self.construct_object(key_node)
+                    if key in first:
+                        line = first[key].start_mark.line + 1
+                        raise DataError(
+                            f"{self.where}: {self._at(key_node)}key {key!r} appears twice in one "
+                            f"mapping (first on line {line})"
+                        )
+                    first[key] = key_node
+            return dict(super().construct_mapping(node, deep=deep))
+
+        def construct_yaml_int(self, node: Any) -> int:
+            text = str(node.value).replace("_", "")
+            if len(text) > _LONG_INT:
+                raise _int_out_of_range(text, self.where, self._at(node))
+            value = int(super().construct_yaml_int(node))
+            # hexadecimal, octal and binary digits count for more than decimal ones
+            if len(text) > 20 and not _fits_float(value):
+                raise _int_out_of_range(text, self.where, self._at(node))
+            return value
+
+        def construct_yaml_timestamp(self, node: Any, values: Any = None) -> Any:
+            return self.construct_scalar(node)  # a date or time: the text as written
+
+        def refuse_tag(self, node: Any) -> Any:
+            raise DataError(
+                f"{self.where}: {self._at(node)}a {node.tag.replace('tag:yaml.org,2002:', '!!')} value; "
+                "graft reads plain YAML values (strings, numbers, booleans, null, lists, mappings)"
+            )
+
+    PlainConstructor.yaml_constructors = {
+        **SafeConstructor.yaml_constructors,
+        **{
+            f"tag:yaml.org,2002:{tag}": method
+            for tag, method in (
+                ("int", PlainConstructor.construct_yaml_int),
+                ("timestamp", PlainConstructor.construct_yaml_timestamp),
+                ("binary", PlainConstructor.refuse_tag),
+                ("set", PlainConstructor.refuse_tag),
+            )
+        },
+    }
+
+    return PlainConstructor
 
 
 def _python_parser() -> type:

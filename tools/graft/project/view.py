@@ -104,8 +104,10 @@ class View:
             except DataError:  # a document limit, named with its file and revision
                 raise
             except Exception as exc:  # json/yaml errors, UnicodeDecodeError: the file is at fault
+                from graft.core.safeload import describe
+
                 where = self.source.where(path)
-                raise DataError(f"{where}: cannot be parsed ({exc.__class__.__name__})") from None
+                raise DataError(f"{where}: cannot be parsed ({describe(exc)})") from None
             self.parsed.documents[cache_key] = value
         value = self.parsed.documents[cache_key]
         if mapping and value is not None and not isinstance(value, Mapping):

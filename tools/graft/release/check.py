@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
-from graft.core.errors import DataError, GraftError
+from graft.core.errors import DataError, GraftError, UsageError
 from graft.core.results import Result
 from graft.core.safeload import load
 from graft.project.dvccache import Output, outputs_of
@@ -103,9 +103,12 @@ def result_paths(view: View) -> list[str]:
 
 def _work_files(project: Project, path: str) -> dict[str, bytes]:
     target = project.root / path
-    if target.is_file():
-        return {path: target.read_bytes()}
-    if not target.is_dir():
+    try:
+        if target.is_file():
+            return {path: target.read_bytes()}
+        if not target.is_dir():
+            return {}
+    except OSError:  # a name too long for the file system, a folder that cannot be read: not there
         return {}
     repo = project.repo
     prefix = project.root.relative_to(Path(repo.workdir).resolve()) if repo.workdir else Path()
@@ -150,12 +153,14 @@ def check_repro(root: Path, paths: Sequence[str] | None = None, rev: str = "HEAD
 
     ``paths`` limits the check to those files or folders; by default (None or none given)
     :func:`result_paths` of the working tree (so a result newly declared but not committed shows
-    as "new").
+    as "new"). A named path that is in neither (a typo) is a usage error, never a pass with
+    nothing compared.
     """
     from graft.project import Project
 
     project = Project.find(root)
     committed_view = project.at(rev)
+    named = bool(paths)
     if not paths:
         paths = list(dict.fromkeys([*result_paths(project.work()), *result_paths(committed_view)]))
     source = committed_view.source
@@ -165,12 +170,15 @@ def check_repro(root: Path, paths: Sequence[str] | None = None, rev: str = "HEAD
     uncached = uncached_outputs(work.document("dvc.yaml"))  # cache: false outputs are Git's
     work_outputs = [o for o in outputs_of(work.lock.stages) if o.path not in uncached]
     differences: list[Difference] = []
+    nowhere: list[str] = []
     for path in paths:
         path = path.strip("/")
         cached = _cached_differences(project, source, work_outputs, path)
         differences.extend(d for d in cached.values() if d is not None)
         committed = source.git_files_under(path)
         present = {k: v for k, v in _work_files(project, path).items() if k not in cached}
+        if named and not (cached or committed or present):
+            nowhere.append(path)
         for name in sorted(set(committed) | set(present)):
             if name in cached:
                 continue
@@ -180,6 +188,11 @@ def check_repro(root: Path, paths: Sequence[str] | None = None, rev: str = "HEAD
                 differences.append(Difference(name, "new"))
             elif committed[name] != present[name]:
                 differences.append(Difference(name, "changed", explain(name, committed[name], present[name])))
+    if nowhere:
+        shown = ", ".join(repr(p if len(p) <= 80 else p[:77] + "...") for p in nowhere)
+        raise UsageError(
+            f"{shown}: no such file or folder at {rev} or in the working tree (nothing to compare)"
+        )
     return differences
 
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from graft.core.fsio import dumps_json
-from graft.core.safeload import load
+from graft.core.safeload import describe, load
 from graft.release.archive import (
     MANIFEST,
     PackageError,
@@ -56,7 +56,7 @@ def parse_file(name: str, data: bytes) -> Any:
         if name.endswith((".json", ".yaml", ".yml")):
             return load(data, name)
     except (ValueError, yaml.YAMLError) as exc:  # ValueError covers JSON and UTF-8 errors
-        raise PackageError(f"{name}: cannot be parsed ({exc.__class__.__name__})") from None
+        raise PackageError(f"{name}: cannot be parsed ({describe(exc)})") from None
     return data
 
 

@@ -108,6 +108,11 @@ def parse_url(url: str) -> LogUrl:
         path = url.removeprefix(SQLITE_PREFIX)
         if not path:
             raise LogUrlError(f"--log-db {url}: no file path after {SQLITE_PREFIX}")
+        from graft.core.fsio import os_path_problem
+
+        problem = os_path_problem(path)
+        if problem is not None:
+            raise LogUrlError(f"--log-db: {problem}")
         return LogUrl("sqlite", url, Path(path))
     if url.startswith(POSTGRES_PREFIXES):
         return LogUrl("postgresql", url)
