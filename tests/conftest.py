@@ -78,8 +78,20 @@ def copy_project(dest: Path, with_cache: bool = True) -> Path:
 
 _WARM: dict[str, Path] = {}
 
-# session fixtures worth building once per run: the files using one of them run on one worker
-SHARED_FIXTURE_GROUPS = {
+# Test files sharing an expensive session fixture: each group runs whole on one worker (so the
+# fixture is built once per run); every other file is its own unit. The controller schedules by
+# file path alone (it collects nothing), so the groups are written here and the workers check
+# that every test using one of SHARED_FIXTURES sits in a file of that fixture's group.
+FILE_GROUPS = {
+    "tests/integration/test_cluster.py": "cluster",
+    "tests/integration/test_search.py": "cluster",
+    "tests/integration/test_second_project.py": "second-project",
+    "tests/integration/test_release_second_project.py": "second-project",
+    "tests/integration/test_serve_tasks.py": "second-project",
+    "tests/integration/test_getstarted_story.py": "getstarted-project",
+    "tests/integration/test_dvc_cache.py": "getstarted-project",
+}
+SHARED_FIXTURES = {
     "dask": "cluster",
     "s3": "cluster",
     "shared": "cluster",
@@ -88,29 +100,44 @@ SHARED_FIXTURE_GROUPS = {
 }
 
 
-@pytest.hookimpl(tryfirst=True)
+def _unit(path: str) -> str:
+    """The unit of work a test file belongs to: its group, else the file itself."""
+    return FILE_GROUPS.get(path, path)
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """``--dist loadgroup``: xdist's scope scheduling with :func:`_unit` as the scope (xdist's own
+    group marks rename node ids, which pytest 9 no longer allows)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileGroupScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return _unit(nodeid.split("::", 1)[0])
+
+    return FileGroupScheduling(config, log)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Give every test an xdist group (``--dist loadgroup``): its file's, or the group of the
-    expensive session fixture it uses; a group runs whole on one worker. In a parallel run the
-    groups holding slow tests go first, so no long group starts last while the other worker idles
-    (a stable sort: each file's tests keep their order and stay together)."""
-    groups = {item: _group(item) for item in items}
-    shared = {item.path: groups[item] for item in items if groups[item] in SHARED_FIXTURE_GROUPS.values()}
+    """Refuse a test that uses a shared session fixture outside that fixture's group (it would
+    build the fixture a second time on another worker). In a parallel run the units holding slow
+    tests go first, so no long unit starts last while the other worker idles (a stable sort: each
+    file's tests keep their order and stay together)."""
     for item in items:
-        groups[item] = shared.get(item.path, groups[item])
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(groups[item]))
+        path = item.path.relative_to(ROOT).as_posix()
+        for name in getattr(item, "fixturenames", ()):
+            group = SHARED_FIXTURES.get(name)
+            if group is not None and FILE_GROUPS.get(path) != group:
+                raise pytest.UsageError(
+                    f"{path} uses the session fixture {name!r}: add it to FILE_GROUPS as {group!r} "
+                    "in tests/conftest.py"
+                )
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        slow = {groups[item] for item in items if item.get_closest_marker("slow") is not None}
-        items.sort(key=lambda item: groups[item] not in slow)
-
-
-def _group(item: pytest.Item) -> str:
-    """The group of the first expensive session fixture ``item`` uses, else its file."""
-    for name in getattr(item, "fixturenames", ()):
-        if name in SHARED_FIXTURE_GROUPS:
-            return SHARED_FIXTURE_GROUPS[name]
-    return item.path.relative_to(ROOT).as_posix()
+        units = {item: _unit(item.path.relative_to(ROOT).as_posix()) for item in items}
+        slow = {units[item] for item in items if item.get_closest_marker("slow") is not None}
+        items.sort(key=lambda item: units[item] not in slow)
 
 
 def _run_scratch() -> Path | None:
