@@ -41,10 +41,10 @@ def written(tmp_path: Path, name: str, data: bytes) -> Path:
     ("name", "data"),
     [
         ("a.data", TEXT),
-        ("a.data.gz", gzip.compress(TEXT)),
-        ("a.data", gzip.compress(TEXT)),  # the content decides, the name need not say it
-        ("a.data.gz", gzip.compress(TEXT[:14]) + gzip.compress(TEXT[14:])),  # two members
-        ("a.data.gz", gzip.compress(TEXT) + b"\0" * 8),  # zero padding after the stream
+        ("a.data.gz", gzip.compress(TEXT, mtime=0)),
+        ("a.data", gzip.compress(TEXT, mtime=0)),  # the content decides, the name need not say it
+        ("a.data.gz", gzip.compress(TEXT[:14], mtime=0) + gzip.compress(TEXT[14:], mtime=0)),  # two members
+        ("a.data.gz", gzip.compress(TEXT, mtime=0) + b"\0" * 8),  # zero padding after the stream
         ("a.data.bz2", bz2.compress(TEXT)),
         ("a.data.xz", lzma.compress(TEXT)),
         ("a.data.xz", lzma.compress(TEXT) + lzma.compress(b"")),  # xz streams concatenated
@@ -81,7 +81,7 @@ XZ = lzma.compress(TEXT * 50)
         ("a.bz2", BZ2[: len(BZ2) - 10], "{p}: corrupt bz2 stream: " + ENDS_EARLY),
         ("a.bz2", BZ2[:20] + b"\xff" * 16 + BZ2[36:], "{p}: corrupt bz2 stream (Invalid data stream)"),
         ("a.xz", XZ[:-12], "{p}: corrupt xz stream: " + ENDS_EARLY),
-        ("a.gz", gzip.compress(GZ), "{p}: compressed twice (gzip data inside the gzip data); decompress it "
+        ("a.gz", gzip.compress(GZ, mtime=0), "{p}: compressed twice (gzip data inside the gzip data); decompress it "
          "and compress it once"),
         ("a.data", b"(\xb5/\xfd rest", "{p}: zstd-compressed data, not text; ingest reads text compressed "
          "with gzip, bz2 or xz, or uncompressed"),
