@@ -190,7 +190,7 @@ def _config_files(root: Path) -> list[Path]:
     ]
 
 
-def _config_cache_dir(root: Path) -> Path:
+def config_cache_dir(root: Path) -> Path:
     """``.dvc/cache``, or ``[cache] dir`` of DVC's config files (the most specific wins; a relative
     dir is relative to the file's folder), as DVC resolves it."""
     found: Path | None = None
@@ -234,7 +234,7 @@ class DvcCache:
     @property
     def cache_dir(self) -> Path:
         if not hasattr(self, "_cache_dir"):
-            self._cache_dir = _config_cache_dir(self.root)
+            self._cache_dir = config_cache_dir(self.root)
         return self._cache_dir
 
     def object_path(self, oid: str, legacy: bool = False) -> Path:
