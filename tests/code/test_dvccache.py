@@ -391,6 +391,11 @@ def test_lock_scan_leaves_other_yaml_to_the_parser() -> None:
     assert scan_lock_outputs(b"stages:\n  a:\n    outs:\n    - path: &anchor x\n") is None
     assert scan_lock_outputs(b"stages:\n\ta:\n") is None
     assert scan_lock_outputs(b"stages:\n  a:\n    outs:\n    - md5: abc\n") is None
+    # a list root, an unknown schema or top-level key: Lock.parse refuses them naming the file
+    assert scan_lock_outputs(b"- stages\n") is None
+    assert scan_lock_outputs(b"schema: '9.0'\nstages:\n  a:\n    cmd: x\n") is None
+    assert scan_lock_outputs(b"other: 1\nstages:\n  a:\n    cmd: x\n") is None
+    assert scan_lock_outputs(b"schema: '2.0'\nstages:\n  a:\n    cmd: x\n") == []
 
 
 def test_vars_files_resolve_as_dvc_resolves_them(tmp_path: Path) -> None:

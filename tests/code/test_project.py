@@ -118,6 +118,22 @@ def test_lock_separates_data_inputs_code_and_outputs():
     assert Lock.parse(None).outputs == {}
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("- stages\n- x\n", r"^exp/a:dvc.lock: expected a mapping \(schema, stages\) at the top level, got a list$"),
+        ("'2.0'\n", r"^exp/a:dvc.lock: expected a mapping .* got a str$"),
+        ("schema: '9.0'\nstages: {}\n", r"^exp/a:dvc.lock: schema '9.0' is not one graft reads \('2.0': DVC 2 and 3\)$"),
+        ("schema: 1\nstages: {}\n", r"^exp/a:dvc.lock: schema 1 is not one graft reads"),
+        ("schema: '2.0'\nstages: [a]\n", r"^exp/a:dvc.lock: 'stages' must be a mapping$"),
+    ],
+)
+def test_bad_lock_is_refused_naming_revision_and_file(text, message):
+    with pytest.raises(DataError, match=message):
+        Lock.parse(text.encode(), "exp/a:dvc.lock")
+    assert Lock.parse(b"", "exp/a:dvc.lock").stages == {}
+
+
 def test_settings_references_resolve_to_params_values():
     params = {"evaluate": {"threshold": 0.4}, "gate": {"thresholds": {"rmse": {"max": 50}}}}
     settings = parse_settings(

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 from graft.core import limits
 from graft.project.dvcfile import join_posix
+from graft.project.lock import LOCK_SCHEMAS
 
 NOT_CACHED = "not in the local cache"
 DVC_DIR = ".dvc"
@@ -134,6 +135,9 @@ def scan_lock_outputs(data: bytes, base: str = "") -> list[Output] | None:
                 return None
             item, section = None, ""
             in_stages = stripped.rstrip() == "stages:"
+            key, _, value = stripped.partition(":")
+            if not in_stages and (key != "schema" or _scalar(value) not in LOCK_SCHEMAS):
+                return None  # a list, an unknown schema or key: Lock.parse says what is wrong
             continue
         if not in_stages:
             continue
