@@ -357,3 +357,21 @@ def test_init_without_dvc_yaml_is_refused(tmp_path):
     (root / "dvc.yaml").unlink()
     with pytest.raises(Exception, match=r"no dvc.yaml"):
         plan_init(root)
+
+
+def test_init_over_an_existing_file_prints_only_its_refusal(tmp_path, capsys):
+    from graft.cli import main
+
+    root = _repo(tmp_path)
+    (root / "graft.yaml").write_text("# mine\n")
+    assert main(["init", "-C", str(root)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip().splitlines() == [
+        f"graft: error: graft.yaml already exists in {root}: pass --force to replace it"
+    ]
+    assert (root / "graft.yaml").read_text() == "# mine\n"
+    assert main(["init", "-C", str(root), "--dry-run"]) == 0  # the proposal, on request
+    shown = capsys.readouterr().err
+    assert shown.startswith("--- graft.yaml\n") and "type: regression" in shown
+    assert (root / "graft.yaml").read_text() == "# mine\n"
