@@ -121,9 +121,9 @@ def test_lock_separates_data_inputs_code_and_outputs():
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("- stages\n- x\n", r"^exp/a:dvc.lock: expected a mapping \(schema, stages\) at the top level, got a list$"),
+        ("- stages\n- x\n", r"^exp/a:dvc.lock: expected a mapping \(schema, stages\) at the top .* a list"),
         ("'2.0'\n", r"^exp/a:dvc.lock: expected a mapping .* got a str$"),
-        ("schema: '9.0'\nstages: {}\n", r"^exp/a:dvc.lock: schema '9.0' is not one graft reads \('2.0': DVC 2 and 3\)$"),
+        ("schema: '9.0'\nstages: {}\n", r"^exp/a:dvc.lock: schema '9.0' is not one graft reads \('2.0'"),
         ("schema: 1\nstages: {}\n", r"^exp/a:dvc.lock: schema 1 is not one graft reads"),
         ("schema: '2.0'\nstages: [a]\n", r"^exp/a:dvc.lock: 'stages' must be a mapping$"),
     ],
@@ -224,7 +224,7 @@ PATH_FIELDS = [
 ]
 
 
-@pytest.mark.parametrize("value", ["/etc/passwd", "../../../etc/hostname", "data/../../x.json", "~/x", "C:/x"])
+@pytest.mark.parametrize("value", ["/etc/passwd", "../../../etc/hostname", "a/../../x.json", "~/x", "C:/x"])
 @pytest.mark.parametrize(("section", "field"), PATH_FIELDS)
 def test_path_settings_outside_the_project_are_refused(section, field, value):
     kind = "a path leaving the project root" if ".." in value else "an absolute path"
@@ -239,7 +239,7 @@ def test_path_settings_outside_the_project_are_refused(section, field, value):
         ({"package": {"code": ["../src"]}}, "package.code.0"),
         ({"package": {"files": {"vocab": "/tmp/v.json"}}}, "package.files.vocab"),
         ({"package": {"reference": {"path": "/data/x.csv"}}}, "package.reference.path"),
-        ({"package": {"reference": {"path": "x.csv", "rows_from": "../y.csv"}}}, "package.reference.rows_from"),
+        ({"package": {"reference": {"path": "x.csv", "rows_from": "../y"}}}, "package.reference.rows_from"),
         ({"data": {"keys": {"/data/x.csv": "id"}}}, "data.keys./data/x.csv"),
     ],
 )

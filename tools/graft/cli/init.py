@@ -1,8 +1,8 @@
 """`graft init`: write graft.yaml for an existing DVC project (shows it first; --force replaces).
 
 The file is shown on stderr (like the other messages), except when an existing file refuses the
-write (without ``--force``): then only the one-line refusal (``--dry-run`` shows it); ``--format json`` prints the files,
-the inference notes and what was written on stdout.
+write (without ``--force``): then only the one-line refusal (``--dry-run`` shows it). ``--format
+json`` prints the files, the inference notes and what was written on stdout.
 """
 
 from __future__ import annotations

@@ -80,9 +80,8 @@ class Lock:
         if document is None:
             return cls()
         if not isinstance(document, Mapping):
-            raise DataError(
-                f"{where}: expected a mapping (schema, stages) at the top level, got a {type(document).__name__}"
-            )
+            kind = type(document).__name__
+            raise DataError(f"{where}: expected a mapping (schema, stages) at the top level, got a {kind}")
         schema = document.get("schema")
         if schema is not None and str(schema) not in LOCK_SCHEMAS:
             raise DataError(

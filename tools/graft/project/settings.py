@@ -50,7 +50,15 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from graft.core.errors import ParamsError
 
@@ -440,7 +448,8 @@ def resolve_references(node: Any, params: Mapping[str, Any], where: str, path: s
                     f"{where}: '{path.rstrip('.')}' refers to '{match.group(1)}', "
                     "which params.yaml does not have"
                 )
-        refuse_non_text_keys(key, f"{where}: '{path.rstrip('.')}' refers to params.yaml '{match.group(1)}', where")
+        referred = f"{where}: '{path.rstrip('.')}' refers to params.yaml '{match.group(1)}', where"
+        refuse_non_text_keys(key, referred)
         return key
     return node
 
