@@ -190,3 +190,15 @@ def test_csv_long_shape():
         ("exp/a", "0.92", "0.02", "true"),
     ]
     assert len(rows) == 2 * len(build_diff([BASE, A], RULES, only_changed=True).rows)
+
+
+def test_params_keyed_by_numbers_and_names_are_compared():
+    # a params value holding a mapping keyed by numbers and names at once ('<' between int and
+    # str made the changed-check's canonical JSON raise TypeError); 1 and "1" stay distinct
+    grid = [{1: 2, "a": 3}]
+    base = Snapshot("main", "a" * 40, {"grid": grid, "w": {0: 1.0}}, {})
+    same = Snapshot("exp/same", "b" * 40, {"grid": [{"a": 3, 1: 2}], "w": {0: 1.0}}, {})
+    text = Snapshot("exp/text", "c" * 40, {"grid": [{"1": 2, "a": 3}], "w": {0: 1.0}}, {})
+    rows = {r.key: r for r in build_diff([base, same]).rows}
+    assert [rows["grid"].changed, rows["w"].changed] == [False, False]
+    assert {r.key: r.changed for r in build_diff([base, text]).rows} == {"grid": True, "w": False}

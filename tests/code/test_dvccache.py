@@ -17,7 +17,7 @@ import yaml
 
 from graft.core.errors import DataError
 from graft.project import Project
-from graft.project.dvccache import NOT_CACHED, DvcCache, _config_cache_dir, offline
+from graft.project.dvccache import NOT_CACHED, DvcCache, config_cache_dir, offline
 from graft.project.infer import guess_direction, guess_headline
 from graft.project.settings import split_of
 from tests.gitobjects import commit_files
@@ -153,14 +153,14 @@ def test_cache_dir_from_config_and_config_local(tmp_path: Path, monkeypatch: pyt
     (root / ".dvc").mkdir(parents=True)
     monkeypatch.setenv("DVC_SYSTEM_CONFIG_DIR", str(tmp_path / "system"))
     monkeypatch.setenv("DVC_GLOBAL_CONFIG_DIR", str(tmp_path / "global"))
-    assert _config_cache_dir(root) == root / ".dvc" / "cache"
+    assert config_cache_dir(root) == root / ".dvc" / "cache"
     (tmp_path / "global").mkdir()
     (tmp_path / "global" / "config").write_text("[cache]\n    dir = user-cache\n")
-    assert _config_cache_dir(root) == tmp_path / "global" / "user-cache"
+    assert config_cache_dir(root) == tmp_path / "global" / "user-cache"
     (root / ".dvc" / "config").write_text("[core]\n    remote = s\n[cache]\n    dir = ../../shared\n")
-    assert _config_cache_dir(root) == (tmp_path / "shared").resolve()
+    assert config_cache_dir(root) == (tmp_path / "shared").resolve()
     (root / ".dvc" / "config.local").write_text("[cache]\n    dir = /abs/cache\n")
-    assert _config_cache_dir(root) == Path("/abs/cache")
+    assert config_cache_dir(root) == Path("/abs/cache")
     oid = "ab" + "c" * 30
     assert DvcCache(root, offline=True).object_path(oid) == Path("/abs/cache/files/md5/ab") / ("c" * 30)
 
@@ -391,6 +391,11 @@ def test_lock_scan_leaves_other_yaml_to_the_parser() -> None:
     assert scan_lock_outputs(b"stages:\n  a:\n    outs:\n    - path: &anchor x\n") is None
     assert scan_lock_outputs(b"stages:\n\ta:\n") is None
     assert scan_lock_outputs(b"stages:\n  a:\n    outs:\n    - md5: abc\n") is None
+    # a list root, an unknown schema or top-level key: Lock.parse refuses them naming the file
+    assert scan_lock_outputs(b"- stages\n") is None
+    assert scan_lock_outputs(b"schema: '9.0'\nstages:\n  a:\n    cmd: x\n") is None
+    assert scan_lock_outputs(b"other: 1\nstages:\n  a:\n    cmd: x\n") is None
+    assert scan_lock_outputs(b"schema: '2.0'\nstages:\n  a:\n    cmd: x\n") == []
 
 
 def test_vars_files_resolve_as_dvc_resolves_them(tmp_path: Path) -> None:

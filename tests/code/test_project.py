@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from graft.core.errors import GitError, ParamsError, UsageError
+from graft.core.errors import DataError, GitError, ParamsError, UsageError
 from graft.project import Project, find_root
 from graft.project.dvcfile import parse_pipeline
 from graft.project.infer import guess_direction, guess_task
@@ -117,6 +118,22 @@ def test_lock_separates_data_inputs_code_and_outputs():
     assert Lock.parse(None).outputs == {}
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("- stages\n- x\n", r"^exp/a:dvc.lock: expected a mapping \(schema, stages\) at the top .* a list"),
+        ("'2.0'\n", r"^exp/a:dvc.lock: expected a mapping .* got a str$"),
+        ("schema: '9.0'\nstages: {}\n", r"^exp/a:dvc.lock: schema '9.0' is not one graft reads \('2.0'"),
+        ("schema: 1\nstages: {}\n", r"^exp/a:dvc.lock: schema 1 is not one graft reads"),
+        ("schema: '2.0'\nstages: [a]\n", r"^exp/a:dvc.lock: 'stages' must be a mapping$"),
+    ],
+)
+def test_bad_lock_is_refused_naming_revision_and_file(text, message):
+    with pytest.raises(DataError, match=message):
+        Lock.parse(text.encode(), "exp/a:dvc.lock")
+    assert Lock.parse(b"", "exp/a:dvc.lock").stages == {}
+
+
 def test_settings_references_resolve_to_params_values():
     params = {"evaluate": {"threshold": 0.4}, "gate": {"thresholds": {"rmse": {"max": 50}}}}
     settings = parse_settings(
@@ -174,6 +191,96 @@ def test_settings_are_validated_once_per_resolved_contents():
 def test_bad_settings_name_the_key(document, message):
     with pytest.raises(ParamsError, match=message):
         parse_settings(document, {"gate": {}})
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"task": {"type": "binary"}, 1: 2}, r"^graft.yaml: key 1 is a number, not text"),
+        ({True: 1}, r"^graft.yaml: key True is a boolean, not text"),
+        ({None: 1}, r"^graft.yaml: key None is null, not text"),
+        ({"task": {"type": "binary", 3: "x"}}, r"^graft.yaml: key 'task.3' is a number, not text"),
+        ({"monitor": {"drift": [{2.5: 1}]}}, r"^graft.yaml: key 'monitor.drift.0.2.5' is a number"),
+        (
+            {"monitor": {"drift": "${drift}"}},
+            r"^graft.yaml: 'monitor.drift' refers to params.yaml 'drift', where: key 7 is a number",
+        ),
+    ],
+)
+def test_non_text_keys_are_refused_naming_their_path(document, message):
+    # validated={} as the views pass it: the resolved document is keyed by its JSON text, which
+    # raised TypeError ('<' between int and str) before any key was checked
+    with pytest.raises(ParamsError, match=message):
+        parse_settings(document, {"drift": {7: "x"}}, "graft.yaml", {})
+
+
+PATH_FIELDS = [
+    ("metrics", "file"),
+    ("fairness", "file"),
+    ("predictions", "path"),
+    ("predictions", "inputs"),
+    ("predictions", "groups"),
+    ("package", "adapter"),
+]
+
+
+@pytest.mark.parametrize("value", ["/etc/passwd", "../../../etc/hostname", "a/../../x.json", "~/x", "C:/x"])
+@pytest.mark.parametrize(("section", "field"), PATH_FIELDS)
+def test_path_settings_outside_the_project_are_refused(section, field, value):
+    kind = "a path leaving the project root" if ".." in value else "an absolute path"
+    with pytest.raises(ParamsError, match=rf"^graft.yaml: '{section}.{field}': .*{kind}.*\(got '{value}'\)"):
+        parse_settings({section: {field: value}}, {})
+
+
+@pytest.mark.parametrize(
+    ("document", "where"),
+    [
+        ({"metrics": {"files": ["m.json", "/m.json"]}}, "metrics.files.1"),
+        ({"package": {"code": ["../src"]}}, "package.code.0"),
+        ({"package": {"files": {"vocab": "/tmp/v.json"}}}, "package.files.vocab"),
+        ({"package": {"reference": {"path": "/data/x.csv"}}}, "package.reference.path"),
+        ({"package": {"reference": {"path": "x.csv", "rows_from": "../y"}}}, "package.reference.rows_from"),
+        ({"data": {"keys": {"/data/x.csv": "id"}}}, "data.keys./data/x.csv"),
+    ],
+)
+def test_every_path_setting_is_project_relative(document, where):
+    with pytest.raises(ParamsError, match=rf"'{where}"):
+        parse_settings(document, {})
+
+
+def test_path_settings_are_kept_normalised():
+    settings = parse_settings({"metrics": {"file": "./eval/../eval/metrics.json"}}, {})
+    assert settings.metrics.file == "eval/metrics.json"
+
+
+def test_working_tree_refuses_links_out_of_the_project_and_non_regular_files(tmp_path):
+    root = _repo(tmp_path)
+    outside = tmp_path / "outside.json"
+    outside.write_text('{"rmse": 1.0}')
+    metrics = root / "eval" / "metrics.json"
+    metrics.unlink()
+    metrics.symlink_to(outside)
+    with pytest.raises(DataError, match=rf"^eval/metrics.json: resolves to {outside}, outside the project"):
+        Project(root).work().metrics()
+    # DVC's own links into the project's cache are read
+    cached = root / ".dvc" / "cache" / "files" / "md5" / "ab" / "cdef"
+    cached.parent.mkdir(parents=True)
+    cached.write_text('{"rmse": 2.0}')
+    metrics.unlink()
+    metrics.symlink_to(cached)
+    assert Project(root).work().metrics() == {"rmse": 2.0}
+    # ... and so are those into an external cache that .dvc/config names
+    (root / ".dvc" / "config").write_text(f"[cache]\n    dir = {tmp_path / 'shared'}\n")
+    shared = tmp_path / "shared" / "files" / "md5" / "ab" / "cdef"
+    shared.parent.mkdir(parents=True)
+    shared.write_text('{"rmse": 3.0}')
+    metrics.unlink()
+    metrics.symlink_to(shared)
+    assert Project(root).work().metrics() == {"rmse": 3.0}
+    metrics.unlink()
+    os.mkfifo(metrics)
+    with pytest.raises(DataError, match=r"^eval/metrics.json: not a regular file"):
+        Project(root).work().metrics()
 
 
 def test_guesses():
@@ -250,3 +357,21 @@ def test_init_without_dvc_yaml_is_refused(tmp_path):
     (root / "dvc.yaml").unlink()
     with pytest.raises(Exception, match=r"no dvc.yaml"):
         plan_init(root)
+
+
+def test_init_over_an_existing_file_prints_only_its_refusal(tmp_path, capsys):
+    from graft.cli import main
+
+    root = _repo(tmp_path)
+    (root / "graft.yaml").write_text("# mine\n")
+    assert main(["init", "-C", str(root)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip().splitlines() == [
+        f"graft: error: graft.yaml already exists in {root}: pass --force to replace it"
+    ]
+    assert (root / "graft.yaml").read_text() == "# mine\n"
+    assert main(["init", "-C", str(root), "--dry-run"]) == 0  # the proposal, on request
+    shown = capsys.readouterr().err
+    assert shown.startswith("--- graft.yaml\n") and "type: regression" in shown
+    assert (root / "graft.yaml").read_text() == "# mine\n"

@@ -240,6 +240,24 @@ def test_models_lists_versions_with_metrics_from_git(repo, capsys):
     assert "adult-income@v1.1.0" in table and "0.9300" in table and "roc_auc" in table
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "../x"], "--model '../x' is not a model name GTO can write in a tag"),
+        (["--model", "adult income"], "--model 'adult income' is not a model name GTO can write in a tag"),
+        (["--stage", "../prod"], "--stage '../prod' is not a stage name GTO can write in a tag"),
+        (["--stage", "prod#1"], "--stage 'prod#1' is not a stage name GTO can write in a tag"),
+    ],
+)
+def test_models_refuses_a_filter_no_tag_can_match(repo, capsys, args, message):
+    tag(repo, "adult-income@v1.0.0")
+    assert main(["models", "-C", str(repo), *args]) == 2  # was 0, listing nothing
+    captured = capsys.readouterr()
+    assert captured.out == "" and f"{message}: letters, digits" in captured.err
+    assert main(["models", "-C", str(repo), "--model", "adult-income", "--format", "json"]) == 0
+    assert [m["tag"] for m in json.loads(capsys.readouterr().out)] == ["adult-income@v1.0.0"]
+
+
 def test_release_dry_run_prints_the_plan(repo, capsys):
     assert main(["release", "--dry-run", "-C", str(repo)]) == 0
     assert "adult-income@v1.0.0" in capsys.readouterr().out

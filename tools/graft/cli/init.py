@@ -1,7 +1,8 @@
 """`graft init`: write graft.yaml for an existing DVC project (shows it first; --force replaces).
 
-The file is shown on stderr (like the other messages); ``--format json`` prints the files,
-the inference notes and what was written on stdout.
+The file is shown on stderr (like the other messages), except when an existing file refuses the
+write (without ``--force``): then only the one-line refusal (``--dry-run`` shows it). ``--format
+json`` prints the files, the inference notes and what was written on stdout.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ui: Ui) -> int:
     plan = api.init_plan(ui.root)
-    for path, text in plan.files.items():  # shown for the person at the terminal, as it is written
+    refused = bool(plan.existing) and not args.force and not args.dry_run  # init_write says why
+    for path, text in [] if refused else plan.files.items():  # shown as it is written (--dry-run: only)
         ui.message(f"--- {path}\n{text.rstrip()}")
     written = [] if args.dry_run else api.init_write(plan, force=args.force)
     if ui.json_mode:

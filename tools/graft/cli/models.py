@@ -31,6 +31,10 @@ def run(args: argparse.Namespace, ui: Ui) -> int:
     from graft.core.texttable import format_table
     from graft.release.releases import headline_columns
 
+    if args.stage is not None:
+        from graft.release.tags import check_name
+
+        check_name(args.stage, "--stage")
     versions = api.models(ui.root, args.model, args.include_inactive)
     if args.stage:
         versions = [v for v in versions if args.stage in v.release.stages]

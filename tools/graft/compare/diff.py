@@ -274,7 +274,17 @@ def _canonical(value: Any) -> Any:
     """A hashable stand-in for equality checks (1, 1.0 and True stay distinct)."""
     if value is None or isinstance(value, (str, int, float)):
         return (type(value).__name__, value)
-    return json.dumps(value, sort_keys=True, default=str)
+    return json.dumps(_typed_keys(value), sort_keys=True, default=str)
+
+
+def _typed_keys(value: Any) -> Any:
+    """``value`` with every mapping key as text tagged by its type (a params file may key a
+    mapping by numbers, or by numbers and names at once, which json cannot sort)."""
+    if isinstance(value, Mapping):
+        return {f"{type(k).__name__}:{k}": _typed_keys(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_typed_keys(v) for v in value]
+    return value
 
 
 def sort_order(snapshots: Sequence[Snapshot], metric: str, directions: Mapping[str, str]) -> list[int]:

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 from graft.core import limits
 from graft.project.dvcfile import join_posix
+from graft.project.lock import LOCK_SCHEMAS
 
 NOT_CACHED = "not in the local cache"
 DVC_DIR = ".dvc"
@@ -134,6 +135,9 @@ def scan_lock_outputs(data: bytes, base: str = "") -> list[Output] | None:
                 return None
             item, section = None, ""
             in_stages = stripped.rstrip() == "stages:"
+            key, _, value = stripped.partition(":")
+            if not in_stages and (key != "schema" or _scalar(value) not in LOCK_SCHEMAS):
+                return None  # a list, an unknown schema or key: Lock.parse says what is wrong
             continue
         if not in_stages:
             continue
@@ -190,7 +194,7 @@ def _config_files(root: Path) -> list[Path]:
     ]
 
 
-def _config_cache_dir(root: Path) -> Path:
+def config_cache_dir(root: Path) -> Path:
     """``.dvc/cache``, or ``[cache] dir`` of DVC's config files (the most specific wins; a relative
     dir is relative to the file's folder), as DVC resolves it."""
     found: Path | None = None
@@ -234,7 +238,7 @@ class DvcCache:
     @property
     def cache_dir(self) -> Path:
         if not hasattr(self, "_cache_dir"):
-            self._cache_dir = _config_cache_dir(self.root)
+            self._cache_dir = config_cache_dir(self.root)
         return self._cache_dir
 
     def object_path(self, oid: str, legacy: bool = False) -> Path:

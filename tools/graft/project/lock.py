@@ -16,6 +16,8 @@ from typing import Any
 from graft.core.errors import DataError
 
 LOCK_FILE = "dvc.lock"
+LOCK_SCHEMAS = ("2.0",)
+"""The dvc.lock schemas graft reads (DVC 2 and 3 write '2.0'); another is refused naming it."""
 # Dependencies with these suffixes are code, not data (a change to them is a code change).
 CODE_SUFFIXES = (
     ".py", ".pyx", ".ipynb", ".r", ".R", ".jl", ".sh", ".bash", ".sql", ".scala", ".java", ".js",
@@ -52,23 +54,40 @@ class Lock:
     stages: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @staticmethod
-    def parse_document(data: bytes, where: str = LOCK_FILE) -> Mapping[str, Any]:
-        """A dvc.lock (or .dvc file) parsed: its top-level mapping ({} when empty or not one)."""
+    def _load(data: bytes, where: str) -> Any:
         import yaml
 
         from graft.core.safeload import load_yaml
 
         try:
-            document = load_yaml(data, where) or {}
+            return load_yaml(data, where)
         except yaml.YAMLError as exc:
             raise DataError(f"{where}: not valid YAML ({exc.__class__.__name__})") from None
+
+    @staticmethod
+    def parse_document(data: bytes, where: str = LOCK_FILE) -> Mapping[str, Any]:
+        """A dvc.lock (or .dvc file) parsed: its top-level mapping ({} when empty or not one)."""
+        document = Lock._load(data, where) or {}
         return document if isinstance(document, Mapping) else {}
 
     @classmethod
     def parse(cls, data: bytes | None, where: str = LOCK_FILE) -> Lock:
+        """A dvc.lock; refused naming ``where`` when its top level is not a mapping, its schema is
+        not one of :data:`LOCK_SCHEMAS`, or its ``stages`` is not a mapping."""
         if data is None:
             return cls()
-        document = cls.parse_document(data, where)
+        document = cls._load(data, where)
+        if document is None:
+            return cls()
+        if not isinstance(document, Mapping):
+            kind = type(document).__name__
+            raise DataError(f"{where}: expected a mapping (schema, stages) at the top level, got a {kind}")
+        schema = document.get("schema")
+        if schema is not None and str(schema) not in LOCK_SCHEMAS:
+            raise DataError(
+                f"{where}: schema {schema!r} is not one graft reads ({', '.join(map(repr, LOCK_SCHEMAS))}: "
+                "DVC 2 and 3)"
+            )
         stages = document.get("stages")
         if stages is not None and not isinstance(stages, Mapping):
             raise DataError(f"{where}: 'stages' must be a mapping")

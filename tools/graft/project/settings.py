@@ -45,11 +45,20 @@ from __future__ import annotations
 
 import json
 import math
+import posixpath
 import re
 from collections.abc import Mapping
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from graft.core.errors import ParamsError
 
@@ -116,6 +125,26 @@ def bootstrap_direction(metric: str) -> Direction | None:
         if name in BOOTSTRAP_DIRECTIONS:
             return BOOTSTRAP_DIRECTIONS[name]
     return None
+
+
+def project_relative(path: str) -> str:
+    """A path setting as written, when it names a place inside the project: refused when absolute
+    (``/etc/passwd``, ``~/x``, ``C:/x``) or when it leaves the project root after normalisation
+    (``../x``, ``data/../../x``); kept normalised (``./a/../b.json`` -> ``b.json``). Every path
+    field of :class:`Settings` is of this type."""
+    if not path.strip():
+        raise ValueError("an empty path")
+    posix = path.replace("\\", "/")
+    if posix.startswith(("/", "~")) or re.match(r"^[A-Za-z]:", posix):
+        raise ValueError("an absolute path: give one relative to the project root")
+    normal = posixpath.normpath(posix)
+    if normal == ".." or normal.startswith("../"):
+        raise ValueError("a path leaving the project root: give one inside it")
+    return normal
+
+
+ProjectPath = Annotated[str, AfterValidator(project_relative)]
+"""A path from the project root that stays inside it (see :func:`project_relative`)."""
 
 
 class _Model(BaseModel):
@@ -187,9 +216,9 @@ class Task(_Model):
 
 
 class Metrics(_Model):
-    file: str | None = None
+    file: ProjectPath | None = None
     """The headline metrics file (its keys are shown bare); default: the metrics file dvc.yaml declares."""
-    files: list[str] | None = None
+    files: list[ProjectPath] | None = None
     """The metrics files `graft diff` shows (default: every one dvc.yaml declares); others' keys
     show as `path:key`."""
     rules: dict[str, MetricRule] = Field(default_factory=dict)
@@ -204,7 +233,7 @@ class Gate(_Model):
 
 
 class Predictions(_Model):
-    path: str | None = None
+    path: ProjectPath | None = None
     """The committed test-set predictions table (default: a stage output named like predictions)."""
     id: str = "row_id"
     """Its id column: rows of two revisions are paired on it."""
@@ -214,19 +243,19 @@ class Predictions(_Model):
     score: str | list[str] = "proba"
     """Its score column: the positive class's probability, the prediction (regression), or one
     probability column per class in `task.labels` order (multiclass)."""
-    inputs: str | None = None
+    inputs: ProjectPath | None = None
     """A table of those rows' raw inputs, with the id column, from which `graft package`
     reproduces the predictions (default: the reference table when it holds them)."""
     tolerance: float = Field(1e-6, ge=0)
     """How far a reproduced prediction may differ from the committed one (absolute)."""
-    groups: str | None = None
+    groups: ProjectPath | None = None
     """A table with the id column and the `fairness.columns`, joined to the predictions by id so
     the report can bootstrap fairness gaps (default: the predictions file, then the package's
     reference table when it is in the local DVC cache)."""
 
 
 class Fairness(_Model):
-    file: str | None = None
+    file: ProjectPath | None = None
     """The per-group metrics file the pipeline writes."""
     columns: list[str] = Field(default_factory=list)
     """The sensitive columns (none: no fairness section in the report or in monitoring)."""
@@ -251,9 +280,9 @@ class Report(_Model):
 
 
 class Reference(_Model):
-    path: str
+    path: ProjectPath
     """A Parquet or CSV table holding the raw input columns."""
-    rows_from: str | None = None
+    rows_from: ProjectPath | None = None
     """A table whose `id` column lists the rows to keep (e.g. the training split)."""
     id: str | None = None
     """The id column shared by `path` and `rows_from`."""
@@ -275,14 +304,14 @@ class Package(_Model):
     """The model's name in release tags and package files (default: the model artifact's name)."""
     model: str | None = None
     """The model artifact in dvc.yaml (`artifacts:`, type `model`; default: the only one)."""
-    code: list[str] = Field(default_factory=list)
+    code: list[ProjectPath] = Field(default_factory=list)
     """Project files serving needs, copied into the package as committed."""
-    adapter: str | None = None
+    adapter: ProjectPath | None = None
     """The serving adapter among them: defines `input_schema(params)` and `encode(columns, spec)`."""
     flavour: str | None = None
     """The model's framework: lightgbm, xgboost, catboost, sklearn, onnx or custom (default:
     recognised from the file)."""
-    files: dict[str, str] = Field(default_factory=dict)
+    files: dict[str, ProjectPath] = Field(default_factory=dict)
     """Data files the adapter needs: name in the package -> project path."""
     reference: Reference | None = None
     """The rows the model learnt from, which monitoring compares served inputs with."""
@@ -330,7 +359,7 @@ class Search(_Model):
 
 
 class Data(_Model):
-    keys: dict[str, str] = Field(default_factory=dict)
+    keys: dict[ProjectPath, str] = Field(default_factory=dict)
     """Table path (from the project root) -> the column whose values identify a row: `graft data
     diff` matches the rows of two revisions of that table by it."""
 
@@ -387,6 +416,22 @@ class Settings(_Model):
         return TASK_METRICS[self.task.type]
 
 
+def refuse_non_text_keys(node: Any, where: str, path: str = "") -> None:
+    """Refuse a mapping key that is not text (``1:``, ``true:``, ``null:``) anywhere in ``node``,
+    naming the key's dotted path and ``where``: graft's settings are keyed by names, and keys of
+    mixed types cannot even be ordered."""
+    if isinstance(node, Mapping):
+        for k, v in node.items():
+            if not isinstance(k, str):
+                at = f"'{path}{k!r}'" if path else repr(k)
+                kind = "null" if k is None else "a boolean" if isinstance(k, bool) else "a number"
+                raise ParamsError(f"{where}: key {at} is {kind}, not text; quote it if it is a name")
+            refuse_non_text_keys(v, where, f"{path}{k}.")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            refuse_non_text_keys(v, where, f"{path}{i}.")
+
+
 def resolve_references(node: Any, params: Mapping[str, Any], where: str, path: str = "") -> Any:
     """Replace every ``${key}`` value by the value at ``key`` in ``params`` (errors name both)."""
     if isinstance(node, Mapping):
@@ -403,6 +448,8 @@ def resolve_references(node: Any, params: Mapping[str, Any], where: str, path: s
                     f"{where}: '{path.rstrip('.')}' refers to '{match.group(1)}', "
                     "which params.yaml does not have"
                 )
+        referred = f"{where}: '{path.rstrip('.')}' refers to params.yaml '{match.group(1)}', where"
+        refuse_non_text_keys(key, referred)
         return key
     return node
 
@@ -430,6 +477,7 @@ def parse_settings(
         document = {}
     if not isinstance(document, Mapping):
         raise ParamsError(f"{where}: expected a mapping of settings at the top level")
+    refuse_non_text_keys(document, where)
     resolved = resolve_references(document, params, where)
     key = json.dumps(resolved, sort_keys=True, default=repr) if validated is not None else ""
     if validated is not None and key in validated:

@@ -325,14 +325,53 @@ class GitSource:
 
 
 class WorkSource:
-    """The files of a working tree, as they are on disk now."""
+    """The files of a working tree, as they are on disk now.
+
+    A path that exists but is not a regular file or a folder (a FIFO, a socket, a device) is
+    refused naming it, and so is one that resolves (through a symbolic link) outside the project
+    root and outside the project's DVC cache folder (``.dvc/cache``, or ``[cache] dir`` of DVC's
+    config: DVC's ``symlink``/``hardlink`` checkouts point there): graft reads the project's
+    files only (:class:`~graft.core.errors.DataError`).
+    """
 
     def __init__(self, root: Path, label: str = "working tree") -> None:
         self.root = Path(root)
         self.label = label
+        self._allowed: tuple[Path, ...] | None = None
+
+    def _inside(self) -> tuple[Path, ...]:
+        """The folders a working-tree file may resolve into: the project and its DVC cache."""
+        if self._allowed is None:
+            from graft.project.dvccache import DVC_DIR, config_cache_dir
+
+            root = self.root.resolve()
+            cache = config_cache_dir(self.root).resolve() if (self.root / DVC_DIR).is_dir() else root
+            self._allowed = (root, cache)
+        return self._allowed
+
+    def _checked(self, path: str) -> Path:
+        """``root / path``, refused when it leaves the project or is not a file or folder."""
+        import stat as st
+
+        from graft.core.errors import DataError
+
+        target = self.root / path
+        try:
+            mode = target.stat().st_mode
+        except OSError:
+            return target  # not there (or a dangling link): absent
+        real = target.resolve()
+        if not any(real == folder or real.is_relative_to(folder) for folder in self._inside()):
+            raise DataError(
+                f"{self.where(path)}: resolves to {real}, outside the project and its DVC cache; "
+                "graft reads the project's own files only"
+            )
+        if not (st.S_ISREG(mode) or st.S_ISDIR(mode)):
+            raise DataError(f"{self.where(path)}: not a regular file (a FIFO, socket or device)")
+        return target
 
     def read(self, path: str) -> bytes | None:
-        target = self.root / path
+        target = self._checked(path)
         try:
             return target.read_bytes() if target.is_file() else None
         except OSError:
@@ -340,20 +379,20 @@ class WorkSource:
 
     def blob_key(self, path: str) -> str | None:
         try:
-            stat = (self.root / path).stat()
+            stat = self._checked(path).stat()
         except OSError:
             return None
         return f"work:{path}:{stat.st_size}:{stat.st_mtime_ns}"
 
     def exists(self, path: str) -> bool:
-        return (self.root / path).exists()
+        return self._checked(path).exists()
 
     def where(self, path: str) -> str:
         return path
 
     def paths_under(self, path: str) -> list[str]:
         """The files at or below ``path`` (a file or a folder), sorted."""
-        target = self.root / path
+        target = self._checked(path)
         if target.is_file():
             return [path.strip("/")]
         files = sorted(f for f in target.rglob("*") if f.is_file()) if target.is_dir() else []

@@ -217,7 +217,10 @@ def model_versions(
     """Released versions with their stages and headline metrics, read from each version's commit
     (``include_inactive``: deregistered versions and deprecated models too, marked)."""
     from graft.project import Project
+    from graft.release.tags import check_name
 
+    if model is not None:
+        check_name(model, "--model", artifact=True)
     project = Project.find(root)
     out = []
     for release in list_releases(project.repo, model, include_inactive):

@@ -15,7 +15,7 @@ from enum import Enum
 from functools import total_ordering
 from typing import Literal
 
-from graft.core.errors import GraftError
+from graft.core.errors import GraftError, UsageError
 
 Step = Literal["major", "minor", "patch"]
 
@@ -95,6 +95,19 @@ def parse_tag_name(name: str) -> ParsedTag | None:
 def is_valid_name(value: str) -> bool:
     """A stage or artifact name GTO accepts (letters, digits, ``-``, ``_``, ``/``)."""
     return bool(NAME_RE.match(value))
+
+
+def check_name(value: str, what: str, artifact: bool = False) -> str:
+    """``value`` when GTO can write it in a tag as a stage name (``artifact``: as an artifact
+    name, ``DIR:NAME`` allowed); else a :class:`~graft.core.errors.UsageError` naming ``what``
+    (``--model``), so a filter that could never match is refused rather than matching nothing."""
+    if not (FULLNAME_RE if artifact else NAME_RE).match(value):
+        kind = "a model name" if artifact else "a stage name"
+        raise UsageError(
+            f"{what} '{value}' is not {kind} GTO can write in a tag: letters, digits, '-', '_' and "
+            "'/', starting and ending with a letter or digit"
+        )
+    return value
 
 
 # --- semantic versions -------------------------------------------------------------------------
