@@ -204,7 +204,7 @@ def test_bad_input_is_a_4xx_page_naming_it(client, path, params, status, message
 
 def test_a_query_past_its_bound_is_refused(client):
     answer = client.get("/", params={"q": "x" * 9000})
-    assert answer.status_code == 400
+    assert answer.status_code == 414
     assert (
         "the URL query: 9,003 bytes, over the limit of 8,192 bytes (GRAFT_LIMIT_UI_QUERY_BYTES)"
         in answer.text
