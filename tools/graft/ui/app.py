@@ -185,5 +185,10 @@ def run(site: Site, host: str, port: int) -> None:
     from graft.serving.server import http_options
 
     uvicorn.run(
-        create_app(site, host, port), host=host, port=port, log_level="warning", access_log=False, **http_options()
+        create_app(site, host, port),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        **http_options(),
     )

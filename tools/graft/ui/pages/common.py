@@ -1,8 +1,8 @@
 """What every page of `graft ui` shares: the errors, the :class:`Site` and its caches, the URL
 query, and how a value is shown.
 
-* :class:`BadQuery` (400; :class:`QueryTooLong`, 414) and :class:`NotFound` (404) are the pages' errors, each naming the
-  parameter, branch or version at fault;
+* :class:`BadQuery` (400; :class:`QueryTooLong`, 414) and :class:`NotFound` (404) are the
+  pages' errors, each naming the parameter, branch or version at fault;
 * :class:`Site` is what every page reads (the project root, the base revision, the optional
   monitor result) and keeps what is costly to recompute: bootstrap intervals per (base sha,
   head sha), the base's headline metrics per base sha, the experiments' diff while no ref moves;
