@@ -130,13 +130,17 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def too_slow(self) -> None:
-        """The request is not in after ``REQUEST_SECONDS``: 408 unless the app has answered, then
-        the connection is closed (the app's receive() sees the client gone)."""
+        """The request is not in after ``REQUEST_SECONDS``: 408 unless the app has begun its
+        answer, then the connection is closed (the app's receive() sees the client gone). While an
+        earlier request on the connection (pipelined) is still being answered, the clock restarts
+        instead: the app's time is never cut, and nothing may be written into its answer."""
         if self.transport.is_closing():
             return
         cycle = self.cycle
-        answering = self.pipeline or (cycle is not None and not self.in_head and cycle.response_started)
-        if answering:
+        if self.pipeline or (self.in_head and cycle is not None and not cycle.response_complete):
+            self.deadline.start()
+            return
+        if cycle is not None and not self.in_head and cycle.response_started:
             self.transport.close()
             return
         self.logger.info("request not received within %d seconds; answered 408", self.bounds.seconds)
