@@ -3,7 +3,9 @@ escaped, and bad input answered with a 4xx page naming what is wrong."""
 
 from __future__ import annotations
 
+import json
 import re
+import socket
 import subprocess
 
 import httpx
@@ -11,7 +13,7 @@ import pygit2
 import pytest
 
 from tests.browser import uiproject
-from tests.browser.conftest import RESAMPLES
+from tests.browser.conftest import RESAMPLES, UiServer
 from tests.conftest import BIN
 from tests.integration.conftest import free_port
 from tests.integration.repos import branch
@@ -204,7 +206,7 @@ def test_bad_input_is_a_4xx_page_naming_it(client, path, params, status, message
 
 def test_a_query_past_its_bound_is_refused(client):
     answer = client.get("/", params={"q": "x" * 9000})
-    assert answer.status_code == 400
+    assert answer.status_code == 414
     assert (
         "the URL query: 9,003 bytes, over the limit of 8,192 bytes (GRAFT_LIMIT_UI_QUERY_BYTES)"
         in answer.text
@@ -256,3 +258,40 @@ def test_an_unknown_base_is_refused_before_serving(ui_project):
     )
     assert done.returncode == 3
     assert done.stderr == "graft: error: unknown base revision 'nope'\n"
+
+
+def raw_answer(port: int, *parts: bytes) -> bytes:
+    """Send ``parts`` on one connection and read until the server closes it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        for part in parts:
+            sock.sendall(part)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data
+
+
+def test_slow_and_oversized_requests_are_bounded_as_graft_serve_bounds_them(ui_project, monkeypatch):
+    """The same HTTP protocol as `graft serve`: a head never finished gets 408 after
+    REQUEST_SECONDS (1 s here), a head with too many fields 431, each with a JSON line."""
+    monkeypatch.setenv("GRAFT_LIMIT_REQUEST_SECONDS", "1")
+    monkeypatch.setenv("GRAFT_LIMIT_REQUEST_HEADERS", "5")
+    server = UiServer(ui_project).wait()
+    try:
+        slow = raw_answer(server.port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        fields = b"".join(b"X%d: v\r\n" % i for i in range(6))
+        many = raw_answer(server.port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + fields + b"\r\n")
+        page = httpx.get(f"{server.url}/refs", timeout=30)
+    finally:
+        server.stop()
+    head, _, body = slow.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0] == b"HTTP/1.1 408 Request Timeout"
+    assert json.loads(body) == {
+        "detail": "request not received in full within 1 seconds (GRAFT_LIMIT_REQUEST_SECONDS)"
+    }
+    head, _, body = many.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0] == b"HTTP/1.1 431 Request Header Fields Too Large"
+    assert json.loads(body) == {
+        "detail": "request has more than 5 header fields (GRAFT_LIMIT_REQUEST_HEADERS)"
+    }
+    assert page.status_code == 200

@@ -315,3 +315,62 @@ def test_a_content_coded_body_is_a_415(values, named):
 def test_no_or_identity_content_coding_is_accepted():
     check_content_encoding([])
     check_content_encoding(["identity"])
+
+
+# --- the request clock (graft.serving.protocol.Deadline) -------------------------------------------
+
+
+def run_deadline(actions: list[str], seconds: float = 0.05, after: float = 0.3) -> list[str]:
+    """Drive a Deadline on a real event loop: each action ("start"/"stop") in turn, ``seconds``/2
+    apart, then wait ``after``; the events seen (each expiry as "expired")."""
+    import asyncio
+
+    from graft.serving.protocol import Deadline
+
+    seen: list[str] = []
+
+    async def main() -> None:
+        deadline = Deadline(asyncio.get_running_loop(), seconds, lambda: seen.append("expired"))
+        for action in actions:
+            getattr(deadline, action)()
+            seen.append(f"{action}:{'running' if deadline.running else 'idle'}")
+            await asyncio.sleep(seconds / 2)
+        await asyncio.sleep(after)
+        seen.append("running" if deadline.running else "idle")
+
+    asyncio.run(main())
+    return seen
+
+
+def test_a_request_clock_not_stopped_expires_once():
+    pytest.importorskip("httptools")
+    assert run_deadline(["start"]) == ["start:running", "expired", "idle"]
+
+
+def test_a_request_clock_stopped_in_time_never_expires():
+    pytest.importorskip("httptools")
+    assert run_deadline(["start", "stop"]) == ["start:running", "stop:idle", "idle"]
+
+
+def test_a_request_clock_restarted_counts_from_the_restart():
+    """Started four times half its time apart, then stopped: it would have expired twice over had
+    a start not reset it."""
+    pytest.importorskip("httptools")
+    seen = run_deadline(["start"] * 4 + ["stop"], seconds=1.0, after=0.2)
+    assert seen == ["start:running"] * 4 + ["stop:idle", "idle"]
+
+
+def test_the_request_time_follows_its_variable(monkeypatch):
+    pytest.importorskip("httptools")
+    from graft.core.errors import UsageError
+    from graft.serving.protocol import HeadBounds
+
+    monkeypatch.setenv("GRAFT_LIMIT_REQUEST_SECONDS", "7")
+    bounds = HeadBounds.now()
+    assert bounds.seconds == 7
+    assert bounds.too_slow == "request not received in full within 7 seconds (GRAFT_LIMIT_REQUEST_SECONDS)"
+    monkeypatch.setenv("GRAFT_LIMIT_REQUEST_SECONDS", "0")
+    with pytest.raises(
+        UsageError, match=r"GRAFT_LIMIT_REQUEST_SECONDS='0': expected a positive whole number"
+    ):
+        HeadBounds.now()

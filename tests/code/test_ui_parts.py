@@ -10,7 +10,7 @@ import pytest
 
 from graft.experiments.history import StageChange, changed_stages
 from graft.project.lock import Lock
-from graft.ui.pages.common import BadQuery, parse_query
+from graft.ui.pages.common import BadQuery, QueryTooLong, parse_query
 from graft.ui.render import Links, slug
 
 
@@ -52,8 +52,16 @@ def test_a_bad_query_is_refused_by_name(pairs, message):
 
 def test_the_query_bound_follows_its_variable(monkeypatch):
     monkeypatch.setenv("GRAFT_LIMIT_UI_QUERY_BYTES", "10")
-    with pytest.raises(BadQuery, match=r"the URL query: 17 bytes, over the limit of 10 bytes"):
+    with pytest.raises(QueryTooLong, match=r"the URL query: 17 bytes, over the limit of 10 bytes"):
         parse_query("branch", [("name", "exp/abcdefg")])
+
+
+def test_a_query_too_long_is_414_and_other_bad_queries_400():
+    pytest.importorskip("fastapi")
+    from graft.ui.app import status_of
+
+    assert status_of(QueryTooLong("long")) == 414
+    assert status_of(BadQuery("bad")) == 400
 
 
 def test_hosts_answered_are_the_bound_address():

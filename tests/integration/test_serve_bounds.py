@@ -20,7 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import HOST, ServerProcess, log_counts
+from tests.integration.conftest import HOST, ServerProcess, log_counts, settled_counts
+from tests.samples import RECORD
 
 pytestmark = pytest.mark.slow
 
@@ -198,3 +199,127 @@ def test_a_repeated_key_deep_in_a_large_body_is_named(bounded: ServerProcess):
     answer = post(f"{bounded.url}/predict", b"[" + records + b"]")
     assert answer.status_code == 400
     assert answer.json()["detail"] == "body[20000].k: key given more than once"
+
+
+# --- slow clients: REQUEST_SECONDS and IDLE_SECONDS ------------------------------------------------
+
+REQUEST_SECONDS = 2  # GRAFT_LIMIT_REQUEST_SECONDS for the slow-client server
+ANSWERED_WITHIN = 60.0  # generous: only proves the server did answer instead of waiting forever
+TOO_SLOW = "request not received in full within 2 seconds (GRAFT_LIMIT_REQUEST_SECONDS)"
+
+
+@pytest.fixture(scope="module")
+def timed(model_package, tmp_path_factory) -> Iterator[ServerProcess]:
+    """One server that gives each request 2 seconds to arrive."""
+    work = tmp_path_factory.mktemp("serve-timed")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GRAFT_LIMIT_REQUEST_SECONDS", str(REQUEST_SECONDS))
+        proc = ServerProcess(model_package.archive, f"sqlite:///{work / 'log.db'}", work)
+        proc.start()
+    yield proc
+    proc.stop()
+
+
+def read_response(sock: socket.socket) -> tuple[bytes, bool]:
+    """Read one response (head and ``Content-Length`` body), or until the server closes the
+    connection; (the bytes read, whether it closed)."""
+    data = b""
+    while True:
+        top, sep, body = data.partition(b"\r\n\r\n")
+        lengths = [
+            int(line[15:]) for line in top.split(b"\r\n") if line.lower().startswith(b"content-length:")
+        ]
+        if sep and lengths and len(body) >= lengths[0] and b"connection: close" not in top:
+            return data, False
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data, True
+        data += chunk
+
+
+def slow_request(port: int, parts: list[bytes], pause: float) -> tuple[bytes, bool]:
+    """Send ``parts`` ``pause`` seconds apart, then read the answer (see :func:`read_response`)."""
+    with socket.create_connection((HOST, port), timeout=ANSWERED_WITHIN) as sock:
+        for i, part in enumerate(parts):
+            if i:
+                threading.Event().wait(pause)
+            sock.sendall(part)
+        return read_response(sock)
+
+
+def refused_408(answer: bytes) -> str:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "HTTP/1.1 408 Request Timeout"
+    assert {"connection: close", "content-type: application/json"} <= set(lines[1:])
+    return json.loads(body)["detail"]
+
+
+PREDICT_HEAD = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        pytest.param([PREDICT_HEAD + b'Content-Length: 100\r\n\r\n[{"a":'], id="body-short-of-length"),
+        pytest.param(
+            [PREDICT_HEAD + b'Transfer-Encoding: chunked\r\n\r\n6\r\n[{"a":\r\n'], id="chunked-without-end"
+        ),
+        pytest.param([b"GET /health/live HTTP/1.1\r\n", b"Host: x\r\n", b"X-A: 1\r\n"], id="trickled-head"),
+    ],
+)
+def test_a_request_not_in_within_its_time_gets_408_and_nothing_is_logged(timed: ServerProcess, parts):
+    db = timed.workdir / "log.db"
+    before = settled_counts(db)
+    answer, closed = slow_request(timed.port, parts, pause=0.2)
+    assert refused_408(answer) == TOO_SLOW
+    assert closed
+    assert settled_counts(db) == before
+    assert httpx.get(f"{timed.url}/health/live", timeout=30).json()["status"] == "ok"
+
+
+def test_a_v2_request_not_in_within_its_time_gets_the_v2_error_body(timed: ServerProcess):
+    answer, closed = slow_request(timed.port, [b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n"], pause=0)
+    _, _, body = answer.partition(b"\r\n\r\n")
+    assert (json.loads(body), closed) == ({"error": TOO_SLOW}, True)
+
+
+def test_a_body_still_coming_after_the_answer_is_cut_at_the_time(timed: ServerProcess):
+    """The app refuses the request on its head (unknown model, 404) before the body's end; the
+    connection is closed once the request's time is up, with nothing more written."""
+    head = b"POST /v2/models/nope/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{"
+    with socket.create_connection((HOST, timed.port), timeout=ANSWERED_WITHIN) as sock:
+        sock.sendall(head)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    top, _, body = data.partition(b"\r\n\r\n")
+    assert top.split(b"\r\n")[0] == b"HTTP/1.1 404 Not Found"
+    assert json.loads(body)["error"].startswith("unknown model 'nope'")
+
+
+def test_a_slow_request_within_its_time_is_answered_and_logged(timed: ServerProcess):
+    db = timed.workdir / "log.db"
+    before = settled_counts(db)
+    body = json.dumps([RECORD]).encode()
+    head = PREDICT_HEAD + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+    answer, _ = slow_request(timed.port, [head[:20], head[20:], body[:10], body[10:]], pause=0.3)
+    assert answer.split(b"\r\n")[0] == b"HTTP/1.1 200 OK"
+    assert settled_counts(db, (before[0] + 1, before[1])) == (before[0] + 1, before[1])
+
+
+def test_keep_alive_requests_each_get_their_own_time(timed: ServerProcess):
+    """Two requests on one connection, 1.5 s apart (together past 2 s, each well within)."""
+    with socket.create_connection((HOST, timed.port), timeout=ANSWERED_WITHIN) as sock:
+        for _ in range(2):
+            sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\n")
+            threading.Event().wait(1.5)
+            sock.sendall(b"\r\n")
+            answer, closed = read_response(sock)
+            assert (answer.split(b"\r\n")[0], closed) == (b"HTTP/1.1 200 OK", False)
+
+
+def test_an_idle_connection_is_closed(timed: ServerProcess):
+    """No byte sent: closed after IDLE_SECONDS (5 by default), without an answer."""
+    with socket.create_connection((HOST, timed.port), timeout=ANSWERED_WITHIN) as sock:
+        assert sock.recv(65536) == b""

@@ -156,6 +156,21 @@ REQUEST_HEADER_BYTES = define(
     "REQUEST_HEADER_BYTES", 64 * KIB, "bytes", "a request's line and headers together (431)"
 )
 REQUEST_HEADERS = define("REQUEST_HEADERS", 100, "headers", "header fields in one request (431)")
+REQUEST_SECONDS = define(
+    "REQUEST_SECONDS",
+    30,
+    "seconds",
+    "from a request's first byte to the end of its body (headers and body) for `graft serve` and "
+    "`graft ui`; a client slower than that gets 408 and the connection is closed (the model's "
+    "time answering is not counted)",
+)
+IDLE_SECONDS = define(
+    "IDLE_SECONDS",
+    5,
+    "seconds",
+    "a `graft serve` or `graft ui` connection open with no request in progress (before the first "
+    "one, between keep-alive requests) before the server closes it",
+)
 GRPC_MESSAGE_BYTES = define(
     "GRPC_MESSAGE_BYTES",
     8 * MIB,

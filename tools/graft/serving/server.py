@@ -89,14 +89,17 @@ class Server:
 
 
 def http_options() -> dict[str, Any]:
-    """The HTTP/1.1 implementation with request head limits: httptools (431 past the limits,
-    :mod:`graft.serving.protocol`), else h11 with its buffer bounded (h11 answers 400)."""
+    """uvicorn's HTTP/1.1 options with request head and time limits (``graft serve`` and
+    ``graft ui``): httptools with :mod:`graft.serving.protocol` (431 past the head limits, 408
+    past ``REQUEST_SECONDS``), else h11 with its buffer bounded (h11 answers 400; no 408); either
+    way a connection with no request under way is closed after ``IDLE_SECONDS``."""
+    idle = {"timeout_keep_alive": limits.IDLE_SECONDS.value()}
     try:
         from graft.serving.protocol import bounded_protocol
 
-        return {"http": bounded_protocol()}
+        return {"http": bounded_protocol(), **idle}
     except ImportError:  # no httptools: uvicorn's h11 protocol
-        return {"http": "h11", "h11_max_incomplete_event_size": limits.REQUEST_HEADER_BYTES.value()}
+        return {"http": "h11", "h11_max_incomplete_event_size": limits.REQUEST_HEADER_BYTES.value(), **idle}
 
 
 def log_config() -> dict[str, Any]:

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 
 from graft.core.errors import GitError, GraftError, UsageError
 from graft.ui.pages import branch, compare, data, experiments, models, search
-from graft.ui.pages.common import BadQuery, NotFound, Site, parse_query
+from graft.ui.pages.common import BadQuery, NotFound, QueryTooLong, Site, parse_query
 from graft.ui.render import ROUTES, STATIC_DIR, Links, Renderer, environment
 
 READ_METHODS = ("GET", "HEAD")
@@ -40,9 +40,12 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def status_of(exc: GraftError) -> int:
-    """The HTTP status of a page's error: 404 for what does not exist, 400 for a bad query."""
+    """The HTTP status of a page's error: 404 for what does not exist, 414 for a query past
+    ``UI_QUERY_BYTES``, 400 for any other bad query."""
     if isinstance(exc, NotFound | GitError):
         return 404
+    if isinstance(exc, QueryTooLong):
+        return 414
     if isinstance(exc, BadQuery | UsageError):
         return 400
     return 422  # the project's files cannot be read as asked (named in the message)
@@ -179,4 +182,13 @@ def run(site: Site, host: str, port: int) -> None:
     """Serve until interrupted (uvicorn on ``host:port``)."""
     import uvicorn
 
-    uvicorn.run(create_app(site, host, port), host=host, port=port, log_level="warning", access_log=False)
+    from graft.serving.server import http_options
+
+    uvicorn.run(
+        create_app(site, host, port),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        **http_options(),
+    )

@@ -1,8 +1,8 @@
 """What every page of `graft ui` shares: the errors, the :class:`Site` and its caches, the URL
 query, and how a value is shown.
 
-* :class:`BadQuery` (400) and :class:`NotFound` (404) are the pages' errors, each naming the
-  parameter, branch or version at fault;
+* :class:`BadQuery` (400; :class:`QueryTooLong`, 414) and :class:`NotFound` (404) are the
+  pages' errors, each naming the parameter, branch or version at fault;
 * :class:`Site` is what every page reads (the project root, the base revision, the optional
   monitor result) and keeps what is costly to recompute: bootstrap intervals per (base sha,
   head sha), the base's headline metrics per base sha, the experiments' diff while no ref moves;
@@ -36,6 +36,10 @@ VEGA_LITE = "https://vega.github.io/schema/vega-lite/v6.json"  # every chart's $
 
 class BadQuery(GraftError):
     """A page's URL query names an unknown parameter or gives a value it cannot take (400)."""
+
+
+class QueryTooLong(BadQuery):
+    """A page's URL query is longer than ``UI_QUERY_BYTES`` (414)."""
 
 
 class NotFound(GraftError):
@@ -163,7 +167,7 @@ def parse_query(page: str, pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
     single parameter and values outside a parameter's choices are refused by name."""
     size = sum(len(k) + len(v) + 2 for k, v in pairs)
     if size > limits.UI_QUERY_BYTES.value():
-        raise BadQuery(limits.UI_QUERY_BYTES.over("the URL query", f"{size:,} bytes"))
+        raise QueryTooLong(limits.UI_QUERY_BYTES.over("the URL query", f"{size:,} bytes"))
     spec = {p.name: p for p in PAGE_PARAMS[page]}
     out: dict[str, Any] = {p.name: [] if p.repeat else p.default for p in spec.values()}
     seen: set[str] = set()
