@@ -81,8 +81,8 @@ XZ = lzma.compress(TEXT * 50)
         ("a.bz2", BZ2[: len(BZ2) - 10], "{p}: corrupt bz2 stream: " + ENDS_EARLY),
         ("a.bz2", BZ2[:20] + b"\xff" * 16 + BZ2[36:], "{p}: corrupt bz2 stream (Invalid data stream)"),
         ("a.xz", XZ[:-12], "{p}: corrupt xz stream: " + ENDS_EARLY),
-        ("a.gz", gzip.compress(GZ, mtime=0), "{p}: compressed twice (gzip data inside the gzip data); decompress it "
-         "and compress it once"),
+        ("a.gz", gzip.compress(GZ, mtime=0),
+         "{p}: compressed twice (gzip data inside the gzip data); decompress it and compress it once"),
         ("a.data", b"(\xb5/\xfd rest", "{p}: zstd-compressed data, not text; ingest reads text compressed "
          "with gzip, bz2 or xz, or uncompressed"),
         ("a.data", b"7z\xbc\xaf\x27\x1c rest", "{p}: a 7-Zip archive, not text; unpack it (ingest reads text "
