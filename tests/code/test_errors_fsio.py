@@ -3,6 +3,9 @@ own: tests/code/test_stage_helpers.py)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from graft.core import fsio
@@ -17,6 +20,21 @@ def test_graft_error_is_one_line_exit_3(capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == "stage ingest: error: x.csv line 3: expected 15 fields, found 14\n"
+
+
+@pytest.mark.parametrize("size", [10, 1_000_000])  # buffered until exit / failing mid-write
+def test_a_reader_closing_the_pipe_early_ends_quietly_with_sigpipes_status(size):
+    """`graft diff | head`: no "unexpected error", no "Exception ignored" at exit; 141."""
+    code = (
+        "import sys; from graft.core.errors import run_main; "
+        f"sys.exit(run_main(lambda: print('x' * {size}), 'graft'))"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before graft writes
+    err = proc.stderr.read()
+    assert proc.wait(60) == ExitCode.BROKEN_PIPE == 141
+    assert err == b""
 
 
 def test_usage_error_exit_2(capsys):
@@ -57,8 +75,8 @@ def test_success_and_returned_code():
 
 def test_exit_code_table_is_distinct_and_documented():
     """0 success, 1 a failed check, 2 usage, 3 an error that stopped the command, 4 no data,
-    128 + the signal's number for SIGHUP, SIGINT and SIGTERM."""
-    assert [int(c) for c in ExitCode] == [0, 1, 2, 3, 4, 129, 130, 143]
+    128 + the signal's number for SIGHUP, SIGINT, SIGPIPE (a reader gone) and SIGTERM."""
+    assert [int(c) for c in ExitCode] == [0, 1, 2, 3, 4, 129, 130, 141, 143]
     assert (GraftError.exit_code, GitError.exit_code, DataError.exit_code) == (3, 3, 3)
     assert (CheckFailed.exit_code, UsageError.exit_code) == (1, 2)
     from graft.monitoring import EXIT_NO_DATA

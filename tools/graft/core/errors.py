@@ -12,6 +12,8 @@ command (and every pipeline stage) exits with one of :class:`ExitCode`:
 4   NO_DATA       nothing to judge: `graft monitor`'s window holds too few predictions
 129 HANGUP        SIGHUP (the terminal closed)
 130 INTERRUPTED   Ctrl-C, SIGINT
+141 BROKEN_PIPE   the reader of graft's output closed it early (``graft diff | head``), as a
+                  tool killed by SIGPIPE exits; nothing is printed
 143 TERMINATED    SIGTERM (``kill``, ``timeout``, a CI job cancelled)
 ==  ============  ==========================================================================
 
@@ -45,6 +47,7 @@ class ExitCode(enum.IntEnum):
     NO_DATA = 4
     HANGUP = 128 + signal.SIGHUP
     INTERRUPTED = 128 + signal.SIGINT
+    BROKEN_PIPE = 128 + signal.SIGPIPE
     TERMINATED = 128 + signal.SIGTERM
 
 
@@ -124,6 +127,9 @@ def run_main(func: Callable[[], int | None], prog: str) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        _quiet_stdout()
+        return ExitCode.BROKEN_PIPE
     except Exception as exc:  # the one catch-all: report, point at the traceback
         if os.environ.get("GRAFT_DEBUG"):
             raise
@@ -133,4 +139,17 @@ def run_main(func: Callable[[], int | None], prog: str) -> int:
             file=sys.stderr,
         )
         return ExitCode.ERROR
+    try:
+        sys.stdout.flush()  # a pipe closed early shows here, not at exit ("Exception ignored")
+    except BrokenPipeError:
+        _quiet_stdout()
+        return ExitCode.BROKEN_PIPE
     return int(code or 0)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush of what is still buffered
+    does not fail again on the closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
