@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 export OMP_WAIT_POLICY ?= PASSIVE
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint lint-workflows docs contract install format bench bench-diff bench-ui clean-venv grpc-stubs
+.PHONY: run test test-e2e test-fast lint lint-workflows docs contract install format bench bench-diff bench-ui clean-venv grpc-stubs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,14 +26,20 @@ run: $(STAMP)
 	dvc repro
 	graft metrics
 
-## Set up and run the whole test suite (slow tests included) on every core, then the linters and
-## the docs build. --dist loadgroup: each test file (and the files sharing an expensive session
-## fixture) runs on one worker (tests/conftest.py).
+## Set up and run the test suite on every core (slow tests included; the end-to-end files marked
+## e2e are `make test-e2e`'s), then the linters and the docs build. --dist loadgroup: each test file
+## (and the files sharing an expensive session fixture) runs on one worker (tests/conftest.py).
+PYTEST_PARALLEL := pytest -n auto --dist loadgroup
 test: $(STAMP)
-	pytest -n auto --dist loadgroup
+	$(PYTEST_PARALLEL) -m "not e2e"
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory lint-workflows
 	$(MAKE) --no-print-directory docs
+
+## The end-to-end files: the stories (experiments to release to serving, lifecycle, get-started),
+## the Dask cluster and search runs, the second project, a fresh install (CI runs them after make test).
+test-e2e: $(STAMP)
+	$(PYTEST_PARALLEL) -m e2e
 
 test-fast: $(STAMP)
 	pytest -m "not slow"

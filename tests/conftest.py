@@ -124,7 +124,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Refuse a test that uses a shared session fixture outside that fixture's group (it would
     build the fixture a second time on another worker). In a parallel run the units holding slow
     tests go first, so no long unit starts last while the other worker idles (a stable sort: each
-    file's tests keep their order and stay together)."""
+    file's tests keep their order and stay together): first the shared-fixture groups (the
+    longest units: the cluster group alone is several minutes), then the other slow ones."""
     for item in items:
         path = item.path.relative_to(ROOT).as_posix()
         for name in getattr(item, "fixturenames", ()):
@@ -137,7 +138,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if os.environ.get("PYTEST_XDIST_WORKER"):
         units = {item: _unit(item.path.relative_to(ROOT).as_posix()) for item in items}
         slow = {units[item] for item in items if item.get_closest_marker("slow") is not None}
-        items.sort(key=lambda item: units[item] not in slow)
+        groups = set(FILE_GROUPS.values())
+        items.sort(key=lambda item: 0 if units[item] in groups else 1 if units[item] in slow else 2)
 
 
 def _run_scratch() -> Path | None:

@@ -287,7 +287,7 @@ def test_slow_and_oversized_requests_are_bounded_as_graft_serve_bounds_them(ui_p
     head, _, body = slow.partition(b"\r\n\r\n")
     assert head.split(b"\r\n")[0] == b"HTTP/1.1 408 Request Timeout"
     assert json.loads(body) == {
-        "detail": "request not received in full within 1 seconds (GRAFT_LIMIT_REQUEST_SECONDS)"
+        "detail": "request not received in full within 1 s (GRAFT_LIMIT_REQUEST_SECONDS)"
     }
     head, _, body = many.partition(b"\r\n\r\n")
     assert head.split(b"\r\n")[0] == b"HTTP/1.1 431 Request Header Fields Too Large"

@@ -368,7 +368,7 @@ def test_the_request_time_follows_its_variable(monkeypatch):
     monkeypatch.setenv("GRAFT_LIMIT_REQUEST_SECONDS", "7")
     bounds = HeadBounds.now()
     assert bounds.seconds == 7
-    assert bounds.too_slow == "request not received in full within 7 seconds (GRAFT_LIMIT_REQUEST_SECONDS)"
+    assert bounds.too_slow == "request not received in full within 7 s (GRAFT_LIMIT_REQUEST_SECONDS)"
     monkeypatch.setenv("GRAFT_LIMIT_REQUEST_SECONDS", "0")
     with pytest.raises(
         UsageError, match=r"GRAFT_LIMIT_REQUEST_SECONDS='0': expected a positive whole number"

@@ -30,7 +30,7 @@ from tests.integration.cluster import S3_ENV, remote_refs
 from tests.integration.conftest import free_port, repo_state
 from tests.schemas import validate
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 # one axis trains (num_leaves 31 is main's), the other changes only the last stage, cheaply
 # (gate.thresholds.roc_auc.min 0.926 is main's): one point is main itself, one reruns only the gate

@@ -26,7 +26,7 @@ from tests.integration.getstarted import (
 )
 from tests.releasing import dvc, graft
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 REVISIONS = ["main", *BRANCHES]
 
 

@@ -23,7 +23,7 @@ from tests.releasing import (
     outputs_file,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 EXPERIMENTS = {"leaves15": "train.num_leaves=15", "slow-lr": "train.learning_rate=0.02"}
 
 

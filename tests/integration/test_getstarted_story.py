@@ -34,7 +34,7 @@ from tests.integration.getstarted import (
 )
 from tests.releasing import clone_tree, dvc, graft
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 MODEL = "text-classification"  # the artifact dvc.yaml declares
 GRID = {"exp/grid-max_features-10": 10, "exp/grid-max_features-50": 50}
 TEXT = "a great and lovely movie"

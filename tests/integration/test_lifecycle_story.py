@@ -31,7 +31,7 @@ from tests.integration.conftest import HOST, free_port
 from tests.releasing import dvc, graft, make_origin, outputs_file, run, set_param
 from tests.schemas import validate
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 MODEL = "adult-income"
 
 

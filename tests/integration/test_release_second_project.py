@@ -21,7 +21,7 @@ from tests.integration import second
 from tests.integration.conftest import ServerProcess, second_copy
 from tests.releasing import graft
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 TAG = "diabetes-progression@v1.0.0"
 
 

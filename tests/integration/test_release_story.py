@@ -23,7 +23,7 @@ from tests.releasing import (
 )
 from tests.schemas import validate
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 TAG = "adult-income@v1.0.0"
 
 

@@ -19,7 +19,7 @@ from tests.conftest import BIN, git
 from tests.integration.conftest import repo_state
 from tests.schemas import validate
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 SPACE = ["--param", "train.num_leaves=int:8..64:log", "--param", "train.learning_rate=float:0.1..0.3:log"]
 OBJECTIVE = "metrics/train.json:valid_log_loss"

@@ -17,7 +17,7 @@ import yaml
 from tests.conftest import BIN, git, run
 from tests.integration.conftest import second_copy
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
 @pytest.fixture(scope="module")

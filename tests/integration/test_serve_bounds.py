@@ -205,7 +205,7 @@ def test_a_repeated_key_deep_in_a_large_body_is_named(bounded: ServerProcess):
 
 REQUEST_SECONDS = 2  # GRAFT_LIMIT_REQUEST_SECONDS for the slow-client server
 ANSWERED_WITHIN = 60.0  # generous: only proves the server did answer instead of waiting forever
-TOO_SLOW = "request not received in full within 2 seconds (GRAFT_LIMIT_REQUEST_SECONDS)"
+TOO_SLOW = "request not received in full within 2 s (GRAFT_LIMIT_REQUEST_SECONDS)"
 
 
 @pytest.fixture(scope="module")

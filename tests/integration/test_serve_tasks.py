@@ -39,7 +39,7 @@ from tests.integration.conftest import HOST, ServerProcess, free_port, second_co
 from tests.integration.oip_grpc import complete, infer_inputs, model_metadata
 from tests.schemas import validate
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 JSON = {"content-type": "application/json"}
 DIABETES = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
 CLASSES = ["setosa", "versicolor", "virginica"]

@@ -17,7 +17,7 @@ from tests.conftest import ROOT, copy_project, project_files
 from tests.integration.repos import branch
 from tests.schemas import validate
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 PIPELINE_ONLY = ("lightgbm", "fairlearn", "pandera")
 

@@ -148,10 +148,11 @@ def add_error_handlers(app: FastAPI) -> None:
     async def _client_gone(request: Request, exc: ClientGone) -> Response:
         client = f"{request.client.host}:{request.client.port}" if request.client else "a client"
         logger.info(
-            "%s %s: %s disconnected %s; nothing scored or logged",
+            "%s %s: %s disconnected (it left, or was answered 408 past %s) %s; nothing scored or logged",
             request.method,
             request.url.path,
             client,
+            limits.REQUEST_SECONDS.variable,
             exc,
         )
         # nobody is there to read it

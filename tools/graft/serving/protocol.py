@@ -73,7 +73,7 @@ class HeadBounds:
             f"request line and headers exceed {max_bytes:,} bytes ({limits.REQUEST_HEADER_BYTES.variable})",
             f"request has more than {max_fields:,} header fields ({limits.REQUEST_HEADERS.variable})",
             seconds,
-            f"request not received in full within {seconds:,} seconds ({limits.REQUEST_SECONDS.variable})",
+            f"request not received in full within {seconds:,} s ({limits.REQUEST_SECONDS.variable})",
         )
 
 
