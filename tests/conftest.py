@@ -100,6 +100,13 @@ SHARED_FIXTURES = {
 }
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Import DVC before any test runs: ``import dvc`` binds its log handlers to the sys.stdout and
+    sys.stderr of that moment, and a test's own captured streams are closed after it, so a DVC
+    first imported inside a test breaks every later in-process DVC log in that worker."""
+    import dvc  # noqa: F401
+
+
 def _unit(path: str) -> str:
     """The unit of work a test file belongs to: its group, else the file itself."""
     return FILE_GROUPS.get(path, path)

@@ -174,7 +174,10 @@ def end_group(
             os.killpg(pgid, signal.SIGKILL)
 
 
-def _tell_watchdog(line: str) -> None:
+def _watchdog_pipe() -> IO[str]:
+    """This process's line to its watchdog, starting the watchdog on first use. Called before a
+    group starts, so a graft killed outright right after starting one has already a watchdog
+    (starting one takes a Python start-up: long enough for a kill to fall in between)."""
     with _lock:
         pipe = _watchdog["pipe"]
         if pipe is None or _watchdog["pid"] != os.getpid():
@@ -189,8 +192,13 @@ def _tell_watchdog(line: str) -> None:
             os.close(read)
             pipe = os.fdopen(write, "w", buffering=1)
             _watchdog.update(proc=proc, pipe=pipe, pid=os.getpid())
-        with contextlib.suppress(OSError):
-            pipe.write(line + "\n")
+        return pipe
+
+
+def _tell_watchdog(line: str) -> None:
+    pipe = _watchdog_pipe()
+    with _lock, contextlib.suppress(OSError):
+        pipe.write(line + "\n")
 
 
 def _wait(proc: subprocess.Popen[bytes]) -> int:
@@ -221,6 +229,7 @@ def run_group(
     _check()
     proc: subprocess.Popen[bytes] | None = None
     try:
+        _watchdog_pipe()  # before the group: a kill right after it starts still ends it
         with deferred():  # a signal never falls between starting the group and knowing it
             proc = subprocess.Popen(
                 list(cmd),
