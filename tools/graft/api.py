@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 
 from graft.compare import DEFAULT_RESAMPLES
 from graft.core.progress import SILENT, Reporter
+from graft.experiments import DEFAULT_KEEP
 from graft.project import DEFAULT_BASE
 from graft.serving import DEFAULT_HOST, DEFAULT_LOG_DB, DEFAULT_LOG_DURABILITY, DEFAULT_PORT
 
@@ -189,7 +190,7 @@ def exp_search(
     cluster: str | None = None,
     git_remote: str | None = None,
     storage: str | None = None,
-    keep: int = 3,
+    keep: int = DEFAULT_KEEP,
     base: str = DEFAULT_BASE,
     cwd: str | Path = ".",
     progress: Callable[[TrialEvent], None] | None = None,

@@ -29,6 +29,7 @@ from graft.cli.common import (
 from graft.core import limits
 from graft.core.errors import GraftError, UsageError
 from graft.core.texttable import align_rows
+from graft.experiments import DEFAULT_KEEP
 from graft.project.paths import SEARCH_DIR
 
 
@@ -122,7 +123,10 @@ def _register_search(sub: Any, common: list[argparse.ArgumentParser]) -> None:
     search.add_argument("--seed", type=whole(0, SEED_MAX), default=0, help="TPE sampler seed (default: 0)")
     add_jobs(search, "trials")
     search.add_argument(
-        "--keep", type=whole(0, limits.TRIALS), default=3, help="best trials made exp/ branches (default: 3)"
+        "--keep",
+        type=whole(0, limits.TRIALS),
+        default=DEFAULT_KEEP,
+        help=f"best trials made exp/ branches (default: {DEFAULT_KEEP})",
     )
     add_base(search, "to search from")
     search.add_argument(

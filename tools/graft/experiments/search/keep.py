@@ -25,8 +25,6 @@ from graft.experiments.paramfiles import BaseParams
 from graft.experiments.search.objectives import Goals, is_number, ranked
 from graft.experiments.search.study import trial_name
 
-DEFAULT_KEEP = 3
-
 
 @dataclass(frozen=True)
 class Kept:

@@ -21,10 +21,10 @@ from typing import Any
 
 from graft.core import gitrepo
 from graft.core.errors import UsageError
-from graft.experiments import branches
+from graft.experiments import DEFAULT_KEEP, branches
 from graft.experiments.batch import executing
 from graft.experiments.paramfiles import BaseParams
-from graft.experiments.search.keep import DEFAULT_KEEP, Kept, keep_best
+from graft.experiments.search.keep import Kept, keep_best
 from graft.experiments.search.objectives import Goals, Objective, goals_of, ranked
 from graft.experiments.search.space import (
     Dimension,
