@@ -115,6 +115,7 @@ def run_main(func: Callable[[], int | None], prog: str) -> int:
     """
     try:
         code = func()
+        sys.stdout.flush()  # a pipe closed early shows here, not at exit ("Exception ignored")
     except CheckFailed as exc:
         print(f"{prog}: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
@@ -139,11 +140,6 @@ def run_main(func: Callable[[], int | None], prog: str) -> int:
             file=sys.stderr,
         )
         return ExitCode.ERROR
-    try:
-        sys.stdout.flush()  # a pipe closed early shows here, not at exit ("Exception ignored")
-    except BrokenPipeError:
-        _quiet_stdout()
-        return ExitCode.BROKEN_PIPE
     return int(code or 0)
 
 
