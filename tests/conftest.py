@@ -133,8 +133,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     tests go first, so no long unit starts last while the other worker idles (a stable sort: each
     file's tests keep their order and stay together): first the shared-fixture groups (the
     longest units: the cluster group alone is several minutes), then the other slow ones."""
-    for item in items:
-        path = item.path.relative_to(ROOT).as_posix()
+    paths = {item: item.path.relative_to(ROOT).as_posix() for item in items}
+    for item, path in paths.items():
         for name in getattr(item, "fixturenames", ()):
             group = SHARED_FIXTURES.get(name)
             if group is not None and FILE_GROUPS.get(path) != group:
@@ -143,7 +143,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                     "in tests/conftest.py"
                 )
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        units = {item: _unit(item.path.relative_to(ROOT).as_posix()) for item in items}
+        units = {item: _unit(path) for item, path in paths.items()}
         slow = {units[item] for item in items if item.get_closest_marker("slow") is not None}
         groups = set(FILE_GROUPS.values())
         items.sort(key=lambda item: 0 if units[item] in groups else 1 if units[item] in slow else 2)
